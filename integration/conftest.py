@@ -1,0 +1,65 @@
+"""Fixtures for tests against real engines: tmux, Docker, Podman.
+
+Under ``KSTLIB_REQUIRE_ENGINES=1`` (CI) an engine that does not answer fails
+the test; otherwise the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from kstlib.ops import TmuxRunner
+
+REQUIRE = os.environ.get("KSTLIB_REQUIRE_ENGINES") == "1"
+TEST_IMAGE = "localhost/kstlib-test:latest"
+DOCKER_URL = os.environ.get("KSTLIB_TEST_DOCKER_URL", "unix:///var/run/docker.sock")
+PODMAN_URL = os.environ.get("KSTLIB_TEST_PODMAN_URL", "unix:///run/podman/podman.sock")
+ENGINE_URLS = {"docker": DOCKER_URL, "podman": PODMAN_URL}
+
+
+def engine_missing(what: str, why: str) -> None:
+    """Fail (CI) or skip (laptop) a test whose engine is not there."""
+    message = f"{what} is not available: {why} (run 'make engines-up')"
+    if REQUIRE:
+        pytest.fail(f"KSTLIB_REQUIRE_ENGINES=1 but {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def unique(prefix: str = "t") -> str:
+    """A session name unique to this run."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def name() -> str:
+    return unique()
+
+
+@pytest.fixture(scope="session")
+def tmux_socket() -> Iterator[str]:
+    """A private tmux socket name for the whole run; its server is killed at the end."""
+    import shutil
+
+    if shutil.which("tmux") is None:
+        engine_missing("tmux", "tmux is not on PATH")
+    socket = f"kstlib-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    yield socket
+    TmuxRunner(socket_name=socket).kill_server()
+    path = os.path.join(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}", socket)
+    if os.path.exists(path):
+        os.unlink(path)
+
+
+@pytest.fixture
+def tmux(tmux_socket: str) -> Iterator[TmuxRunner]:
+    """A TmuxRunner on the run's private socket; sessions a test leaves are removed."""
+    runner = TmuxRunner(socket_name=tmux_socket)
+    before = {s.name for s in runner.list_sessions()}
+    yield runner
+    for st in runner.list_sessions():
+        if st.name not in before:
+            runner.stop(st.name, graceful=False)

@@ -1,0 +1,48 @@
+"""kstlib.ops: named, long-lived sessions in tmux or containers, one API.
+
+Example:
+    >>> from kstlib.ops import SessionManager
+    >>> bot = SessionManager("doc-bot", command="echo ready; sleep 30", socket_name="kstlib-doc")
+    >>> bot.start().state.value
+    'running'
+    >>> bot.stop()
+"""
+
+from kstlib.ops.exceptions import (
+    BackendNotFoundError,
+    ContainerRuntimeNotFoundError,
+    OpsError,
+    SessionAmbiguousError,
+    SessionAttachError,
+    SessionConfigError,
+    SessionError,
+    SessionExistsError,
+    SessionNotFoundError,
+    SessionStartError,
+    SessionStopError,
+    SessionTimeoutError,
+    TmuxNotFoundError,
+)
+from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
+from kstlib.ops.tmux import TmuxRunner
+
+__all__ = [
+    "BackendNotFoundError",
+    "BackendType",
+    "ContainerRuntimeNotFoundError",
+    "OpsError",
+    "SessionAmbiguousError",
+    "SessionAttachError",
+    "SessionConfig",
+    "SessionConfigError",
+    "SessionError",
+    "SessionExistsError",
+    "SessionNotFoundError",
+    "SessionStartError",
+    "SessionState",
+    "SessionStatus",
+    "SessionStopError",
+    "SessionTimeoutError",
+    "TmuxNotFoundError",
+    "TmuxRunner",
+]

@@ -1,0 +1,332 @@
+"""The exception hierarchy of :mod:`kstlib.ops`.
+
+Every error a public call of :mod:`kstlib.ops` raises is an :class:`OpsError`;
+errors of the underlying SDKs (libtmux, docker, podman, requests) are translated
+at the adapter boundary and kept as ``__cause__``.
+
+.. code-block:: text
+
+    KstlibError
+    └── OpsError
+        ├── SessionConfigError                (also a ValueError)
+        ├── BackendNotFoundError              (also a FileNotFoundError)
+        │   ├── TmuxNotFoundError
+        │   └── ContainerRuntimeNotFoundError
+        └── SessionError
+            ├── SessionExistsError(name, backend)
+            ├── SessionNotFoundError(name, backend)
+            ├── SessionStartError(name, backend, reason)
+            ├── SessionAttachError(name, backend, reason)
+            ├── SessionStopError(name, backend, reason)
+            ├── SessionAmbiguousError(name, backends)
+            └── SessionTimeoutError(name, backend, reason)
+
+Every exception survives a :mod:`pickle` round trip with its attributes, so
+it can cross process boundaries (multiprocessing, pytest-xdist).
+
+Example:
+    >>> from kstlib.ops.exceptions import SessionNotFoundError, OpsError
+    >>> try:
+    ...     raise SessionNotFoundError("bot", "tmux")
+    ... except OpsError as exc:
+    ...     print(exc.name, exc.backend)
+    bot tmux
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import Enum
+from typing import Any
+
+from kstlib.exceptions import KstlibError
+
+__all__ = [
+    "BackendNotFoundError",
+    "ContainerRuntimeNotFoundError",
+    "OpsError",
+    "SessionAmbiguousError",
+    "SessionAttachError",
+    "SessionConfigError",
+    "SessionError",
+    "SessionExistsError",
+    "SessionNotFoundError",
+    "SessionStartError",
+    "SessionStopError",
+    "SessionTimeoutError",
+    "TmuxNotFoundError",
+]
+
+TMUX_INSTALL_HINT = (
+    "Install tmux to use the tmux backend: macOS: brew install tmux; "
+    "Ubuntu/Debian: apt install tmux; Windows: use WSL2 with tmux installed."
+)
+CONTAINER_INSTALL_HINT = (
+    "Install podman or docker to use the container backend: "
+    "Podman: https://podman.io/getting-started/installation; "
+    "Docker: https://docs.docker.com/get-docker/."
+)
+CONTAINER_START_HINT = (
+    "Start an engine (Docker: 'sudo systemctl start docker' or 'dockerd'; "
+    "Podman: 'podman system service --time=0 unix:///run/podman/podman.sock'), "
+    "or point kstlib at one with base_url= / DOCKER_HOST / CONTAINER_HOST."
+)
+
+
+def _backend_name(backend: object) -> str:
+    return str(backend.value) if isinstance(backend, Enum) else str(backend)
+
+
+class OpsError(KstlibError):
+    """Base class of every error of the ops (session management) subsystem.
+
+    Example:
+        >>> issubclass(SessionNotFoundError, OpsError)
+        True
+    """
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+    def _pickle_args(self) -> tuple[Any, ...]:
+        return (self.message,)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild through the real constructor, then restore every attribute.
+        return (type(self), self._pickle_args(), self.__dict__.copy())
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SessionConfigError(OpsError, ValueError):
+    """Invalid input or configuration, detected before anything is created.
+
+    Attributes:
+        field: the option or config key that is wrong (``None`` if not one).
+
+    Example:
+        >>> err = SessionConfigError("name: must start with a letter", field="name")
+        >>> err.field, isinstance(err, ValueError)
+        ('name', True)
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def _pickle_args(self) -> tuple[Any, ...]:
+        return (self.message, self.field)
+
+
+class BackendNotFoundError(OpsError, FileNotFoundError):
+    """Backend (tmux, podman, docker) not found or not reachable.
+
+    Raised when the required backend is not installed or not accessible.
+    It is also a :class:`FileNotFoundError`.
+
+    Example:
+        >>> isinstance(TmuxNotFoundError(), FileNotFoundError)
+        True
+    """
+
+    default_message = "The session backend was not found."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TmuxNotFoundError(BackendNotFoundError):
+    """tmux binary not found in PATH (or too old to be used).
+
+    Install tmux to use the tmux backend: macOS: ``brew install tmux``;
+    Ubuntu/Debian: ``apt install tmux``; Windows: use WSL2 with tmux installed.
+
+    Example:
+        >>> "apt install tmux" in str(TmuxNotFoundError())
+        True
+    """
+
+    default_message = f"tmux was not found on PATH. {TMUX_INSTALL_HINT}"
+
+
+class ContainerRuntimeNotFoundError(BackendNotFoundError):
+    """No container engine (podman or docker) is installed or reachable.
+
+    Install podman or docker to use the container backend, or start its API
+    service. The message lists the endpoints that were tried.
+
+    Attributes:
+        endpoints: the engine API endpoints that were tried.
+
+    Example:
+        >>> err = ContainerRuntimeNotFoundError(endpoints=["unix:///var/run/docker.sock"])
+        >>> err.endpoints
+        ('unix:///var/run/docker.sock',)
+    """
+
+    default_message = f"No container engine was found. {CONTAINER_INSTALL_HINT}"
+
+    def __init__(self, message: str | None = None, endpoints: Iterable[str] = ()) -> None:
+        self.endpoints = tuple(endpoints)
+        if message is None and self.endpoints:
+            message = (
+                "No container engine API answered (tried: "
+                f"{', '.join(self.endpoints)}). {CONTAINER_START_HINT} {CONTAINER_INSTALL_HINT}"
+            )
+        super().__init__(message)
+
+    def _pickle_args(self) -> tuple[Any, ...]:
+        return (self.message, self.endpoints)
+
+
+class SessionError(OpsError):
+    """Base exception for session-related errors.
+
+    All session operation exceptions inherit from this class.
+
+    Example:
+        >>> issubclass(SessionExistsError, SessionError)
+        True
+    """
+
+
+class _NamedSessionError(SessionError):
+    """A session error about one named session on one backend."""
+
+    def __init__(self, name: str, backend: object, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+        self.backend = _backend_name(backend)
+
+    def _pickle_args(self) -> tuple[Any, ...]:
+        return (self.name, self.backend)
+
+
+class SessionExistsError(_NamedSessionError):
+    """Session or container with this name already exists (and is running).
+
+    Example:
+        >>> print(SessionExistsError("bot", "tmux"))
+        Session 'bot' already exists on the tmux backend; stop it first or choose another name.
+    """
+
+    def __init__(self, name: str, backend: object) -> None:
+        super().__init__(
+            name,
+            backend,
+            f"Session {name!r} already exists on the {_backend_name(backend)} backend; "
+            "stop it first or choose another name.",
+        )
+
+
+class SessionNotFoundError(_NamedSessionError):
+    """Session or container not found.
+
+    Example:
+        >>> err = SessionNotFoundError("bot", "docker")
+        >>> err.name, err.backend
+        ('bot', 'docker')
+    """
+
+    def __init__(self, name: str, backend: object) -> None:
+        super().__init__(
+            name,
+            backend,
+            f"Session {name!r} was not found on the {_backend_name(backend)} backend; "
+            "check the name with 'kstlib ops list'.",
+        )
+
+
+class _ReasonSessionError(_NamedSessionError):
+    verb = "handle"
+
+    def __init__(self, name: str, backend: object, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            name,
+            backend,
+            f"Could not {self.verb} session {name!r} on the {_backend_name(backend)} "
+            f"backend: {reason}",
+        )
+
+    def _pickle_args(self) -> tuple[Any, ...]:
+        return (self.name, self.backend, self.reason)
+
+
+class SessionStartError(_ReasonSessionError):
+    """Failed to start session or container.
+
+    Example:
+        >>> SessionStartError("bot", "podman", "image not known").reason
+        'image not known'
+    """
+
+    verb = "start"
+
+
+class SessionAttachError(_ReasonSessionError):
+    """Failed to attach to session or container.
+
+    This can happen if the session is not running or if the terminal is not
+    interactive.
+
+    Example:
+        >>> print(SessionAttachError("bot", "tmux", "stdin is not a terminal"))
+        Could not attach to session 'bot' on the tmux backend: stdin is not a terminal
+    """
+
+    verb = "attach to"
+
+
+class SessionStopError(_ReasonSessionError):
+    """Failed to stop session or container.
+
+    Example:
+        >>> SessionStopError("bot", "docker", "timed out").backend
+        'docker'
+    """
+
+    verb = "stop"
+
+
+class SessionTimeoutError(_ReasonSessionError):
+    """A wait on a session (or an engine call) did not finish in time.
+
+    Example:
+        >>> isinstance(SessionTimeoutError("bot", "tmux", "timed out after 5s"), SessionError)
+        True
+    """
+
+    verb = "wait for"
+
+
+class SessionAmbiguousError(SessionError):
+    """Session exists in multiple backends.
+
+    Raised when auto-detection finds a session in more than one backend,
+    requiring an explicit backend. Use --backend to disambiguate.
+
+    Example:
+        >>> err = SessionAmbiguousError("bot", ["tmux", "podman"])
+        >>> err.backends
+        ['tmux', 'podman']
+    """
+
+    def __init__(self, name: str, backends: Iterable[object]) -> None:
+        self.name = name
+        self.backends = [_backend_name(b) for b in backends]
+        super().__init__(
+            f"Session {name!r} exists on several backends ({', '.join(self.backends)}); "
+            "use --backend to disambiguate (backend= in Python)."
+        )
+
+    def _pickle_args(self) -> tuple[Any, ...]:
+        return (self.name, self.backends)

@@ -1,0 +1,55 @@
+"""The protocol every backend runner implements.
+
+Example:
+    >>> from kstlib.ops import TmuxRunner
+    >>> isinstance(TmuxRunner(socket_name="kstlib-doc"), Runner)
+    True
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn, Protocol, runtime_checkable
+
+from kstlib.ops.models import BackendType, SessionConfig, SessionStatus
+
+__all__ = ["Runner"]
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """Session operations common to the tmux and container backends.
+
+    Example:
+        >>> sorted(m for m in dir(Runner) if not m.startswith("_"))[:4]
+        ['attach', 'backend', 'exists', 'list_sessions']
+    """
+
+    backend: BackendType
+
+    def start(self, config: SessionConfig) -> SessionStatus:
+        """Start a session from ``config`` and return its status."""
+        ...
+
+    def stop(self, name: str, graceful: bool = True, timeout: float = 10) -> None:
+        """Stop session ``name`` (gracefully: SIGTERM, wait, then kill) and remove it."""
+        ...
+
+    def status(self, name: str) -> SessionStatus:
+        """Return the status of session ``name``."""
+        ...
+
+    def logs(self, name: str, lines: int | None = 100) -> str:
+        """Return the last ``lines`` lines of the session's output."""
+        ...
+
+    def exists(self, name: str) -> bool:
+        """Whether session ``name`` exists."""
+        ...
+
+    def list_sessions(self) -> list[SessionStatus]:
+        """Every session the backend knows of."""
+        ...
+
+    def attach(self, name: str) -> NoReturn | None:
+        """Connect the current terminal to session ``name``."""
+        ...

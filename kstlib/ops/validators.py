@@ -1,0 +1,419 @@
+"""Input checks run before any engine call.
+
+Each check raises :class:`~kstlib.ops.exceptions.SessionConfigError` naming
+the field and what is wrong with the value, so nothing is created from bad
+input.
+
+Example:
+    >>> validate_name("bot-2")
+    'bot-2'
+    >>> validate_ports(["127.0.0.1:8080:80/tcp"])
+    ('127.0.0.1:8080:80/tcp',)
+    >>> validate_env({"1BAD": "x"})
+    Traceback (most recent call last):
+    ...
+    kstlib.ops.exceptions.SessionConfigError: env: key '1BAD' must match ^[A-Za-z_][A-Za-z0-9_]*$
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kstlib.ops.exceptions import SessionConfigError
+
+__all__ = [
+    "MAX_COMMAND_BYTES",
+    "MAX_ENV_KEYS",
+    "MAX_ENV_VALUE_BYTES",
+    "config_error",
+    "validate_backend",
+    "validate_command",
+    "validate_cpus",
+    "validate_env",
+    "validate_image",
+    "validate_labels",
+    "validate_lookup_name",
+    "validate_memory",
+    "validate_name",
+    "validate_ports",
+    "validate_restart",
+    "validate_runtime",
+    "validate_socket_name",
+    "validate_volumes",
+]
+
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+MAX_NAME = 64
+ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Linux refuses a single argument or env string over 128 KiB (MAX_ARG_STRLEN).
+MAX_ENV_VALUE_BYTES = 128 * 1024
+MAX_ENV_KEYS = 1024
+MAX_COMMAND_BYTES = 128 * 1024
+# The image reference grammar of the distribution spec, simplified to one regex.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?)"
+IMAGE_RE = re.compile(
+    rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,})?"
+)
+MAX_IMAGE = 255
+VOLUME_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+VOLUME_OPTIONS = frozenset({"ro", "rw", "z", "Z"})
+RESTART_RE = re.compile(r"no|always|unless-stopped|on-failure(?::([0-9]{1,4}))?")
+MEMORY_RE = re.compile(r"[0-9]{1,15}[bkmgBKMG]?")
+RUNTIMES = ("docker", "podman")
+
+
+def config_error(field: str, problem: str) -> SessionConfigError:
+    """Build the error for a bad value of ``field``.
+
+    Example:
+        >>> str(config_error("ports", "'x' is not a port"))
+        "ports: 'x' is not a port"
+    """
+    return SessionConfigError(f"{field}: {problem}", field=field)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _require_str(field: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise config_error(field, f"expected a string, got {type(value).__name__}")
+    if "\x00" in value:
+        raise config_error(field, f"{_short(value)} contains a NUL character")
+    return value
+
+
+def validate_name(name: object) -> str:
+    """Check a session name: 1-64 chars, ``^[A-Za-z][A-Za-z0-9_-]*$``.
+
+    Example:
+        >>> validate_name("a" * 65)
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: name: must be 1 to 64 characters long, got 65
+    """
+    value = _require_str("name", name)
+    if not 1 <= len(value) <= MAX_NAME:
+        raise config_error("name", f"must be 1 to {MAX_NAME} characters long, got {len(value)}")
+    if not NAME_RE.fullmatch(value):
+        raise config_error(
+            "name",
+            f"{_short(value)} must start with a letter and contain only letters, "
+            "digits, '_' and '-'",
+        )
+    return value
+
+
+def validate_lookup_name(name: object) -> str:
+    """Check a name used to look up an existing session.
+
+    Lenient, since sessions kstlib did not create (named by tmux, docker or a
+    person) may use other characters; only what no engine accepts is refused.
+
+    Example:
+        >>> validate_lookup_name("0")
+        '0'
+    """
+    value = _require_str("name", name)
+    if not value or len(value) > 255 or any(c in value for c in ":\n\r\t"):
+        raise config_error("name", f"{_short(value)} is not a session name")
+    return value
+
+
+def validate_backend(backend: object) -> Any:
+    """Return the :class:`~kstlib.ops.models.BackendType` for ``backend``.
+
+    Example:
+        >>> validate_backend("container").value
+        'container'
+    """
+    from kstlib.ops.models import BackendType
+
+    if isinstance(backend, BackendType):
+        return backend
+    if isinstance(backend, str):
+        try:
+            return BackendType(backend.lower())
+        except ValueError:
+            pass
+    choices = ", ".join(b.value for b in BackendType)
+    raise config_error("backend", f"{_short(backend)} is not a backend (choose from {choices})")
+
+
+def validate_command(command: object) -> str | tuple[str, ...] | None:
+    """Check a command: ``None``, a non-empty string, or a non-empty argv list of strings.
+
+    Example:
+        >>> validate_command(["echo", "a;b"])
+        ('echo', 'a;b')
+    """
+    if command is None:
+        return None
+    if isinstance(command, str):
+        _require_str("command", command)
+        if not command.strip():
+            raise config_error("command", "must not be empty")
+        if len(command.encode()) > MAX_COMMAND_BYTES:
+            raise config_error("command", f"is longer than {MAX_COMMAND_BYTES} bytes")
+        return command
+    if isinstance(command, Sequence) and not isinstance(command, (bytes, bytearray)):
+        argv = tuple(command)
+        if not argv:
+            raise config_error("command", "an argv list must not be empty")
+        total = 0
+        for i, arg in enumerate(argv):
+            _require_str(f"command[{i}]", arg)
+            total += len(arg.encode()) + 1
+        if not argv[0]:
+            raise config_error("command", "the program (argv[0]) must not be empty")
+        if total > MAX_COMMAND_BYTES:
+            raise config_error("command", f"is longer than {MAX_COMMAND_BYTES} bytes")
+        return argv
+    raise config_error(
+        "command", f"expected a string or a list of strings, got {type(command).__name__}"
+    )
+
+
+def validate_env(env: object) -> dict[str, str]:
+    """Check environment variables: keys ``^[A-Za-z_][A-Za-z0-9_]*$``, string values.
+
+    Example:
+        >>> validate_env({"GREETING": "hello 'world'"})
+        {'GREETING': "hello 'world'"}
+    """
+    if env is None:
+        return {}
+    if not isinstance(env, Mapping):
+        raise config_error("env", f"expected a mapping of names to values, got {type(env).__name__}")
+    if len(env) > MAX_ENV_KEYS:
+        raise config_error("env", f"has {len(env)} keys, more than the {MAX_ENV_KEYS} allowed")
+    out: dict[str, str] = {}
+    for key, value in env.items():
+        if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
+            raise config_error("env", f"key {_short(key)} must match ^[A-Za-z_][A-Za-z0-9_]*$")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        _require_str(f"env[{key}]", value)
+        if len(value.encode()) > MAX_ENV_VALUE_BYTES:
+            raise config_error(f"env[{key}]", f"is longer than {MAX_ENV_VALUE_BYTES} bytes")
+        out[key] = value
+    return out
+
+
+def validate_labels(labels: object) -> dict[str, str]:
+    """Check container labels: non-empty string keys, string values.
+
+    Example:
+        >>> validate_labels({"team": "ops"})
+        {'team': 'ops'}
+    """
+    if labels is None:
+        return {}
+    if not isinstance(labels, Mapping):
+        raise config_error("labels", f"expected a mapping, got {type(labels).__name__}")
+    out: dict[str, str] = {}
+    for key, value in labels.items():
+        if not isinstance(key, str) or not key or len(key) > 255:
+            raise config_error("labels", f"key {_short(key)} must be a non-empty string")
+        _require_str(f"labels[{key}]", key)
+        out[key] = _require_str(f"labels[{key}]", value)
+    return out
+
+
+def validate_image(image: object) -> str:
+    """Check an image reference such as ``localhost/app:1.2`` or ``alpine@sha256:...``.
+
+    Example:
+        >>> validate_image("Alpine")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: image: 'Alpine' is not a valid image reference (e.g. 'alpine:3.20' or 'registry:5000/team/app@sha256:...')
+    """
+    value = _require_str("image", image)
+    if not value or len(value) > MAX_IMAGE or not IMAGE_RE.fullmatch(value):
+        raise config_error(
+            "image",
+            f"{_short(value)} is not a valid image reference "
+            "(e.g. 'alpine:3.20' or 'registry:5000/team/app@sha256:...')",
+        )
+    return value
+
+
+def _sequence_of_str(field: str, values: object) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise config_error(field, f"expected a list of strings, got {type(values).__name__}")
+    return tuple(_require_str(field, v) for v in values)
+
+
+def validate_volumes(volumes: object) -> tuple[str, ...]:
+    """Check volumes ``host:container[:ro|rw|z|Z]`` (host: absolute path or volume name).
+
+    Example:
+        >>> validate_volumes(["/srv/data:/data:ro", "cache:/cache"])
+        ('/srv/data:/data:ro', 'cache:/cache')
+    """
+    items = _sequence_of_str("volumes", volumes)
+    for item in items:
+        parts = item.split(":")
+        if len(parts) not in (2, 3):
+            raise config_error("volumes", f"{_short(item)} must be host:container[:ro|rw|z|Z]")
+        host, ctr = parts[0], parts[1]
+        if not (host.startswith("/") or VOLUME_NAME_RE.fullmatch(host)):
+            raise config_error(
+                "volumes", f"{_short(item)}: host side must be an absolute path or a volume name"
+            )
+        if not ctr.startswith("/"):
+            raise config_error(
+                "volumes", f"{_short(item)}: container side must be an absolute path"
+            )
+        if len(parts) == 3:
+            options = parts[2].split(",")
+            if not options or any(o not in VOLUME_OPTIONS for o in options):
+                raise config_error(
+                    "volumes", f"{_short(item)}: mode must be one of ro, rw, z, Z"
+                )
+    return items
+
+
+def _port_number(item: str, text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise config_error("ports", f"{_short(item)}: {text!r} is not a port number (1-65535)")
+    return int(text)
+
+
+def validate_ports(ports: object) -> tuple[str, ...]:
+    """Check port mappings ``[ip:]host:container[/tcp|udp]``.
+
+    Example:
+        >>> validate_ports(["8080:80", "[::1]:5353:53/udp"])
+        ('8080:80', '[::1]:5353:53/udp')
+    """
+    items = _sequence_of_str("ports", ports)
+    for item in items:
+        parse_port(item)
+    return items
+
+
+def parse_port(item: str) -> tuple[str | None, int, int, str]:
+    """Split a checked port mapping into ``(ip, host_port, container_port, protocol)``.
+
+    Example:
+        >>> parse_port("127.0.0.1:8080:80/udp")
+        ('127.0.0.1', 8080, 80, 'udp')
+    """
+    spec, _, proto = item.partition("/")
+    proto = proto or "tcp"
+    if proto not in ("tcp", "udp"):
+        raise config_error("ports", f"{_short(item)}: protocol must be tcp or udp")
+    ip: str | None = None
+    if spec.startswith("["):
+        end = spec.find("]")
+        if end < 0 or spec[end + 1 : end + 2] != ":":
+            raise config_error("ports", f"{_short(item)} must be [ip:]host:container[/tcp|udp]")
+        ip, spec = spec[1:end], spec[end + 2 :]
+        parts = spec.split(":")
+        if len(parts) != 2:
+            raise config_error("ports", f"{_short(item)} must be [ip:]host:container[/tcp|udp]")
+    else:
+        parts = spec.split(":")
+        if len(parts) == 3:
+            ip, parts = parts[0], parts[1:]
+        elif len(parts) != 2:
+            raise config_error("ports", f"{_short(item)} must be [ip:]host:container[/tcp|udp]")
+    if ip is not None:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise config_error("ports", f"{_short(item)}: {ip!r} is not an IP address") from None
+    return ip, _port_number(item, parts[0]), _port_number(item, parts[1]), proto
+
+
+def validate_runtime(runtime: object) -> str:
+    """Check a container runtime name: ``docker`` or ``podman``.
+
+    Example:
+        >>> validate_runtime("Podman")
+        'podman'
+    """
+    value = _require_str("runtime", runtime).lower()
+    if value not in RUNTIMES:
+        raise config_error("runtime", f"{_short(runtime)} is not docker or podman")
+    return value
+
+
+def validate_restart(restart: object) -> str:
+    """Check a restart policy: ``no``, ``always``, ``unless-stopped`` or ``on-failure[:N]``.
+
+    Example:
+        >>> validate_restart("on-failure:2")
+        'on-failure:2'
+    """
+    value = _require_str("restart", restart)
+    if not RESTART_RE.fullmatch(value):
+        raise config_error(
+            "restart", f"{_short(value)} must be no, always, unless-stopped or on-failure[:N]"
+        )
+    return value
+
+
+def validate_memory(memory: object) -> str:
+    """Check a memory limit such as ``512m`` or ``1g``.
+
+    Example:
+        >>> validate_memory("256m")
+        '256m'
+    """
+    value = _require_str("memory", memory)
+    if not MEMORY_RE.fullmatch(value):
+        raise config_error("memory", f"{_short(value)} must be a number with b, k, m or g")
+    return value
+
+
+def validate_cpus(cpus: object) -> float:
+    """Check a CPU limit: a positive number of CPUs.
+
+    Example:
+        >>> validate_cpus(1.5)
+        1.5
+    """
+    if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not 0 < cpus <= 1024:
+        raise config_error("cpus", f"{_short(cpus)} must be a number of CPUs above 0")
+    return float(cpus)
+
+
+def validate_socket_name(socket_name: object) -> str:
+    """Check a tmux socket name (``-L``): non-empty, no ``/``.
+
+    Example:
+        >>> validate_socket_name("ci-run")
+        'ci-run'
+    """
+    value = _require_str("socket_name", socket_name)
+    if not value or "/" in value or len(value) > 100:
+        raise config_error("socket_name", f"{_short(value)} must be a short name without '/'")
+    return value
+
+
+def validate_optional_str(field: str, value: object) -> str | None:
+    """Check that an optional field is a string without NUL.
+
+    Example:
+        >>> validate_optional_str("working_dir", "/tmp")
+        '/tmp'
+    """
+    if value is None:
+        return None
+    text = _require_str(field, value)
+    if not text:
+        raise config_error(field, "must not be empty")
+    return text
