@@ -121,8 +121,6 @@ class SessionConfig:
             validators.validate_memory(self.memory)
         if self.cpus is not None:
             object.__setattr__(self, "cpus", validators.validate_cpus(self.cpus))
-        if self.backend is BackendType.CONTAINER and self.image is None:
-            raise validators.config_error("image", "is required for the container backend")
 
     def with_overrides(self, **overrides: Any) -> SessionConfig:
         """Return a copy with some fields replaced (and validated again).

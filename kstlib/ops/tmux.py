@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -233,8 +232,9 @@ class TmuxRunner:
 
     def _query(self, name: str, op_error: type[SessionError] = SessionError) -> SessionStatus | None:
         out = self._run(
-            # list-panes fails on a missing target; display-message would print blanks.
-            op_error, name, "list-panes", "-t", _exact(name), "-F", _FORMAT,
+            # list-panes fails on a missing target (display-message prints blanks),
+            # and "=name:" (not "=name") keeps tmux from falling back to a window.
+            op_error, name, "list-panes", "-t", _exact_pane(name), "-F", _FORMAT,
             missing_ok=True,
         )
         if not out:
@@ -465,7 +465,7 @@ class TmuxRunner:
         validate_lookup_name(name)
         if not self.exists(name):
             raise SessionNotFoundError(name, _BACKEND)
-        if not sys.stdin.isatty():
+        if not os.isatty(0):
             raise SessionAttachError(name, _BACKEND, "standard input is not a terminal")
         argv = self.attach_argv(name)
         env = {k: v for k, v in os.environ.items() if k != "TMUX"}

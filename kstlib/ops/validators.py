@@ -311,8 +311,8 @@ def parse_port(item: str) -> tuple[str | None, int, int, str]:
         >>> parse_port("127.0.0.1:8080:80/udp")
         ('127.0.0.1', 8080, 80, 'udp')
     """
-    spec, _, proto = item.partition("/")
-    proto = proto or "tcp"
+    spec, slash, proto = item.partition("/")
+    proto = proto if slash else "tcp"
     if proto not in ("tcp", "udp"):
         raise config_error("ports", f"{_short(item)}: protocol must be tcp or udp")
     ip: str | None = None
