@@ -24,6 +24,7 @@ from kstlib.ops.exceptions import (
     TmuxNotFoundError,
 )
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
+from kstlib.ops.manager import SessionManager, auto_detect_backend
 from kstlib.ops.tmux import TmuxRunner
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "SessionConfig",
     "SessionConfigError",
     "SessionError",
+    "SessionManager",
     "SessionExistsError",
     "SessionNotFoundError",
     "SessionStartError",
@@ -45,4 +47,5 @@ __all__ = [
     "SessionTimeoutError",
     "TmuxNotFoundError",
     "TmuxRunner",
+    "auto_detect_backend",
 ]

@@ -96,8 +96,8 @@ class OpsError(KstlibError):
         # Rebuild through the real constructor, then restore every attribute.
         return (type(self), self._pickle_args(), self.__dict__.copy())
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        self.__dict__.update(state or {})
 
     def __str__(self) -> str:
         return self.message

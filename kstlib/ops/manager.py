@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any
 
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
@@ -71,7 +71,9 @@ def _locate(
     if containers:
         from kstlib.ops.container import locate_container
 
-        found.extend((BackendType.CONTAINER, rt) for rt in locate_container(name, runtime, base_url))
+        found.extend(
+            (BackendType.CONTAINER, rt) for rt in locate_container(name, runtime, base_url)
+        )
     return found
 
 
@@ -217,8 +219,8 @@ class SessionManager:
             overrides["command"] = command
         if overrides:
             location_changed = any(
-                k in overrides for k in ("backend", "socket_name", "socket_path", "runtime",
-                                         "base_url")
+                k in overrides
+                for k in ("backend", "socket_name", "socket_path", "runtime", "base_url")
             )
             self._config = self._config.with_overrides(**overrides)
             if location_changed:
@@ -283,7 +285,7 @@ class SessionManager:
         except SessionNotFoundError:
             return False
 
-    def attach(self) -> NoReturn | None:
+    def attach(self) -> None:
         """Connect this terminal to the session (tmux: replaces this process).
 
         Example:

@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import NoReturn, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from kstlib.ops.models import BackendType, SessionConfig, SessionStatus
 
@@ -50,6 +50,6 @@ class Runner(Protocol):
         """Every session the backend knows of."""
         ...
 
-    def attach(self, name: str) -> NoReturn | None:
+    def attach(self, name: str) -> None:
         """Connect the current terminal to session ``name``."""
         ...

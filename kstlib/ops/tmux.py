@@ -78,8 +78,13 @@ _WIDTH, _HEIGHT = "200", "50"
 _BACKEND = BackendType.TMUX
 
 # tmux's own error texts, grouped by what they mean for a caller.
-_NOT_FOUND = ("can't find session", "no such session", "session not found", "can't find pane",
-              "can't find window")
+_NOT_FOUND = (
+    "can't find session",
+    "no such session",
+    "session not found",
+    "can't find pane",
+    "can't find window",
+)
 _NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
 _DUPLICATE = ("duplicate session",)
 
@@ -230,11 +235,19 @@ class TmuxRunner:
             raise SessionExistsError(name, _BACKEND)
         _raise_op_error(op_error, name, message)
 
-    def _query(self, name: str, op_error: type[SessionError] = SessionError) -> SessionStatus | None:
+    def _query(
+        self, name: str, op_error: type[SessionError] = SessionError
+    ) -> SessionStatus | None:
         out = self._run(
             # list-panes fails on a missing target (display-message prints blanks),
             # and "=name:" (not "=name") keeps tmux from falling back to a window.
-            op_error, name, "list-panes", "-t", _exact_pane(name), "-F", _FORMAT,
+            op_error,
+            name,
+            "list-panes",
+            "-t",
+            _exact_pane(name),
+            "-F",
+            _FORMAT,
             missing_ok=True,
         )
         if not out:
@@ -331,8 +344,10 @@ class TmuxRunner:
             False
         """
         validate_lookup_name(name)
-        return self._run(SessionError, name, "has-session", "-t", _exact(name),
-                         missing_ok=True) is not None
+        return (
+            self._run(SessionError, name, "has-session", "-t", _exact(name), missing_ok=True)
+            is not None
+        )
 
     def list_sessions(self) -> list[SessionStatus]:
         """Every session on this tmux server, kstlib's own marked ``managed``.
@@ -360,12 +375,17 @@ class TmuxRunner:
             >>> runner.stop("doc3")
         """
         validate_lookup_name(name)
-        if lines is not None and (isinstance(lines, bool) or not isinstance(lines, int) or lines < 0):
+        if lines is not None and (
+            isinstance(lines, bool) or not isinstance(lines, int) or lines < 0
+        ):
             raise SessionConfigError(f"lines: {lines!r} must be a non-negative integer", "lines")
         start = "-" if lines is None else f"-{max(lines, 1) + int(_HEIGHT)}"
-        out = self._run(
-            SessionError, name, "capture-pane", "-p", "-J", "-t", _exact_pane(name), "-S", start
-        ) or []
+        out = (
+            self._run(
+                SessionError, name, "capture-pane", "-p", "-J", "-t", _exact_pane(name), "-S", start
+            )
+            or []
+        )
         text = [line.rstrip() for line in out]
         while text and not text[-1]:
             text.pop()
@@ -481,5 +501,3 @@ class TmuxRunner:
             >>> TmuxRunner(socket_name="kstlib-doc").kill_server()
         """
         self._run(SessionError, None, "kill-server", missing_ok=True)
-
-

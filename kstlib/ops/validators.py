@@ -192,16 +192,17 @@ def validate_env(env: object) -> dict[str, str]:
     if env is None:
         return {}
     if not isinstance(env, Mapping):
-        raise config_error("env", f"expected a mapping of names to values, got {type(env).__name__}")
+        raise config_error(
+            "env", f"expected a mapping of names to values, got {type(env).__name__}"
+        )
     if len(env) > MAX_ENV_KEYS:
         raise config_error("env", f"has {len(env)} keys, more than the {MAX_ENV_KEYS} allowed")
     out: dict[str, str] = {}
-    for key, value in env.items():
+    for key, raw in env.items():
         if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
             raise config_error("env", f"key {_short(key)} must match ^[A-Za-z_][A-Za-z0-9_]*$")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
-        _require_str(f"env[{key}]", value)
+        number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
+        value = _require_str(f"env[{key}]", str(raw) if number else raw)
         if len(value.encode()) > MAX_ENV_VALUE_BYTES:
             raise config_error(f"env[{key}]", f"is longer than {MAX_ENV_VALUE_BYTES} bytes")
         out[key] = value
@@ -279,9 +280,7 @@ def validate_volumes(volumes: object) -> tuple[str, ...]:
         if len(parts) == 3:
             options = parts[2].split(",")
             if not options or any(o not in VOLUME_OPTIONS for o in options):
-                raise config_error(
-                    "volumes", f"{_short(item)}: mode must be one of ro, rw, z, Z"
-                )
+                raise config_error("volumes", f"{_short(item)}: mode must be one of ro, rw, z, Z")
     return items
 
 
