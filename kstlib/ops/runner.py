@@ -21,7 +21,7 @@ class Runner(Protocol):
 
     Example:
         >>> sorted(m for m in dir(Runner) if not m.startswith("_"))[:4]
-        ['attach', 'backend', 'exists', 'list_sessions']
+        ['attach', 'exists', 'list_sessions', 'logs']
     """
 
     backend: BackendType
