@@ -18,12 +18,17 @@ Example:
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
+import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from kstlib.ops.exceptions import (
     OpsError,
@@ -34,7 +39,18 @@ from kstlib.ops.exceptions import (
     SessionNotFoundError,
     SessionStartError,
     SessionStopError,
+    SessionTimeoutError,
     TmuxNotFoundError,
+)
+from kstlib.ops.logfile import (
+    MAX_LOG_BYTES,
+    Since,
+    ended,
+    follow_lines,
+    read_lines,
+    remove_log,
+    state_dir,
+    strip_ansi,
 )
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
 from kstlib.ops.validators import validate_lookup_name
@@ -48,6 +64,9 @@ __all__ = ["MANAGED_OPTION", "TmuxRunner"]
 MANAGED_OPTION = "@kstlib-managed"
 #: Pane user option where the session's wrapper records the exit code.
 EXIT_OPTION = "@kstlib-exit"
+#: Session user option holding the path of the session's log file.
+LOG_OPTION = "@kstlib-log"
+_LOGPIPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_logpipe.py")
 _SEP = "\x1f"
 # tmux 3.3 loses the exit status of a process that exits within milliseconds
 # of starting in about 1 start of 100 (pane dead, no status). A tiny sh
@@ -57,8 +76,13 @@ _SEP = "\x1f"
 # the default dispositions and its own traps.
 _WRAPPER = (
     't=$1; shift; trap : TERM INT HUP; "$@"; s=$?; '
-    '"$t" set-option -p -t "$TMUX_PANE" ' + EXIT_OPTION + ' "$s" 2>/dev/null; exit "$s"'
+    '"$t" set-option -p -t "$TMUX_PANE" ' + EXIT_OPTION + ' "$s" 2>/dev/null; '
+    # An OSC sequence the terminal ignores: the log pipe's end-of-output mark.
+    "printf '\\033]7707;kstlib-end\\007'; "
+    'exit "$s"'
 )
+#: How long a reader waits for the log pipe to catch up with an exited process.
+_LOG_SETTLE = 2.0
 # One format serves status() and list_sessions(); the name comes last because
 # a foreign session's name is the only free text in it.
 _FIELDS = (
@@ -70,10 +94,12 @@ _FIELDS = (
     "#{session_windows}",
     f"#{{{MANAGED_OPTION}}}",
     f"#{{{EXIT_OPTION}}}",
+    f"#{{{LOG_OPTION}}}",
     "#{session_name}",
 )
 _FORMAT = _SEP.join(_FIELDS)
 _POLL_INTERVAL = 0.02
+_SERVER_RESTART_WAIT = 2.0
 _WIDTH, _HEIGHT = "200", "50"
 _BACKEND = BackendType.TMUX
 
@@ -131,9 +157,14 @@ def _raise_op_error(
     raise SessionError(f"tmux failed{subject}: {reason}") from cause
 
 
-def _to_status(line: str, socket_name: str | None) -> SessionStatus:
-    pid, dead, dead_status, dead_signal, created, windows, managed, recorded, name = line.split(
-        _SEP, 8
+class _Pane(NamedTuple):
+    status: SessionStatus
+    log: Path | None
+
+
+def _parse(line: str, socket_name: str | None) -> _Pane:
+    pid, dead, dead_status, dead_signal, created, windows, managed, recorded, log, name = (
+        line.split(_SEP, 9)
     )
     exit_code: int | None = None
     state = SessionState.RUNNING
@@ -145,7 +176,7 @@ def _to_status(line: str, socket_name: str | None) -> SessionStatus:
             exit_code = int(dead_status)
         elif dead_signal:
             exit_code = 128 + int(dead_signal)
-    return SessionStatus(
+    status = SessionStatus(
         name=name,
         state=state,
         backend=_BACKEND,
@@ -156,6 +187,12 @@ def _to_status(line: str, socket_name: str | None) -> SessionStatus:
         socket_name=socket_name,
         managed=managed == "1",
     )
+    return _Pane(status, Path(log) if log else None)
+
+
+def _check_lines(lines: object) -> None:
+    if lines is not None and (isinstance(lines, bool) or not isinstance(lines, int) or lines < 0):
+        raise SessionConfigError(f"lines: {lines!r} must be a non-negative integer", "lines")
 
 
 class TmuxRunner:
@@ -235,9 +272,7 @@ class TmuxRunner:
             raise SessionExistsError(name, _BACKEND)
         _raise_op_error(op_error, name, message)
 
-    def _query(
-        self, name: str, op_error: type[SessionError] = SessionError
-    ) -> SessionStatus | None:
+    def _query(self, name: str, op_error: type[SessionError] = SessionError) -> _Pane | None:
         out = self._run(
             # list-panes fails on a missing target (display-message prints blanks),
             # and "=name:" (not "=name") keeps tmux from falling back to a window.
@@ -252,7 +287,41 @@ class TmuxRunner:
         )
         if not out:
             return None
-        return _to_status(out[0], self.socket_name)
+        return _parse(out[0], self.socket_name)
+
+    def _new_log(self, name: str) -> Path:
+        """Create an empty log file for a new run of ``name`` (unique per run)."""
+        if self.socket_path:
+            server = "S-" + re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.abspath(self.socket_path))
+        else:
+            server = f"L-{self.socket_name}" if self.socket_name else "default"
+        path = state_dir() / "tmux" / server / f"{name}.{uuid.uuid4().hex[:12]}.log"
+        for attempt in range(3):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch(exist_ok=False)
+                return path
+            except FileNotFoundError:  # the folder was just removed as empty: again
+                if attempt == 2:
+                    raise SessionStartError(name, _BACKEND, f"cannot create {path}") from None
+            except OSError as err:
+                raise SessionStartError(name, _BACKEND, f"cannot create {path}: {err}") from err
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _settle(pane: _Pane) -> None:
+        """For an exited session, wait (briefly) until its log holds all its output."""
+        if pane.log is None or pane.status.is_running:
+            return
+        deadline = time.monotonic() + _LOG_SETTLE
+        while not ended(pane.log) and time.monotonic() < deadline and pane.log.exists():
+            time.sleep(0.01)
+
+    def _pane_or_missing(self, name: str, op_error: type[SessionError] = SessionError) -> _Pane:
+        pane = self._query(name, op_error)
+        if pane is None:
+            raise SessionNotFoundError(name, _BACKEND)
+        return pane
 
     # -- public API ---------------------------------------------------------------------
 
@@ -277,9 +346,13 @@ class TmuxRunner:
             )
         previous = self._query(name, SessionStartError)
         if previous is not None:
-            if previous.is_running:
+            if previous.status.is_running:
                 raise SessionExistsError(name, _BACKEND)
             self._run(SessionStartError, name, "kill-session", "-t", _exact(name), missing_ok=True)
+            if previous.log is not None:
+                remove_log(previous.log)
+        log = self._new_log(name)
+        pipe = shlex.join([sys.executable, "-I", _LOGPIPE, str(log), str(MAX_LOG_BYTES)])
 
         args = ["new-session", "-d", "-s", name, "-x", _WIDTH, "-y", _HEIGHT]
         if config.working_dir is not None:
@@ -291,17 +364,36 @@ class TmuxRunner:
         # reaps even a process that exits at once.
         args += [";", "set-option", "-t", _exact_pane(name), MANAGED_OPTION, "1"]
         args += [";", "set-option", "-w", "-t", _exact_pane(name), "remain-on-exit", "on"]
+        args += [";", "set-option", "-t", _exact_pane(name), LOG_OPTION, str(log)]
+        args += [";", "pipe-pane", "-t", _exact_pane(name), "-o", f"exec {pipe}"]
         try:
-            out = self._run(SessionStartError, name, *args)
+            out = self._new_session(name, args)
         except SessionStartError:
             # new-session may have succeeded before a later command failed.
             self._run(SessionStartError, name, "kill-session", "-t", _exact(name), missing_ok=True)
+            remove_log(log)
             raise
-        except SessionNotFoundError as err:
-            raise SessionStartError(name, _BACKEND, "the session vanished while starting") from err
+        except BaseException:  # SessionExistsError (lost a race), interrupts: no stray file
+            remove_log(log)
+            raise
         if not out:
             raise SessionStartError(name, _BACKEND, "tmux printed no session details")
-        return _to_status(out[0], self.socket_name)
+        return _parse(out[0], self.socket_name).status
+
+    def _new_session(self, name: str, args: list[str]) -> list[str] | None:
+        # A server whose last session was just killed is still shutting down
+        # for a few milliseconds and refuses clients ("server exited
+        # unexpectedly"); nothing was created, so try again on a new server.
+        deadline = time.monotonic() + _SERVER_RESTART_WAIT
+        while True:
+            try:
+                return self._run(SessionStartError, name, *args)
+            except SessionNotFoundError as err:
+                if time.monotonic() >= deadline:
+                    raise SessionStartError(
+                        name, _BACKEND, "the tmux server kept exiting while the session started"
+                    ) from err
+                time.sleep(_POLL_INTERVAL)
 
     def _tmux_path(self) -> str:
         import shutil
@@ -331,10 +423,7 @@ class TmuxRunner:
             kstlib.ops.exceptions.SessionNotFoundError: Session 'missing' was not found on the tmux backend; check the name with 'kstlib ops list'.
         """
         validate_lookup_name(name)
-        st = self._query(name)
-        if st is None:
-            raise SessionNotFoundError(name, _BACKEND)
-        return st
+        return self._pane_or_missing(name).status
 
     def exists(self, name: str) -> bool:
         """Whether a session named exactly ``name`` exists (running or exited).
@@ -359,43 +448,122 @@ class TmuxRunner:
             True
         """
         out = self._run(SessionError, None, "list-sessions", "-F", _FORMAT, missing_ok=True)
-        return [_to_status(line, self.socket_name) for line in out or [] if line]
+        return [_parse(line, self.socket_name).status for line in out or [] if line]
 
-    def logs(self, name: str, lines: int | None = 100) -> str:
-        """The last ``lines`` lines of the session's output (``None``: all scrollback).
+    def logs(
+        self,
+        name: str,
+        lines: int | None = 100,
+        since: Since | None = None,
+        timestamps: bool = False,
+        ansi: bool = True,
+    ) -> str:
+        """The last ``lines`` lines of the session's output (``None``: all that is kept).
 
-        Output stays readable after the process has exited.
+        A session started by kstlib writes its output to a log file, so the
+        whole output is readable, beyond the scrollback and after the process
+        has exited. ``since`` (an aware datetime or a Unix time) keeps lines
+        written from then on; ``timestamps`` prefixes each line with its UTC
+        time; ``ansi=False`` strips colours and other escape sequences.
+        Sessions kstlib did not start are read from the pane's scrollback.
 
         Example:
             >>> runner = TmuxRunner(socket_name="kstlib-doc")
             >>> _ = runner.start(SessionConfig(name="doc3", command="echo hi"))
-            >>> import time; time.sleep(0.2)
+            >>> runner.wait("doc3", timeout=5)
+            0
             >>> runner.logs("doc3")
             'hi'
             >>> runner.stop("doc3")
         """
         validate_lookup_name(name)
-        if lines is not None and (
-            isinstance(lines, bool) or not isinstance(lines, int) or lines < 0
-        ):
-            raise SessionConfigError(f"lines: {lines!r} must be a non-negative integer", "lines")
-        start = "-" if lines is None else f"-{max(lines, 1) + int(_HEIGHT)}"
-        out = (
-            self._run(
-                SessionError, name, "capture-pane", "-p", "-J", "-t", _exact_pane(name), "-S", start
+        _check_lines(lines)
+        pane = self._pane_or_missing(name)
+        self._settle(pane)
+        if pane.log is not None and pane.log.exists():
+            return "\n".join(
+                read_lines(pane.log, lines, since=since, timestamps=timestamps, ansi=ansi)
             )
-            or []
-        )
-        text = [line.rstrip() for line in out]
-        while text and not text[-1]:
+        if since is not None or timestamps:
+            raise SessionError(
+                f"tmux session {name!r} was not started by kstlib, so it has no log file; "
+                "since= and timestamps= need one"
+            )
+        return self._capture(name, lines, ansi)
+
+    def _capture(self, name: str, lines: int | None, ansi: bool) -> str:
+        start = "-" if lines is None else f"-{max(lines, 1) + int(_HEIGHT)}"
+        args = ["capture-pane", "-p", "-J", "-t", _exact_pane(name), "-S", start]
+        if ansi:
+            args.append("-e")
+        text = [line.rstrip() for line in self._run(SessionError, name, *args) or []]
+        while text and not strip_ansi(text[-1]).strip():
             text.pop()
-        if text and text[-1].startswith("Pane is dead ("):
+        if text and strip_ansi(text[-1]).startswith("Pane is dead ("):
             text.pop()
-            while text and not text[-1]:
+            while text and not strip_ansi(text[-1]).strip():
                 text.pop()
         if lines is not None:
             text = text[-lines:] if lines else []
         return "\n".join(text)
+
+    def follow_logs(
+        self,
+        name: str,
+        since: Since | None = None,
+        timestamps: bool = False,
+        ansi: bool = True,
+    ) -> Iterator[str]:
+        """Yield the session's output lines as they are written; end when it ends.
+
+        Lines written before the call are included only from ``since`` on.
+
+        Example:
+            >>> runner = TmuxRunner(socket_name="kstlib-doc")
+            >>> _ = runner.start(SessionConfig(name="doc6", command="sleep 0.3; echo a; echo b"))
+            >>> list(runner.follow_logs("doc6"))
+            ['a', 'b']
+            >>> runner.stop("doc6")
+        """
+        validate_lookup_name(name)
+        pane = self._pane_or_missing(name)
+        if pane.log is None:
+            raise SessionError(
+                f"tmux session {name!r} was not started by kstlib, so it has no log file to follow"
+            )
+
+        def alive() -> bool:
+            current = self._query(name)
+            return current is not None and current.status.is_running
+
+        return follow_lines(pane.log, alive, since=since, timestamps=timestamps, ansi=ansi)
+
+    def wait(self, name: str, timeout: float | None = None) -> int:
+        """Wait for the session's process to exit and return its exit code.
+
+        Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError` after
+        ``timeout`` seconds (``None``: wait as long as it takes).
+
+        Example:
+            >>> runner = TmuxRunner(socket_name="kstlib-doc")
+            >>> _ = runner.start(SessionConfig(name="doc7", command="exit 7"))
+            >>> runner.wait("doc7", timeout=5)
+            7
+            >>> runner.stop("doc7")
+        """
+        validate_lookup_name(name)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = _POLL_INTERVAL
+        while True:
+            pane = self._pane_or_missing(name)
+            st = pane.status
+            if not st.is_running:
+                self._settle(pane)
+                return st.exit_code if st.exit_code is not None else -1
+            if deadline is not None and time.monotonic() >= deadline:
+                raise SessionTimeoutError(name, _BACKEND, f"still running after {timeout} s")
+            time.sleep(interval)
+            interval = min(interval * 1.5, 0.2)
 
     def stop(self, name: str, graceful: bool = True, timeout: float = 10) -> None:
         """Stop session ``name`` and remove it.
@@ -414,16 +582,15 @@ class TmuxRunner:
         validate_lookup_name(name)
         if timeout < 0:
             raise SessionConfigError(f"timeout: {timeout!r} must not be negative", "timeout")
-        st = self._query(name, SessionStopError)
-        if st is None:
-            raise SessionNotFoundError(name, _BACKEND)
+        pane = self._pane_or_missing(name, SessionStopError)
+        st = pane.status
         if st.is_running and st.pid is not None:
             if graceful:
                 self._signal(name, st.pid, signal.SIGTERM)
                 deadline = time.monotonic() + timeout
                 while time.monotonic() < deadline:
                     current = self._query(name, SessionStopError)
-                    if current is None or not current.is_running:
+                    if current is None or not current.status.is_running:
                         break
                     time.sleep(_POLL_INTERVAL)
                 else:
@@ -431,6 +598,8 @@ class TmuxRunner:
             else:
                 self._signal(name, st.pid, signal.SIGKILL)
         self._run(SessionStopError, name, "kill-session", "-t", _exact(name), missing_ok=True)
+        if pane.log is not None:
+            remove_log(pane.log)
 
     @staticmethod
     def _signal(name: str, pid: int, sig: signal.Signals) -> None:
@@ -500,4 +669,9 @@ class TmuxRunner:
         Example:
             >>> TmuxRunner(socket_name="kstlib-doc").kill_server()
         """
+        out = self._run(SessionError, None, "list-sessions", "-F", _FORMAT, missing_ok=True)
         self._run(SessionError, None, "kill-server", missing_ok=True)
+        for line in out or []:
+            log = _parse(line, self.socket_name).log if line else None
+            if log is not None:
+                remove_log(log)
