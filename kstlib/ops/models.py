@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import html
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -17,7 +18,14 @@ from typing import Any
 
 from kstlib.ops import validators
 
-__all__ = ["BackendType", "Command", "SessionConfig", "SessionState", "SessionStatus"]
+__all__ = [
+    "BackendType",
+    "Command",
+    "SessionConfig",
+    "SessionState",
+    "SessionStatus",
+    "SessionTable",
+]
 
 Command = str | Sequence[str]
 """A command: a string run by a shell (tmux) or shlex-split (containers), or an argv list."""
@@ -214,3 +222,71 @@ class SessionStatus:
                 value = value.isoformat()
             out[f.name] = value
         return out
+
+    def _repr_html_(self) -> str:
+        """An HTML table row, for Jupyter."""
+        return _html_table([self])
+
+    def __rich__(self) -> Any:
+        """A rich table, for terminals that use rich."""
+        return _rich_table([self])
+
+
+_COLUMNS = (
+    "name",
+    "backend",
+    "runtime",
+    "state",
+    "pid",
+    "exit_code",
+    "image",
+    "created_at",
+    "managed",
+)
+
+
+def _cell(status: SessionStatus, column: str) -> str:
+    value = getattr(status, column)
+    if value is None:
+        return ""
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S %Z")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _html_table(rows: Sequence[SessionStatus]) -> str:
+    head = "".join(f"<th>{c}</th>" for c in _COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(r, c))}</td>" for c in _COLUMNS) + "</tr>"
+        for r in rows
+    )
+    return f'<table class="kstlib-sessions"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _rich_table(rows: Sequence[SessionStatus]) -> Any:
+    from rich.table import Table
+
+    table = Table(*_COLUMNS, title="kstlib.ops sessions")
+    for row in rows:
+        table.add_row(*(_cell(row, c) for c in _COLUMNS))
+    return table
+
+
+class SessionTable(list[SessionStatus]):
+    """A list of statuses that shows as a table in Jupyter (HTML) and in rich.
+
+    Example:
+        >>> rows = SessionTable([SessionStatus("a", SessionState.RUNNING, BackendType.TMUX)])
+        >>> "<td>a</td>" in rows._repr_html_()
+        True
+    """
+
+    def _repr_html_(self) -> str:
+        return _html_table(self)
+
+    def __rich__(self) -> Any:
+        return _rich_table(self)

@@ -52,7 +52,13 @@ from kstlib.ops.logfile import (
     state_dir,
     strip_ansi,
 )
-from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
+from kstlib.ops.models import (
+    BackendType,
+    SessionConfig,
+    SessionState,
+    SessionStatus,
+    SessionTable,
+)
 from kstlib.ops.validators import validate_lookup_name
 
 if TYPE_CHECKING:
@@ -111,7 +117,12 @@ _NOT_FOUND = (
     "can't find pane",
     "can't find window",
 )
-_NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
+_NO_SERVER = (
+    "no server running",
+    "error connecting to",
+    "server exited unexpectedly",
+    "no current target",  # a server that is shutting down
+)
 _DUPLICATE = ("duplicate session",)
 
 
@@ -448,7 +459,7 @@ class TmuxRunner:
             True
         """
         out = self._run(SessionError, None, "list-sessions", "-F", _FORMAT, missing_ok=True)
-        return [_parse(line, self.socket_name).status for line in out or [] if line]
+        return SessionTable(_parse(line, self.socket_name).status for line in out or [] if line)
 
     def logs(
         self,
@@ -600,6 +611,21 @@ class TmuxRunner:
         self._run(SessionStopError, name, "kill-session", "-t", _exact(name), missing_ok=True)
         if pane.log is not None:
             remove_log(pane.log)
+        self._settle_server()
+
+    def _settle_server(self) -> None:
+        """Wait until a server left without sessions has exited.
+
+        tmux exits once its last session is gone, but for some milliseconds it
+        still accepts clients and drops what they create; waiting here makes
+        the next start() meet either a live server or none.
+        """
+        deadline = time.monotonic() + _SERVER_RESTART_WAIT
+        while time.monotonic() < deadline:
+            out = self._run(SessionError, None, "list-sessions", "-F", "x", missing_ok=True)
+            if out is None or out:
+                return
+            time.sleep(0.005)
 
     @staticmethod
     def _signal(name: str, pid: int, sig: signal.Signals) -> None:
