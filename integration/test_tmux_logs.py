@@ -123,3 +123,28 @@ def test_timestamps_need_a_kstlib_session(tmux: TmuxRunner, name: str) -> None:
         tmux.logs(name, timestamps=True)
     tmux.stop(name, graceful=False)
     assert datetime.now(timezone.utc)
+
+
+def test_on_failure_2_restarts_exactly_twice(tmux: TmuxRunner, name: str) -> None:
+    tmux.start(SessionConfig(name=name, command="echo run; exit 3", restart="on-failure:2"))
+    assert tmux.wait(name, timeout=20) == 3
+    st = tmux.status(name)
+    assert st.restart_count == 2
+    assert tmux.logs(name, lines=None) == "run\nrun\nrun"
+    tmux.stop(name)
+
+
+def test_on_failure_does_not_restart_a_success(tmux: TmuxRunner, name: str) -> None:
+    tmux.start(SessionConfig(name=name, command="echo once", restart="on-failure"))
+    assert tmux.wait(name, timeout=10) == 0
+    assert tmux.status(name).restart_count == 0
+    assert tmux.logs(name) == "once"
+    tmux.stop(name)
+
+
+def test_always_restarts_until_stopped_and_stop_wins(tmux: TmuxRunner, name: str) -> None:
+    tmux.start(SessionConfig(name=name, command="echo run; sleep 0.1", restart="always"))
+    wait_until(lambda: tmux.status(name).restart_count >= 3, timeout=10)
+    assert tmux.status(name).is_running
+    tmux.stop(name, timeout=5)
+    assert not tmux.exists(name)

@@ -191,6 +191,7 @@ class SessionStatus:
     exit_code: int | None = None
     runtime: str | None = None
     managed: bool = False
+    restart_count: int = 0
 
     @property
     def is_running(self) -> bool:
@@ -206,7 +207,8 @@ class SessionStatus:
         """A JSON-ready dict: enums as their values, datetimes in ISO 8601.
 
         The keys are stable: name, state, backend, pid, created_at,
-        window_count, socket_name, image, exit_code, runtime, managed.
+        window_count, socket_name, image, exit_code, runtime, managed,
+        restart_count.
 
         Example:
             >>> import json

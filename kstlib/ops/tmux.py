@@ -70,6 +70,8 @@ __all__ = ["MANAGED_OPTION", "TmuxRunner"]
 MANAGED_OPTION = "@kstlib-managed"
 #: Pane user option where the session's wrapper records the exit code.
 EXIT_OPTION = "@kstlib-exit"
+#: Pane user option where the wrapper counts the restarts of its restart policy.
+RESTARTS_OPTION = "@kstlib-restarts"
 #: Session user option holding the path of the session's log file.
 LOG_OPTION = "@kstlib-log"
 _LOGPIPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_logpipe.py")
@@ -81,8 +83,20 @@ _SEP = "\x1f"
 # and HUP with a no-op so it outlives the command: the command itself keeps
 # the default dispositions and its own traps.
 _WRAPPER = (
-    't=$1; shift; trap : TERM INT HUP; "$@"; s=$?; '
+    # $1 tmux binary, $2 restart mode, $3 most restarts (0: no limit), then the command.
+    "t=$1; mode=$2; most=$3; shift 3; stop=0; n=0; "
+    "trap 'stop=1' TERM INT HUP; "
+    "while :; do "
+    '"$@"; s=$?; '
     '"$t" set-option -p -t "$TMUX_PANE" ' + EXIT_OPTION + ' "$s" 2>/dev/null; '
+    '[ "$stop" = 1 ] && break; '
+    "case $mode in always|unless-stopped) ;; "
+    'on-failure) [ "$s" -ne 0 ] || break; [ "$most" -eq 0 ] || [ "$n" -lt "$most" ] || break;; '
+    "*) break;; esac; "
+    "n=$((n+1)); "
+    '"$t" set-option -p -t "$TMUX_PANE" ' + RESTARTS_OPTION + ' "$n" 2>/dev/null; '
+    'sleep 0.1; [ "$stop" = 1 ] && break; '
+    "done; "
     # An OSC sequence the terminal ignores: the log pipe's end-of-output mark.
     "printf '\\033]7707;kstlib-end\\007'; "
     'exit "$s"'
@@ -101,6 +115,7 @@ _FIELDS = (
     f"#{{{MANAGED_OPTION}}}",
     f"#{{{EXIT_OPTION}}}",
     f"#{{{LOG_OPTION}}}",
+    f"#{{{RESTARTS_OPTION}}}",
     "#{session_name}",
 )
 _FORMAT = _SEP.join(_FIELDS)
@@ -174,9 +189,19 @@ class _Pane(NamedTuple):
 
 
 def _parse(line: str, socket_name: str | None) -> _Pane:
-    pid, dead, dead_status, dead_signal, created, windows, managed, recorded, log, name = (
-        line.split(_SEP, 9)
-    )
+    (
+        pid,
+        dead,
+        dead_status,
+        dead_signal,
+        created,
+        windows,
+        managed,
+        recorded,
+        log,
+        restarts,
+        name,
+    ) = line.split(_SEP, 10)
     exit_code: int | None = None
     state = SessionState.RUNNING
     if dead == "1":
@@ -197,6 +222,7 @@ def _parse(line: str, socket_name: str | None) -> _Pane:
         exit_code=exit_code,
         socket_name=socket_name,
         managed=managed == "1",
+        restart_count=int(restarts) if restarts.isdigit() else 0,
     )
     return _Pane(status, Path(log) if log else None)
 
@@ -422,7 +448,17 @@ class TmuxRunner:
             command = ["/bin/sh", "-c", config.command]
         else:
             command = list(config.command)
-        return ["/bin/sh", "-c", _WRAPPER, "kstlib-session", self._tmux_path(), *command]
+        mode, _, most = (config.restart or "no").partition(":")
+        return [
+            "/bin/sh",
+            "-c",
+            _WRAPPER,
+            "kstlib-session",
+            self._tmux_path(),
+            mode,
+            most or "0",
+            *command,
+        ]
 
     def status(self, name: str) -> SessionStatus:
         """Return the state, pid, exit code and creation time of session ``name``.
