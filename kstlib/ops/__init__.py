@@ -8,6 +8,7 @@ Example:
     >>> bot.stop()
 """
 
+from kstlib.ops.container import ContainerRunner
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     ContainerRuntimeNotFoundError,
@@ -23,13 +24,14 @@ from kstlib.ops.exceptions import (
     SessionTimeoutError,
     TmuxNotFoundError,
 )
-from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
 from kstlib.ops.manager import SessionManager, auto_detect_backend
+from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
 from kstlib.ops.tmux import TmuxRunner
 
 __all__ = [
     "BackendNotFoundError",
     "BackendType",
+    "ContainerRunner",
     "ContainerRuntimeNotFoundError",
     "OpsError",
     "SessionAmbiguousError",
@@ -37,8 +39,8 @@ __all__ = [
     "SessionConfig",
     "SessionConfigError",
     "SessionError",
-    "SessionManager",
     "SessionExistsError",
+    "SessionManager",
     "SessionNotFoundError",
     "SessionStartError",
     "SessionState",

@@ -1,0 +1,487 @@
+"""The Podman adapter: podman-py's ``PodmanClient`` (libpod API) and its error table.
+
+What it smooths over (podman-py 5.8 against a Podman 4.3 service):
+
+* ``logs()`` returns a generator of frames (docker-py: bytes): joined here.
+* ``stop()`` on a stopped container answers HTTP 304 with an empty body,
+  which podman-py reads as JSON unless told ``ignore=True``: stopped is fine.
+* A taken name is HTTP 500 "already in use" (Docker: 409); a missing image
+  on create is HTTP 500 "image not known" (or 404): the table reads the words.
+* Every transport error (refused, timed out, no socket) reaches us as an
+  ``APIError`` whose ``status_code`` is ``None``, the ``requests`` error as
+  its cause: the table looks at that cause.
+* podman-py cannot attach (``attach_socket`` raises ``NotImplementedError``):
+  :meth:`PodmanEngine.attach_socket` uses the Docker-compatible endpoint of
+  the same service through the docker SDK.
+* A forced remove stops with the stop timeout first (libpod's default 10 s):
+  :meth:`PodmanEngine.kill` is SIGKILL as an int (podman wants numbers).
+
+Example:
+    >>> import podman.errors, requests
+    >>> try:
+    ...     raise requests.ConnectionError("refused")
+    ... except requests.ConnectionError as cause:
+    ...     err = podman.errors.APIError("http://x/_ping", explanation="GET operation failed")
+    ...     err.__cause__ = cause
+    >>> with translate(Op.READ, "bot", "unix:///run/podman/podman.sock", 5):
+    ...     raise err
+    Traceback (most recent call last):
+    ...
+    kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No container engine API answered (tried: unix:///run/podman/podman.sock). ...
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from functools import lru_cache
+from typing import Any
+
+from kstlib.ops.engines.base import (
+    DETACH_KEYS,
+    AttachHandle,
+    CallContext,
+    ContainerInfo,
+    ContainerSpec,
+    Op,
+    Table,
+    demux,
+    on_api_error,
+    on_image_missing,
+    on_not_found,
+    on_other,
+    on_permission,
+    on_timeout,
+    on_unreachable,
+    parse_timestamp,
+    translate_with,
+    translating,
+    unreachable,
+)
+from kstlib.ops.exceptions import OpsError, SessionAttachError, SessionConfigError
+
+__all__ = ["COMPAT_API_VERSION", "RUNTIME", "PodmanEngine", "table", "translate"]
+
+RUNTIME = "podman"
+#: Docker API version spoken to Podman's compatible endpoint (for attach).
+COMPAT_API_VERSION = "1.40"
+_CPU_PERIOD = 100_000
+
+
+def _on_api_error(err: Exception, ctx: CallContext) -> OpsError:
+    if getattr(err, "status_code", None) is None:
+        # podman-py wraps every transport error (an OSError) in an APIError
+        # without a response; what happened is in the cause.
+        cause = err.__cause__ or err.__context__
+        if isinstance(cause, Exception) and not isinstance(cause, type(err)):
+            translated = translate_with(table(), cause, ctx)
+            if translated is not None:
+                return translated
+        return on_unreachable(err, ctx)
+    return on_api_error(err, ctx)
+
+
+@lru_cache(maxsize=1)
+def table() -> Table:
+    """The Podman translation table: SDK exception types -> handler, first match wins.
+
+    ==========================================================  =====================================
+    raised by the SDK                                           raised by kstlib
+    ==========================================================  =====================================
+    ``podman.errors.ImageNotFound`` (404 on create)             op error naming the image
+    ``podman.errors.NotFound`` (404)                            ``SessionNotFoundError``
+    ``APIError`` without a status (transport error): by cause   unreachable / "timed out" (below)
+    ``APIError`` 500 "already in use", 409                      ``SessionExistsError``
+    ``APIError`` 500 "image not known"                          op error naming the image
+    ``APIError`` (other)                                        op error with the engine's words
+    ``requests`` ``ConnectTimeout``                             ``ContainerRuntimeNotFoundError``
+    ``requests`` ``Timeout``, ``urllib3`` ``TimeoutError``      op error "timed out after N s"
+    ``requests``/builtin ``ConnectionError``, ``urllib3``,
+    ``FileNotFoundError``                                       ``ContainerRuntimeNotFoundError``
+    ``PermissionError`` (the socket)                            ``ContainerRuntimeNotFoundError``
+    ``PodmanError``, ``RequestException``, ``OSError``,
+    ``ValueError`` (e.g. a JSON decode error)                   op error
+    ==========================================================  =====================================
+
+    Built on first use, so importing this module does not import the SDK.
+
+    Example:
+        >>> [h.__name__ for _, h in table()][:3]
+        ['on_image_missing', 'on_not_found', '_on_api_error']
+    """
+    import podman.errors
+    import requests.exceptions
+    import urllib3.exceptions
+
+    return (
+        ((podman.errors.ImageNotFound,), on_image_missing),
+        ((podman.errors.NotFound,), on_not_found),
+        ((podman.errors.APIError,), _on_api_error),
+        (
+            (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError),
+            on_unreachable,
+        ),
+        ((requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError), on_timeout),
+        (
+            (
+                requests.exceptions.ConnectionError,
+                urllib3.exceptions.HTTPError,
+                ConnectionError,
+                FileNotFoundError,
+            ),
+            on_unreachable,
+        ),
+        ((PermissionError,), on_permission),
+        (
+            (
+                podman.errors.DockerException,
+                requests.exceptions.RequestException,
+                OSError,
+                ValueError,
+            ),
+            on_other,
+        ),
+    )
+
+
+def translate(
+    op: Op,
+    name: str | None,
+    endpoint: str,
+    timeout: float,
+    *,
+    image: str | None = None,
+    connecting: bool = False,
+) -> AbstractContextManager[None]:
+    """Translate every podman-py / HTTP / OS error raised inside into the OpsError tree.
+
+    Example:
+        >>> import podman.errors, requests
+        >>> response = requests.Response(); response.status_code = 500
+        >>> with translate(Op.START, "bot", "unix:///run/podman/podman.sock", 5):
+        ...     raise podman.errors.APIError("name is in use", response=response,
+        ...         explanation='the container name "bot" is already in use by 3f2a')
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionExistsError: Session 'bot' already exists on the podman backend; stop it first or choose another name.
+    """
+    ctx = CallContext(op, name, RUNTIME, endpoint, timeout, image=image, connecting=connecting)
+    return translating(table, ctx)
+
+
+# -- payloads -> ContainerInfo ------------------------------------------------------------
+
+
+def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
+    """Normalise a libpod ``GET /containers/{id}/json`` payload.
+
+    Example:
+        >>> info = info_from_inspect({"Id": "abc", "Name": "bot", "ImageName": "app:1",
+        ...     "Created": "2024-05-01T14:00:00.123456789+02:00",
+        ...     "State": {"Status": "running", "Pid": 4242, "ExitCode": 0},
+        ...     "Config": {"Labels": {"io.kstlib.managed": "true"}, "Tty": True}})
+        >>> info.pid, info.managed, info.created_at.isoformat()
+        (4242, True, '2024-05-01T14:00:00.123456+02:00')
+    """
+    state = payload.get("State") or {}
+    config = payload.get("Config") or {}
+    pid = state.get("Pid")
+    exit_code = state.get("ExitCode")
+    return ContainerInfo(
+        id=str(payload.get("Id", "")),
+        name=str(payload.get("Name") or "").lstrip("/"),
+        state=str(state.get("Status") or "unknown"),
+        pid=int(pid) if isinstance(pid, int) and pid > 0 else None,
+        exit_code=int(exit_code) if isinstance(exit_code, int) else None,
+        created_at=parse_timestamp(payload.get("Created")),
+        image=str(payload.get("ImageName") or config.get("Image") or "") or None,
+        labels=dict(config.get("Labels") or {}),
+        tty=bool(config.get("Tty")),
+    )
+
+
+def info_from_list(item: Mapping[str, Any]) -> ContainerInfo:
+    """Normalise one entry of libpod's ``GET /containers/json?all=true``.
+
+    Example:
+        >>> info = info_from_list({"Id": "abc", "Names": ["bot"], "State": "exited",
+        ...     "ExitCode": 3, "Pid": 0, "Created": "2024-05-01T12:00:00Z", "Image": "app:1",
+        ...     "Labels": None})
+        >>> info.name, info.exit_code, info.pid, info.managed
+        ('bot', 3, None, False)
+    """
+    names = [str(n) for n in item.get("Names") or []]
+    pid = item.get("Pid")
+    exit_code = item.get("ExitCode")
+    state = str(item.get("State") or "unknown")
+    return ContainerInfo(
+        id=str(item.get("Id", "")),
+        name=names[0].lstrip("/") if names else str(item.get("Id", ""))[:12],
+        state=state,
+        pid=int(pid) if isinstance(pid, int) and pid > 0 else None,
+        exit_code=int(exit_code) if isinstance(exit_code, int) else None,
+        created_at=parse_timestamp(item.get("Created")),
+        image=str(item.get("Image") or "") or None,
+        labels=dict(item.get("Labels") or {}),
+    )
+
+
+class PodmanEngine:
+    """One Podman service endpoint, driven through ``podman.PodmanClient``.
+
+    Create it with :meth:`open` (or :func:`kstlib.ops.engines.base.connect`,
+    which caches it).
+
+    Example:
+        >>> engine = PodmanEngine.open("unix:///run/podman/podman.sock", 10)  # doctest: +SKIP
+        >>> engine.inspect("bot").state  # doctest: +SKIP
+        'running'
+    """
+
+    runtime = RUNTIME
+
+    def __init__(self, client: Any, endpoint: str, timeout: float) -> None:
+        self.client = client
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._compat: Any = None
+        self._compat_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PodmanEngine({self.endpoint!r})"
+
+    @classmethod
+    def open(cls, endpoint: str, timeout: float) -> PodmanEngine:
+        """Connect to the libpod API at ``endpoint`` and ping it.
+
+        A Docker daemon (no libpod API) counts as no Podman there.
+
+        Example:
+            >>> PodmanEngine.open("unix:///nonexistent.sock", 1)
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No container engine API answered (tried: unix:///nonexistent.sock). ...
+        """
+        import podman
+
+        with translate(Op.READ, None, endpoint, timeout, connecting=True):
+            client = podman.PodmanClient(base_url=endpoint, timeout=timeout)
+            response = client.api.get("/_ping")
+            status = int(response.status_code)
+        if status != 200:
+            raise unreachable(endpoint, f"no Podman API there (libpod ping: HTTP {status})")
+        return cls(client, endpoint, timeout)
+
+    def _translate(
+        self, op: Op, name: str | None, *, image: str | None = None, extra: float = 0
+    ) -> AbstractContextManager[None]:
+        return translate(op, name, self.endpoint, self.timeout + extra, image=image)
+
+    def _container(self, ref: str) -> Any:
+        # A model over the name or id alone: its methods then cost one request
+        # each (containers.get() would add an inspect).
+        return self.client.containers.prepare_model({"Id": ref, "Name": ref})
+
+    def create(self, spec: ContainerSpec) -> str:
+        """Create the container described by ``spec``; return its id.
+
+        Example:
+            >>> engine.create(spec)  # doctest: +SKIP
+            '3f2a...'
+        """
+        mounts: list[dict[str, Any]] = []
+        volumes: dict[str, dict[str, Any]] = {}
+        for bind in spec.binds:
+            if bind.is_named_volume:
+                if bind.source in volumes:
+                    raise SessionConfigError(
+                        f"volumes: podman cannot mount volume {bind.source!r} twice", "volumes"
+                    )
+                options = [o for o in bind.options if o != "rw"]
+                volumes[bind.source] = {"bind": bind.target, "extended_mode": options}
+                continue
+            mount: dict[str, Any] = {"type": "bind", "source": bind.source, "target": bind.target}
+            if bind.read_only:
+                mount["read_only"] = True
+            relabel = [o for o in bind.options if o in ("z", "Z")]
+            if relabel:
+                mount["relabel"] = relabel[-1]
+            mounts.append(mount)
+        ports: dict[str, list[Any]] = {}
+        for port in spec.ports:
+            target = (port.host_ip, port.host_port) if port.host_ip else port.host_port
+            ports.setdefault(port.key, []).append(target)
+        kwargs: dict[str, Any] = {
+            "name": spec.name,
+            "environment": dict(spec.env),
+            "labels": dict(spec.labels),
+            "tty": spec.tty,
+            "stdin_open": spec.stdin_open,
+            "init": spec.init,
+        }
+        if spec.working_dir is not None:
+            kwargs["working_dir"] = spec.working_dir
+        if mounts:
+            kwargs["mounts"] = mounts
+        if volumes:
+            kwargs["volumes"] = volumes
+        if ports:
+            kwargs["ports"] = ports
+        if spec.restart is not None:
+            kwargs["restart_policy"] = {
+                "Name": spec.restart[0],
+                "MaximumRetryCount": spec.restart[1],
+            }
+        if spec.memory is not None:
+            kwargs["mem_limit"] = spec.memory
+        if spec.cpus is not None:
+            # podman-py drops nano_cpus; a CFS quota is the same limit.
+            kwargs["cpu_period"] = _CPU_PERIOD
+            kwargs["cpu_quota"] = round(spec.cpus * _CPU_PERIOD)
+        with self._translate(Op.START, spec.name, image=spec.image):
+            container = self.client.containers.create(spec.image, spec.command, **kwargs)
+            return str(container.id)
+
+    def start(self, ref: str, name: str) -> None:
+        """Start a created container.
+
+        Example:
+            >>> engine.start("3f2a...", "bot")  # doctest: +SKIP
+        """
+        with self._translate(Op.START, name):
+            self._container(ref).start()
+
+    def inspect(self, name: str, op: Op = Op.READ) -> ContainerInfo:
+        """Inspect one container (one API call).
+
+        Example:
+            >>> engine.inspect("bot").state  # doctest: +SKIP
+            'running'
+        """
+        with self._translate(op, name):
+            return info_from_inspect(self.client.containers.get(name).attrs)
+
+    def list_containers(self) -> list[ContainerInfo]:
+        """Every container, running or not, in one API call.
+
+        Example:
+            >>> [c.name for c in engine.list_containers()]  # doctest: +SKIP
+            ['bot']
+        """
+        with self._translate(Op.READ, None):
+            found = self.client.containers.list(all=True, sparse=True)
+            return [info_from_list(c.attrs) for c in found if not c.attrs.get("IsInfra")]
+
+    def logs(self, name: str, tail: int | None) -> bytes:
+        """The container's last ``tail`` log entries (``None``: all), in one API call.
+
+        Example:
+            >>> engine.logs("bot", 10)  # doctest: +SKIP
+            b'ready\\r\\n'
+        """
+        with self._translate(Op.READ, name):
+            frames = self._container(name).logs(stdout=True, stderr=True, tail=tail)
+            return b"".join(frames) if not isinstance(frames, bytes) else demux(frames)
+
+    def stop(self, ref: str, name: str, timeout: float) -> None:
+        """Stop signal, wait up to ``timeout`` s, then SIGKILL; a stopped container is fine.
+
+        Example:
+            >>> engine.stop("bot", "bot", 10)  # doctest: +SKIP
+        """
+        # podman-py waits 1.5 x the stop timeout for the HTTP answer.
+        with self._translate(Op.STOP, name, extra=1.5 * timeout):
+            # ignore=True: HTTP 304 (already stopped, empty body) is success.
+            self._container(ref).stop(timeout=math.ceil(timeout), ignore=True)
+
+    def kill(self, ref: str, name: str) -> None:
+        """SIGKILL the container's process at once.
+
+        Example:
+            >>> engine.kill("bot", "bot")  # doctest: +SKIP
+        """
+        with self._translate(Op.STOP, name):
+            self._container(ref).kill(signal=int(signal.SIGKILL))
+
+    def remove(self, ref: str, name: str, op: Op = Op.STOP) -> None:
+        """Remove the container and its anonymous volumes (forced).
+
+        Example:
+            >>> engine.remove("bot", "bot")  # doctest: +SKIP
+        """
+        with self._translate(op, name, extra=10):
+            self.client.containers.remove(ref, force=True, v=True)
+
+    def exec(self, name: str, argv: list[str]) -> tuple[int, bytes]:
+        """Run ``argv`` in the container; return its exit code and output.
+
+        Example:
+            >>> engine.exec("bot", ["echo", "hi"])  # doctest: +SKIP
+            (0, b'hi\\n')
+        """
+        with self._translate(Op.READ, name):
+            exit_code, output = self._container(name).exec_run(
+                argv, stdout=True, stderr=True, tty=False
+            )
+        payload = output if isinstance(output, bytes) else b""
+        return (int(exit_code) if isinstance(exit_code, int) else -1), demux(payload)
+
+    def compat(self) -> Any:
+        """A docker SDK ``APIClient`` on this service's Docker-compatible API (for attach).
+
+        Example:
+            >>> engine.compat().base_url  # doctest: +SKIP
+            'http+docker://localhost'
+        """
+        with self._compat_lock:
+            if self._compat is None:
+                import docker
+
+                from kstlib.ops.engines import docker as docker_engine
+
+                ctx = CallContext(Op.ATTACH, None, RUNTIME, self.endpoint, self.timeout)
+                with translating(docker_engine.table, ctx):
+                    self._compat = docker.APIClient(
+                        base_url=self.endpoint,
+                        version=COMPAT_API_VERSION,
+                        timeout=self.timeout,
+                        use_ssh_client=self.endpoint.startswith("ssh://"),
+                    )
+            return self._compat
+
+    def _translate_compat(self, name: str) -> AbstractContextManager[None]:
+        from kstlib.ops.engines import docker as docker_engine
+
+        ctx = CallContext(Op.ATTACH, name, RUNTIME, self.endpoint, self.timeout)
+        return translating(docker_engine.table, ctx)
+
+    def attach_socket(self, name: str) -> AttachHandle:
+        """A socket attached to the container's terminal; the engine detaches on Ctrl-P Ctrl-Q.
+
+        Example:
+            >>> engine.attach_socket("bot").sock  # doctest: +SKIP
+            <socket.socket ...>
+        """
+        from kstlib.ops.engines.docker import raw_socket
+
+        params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1, "detachKeys": DETACH_KEYS}
+        api = self.compat()
+        with self._translate_compat(name):
+            sock = api.attach_socket(name, params=params)
+            try:
+                return AttachHandle(raw_socket(sock), keepalive=sock)
+            except TypeError as err:
+                raise SessionAttachError(name, RUNTIME, str(err)) from err
+
+    def resize(self, name: str, height: int, width: int) -> None:
+        """Resize the container's terminal to ``height`` x ``width``.
+
+        Example:
+            >>> engine.resize("bot", 50, 200)  # doctest: +SKIP
+        """
+        api = self.compat()
+        with self._translate_compat(name):
+            api.resize(name, height=height, width=width)

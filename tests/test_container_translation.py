@@ -1,0 +1,501 @@
+"""The Docker and Podman translation tables, fed genuine SDK exception instances.
+
+No engine is needed: the SDK errors are produced by the SDKs' own code paths
+(``create_api_error_from_http_exception``, ``APIResponse.raise_for_status``,
+a client pointed at a socket that does not exist) or built exactly as the
+SDK builds them, from real ``requests.Response`` objects.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import podman.errors
+import pytest
+import requests
+import urllib3.exceptions
+from podman.api.client import APIResponse
+
+from kstlib.ops.container import STATE_MAP
+from kstlib.ops.engines import base
+from kstlib.ops.engines import docker as docker_engine
+from kstlib.ops.engines import podman as podman_engine
+from kstlib.ops.engines.base import Op, demux, parse_timestamp, spec_from_config
+from kstlib.ops.exceptions import (
+    ContainerRuntimeNotFoundError,
+    OpsError,
+    SessionAttachError,
+    SessionConfigError,
+    SessionError,
+    SessionExistsError,
+    SessionNotFoundError,
+    SessionStartError,
+    SessionStopError,
+)
+from kstlib.ops.models import SessionConfig, SessionState
+
+DOCKER_URL = "unix:///var/run/docker.sock"
+PODMAN_URL = "unix:///run/podman/podman.sock"
+FOREIGN = (
+    docker.errors.DockerException,
+    podman.errors.APIError,
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+)
+
+Translate = Callable[..., AbstractContextManager[None]]
+
+
+def response(status: int, body: object = None, reason: str = "") -> requests.Response:
+    """A real requests.Response as an engine would send it."""
+    resp = requests.Response()
+    resp.status_code = status
+    resp.reason = reason
+    resp.url = "http+docker://localhost/v1.41/containers/create"
+    resp._content = json.dumps(body).encode() if body is not None else b""
+    resp.headers["Content-Type"] = "application/json"
+    return resp
+
+
+def docker_api_error(status: int, message: str) -> docker.errors.APIError:
+    """What docker-py raises for an HTTP error: its own factory, from a real HTTPError."""
+    resp = response(status, {"message": message})
+    try:
+        resp.raise_for_status()
+    except requests.HTTPError as http_error:
+        try:
+            docker.errors.create_api_error_from_http_exception(http_error)
+        except docker.errors.APIError as err:
+            return err
+    raise AssertionError("no error was raised")
+
+
+def podman_api_error(
+    status: int, cause: str, message: str, image: bool = False
+) -> podman.errors.APIError:
+    """What podman-py raises for an HTTP error: APIResponse.raise_for_status on a real response."""
+    body = {"cause": cause, "message": message, "response": status}
+    not_found = podman.errors.ImageNotFound if image else podman.errors.NotFound
+    try:
+        APIResponse(response(status, body)).raise_for_status(not_found=not_found)
+    except podman.errors.APIError as err:
+        return err
+    raise AssertionError("no error was raised")
+
+
+def podman_transport_error(cause: Exception) -> podman.errors.APIError:
+    """podman-py wraps a transport error (an OSError) in an APIError without a response."""
+    try:
+        try:
+            raise cause
+        except OSError as err:
+            raise podman.errors.APIError(
+                "http://%2Frun%2Fpodman%2Fpodman.sock/v5.8.0/libpod/_ping",
+                explanation="GET operation failed",
+            ) from err
+    except podman.errors.APIError as wrapped:
+        return wrapped
+
+
+def translated(
+    translate: Translate,
+    err: BaseException,
+    op: Op = Op.READ,
+    name: str | None = "bot",
+    **kw: Any,
+) -> OpsError:
+    url = DOCKER_URL if translate is docker_engine.translate else PODMAN_URL
+    with pytest.raises(OpsError) as info, translate(op, name, url, 7.0, **kw):
+        raise err
+    out = info.value
+    assert out.__cause__ is err, "the SDK error must be kept as __cause__"
+    assert not isinstance(out, FOREIGN), "an SDK type escaped"
+    pickle.loads(pickle.dumps(out))
+    return out
+
+
+@pytest.fixture(params=["docker", "podman"])
+def runtime(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def translate(runtime: str) -> Translate:
+    return docker_engine.translate if runtime == "docker" else podman_engine.translate
+
+
+# -- Docker ----------------------------------------------------------------------------
+
+
+def test_docker_404_is_session_not_found() -> None:
+    err = docker_api_error(404, "No such container: bot")
+    assert type(err) is docker.errors.NotFound
+    out = translated(docker_engine.translate, err)
+    assert isinstance(out, SessionNotFoundError)
+    assert (out.name, out.backend) == ("bot", "docker")
+
+
+def test_docker_409_name_conflict_on_create_is_session_exists() -> None:
+    err = docker_api_error(
+        409,
+        'Conflict. The container name "/bot" is already in use by container "3f2a". '
+        "You have to remove (or rename) that container to be able to reuse that name.",
+    )
+    out = translated(docker_engine.translate, err, Op.START)
+    assert isinstance(out, SessionExistsError)
+    assert (out.name, out.backend) == ("bot", "docker")
+
+
+def test_docker_409_that_is_not_a_name_conflict_stays_the_operation_error() -> None:
+    err = docker_api_error(409, "Container 3f2a is not running")
+    out = translated(docker_engine.translate, err, Op.READ)
+    assert type(out) is SessionError
+    assert "not running" in str(out) and "bot" in str(out) and "docker" in str(out)
+
+
+def test_docker_missing_image_names_the_image() -> None:
+    err = docker_api_error(404, "No such image: localhost/nope:1")
+    assert type(err) is docker.errors.ImageNotFound
+    out = translated(docker_engine.translate, err, Op.START, image="localhost/nope:1")
+    assert isinstance(out, SessionStartError)
+    assert "'localhost/nope:1'" in out.reason
+
+
+def test_docker_other_api_error_is_the_operations_error() -> None:
+    err = docker_api_error(500, "OCI runtime create failed: exec: no such file")
+    for op, cls in (
+        (Op.START, SessionStartError),
+        (Op.STOP, SessionStopError),
+        (Op.ATTACH, SessionAttachError),
+    ):
+        out = translated(docker_engine.translate, err, op)
+        assert type(out) is cls
+        assert "HTTP 500" in out.reason and "OCI runtime create failed" in out.reason  # type: ignore[attr-defined]
+
+
+def test_docker_client_on_a_missing_socket_is_runtime_not_found(tmp_path: Path) -> None:
+    url = f"unix://{tmp_path}/no.sock"
+    with pytest.raises(docker.errors.DockerException) as info:
+        docker.APIClient(base_url=url, version="auto", timeout=1)
+    assert "Error while fetching server API version" in str(info.value)
+    with (
+        pytest.raises(ContainerRuntimeNotFoundError) as out,
+        docker_engine.translate(Op.READ, None, url, 1, connecting=True),
+    ):
+        raise info.value
+    assert out.value.endpoints == (url,)
+    assert out.value.__cause__ is info.value
+    assert "Start an engine" in str(out.value)
+
+
+def test_docker_open_translates_at_the_adapter_boundary(tmp_path: Path) -> None:
+    sock = tmp_path / "not-a-socket"
+    sock.write_text("")  # exists, so the SDK really tries it
+    with pytest.raises(ContainerRuntimeNotFoundError) as out:
+        docker_engine.DockerEngine.open(f"unix://{sock}", 1)
+    assert isinstance(out.value.__cause__, docker.errors.DockerException)
+
+
+# -- Podman ----------------------------------------------------------------------------
+
+
+def test_podman_404_is_session_not_found() -> None:
+    err = podman_api_error(404, "no such container", 'no container with name or ID "bot" found')
+    assert type(err) is podman.errors.NotFound
+    out = translated(podman_engine.translate, err)
+    assert isinstance(out, SessionNotFoundError)
+    assert (out.name, out.backend) == ("bot", "podman")
+
+
+def test_podman_500_already_in_use_is_session_exists() -> None:
+    err = podman_api_error(
+        500,
+        "that name is already in use",
+        'creating container storage: the container name "bot" is already in use by 3f2a. '
+        "You have to remove that container to be able to reuse that name.: "
+        "that name is already in use",
+    )
+    assert err.status_code == 500
+    out = translated(podman_engine.translate, err, Op.START)
+    assert isinstance(out, SessionExistsError)
+    assert out.backend == "podman"
+
+
+@pytest.mark.parametrize(("status", "image_error"), [(500, False), (404, True)])
+def test_podman_missing_image_names_the_image(status: int, image_error: bool) -> None:
+    err = podman_api_error(
+        status, "image not known", "localhost/nope:1: image not known", image=image_error
+    )
+    out = translated(podman_engine.translate, err, Op.START, image="localhost/nope:1")
+    assert isinstance(out, SessionStartError)
+    assert "'localhost/nope:1'" in out.reason and "image not known" in out.reason
+
+
+def test_podman_other_api_error_is_the_operations_error() -> None:
+    err = podman_api_error(500, "something broke", "container state improper")
+    out = translated(podman_engine.translate, err, Op.STOP)
+    assert isinstance(out, SessionStopError)
+    assert "HTTP 500" in out.reason and "container state improper" in out.reason
+
+
+def test_podman_client_on_a_missing_socket_is_runtime_not_found(tmp_path: Path) -> None:
+    url = f"unix://{tmp_path}/no.sock"
+    client = podman.PodmanClient(base_url=url, timeout=1)
+    with pytest.raises(podman.errors.APIError) as info:
+        client.api.get("/_ping")
+    assert info.value.status_code is None
+    out = translated(podman_engine.translate, info.value)
+    assert isinstance(out, ContainerRuntimeNotFoundError)
+    assert out.endpoints == (PODMAN_URL,)
+
+
+def test_podman_transport_timeout_mid_operation_says_timed_out() -> None:
+    err = podman_transport_error(requests.ReadTimeout("Read timed out. (read timeout=7.0)"))
+    out = translated(podman_engine.translate, err, Op.STOP)
+    assert isinstance(out, SessionStopError)
+    assert out.reason == f"timed out after 7 s waiting for podman at {PODMAN_URL}"
+
+
+def test_podman_transport_timeout_while_connecting_is_runtime_not_found() -> None:
+    err = podman_transport_error(requests.ReadTimeout("Read timed out."))
+    out = translated(podman_engine.translate, err, Op.READ, None, connecting=True)
+    assert isinstance(out, ContainerRuntimeNotFoundError)
+    assert "no answer within 7 s" in str(out)
+
+
+def test_podman_transport_errors_without_a_known_cause_are_unreachable() -> None:
+    err = podman_transport_error(requests.ConnectionError("Connection refused"))
+    assert isinstance(translated(podman_engine.translate, err), ContainerRuntimeNotFoundError)
+    bare = podman.errors.APIError("http://x/_ping", explanation="GET operation failed")
+    assert isinstance(translated(podman_engine.translate, bare), ContainerRuntimeNotFoundError)
+
+
+def test_podman_open_translates_at_the_adapter_boundary(tmp_path: Path) -> None:
+    sock = tmp_path / "not-a-socket"
+    sock.write_text("")
+    with pytest.raises(ContainerRuntimeNotFoundError) as out:
+        podman_engine.PodmanEngine.open(f"unix://{sock}", 1)
+    assert isinstance(out.value.__cause__, podman.errors.APIError)
+
+
+def test_podman_empty_304_body_is_not_swallowed_outside_stop() -> None:
+    # The 304 of a stop on a stopped container is handled by the adapter
+    # (ignore=True); a JSON decode error anywhere else is an error.
+    with pytest.raises(requests.exceptions.JSONDecodeError) as info:
+        response(304).json()
+    out = translated(podman_engine.translate, info.value, Op.STOP)
+    assert isinstance(out, SessionStopError)
+
+
+# -- rows both tables share -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        requests.ConnectionError("('Connection aborted.', FileNotFoundError(2, 'No such file'))"),
+        requests.ConnectTimeout("connect timed out"),
+        urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+        urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection"),
+        ConnectionRefusedError(111, "Connection refused"),
+        FileNotFoundError(2, "No such file or directory"),
+        PermissionError(13, "Permission denied"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_engine_unreachable_is_runtime_not_found(translate: Translate, err: Exception) -> None:
+    out = translated(translate, err, Op.START)
+    assert isinstance(out, ContainerRuntimeNotFoundError)
+    assert isinstance(out, FileNotFoundError)
+    assert len(out.endpoints) == 1 and out.endpoints[0] in str(out)
+    assert "docker" in str(out).lower() and "podman" in str(out).lower()
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        requests.ReadTimeout("Read timed out. (read timeout=7.0)"),
+        urllib3.exceptions.ReadTimeoutError(None, "/containers/bot/json", "Read timed out."),
+        TimeoutError("timed out"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+@pytest.mark.parametrize(
+    ("op", "cls"),
+    [
+        (Op.START, SessionStartError),
+        (Op.STOP, SessionStopError),
+        (Op.ATTACH, SessionAttachError),
+        (Op.READ, SessionError),
+    ],
+)
+def test_timeouts_are_the_operations_error_saying_so(
+    runtime: str, translate: Translate, err: Exception, op: Op, cls: type[SessionError]
+) -> None:
+    out = translated(translate, err, op)
+    assert type(out) is cls
+    assert "timed out after 7 s" in str(out) and runtime in str(out) and "bot" in str(out)
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        requests.exceptions.ChunkedEncodingError("incomplete read"),
+        requests.exceptions.InvalidURL("bad url"),
+        OSError(5, "Input/output error"),
+        ValueError("The scheme 'ftp' must be one of ..."),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_anything_else_from_the_layer_below_is_the_operations_error(
+    translate: Translate, err: Exception
+) -> None:
+    out = translated(translate, err, Op.STOP)
+    assert isinstance(out, SessionStopError)
+    assert type(err).__name__ in out.reason
+
+
+def test_sdk_specific_base_errors_are_the_operations_error(runtime: str) -> None:
+    if runtime == "docker":
+        err: Exception = docker.errors.InvalidArgument("bad argument")
+        translate: Translate = docker_engine.translate
+    else:
+        err = podman.errors.InvalidArgument("bad argument")
+        translate = podman_engine.translate
+    out = translated(translate, err, Op.START)
+    assert isinstance(out, SessionStartError) and "bad argument" in out.reason
+
+
+def test_read_errors_without_a_session_name_the_engine(translate: Translate, runtime: str) -> None:
+    out = translated(translate, OSError(5, "Input/output error"), Op.READ, None)
+    assert type(out) is SessionError
+    assert str(out).startswith(f"{runtime} (unix://")
+
+
+def test_kstlib_errors_pass_through_and_foreign_bugs_are_not_hidden(translate: Translate) -> None:
+    mine = SessionConfigError("volumes: bad", "volumes")
+    with pytest.raises(SessionConfigError) as info, translate(Op.START, "bot", "unix:///x", 1):
+        raise mine
+    assert info.value is mine
+    with pytest.raises(KeyError), translate(Op.START, "bot", "unix:///x", 1):
+        raise KeyError("a bug of ours must not become an engine error")
+
+
+def test_every_table_row_is_reachable(runtime: str) -> None:
+    table = docker_engine.table() if runtime == "docker" else podman_engine.table()
+    # A row shadowed by an earlier one would never run.
+    for index, (types, _) in enumerate(table):
+        for earlier, _ in table[:index]:
+            assert not all(issubclass(t, earlier) for t in types), (types, earlier)
+
+
+# -- what the adapters and the runner rely on -----------------------------------------
+
+
+def test_parse_timestamp_handles_nanoseconds_offsets_and_zero() -> None:
+    assert parse_timestamp("2026-01-02T03:04:05.123456789Z") == datetime(
+        2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc
+    )
+    plus_two = parse_timestamp("2026-01-02T05:04:05.5+02:00")
+    assert plus_two is not None and plus_two.utcoffset() == timedelta(hours=2)
+    assert plus_two == datetime(2026, 1, 2, 3, 4, 5, 500000, tzinfo=timezone.utc)
+    assert parse_timestamp("0001-01-01T00:00:00Z") is None
+    assert parse_timestamp(0) is None and parse_timestamp(None) is None
+    assert parse_timestamp("garbage") is None
+    epoch = parse_timestamp(1767323045)
+    assert epoch is not None and epoch.tzinfo is timezone.utc
+
+
+def test_demux_joins_frames_in_order_and_leaves_raw_output_alone() -> None:
+    def frame(kind: int, data: bytes) -> bytes:
+        return bytes([kind, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+
+    framed = frame(1, b"out1\n") + frame(2, b"err1\n") + frame(1, b"out2\n")
+    assert demux(framed) == b"out1\nerr1\nout2\n"
+    assert demux(b"") == b""
+    raw = b"out1\r\nerr1\r\n"
+    assert demux(raw) == raw
+    truncated = frame(1, b"abc")[:-1]
+    assert demux(truncated) == truncated
+
+
+def test_spec_from_config_maps_every_field() -> None:
+    spec = spec_from_config(
+        SessionConfig(
+            name="w",
+            backend="container",
+            image="localhost/app:1",
+            command="sh -c 'echo a; sleep 1'",
+            env={"A": "x y"},
+            volumes=["/srv:/data:ro,z", "cache:/cache"],
+            ports=["127.0.0.1:8080:80", "5353:53/udp"],
+            working_dir="/app",
+            labels={"team": "ops", base.MANAGED_LABEL: "false"},
+            restart="always",
+            memory="1g",
+            cpus=1.5,
+            init=False,
+        )
+    )
+    assert spec.command == ["sh", "-c", "echo a; sleep 1"]
+    assert [b.read_only for b in spec.binds] == [True, False]
+    assert spec.binds[0].options == ("ro", "z") and spec.binds[1].is_named_volume
+    assert [(p.host_ip, p.host_port, p.key) for p in spec.ports] == [
+        ("127.0.0.1", 8080, "80/tcp"),
+        (None, 5353, "53/udp"),
+    ]
+    assert spec.labels == {"team": "ops", base.MANAGED_LABEL: "true"}
+    assert (spec.restart, spec.memory, spec.cpus, spec.init) == (("always", 0), 1024**3, 1.5, False)
+    assert spec.tty and spec.stdin_open
+
+
+def test_default_endpoints_follow_the_environment() -> None:
+    assert base.default_endpoints("docker", {"DOCKER_HOST": "tcp://h:2375"}) == ["tcp://h:2375"]
+    assert base.default_endpoints("docker", {}) == ["unix:///var/run/docker.sock"]
+    assert base.default_endpoints("podman", {}) == ["unix:///run/podman/podman.sock"]
+    assert base.default_endpoints("podman", {"XDG_RUNTIME_DIR": "/run/user/7"}) == [
+        "unix:///run/user/7/podman/podman.sock",
+        "unix:///run/podman/podman.sock",
+    ]
+    assert base.default_endpoints(
+        "podman", {"CONTAINER_HOST": "ssh://me@h/run/podman/podman.sock", "XDG_RUNTIME_DIR": "/r"}
+    ) == ["ssh://me@h/run/podman/podman.sock"]
+
+
+def test_connect_lists_every_endpoint_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTAINER_HOST", f"unix://{tmp_path}/p.sock")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/d.sock")
+    with pytest.raises(ContainerRuntimeNotFoundError) as info:
+        base.connect(None, None, 1)
+    assert info.value.endpoints == (
+        f"podman at unix://{tmp_path}/p.sock",
+        f"docker at unix://{tmp_path}/d.sock",
+    )
+
+
+def test_state_map_covers_the_engines_states() -> None:
+    assert STATE_MAP["running"] is SessionState.RUNNING
+    assert STATE_MAP["exited"] is SessionState.EXITED
+    assert STATE_MAP["created"] is SessionState.STOPPED
+    assert "removing" not in STATE_MAP  # UNKNOWN
+
+
+def test_importing_the_backend_does_not_import_the_sdks() -> None:
+    import subprocess  # the test may run a child interpreter; kstlib never does
+
+    code = (
+        "import sys, kstlib.ops, kstlib.ops.container; "
+        "print(sorted(m for m in ('docker', 'podman', 'requests', 'urllib3') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
