@@ -45,7 +45,9 @@ def containers() -> Iterator[Callable[[str, str], None]]:
         runner = container_runner(runtime)
         made.append((runner, name))
         runner.start(
-            SessionConfig(name=name, backend="container", image=TEST_IMAGE, command=["sleep", "300"])
+            SessionConfig(
+                name=name, backend="container", image=TEST_IMAGE, command=["sleep", "300"]
+            )
         )
 
     yield start

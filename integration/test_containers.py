@@ -242,6 +242,22 @@ def test_command_that_exits_keeps_code_and_output_then_name_is_reusable(
     assert "bye" not in runner.logs(name)
 
 
+def test_restart_on_failure_reruns_and_counts(
+    runner: ContainerRunner, names: Callable[..., str]
+) -> None:
+    name = names()
+    runner.start(cfg(name, ["sh", "-c", "echo run; exit 1"], restart="on-failure:2"))
+
+    def settled() -> bool:
+        st = runner.status(name)
+        return st.state is SessionState.EXITED and st.restart_count == 2
+
+    wait_for(settled, what="two restarts")
+    st = runner.status(name)
+    assert st.exit_code == 1
+    assert runner.logs(name) == "run\nrun\nrun"
+
+
 def test_start_on_running_name_raises_exists(
     runner: ContainerRunner, names: Callable[..., str]
 ) -> None:
@@ -256,8 +272,11 @@ def test_start_on_running_name_raises_exists(
     assert again.created_at == first.created_at
 
 
-def test_missing_session_raises_not_found_with_attributes(runner: ContainerRunner) -> None:
-    name = unique("missing")
+@pytest.mark.parametrize("missing", ["plain", "x?all=1", "../containers/json", "a b"])
+def test_missing_session_raises_not_found_with_attributes(
+    runner: ContainerRunner, missing: str
+) -> None:
+    name = unique("missing") if missing == "plain" else missing
     for call in (
         lambda: runner.status(name),
         lambda: runner.stop(name),
@@ -483,22 +502,30 @@ def test_list_marks_managed_and_foreign_containers_work(
 # -- engines that do not answer --------------------------------------------------------
 
 
-class UnixProxy:
-    """A unix socket in front of an engine: it can freeze (stop forwarding) or go away."""
+class EngineProxy:
+    """A socket in front of an engine's unix socket: it can freeze (stop forwarding) or go away.
 
-    def __init__(self, target: str, path: str) -> None:
+    ``path=None`` listens on TCP 127.0.0.1 instead: a "remote" engine.
+    """
+
+    def __init__(self, target: str, path: str | None) -> None:
         self.target, self.path = target, path
         self.frozen = threading.Event()
         self.closed = threading.Event()
         self.sockets: list[socket.socket] = []
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
+        if path is None:
+            self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.listener.bind(("127.0.0.1", 0))
+        else:
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listener.bind(path)
         self.listener.listen(16)
+        self.port = self.listener.getsockname()[1] if path is None else None
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"unix://{self.path}"
+        return f"unix://{self.path}" if self.path else f"tcp://127.0.0.1:{self.port}"
 
     def _accept(self) -> None:
         while not self.closed.is_set():
@@ -532,7 +559,7 @@ class UnixProxy:
     def close(self) -> None:
         self.closed.set()
         self.listener.close()
-        if os.path.exists(self.path):
+        if self.path and os.path.exists(self.path):
             os.unlink(self.path)
         for s in self.sockets:
             with contextlib.suppress(OSError):
@@ -541,14 +568,38 @@ class UnixProxy:
 
 
 @pytest.fixture
-def proxy(runner: ContainerRunner) -> Iterator[UnixProxy]:
+def proxy(runner: ContainerRunner) -> Iterator[EngineProxy]:
     target = ENGINE_URLS[runner.runtime]
     if not target.startswith("unix://"):
         pytest.skip("the proxy only fronts unix sockets")
     with tempfile.TemporaryDirectory(prefix="kstlib-proxy-") as tmp:
-        p = UnixProxy(target[len("unix://") :], os.path.join(tmp, "engine.sock"))
+        p = EngineProxy(target[len("unix://") :], os.path.join(tmp, "engine.sock"))
         yield p
         p.close()
+
+
+@pytest.fixture
+def tcp_proxy(runner: ContainerRunner) -> Iterator[EngineProxy]:
+    target = ENGINE_URLS[runner.runtime]
+    if not target.startswith("unix://"):
+        pytest.skip("the proxy only fronts unix sockets")
+    p = EngineProxy(target[len("unix://") :], None)
+    yield p
+    p.close()
+
+
+def test_remote_engine_over_tcp(
+    runner: ContainerRunner, names: Callable[..., str], tcp_proxy: EngineProxy
+) -> None:
+    remote = ContainerRunner(runtime=runner.runtime, base_url=tcp_proxy.url, timeout=10)
+    name = names()
+    st = remote.start(cfg(name, ["sh", "-c", "echo remote; sleep 300"]))
+    assert st.runtime == runner.runtime and st.state is SessionState.RUNNING
+    assert remote.endpoint == tcp_proxy.url
+    wait_for(logs_contain(remote, name, "remote"), what="output over tcp")
+    assert runner.status(name).created_at == st.created_at  # the same engine
+    remote.stop(name, timeout=5)
+    assert not runner.exists(name)
 
 
 def test_unreachable_engine_raises_runtime_not_found(runtime: str) -> None:
@@ -580,7 +631,7 @@ def test_hung_engine_is_reported_in_bounded_time(runtime: str) -> None:
 
 
 def test_engine_going_away_mid_use_raises_runtime_not_found(
-    runner: ContainerRunner, names: Callable[..., str], proxy: UnixProxy
+    runner: ContainerRunner, names: Callable[..., str], proxy: EngineProxy
 ) -> None:
     name = names()
     runner.start(cfg(name, ["sleep", "300"]))
@@ -593,7 +644,7 @@ def test_engine_going_away_mid_use_raises_runtime_not_found(
 
 
 def test_engine_hanging_mid_operation_times_out_as_the_operation_error(
-    runner: ContainerRunner, names: Callable[..., str], proxy: UnixProxy
+    runner: ContainerRunner, names: Callable[..., str], proxy: EngineProxy
 ) -> None:
     name = names()
     runner.start(cfg(name, ["sleep", "300"]))

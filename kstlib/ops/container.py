@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import select
 import sys
 import threading
@@ -81,6 +82,14 @@ STATE_MAP: dict[str, SessionState] = {
 }
 # States whose process may still be alive: a graceful stop() signals them.
 _LIVE = frozenset({"running", "restarting", "stopping", "paused"})
+# What Docker and Podman accept as a container name; nothing else can exist
+# there, and it is never put into an API path.
+_ENGINE_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+def _require_engine_name(engine: EngineAdapter, name: str) -> None:
+    if not _ENGINE_NAME_RE.fullmatch(name):
+        raise SessionNotFoundError(name, engine.runtime)
 
 
 def _state(info: ContainerInfo) -> SessionState:
@@ -99,6 +108,7 @@ def _to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
         exit_code=info.exit_code if state is SessionState.EXITED else None,
         runtime=runtime,
         managed=info.managed,
+        restart_count=info.restart_count,
     )
 
 
@@ -209,6 +219,7 @@ class ContainerRunner:
 
     @staticmethod
     def _inspect(engine: EngineAdapter, name: str, op: Op = Op.READ) -> ContainerInfo:
+        _require_engine_name(engine, name)
         info = engine.inspect(name, op)
         if info.name != name:
             # The engine also matches id prefixes; sessions match names exactly.
@@ -298,10 +309,13 @@ class ContainerRunner:
         with self._using() as engine:
             info = self._inspect(engine, name, Op.STOP)
             if info.state in _LIVE:
-                if graceful:
-                    engine.stop(info.id, name, timeout)
-                else:
-                    self._kill(engine, info, name)
+                try:
+                    if graceful:
+                        engine.stop(info.id, name, timeout)
+                    else:
+                        self._kill(engine, info, name)
+                except SessionNotFoundError:
+                    return  # removed by someone else meanwhile: what stop() wanted
             self._remove_quietly(engine, info.id, name, Op.STOP)
 
     def _kill(self, engine: EngineAdapter, info: ContainerInfo, name: str) -> None:
@@ -373,6 +387,7 @@ class ContainerRunner:
         validate_lookup_name(name)
         count = _check_lines(lines)
         with self._using() as engine:
+            _require_engine_name(engine, name)
             raw = engine.logs(name, count)
         text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
         out = text.split("\n")
@@ -402,6 +417,7 @@ class ContainerRunner:
             raise SessionConfigError("command: must not be empty", "command")
         argv = shlex.split(checked) if isinstance(checked, str) else list(checked)
         with self._using() as engine:
+            _require_engine_name(engine, name)
             code, output = engine.exec(name, argv)
         return code, output.decode("utf-8", errors="replace")
 

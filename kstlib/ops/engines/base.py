@@ -340,6 +340,7 @@ class ContainerInfo:
     image: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     tty: bool | None = None
+    restart_count: int = 0
 
     @property
     def managed(self) -> bool:

@@ -200,6 +200,7 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         image=str(payload.get("ImageName") or config.get("Image") or "") or None,
         labels=dict(config.get("Labels") or {}),
         tty=bool(config.get("Tty")),
+        restart_count=int(payload.get("RestartCount") or 0),
     )
 
 
