@@ -34,6 +34,7 @@ from kstlib.ops import (
     SessionStartError,
     SessionState,
     SessionStopError,
+    SessionTimeoutError,
 )
 from kstlib.ops.container import ContainerRunner, locate_container
 from kstlib.ops.engines.base import MANAGED_LABEL
@@ -256,6 +257,22 @@ def test_restart_on_failure_reruns_and_counts(
     st = runner.status(name)
     assert st.exit_code == 1
     assert runner.logs(name) == "run\nrun\nrun"
+
+
+def test_wait_returns_the_exit_code_or_times_out(
+    runner: ContainerRunner, names: Callable[..., str]
+) -> None:
+    name = names()
+    runner.start(cfg(name, ["sh", "-c", "sleep 1; exit 5"]))
+    began = time.monotonic()
+    with pytest.raises(SessionTimeoutError) as info:
+        runner.wait(name, timeout=0.2)
+    assert info.value.name == name and info.value.backend == runner.runtime
+    assert time.monotonic() - began < 5
+    assert runner.wait(name, timeout=WAIT_S) == 5
+    assert runner.wait(name, timeout=0) == 5  # already exited: no waiting
+    with pytest.raises(SessionNotFoundError):
+        runner.wait(unique("missing"))
 
 
 def test_start_on_running_name_raises_exists(

@@ -39,6 +39,7 @@ from kstlib.ops.exceptions import (
     SessionNotFoundError,
     SessionStartError,
     SessionStopError,
+    SessionTimeoutError,
 )
 from kstlib.ops.models import SessionConfig, SessionState
 
@@ -343,6 +344,23 @@ def test_timeouts_are_the_operations_error_saying_so(
     out = translated(translate, err, op)
     assert type(out) is cls
     assert "timed out after 7 s" in str(out) and runtime in str(out) and "bot" in str(out)
+
+
+def test_a_read_timeout_inside_a_connection_error_is_a_timeout(translate: Translate) -> None:
+    # requests reports a timed-out read of a streamed body (headers already
+    # received, as in a wait) as a ConnectionError around urllib3's error.
+    try:
+        try:
+            raise urllib3.exceptions.ReadTimeoutError(None, None, "Read timed out.")  # type: ignore[arg-type]
+        except urllib3.exceptions.ReadTimeoutError as inner:
+            raise requests.ConnectionError(inner) from inner
+    except requests.ConnectionError as err:
+        outer = err
+    out = translated(translate, outer, Op.STOP)
+    assert isinstance(out, SessionStopError) and "timed out after 7 s" in out.reason
+    waited = translated(translate, outer, Op.WAIT)
+    assert isinstance(waited, SessionTimeoutError)
+    assert waited.reason == "still running after 7 s"
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ import re
 import select
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -54,6 +55,7 @@ from kstlib.ops.exceptions import (
     SessionNotFoundError,
     SessionStartError,
     SessionStopError,
+    SessionTimeoutError,
 )
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
 from kstlib.ops.validators import validate_command, validate_lookup_name, validate_runtime
@@ -329,6 +331,37 @@ class ContainerRunner:
                 return
             if current.id == info.id and current.state in _LIVE:
                 raise
+
+    def wait(self, name: str, timeout: float | None = None) -> int:
+        """Wait for the container's process to exit and return its exit code.
+
+        Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError` after
+        ``timeout`` seconds (``None``: wait as long as it takes). A container
+        with a restart policy counts as exited at its first exit. The wait is
+        done by the engine, in calls of at most the runner's ``timeout``.
+
+        Example:
+            >>> ContainerRunner(runtime="docker").wait("job", timeout=30)  # doctest: +SKIP
+            0
+        """
+        validate_lookup_name(name)
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
+        ):
+            raise SessionConfigError(f"timeout: {timeout!r} must not be negative", "timeout")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._using() as engine:
+            self._inspect(engine, name)
+            while True:
+                left = self.timeout if deadline is None else deadline - time.monotonic()
+                step = max(min(left, self.timeout), 0.05)
+                try:
+                    return engine.wait(name, step)
+                except SessionTimeoutError as err:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise SessionTimeoutError(
+                            name, engine.runtime, f"still running after {timeout:g} s"
+                        ) from err
 
     # -- queries ------------------------------------------------------------------------
 

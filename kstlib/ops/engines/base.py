@@ -40,6 +40,7 @@ from kstlib.ops.exceptions import (
     SessionNotFoundError,
     SessionStartError,
     SessionStopError,
+    SessionTimeoutError,
 )
 from kstlib.ops.models import SessionConfig
 from kstlib.ops.validators import config_error, parse_port
@@ -69,6 +70,7 @@ __all__ = [
     "image_missing",
     "memory_bytes",
     "on_api_error",
+    "on_connection_error",
     "on_image_missing",
     "on_not_found",
     "on_other",
@@ -110,6 +112,7 @@ class Op(str, Enum):
     STOP = "stop"
     ATTACH = "attach"
     READ = "read"
+    WAIT = "wait"
 
     @property
     def error_class(self) -> type[SessionError]:
@@ -127,6 +130,7 @@ _OP_ERRORS: dict[Op, type[SessionError]] = {
     Op.STOP: SessionStopError,
     Op.ATTACH: SessionAttachError,
     Op.READ: SessionError,
+    Op.WAIT: SessionError,
 }
 
 
@@ -477,6 +481,13 @@ class EngineAdapter(Protocol):
         """SIGKILL the container's process at once."""
         ...
 
+    def wait(self, name: str, timeout: float) -> int:
+        """Wait up to ``timeout`` s for the container to stop; its exit code.
+
+        Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError` when it still runs.
+        """
+        ...
+
     def remove(self, ref: str, name: str, op: Op = Op.STOP) -> None:
         """Remove the container (it must not run, or it is killed first)."""
         ...
@@ -806,13 +817,40 @@ def on_unreachable(err: Exception, ctx: CallContext) -> OpsError:
 def on_timeout(err: Exception, ctx: CallContext) -> OpsError:
     """Handler: no answer in time -> the op's error "timed out" (unreachable while connecting).
 
+    A wait for the container to stop that runs out of time is a
+    :class:`~kstlib.ops.exceptions.SessionTimeoutError`.
+
     Example:
         >>> on_timeout(TimeoutError(), CallContext(Op.STOP, "bot", "docker", "u", 3)).reason
         'timed out after 3 s waiting for docker at u'
+        >>> type(on_timeout(TimeoutError(), CallContext(Op.WAIT, "bot", "docker", "u", 3))).__name__
+        'SessionTimeoutError'
     """
     if ctx.connecting:
         return unreachable(ctx.endpoint, f"no answer within {ctx.timeout:g} s")
+    if ctx.op is Op.WAIT and ctx.name is not None:
+        return SessionTimeoutError(ctx.name, ctx.runtime, f"still running after {ctx.timeout:g} s")
     return timed_out(ctx.op, ctx.name, ctx.runtime, ctx.endpoint, ctx.timeout)
+
+
+def on_connection_error(err: Exception, ctx: CallContext) -> OpsError:
+    """Handler: a broken connection -> ContainerRuntimeNotFoundError, unless a read timed out.
+
+    ``requests`` reports a read timeout in a streamed answer (the engine sent
+    its headers, then nothing: a wait, a slow body) as a ``ConnectionError``
+    around urllib3's ``ReadTimeoutError``; that is the operation timing out.
+
+    Example:
+        >>> type(on_connection_error(ConnectionResetError(104, "reset"),
+        ...                          CallContext(Op.READ, "bot", "docker", "u", 5))).__name__
+        'ContainerRuntimeNotFoundError'
+    """
+    import urllib3.exceptions
+
+    for link in cause_chain(err):
+        if any(isinstance(e, urllib3.exceptions.ReadTimeoutError) for e in (link, *link.args)):
+            return on_timeout(err, ctx)
+    return on_unreachable(err, ctx)
 
 
 def on_permission(err: Exception, ctx: CallContext) -> OpsError:

@@ -41,6 +41,7 @@ from kstlib.ops.engines.base import (
     Table,
     demux,
     on_api_error,
+    on_connection_error,
     on_image_missing,
     on_not_found,
     on_other,
@@ -82,6 +83,7 @@ def table() -> Table:
     ``DockerException`` "Error while fetching server API ..."   ``ContainerRuntimeNotFoundError``
     ``requests``/builtin ``ConnectionError``, ``urllib3``,
     ``FileNotFoundError``                                       ``ContainerRuntimeNotFoundError``
+    (around urllib3's ``ReadTimeoutError``: a streamed read)    op error "timed out after N s"
     ``PermissionError`` (the socket)                            ``ContainerRuntimeNotFoundError``
     other ``DockerException``, ``RequestException``,
     ``OSError``, ``ValueError``                                 op error
@@ -117,7 +119,7 @@ def table() -> Table:
                 ConnectionError,
                 FileNotFoundError,
             ),
-            on_unreachable,
+            on_connection_error,
         ),
         ((PermissionError,), on_permission),
         ((requests.exceptions.RequestException, OSError, ValueError), on_other),
@@ -372,6 +374,19 @@ class DockerEngine:
         """
         with self._translate(Op.STOP, name):
             self.api.kill(ref, signal="SIGKILL")
+
+    def wait(self, name: str, timeout: float) -> int:
+        """Wait up to ``timeout`` s for the container to stop; return its exit code.
+
+        Example:
+            >>> engine.wait("bot", 5)  # doctest: +SKIP
+            0
+        """
+        with translate(Op.WAIT, name, self.endpoint, timeout):
+            result = self.api.wait(name, timeout=timeout, condition="not-running")
+        # docker-py returns the engine's {"StatusCode": n, "Error": ...}.
+        code = result.get("StatusCode") if isinstance(result, Mapping) else result
+        return int(code) if isinstance(code, int) else -1
 
     def remove(self, ref: str, name: str, op: Op = Op.STOP) -> None:
         """Remove the container (and its anonymous volumes), killing it if it runs.

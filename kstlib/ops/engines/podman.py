@@ -50,6 +50,7 @@ from kstlib.ops.engines.base import (
     Table,
     demux,
     on_api_error,
+    on_connection_error,
     on_image_missing,
     on_not_found,
     on_other,
@@ -101,6 +102,7 @@ def table() -> Table:
     ``requests`` ``Timeout``, ``urllib3`` ``TimeoutError``      op error "timed out after N s"
     ``requests``/builtin ``ConnectionError``, ``urllib3``,
     ``FileNotFoundError``                                       ``ContainerRuntimeNotFoundError``
+    (around urllib3's ``ReadTimeoutError``: a streamed read)    op error "timed out after N s"
     ``PermissionError`` (the socket)                            ``ContainerRuntimeNotFoundError``
     ``PodmanError``, ``RequestException``, ``OSError``,
     ``ValueError`` (e.g. a JSON decode error)                   op error
@@ -132,7 +134,7 @@ def table() -> Table:
                 ConnectionError,
                 FileNotFoundError,
             ),
-            on_unreachable,
+            on_connection_error,
         ),
         ((PermissionError,), on_permission),
         (
@@ -406,6 +408,19 @@ class PodmanEngine:
         """
         with self._translate(Op.STOP, name):
             self._container(ref).kill(signal=int(signal.SIGKILL))
+
+    def wait(self, name: str, timeout: float) -> int:
+        """Wait up to ``timeout`` s for the container to stop; return its exit code.
+
+        Example:
+            >>> engine.wait("bot", 5)  # doctest: +SKIP
+            0
+        """
+        with translate(Op.WAIT, name, self.endpoint, timeout):
+            result = self._container(name).wait(condition=["stopped", "exited"], timeout=timeout)
+        # podman-py returns the exit code itself (docker-py: a dict).
+        code = result.get("StatusCode") if isinstance(result, Mapping) else result
+        return int(code) if isinstance(code, int) else -1
 
     def remove(self, ref: str, name: str, op: Op = Op.STOP) -> None:
         """Remove the container and its anonymous volumes (forced).
