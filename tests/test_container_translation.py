@@ -517,3 +517,23 @@ def test_importing_the_backend_does_not_import_the_sdks() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_attach_detach_keys_are_spotted_however_the_bytes_arrive() -> None:
+    from kstlib.ops.container import _DetachKeys, _Frames
+
+    keys = _DetachKeys()
+    assert keys.feed(b"ls\r\x10\x11ignored") == (b"ls\r", True)
+    split = _DetachKeys()
+    assert split.feed(b"a\x10") == (b"a", False)  # held back: may be the start
+    assert split.feed(b"\x11") == (b"", True)
+    other = _DetachKeys()
+    assert other.feed(b"\x10") == (b"", False)
+    assert other.feed(b"p") == (b"\x10p", False)  # Ctrl-P then a key: both go on
+    assert other.feed(b"\x10\x10\x11") == (b"\x10", True)
+
+    frames = _Frames()
+    framed = bytes([1, 0, 0, 0, 0, 0, 0, 3]) + b"abc" + bytes([2, 0, 0, 0, 0, 0, 0, 2]) + b"de"
+    assert frames.feed(framed[:5]) == b""
+    assert frames.feed(framed[5:12]) == b"abc"
+    assert frames.feed(framed[12:]) == b"de"

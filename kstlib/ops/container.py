@@ -481,13 +481,18 @@ class ContainerRunner:
             if not os.isatty(in_fd):
                 raise SessionAttachError(name, runtime, "standard input is not a terminal")
             if info.tty:
-                size = os.get_terminal_size(in_fd)
+                try:
+                    size = os.get_terminal_size(in_fd)
+                except OSError as err:
+                    raise SessionAttachError(name, runtime, f"no terminal size: {err}") from err
                 engine.resize(name, size.lines, size.columns)
             handle = engine.attach_socket(name)
             try:
                 _relay(handle.sock, in_fd, out_fd, framed=not info.tty)
             except OSError as err:
                 raise SessionAttachError(name, runtime, f"the connection broke: {err}") from err
+            except _TerminalError as err:
+                raise SessionAttachError(name, runtime, f"the terminal failed: {err}") from err
             finally:
                 handle.sock.close()
 
@@ -548,14 +553,24 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+class _TerminalError(Exception):
+    """termios failed (its own error type is not an OSError)."""
+
+
 def _relay(sock: socket.socket, in_fd: int, out_fd: int, *, framed: bool) -> None:
-    """Copy terminal input to the socket and socket output to the terminal, in raw mode."""
+    """Copy terminal input to the socket and socket output to the terminal, in raw mode.
+
+    The terminal's settings are restored however this ends.
+    """
     import termios
     import tty
 
     frames = _Frames() if framed else None
     keys = _DetachKeys()
-    saved = termios.tcgetattr(in_fd)
+    try:
+        saved = termios.tcgetattr(in_fd)
+    except termios.error as err:
+        raise _TerminalError(str(err)) from err
     try:
         tty.setraw(in_fd)
         sock.settimeout(None)
@@ -576,8 +591,13 @@ def _relay(sock: socket.socket, in_fd: int, out_fd: int, *, framed: bool) -> Non
                     sock.sendall(data)
                 if detach:
                     return  # closing the connection detaches; the container runs on
+    except termios.error as err:
+        raise _TerminalError(str(err)) from err
     finally:
-        termios.tcsetattr(in_fd, termios.TCSADRAIN, saved)
+        try:
+            termios.tcsetattr(in_fd, termios.TCSADRAIN, saved)
+        except termios.error as err:
+            raise _TerminalError(f"could not restore the terminal: {err}") from err
 
 
 def locate_container(
