@@ -113,7 +113,9 @@ def ops_session(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
                 assert worker.wait_for_log("ready", timeout=5) == "ready"
     """
     made: list[SessionManager] = []
-    prefix = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40].strip("-")
+    prefix = "".join(
+        c if c.isascii() and (c.isalnum() or c in "_-") else "-" for c in request.node.name
+    )[:40].strip("-_")
     prefix = prefix if prefix[:1].isalpha() else f"t{prefix}"
 
     def factory(
