@@ -212,10 +212,16 @@ def follow_lines(
         for record in _data(_all_records(Path(f"{path}.1"))):
             if record >= threshold:
                 yield _render(record, timestamps, ansi)
-    last_check = 0.0
+    last_check = time.monotonic()
     finished = False
     draining = False
     while True:
+        now = time.monotonic()
+        if not draining and now - last_check >= 0.2:
+            # checked between reads too, so a chatty process cannot hide a stop
+            last_check = now
+            if not alive():
+                draining = True  # one more read, then stop
         if handle is None:
             try:
                 handle = path.open("rb")
@@ -224,7 +230,7 @@ def follow_lines(
             except FileNotFoundError:
                 handle = None
         if handle is not None:
-            chunk = handle.read()
+            chunk = handle.read(_BLOCK)
             if chunk:
                 pending += chunk
                 *records, rest = pending.split(b"\n")
@@ -248,12 +254,6 @@ def follow_lines(
                 pass
         if draining:
             break
-        now = time.monotonic()
-        if now - last_check >= 0.2:
-            last_check = now
-            if not alive():
-                draining = True  # one more read, then stop
-                continue
         time.sleep(poll)
     if handle is not None:
         handle.close()

@@ -8,8 +8,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
+from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, SessionConfig, SessionStatus
 
 __all__ = ["Runner"]
@@ -38,8 +40,30 @@ class Runner(Protocol):
         """Return the status of session ``name``."""
         ...
 
-    def logs(self, name: str, lines: int | None = 100) -> str:
+    def logs(
+        self,
+        name: str,
+        lines: int | None = 100,
+        since: Since | None = None,
+        timestamps: bool = False,
+        ansi: bool = True,
+    ) -> str:
         """Return the last ``lines`` lines of the session's output."""
+        ...
+
+    def follow_logs(
+        self,
+        name: str,
+        since: Since | None = None,
+        timestamps: bool = False,
+        ansi: bool = True,
+        timeout: float | None = None,
+    ) -> Iterator[str]:
+        """Yield output lines as they are written, until the session ends."""
+        ...
+
+    def wait(self, name: str, timeout: float | None = None) -> int:
+        """Wait for the session's process to exit; return its exit code."""
         ...
 
     def exists(self, name: str) -> bool:

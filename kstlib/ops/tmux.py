@@ -560,10 +560,14 @@ class TmuxRunner:
         since: Since | None = None,
         timestamps: bool = False,
         ansi: bool = True,
+        timeout: float | None = None,
     ) -> Iterator[str]:
         """Yield the session's output lines as they are written; end when it ends.
 
         Lines written before the call are included only from ``since`` on.
+        With ``timeout`` (seconds), raise
+        :class:`~kstlib.ops.exceptions.SessionTimeoutError` if the session is
+        still running then.
 
         Example:
             >>> runner = TmuxRunner(socket_name="kstlib-doc")
@@ -578,12 +582,34 @@ class TmuxRunner:
             raise SessionError(
                 f"tmux session {name!r} was not started by kstlib, so it has no log file to follow"
             )
+        return self._follow(
+            name, pane.log, since=since, timestamps=timestamps, ansi=ansi, timeout=timeout
+        )
+
+    def _follow(
+        self,
+        name: str,
+        log: Path,
+        *,
+        since: Since | None,
+        timestamps: bool,
+        ansi: bool,
+        timeout: float | None,
+    ) -> Iterator[str]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        timed_out = False
 
         def alive() -> bool:
+            nonlocal timed_out
+            if deadline is not None and time.monotonic() >= deadline:
+                timed_out = True
+                return False
             current = self._query(name)
             return current is not None and current.status.is_running
 
-        return follow_lines(pane.log, alive, since=since, timestamps=timestamps, ansi=ansi)
+        yield from follow_lines(log, alive, since=since, timestamps=timestamps, ansi=ansi)
+        if timed_out:
+            raise SessionTimeoutError(name, _BACKEND, f"still running after {timeout} s")
 
     def wait(self, name: str, timeout: float | None = None) -> int:
         """Wait for the session's process to exit and return its exit code.
