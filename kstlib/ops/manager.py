@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from kstlib.ops.exceptions import (
@@ -292,3 +293,32 @@ class SessionManager:
             >>> SessionManager("bot").attach()  # doctest: +SKIP
         """
         return self.runner.attach(self.name)
+
+    @classmethod
+    def from_config(
+        cls, name: str, path: str | os.PathLike[str] | None = None, **overrides: Any
+    ) -> SessionManager:
+        """Build the manager of session ``name`` as defined in ``kstlib.conf.yml``.
+
+        ``path`` is the config file (default: ``$KSTLIB_CONFIG``, then
+        ``./kstlib.conf.yml``, then ``$XDG_CONFIG_HOME/kstlib/kstlib.conf.yml``);
+        ``overrides`` replace options of the definition (``backend=`` too).
+
+        Raises:
+            SessionConfigError: the file is invalid or does not define ``name``.
+
+        Example:
+            >>> import os, tempfile
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     path = os.path.join(tmp, "kstlib.conf.yml")
+            ...     _ = open(path, "w").write("ops: {sessions: {bot: {command: 'sleep 30'}}}")
+            ...     bot = SessionManager.from_config("bot", path=path, socket_name="kstlib-doc")
+            >>> bot.config.command, bot.config.socket_name
+            ('sleep 30', 'kstlib-doc')
+        """
+        from kstlib.ops.config import load_config
+
+        options = load_config(path).manager_options(name)
+        options.update(overrides)
+        backend = options.pop("backend")
+        return cls(name, backend=backend, **options)

@@ -1,0 +1,711 @@
+"""Loading ``kstlib.conf.yml``: defaults and named session definitions.
+
+The file is YAML; kstlib.ops reads its ``ops:`` section and ignores the other
+top-level sections (the upstream kstlib shares one file between subsystems).
+Every problem (YAML syntax, an unknown key, a wrong type, an invalid value)
+raises :class:`~kstlib.ops.exceptions.SessionConfigError` whose message names
+the file, the line, the session and the key.
+
+Lookup order (the first one that applies wins):
+
+1. an explicit path (``--config`` / ``path=``): it must exist;
+2. ``$KSTLIB_CONFIG``: it must exist;
+3. ``./kstlib.conf.yml`` in the current directory;
+4. ``$XDG_CONFIG_HOME/kstlib/kstlib.conf.yml`` (default ``~/.config``).
+
+When nothing was asked for and no file exists, the configuration is empty.
+
+Example:
+    >>> cfg = parse_config('''
+    ... ops:
+    ...   default_backend: tmux
+    ...   sessions:
+    ...     bot:
+    ...       command: python bot.py
+    ...       env: {MODE: fast}
+    ... ''', source="inline.yml")
+    >>> cfg.session("bot").command, cfg.session("bot").env
+    ('python bot.py', {'MODE': 'fast'})
+    >>> parse_config("ops: {sessions: {bot: {colour: blue}}}", source="inline.yml")
+    Traceback (most recent call last):
+    ...
+    kstlib.ops.exceptions.SessionConfigError: inline.yml:1: ops.sessions.bot.colour: unknown key (known: ...)
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from kstlib.ops import validators
+from kstlib.ops.exceptions import SessionConfigError
+from kstlib.ops.models import BackendType, SessionConfig
+
+__all__ = [
+    "CONFIG_ENV",
+    "CONFIG_FILENAME",
+    "EngineConfig",
+    "OpsConfig",
+    "config_candidates",
+    "find_config_file",
+    "load_config",
+    "parse_config",
+]
+
+CONFIG_FILENAME = "kstlib.conf.yml"
+CONFIG_ENV = "KSTLIB_CONFIG"
+#: A config file is a few kilobytes; refuse to parse something absurdly large.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+OPS_KEYS = (
+    "default_backend",
+    "container_runtime",
+    "tmux_socket",
+    "tmux_binary",
+    "engines",
+    "sessions",
+)
+SESSION_KEYS = (
+    "backend",
+    "command",
+    "working_dir",
+    "env",
+    "image",
+    "volumes",
+    "ports",
+    "runtime",
+    "socket_name",
+    "socket_path",
+    "log_volume",
+    "restart",
+    "memory",
+    "cpus",
+    "labels",
+    "init",
+    "base_url",
+    "engine",
+)
+ENGINE_KEYS = ("base_url", "runtime")
+#: Backend spellings accepted where a backend is named: docker/podman imply a runtime.
+RUNTIME_BACKENDS = ("docker", "podman")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """A named container engine endpoint from ``ops.engines``.
+
+    Example:
+        >>> EngineConfig(name="build-box", base_url="ssh://ci@build-box", runtime="podman").runtime
+        'podman'
+    """
+
+    name: str
+    base_url: str
+    runtime: str | None = None
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    """The ``ops:`` section of a ``kstlib.conf.yml``, validated.
+
+    ``sessions`` maps each defined name to a complete
+    :class:`~kstlib.ops.models.SessionConfig` (defaults already applied,
+    relative host paths resolved against the file's directory).
+
+    Example:
+        >>> OpsConfig().sessions, OpsConfig().default_backend.value
+        ({}, 'tmux')
+    """
+
+    path: Path | None = None
+    default_backend: BackendType = BackendType.TMUX
+    container_runtime: str | None = None
+    tmux_socket: str | None = None
+    tmux_binary: str | None = None
+    engines: Mapping[str, EngineConfig] = field(default_factory=dict)
+    sessions: Mapping[str, SessionConfig] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """Where this configuration came from, for messages.
+
+        Example:
+            >>> OpsConfig().source
+            'no config file'
+        """
+        return str(self.path) if self.path is not None else "no config file"
+
+    def is_defined(self, name: str) -> bool:
+        """Whether session ``name`` is defined in the file.
+
+        Example:
+            >>> OpsConfig().is_defined("bot")
+            False
+        """
+        return name in self.sessions
+
+    def session(self, name: str) -> SessionConfig:
+        """The definition of session ``name``.
+
+        Raises:
+            SessionConfigError: the session is not defined.
+
+        Example:
+            >>> OpsConfig().session("bot")
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionConfigError: session 'bot' is not defined: no config file found (looked for ...)
+        """
+        try:
+            return self.sessions[name]
+        except KeyError:
+            pass
+        if self.path is None:
+            where = "no config file found (looked for " + ", ".join(
+                str(p) for p in config_candidates()
+            ) + f"; set ${CONFIG_ENV} or pass a path)"
+        else:
+            defined = ", ".join(sorted(self.sessions)) or "none"
+            where = f"it is not in {self.path} (defined there: {defined})"
+        raise SessionConfigError(f"session {name!r} is not defined: {where}", field="sessions")
+
+    def defaults_for(self, name: str, backend: BackendType | None = None) -> dict[str, Any]:
+        """Field values for a session that the file does not define: the ``ops`` defaults.
+
+        Example:
+            >>> OpsConfig(tmux_socket="work").defaults_for("adhoc")
+            {'name': 'adhoc', 'backend': <BackendType.TMUX: 'tmux'>, 'socket_name': 'work'}
+        """
+        backend = backend or self.default_backend
+        out: dict[str, Any] = {"name": name, "backend": backend}
+        if backend is BackendType.TMUX:
+            if self.tmux_socket is not None:
+                out["socket_name"] = self.tmux_socket
+        elif self.container_runtime is not None:
+            out["runtime"] = self.container_runtime
+        return out
+
+    def session_fields(self, name: str) -> dict[str, Any]:
+        """The session's :class:`SessionConfig` fields as a dict (defaults if not defined).
+
+        Example:
+            >>> OpsConfig().session_fields("adhoc")["backend"].value
+            'tmux'
+        """
+        if name not in self.sessions:
+            return self.defaults_for(name)
+        cfg = self.sessions[name]
+        return {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+
+    def manager_options(self, name: str) -> dict[str, Any]:
+        """Keyword arguments for :class:`~kstlib.ops.manager.SessionManager` for ``name``.
+
+        Example:
+            >>> cfg = parse_config("ops: {tmux_binary: /usr/bin/tmux, sessions: {a: {}}}",
+            ...                    source="inline.yml")
+            >>> cfg.manager_options("a")["tmux_bin"]
+            '/usr/bin/tmux'
+        """
+        definition = self.session(name)
+        options = {f.name: getattr(definition, f.name) for f in fields(definition)}
+        options.pop("name")
+        if self.tmux_binary is not None:
+            options["tmux_bin"] = self.tmux_binary
+        return options
+
+
+# -- locating the file ------------------------------------------------------------------
+
+
+def _xdg_config_home() -> Path:
+    value = os.environ.get("XDG_CONFIG_HOME", "")
+    # The XDG spec says a relative value is invalid and must be ignored.
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path.home() / ".config"
+
+
+def config_candidates() -> list[Path]:
+    """The optional places searched when no path is given and ``$KSTLIB_CONFIG`` is unset.
+
+    Example:
+        >>> [p.name for p in config_candidates()]
+        ['kstlib.conf.yml', 'kstlib.conf.yml']
+    """
+    return [Path.cwd() / CONFIG_FILENAME, _xdg_config_home() / "kstlib" / CONFIG_FILENAME]
+
+
+def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """Return the config file to read, or ``None`` when there is none.
+
+    An explicit ``path`` or ``$KSTLIB_CONFIG`` must name an existing file;
+    the default places are optional.
+
+    Example:
+        >>> find_config_file("/no/such/kstlib.conf.yml")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: config file '/no/such/kstlib.conf.yml' does not exist; check --config / $KSTLIB_CONFIG
+    """
+    asked = os.fspath(path) if path is not None else os.environ.get(CONFIG_ENV) or None
+    if asked is not None:
+        chosen = Path(asked).expanduser()
+        if not chosen.exists():
+            raise SessionConfigError(
+                f"config file {asked!r} does not exist; check --config / ${CONFIG_ENV}",
+                field="config",
+            )
+        if not chosen.is_file():
+            raise SessionConfigError(f"config file {asked!r} is not a file", field="config")
+        return chosen
+    for candidate in config_candidates():
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> OpsConfig:
+    r"""Find, read and validate the configuration (empty if there is no file).
+
+    Example:
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     p = os.path.join(tmp, "kstlib.conf.yml")
+        ...     _ = open(p, "w").write("ops:\n  sessions:\n    web: {backend: docker, image: nginx}\n")
+        ...     cfg = load_config(p)
+        >>> cfg.session("web").backend.value, cfg.session("web").runtime
+        ('container', 'docker')
+    """
+    found = find_config_file(path)
+    if found is None:
+        return OpsConfig()
+    try:
+        size = found.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise SessionConfigError(
+                f"{found}: is {size} bytes, more than the {MAX_CONFIG_BYTES} allowed "
+                "for a config file", field="config",
+            )
+        text = found.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SessionConfigError(
+            f"{found}: cannot be read ({err.strerror or err}); check its permissions",
+            field="config",
+        ) from err
+    except UnicodeDecodeError as err:
+        raise SessionConfigError(f"{found}: is not UTF-8 text ({err.reason})",
+                                 field="config") from err
+    return parse_config(text, source=found)
+
+
+# -- parsing --------------------------------------------------------------------------
+
+
+def _make_loader() -> type[Any]:
+    """A safe YAML loader that refuses duplicate keys and remembers key lines."""
+    import yaml
+
+    base: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[misc]
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            # id(mapping) -> {key: 1-based line}; the mappings live in the result.
+            self.key_lines: dict[int, dict[Any, int]] = {}
+            self._node_lines: dict[int, dict[Any, int]] = {}
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None,
+                            f"duplicate key {key!r} (first on line {seen[key]})",
+                            key_node.start_mark,
+                        )
+                    seen[key] = line
+                except TypeError:
+                    pass  # an unhashable key: the base class reports it
+            self._node_lines[id(node)] = seen
+            mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+            return mapping
+
+        def construct_yaml_map(self, node: Any) -> Iterator[dict[Any, Any]]:
+            data: dict[Any, Any] = {}
+            yield data
+            data.update(self.construct_mapping(node))
+            self.key_lines[id(data)] = self._node_lines.pop(id(node), {})
+
+    Loader.add_constructor("tag:yaml.org,2002:map", Loader.construct_yaml_map)
+    return Loader
+
+
+class _Context:
+    """Builds error messages that name the file, the line and the key path."""
+
+    def __init__(self, source: str, lines: dict[int, dict[Any, int]]) -> None:
+        self.source = source
+        self.lines = lines
+
+    def line_of(self, mapping: object, key: object) -> int | None:
+        try:
+            return self.lines.get(id(mapping), {}).get(key)
+        except TypeError:
+            return None
+
+    def error(
+        self, keypath: str, problem: str, mapping: object = None, key: object = None
+    ) -> SessionConfigError:
+        line = self.line_of(mapping, key) if mapping is not None else None
+        where = f"{self.source}:{line}" if line else self.source
+        return SessionConfigError(f"{where}: {keypath}: {problem}", field=keypath)
+
+    def wrap(
+        self, err: SessionConfigError, prefix: str, mapping: object, key: object
+    ) -> SessionConfigError:
+        # A validator's message is "field: problem"; put the key path in front.
+        inner_field = err.field or str(key)
+        message = err.message
+        problem = message.split(": ", 1)[1] if message.startswith(f"{inner_field}: ") else message
+        # env[KEY] / labels[KEY]: point at KEY's own line when it is known.
+        top, _, rest = inner_field.partition("[")
+        nested = mapping.get(top) if isinstance(mapping, dict) else None
+        if rest.endswith("]") and isinstance(nested, dict) and self.line_of(nested, rest[:-1]):
+            mapping, key = nested, rest[:-1]
+        return self.error(f"{prefix}.{inner_field}", problem, mapping, key)
+
+
+def _check_keys(
+    ctx: _Context, mapping: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str
+) -> None:
+    for key in mapping:
+        if not isinstance(key, str) or key not in allowed:
+            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            suggestion = f"did you mean {hint[0]!r}? " if hint else ""
+            raise ctx.error(
+                f"{prefix}.{key}",
+                f"unknown key ({suggestion}known: {', '.join(allowed)})",
+                mapping,
+                key,
+            )
+
+
+def _mapping(ctx: _Context, value: object, keypath: str, parent: object, key: object) -> dict[
+    Any, Any
+]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ctx.error(keypath, f"expected a mapping, got {_type_name(value)}", parent, key)
+    return value
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _backend_and_runtime(value: object) -> tuple[BackendType, str | None]:
+    """``tmux``/``container``, or ``docker``/``podman`` meaning container on that runtime."""
+    if isinstance(value, str) and value.lower() in RUNTIME_BACKENDS:
+        return BackendType.CONTAINER, value.lower()
+    try:
+        return validators.validate_backend(value), None
+    except SessionConfigError:
+        choices = ", ".join([*(b.value for b in BackendType), *RUNTIME_BACKENDS])
+        raise validators.config_error(
+            "backend", f"{value!r} is not a backend (choose from {choices})"
+        ) from None
+
+
+def _runtime(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and value.lower() == "auto"):
+        return None
+    return validators.validate_runtime(value)
+
+
+def _resolve_host_path(path: str, base: Path) -> str:
+    """Expand ``~`` and make a relative path absolute against the config file's directory."""
+    if path.startswith("~"):
+        return os.path.expanduser(path)
+    if path == "." or path.startswith(("./", "../")) or path == "..":
+        return os.path.normpath(str(base / path))
+    return path
+
+
+def _resolve_volume(volume: object, base: Path) -> object:
+    """Resolve the host side of ``./data:/data`` (docker compose does the same)."""
+    if not isinstance(volume, str):
+        return volume
+    host, sep, rest = volume.partition(":")
+    return _resolve_host_path(host, base) + sep + rest if sep else volume
+
+
+def _number_to_str(value: object) -> object:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _yaml_hint(key: str, value: object) -> str:
+    """Explain the YAML 1.1 surprises that turn a value into another type."""
+    if key == "ports" and isinstance(value, list) and any(isinstance(v, int) for v in value):
+        return (" (YAML reads an unquoted mapping such as 22:22 as a base-60 number: "
+                'quote port mappings, e.g. "2222:22")')
+    if isinstance(value, bool) or (isinstance(value, dict) and any(
+            isinstance(v, bool) for v in value.values())):
+        return " (YAML reads yes/no/on/off/true/false as booleans: quote the value)"
+    return ""
+
+
+def _parse_engines(ctx: _Context, raw: dict[Any, Any]) -> dict[str, EngineConfig]:
+    engines: dict[str, EngineConfig] = {}
+    for key, value in raw.items():
+        keypath = f"ops.engines.{key}"
+        if not isinstance(key, str) or not key:
+            raise ctx.error(keypath, "an engine name must be a non-empty string", raw, key)
+        body = _mapping(ctx, {"base_url": value} if isinstance(value, str) else value,
+                        keypath, raw, key)
+        _check_keys(ctx, body, ENGINE_KEYS, keypath)
+        try:
+            base_url = validators.validate_optional_str("base_url", body.get("base_url"))
+            runtime = _runtime(body.get("runtime"))
+        except SessionConfigError as err:
+            bad = err.field if err.field in body else key
+            raise ctx.wrap(err, keypath, body if bad in body else raw, bad) from None
+        if base_url is None:
+            raise ctx.error(f"{keypath}.base_url", "is required (e.g. unix:///run/podman/"
+                            "podman.sock, tcp://host:2375, ssh://user@host)", raw, key)
+        engines[key] = EngineConfig(name=key, base_url=base_url, runtime=runtime)
+    return engines
+
+
+def _parse_session(
+    ctx: _Context,
+    *,
+    name: object,
+    raw: object,
+    parent: dict[Any, Any],
+    defaults: OpsConfig,
+    base_dir: Path,
+) -> SessionConfig:
+    keypath = f"ops.sessions.{name}"
+    try:
+        validators.validate_name(name)
+    except SessionConfigError as err:
+        problem = err.message.split(": ", 1)[-1]
+        raise ctx.error(keypath, f"invalid session name: {problem}", parent, name) from None
+    name = str(name)
+    body = _mapping(ctx, raw, keypath, parent, name)
+    _check_keys(ctx, body, SESSION_KEYS, keypath)
+
+    def fail(err: SessionConfigError, key: str) -> SessionConfigError:
+        value = body.get(key)
+        wrapped = ctx.wrap(err, keypath, body, key)
+        hint = _yaml_hint(key, value)
+        if hint:
+            wrapped = SessionConfigError(wrapped.message + hint, field=wrapped.field)
+        return wrapped
+
+    values: dict[str, Any] = {"name": name}
+    try:
+        if "backend" in body:
+            backend, implied_runtime = _backend_and_runtime(body["backend"])
+        else:
+            backend, implied_runtime = defaults.default_backend, None
+    except SessionConfigError as err:
+        raise fail(err, "backend") from None
+    values["backend"] = backend
+
+    engine: EngineConfig | None = None
+    if body.get("engine") is not None:
+        ref = body["engine"]
+        if not isinstance(ref, str) or ref not in defaults.engines:
+            known = ", ".join(sorted(defaults.engines)) or "none defined in ops.engines"
+            raise ctx.error(f"{keypath}.engine", f"{ref!r} is not an engine (known: {known})",
+                            body, "engine")
+        if body.get("base_url") is not None:
+            raise ctx.error(f"{keypath}.engine", "give either engine or base_url, not both",
+                            body, "engine")
+        engine = defaults.engines[ref]
+
+    try:
+        runtime = _runtime(body.get("runtime"))
+    except SessionConfigError as err:
+        raise fail(err, "runtime") from None
+    if implied_runtime and runtime and implied_runtime != runtime:
+        raise ctx.error(f"{keypath}.runtime",
+                        f"{runtime!r} contradicts backend {implied_runtime!r}", body, "runtime")
+    runtime = implied_runtime or runtime or (engine.runtime if engine else None)
+    if backend is BackendType.CONTAINER:
+        values["runtime"] = runtime or defaults.container_runtime
+        values["base_url"] = engine.base_url if engine else body.get("base_url")
+    else:
+        values["runtime"] = runtime
+        socket = body.get("socket_name", defaults.tmux_socket)
+        values["socket_name"] = socket
+
+    for key in ("command", "env", "image", "ports", "restart", "memory", "cpus",
+                "labels", "socket_path"):
+        if body.get(key) is not None:
+            values[key] = body[key]
+    # `command: [sleep, 30]` and `memory: 1024` are natural YAML: numbers become strings.
+    if isinstance(values.get("command"), list):
+        values["command"] = [_number_to_str(v) for v in values["command"]]
+    if "memory" in values:
+        values["memory"] = _number_to_str(values["memory"])
+    if body.get("restart") is False:
+        values["restart"] = "no"  # YAML 1.1 reads an unquoted `no` as false
+    if body.get("init") is not None:
+        if not isinstance(body["init"], bool):
+            raise ctx.error(f"{keypath}.init",
+                            f"expected true or false, got {_type_name(body['init'])}",
+                            body, "init")
+        values["init"] = body["init"]
+    if body.get("working_dir") is not None:
+        wd = body["working_dir"]
+        # Inside a container the path belongs to the image; on the host it is ours.
+        if isinstance(wd, str) and backend is BackendType.TMUX:
+            wd = _resolve_host_path(wd, base_dir)
+        values["working_dir"] = wd
+
+    volumes: list[object] = []
+    raw_volumes = body.get("volumes")
+    if raw_volumes is not None:
+        if not isinstance(raw_volumes, list):
+            raise ctx.error(f"{keypath}.volumes",
+                            f"expected a list of strings, got {_type_name(raw_volumes)}",
+                            body, "volumes")
+        volumes.extend(_resolve_volume(v, base_dir) for v in raw_volumes)
+    if body.get("log_volume") is not None:
+        try:
+            validators.validate_volumes([_resolve_volume(body["log_volume"], base_dir)])
+        except SessionConfigError as err:
+            raise fail(SessionConfigError(err.message.replace("volumes", "log_volume", 1),
+                                          field="log_volume"), "log_volume") from None
+        volumes.append(_resolve_volume(body["log_volume"], base_dir))
+    if volumes:
+        values["volumes"] = volumes
+
+    if backend is BackendType.CONTAINER and not values.get("image"):
+        raise ctx.error(f"{keypath}.image", "is required for a container session "
+                        "(e.g. image: alpine:3.20)", parent, name)
+    try:
+        return SessionConfig(**values)
+    except SessionConfigError as err:
+        top = (err.field or "").split("[", 1)[0]
+        key = top if top in body else ("backend" if top == "image" else top)
+        raise fail(err, key) from None
+
+
+def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsConfig:
+    """Parse and validate the YAML text of a config file.
+
+    ``source`` names the file in error messages; relative host paths are
+    resolved against its directory.
+
+    Example:
+        >>> parse_config("ops: {default_backend: podman}", source="x.yml").container_runtime
+        'podman'
+        >>> parse_config("ops: [1, 2]", source="x.yml")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: x.yml:1: ops: expected a mapping, got list
+    """
+    import yaml
+
+    source_str = os.fspath(source)
+    loader = _make_loader()(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{source_str}:{mark.line + 1}" if mark is not None else source_str
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        context = getattr(err, "context", None)
+        detail = f"{context}, {problem}" if context else problem
+        raise SessionConfigError(
+            f"{where}: invalid YAML: {detail}".replace("\n", " "), field="config"
+        ) from None
+    finally:
+        loader.dispose()
+    ctx = _Context(source_str, loader.key_lines)
+    path = Path(source_str) if source_str != "<string>" else None
+    base_dir = path.resolve().parent if path is not None else Path.cwd()
+
+    if data is None:
+        return OpsConfig(path=path)
+    if not isinstance(data, dict):
+        raise ctx.error("(top level)", f"expected a mapping with an 'ops' key, got "
+                        f"{_type_name(data)}")
+    if "ops" not in data:
+        return OpsConfig(path=path)
+    ops = _mapping(ctx, data["ops"], "ops", data, "ops")
+    _check_keys(ctx, ops, OPS_KEYS, "ops")
+
+    default_backend = BackendType.TMUX
+    container_runtime: str | None = None
+    try:
+        if ops.get("default_backend") is not None:
+            default_backend, container_runtime = _backend_and_runtime(ops["default_backend"])
+    except SessionConfigError as err:
+        raise ctx.wrap(err, "ops", ops, "default_backend") from None
+    try:
+        runtime = _runtime(ops.get("container_runtime"))
+    except SessionConfigError as err:
+        raise ctx.error("ops.container_runtime", err.message.split(": ", 1)[-1],
+                        ops, "container_runtime") from None
+    if container_runtime and runtime and runtime != container_runtime:
+        raise ctx.error("ops.container_runtime",
+                        f"{runtime!r} contradicts default_backend {container_runtime!r}",
+                        ops, "container_runtime")
+    container_runtime = container_runtime or runtime
+
+    tmux_socket: str | None = None
+    if ops.get("tmux_socket") is not None:
+        try:
+            tmux_socket = validators.validate_socket_name(ops["tmux_socket"])
+        except SessionConfigError as err:
+            raise ctx.error("ops.tmux_socket", err.message.split(": ", 1)[-1],
+                            ops, "tmux_socket") from None
+    tmux_binary: str | None = None
+    if ops.get("tmux_binary") is not None:
+        try:
+            tmux_binary = validators.validate_optional_str("tmux_binary", ops["tmux_binary"])
+        except SessionConfigError as err:
+            raise ctx.error("ops.tmux_binary", err.message.split(": ", 1)[-1],
+                            ops, "tmux_binary") from None
+        if tmux_binary is not None and os.sep in tmux_binary:
+            tmux_binary = _resolve_host_path(tmux_binary, base_dir)
+
+    engines = _parse_engines(ctx, _mapping(ctx, ops.get("engines"), "ops.engines", ops,
+                                           "engines"))
+    defaults = OpsConfig(
+        path=path,
+        default_backend=default_backend,
+        container_runtime=container_runtime,
+        tmux_socket=tmux_socket,
+        tmux_binary=tmux_binary,
+        engines=engines,
+    )
+    raw_sessions = _mapping(ctx, ops.get("sessions"), "ops.sessions", ops, "sessions")
+    sessions = {
+        str(name): _parse_session(ctx, name=name, raw=body, parent=raw_sessions,
+                                   defaults=defaults, base_dir=base_dir)
+        for name, body in raw_sessions.items()
+    }
+    return OpsConfig(
+        path=path,
+        default_backend=default_backend,
+        container_runtime=container_runtime,
+        tmux_socket=tmux_socket,
+        tmux_binary=tmux_binary,
+        engines=engines,
+        sessions=sessions,
+    )
