@@ -1,0 +1,240 @@
+"""``kstlib ops doctor``: which backends answer, their versions and endpoints.
+
+Each probe asks the engine through its SDK (libtmux, docker, podman), imported
+only when the probe runs, and turns every failure into a :class:`Check` with a
+reason and a hint; nothing raises.
+
+Example:
+    >>> check = probe_tmux(tmux_bin="/no/such/tmux")
+    >>> check.available, check.backend
+    (False, 'tmux')
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from kstlib.ops.exceptions import CONTAINER_INSTALL_HINT, TMUX_INSTALL_HINT
+
+__all__ = [
+    "Check",
+    "endpoints",
+    "probe_docker",
+    "probe_podman",
+    "probe_tmux",
+    "tmux_socket_path",
+]
+
+#: Seconds an engine gets to answer; doctor must never hang on a dead daemon.
+TIMEOUT = 5
+
+DOCKER_HINT = (
+    "Start Docker ('sudo systemctl start docker' or 'dockerd'), or point DOCKER_HOST at a "
+    "running daemon. " + CONTAINER_INSTALL_HINT
+)
+PODMAN_HINT = (
+    "Start the Podman API service ('systemctl --user start podman.socket', or as root "
+    "'podman system service --time=0 unix:///run/podman/podman.sock &'), or point "
+    "CONTAINER_HOST at one. " + CONTAINER_INSTALL_HINT
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """The result of probing one backend.
+
+    Example:
+        >>> Check("docker", False, None, "unix:///var/run/docker.sock", "connection refused",
+        ...       "start it").to_dict()
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'backend': 'docker', 'available': False, 'version': None,
+         'endpoint': 'unix:///var/run/docker.sock', 'detail': 'connection refused',
+         'hint': 'start it'}
+    """
+
+    backend: str
+    available: bool
+    version: str | None
+    endpoint: str
+    detail: str
+    hint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form printed by ``kstlib ops doctor --json``.
+
+        Example:
+            >>> sorted(Check("tmux", True, "tmux 3.3a", "/tmp/tmux-0/default", "").to_dict())
+            ['available', 'backend', 'detail', 'endpoint', 'hint', 'version']
+        """
+        return asdict(self)
+
+
+def _causes(err: BaseException) -> Iterator[BaseException]:
+    """The error, its causes and contexts, and exceptions nested in their args."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [err]
+    while todo and len(seen) < 20:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend(a for a in current.args if isinstance(a, BaseException))
+        todo.extend(
+            a for arg in current.args if isinstance(arg, tuple)
+            for a in arg if isinstance(a, BaseException)
+        )
+        for nxt in (current.__cause__, current.__context__):
+            if nxt is not None:
+                todo.append(nxt)
+
+
+def reason(err: BaseException) -> str:
+    """A short, readable reason for a connection failure.
+
+    The OS error deep in an SDK error chain says more than the wrapper does.
+
+    Example:
+        >>> reason(ConnectionError("aborted", FileNotFoundError(2, "No such file or directory")))
+        'No such file or directory'
+    """
+    for cause in _causes(err):
+        if isinstance(cause, OSError) and isinstance(cause.strerror, str) and cause.strerror:
+            return cause.strerror
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def tmux_socket_path(socket_name: str | None = None) -> str:
+    """The socket a tmux client uses for ``-L socket_name`` (or the default server).
+
+    Example:
+        >>> tmux_socket_path("work").endswith("/work")
+        True
+    """
+    inside = os.environ.get("TMUX")
+    if socket_name is None and inside:
+        return inside.split(",", 1)[0]
+    tmpdir = os.environ.get("TMUX_TMPDIR") or "/tmp"
+    return os.path.join(tmpdir, f"tmux-{os.getuid()}", socket_name or "default")
+
+
+def probe_tmux(tmux_bin: str | None = None, socket_name: str | None = None) -> Check:
+    """Whether tmux is installed and recent enough, and the state of its server.
+
+    Example:
+        >>> probe_tmux(tmux_bin="/no/such/tmux").hint.startswith("Install tmux")
+        True
+    """
+    endpoint = tmux_socket_path(socket_name)
+    binary = shutil.which(tmux_bin or "tmux")
+    if binary is None:
+        missing = f"{tmux_bin} was not found" if tmux_bin else "tmux was not found on PATH"
+        return Check("tmux", False, None, endpoint, missing, TMUX_INSTALL_HINT)
+    try:
+        from libtmux import exc as tmux_exc
+        from libtmux.common import get_version, has_minimum_version
+
+        version = f"tmux {get_version(tmux_bin=binary)}"
+        try:
+            has_minimum_version(raises=True, tmux_bin=binary)
+        except tmux_exc.VersionTooLow:
+            return Check("tmux", False, version, endpoint,
+                         "kstlib needs tmux 3.2a or newer", TMUX_INSTALL_HINT)
+        from kstlib.ops.tmux import TmuxRunner
+
+        count = len(TmuxRunner(socket_name=socket_name, tmux_bin=binary).list_sessions())
+    except Exception as err:  # a diagnostic reports every failure, it never raises
+        return Check("tmux", False, None, endpoint, reason(err), TMUX_INSTALL_HINT)
+    if os.path.exists(endpoint):
+        detail = f"server running, {count} session{'s' if count != 1 else ''}"
+    else:
+        detail = "no server running yet (the first session starts it)"
+    return Check("tmux", True, version, endpoint, f"{binary}; {detail}")
+
+
+def endpoints(runtime: str, base_url: str | None = None) -> list[str]:
+    """The endpoints kstlib tries for ``runtime``, in the order the container backend does.
+
+    Example:
+        >>> endpoints("docker", "tcp://build:2375")
+        ['tcp://build:2375']
+    """
+    if base_url:
+        return [base_url]
+    from kstlib.ops.engines.base import default_endpoints
+
+    return default_endpoints(runtime)
+
+
+def _docker_version(endpoint: str) -> str:
+    import docker
+
+    client = docker.DockerClient(base_url=endpoint, timeout=TIMEOUT)
+    try:
+        info = client.version()
+    finally:
+        client.close()
+    # Podman serves the Docker API too; its components say which engine answered.
+    components = " ".join(str(c.get("Name", "")) for c in info.get("Components") or [])
+    engine = "Podman" if "podman" in components.lower() else "Docker"
+    return f"{engine} {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+
+
+def _podman_version(endpoint: str) -> str:
+    import podman
+
+    client = podman.PodmanClient(base_url=endpoint, timeout=TIMEOUT)
+    try:
+        # /_ping answers in milliseconds; /version can take half a second.
+        reply = client.api.get("/_ping")
+        reply.raise_for_status()
+        headers = reply.headers
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+    version = headers.get("Libpod-Api-Version") or headers.get("Server") or "?"
+    return f"Podman {version} (API {headers.get('Api-Version', '?')})"
+
+
+def _probe_engine(runtime: str, base_url: str | None, name: str, hint: str,
+                  ask: Callable[[str], str]) -> Check:
+    tried = endpoints(runtime, base_url)
+    failures: list[str] = []
+    for endpoint in tried:
+        try:
+            return Check(name, True, ask(endpoint), endpoint, "")
+        except ImportError:
+            return Check(name, False, None, endpoint, f"the {runtime} SDK is not installed",
+                         f"pip install {runtime}")
+        except Exception as err:  # a diagnostic reports every failure, it never raises
+            failures.append(reason(err))
+    detail = "; ".join(_unique(failures))
+    return Check(name, False, None, ", ".join(tried), detail, hint)
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def probe_docker(base_url: str | None = None, name: str = "docker") -> Check:
+    """Ask a Docker API endpoint (``base_url``, else ``$DOCKER_HOST`` or the default) its version.
+
+    Example:
+        >>> probe_docker("unix:///nonexistent").detail
+        'No such file or directory'
+    """
+    return _probe_engine("docker", base_url, name, DOCKER_HINT, _docker_version)
+
+
+def probe_podman(base_url: str | None = None, name: str = "podman") -> Check:
+    """Ping a Podman API endpoint (``base_url``, else ``$CONTAINER_HOST`` or the sockets).
+
+    Example:
+        >>> probe_podman("unix:///nonexistent").available
+        False
+    """
+    return _probe_engine("podman", base_url, name, PODMAN_HINT, _podman_version)

@@ -1,0 +1,273 @@
+"""The argument parser of ``kstlib``: ``kstlib ops <command> ...``.
+
+Usage errors raise :class:`UsageError` (one line, exit code 2) instead of
+argparse's usage block on stderr. Everything after the first ``--`` is kept
+apart as the command to run (``start``, ``restart``, ``exec``) or the keys to
+type (``send-keys``).
+
+Example:
+    >>> args = parse_args(["ops", "start", "bot", "-e", "MODE=fast", "--", "python", "bot.py"])
+    >>> args.command_name, args.name, args.env, args.argv
+    ('start', 'bot', ['MODE=fast'], ['python', 'bot.py'])
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import NoReturn
+
+from kstlib import __version__
+
+__all__ = ["BACKEND_CHOICES", "UsageError", "build_parser", "parse_args"]
+
+BACKEND_CHOICES = ("tmux", "container", "docker", "podman")
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_LINES = 100
+TAKES_ARGV = ("start", "restart", "exec")
+
+
+class UsageError(Exception):
+    """A command line that cannot be run: wrong option, missing argument, bad value.
+
+    Example:
+        >>> str(UsageError("--env: 'X' must be KEY=VALUE"))
+        "--env: 'X' must be KEY=VALUE"
+    """
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one-line exceptions, not usage dumps."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 86400 seconds")
+    return value
+
+
+def _lines(text: str) -> int | None:
+    if text == "all":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of lines (or 'all')")
+    return int(text)
+
+
+def _where(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where the session runs")
+    group.add_argument(
+        "-b", "--backend", choices=BACKEND_CHOICES, metavar="BACKEND",
+        help="tmux, container, docker or podman (docker/podman: container on that runtime). "
+        "Default: where the session is found, else the config file's default_backend.",
+    )
+    group.add_argument(
+        "--runtime", choices=("docker", "podman"), metavar="RUNTIME",
+        help="container runtime: docker or podman (implies the container backend)",
+    )
+    group.add_argument(
+        "-L", "--socket", metavar="SOCKET",
+        help="tmux socket name, as 'tmux -L SOCKET' (default: ops.tmux_socket, "
+        "else tmux's default server)",
+    )
+    group.add_argument(
+        "--config", metavar="PATH",
+        help="config file (default: $KSTLIB_CONFIG, ./kstlib.conf.yml, "
+        "$XDG_CONFIG_HOME/kstlib/kstlib.conf.yml)",
+    )
+
+
+def _output(parser: argparse.ArgumentParser, quiet_help: str) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--json", action="store_true",
+                       help="print JSON only (the schema is in docs/cli.md)")
+    group.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
+
+
+def _spec(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("what the session runs (override the config file)")
+    group.add_argument("-i", "--image", metavar="IMAGE",
+                       help="container image (selects the container backend without -b)")
+    group.add_argument(
+        "-c", "--command", metavar="COMMAND", dest="shell_command",
+        help="command line run by a shell (tmux) or split like a shell (containers); "
+        "or give an argv after --",
+    )
+    group.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
+                       help="environment variable (repeatable)")
+    group.add_argument("-v", "--volume", action="append", default=[], metavar="HOST:CTR[:MODE]",
+                       help="volume for containers, host path or volume name (repeatable)")
+    group.add_argument("-p", "--port", action="append", default=[],
+                       metavar="[IP:]HOST:CTR[/PROTO]", help="published port (repeatable)")
+    group.add_argument("-w", "--workdir", metavar="DIR",
+                       help="working directory (tmux: on this machine; containers: in the image)")
+
+
+def _name(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="session name")
+
+
+def _stop_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-t", "--timeout", type=_timeout, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+        help=f"seconds to wait after SIGTERM before killing (default {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``kstlib`` parser.
+
+    Example:
+        >>> build_parser().prog
+        'kstlib'
+    """
+    root = _Parser(
+        prog="kstlib",
+        description="kstlib: run named, long-lived sessions in tmux or containers.",
+        epilog="Exit codes: 0 success, 1 operation failed, 2 usage or config error, "
+        "3 session not found, 130 interrupted.",
+    )
+    root.add_argument("--version", action="version", version=f"kstlib {__version__}")
+    areas = root.add_subparsers(dest="area", metavar="AREA", parser_class=_Parser)
+    ops = areas.add_parser(
+        "ops", help="manage sessions (tmux, Docker, Podman)",
+        description="Manage named sessions on tmux or in Docker/Podman containers. "
+        "A command after -- is an argv (no shell); -c takes a shell command line.",
+    )
+    commands = ops.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=_Parser)
+
+    p = commands.add_parser("start", help="start a session",
+                            description="Start session NAME. Options override its "
+                            "definition in the config file.",
+                            usage="kstlib ops start NAME [options] [-- COMMAND [ARG ...]]")
+    _name(p)
+    _where(p)
+    _spec(p)
+    _output(p, "print nothing on success")
+
+    p = commands.add_parser("stop", help="stop a session and remove it",
+                            description="Stop session NAME: SIGTERM, wait --timeout "
+                            "seconds, then kill; the session is removed.")
+    _name(p)
+    _where(p)
+    _stop_options(p)
+    p.add_argument("-f", "--force", action="store_true", help="kill at once, no grace period")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+    p = commands.add_parser("restart", help="stop a session, then start it again",
+                            description="Stop NAME gracefully (if it runs), then start it with "
+                            "its config file definition, else the configuration of its last "
+                            "'kstlib ops start', with these options applied.",
+                            usage="kstlib ops restart NAME [options] [-- COMMAND [ARG ...]]")
+    _name(p)
+    _where(p)
+    _spec(p)
+    _stop_options(p)
+    _output(p, "print nothing on success")
+
+    p = commands.add_parser("attach", help="connect this terminal to a session",
+                            description="Attach this terminal to session NAME "
+                            "(tmux: detach with the prefix key, then d).")
+    _name(p)
+    _where(p)
+
+    p = commands.add_parser("status", help="show a session's state",
+                            description="Show the state of session NAME. Without -b it is "
+                            "looked up in the config file's place, then on tmux, then on the "
+                            "container engines; a session only in the config is 'defined'.")
+    _name(p)
+    _where(p)
+    _output(p, "print the state only")
+
+    p = commands.add_parser("logs", help="print a session's recent output",
+                            description="Print the last lines of session NAME's output "
+                            "(also after it exited).")
+    _name(p)
+    _where(p)
+    p.add_argument("-n", "--lines", type=_lines, default=DEFAULT_LINES, metavar="N",
+                   help=f"number of lines, or 'all' (default {DEFAULT_LINES})")
+    p.add_argument("-f", "--follow", action="store_true",
+                   help="keep printing new output until the session ends (Ctrl-C stops)")
+
+    p = commands.add_parser("list", help="list sessions on every reachable backend",
+                            description="List the sessions of every reachable backend (tmux, "
+                            "Docker, Podman) and the config file's sessions that do not run "
+                            "('defined').")
+    _where(p)
+    p.add_argument("--managed", action="store_true",
+                   help="only sessions kstlib started (and config definitions)")
+    _output(p, "print the names only")
+
+    p = commands.add_parser("exec", help="run a command in a container session",
+                            description="Run COMMAND in the running container session NAME, "
+                            "print its output and exit with its exit code.",
+                            usage="kstlib ops exec NAME [options] -- COMMAND [ARG ...]")
+    _name(p)
+    _where(p)
+
+    p = commands.add_parser("send-keys", help="type keys into a tmux session",
+                            description="Type KEYS literally into tmux session NAME, then "
+                            "Enter (unless --no-enter).",
+                            usage="kstlib ops send-keys NAME [options] (KEYS | -- WORD ...)")
+    _name(p)
+    p.add_argument("keys", metavar="KEYS", help="text to type (or the words after '--')")
+    p.add_argument("--no-enter", action="store_true", help="do not press Enter afterwards")
+    p.add_argument("-L", "--socket", metavar="SOCKET", help="tmux socket name (tmux -L)")
+    p.add_argument("-b", "--backend", choices=("tmux",), metavar="BACKEND",
+                   help="only tmux sessions take keys")
+    p.add_argument("--config", metavar="PATH", help="config file")
+
+    p = commands.add_parser("doctor", help="check which backends are usable",
+                            description="Probe tmux, Docker and Podman (and the config file's "
+                            "engines): reachable or not, version, endpoint, and what to do "
+                            "when missing. Exit 0 when at least one backend is usable.")
+    p.add_argument("-L", "--socket", metavar="SOCKET", help="tmux socket name to check")
+    p.add_argument("--config", metavar="PATH", help="config file")
+    _output(p, "print nothing; only the exit code tells")
+    return root
+
+
+def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
+    """Split at the first ``--``: ``(options, command)``; ``command`` is ``None`` without it.
+
+    Example:
+        >>> split_argv(["ops", "exec", "bot", "--", "ls", "--", "-l"])
+        (['ops', 'exec', 'bot'], ['ls', '--', '-l'])
+    """
+    items = list(argv)
+    if "--" not in items:
+        return items, None
+    at = items.index("--")
+    return items[:at], items[at + 1 :]
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse a ``kstlib`` command line; the argv after ``--`` lands in ``args.argv``.
+
+    Raises:
+        UsageError: the command line is not valid.
+
+    Example:
+        >>> parse_args(["ops", "stop", "bot", "--backend", "lxc"])
+        Traceback (most recent call last):
+        ...
+        kstlib.cli.parser.UsageError: argument -b/--backend: invalid choice: 'lxc' (choose from 'tmux', 'container', 'docker', 'podman') (see 'kstlib ops stop --help')
+    """
+    options, command = split_argv(argv)
+    if command is not None and "send-keys" in options:
+        # The words after '--' are the keys, even when they look like options.
+        options, command = [*options, "--", " ".join(command)], None
+    args = build_parser().parse_args(options)
+    args.argv = command
+    name = getattr(args, "command_name", None)
+    if command is not None and name not in TAKES_ARGV:
+        shown = f"kstlib ops {name}" if name else "kstlib"
+        raise UsageError(f"'{shown}' takes no command after '--' (see '{shown} --help')")
+    return args
