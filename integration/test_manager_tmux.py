@@ -9,6 +9,7 @@ import pytest
 
 from kstlib.ops import (
     BackendType,
+    SessionConfig,
     SessionConfigError,
     SessionExistsError,
     SessionManager,
@@ -96,3 +97,21 @@ def test_stop_timeout_is_bounded(tmux: TmuxRunner, name: str) -> None:
     mgr.stop(timeout=1)
     assert 1 <= time.monotonic() - began < 5
     assert not mgr.exists()
+
+
+def test_upstream_spellings_and_stop_return(tmux: TmuxRunner, name: str, tmp_path: Path) -> None:
+    import shutil
+
+    mgr = SessionManager(name, socket_name=tmux.socket_name, tmux_binary=shutil.which("tmux"),
+                         log_volume="/var/log/app:/logs")
+    assert mgr.config.volumes == ("/var/log/app:/logs",)
+    st = mgr.start("sleep 30")
+    assert st.managed is True  # marked as kstlib's right away
+    assert mgr.stop() is True
+
+
+def test_send_keys_starting_with_a_dash(tmux: TmuxRunner, name: str) -> None:
+    tmux.start(SessionConfig(name=name, command="cat"))
+    tmux.send_keys(name, "-x --flag")
+    wait_until(lambda: tmux.logs(name).count("-x --flag") == 2)
+    tmux.stop(name, graceful=False)

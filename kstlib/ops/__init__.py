@@ -6,6 +6,7 @@ Example:
     >>> bot.start().state.value
     'running'
     >>> bot.stop()
+    True
 """
 
 from kstlib.ops.container import ContainerRunner

@@ -8,6 +8,7 @@ Example:
     >>> bot.is_running()
     True
     >>> bot.stop()
+    True
     >>> bot.exists()
     False
 """
@@ -15,15 +16,22 @@ Example:
 from __future__ import annotations
 
 import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     SessionAmbiguousError,
     SessionConfigError,
+    SessionError,
     SessionNotFoundError,
+    SessionTimeoutError,
 )
-from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
+from kstlib.ops.logfile import Since
+from kstlib.ops.models import BackendType, Command, SessionConfig, SessionState, SessionStatus
 from kstlib.ops.runner import Runner
 from kstlib.ops.validators import validate_backend, validate_name
 
@@ -135,6 +143,13 @@ class SessionManager:
     ) -> None:
         validate_name(name)
         runner_options = {k: options.pop(k) for k in _RUNNER_OPTIONS if k in options}
+        # upstream spellings: tmux_binary is libtmux's tmux_bin; log_volume is one more volume
+        if "tmux_binary" in options:
+            runner_options.setdefault("tmux_bin", options.pop("tmux_binary"))
+        if "log_volume" in options:
+            log_volume = options.pop("log_volume")
+            if log_volume is not None:
+                options["volumes"] = [*(options.get("volumes") or ()), log_volume]
         self._tmux_bin: str | None = runner_options.get("tmux_bin")
         if backend is None:
             backend = self._detect(name, options)
@@ -215,6 +230,7 @@ class SessionManager:
             >>> bot.start(["sleep", "30"], working_dir="/tmp").pid > 0
             True
             >>> bot.stop(graceful=False)
+            True
         """
         if command is not None:
             overrides["command"] = command
@@ -228,8 +244,11 @@ class SessionManager:
                 self._runner = None
         return self.runner.start(self._config)
 
-    def stop(self, *, graceful: bool = True, timeout: float = 10) -> None:
+    def stop(self, *, graceful: bool = True, timeout: float = 10) -> bool:
         """Stop the session and remove it (SIGTERM, wait ``timeout`` s, then kill).
+
+        Returns ``True`` once the session is gone (as upstream kstlib did, so
+        ``if session.stop():`` keeps working); failures raise.
 
         Example:
             >>> SessionManager("never-started", socket_name="kstlib-doc").stop()
@@ -238,6 +257,7 @@ class SessionManager:
             kstlib.ops.exceptions.SessionNotFoundError: Session 'never-started' was not found on the tmux backend; check the name with 'kstlib ops list'.
         """
         self.runner.stop(self.name, graceful=graceful, timeout=timeout)
+        return True
 
     def status(self) -> SessionStatus:
         """The session's state, pid, exit code and creation time.
@@ -249,21 +269,191 @@ class SessionManager:
             >>> bot.status().exit_code
             4
             >>> bot.stop()
+            True
         """
         return self.runner.status(self.name)
 
-    def logs(self, lines: int | None = 100) -> str:
+    def logs(
+        self,
+        lines: int | None = 100,
+        *,
+        since: Since | None = None,
+        timestamps: bool = False,
+        ansi: bool = True,
+    ) -> str:
         """The last ``lines`` lines of output (``None``: everything kept).
+
+        ``since`` (an aware datetime or a Unix time) keeps what was written
+        from then on; ``timestamps`` prefixes each line with its UTC time;
+        ``ansi=False`` strips colours and other escape sequences.
 
         Example:
             >>> bot = SessionManager("doc-logs", socket_name="kstlib-doc")
             >>> _ = bot.start("echo one; echo two")
-            >>> import time; time.sleep(0.3)
+            >>> bot.wait(timeout=5)
+            0
             >>> bot.logs(lines=1)
             'two'
             >>> bot.stop()
+            True
         """
-        return self.runner.logs(self.name, lines=lines)
+        return self.runner.logs(
+            self.name, lines=lines, since=since, timestamps=timestamps, ansi=ansi
+        )
+
+    def follow_logs(
+        self,
+        *,
+        since: Since | None = None,
+        timestamps: bool = False,
+        ansi: bool = True,
+        timeout: float | None = None,
+    ) -> Iterator[str]:
+        """Yield output lines as they are written; the iteration ends with the session.
+
+        Only lines written after the call, unless ``since`` is given. With
+        ``timeout``, raise :class:`~kstlib.ops.exceptions.SessionTimeoutError`
+        if the session still runs then.
+
+        Example:
+            >>> bot = SessionManager("doc-follow", socket_name="kstlib-doc")
+            >>> _ = bot.start("sleep 0.3; echo a; echo b")
+            >>> list(bot.follow_logs())
+            ['a', 'b']
+            >>> bot.stop()
+            True
+        """
+        return self.runner.follow_logs(
+            self.name, since=since, timestamps=timestamps, ansi=ansi, timeout=timeout
+        )
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait until the process exits (after any restarts) and return its exit code.
+
+        Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError` after
+        ``timeout`` seconds.
+
+        Example:
+            >>> bot = SessionManager("doc-wait", socket_name="kstlib-doc")
+            >>> _ = bot.start("exit 7")
+            >>> bot.wait(timeout=5)
+            7
+            >>> bot.stop()
+            True
+        """
+        return self.runner.wait(self.name, timeout=timeout)
+
+    def wait_for_log(self, pattern: str | re.Pattern[str], timeout: float = 30) -> str:
+        """Return the first output line that matches the regex ``pattern``.
+
+        Lines already written count too, so it is the way to wait for
+        readiness. Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError`
+        after ``timeout`` seconds, and :class:`~kstlib.ops.exceptions.SessionError`
+        if the session ends first.
+
+        Example:
+            >>> bot = SessionManager("doc-ready", socket_name="kstlib-doc")
+            >>> _ = bot.start("sleep 0.2; echo 'listening on :8080'; sleep 30")
+            >>> bot.wait_for_log(r"listening on :\\d+", timeout=10)
+            'listening on :8080'
+            >>> bot.stop(graceful=False)
+            True
+        """
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        lines = self.runner.follow_logs(self.name, since=0, ansi=False, timeout=timeout)
+        try:
+            for line in lines:
+                if regex.search(line):
+                    return line
+        finally:
+            close = getattr(lines, "close", None)
+            if close is not None:
+                close()
+        code = self._exit_code()
+        raise SessionError(
+            f"session {self.name!r} on {self._where()} ended (exit code {code}) before "
+            f"printing a line that matches {regex.pattern!r}"
+        )
+
+    def _exit_code(self) -> int | None:
+        try:
+            return self.status().exit_code
+        except SessionNotFoundError:
+            return None
+
+    def _where(self) -> str:
+        runtime = self._config.runtime
+        return f"{self.backend.value}" + (f" ({runtime})" if runtime else "")
+
+    def wait_until_running(self, timeout: float = 30) -> SessionStatus:
+        """Wait until the session exists and runs; return its status.
+
+        Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError` after
+        ``timeout`` seconds and :class:`~kstlib.ops.exceptions.SessionError`
+        if it exits instead.
+
+        Example:
+            >>> bot = SessionManager("doc-up", socket_name="kstlib-doc")
+            >>> _ = bot.start("sleep 30")
+            >>> bot.wait_until_running(timeout=5).state.value
+            'running'
+            >>> bot.stop(graceful=False)
+            True
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                st = self.status()
+            except SessionNotFoundError:
+                st = None
+            if st is not None and st.is_running:
+                return st
+            if st is not None and st.state is SessionState.EXITED:
+                raise SessionError(
+                    f"session {self.name!r} on {self._where()} exited with code "
+                    f"{st.exit_code} instead of running"
+                )
+            if time.monotonic() >= deadline:
+                raise SessionTimeoutError(self.name, self.backend, f"not running after {timeout} s")
+            time.sleep(0.05)
+
+    @contextmanager
+    def running(
+        self, command: Command | None = None, *, stop_timeout: float = 10, **overrides: Any
+    ) -> Iterator[SessionManager]:
+        """Start the session for a ``with`` block; stop and remove it afterwards.
+
+        The session is stopped (gracefully, then killed after ``stop_timeout``)
+        even when the block raises.
+
+        Example:
+            >>> with SessionManager("doc-with", socket_name="kstlib-doc").running("sleep 30") as s:
+            ...     s.is_running()
+            True
+            >>> s.exists()
+            False
+        """
+        self.start(command, **overrides)
+        try:
+            yield self
+        finally:
+            with suppress(SessionNotFoundError):
+                self.stop(graceful=True, timeout=stop_timeout)
+
+    def restart(self, *, timeout: float = 10, **overrides: Any) -> SessionStatus:
+        """Stop the session if it exists (gracefully) and start it again.
+
+        Example:
+            >>> bot = SessionManager("doc-restart", socket_name="kstlib-doc", command="sleep 30")
+            >>> first = bot.start().pid
+            >>> bot.restart().pid != first
+            True
+            >>> bot.stop(graceful=False)
+            True
+        """
+        with suppress(SessionNotFoundError):
+            self.stop(graceful=True, timeout=timeout)
+        return self.start(**overrides)
 
     def exists(self) -> bool:
         """Whether the session exists (running or exited).

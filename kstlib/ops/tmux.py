@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
@@ -415,7 +416,8 @@ class TmuxRunner:
             raise
         if not out:
             raise SessionStartError(name, _BACKEND, "tmux printed no session details")
-        return _parse(out[0], self.socket_name).status
+        # The status was printed before the chained set-option marked it.
+        return replace(_parse(out[0], self.socket_name).status, managed=True)
 
     def _new_session(self, name: str, args: list[str]) -> list[str] | None:
         # A server whose last session was just killed is still shutting down
@@ -712,7 +714,7 @@ class TmuxRunner:
         validate_lookup_name(name)
         if not isinstance(keys, str):
             raise SessionConfigError(f"keys: expected a string, got {type(keys).__name__}", "keys")
-        args = ["send-keys", "-t", _exact_pane(name), "-l", keys]
+        args = ["send-keys", "-t", _exact_pane(name), "-l", "--", keys]
         if enter:
             args += [";", "send-keys", "-t", _exact_pane(name), "Enter"]
         self._run(SessionError, name, *args)
