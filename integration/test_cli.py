@@ -507,3 +507,33 @@ def test_python_m_kstlib_is_the_same_program(cli: Cli) -> None:
     proc = subprocess.run([sys.executable, "-m", "kstlib", "--version"], cwd=cli.cwd,
                           env=cli.env, capture_output=True, text=True, timeout=60, check=False)
     assert (proc.returncode, proc.stdout) == (0, "kstlib 0.1.0\n")
+
+
+def test_wait_for_a_line_then_for_the_exit_code(cli: Cli) -> None:
+    cli("ops", "start", "waiter", "-L", "w", "-q", "--",
+        "sh", "-c", "echo booting; sleep 0.5; echo 'ready on 8080'; sleep 0.5; exit 7")
+    proc = cli("ops", "wait", "waiter", "-L", "w", "--for", r"ready on \d+", "-t", "20")
+    assert proc.stdout == "ready on 8080\n"
+    cli("ops", "wait", "waiter", "-L", "w", "-t", "20", code=7)
+    stamped = cli("ops", "logs", "waiter", "-L", "w", "--timestamps").stdout.splitlines()
+    assert [line.split(" ", 1)[1] for line in stamped] == ["booting", "ready on 8080"]
+    assert cli("ops", "logs", "waiter", "-L", "w", "--since", "1h").stdout == "booting\nready on 8080\n"
+    cli("ops", "stop", "waiter", "-L", "w", "-q")
+
+
+def test_wait_times_out_with_exit_1_and_one_line(cli: Cli) -> None:
+    cli("ops", "start", "sleeper", "-L", "w", "-q", "--", "sleep", "30")
+    message = cli.error("ops", "wait", "sleeper", "-L", "w", "--for", "never", "-t", "0.5", code=1)
+    assert "sleeper" in message
+    cli.error("ops", "wait", "sleeper", "-L", "w", "-t", "0.3", code=1)
+    cli.error("ops", "wait", "sleeper", "-L", "w", "--for", "(", code=2)
+    cli("ops", "stop", "sleeper", "-L", "w", "-f", "-q")
+
+
+def test_restart_policy_option(cli: Cli) -> None:
+    cli("ops", "start", "crashy", "-L", "w", "-q", "--restart", "on-failure:2", "--", "sh", "-c", "exit 3")
+    cli("ops", "wait", "crashy", "-L", "w", "-t", "20", code=3)
+    data = cli.json("ops", "status", "crashy", "-L", "w")
+    assert (data["state"], data["exit_code"], data["restart_count"]) == ("exited", 3, 2)
+    cli.error("ops", "start", "bad", "-L", "w", "--restart", "sometimes", "--", "true", code=2)
+    cli("ops", "stop", "crashy", "-L", "w", "-q")

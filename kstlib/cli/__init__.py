@@ -103,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if os.environ.get(DEBUG_ENV) == "1":
             raise
-        _fail(f"unexpected {type(err).__name__}: {err} (this is a bug in kstlib: rerun with "
-              f"{DEBUG_ENV}=1 for the traceback and report it)")
+        _fail(
+            f"unexpected {type(err).__name__}: {err} (this is a bug in kstlib: rerun with "
+            f"{DEBUG_ENV}=1 for the traceback and report it)"
+        )
         return EXIT_FAILED

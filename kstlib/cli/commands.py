@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -35,6 +36,7 @@ from kstlib.ops.exceptions import (
     SessionConfigError,
     SessionNotFoundError,
 )
+from kstlib.ops.manager import wait_for_log
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
 from kstlib.ops.runner import Runner
 
@@ -226,8 +228,11 @@ class Context:
         """
         from kstlib.ops.tmux import TmuxRunner
 
-        return TmuxRunner(socket_name=place.socket_name, socket_path=place.socket_path,
-                          tmux_bin=self.config.tmux_binary)
+        return TmuxRunner(
+            socket_name=place.socket_name,
+            socket_path=place.socket_path,
+            tmux_bin=self.config.tmux_binary,
+        )
 
     def runner(self, place: Place) -> Runner:
         """The runner serving ``place`` (container SDKs load here, not before).
@@ -268,8 +273,7 @@ class Context:
             except SessionConfigError as err:
                 raise _option_error(err, "--socket") from None
             if backend == "container":
-                raise UsageError("--socket/-L names a tmux server; it does not apply to "
-                                 "containers")
+                raise UsageError("--socket/-L names a tmux server; it does not apply to containers")
             backend = backend or "tmux"
         if runtime and backend is None:
             backend = "container"
@@ -310,8 +314,11 @@ class Context:
                 return Place.of(definition)
             return Place(TMUX, socket_name=self.config.tmux_socket)
         base_url = None
-        if (definition is not None and definition.backend is CONTAINER
-                and runtime in (None, definition.runtime)):
+        if (
+            definition is not None
+            and definition.backend is CONTAINER
+            and runtime in (None, definition.runtime)
+        ):
             base_url = definition.base_url
         return Place(CONTAINER, runtime=runtime, base_url=base_url)
 
@@ -459,8 +466,12 @@ class Context:
             values["command"] = list(args.argv)
         elif args.shell_command is not None:
             values["command"] = args.shell_command
-        if restart and not config.is_defined(name) and last is None and not (
-                given_command or args.image):
+        if (
+            restart
+            and not config.is_defined(name)
+            and last is None
+            and not (given_command or args.image)
+        ):
             raise UsageError(
                 f"cannot restart {name!r}: it is not defined in {config.source} and was not "
                 "started with 'kstlib ops start' here; give its command with -c or after '--'"
@@ -471,10 +482,14 @@ class Context:
         if cli_env:
             values["env"] = {**values.get("env", {}), **cli_env}
         if args.volume:
-            values["volumes"] = [*values.get("volumes", ()),
-                                 *(_resolve_cli_volume(v) for v in args.volume)]
+            values["volumes"] = [
+                *values.get("volumes", ()),
+                *(_resolve_cli_volume(v) for v in args.volume),
+            ]
         if args.port:
             values["ports"] = [*values.get("ports", ()), *args.port]
+        if getattr(args, "restart", None) is not None:
+            values["restart"] = args.restart
         if args.workdir is not None:
             workdir = args.workdir
             if values["backend"] is TMUX:
@@ -487,7 +502,8 @@ class Context:
         if result.backend is CONTAINER and not result.image:
             raise SessionConfigError(
                 f"--image: an image is required to start {name!r} in a container "
-                "(give -i IMAGE, or 'image:' for it in the config file)", field="image",
+                "(give -i IMAGE, or 'image:' for it in the config file)",
+                field="image",
             )
         return result
 
@@ -504,7 +520,6 @@ class Context:
         status = self.runner(Place.of(config)).start(config)
         state.save(config)
         return status
-
 
 
 # -- output helpers ----------------------------------------------------------------------
@@ -622,14 +637,50 @@ def cmd_logs(ctx: Context) -> int:
         follow = getattr(runner, "follow_logs", None)
         if follow is None:
             raise UsageError(f"--follow is not available for {runner!r}")
-        for line in cast(Callable[[str], Iterable[str]], follow)(name):
+        lines = cast(Callable[..., Iterable[str]], follow)(
+            name, since=ctx.args.since, timestamps=ctx.args.timestamps, ansi=not ctx.args.no_color
+        )
+        for line in lines:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
         return 0
-    text = runner.logs(name, lines=ctx.args.lines)
+    text = runner.logs(
+        name,
+        lines=ctx.args.lines,
+        since=ctx.args.since,
+        timestamps=ctx.args.timestamps,
+        ansi=not ctx.args.no_color,
+    )
     if text:
         _print(text)
     return 0
+
+
+_FOREVER = 10.0 * 365 * 86400  # wait_for_log needs a bound; --for without -t has none
+
+
+def cmd_wait(ctx: Context) -> int:
+    """``kstlib ops wait NAME [--for REGEX] [-t S]``: exit code, or a matching line.
+
+    Example:
+        >>> from kstlib.cli import main
+        >>> main(["ops", "wait", "no-such-session", "-L", "kstlib-doc"])
+        3
+    """
+    name = validators.validate_lookup_name(ctx.args.name)
+    runner = ctx.runner(ctx.require(name, first=True))
+    if ctx.args.pattern is not None:
+        try:
+            regex = re.compile(ctx.args.pattern)
+        except re.error as err:
+            raise UsageError(f"--for: {ctx.args.pattern!r} is not a regular expression: {err}")
+        timeout = ctx.args.timeout if ctx.args.timeout is not None else _FOREVER
+        line = wait_for_log(runner, name, regex, timeout)
+        if not ctx.args.quiet:
+            _print(line)
+        return 0
+    code = runner.wait(name, timeout=ctx.args.timeout)
+    return code if 0 <= code <= 255 else 1
 
 
 def _list_filter(ctx: Context) -> tuple[BackendType | None, str | None, str | None]:
@@ -648,15 +699,22 @@ def _list_places(ctx: Context) -> list[Place]:
         if socket is not None:
             sockets: list[str | None] = [socket]
         else:
-            sockets = _unique([None, config.tmux_socket, *(
-                s.socket_name for s in config.sessions.values() if s.backend is TMUX)])
+            sockets = _unique(
+                [
+                    None,
+                    config.tmux_socket,
+                    *(s.socket_name for s in config.sessions.values() if s.backend is TMUX),
+                ]
+            )
         places.extend(Place(TMUX, socket_name=s) for s in sockets)
     if backend in (None, CONTAINER):
         runtimes = [runtime] if runtime else ["podman", "docker"]
         places.extend(Place(CONTAINER, runtime=rt) for rt in runtimes)
-        places.extend(Place(CONTAINER, runtime=e.runtime, base_url=e.base_url)
-                      for e in config.engines.values()
-                      if runtime is None or e.runtime in (None, runtime))
+        places.extend(
+            Place(CONTAINER, runtime=e.runtime, base_url=e.base_url)
+            for e in config.engines.values()
+            if runtime is None or e.runtime in (None, runtime)
+        )
     return _unique(places)
 
 
@@ -746,12 +804,16 @@ def cmd_exec(ctx: Context) -> int:
     name = validators.validate_lookup_name(ctx.args.name)
     backend, _, _ = ctx.explicit_backend()
     if backend is TMUX:
-        raise UsageError("exec runs a command in a container session; for tmux sessions "
-                         "use 'kstlib ops send-keys'")
+        raise UsageError(
+            "exec runs a command in a container session; for tmux sessions "
+            "use 'kstlib ops send-keys'"
+        )
     place = ctx.require(name, first=False)
     if place.backend is TMUX:
-        raise UsageError(f"{name!r} is a tmux session; exec runs a command in a container "
-                         "session (use 'kstlib ops send-keys' to type into tmux)")
+        raise UsageError(
+            f"{name!r} is a tmux session; exec runs a command in a container "
+            "session (use 'kstlib ops send-keys' to type into tmux)"
+        )
     runner = ctx.runner(place)
     run_in = getattr(runner, "exec", None)
     if run_in is None:
@@ -810,8 +872,9 @@ def cmd_doctor(ctx: Context) -> int:
     config_info: dict[str, Any] = {"path": None, "valid": True, "error": None, "sessions": 0}
     try:
         config = ctx.config
-        config_info.update(path=str(config.path) if config.path else None,
-                           sessions=len(config.sessions))
+        config_info.update(
+            path=str(config.path) if config.path else None, sessions=len(config.sessions)
+        )
     except SessionConfigError as err:
         config = OpsConfig()
         config_info.update(valid=False, error=str(err))
@@ -825,11 +888,20 @@ def cmd_doctor(ctx: Context) -> int:
         checks.append(probe(engine.base_url, name=f"engine {engine.name}"))
     usable = any(c.available for c in checks)
     if ctx.args.json:
-        _print(output.dumps_json({"config": config_info,
-                                  "backends": [c.to_dict() for c in checks]}))
+        _print(
+            output.dumps_json({"config": config_info, "backends": [c.to_dict() for c in checks]})
+        )
     elif not ctx.args.quiet:
-        rows = [[c.backend, "ok" if c.available else "unavailable", c.version or "-",
-                 c.endpoint, c.detail or "-"] for c in checks]
+        rows = [
+            [
+                c.backend,
+                "ok" if c.available else "unavailable",
+                c.version or "-",
+                c.endpoint,
+                c.detail or "-",
+            ]
+            for c in checks
+        ]
         _print(output.render_table(["BACKEND", "STATUS", "VERSION", "ENDPOINT", "DETAIL"], rows))
         for c in checks:
             if not c.available and c.hint:
@@ -840,8 +912,10 @@ def cmd_doctor(ctx: Context) -> int:
         else:
             _print(f"\nConfig file: invalid: {config_info['error']}")
         count = sum(c.available for c in checks)
-        _print(f"{count} of {len(checks)} backends usable."
-               + ("" if usable else " Install or start one of them (see above)."))
+        _print(
+            f"{count} of {len(checks)} backends usable."
+            + ("" if usable else " Install or start one of them (see above).")
+        )
     return 0 if usable else 1
 
 
@@ -856,6 +930,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "exec": cmd_exec,
     "send-keys": cmd_send_keys,
     "doctor": cmd_doctor,
+    "wait": cmd_wait,
 }
 
 
@@ -870,4 +945,3 @@ def run(args: argparse.Namespace) -> int:
         kstlib.ops.exceptions.SessionNotFoundError: Session 'no-such-session' was not found on the tmux (socket kstlib-doc) backend; check the name with 'kstlib ops list'.
     """
     return COMMANDS[args.command_name](Context(args))
-

@@ -85,8 +85,11 @@ def _causes(err: BaseException) -> Iterator[BaseException]:
         yield current
         todo.extend(a for a in current.args if isinstance(a, BaseException))
         todo.extend(
-            a for arg in current.args if isinstance(arg, tuple)
-            for a in arg if isinstance(a, BaseException)
+            a
+            for arg in current.args
+            if isinstance(arg, tuple)
+            for a in arg
+            if isinstance(a, BaseException)
         )
         for nxt in (current.__cause__, current.__context__):
             if nxt is not None:
@@ -143,8 +146,14 @@ def probe_tmux(tmux_bin: str | None = None, socket_name: str | None = None) -> C
         try:
             has_minimum_version(raises=True, tmux_bin=binary)
         except tmux_exc.VersionTooLow:
-            return Check("tmux", False, version, endpoint,
-                         "kstlib needs tmux 3.2a or newer", TMUX_INSTALL_HINT)
+            return Check(
+                "tmux",
+                False,
+                version,
+                endpoint,
+                "kstlib needs tmux 3.2a or newer",
+                TMUX_INSTALL_HINT,
+            )
         from kstlib.ops.tmux import TmuxRunner
 
         count = len(TmuxRunner(socket_name=socket_name, tmux_bin=binary).list_sessions())
@@ -200,16 +209,23 @@ def _podman_version(endpoint: str) -> str:
     return f"Podman {version} (API {headers.get('Api-Version', '?')})"
 
 
-def _probe_engine(runtime: str, base_url: str | None, name: str, hint: str,
-                  ask: Callable[[str], str]) -> Check:
+def _probe_engine(
+    runtime: str, base_url: str | None, name: str, hint: str, ask: Callable[[str], str]
+) -> Check:
     tried = endpoints(runtime, base_url)
     failures: list[str] = []
     for endpoint in tried:
         try:
             return Check(name, True, ask(endpoint), endpoint, "")
         except ImportError:
-            return Check(name, False, None, endpoint, f"the {runtime} SDK is not installed",
-                         f"pip install {runtime}")
+            return Check(
+                name,
+                False,
+                None,
+                endpoint,
+                f"the {runtime} SDK is not installed",
+                f"pip install {runtime}",
+            )
         except Exception as err:  # a diagnostic reports every failure, it never raises
             failures.append(reason(err))
     detail = "; ".join(_unique(failures))

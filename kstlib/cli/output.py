@@ -42,8 +42,9 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """
     table = [list(headers), *(list(r) for r in rows)]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
-             for row in table]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in table
+    ]
     return "\n".join(lines)
 
 
@@ -142,8 +143,7 @@ def render_status_table(statuses: Sequence[SessionStatus]) -> str:
             "yes" if s.managed else "no",
         ]
         if with_socket:
-            row.insert(3, s.socket_name or ("default" if s.backend is BackendType.TMUX
-                                            else EMPTY))
+            row.insert(3, s.socket_name or ("default" if s.backend is BackendType.TMUX else EMPTY))
         rows.append(row)
     return render_table(headers, rows)
 

@@ -53,6 +53,31 @@ def _timeout(text: str) -> float:
     return value
 
 
+def _since(text: str) -> float:
+    """``--since``: an ISO 8601 time, a Unix time, or an age (``90s``, ``10m``, ``2h``, ``1d``)."""
+    import re
+    import time
+    from datetime import datetime, timezone
+
+    age = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([smhd])", text)
+    if age:
+        factor = {"s": 1, "m": 60, "h": 3600, "d": 86400}[age.group(2)]
+        return time.time() - float(age.group(1)) * factor
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time (ISO 8601, Unix time, or an age like 10m)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
 def _lines(text: str) -> int | None:
     if text == "all":
         return None
@@ -64,21 +89,29 @@ def _lines(text: str) -> int | None:
 def _where(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("where the session runs")
     group.add_argument(
-        "-b", "--backend", choices=BACKEND_CHOICES, metavar="BACKEND",
+        "-b",
+        "--backend",
+        choices=BACKEND_CHOICES,
+        metavar="BACKEND",
         help="tmux, container, docker or podman (docker/podman: container on that runtime). "
         "Default: where the session is found, else the config file's default_backend.",
     )
     group.add_argument(
-        "--runtime", choices=("docker", "podman"), metavar="RUNTIME",
+        "--runtime",
+        choices=("docker", "podman"),
+        metavar="RUNTIME",
         help="container runtime: docker or podman (implies the container backend)",
     )
     group.add_argument(
-        "-L", "--socket", metavar="SOCKET",
+        "-L",
+        "--socket",
+        metavar="SOCKET",
         help="tmux socket name, as 'tmux -L SOCKET' (default: ops.tmux_socket, "
         "else tmux's default server)",
     )
     group.add_argument(
-        "--config", metavar="PATH",
+        "--config",
+        metavar="PATH",
         help="config file (default: $KSTLIB_CONFIG, ./kstlib.conf.yml, "
         "$XDG_CONFIG_HOME/kstlib/kstlib.conf.yml)",
     )
@@ -86,28 +119,63 @@ def _where(parser: argparse.ArgumentParser) -> None:
 
 def _output(parser: argparse.ArgumentParser, quiet_help: str) -> None:
     group = parser.add_argument_group("output")
-    group.add_argument("--json", action="store_true",
-                       help="print JSON only (the schema is in docs/cli.md)")
+    group.add_argument(
+        "--json", action="store_true", help="print JSON only (the schema is in docs/cli.md)"
+    )
     group.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
 
 
 def _spec(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("what the session runs (override the config file)")
-    group.add_argument("-i", "--image", metavar="IMAGE",
-                       help="container image (selects the container backend without -b)")
     group.add_argument(
-        "-c", "--command", metavar="COMMAND", dest="shell_command",
+        "-i",
+        "--image",
+        metavar="IMAGE",
+        help="container image (selects the container backend without -b)",
+    )
+    group.add_argument(
+        "-c",
+        "--command",
+        metavar="COMMAND",
+        dest="shell_command",
         help="command line run by a shell (tmux) or split like a shell (containers); "
         "or give an argv after --",
     )
-    group.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
-                       help="environment variable (repeatable)")
-    group.add_argument("-v", "--volume", action="append", default=[], metavar="HOST:CTR[:MODE]",
-                       help="volume for containers, host path or volume name (repeatable)")
-    group.add_argument("-p", "--port", action="append", default=[],
-                       metavar="[IP:]HOST:CTR[/PROTO]", help="published port (repeatable)")
-    group.add_argument("-w", "--workdir", metavar="DIR",
-                       help="working directory (tmux: on this machine; containers: in the image)")
+    group.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment variable (repeatable)",
+    )
+    group.add_argument(
+        "-v",
+        "--volume",
+        action="append",
+        default=[],
+        metavar="HOST:CTR[:MODE]",
+        help="volume for containers, host path or volume name (repeatable)",
+    )
+    group.add_argument(
+        "-p",
+        "--port",
+        action="append",
+        default=[],
+        metavar="[IP:]HOST:CTR[/PROTO]",
+        help="published port (repeatable)",
+    )
+    group.add_argument(
+        "-w",
+        "--workdir",
+        metavar="DIR",
+        help="working directory (tmux: on this machine; containers: in the image)",
+    )
+    group.add_argument(
+        "--restart",
+        metavar="POLICY",
+        help="restart policy: no, always, unless-stopped or on-failure[:N]",
+    )
 
 
 def _name(parser: argparse.ArgumentParser) -> None:
@@ -116,7 +184,11 @@ def _name(parser: argparse.ArgumentParser) -> None:
 
 def _stop_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-t", "--timeout", type=_timeout, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+        "-t",
+        "--timeout",
+        type=_timeout,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
         help=f"seconds to wait after SIGTERM before killing (default {DEFAULT_TIMEOUT:g})",
     )
 
@@ -137,97 +209,179 @@ def build_parser() -> argparse.ArgumentParser:
     root.add_argument("--version", action="version", version=f"kstlib {__version__}")
     areas = root.add_subparsers(dest="area", metavar="AREA", parser_class=_Parser)
     ops = areas.add_parser(
-        "ops", help="manage sessions (tmux, Docker, Podman)",
+        "ops",
+        help="manage sessions (tmux, Docker, Podman)",
         description="Manage named sessions on tmux or in Docker/Podman containers. "
         "A command after -- is an argv (no shell); -c takes a shell command line.",
     )
     commands = ops.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=_Parser)
 
-    p = commands.add_parser("start", help="start a session",
-                            description="Start session NAME. Options override its "
-                            "definition in the config file.",
-                            usage="kstlib ops start NAME [options] [-- COMMAND [ARG ...]]")
+    p = commands.add_parser(
+        "start",
+        help="start a session",
+        description="Start session NAME. Options override its definition in the config file.",
+        usage="kstlib ops start NAME [options] [-- COMMAND [ARG ...]]",
+    )
     _name(p)
     _where(p)
     _spec(p)
     _output(p, "print nothing on success")
 
-    p = commands.add_parser("stop", help="stop a session and remove it",
-                            description="Stop session NAME: SIGTERM, wait --timeout "
-                            "seconds, then kill; the session is removed.")
+    p = commands.add_parser(
+        "stop",
+        help="stop a session and remove it",
+        description="Stop session NAME: SIGTERM, wait --timeout "
+        "seconds, then kill; the session is removed.",
+    )
     _name(p)
     _where(p)
     _stop_options(p)
     p.add_argument("-f", "--force", action="store_true", help="kill at once, no grace period")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
-    p = commands.add_parser("restart", help="stop a session, then start it again",
-                            description="Stop NAME gracefully (if it runs), then start it with "
-                            "its config file definition, else the configuration of its last "
-                            "'kstlib ops start', with these options applied.",
-                            usage="kstlib ops restart NAME [options] [-- COMMAND [ARG ...]]")
+    p = commands.add_parser(
+        "restart",
+        help="stop a session, then start it again",
+        description="Stop NAME gracefully (if it runs), then start it with "
+        "its config file definition, else the configuration of its last "
+        "'kstlib ops start', with these options applied.",
+        usage="kstlib ops restart NAME [options] [-- COMMAND [ARG ...]]",
+    )
     _name(p)
     _where(p)
     _spec(p)
     _stop_options(p)
     _output(p, "print nothing on success")
 
-    p = commands.add_parser("attach", help="connect this terminal to a session",
-                            description="Attach this terminal to session NAME "
-                            "(tmux: detach with the prefix key, then d).")
+    p = commands.add_parser(
+        "attach",
+        help="connect this terminal to a session",
+        description="Attach this terminal to session NAME "
+        "(tmux: detach with the prefix key, then d).",
+    )
     _name(p)
     _where(p)
 
-    p = commands.add_parser("status", help="show a session's state",
-                            description="Show the state of session NAME. Without -b it is "
-                            "looked up in the config file's place, then on tmux, then on the "
-                            "container engines; a session only in the config is 'defined'.")
+    p = commands.add_parser(
+        "status",
+        help="show a session's state",
+        description="Show the state of session NAME. Without -b it is "
+        "looked up in the config file's place, then on tmux, then on the "
+        "container engines; a session only in the config is 'defined'.",
+    )
     _name(p)
     _where(p)
     _output(p, "print the state only")
 
-    p = commands.add_parser("logs", help="print a session's recent output",
-                            description="Print the last lines of session NAME's output "
-                            "(also after it exited).")
+    p = commands.add_parser(
+        "logs",
+        help="print a session's recent output",
+        description="Print the last lines of session NAME's output (also after it exited).",
+    )
     _name(p)
     _where(p)
-    p.add_argument("-n", "--lines", type=_lines, default=DEFAULT_LINES, metavar="N",
-                   help=f"number of lines, or 'all' (default {DEFAULT_LINES})")
-    p.add_argument("-f", "--follow", action="store_true",
-                   help="keep printing new output until the session ends (Ctrl-C stops)")
+    p.add_argument(
+        "-n",
+        "--lines",
+        type=_lines,
+        default=DEFAULT_LINES,
+        metavar="N",
+        help=f"number of lines, or 'all' (default {DEFAULT_LINES})",
+    )
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep printing new output until the session ends (Ctrl-C stops)",
+    )
+    p.add_argument(
+        "--since",
+        type=_since,
+        metavar="WHEN",
+        help="only output written since WHEN: an ISO 8601 time, a Unix time, "
+        "or an age such as 90s, 10m, 2h",
+    )
+    p.add_argument(
+        "--timestamps",
+        action="store_true",
+        help="prefix each line with the UTC time it was written",
+    )
+    p.add_argument(
+        "--no-color", action="store_true", help="strip colours and other terminal escape sequences"
+    )
 
-    p = commands.add_parser("list", help="list sessions on every reachable backend",
-                            description="List the sessions of every reachable backend (tmux, "
-                            "Docker, Podman) and the config file's sessions that do not run "
-                            "('defined').")
+    p = commands.add_parser(
+        "wait",
+        help="wait for a session to exit, or for a log line",
+        description="Wait until session NAME exits and exit with its exit "
+        "code; with --for REGEX, wait until its output has a line matching "
+        "REGEX, print that line and exit 0. Exit 1 on timeout.",
+    )
+    _name(p)
     _where(p)
-    p.add_argument("--managed", action="store_true",
-                   help="only sessions kstlib started (and config definitions)")
+    p.add_argument(
+        "--for",
+        dest="pattern",
+        metavar="REGEX",
+        help="wait for an output line that matches this regular expression",
+    )
+    p.add_argument(
+        "-t",
+        "--timeout",
+        type=_timeout,
+        default=None,
+        metavar="SECONDS",
+        help="give up after SECONDS (default: wait as long as it takes)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print the matched line")
+
+    p = commands.add_parser(
+        "list",
+        help="list sessions on every reachable backend",
+        description="List the sessions of every reachable backend (tmux, "
+        "Docker, Podman) and the config file's sessions that do not run "
+        "('defined').",
+    )
+    _where(p)
+    p.add_argument(
+        "--managed",
+        action="store_true",
+        help="only sessions kstlib started (and config definitions)",
+    )
     _output(p, "print the names only")
 
-    p = commands.add_parser("exec", help="run a command in a container session",
-                            description="Run COMMAND in the running container session NAME, "
-                            "print its output and exit with its exit code.",
-                            usage="kstlib ops exec NAME [options] -- COMMAND [ARG ...]")
+    p = commands.add_parser(
+        "exec",
+        help="run a command in a container session",
+        description="Run COMMAND in the running container session NAME, "
+        "print its output and exit with its exit code.",
+        usage="kstlib ops exec NAME [options] -- COMMAND [ARG ...]",
+    )
     _name(p)
     _where(p)
 
-    p = commands.add_parser("send-keys", help="type keys into a tmux session",
-                            description="Type KEYS literally into tmux session NAME, then "
-                            "Enter (unless --no-enter).",
-                            usage="kstlib ops send-keys NAME [options] (KEYS | -- WORD ...)")
+    p = commands.add_parser(
+        "send-keys",
+        help="type keys into a tmux session",
+        description="Type KEYS literally into tmux session NAME, then Enter (unless --no-enter).",
+        usage="kstlib ops send-keys NAME [options] (KEYS | -- WORD ...)",
+    )
     _name(p)
     p.add_argument("keys", metavar="KEYS", help="text to type (or the words after '--')")
     p.add_argument("--no-enter", action="store_true", help="do not press Enter afterwards")
     p.add_argument("-L", "--socket", metavar="SOCKET", help="tmux socket name (tmux -L)")
-    p.add_argument("-b", "--backend", choices=("tmux",), metavar="BACKEND",
-                   help="only tmux sessions take keys")
+    p.add_argument(
+        "-b", "--backend", choices=("tmux",), metavar="BACKEND", help="only tmux sessions take keys"
+    )
     p.add_argument("--config", metavar="PATH", help="config file")
 
-    p = commands.add_parser("doctor", help="check which backends are usable",
-                            description="Probe tmux, Docker and Podman (and the config file's "
-                            "engines): reachable or not, version, endpoint, and what to do "
-                            "when missing. Exit 0 when at least one backend is usable.")
+    p = commands.add_parser(
+        "doctor",
+        help="check which backends are usable",
+        description="Probe tmux, Docker and Podman (and the config file's "
+        "engines): reachable or not, version, endpoint, and what to do "
+        "when missing. Exit 0 when at least one backend is usable.",
+    )
     p.add_argument("-L", "--socket", metavar="SOCKET", help="tmux socket name to check")
     p.add_argument("--config", metavar="PATH", help="config file")
     _output(p, "print nothing; only the exit code tells")

@@ -35,7 +35,13 @@ from kstlib.ops.models import BackendType, Command, SessionConfig, SessionState,
 from kstlib.ops.runner import Runner
 from kstlib.ops.validators import validate_backend, validate_name
 
-__all__ = ["SessionConfigError", "SessionManager", "auto_detect_backend", "make_runner"]
+__all__ = [
+    "SessionConfigError",
+    "SessionManager",
+    "auto_detect_backend",
+    "make_runner",
+    "wait_for_log",
+]
 
 #: Options that choose where a session runs rather than what it runs.
 _RUNNER_OPTIONS = ("tmux_bin",)
@@ -112,6 +118,41 @@ def auto_detect_backend(
     if len(found) > 1:
         raise SessionAmbiguousError(name, [rt or backend.value for backend, rt in found])
     return found[0][0] if found else None
+
+
+def wait_for_log(
+    runner: Runner, name: str, pattern: str | re.Pattern[str], timeout: float = 30
+) -> str:
+    """Return the first output line of session ``name`` that matches ``pattern``.
+
+    See :meth:`SessionManager.wait_for_log`.
+
+    Example:
+        >>> from kstlib.ops import TmuxRunner
+        >>> runner = TmuxRunner(socket_name="kstlib-doc")
+        >>> _ = runner.start(SessionConfig(name="doc-wfl", command="echo up; sleep 30"))
+        >>> wait_for_log(runner, "doc-wfl", "^up$", timeout=10)
+        'up'
+        >>> runner.stop("doc-wfl", graceful=False)
+    """
+    regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+    lines = runner.follow_logs(name, since=0, ansi=False, timeout=timeout)
+    try:
+        for line in lines:
+            if regex.search(line):
+                return line
+    finally:
+        close = getattr(lines, "close", None)
+        if close is not None:
+            close()
+    try:
+        code: int | None = runner.status(name).exit_code
+    except SessionNotFoundError:
+        code = None
+    raise SessionError(
+        f"session {name!r} on {runner.backend.value} ended (exit code {code}) before "
+        f"printing a line that matches {regex.pattern!r}"
+    )
 
 
 class SessionManager:
@@ -359,27 +400,7 @@ class SessionManager:
             >>> bot.stop(graceful=False)
             True
         """
-        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        lines = self.runner.follow_logs(self.name, since=0, ansi=False, timeout=timeout)
-        try:
-            for line in lines:
-                if regex.search(line):
-                    return line
-        finally:
-            close = getattr(lines, "close", None)
-            if close is not None:
-                close()
-        code = self._exit_code()
-        raise SessionError(
-            f"session {self.name!r} on {self._where()} ended (exit code {code}) before "
-            f"printing a line that matches {regex.pattern!r}"
-        )
-
-    def _exit_code(self) -> int | None:
-        try:
-            return self.status().exit_code
-        except SessionNotFoundError:
-            return None
+        return wait_for_log(self.runner, self.name, pattern, timeout)
 
     def _where(self) -> str:
         runtime = self._config.runtime
