@@ -85,7 +85,8 @@ class FakeRunner:
         self._fail(f"list:{self.place.label}")
         return list(self.sessions.values())
 
-    def logs(self, name: str, lines: int | None = 100) -> str:
+    def logs(self, name: str, lines: int | None = 100, since: object = None,
+             timestamps: bool = False, ansi: bool = True) -> str:
         self.status(name)
         text = [f"line {i}" for i in range(1, 6)]
         return "\n".join(text if lines is None else text[-lines:] if lines else [])
@@ -595,6 +596,6 @@ def test_commands_module_imports_no_container_sdk() -> None:
 
 def test_commands_table_is_complete() -> None:
     assert set(commands.COMMANDS) == {"start", "stop", "restart", "attach", "status", "logs",
-                                      "list", "exec", "send-keys", "doctor"}
+                                      "list", "exec", "send-keys", "doctor", "wait"}
     with pytest.raises(UsageError):
         parse_args(["ops", "list", "--", "x"])

@@ -673,7 +673,9 @@ def cmd_wait(ctx: Context) -> int:
         try:
             regex = re.compile(ctx.args.pattern)
         except re.error as err:
-            raise UsageError(f"--for: {ctx.args.pattern!r} is not a regular expression: {err}")
+            raise UsageError(
+                f"--for: {ctx.args.pattern!r} is not a regular expression: {err}"
+            ) from None
         timeout = ctx.args.timeout if ctx.args.timeout is not None else _FOREVER
         line = wait_for_log(runner, name, regex, timeout)
         if not ctx.args.quiet:
