@@ -21,6 +21,7 @@ import os
 import re
 import shlex
 import signal
+import stat
 import sys
 import time
 import uuid
@@ -80,13 +81,17 @@ _SEP = "\x1f"
 # tmux 3.3 loses the exit status of a process that exits within milliseconds
 # of starting in about 1 start of 100 (pane dead, no status). A tiny sh
 # wrapper runs the command as its only child and stores the code in a pane
-# option before it exits, so the status is never lost. It handles TERM, INT
-# and HUP with a no-op so it outlives the command: the command itself keeps
-# the default dispositions and its own traps.
+# option before it exits, so the status is never lost. It handles TERM and
+# INT with a no-op so it outlives the command: the command itself keeps the
+# default dispositions and its own traps. HUP keeps its default: when the
+# terminal goes away (the tmux server was killed, or the session killed from
+# outside), the wrapper dies as the session leader and the kernel hangs up
+# the command too, as under plain tmux; trapping it would leave the command
+# running forever with nobody to stop it.
 _WRAPPER = (
     # $1 tmux binary, $2 restart mode, $3 most restarts (0: no limit), then the command.
     "t=$1; mode=$2; most=$3; shift 3; stop=0; n=0; "
-    "trap 'stop=1' TERM INT HUP; "
+    "trap 'stop=1' TERM INT; "
     "while :; do "
     '"$@"; s=$?; '
     '"$t" set-option -p -t "$TMUX_PANE" ' + EXIT_OPTION + ' "$s" 2>/dev/null; '
@@ -327,13 +332,17 @@ class TmuxRunner:
             return None
         return _parse(out[0], self.socket_name)
 
-    def _new_log(self, name: str) -> Path:
-        """Create an empty log file for a new run of ``name`` (unique per run)."""
+    def _log_folder(self) -> Path:
+        """The folder of this server's session logs."""
         if self.socket_path:
             server = "S-" + re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.abspath(self.socket_path))
         else:
             server = f"L-{self.socket_name}" if self.socket_name else "default"
-        path = state_dir() / "tmux" / server / f"{name}.{uuid.uuid4().hex[:12]}.log"
+        return state_dir() / "tmux" / server
+
+    def _new_log(self, name: str) -> Path:
+        """Create an empty log file for a new run of ``name`` (unique per run)."""
+        path = self._log_folder() / f"{name}.{uuid.uuid4().hex[:12]}.log"
         for attempt in range(3):
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -377,6 +386,7 @@ class TmuxRunner:
             >>> runner.stop("doc2", graceful=False)
         """
         name = config.name
+        self._check_socket_path()
         if config.working_dir is not None and not os.path.isdir(config.working_dir):
             raise SessionConfigError(
                 f"working_dir: {config.working_dir!r} is not an existing directory",
@@ -418,6 +428,33 @@ class TmuxRunner:
             raise SessionStartError(name, _BACKEND, "tmux printed no session details")
         # The status was printed before the chained set-option marked it.
         return replace(_parse(out[0], self.socket_name).status, managed=True)
+
+    def _check_socket_path(self) -> None:
+        """Refuse a ``socket_path`` tmux cannot serve on, before tmux replaces or misreads it.
+
+        tmux unlinks whatever is at the path to bind its socket (a user's file
+        is lost), and a missing folder makes it fail without a word.
+        """
+        path = self.socket_path
+        if not path:
+            return
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise SessionConfigError(
+                    f"socket_path: the folder {folder!r} of {path!r} does not exist",
+                    "socket_path",
+                ) from None
+            return
+        except OSError as err:
+            raise SessionConfigError(f"socket_path: {path!r}: {err}", "socket_path") from err
+        if not stat.S_ISSOCK(mode):
+            raise SessionConfigError(
+                f"socket_path: {path!r} exists and is not a socket; tmux would replace it",
+                "socket_path",
+            )
 
     def _new_session(self, name: str, args: list[str]) -> list[str] | None:
         # A server whose last session was just killed is still shutting down
@@ -665,7 +702,12 @@ class TmuxRunner:
                 deadline = time.monotonic() + timeout
                 while time.monotonic() < deadline:
                     current = self._query(name, SessionStopError)
-                    if current is None or not current.status.is_running:
+                    if current is None:
+                        # The session vanished meanwhile (its server was killed, or
+                        # someone killed it): its processes must not outlive it.
+                        self._signal(name, st.pid, signal.SIGKILL)
+                        break
+                    if not current.status.is_running:
                         break
                     time.sleep(_POLL_INTERVAL)
                 else:
@@ -765,3 +807,8 @@ class TmuxRunner:
             log = _parse(line, self.socket_name).log if line else None
             if log is not None:
                 remove_log(log)
+        # A server that died (killed, crashed) left its sessions' logs with no
+        # session to name them: with the server gone, every log of it is one.
+        folder = self._log_folder()
+        for path in folder.glob("*.log") if folder.is_dir() else ():
+            remove_log(path)
