@@ -88,6 +88,12 @@ def _require_str(field: str, value: object) -> str:
         raise config_error(field, f"expected a string, got {type(value).__name__}")
     if "\x00" in value:
         raise config_error(field, f"{_short(value)} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (e.g. from os.fsdecode of bad bytes) cannot reach
+        # any engine or command line; say so instead of failing on .encode().
+        raise config_error(field, f"{_short(value)} is not valid Unicode text") from None
     return value
 
 
