@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from kstlib.ops.exceptions import SessionConfigError
+
 __all__ = [
     "MAX_LOG_BYTES",
     "Since",
@@ -76,8 +78,18 @@ def since_stamp(since: Since) -> str:
     """
     if isinstance(since, datetime):
         moment = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    elif isinstance(since, (int, float)) and not isinstance(since, bool):
+        try:
+            moment = datetime.fromtimestamp(float(since), tz=timezone.utc)
+        except (OverflowError, OSError, ValueError) as err:
+            raise SessionConfigError(
+                f"since: {since!r} is not a usable time ({err})", "since"
+            ) from None
     else:
-        moment = datetime.fromtimestamp(float(since), tz=timezone.utc)
+        raise SessionConfigError(
+            f"since: expected a datetime or a Unix time in seconds, got {type(since).__name__}",
+            "since",
+        )
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

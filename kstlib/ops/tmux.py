@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shlex
@@ -233,6 +234,20 @@ def _parse(line: str, socket_name: str | None) -> _Pane:
     return _Pane(status, Path(log) if log else None)
 
 
+def _check_timeout(timeout: object, *, optional: bool) -> None:
+    if timeout is None and optional:
+        return
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or math.isnan(timeout)
+        or timeout < 0
+    ):
+        raise SessionConfigError(
+            f"timeout: {timeout!r} must be a non-negative number of seconds", "timeout"
+        )
+
+
 def _check_lines(lines: object) -> None:
     if lines is not None and (isinstance(lines, bool) or not isinstance(lines, int) or lines < 0):
         raise SessionConfigError(f"lines: {lines!r} must be a non-negative integer", "lines")
@@ -385,6 +400,10 @@ class TmuxRunner:
             'running'
             >>> runner.stop("doc2", graceful=False)
         """
+        if not isinstance(config, SessionConfig):
+            raise SessionConfigError(
+                f"config: expected a SessionConfig, got {type(config).__name__}", "config"
+            )
         name = config.name
         self._check_socket_path()
         if config.working_dir is not None and not os.path.isdir(config.working_dir):
@@ -616,6 +635,7 @@ class TmuxRunner:
             >>> runner.stop("doc6")
         """
         validate_lookup_name(name)
+        _check_timeout(timeout, optional=True)
         pane = self._pane_or_missing(name)
         if pane.log is None:
             raise SessionError(
@@ -664,6 +684,7 @@ class TmuxRunner:
             >>> runner.stop("doc7")
         """
         validate_lookup_name(name)
+        _check_timeout(timeout, optional=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         interval = _POLL_INTERVAL
         while True:
@@ -692,8 +713,7 @@ class TmuxRunner:
             False
         """
         validate_lookup_name(name)
-        if timeout < 0:
-            raise SessionConfigError(f"timeout: {timeout!r} must not be negative", "timeout")
+        _check_timeout(timeout, optional=False)
         pane = self._pane_or_missing(name, SessionStopError)
         st = pane.status
         if st.is_running and st.pid is not None:
