@@ -9,7 +9,9 @@ stays fast.
 States: ``running``, ``restarting`` and ``stopping`` are RUNNING; ``exited``,
 ``dead`` and Podman's ``stopped`` are EXITED (with the exit code);
 ``created``, ``configured``, ``initialized`` (never started) and ``paused``
-are STOPPED; anything else is UNKNOWN.
+are STOPPED; anything else is UNKNOWN. A Podman container that is
+``stopped`` while its restart policy is about to run it again is RUNNING,
+as Docker's ``restarting`` is.
 
 Example:
     >>> runner = ContainerRunner(runtime="docker")  # doctest: +SKIP
@@ -24,14 +26,18 @@ Example:
 
 from __future__ import annotations
 
+import calendar
+import math
 import os
 import re
 import select
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from kstlib.ops.engines.base import (
@@ -57,6 +63,7 @@ from kstlib.ops.exceptions import (
     SessionStopError,
     SessionTimeoutError,
 )
+from kstlib.ops.logfile import Since, strip_ansi
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
 from kstlib.ops.validators import validate_command, validate_lookup_name, validate_runtime
 
@@ -89,13 +96,67 @@ _LIVE = frozenset({"running", "restarting", "stopping", "paused"})
 _ENGINE_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 
+# Restart policies that never restart.
+_NO_POLICY = frozenset({"", "no"})
+# How long a Podman container may stay "stopped" with a restart due before we
+# conclude that the engine will not restart it (its cleanup process failed).
+_RESTART_GRACE = 10.0
+# Polling step while a restart is due; longest single engine wait for a
+# container with a restart policy (Podman's wait may miss a quick restart).
+_POLL = 0.1
+_WAIT_SLICE = 1.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def _require_engine_name(engine: EngineAdapter, name: str) -> None:
     if not _ENGINE_NAME_RE.fullmatch(name):
         raise SessionNotFoundError(name, engine.runtime)
 
 
+def _restart_pending(info: ContainerInfo) -> bool:
+    """Whether the engine is about to restart this exited container.
+
+    Docker says so itself (``restarting``, a RUNNING state). Podman says
+    ``stopped`` from the exit until its cleanup, which applies the restart
+    policy, has run (then ``running`` again, or ``exited`` for good); the
+    policy, exit code and restart count tell whether a restart is due.
+    """
+    if info.state != "stopped":
+        return False
+    policy = info.restart_policy
+    if policy in ("always", "unless-stopped"):
+        return True
+    if policy != "on-failure" or not info.exit_code:
+        return False
+    return info.restart_retries <= 0 or info.restart_count < info.restart_retries
+
+
 def _state(info: ContainerInfo) -> SessionState:
+    if _restart_pending(info):
+        return SessionState.RUNNING
     return STATE_MAP.get(info.state, SessionState.UNKNOWN)
+
+
+class _RestartWatch:
+    """Tells a container that has exited for good from one about to be restarted.
+
+    A restart that is due but does not come within :data:`_RESTART_GRACE`
+    seconds is taken as not coming.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[object, ...] | None = None
+        self._since = 0.0
+
+    def settled(self, info: ContainerInfo) -> bool:
+        if not _restart_pending(info):
+            self._key = None
+            return STATE_MAP.get(info.state) is SessionState.EXITED
+        key = (info.id, info.restart_count, info.finished_at)
+        now = time.monotonic()
+        if key != self._key:
+            self._key, self._since = key, now
+        return now - self._since >= _RESTART_GRACE
 
 
 def _to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
@@ -120,6 +181,244 @@ def _check_lines(lines: object) -> int | None:
     if isinstance(lines, bool) or not isinstance(lines, int) or lines < 0:
         raise SessionConfigError(f"lines: {lines!r} must be a non-negative integer", "lines")
     return lines
+
+
+def _check_since(since: object) -> datetime | None:
+    """``since`` as an aware datetime (a naive one is UTC, as for tmux logs)."""
+    if since is None:
+        return None
+    if isinstance(since, datetime):
+        return since if since.tzinfo is not None else since.replace(tzinfo=timezone.utc)
+    if isinstance(since, (int, float)) and not isinstance(since, bool) and math.isfinite(since):
+        try:
+            return _EPOCH + timedelta(seconds=since)
+        except OverflowError:
+            pass
+    raise SessionConfigError(
+        f"since: {since!r} must be a datetime or a Unix time in seconds", "since"
+    )
+
+
+def _check_timeout(timeout: object) -> float | None:
+    if timeout is None:
+        return None
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout < 0
+    ):
+        raise SessionConfigError(f"timeout: {timeout!r} must not be negative", "timeout")
+    return float(timeout)
+
+
+# -- log lines ------------------------------------------------------------------------
+
+_CLOCK_RE = re.compile(rb"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)")
+_FRACTION_ZONE_RE = re.compile(rb"(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
+#: An engine time as ``(Unix seconds, nanoseconds)``: comparable, and exact.
+_Stamp = tuple[int, int]
+
+
+@lru_cache(maxsize=4096)
+def _clock_seconds(clock: bytes) -> int | None:
+    match = _CLOCK_RE.fullmatch(clock)
+    if match is None:
+        return None
+    return calendar.timegm((*(int(g) for g in match.groups()), 0, 0, 0))
+
+
+def _parse_stamp(raw: bytes) -> _Stamp | None:
+    """An engine's RFC 3339 log time (Docker: nanoseconds; Podman: seconds).
+
+    >>> _parse_stamp(b"2026-11-25T18:46:55.8195101Z")
+    (1795632415, 819510100)
+    >>> _parse_stamp(b"2026-11-25T19:46:55+01:00")
+    (1795632415, 0)
+    """
+    seconds = _clock_seconds(raw[:19])
+    rest = _FRACTION_ZONE_RE.fullmatch(raw, 19) if seconds is not None else None
+    if seconds is None or rest is None:
+        return None
+    fraction, zone = rest.groups()
+    if zone != b"Z":
+        offset = int(zone[1:3]) * 3600 + int(zone[4:6]) * 60
+        seconds -= offset if zone[:1] == b"+" else -offset
+    return seconds, int(fraction.ljust(9, b"0")) if fraction else 0
+
+
+@lru_cache(maxsize=4096)
+def _clock_text(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+def _stamp_text(stamp: _Stamp) -> str:
+    """The tmux log format: UTC, microseconds, ``Z``.
+
+    >>> _stamp_text((1795632415, 819510100))
+    '2026-11-25T18:46:55.819510Z'
+    """
+    return f"{_clock_text(stamp[0])}.{stamp[1] // 1000:06d}Z"
+
+
+def _stamp_moment(stamp: _Stamp) -> datetime:
+    return _EPOCH + timedelta(seconds=stamp[0], microseconds=stamp[1] // 1000)
+
+
+def _decode(line: bytes | bytearray) -> str:
+    text = bytes(line).decode("utf-8", errors="replace")
+    return text[:-1] if text.endswith("\r") else text  # the terminal's \r\n
+
+
+class _Cursor:
+    """Where a followed log stands, so that a new read resumes right after it.
+
+    It counts log entries, as the engines' ``since`` does: ``last`` is the
+    engine time of the last entry that went into a yielded line, ``count``
+    how many such entries had that time (Podman's times are whole seconds).
+    After :meth:`resume`, :meth:`fresh` skips those entries when the new
+    read sends them again.
+
+    >>> cursor = _Cursor()
+    >>> for stamp in [(5, 0), (6, 0), (6, 0)]:
+    ...     cursor.consumed(stamp)
+    >>> cursor.resume()
+    datetime.datetime(1970, 1, 1, 0, 0, 6, tzinfo=datetime.timezone.utc)
+    >>> [cursor.fresh(s) for s in [(6, 0), (6, 0), (6, 0), (7, 0)]]
+    [False, False, True, True]
+    """
+
+    def __init__(self) -> None:
+        self.last: _Stamp | None = None
+        self.count = 0
+        self._skip_until: _Stamp | None = None
+        self._skip = 0
+
+    def consumed(self, stamp: _Stamp | None) -> None:
+        if stamp is not None and stamp == self.last:
+            self.count += 1
+        else:
+            self.last, self.count = stamp, 1
+
+    def resume(self) -> datetime | None:
+        """Skip, from now on, what was consumed; the ``since`` of the new read."""
+        self._skip_until, self._skip = self.last, self.count
+        return None if self.last is None else _stamp_moment(self.last)
+
+    def fresh(self, stamp: _Stamp | None) -> bool:
+        """Whether an entry at ``stamp`` is new, rather than one consumed before."""
+        if self._skip_until is None or stamp is None:
+            return True
+        if stamp < self._skip_until:
+            return False
+        if stamp == self._skip_until and self._skip > 0:
+            self._skip -= 1
+            return False
+        self._skip_until = None
+        return True
+
+
+class _Lines:
+    """Joins log entries into lines, each with the engine time of its first entry.
+
+    An entry may be a part of a line (Podman writes a partial line as an
+    entry of its own); a line is complete at its newline. With a
+    :class:`_Cursor`, entries read before are skipped and the entries of
+    each line returned are counted as consumed.
+
+    >>> lines = _Lines(stamped=True)
+    >>> lines.feed([b"2026-11-25T18:46:55Z part", b"2026-11-25T18:46:56Z ial\\r\\n"])
+    [((1795632415, 0), 'partial')]
+    >>> lines.feed([b"2026-11-25T18:46:57Z no newline"]), lines.flush()
+    ([], [((1795632417, 0), 'no newline')])
+    """
+
+    def __init__(self, stamped: bool, cursor: _Cursor | None = None) -> None:
+        self._stamped = stamped
+        self._cursor = cursor
+        self._pending = bytearray()
+        self._started = False
+        self._stamp: _Stamp | None = None
+        self._open: list[_Stamp | None] = []  # entries not wholly in a returned line yet
+
+    def feed(self, entries: Iterable[bytes]) -> list[tuple[_Stamp | None, str]]:
+        if not self._stamped:
+            return self._feed_plain(entries)
+        out: list[tuple[_Stamp | None, str]] = []
+        cursor = self._cursor
+        for raw in entries:
+            entry, stamp = raw, None
+            head, sep, rest = raw.partition(b" ")
+            if sep:
+                stamp = _parse_stamp(head)
+                if stamp is not None:
+                    entry = rest
+            if cursor is not None and not cursor.fresh(stamp):
+                continue
+            if not self._pending and entry.find(b"\n") == len(entry) - 1:
+                out.append((stamp, _decode(entry[:-1])))  # the usual entry: one whole line
+                if cursor is not None:
+                    cursor.consumed(stamp)
+                continue
+            self._add(entry, stamp, out)
+        return out
+
+    def _add(
+        self, entry: bytes, stamp: _Stamp | None, out: list[tuple[_Stamp | None, str]]
+    ) -> None:
+        self._open.append(stamp)
+        start = 0
+        while True:
+            if not self._started:
+                self._started, self._stamp = True, stamp
+            end = entry.find(b"\n", start)
+            if end < 0:
+                self._pending += entry[start:]
+                if not self._pending:
+                    self._started = False  # an empty entry starts no line
+                return
+            self._pending += entry[start:end]
+            out.append((self._stamp, _decode(self._pending)))
+            self._pending.clear()
+            self._started = False
+            start = end + 1
+            whole = start == len(entry)
+            done = self._open if whole else self._open[:-1]
+            if self._cursor is not None:
+                for consumed in done:
+                    self._cursor.consumed(consumed)
+            self._open = [] if whole else self._open[-1:]
+            if whole:
+                return
+
+    def _feed_plain(self, entries: Iterable[bytes]) -> list[tuple[_Stamp | None, str]]:
+        # Without times, entry boundaries do not matter: cut the bytes at newlines.
+        self._pending += b"".join(entries)
+        end = self._pending.rfind(b"\n")
+        if end < 0:
+            return []
+        text = self._pending[: end + 1].decode("utf-8", errors="replace")
+        del self._pending[: end + 1]
+        return [(None, line) for line in text.replace("\r\n", "\n").split("\n")[:-1]]
+
+    def flush(self) -> list[tuple[_Stamp | None, str]]:
+        """The end of the output: a last line without a newline, if any."""
+        out = [(self._stamp, _decode(self._pending))] if self._pending else []
+        if self._cursor is not None:
+            for consumed in self._open:
+                self._cursor.consumed(consumed)
+        self._pending.clear()
+        self._open = []
+        self._started = False
+        return out
+
+
+def _render(stamp: _Stamp | None, text: str, timestamps: bool, ansi: bool) -> str:
+    if not ansi:
+        text = strip_ansi(text)
+    if timestamps and stamp is not None:
+        return f"{_stamp_text(stamp)} {text}"
+    return text
 
 
 class ContainerRunner:
@@ -209,8 +508,13 @@ class ContainerRunner:
     @contextmanager
     def _using(self) -> Iterator[EngineAdapter]:
         engine = self.engine
-        try:
+        with self._forgetting(engine):
             yield engine
+
+    @contextmanager
+    def _forgetting(self, engine: EngineAdapter) -> Iterator[None]:
+        try:
+            yield
         except ContainerRuntimeNotFoundError:
             # The engine went away: ask again (and re-ping) next time.
             forget(engine)
@@ -333,35 +637,47 @@ class ContainerRunner:
                 raise
 
     def wait(self, name: str, timeout: float | None = None) -> int:
-        """Wait for the container's process to exit and return its exit code.
+        """Wait for the container's process to exit for good and return its exit code.
 
-        Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError` after
-        ``timeout`` seconds (``None``: wait as long as it takes). A container
-        with a restart policy counts as exited at its first exit. The wait is
-        done by the engine, in calls of at most the runner's ``timeout``.
+        A container whose restart policy runs it again is still waited for:
+        this returns the exit code of the last run, once the engine will not
+        restart it. Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError`
+        after ``timeout`` seconds (``None``: wait as long as it takes), and
+        :class:`~kstlib.ops.exceptions.SessionNotFoundError` for an unknown
+        name. The engine does the waiting, in calls of at most the runner's
+        ``timeout`` (a second with a restart policy, then it inspects again).
 
         Example:
             >>> ContainerRunner(runtime="docker").wait("job", timeout=30)  # doctest: +SKIP
             0
         """
         validate_lookup_name(name)
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
-        ):
-            raise SessionConfigError(f"timeout: {timeout!r} must not be negative", "timeout")
+        _check_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
+        watch = _RestartWatch()
         with self._using() as engine:
-            self._inspect(engine, name)
+            info = self._inspect(engine, name)
+            code: int | None = None
             while True:
-                left = self.timeout if deadline is None else deadline - time.monotonic()
-                step = max(min(left, self.timeout), 0.05)
-                try:
-                    return engine.wait(name, step)
-                except SessionTimeoutError as err:
-                    if deadline is not None and time.monotonic() >= deadline:
-                        raise SessionTimeoutError(
-                            name, engine.runtime, f"still running after {timeout:g} s"
-                        ) from err
+                if watch.settled(info):
+                    return info.exit_code if info.exit_code is not None else -1
+                if code is not None and _state(info) is not SessionState.RUNNING:
+                    return code  # never started, say: what the engine's wait answered
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    raise SessionTimeoutError(
+                        name, engine.runtime, f"still running after {timeout:g} s"
+                    )
+                left = self.timeout if deadline is None else deadline - now
+                if _restart_pending(info):
+                    time.sleep(min(_POLL, left))
+                else:
+                    step = min(left, self.timeout)
+                    if info.restart_policy not in _NO_POLICY:
+                        step = min(step, _WAIT_SLICE)
+                    with suppress(SessionTimeoutError):  # a slice ran out: look again
+                        code = engine.wait(info.id, max(step, 0.05))
+                info = self._inspect(engine, name)
 
     # -- queries ------------------------------------------------------------------------
 
@@ -406,30 +722,220 @@ class ContainerRunner:
         with self._using() as engine:
             return [_to_status(info, engine.runtime) for info in engine.list_containers()]
 
-    def logs(self, name: str, lines: int | None = 100) -> str:
+    def logs(
+        self,
+        name: str,
+        lines: int | None = 100,
+        since: Since | None = None,
+        timestamps: bool = False,
+        ansi: bool = True,
+    ) -> str:
         """The last ``lines`` lines of the container's output (``None``: all of it).
 
         stdout and stderr come in the order written (the container has a
         terminal), with ``\\r\\n`` turned into ``\\n``. Output stays readable
-        after the process exited. One engine call.
+        after the process exited. ``since`` (an aware datetime, or a Unix
+        time) keeps the lines written from then on; ``timestamps`` prefixes
+        each line with its UTC time as tmux logs do
+        (``2026-11-25T18:46:55.819510Z text``; Podman's times have whole
+        seconds); ``ansi=False`` strips colours and other escape sequences.
+        One engine call.
 
         Example:
             >>> ContainerRunner(runtime="docker").logs("bot", lines=1)  # doctest: +SKIP
             'ready'
+            >>> ContainerRunner(runtime="docker").logs("bot", lines=1, timestamps=True)  # doctest: +SKIP
+            '2026-11-25T18:46:55.819510Z ready'
         """
         validate_lookup_name(name)
         count = _check_lines(lines)
+        start = _check_since(since)
+        # The engines count entries, and a line may take several (a partial
+        # line, a Docker line over 16 KiB): ask for more, so that the first
+        # line kept is whole.
+        tail = None if count is None else count + min(max(count, 16), 1000) if count else 0
         with self._using() as engine:
             _require_engine_name(engine, name)
-            raw = engine.logs(name, count)
-        text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
-        out = text.split("\n")
-        while out and not out[-1]:
+            entries = engine.logs(name, tail, since=start, timestamps=bool(timestamps))
+        assembler = _Lines(stamped=bool(timestamps))
+        out = assembler.feed(entries) + assembler.flush()
+        while out and not out[-1][1]:
             out.pop()
         if count is not None:
-            # The engine counts log entries, which may hold several lines.
             out = out[-count:] if count else []
-        return "\n".join(out)
+        return "\n".join(_render(stamp, text, bool(timestamps), ansi) for stamp, text in out)
+
+    def follow_logs(
+        self,
+        name: str,
+        since: Since | None = None,
+        timestamps: bool = False,
+        ansi: bool = True,
+        timeout: float | None = None,
+    ) -> Iterator[str]:
+        """Yield the container's output lines as they are written; end when it ends for good.
+
+        Through the engine's streaming logs API. Without ``since``, only the
+        lines written once the iteration has begun; with it, the lines
+        written from then on, then the new ones. A restart by the container's
+        restart policy does not end it: the next run's lines follow. It ends
+        when the container has exited and will not be restarted, or is
+        removed. ``timestamps`` and ``ansi`` are as for :meth:`logs`. With
+        ``timeout`` (seconds, from the first line asked for), it raises
+        :class:`~kstlib.ops.exceptions.SessionTimeoutError` once the deadline
+        passes, even if the container is silent. Leaving the loop early (or
+        ``close()``) releases the engine connection at once; no thread is
+        used.
+
+        Example:
+            >>> for line in ContainerRunner(runtime="docker").follow_logs("job"):  # doctest: +SKIP
+            ...     print(line)
+            step 1
+            step 2
+        """
+        validate_lookup_name(name)
+        start = _check_since(since)
+        limit = _check_timeout(timeout)
+        with self._using() as engine:
+            info = self._inspect(engine, name)
+        return self._follow(
+            engine, info, start=start, timestamps=bool(timestamps), ansi=bool(ansi), timeout=limit
+        )
+
+    def _follow(
+        self,
+        engine: EngineAdapter,
+        info: ContainerInfo,
+        *,
+        start: datetime | None,
+        timestamps: bool,
+        ansi: bool,
+        timeout: float | None,
+    ) -> Iterator[str]:
+        name, runtime = info.name, engine.runtime
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            if deadline is None:
+                return None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SessionTimeoutError(name, runtime, f"still running after {timeout:g} s")
+            return remaining
+
+        # Lines always come with the engine's times (shown only if asked for),
+        # so that each new read resumes right after the last line yielded: a
+        # restart takes a new stream, and after the container stops, Podman's
+        # stream may skip lines; what it sends then is read again, plainly.
+        cursor = _Cursor()
+        watch = _RestartWatch()
+        check = engine.follow_needs_check
+        since, tail = (start, None) if start is not None else (None, 0)
+        # "Written after the call", for a read that cannot use tail=0.
+        anchor = start or datetime.now(timezone.utc)
+        with self._forgetting(engine):
+            try:
+                current: ContainerInfo | None = info
+                while current is not None:
+                    info = current
+                    if info.state == "running":
+                        opened = time.monotonic()
+                        heard = yield from self._stream(
+                            engine,
+                            info,
+                            cursor,
+                            since=since,
+                            tail=tail,
+                            check=check,
+                            left=left,
+                            style=(timestamps, ansi),
+                        )
+                        if not heard and time.monotonic() - opened < _POLL:
+                            time.sleep(min(_POLL, left() or _POLL))
+                    current = self._after_stream(engine, info, watch, left)
+                    since, tail = cursor.resume() or anchor, None
+                # The container is done: what the streams did not bring, in one plain read.
+                left()
+                try:
+                    entries = engine.logs(info.id, None, since=since, timestamps=True)
+                except SessionNotFoundError:
+                    entries = []  # removed meanwhile: nothing more to read
+                final = _Lines(stamped=True, cursor=cursor)
+                for stamp, text in final.feed(entries) + final.flush():
+                    yield _render(stamp, text, timestamps, ansi)
+            except SessionTimeoutError as err:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise SessionTimeoutError(
+                        name, runtime, f"still running after {timeout:g} s"
+                    ) from err
+                raise
+
+    def _stream(
+        self,
+        engine: EngineAdapter,
+        info: ContainerInfo,
+        cursor: _Cursor,
+        *,
+        since: datetime | None,
+        tail: int | None,
+        check: bool,
+        left: Callable[[], float | None],
+        style: tuple[bool, bool],
+    ) -> Generator[str, None, bool]:
+        """Yield the lines of one followed-log stream of a running container; whether any came.
+
+        With ``check``, each chunk is used only once an inspect shows the same
+        run still going; otherwise it is left for the next read.
+        """
+        heard = False
+        stream = engine.follow_logs(
+            info.id, info.name, tail=tail, since=since, timestamps=True, timeout=left()
+        )
+        try:
+            lines = _Lines(stamped=True, cursor=cursor)
+            while (entries := stream.read(left())) is not None:
+                if not entries:
+                    continue
+                heard = True
+                if check and not self._same_run(engine, info):
+                    break
+                for stamp, text in lines.feed(entries):
+                    yield _render(stamp, text, *style)
+        finally:
+            stream.close()
+        return heard
+
+    def _same_run(self, engine: EngineAdapter, info: ContainerInfo) -> bool:
+        try:
+            current = self._inspect(engine, info.name)
+        except SessionNotFoundError:
+            return False
+        return (current.id, current.state, current.started_at) == (
+            info.id,
+            "running",
+            info.started_at,
+        )
+
+    def _after_stream(
+        self,
+        engine: EngineAdapter,
+        info: ContainerInfo,
+        watch: _RestartWatch,
+        left: Callable[[], float | None],
+    ) -> ContainerInfo | None:
+        """After a followed log ended: the container to follow on, or ``None`` when it is done."""
+        while True:
+            try:
+                current = self._inspect(engine, info.name)
+            except SessionNotFoundError:
+                return None  # removed: the session is over
+            if current.id != info.id or watch.settled(current):
+                return None  # exited for good, or replaced by another session of that name
+            if current.state == "running":
+                return current
+            if _state(current) is not SessionState.RUNNING:
+                return None  # paused, or never started: nothing more will come
+            time.sleep(min(_POLL, left() or _POLL))
 
     def exec(self, name: str, command: str | list[str] | tuple[str, ...]) -> tuple[int, str]:
         """Run ``command`` in the running container; return ``(exit_code, output)``.

@@ -4,8 +4,10 @@ Only low-level calls are used, one per operation where the engine allows it:
 ``inspect_container`` for a status, ``containers(all=True)`` for a listing
 (the high-level ``containers.list()`` inspects each container), and one
 ``GET /containers/{name}/logs`` for logs (``APIClient.logs()`` inspects the
-container first to learn whether it has a terminal; :func:`~kstlib.ops.engines.base.demux`
-reads that from the payload instead).
+container first to learn whether it has a terminal;
+:class:`~kstlib.ops.engines.base.EntrySplitter` reads that from the payload
+instead). A followed log is the same request with ``follow``, read as it
+arrives (:class:`~kstlib.ops.engines.base.LogStream`).
 
 Every SDK, ``requests``, ``urllib3`` and ``OSError`` exception raised inside
 :func:`translate` becomes an :class:`~kstlib.ops.exceptions.OpsError`, with
@@ -28,6 +30,7 @@ import re
 import socket
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -37,9 +40,10 @@ from kstlib.ops.engines.base import (
     CallContext,
     ContainerInfo,
     ContainerSpec,
+    LogStream,
     Op,
     Table,
-    demux,
+    log_params,
     on_api_error,
     on_connection_error,
     on_image_missing,
@@ -49,6 +53,8 @@ from kstlib.ops.engines.base import (
     on_timeout,
     on_unreachable,
     parse_timestamp,
+    restart_policy,
+    split_entries,
     translating,
 )
 from kstlib.ops.exceptions import OpsError, SessionAttachError
@@ -167,6 +173,7 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
     config = payload.get("Config") or {}
     pid = state.get("Pid")
     exit_code = state.get("ExitCode")
+    policy, retries = restart_policy(payload.get("HostConfig"))
     return ContainerInfo(
         id=str(payload.get("Id", "")),
         name=str(payload.get("Name") or "").lstrip("/"),
@@ -178,6 +185,10 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         labels=dict(config.get("Labels") or {}),
         tty=bool(config.get("Tty")),
         restart_count=int(payload.get("RestartCount") or 0),
+        restart_policy=policy,
+        restart_retries=retries,
+        started_at=parse_timestamp(state.get("StartedAt")),
+        finished_at=parse_timestamp(state.get("FinishedAt")),
     )
 
 
@@ -238,6 +249,8 @@ class DockerEngine:
     """
 
     runtime = RUNTIME
+    #: Docker sends every line of a followed log, also when the container stops.
+    follow_needs_check = False
 
     def __init__(self, api: Any, endpoint: str, timeout: float) -> None:
         self.api = api
@@ -344,18 +357,67 @@ class DockerEngine:
         with self._translate(Op.READ, None):
             return [info_from_list(item) for item in self.api.containers(all=True)]
 
-    def logs(self, name: str, tail: int | None) -> bytes:
-        """The container's last ``tail`` log entries (``None``: all), in one API call.
+    def logs(
+        self,
+        name: str,
+        tail: int | None,
+        since: datetime | None = None,
+        timestamps: bool = False,
+    ) -> list[bytes]:
+        """The container's last ``tail`` log entries (``None``: all) from ``since`` on, in one call.
 
         Example:
             >>> engine.logs("bot", 10)  # doctest: +SKIP
-            b'ready\\r\\n'
+            [b'ready\\r\\n']
         """
-        params = {"stdout": 1, "stderr": 1, "tail": "all" if tail is None else tail}
+        params = log_params(tail, since, timestamps)
         with self._translate(Op.READ, name):
             response = self.api._get(self.api._url("/containers/{0}/logs", name), params=params)
             self.api._raise_for_status(response)
-            return demux(bytes(response.content))
+            return split_entries(bytes(response.content))
+
+    def follow_logs(
+        self,
+        ref: str,
+        name: str,
+        *,
+        tail: int | None,
+        since: datetime | None,
+        timestamps: bool,
+        timeout: float | None,
+    ) -> LogStream:
+        """Open the container's followed log; it ends when the container stops.
+
+        The connection is not reused afterwards (``Connection: close``): a
+        stream closed early leaves nothing half-read in the pool.
+
+        Example:
+            >>> stream = engine.follow_logs("3f2a...", "bot", tail=0, since=None,
+            ...                             timestamps=False, timeout=None)  # doctest: +SKIP
+            >>> stream.read(5.0)  # doctest: +SKIP
+            [b'tick\\r\\n']
+        """
+        params = log_params(tail, since, timestamps, follow=True)
+
+        def translate_stream() -> AbstractContextManager[None]:
+            return translate(
+                Op.WAIT, name, self.endpoint, self.timeout if timeout is None else timeout
+            )
+
+        with translate_stream():
+            response = self.api._get(
+                self.api._url("/containers/{0}/logs", ref),
+                params=params,
+                stream=True,
+                timeout=(self.timeout, timeout),
+                headers={"Connection": "close"},
+            )
+            try:
+                self.api._raise_for_status(response)
+            except BaseException:
+                response.close()
+                raise
+        return LogStream(response, translate_stream)
 
     def stop(self, ref: str, name: str, timeout: float) -> None:
         """Stop signal, wait up to ``timeout`` s, then SIGKILL (the engine does it all).
@@ -382,6 +444,8 @@ class DockerEngine:
             >>> engine.wait("bot", 5)  # doctest: +SKIP
             0
         """
+        # An exit the restart policy answers makes the state "restarting"
+        # (still running) in the same step: this returns at every exit.
         with translate(Op.WAIT, name, self.endpoint, timeout):
             result = self.api.wait(name, timeout=timeout, condition="not-running")
         # docker-py returns the engine's {"StatusCode": n, "Error": ...}.

@@ -2,7 +2,17 @@
 
 What it smooths over (podman-py 5.8 against a Podman 4.3 service):
 
-* ``logs()`` returns a generator of frames (docker-py: bytes): joined here.
+* Logs are read with the raw ``GET /containers/{name}/logs``: podman-py's
+  ``logs()`` rounds ``since`` down to whole seconds. Podman 4.3's ``tail``
+  garbles partial lines (it glues them, reversed, to the line before): an
+  answer that shows it is read again without ``tail``. Its ``follow`` may
+  end before the last lines of a container that has exited. Podman frames its log
+  stream even for a container with a terminal, and its timestamps have
+  whole seconds only (Docker: nanoseconds). A followed log sends its
+  headers with the first entry, so opening one waits for output.
+* A container whose restart policy will run it again reports ``stopped``
+  until Podman's cleanup restarts it (then ``running``); a final exit ends
+  as ``exited``. Its ``wait`` may or may not return at such an exit.
 * ``stop()`` on a stopped container answers HTTP 304 with an empty body,
   which podman-py reads as JSON unless told ``ignore=True``: stopped is fine.
 * A taken name is HTTP 500 "already in use" (Docker: 409); a missing image
@@ -37,6 +47,7 @@ import signal
 import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -46,9 +57,11 @@ from kstlib.ops.engines.base import (
     CallContext,
     ContainerInfo,
     ContainerSpec,
+    LogStream,
     Op,
     Table,
     demux,
+    log_params,
     on_api_error,
     on_connection_error,
     on_image_missing,
@@ -58,6 +71,8 @@ from kstlib.ops.engines.base import (
     on_timeout,
     on_unreachable,
     parse_timestamp,
+    restart_policy,
+    split_entries,
     translate_with,
     translating,
     unreachable,
@@ -192,6 +207,7 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
     config = payload.get("Config") or {}
     pid = state.get("Pid")
     exit_code = state.get("ExitCode")
+    policy, retries = restart_policy(payload.get("HostConfig"))
     return ContainerInfo(
         id=str(payload.get("Id", "")),
         name=str(payload.get("Name") or "").lstrip("/"),
@@ -203,6 +219,10 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         labels=dict(config.get("Labels") or {}),
         tty=bool(config.get("Tty")),
         restart_count=int(payload.get("RestartCount") or 0),
+        restart_policy=policy,
+        restart_retries=retries,
+        started_at=parse_timestamp(state.get("StartedAt")),
+        finished_at=parse_timestamp(state.get("FinishedAt")),
     )
 
 
@@ -232,6 +252,24 @@ def info_from_list(item: Mapping[str, Any]) -> ContainerInfo:
     )
 
 
+def _garbled_tail(entries: list[bytes], stamped: bool) -> bool:
+    """Whether a tail answer shows Podman's backward-read bug (a terminal line with more after its ``\\r``).
+
+    With a terminal every line ends in ``\\r\\n``; Podman 4.3's tail glues
+    the partial entries that follow a line onto it, behind its ``\\r``. (A
+    line that really holds a ``\\r``, a progress bar say, costs a full read.)
+
+    Example:
+        >>> _garbled_tail([b"b\\rp2p1\\n"], stamped=False), _garbled_tail([b"b\\r\\n", b"p1"], stamped=False)
+        (True, False)
+    """
+    for entry in entries:
+        text = entry.partition(b" ")[2] if stamped else entry
+        if b"\r" in text.rstrip(b"\n")[:-1]:
+            return True
+    return False
+
+
 class PodmanEngine:
     """One Podman service endpoint, driven through ``podman.PodmanClient``.
 
@@ -245,6 +283,8 @@ class PodmanEngine:
     """
 
     runtime = RUNTIME
+    #: Podman 4.3 may skip lines of a followed log once the container has stopped.
+    follow_needs_check = True
 
     def __init__(self, client: Any, endpoint: str, timeout: float) -> None:
         self.client = client
@@ -378,16 +418,75 @@ class PodmanEngine:
             found = self.client.containers.list(all=True, sparse=True)
             return [info_from_list(c.attrs) for c in found if not c.attrs.get("IsInfra")]
 
-    def logs(self, name: str, tail: int | None) -> bytes:
-        """The container's last ``tail`` log entries (``None``: all), in one API call.
+    def logs(
+        self,
+        name: str,
+        tail: int | None,
+        since: datetime | None = None,
+        timestamps: bool = False,
+    ) -> list[bytes]:
+        """The container's last ``tail`` log entries (``None``: all) from ``since`` on, in one call.
 
         Example:
             >>> engine.logs("bot", 10)  # doctest: +SKIP
-            b'ready\\r\\n'
+            [b'ready\\r\\n']
         """
         with self._translate(Op.READ, name):
-            frames = self._container(name).logs(stdout=True, stderr=True, tail=tail)
-            return b"".join(frames) if not isinstance(frames, bytes) else demux(frames)
+            entries = self._log_entries(name, log_params(tail, since, timestamps))
+            if tail is not None and _garbled_tail(entries, timestamps):
+                # Podman 4.3 reads a tail backwards and glues partial lines to the
+                # line before; a read from the start is right (the caller cuts it).
+                entries = self._log_entries(name, log_params(None, since, timestamps))
+        return entries
+
+    def _log_entries(self, ref: str, params: dict[str, str]) -> list[bytes]:
+        response = self.client.api.get(f"/containers/{ref}/logs", params=params)
+        response.raise_for_status()
+        return split_entries(bytes(response.content))
+
+    def follow_logs(
+        self,
+        ref: str,
+        name: str,
+        *,
+        tail: int | None,
+        since: datetime | None,
+        timestamps: bool,
+        timeout: float | None,
+    ) -> LogStream:
+        """Open the container's followed log; it ends when the container stops.
+
+        Podman answers with the first entry, so this waits up to ``timeout``
+        for output (``None``: as long as it takes). The connection is not
+        reused afterwards (``Connection: close``).
+
+        Example:
+            >>> stream = engine.follow_logs("3f2a...", "bot", tail=0, since=None,
+            ...                             timestamps=False, timeout=None)  # doctest: +SKIP
+            >>> stream.read(5.0)  # doctest: +SKIP
+            [b'tick\\r\\n']
+        """
+        params = log_params(tail, since, timestamps, follow=True)
+
+        def translate_stream() -> AbstractContextManager[None]:
+            return translate(
+                Op.WAIT, name, self.endpoint, self.timeout if timeout is None else timeout
+            )
+
+        with translate_stream():
+            response = self.client.api.get(
+                f"/containers/{ref}/logs",
+                params=params,
+                stream=True,
+                timeout=(self.timeout, timeout),
+                headers={"Connection": "close"},
+            )
+            try:
+                response.raise_for_status()
+            except BaseException:
+                response.close()
+                raise
+        return LogStream(response, translate_stream)
 
     def stop(self, ref: str, name: str, timeout: float) -> None:
         """Stop signal, wait up to ``timeout`` s, then SIGKILL; a stopped container is fine.
@@ -416,6 +515,8 @@ class PodmanEngine:
             >>> engine.wait("bot", 5)  # doctest: +SKIP
             0
         """
+        # Podman's wait may or may not return at an exit its restart policy
+        # answers: callers re-inspect (ContainerRunner.wait does).
         with translate(Op.WAIT, name, self.endpoint, timeout):
             result = self._container(name).wait(condition=["stopped", "exited"], timeout=timeout)
         # podman-py returns the exit code itself (docker-py: a dict).
