@@ -165,9 +165,11 @@ class OpsConfig:
         except KeyError:
             pass
         if self.path is None:
-            where = "no config file found (looked for " + ", ".join(
-                str(p) for p in config_candidates()
-            ) + f"; set ${CONFIG_ENV} or pass a path)"
+            where = (
+                "no config file found (looked for "
+                + ", ".join(str(p) for p in config_candidates())
+                + f"; set ${CONFIG_ENV} or pass a path)"
+            )
         else:
             defined = ", ".join(sorted(self.sessions)) or "none"
             where = f"it is not in {self.path} (defined there: {defined})"
@@ -288,7 +290,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> OpsConfig:
         if size > MAX_CONFIG_BYTES:
             raise SessionConfigError(
                 f"{found}: is {size} bytes, more than the {MAX_CONFIG_BYTES} allowed "
-                "for a config file", field="config",
+                "for a config file",
+                field="config",
             )
         text = found.read_text(encoding="utf-8")
     except OSError as err:
@@ -297,8 +300,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> OpsConfig:
             field="config",
         ) from err
     except UnicodeDecodeError as err:
-        raise SessionConfigError(f"{found}: is not UTF-8 text ({err.reason})",
-                                 field="config") from err
+        raise SessionConfigError(
+            f"{found}: is not UTF-8 text ({err.reason})", field="config"
+        ) from err
     return parse_config(text, source=found)
 
 
@@ -326,7 +330,8 @@ def _make_loader() -> type[Any]:
                 try:
                     if key in seen:
                         raise yaml.constructor.ConstructorError(
-                            None, None,
+                            None,
+                            None,
                             f"duplicate key {key!r} (first on line {seen[key]})",
                             key_node.start_mark,
                         )
@@ -397,9 +402,9 @@ def _check_keys(
             )
 
 
-def _mapping(ctx: _Context, value: object, keypath: str, parent: object, key: object) -> dict[
-    Any, Any
-]:
+def _mapping(
+    ctx: _Context, value: object, keypath: str, parent: object, key: object
+) -> dict[Any, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -456,10 +461,13 @@ def _number_to_str(value: object) -> object:
 def _yaml_hint(key: str, value: object) -> str:
     """Explain the YAML 1.1 surprises that turn a value into another type."""
     if key == "ports" and isinstance(value, list) and any(isinstance(v, int) for v in value):
-        return (" (YAML reads an unquoted mapping such as 22:22 as a base-60 number: "
-                'quote port mappings, e.g. "2222:22")')
-    if isinstance(value, bool) or (isinstance(value, dict) and any(
-            isinstance(v, bool) for v in value.values())):
+        return (
+            " (YAML reads an unquoted mapping such as 22:22 as a base-60 number: "
+            'quote port mappings, e.g. "2222:22")'
+        )
+    if isinstance(value, bool) or (
+        isinstance(value, dict) and any(isinstance(v, bool) for v in value.values())
+    ):
         return " (YAML reads yes/no/on/off/true/false as booleans: quote the value)"
     return ""
 
@@ -470,8 +478,9 @@ def _parse_engines(ctx: _Context, raw: dict[Any, Any]) -> dict[str, EngineConfig
         keypath = f"ops.engines.{key}"
         if not isinstance(key, str) or not key:
             raise ctx.error(keypath, "an engine name must be a non-empty string", raw, key)
-        body = _mapping(ctx, {"base_url": value} if isinstance(value, str) else value,
-                        keypath, raw, key)
+        body = _mapping(
+            ctx, {"base_url": value} if isinstance(value, str) else value, keypath, raw, key
+        )
         _check_keys(ctx, body, ENGINE_KEYS, keypath)
         try:
             base_url = validators.validate_optional_str("base_url", body.get("base_url"))
@@ -480,8 +489,13 @@ def _parse_engines(ctx: _Context, raw: dict[Any, Any]) -> dict[str, EngineConfig
             bad = err.field if err.field in body else key
             raise ctx.wrap(err, keypath, body if bad in body else raw, bad) from None
         if base_url is None:
-            raise ctx.error(f"{keypath}.base_url", "is required (e.g. unix:///run/podman/"
-                            "podman.sock, tcp://host:2375, ssh://user@host)", raw, key)
+            raise ctx.error(
+                f"{keypath}.base_url",
+                "is required (e.g. unix:///run/podman/"
+                "podman.sock, tcp://host:2375, ssh://user@host)",
+                raw,
+                key,
+            )
         engines[key] = EngineConfig(name=key, base_url=base_url, runtime=runtime)
     return engines
 
@@ -528,11 +542,13 @@ def _parse_session(
         ref = body["engine"]
         if not isinstance(ref, str) or ref not in defaults.engines:
             known = ", ".join(sorted(defaults.engines)) or "none defined in ops.engines"
-            raise ctx.error(f"{keypath}.engine", f"{ref!r} is not an engine (known: {known})",
-                            body, "engine")
+            raise ctx.error(
+                f"{keypath}.engine", f"{ref!r} is not an engine (known: {known})", body, "engine"
+            )
         if body.get("base_url") is not None:
-            raise ctx.error(f"{keypath}.engine", "give either engine or base_url, not both",
-                            body, "engine")
+            raise ctx.error(
+                f"{keypath}.engine", "give either engine or base_url, not both", body, "engine"
+            )
         engine = defaults.engines[ref]
 
     try:
@@ -540,8 +556,12 @@ def _parse_session(
     except SessionConfigError as err:
         raise fail(err, "runtime") from None
     if implied_runtime and runtime and implied_runtime != runtime:
-        raise ctx.error(f"{keypath}.runtime",
-                        f"{runtime!r} contradicts backend {implied_runtime!r}", body, "runtime")
+        raise ctx.error(
+            f"{keypath}.runtime",
+            f"{runtime!r} contradicts backend {implied_runtime!r}",
+            body,
+            "runtime",
+        )
     runtime = implied_runtime or runtime or (engine.runtime if engine else None)
     if backend is BackendType.CONTAINER:
         values["runtime"] = runtime or defaults.container_runtime
@@ -551,8 +571,17 @@ def _parse_session(
         socket = body.get("socket_name", defaults.tmux_socket)
         values["socket_name"] = socket
 
-    for key in ("command", "env", "image", "ports", "restart", "memory", "cpus",
-                "labels", "socket_path"):
+    for key in (
+        "command",
+        "env",
+        "image",
+        "ports",
+        "restart",
+        "memory",
+        "cpus",
+        "labels",
+        "socket_path",
+    ):
         if body.get(key) is not None:
             values[key] = body[key]
     # `command: [sleep, 30]` and `memory: 1024` are natural YAML: numbers become strings.
@@ -564,9 +593,12 @@ def _parse_session(
         values["restart"] = "no"  # YAML 1.1 reads an unquoted `no` as false
     if body.get("init") is not None:
         if not isinstance(body["init"], bool):
-            raise ctx.error(f"{keypath}.init",
-                            f"expected true or false, got {_type_name(body['init'])}",
-                            body, "init")
+            raise ctx.error(
+                f"{keypath}.init",
+                f"expected true or false, got {_type_name(body['init'])}",
+                body,
+                "init",
+            )
         values["init"] = body["init"]
     if body.get("working_dir") is not None:
         wd = body["working_dir"]
@@ -579,23 +611,34 @@ def _parse_session(
     raw_volumes = body.get("volumes")
     if raw_volumes is not None:
         if not isinstance(raw_volumes, list):
-            raise ctx.error(f"{keypath}.volumes",
-                            f"expected a list of strings, got {_type_name(raw_volumes)}",
-                            body, "volumes")
+            raise ctx.error(
+                f"{keypath}.volumes",
+                f"expected a list of strings, got {_type_name(raw_volumes)}",
+                body,
+                "volumes",
+            )
         volumes.extend(_resolve_volume(v, base_dir) for v in raw_volumes)
     if body.get("log_volume") is not None:
         try:
             validators.validate_volumes([_resolve_volume(body["log_volume"], base_dir)])
         except SessionConfigError as err:
-            raise fail(SessionConfigError(err.message.replace("volumes", "log_volume", 1),
-                                          field="log_volume"), "log_volume") from None
+            raise fail(
+                SessionConfigError(
+                    err.message.replace("volumes", "log_volume", 1), field="log_volume"
+                ),
+                "log_volume",
+            ) from None
         volumes.append(_resolve_volume(body["log_volume"], base_dir))
     if volumes:
         values["volumes"] = volumes
 
     if backend is BackendType.CONTAINER and not values.get("image"):
-        raise ctx.error(f"{keypath}.image", "is required for a container session "
-                        "(e.g. image: alpine:3.20)", parent, name)
+        raise ctx.error(
+            f"{keypath}.image",
+            "is required for a container session (e.g. image: alpine:3.20)",
+            parent,
+            name,
+        )
     try:
         return SessionConfig(**values)
     except SessionConfigError as err:
@@ -642,8 +685,9 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
     if data is None:
         return OpsConfig(path=path)
     if not isinstance(data, dict):
-        raise ctx.error("(top level)", f"expected a mapping with an 'ops' key, got "
-                        f"{_type_name(data)}")
+        raise ctx.error(
+            "(top level)", f"expected a mapping with an 'ops' key, got {_type_name(data)}"
+        )
     if "ops" not in data:
         return OpsConfig(path=path)
     ops = _mapping(ctx, data["ops"], "ops", data, "ops")
@@ -659,12 +703,16 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
     try:
         runtime = _runtime(ops.get("container_runtime"))
     except SessionConfigError as err:
-        raise ctx.error("ops.container_runtime", err.message.split(": ", 1)[-1],
-                        ops, "container_runtime") from None
+        raise ctx.error(
+            "ops.container_runtime", err.message.split(": ", 1)[-1], ops, "container_runtime"
+        ) from None
     if container_runtime and runtime and runtime != container_runtime:
-        raise ctx.error("ops.container_runtime",
-                        f"{runtime!r} contradicts default_backend {container_runtime!r}",
-                        ops, "container_runtime")
+        raise ctx.error(
+            "ops.container_runtime",
+            f"{runtime!r} contradicts default_backend {container_runtime!r}",
+            ops,
+            "container_runtime",
+        )
     container_runtime = container_runtime or runtime
 
     tmux_socket: str | None = None
@@ -672,20 +720,21 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
         try:
             tmux_socket = validators.validate_socket_name(ops["tmux_socket"])
         except SessionConfigError as err:
-            raise ctx.error("ops.tmux_socket", err.message.split(": ", 1)[-1],
-                            ops, "tmux_socket") from None
+            raise ctx.error(
+                "ops.tmux_socket", err.message.split(": ", 1)[-1], ops, "tmux_socket"
+            ) from None
     tmux_binary: str | None = None
     if ops.get("tmux_binary") is not None:
         try:
             tmux_binary = validators.validate_optional_str("tmux_binary", ops["tmux_binary"])
         except SessionConfigError as err:
-            raise ctx.error("ops.tmux_binary", err.message.split(": ", 1)[-1],
-                            ops, "tmux_binary") from None
+            raise ctx.error(
+                "ops.tmux_binary", err.message.split(": ", 1)[-1], ops, "tmux_binary"
+            ) from None
         if tmux_binary is not None and os.sep in tmux_binary:
             tmux_binary = _resolve_host_path(tmux_binary, base_dir)
 
-    engines = _parse_engines(ctx, _mapping(ctx, ops.get("engines"), "ops.engines", ops,
-                                           "engines"))
+    engines = _parse_engines(ctx, _mapping(ctx, ops.get("engines"), "ops.engines", ops, "engines"))
     defaults = OpsConfig(
         path=path,
         default_backend=default_backend,
@@ -696,8 +745,9 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
     )
     raw_sessions = _mapping(ctx, ops.get("sessions"), "ops.sessions", ops, "sessions")
     sessions = {
-        str(name): _parse_session(ctx, name=name, raw=body, parent=raw_sessions,
-                                   defaults=defaults, base_dir=base_dir)
+        str(name): _parse_session(
+            ctx, name=name, raw=body, parent=raw_sessions, defaults=defaults, base_dir=base_dir
+        )
         for name, body in raw_sessions.items()
     }
     return OpsConfig(

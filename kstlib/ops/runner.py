@@ -23,7 +23,7 @@ class Runner(Protocol):
 
     Example:
         >>> sorted(m for m in dir(Runner) if not m.startswith("_"))[:4]
-        ['attach', 'exists', 'list_sessions', 'logs']
+        ['attach', 'exists', 'follow_logs', 'list_sessions']
     """
 
     backend: BackendType
