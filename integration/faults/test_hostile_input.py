@@ -275,7 +275,7 @@ def test_lookups_with_hostile_names_never_escape_the_tree(
             except (SessionConfigError, SessionNotFoundError):
                 continue
             except OpsError as err:
-                raise AssertionError(f"{backend}.{op}({name!r}): {type(err).__name__}: {err}")
+                raise AssertionError(f"{backend}.{op}({name!r}): {type(err).__name__}: {err}") from err
             assert op == "exists" and out is False, f"{backend}.{op}({name!r}) -> {out!r}"
         report.count(f"hostile input: {backend} lookups (status, exists, logs, stop)", 4)
 
