@@ -58,19 +58,9 @@ def operations(runner: ContainerRunner, name: str, fresh: str) -> dict[str, Call
     return ops
 
 
-#: Known defect in kstlib/ops/engines/base.py (owned by the container engineer while
-#: this suite was written): ContainerRuntimeNotFoundError for an explicit runtime
-#: names the endpoint but not the engine, and connect() drops the SDK error it
-#: caught (no __cause__). test_unreachable_error_names_the_engine_and_keeps_the_cause
-#: pins it (strict xfail); the other tests skip these two checks for that error only.
-KNOWN_UNREACHABLE_DEFECT = True
-
-
 def assert_names_engine_and_endpoint(err: BaseException, runtime: str, endpoint: str) -> None:
     text = str(err)
     assert endpoint in text, f"the message does not name the endpoint {endpoint}: {text}"
-    if KNOWN_UNREACHABLE_DEFECT and isinstance(err, ContainerRuntimeNotFoundError):
-        return
     # The install/start hints mention both engines: look outside them.
     specific = text.replace(CONTAINER_START_HINT, "").replace(CONTAINER_INSTALL_HINT, "")
     assert runtime in specific.lower(), f"the message does not name {runtime}: {text}"
@@ -81,8 +71,6 @@ def assert_sdk_cause(err: BaseException) -> None:
     cause = err.__cause__
     while isinstance(cause, OpsError):
         cause = cause.__cause__
-    if cause is None and KNOWN_UNREACHABLE_DEFECT and isinstance(err, ContainerRuntimeNotFoundError):
-        return
     assert cause is not None, f"{type(err).__name__} lost its cause: {err}"
     module = type(cause).__module__.split(".")[0]
     assert module in ("docker", "podman", "requests", "urllib3", "builtins", "http"), (
@@ -272,21 +260,12 @@ def test_engine_hanging_after_connect_then_answering_again(
 
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kstlib/ops/engines/base.py: ContainerRuntimeNotFoundError for one runtime does "
-    "not name the engine, and connect() raises it without the SDK error as __cause__",
-)
 def test_unreachable_error_names_the_engine_and_keeps_the_cause(
     runtime: str, hang_server: HangServer
 ) -> None:
-    global KNOWN_UNREACHABLE_DEFECT
     runner = ContainerRunner(runtime=runtime, base_url=hang_server.url, timeout=CALL_TIMEOUT)
     err, _, _ = timed(runner.list_sessions)
     assert isinstance(err, ContainerRuntimeNotFoundError)
-    saved, KNOWN_UNREACHABLE_DEFECT = KNOWN_UNREACHABLE_DEFECT, False
-    try:
-        assert_names_engine_and_endpoint(err, runtime, hang_server.url)
-        assert_sdk_cause(err)
-    finally:
-        KNOWN_UNREACHABLE_DEFECT = saved
+    assert err.endpoints == (hang_server.url,)
+    assert_names_engine_and_endpoint(err, runtime, hang_server.url)
+    assert_sdk_cause(err)

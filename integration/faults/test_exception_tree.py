@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from kstlib.ops import (
-    ContainerRuntimeNotFoundError,
     OpsError,
     SessionConfig,
     SessionConfigError,
@@ -181,13 +180,7 @@ def check(
             if cause is not None:
                 module = type(cause).__module__.split(".")[0]
                 assert module in SDK_MODULES, f"{where} {member}: cause {type(cause)!r}"
-            elif (
-                need_cause
-                and not isinstance(err, SessionConfigError)
-                # engines/base.py connect() drops the cause: pinned by a strict xfail
-                # in test_engine_faults.py, not counted twice here.
-                and not isinstance(err, ContainerRuntimeNotFoundError)
-            ):
+            elif need_cause and not isinstance(err, SessionConfigError):
                 raise AssertionError(f"{where} {member}: {type(err).__name__} lost its cause") from err
             report.count(f"tree: {where}: raised {type(err).__name__}")
         except BaseException as err:

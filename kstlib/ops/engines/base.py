@@ -902,7 +902,7 @@ def _open(runtime: str, endpoint: str, timeout: float) -> EngineAdapter:
     """Create an adapter; raises ContainerRuntimeNotFoundError if the engine does not answer."""
     if endpoint.startswith("unix://") and not os.path.exists(endpoint[len("unix://") :]):
         # No socket file: nothing to ask, and no SDK error to translate.
-        raise ContainerRuntimeNotFoundError(endpoints=[endpoint])
+        raise unreachable(endpoint, "no socket file", runtime)
     if runtime == "docker":
         from kstlib.ops.engines.docker import DockerEngine
 
@@ -928,10 +928,11 @@ def connect(
         >>> connect("docker", "unix:///nonexistent.sock")
         Traceback (most recent call last):
         ...
-        kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No container engine API answered (tried: unix:///nonexistent.sock). ...
+        kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No docker engine API answered (tried: unix:///nonexistent.sock). ...
     """
     runtimes = AUTO_ORDER if runtime is None else (runtime,)
     tried: list[str] = []
+    last: ContainerRuntimeNotFoundError | None = None
     for rt in runtimes:
         endpoints = [base_url] if base_url is not None else default_endpoints(rt)
         for endpoint in endpoints:
@@ -943,12 +944,17 @@ def connect(
             tried.append(endpoint if len(runtimes) == 1 else f"{rt} at {endpoint}")
             try:
                 adapter = _open(rt, endpoint, timeout)
-            except ContainerRuntimeNotFoundError:
+            except ContainerRuntimeNotFoundError as err:
+                last = err
                 continue
             with _CACHE_LOCK:
                 # Another thread may have won the race; keep one client per key.
                 return _CACHE.setdefault(key, adapter)
-    raise ContainerRuntimeNotFoundError(endpoints=tried)
+    if last is not None and len(tried) == 1:
+        # One endpoint: its own error names the engine and keeps the SDK's as cause.
+        raise last
+    # Several: list them all; the last one's error (and the SDK's) stays the cause.
+    raise _not_found(tried, runtime) from last
 
 
 def forget(adapter: EngineAdapter) -> None:
@@ -962,17 +968,33 @@ def forget(adapter: EngineAdapter) -> None:
             del _CACHE[key]
 
 
-def unreachable(endpoint: str, detail: str | None = None) -> ContainerRuntimeNotFoundError:
+def unreachable(
+    endpoint: str, detail: str | None = None, runtime: str | None = None
+) -> ContainerRuntimeNotFoundError:
     """The error for an engine that does not answer at ``endpoint``.
+
+    The message names the engine (``runtime``) when known: the install and
+    start hints mention both engines, so only this tells which one failed.
 
     Example:
         >>> unreachable("unix:///run/podman/podman.sock").endpoints
         ('unix:///run/podman/podman.sock',)
+        >>> str(unreachable("unix:///x.sock", runtime="docker"))[:58]
+        'No docker engine API answered (tried: unix:///x.sock). Sta'
     """
-    err = ContainerRuntimeNotFoundError(endpoints=[endpoint])
+    return _not_found([endpoint], runtime, detail)
+
+
+def _not_found(
+    endpoints: list[str], runtime: str | None, detail: str | None = None
+) -> ContainerRuntimeNotFoundError:
+    err = ContainerRuntimeNotFoundError(endpoints=endpoints)
+    message = err.message
+    if runtime is not None:
+        message = message.replace("No container engine API", f"No {runtime} engine API", 1)
     if detail:
-        err = ContainerRuntimeNotFoundError(f"{err.message} ({detail})", endpoints=[endpoint])
-    return err
+        message = f"{message} ({detail})"
+    return err if message == err.message else ContainerRuntimeNotFoundError(message, endpoints)
 
 
 def cause_chain(err: BaseException) -> Iterable[BaseException]:
@@ -1118,7 +1140,7 @@ def on_unreachable(err: Exception, ctx: CallContext) -> OpsError:
         >>> on_unreachable(FileNotFoundError(2, "gone"), CallContext(Op.READ, None, "docker", "u", 5)).endpoints
         ('u',)
     """
-    return unreachable(ctx.endpoint, f"{type(err).__name__}: {err}")
+    return unreachable(ctx.endpoint, f"{type(err).__name__}: {err}", ctx.runtime)
 
 
 def on_timeout(err: Exception, ctx: CallContext) -> OpsError:
@@ -1134,7 +1156,7 @@ def on_timeout(err: Exception, ctx: CallContext) -> OpsError:
         'SessionTimeoutError'
     """
     if ctx.connecting:
-        return unreachable(ctx.endpoint, f"no answer within {ctx.timeout:g} s")
+        return unreachable(ctx.endpoint, f"no answer within {ctx.timeout:g} s", ctx.runtime)
     if ctx.op is Op.WAIT and ctx.name is not None:
         return SessionTimeoutError(ctx.name, ctx.runtime, f"still running after {ctx.timeout:g} s")
     return timed_out(ctx.op, ctx.name, ctx.runtime, ctx.endpoint, ctx.timeout)
@@ -1168,7 +1190,7 @@ def on_permission(err: Exception, ctx: CallContext) -> OpsError:
         ...                                    CallContext(Op.READ, None, "docker", "u", 5)))
         True
     """
-    return unreachable(ctx.endpoint, f"permission denied: {err}")
+    return unreachable(ctx.endpoint, f"permission denied: {err}", ctx.runtime)
 
 
 def on_other(err: Exception, ctx: CallContext) -> OpsError:

@@ -37,7 +37,7 @@ Example:
     ...     raise err
     Traceback (most recent call last):
     ...
-    kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No container engine API answered (tried: unix:///run/podman/podman.sock). ...
+    kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No podman engine API answered (tried: unix:///run/podman/podman.sock). ...
 """
 
 from __future__ import annotations
@@ -306,7 +306,7 @@ class PodmanEngine:
             >>> PodmanEngine.open("unix:///nonexistent.sock", 1)
             Traceback (most recent call last):
             ...
-            kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No container engine API answered (tried: unix:///nonexistent.sock). ...
+            kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No podman engine API answered (tried: unix:///nonexistent.sock). ...
         """
         import podman
 
@@ -315,7 +315,9 @@ class PodmanEngine:
             response = client.api.get("/_ping")
             status = int(response.status_code)
         if status != 200:
-            raise unreachable(endpoint, f"no Podman API there (libpod ping: HTTP {status})")
+            raise unreachable(
+                endpoint, f"no Podman API there (libpod ping: HTTP {status})", RUNTIME
+            )
         return cls(client, endpoint, timeout)
 
     def _translate(
