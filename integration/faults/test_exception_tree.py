@@ -291,12 +291,6 @@ def test_tmux_runner_and_manager_through_faults(
     assert inspect.isfunction(SessionManager.stop)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kstlib/ops/manager.py (owned elsewhere): wait_for_log() does not check its "
-    "pattern (42 or None -> AttributeError, '(' -> re.error) and wait_until_running() "
-    "not its timeout ('soon' -> TypeError); they escape the tree",
-)
 def test_manager_checks_pattern_and_timeout(killed_tmux: TmuxRunner, report: Report) -> None:
     name = f"kf-tree-{uuid.uuid4().hex[:8]}"
     mgr = SessionManager(name, socket_name=killed_tmux.socket_name,

@@ -44,10 +44,12 @@ __all__ = [
 ]
 
 #: Options that choose where a session runs rather than what it runs.
-_RUNNER_OPTIONS = ("tmux_bin",)
+_RUNNER_OPTIONS = ("tmux_bin", "engine_timeout")
 
 
-def make_runner(config: SessionConfig, tmux_bin: str | None = None) -> Runner:
+def make_runner(
+    config: SessionConfig, tmux_bin: str | None = None, engine_timeout: float | None = None
+) -> Runner:
     """Build the runner that serves ``config`` (tmux server or container engine).
 
     Example:
@@ -62,7 +64,9 @@ def make_runner(config: SessionConfig, tmux_bin: str | None = None) -> Runner:
         )
     from kstlib.ops.container import ContainerRunner
 
-    return ContainerRunner(runtime=config.runtime, base_url=config.base_url)
+    if engine_timeout is None:
+        return ContainerRunner(runtime=config.runtime, base_url=config.base_url)
+    return ContainerRunner(runtime=config.runtime, base_url=config.base_url, timeout=engine_timeout)
 
 
 def _locate(
@@ -120,6 +124,31 @@ def auto_detect_backend(
     return found[0][0] if found else None
 
 
+def _pattern(pattern: object) -> re.Pattern[str]:
+    if isinstance(pattern, re.Pattern):
+        return pattern
+    if not isinstance(pattern, str):
+        raise SessionConfigError(
+            f"pattern: expected a regular expression string, got {type(pattern).__name__}",
+            "pattern",
+        )
+    try:
+        return re.compile(pattern)
+    except re.error as err:
+        raise SessionConfigError(
+            f"pattern: {pattern!r} is not a regular expression: {err}", "pattern"
+        ) from None
+
+
+def _check_timeout(timeout: object) -> float:
+    ok = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    if not ok or not 0 <= timeout < float("inf"):  # type: ignore[operator]
+        raise SessionConfigError(
+            f"timeout: {timeout!r} must be a non-negative number of seconds", "timeout"
+        )
+    return float(timeout)  # type: ignore[arg-type]
+
+
 def wait_for_log(
     runner: Runner, name: str, pattern: str | re.Pattern[str], timeout: float = 30
 ) -> str:
@@ -135,7 +164,8 @@ def wait_for_log(
         'up'
         >>> runner.stop("doc-wfl", graceful=False)
     """
-    regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+    regex = _pattern(pattern)
+    _check_timeout(timeout)
     lines = runner.follow_logs(name, since=0, ansi=False, timeout=timeout)
     try:
         for line in lines:
@@ -165,7 +195,8 @@ class SessionManager:
         **options: the :class:`~kstlib.ops.models.SessionConfig` fields
             (``command``, ``working_dir``, ``env``, ``socket_name``,
             ``socket_path``, ``image``, ``volumes``, ``ports``, ``runtime``,
-            ``base_url``, ...) and ``tmux_bin``.
+            ``base_url``, ...), ``tmux_bin`` and ``engine_timeout`` (seconds
+            each container engine call may take; default 30).
 
     Raises:
         SessionConfigError: an option is unknown or invalid.
@@ -192,6 +223,7 @@ class SessionManager:
             if log_volume is not None:
                 options["volumes"] = [*(options.get("volumes") or ()), log_volume]
         self._tmux_bin: str | None = runner_options.get("tmux_bin")
+        self._engine_timeout: float | None = runner_options.get("engine_timeout")
         if backend is None:
             backend = self._detect(name, options)
         base = SessionConfig(name=name, backend=validate_backend(backend))
@@ -257,7 +289,9 @@ class SessionManager:
             TmuxRunner(socket='kstlib-doc')
         """
         if self._runner is None:
-            self._runner = make_runner(self._config, tmux_bin=self._tmux_bin)
+            self._runner = make_runner(
+                self._config, tmux_bin=self._tmux_bin, engine_timeout=self._engine_timeout
+            )
         return self._runner
 
     def start(self, command: Command | None = None, **overrides: Any) -> SessionStatus:
@@ -421,7 +455,7 @@ class SessionManager:
             >>> bot.stop(graceful=False)
             True
         """
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + _check_timeout(timeout)
         while True:
             try:
                 st = self.status()
