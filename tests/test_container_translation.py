@@ -877,3 +877,18 @@ def test_follow_logs_does_not_trust_a_podman_stream_once_the_container_stopped()
     engine = _FakeEngine(states, log)
     got = list(fake_runner(engine).follow_logs("bot", since=0))
     assert got == ["1", "2", "3", "4", "5", "6"]  # the plain read, not the gap
+
+
+def test_podman_ssh_tunnel_failure_is_engine_unreachable() -> None:
+    import subprocess
+
+    from kstlib.ops.engines import podman as podman_engine
+    from kstlib.ops.engines.base import Op
+    from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
+
+    cause = subprocess.TimeoutExpired(["ssh", "nohost"], 5)
+    with pytest.raises(ContainerRuntimeNotFoundError) as info:
+        with podman_engine.translate(Op.READ, "bot", "ssh://root@nohost/run/podman/podman.sock", 5):
+            raise cause
+    assert info.value.__cause__ is cause
+    assert "ssh://root@nohost" in str(info.value)

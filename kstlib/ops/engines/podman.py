@@ -119,6 +119,7 @@ def table() -> Table:
     ``FileNotFoundError``                                       ``ContainerRuntimeNotFoundError``
     (around urllib3's ``ReadTimeoutError``: a streamed read)    op error "timed out after N s"
     ``PermissionError`` (the socket)                            ``ContainerRuntimeNotFoundError``
+    ssh tunnel failure (``subprocess.SubprocessError``)         ``ContainerRuntimeNotFoundError``
     ``PodmanError``, ``RequestException``, ``OSError``,
     ``ValueError`` (e.g. a JSON decode error)                   op error
     ==========================================================  =====================================
@@ -129,9 +130,17 @@ def table() -> Table:
         >>> [h.__name__ for _, h in table()][:3]
         ['on_image_missing', 'on_not_found', '_on_api_error']
     """
+    import podman.api.ssh
     import podman.errors
     import requests.exceptions
     import urllib3.exceptions
+
+    # podman-py reaches ssh:// engines through an ssh child process; when that
+    # tunnel cannot be made (host unknown, ssh hangs) its subprocess error is
+    # what escapes. The class is taken from podman-py's own module.
+    tunnel_errors: tuple[type[Exception], ...] = (
+        podman.api.ssh.__dict__["subprocess"].SubprocessError,
+    )
 
     return (
         ((podman.errors.ImageNotFound,), on_image_missing),
@@ -152,6 +161,7 @@ def table() -> Table:
             on_connection_error,
         ),
         ((PermissionError,), on_permission),
+        (tunnel_errors, on_unreachable),
         (
             (
                 podman.errors.DockerException,
