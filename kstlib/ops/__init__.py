@@ -9,7 +9,10 @@ Example:
     True
 """
 
-from kstlib.ops.container import ContainerRunner
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     ContainerRuntimeNotFoundError,
@@ -25,9 +28,37 @@ from kstlib.ops.exceptions import (
     SessionTimeoutError,
     TmuxNotFoundError,
 )
-from kstlib.ops.manager import SessionManager, auto_detect_backend
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
-from kstlib.ops.tmux import TmuxRunner
+
+if TYPE_CHECKING:
+    from kstlib.ops.container import ContainerRunner
+    from kstlib.ops.manager import SessionManager, auto_detect_backend
+    from kstlib.ops.tmux import TmuxRunner
+
+# The runners and the manager load on first use (PEP 562), so that
+# ``import kstlib.ops`` costs only the exceptions and the models.
+_LAZY = {
+    "ContainerRunner": "kstlib.ops.container",
+    "SessionManager": "kstlib.ops.manager",
+    "auto_detect_backend": "kstlib.ops.manager",
+    "TmuxRunner": "kstlib.ops.tmux",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kstlib.ops' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "BackendNotFoundError",
