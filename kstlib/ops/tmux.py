@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import select
 import shlex
 import signal
 import stat
@@ -248,6 +249,17 @@ def _check_timeout(timeout: object, *, optional: bool) -> None:
         )
 
 
+def _pidfd(pid: int) -> int | None:
+    """A pidfd for ``pid`` (readable once it exits), or ``None`` where unsupported."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        return int(opener(pid))
+    except OSError:
+        return None
+
+
 def _check_lines(lines: object) -> None:
     if lines is not None and (isinstance(lines, bool) or not isinstance(lines, int) or lines < 0):
         raise SessionConfigError(f"lines: {lines!r} must be a non-negative integer", "lines")
@@ -298,10 +310,11 @@ class TmuxRunner:
 
             with _translate(None, None):
                 has_minimum_version(raises=True, tmux_bin=self.tmux_bin)
+            # A resolved binary spares libtmux a PATH lookup on every command.
             self._server = libtmux.Server(
                 socket_name=self.socket_name,
                 socket_path=self.socket_path,
-                tmux_bin=self.tmux_bin,
+                tmux_bin=self._tmux_path(),
             )
         return self._server
 
@@ -411,13 +424,6 @@ class TmuxRunner:
                 f"working_dir: {config.working_dir!r} is not an existing directory",
                 field="working_dir",
             )
-        previous = self._query(name, SessionStartError)
-        if previous is not None:
-            if previous.status.is_running:
-                raise SessionExistsError(name, _BACKEND)
-            self._run(SessionStartError, name, "kill-session", "-t", _exact(name), missing_ok=True)
-            if previous.log is not None:
-                remove_log(previous.log)
         log = self._new_log(name)
         pipe = shlex.join([sys.executable, "-I", _LOGPIPE, str(log), str(MAX_LOG_BYTES)])
 
@@ -434,7 +440,15 @@ class TmuxRunner:
         args += [";", "set-option", "-t", _exact_pane(name), LOG_OPTION, str(log)]
         args += [";", "pipe-pane", "-t", _exact_pane(name), "-o", f"exec {pipe}"]
         try:
-            out = self._new_session(name, args)
+            try:
+                out = self._new_session(name, args)
+            except SessionExistsError:
+                # The name is taken. An exited session of that name is replaced
+                # (asked only now, so the usual start costs one tmux call); a
+                # running one, or a second loss of the race, is an error.
+                if not self._remove_exited(name):
+                    raise
+                out = self._new_session(name, args)
         except SessionStartError:
             # new-session may have succeeded before a later command failed.
             self._run(SessionStartError, name, "kill-session", "-t", _exact(name), missing_ok=True)
@@ -447,6 +461,18 @@ class TmuxRunner:
             raise SessionStartError(name, _BACKEND, "tmux printed no session details")
         # The status was printed before the chained set-option marked it.
         return replace(_parse(out[0], self.socket_name).status, managed=True)
+
+    def _remove_exited(self, name: str) -> bool:
+        """Remove session ``name`` if its process has exited; ``False`` if it runs."""
+        previous = self._query(name, SessionStartError)
+        if previous is None:
+            return True  # gone meanwhile
+        if previous.status.is_running:
+            return False
+        self._run(SessionStartError, name, "kill-session", "-t", _exact(name), missing_ok=True)
+        if previous.log is not None:
+            remove_log(previous.log)
+        return True
 
     def _check_socket_path(self) -> None:
         """Refuse a ``socket_path`` tmux cannot serve on, before tmux replaces or misreads it.
@@ -719,25 +745,61 @@ class TmuxRunner:
         if st.is_running and st.pid is not None:
             if graceful:
                 self._signal(name, st.pid, signal.SIGTERM)
-                deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline:
-                    current = self._query(name, SessionStopError)
-                    if current is None:
-                        # The session vanished meanwhile (its server was killed, or
-                        # someone killed it): its processes must not outlive it.
-                        self._signal(name, st.pid, signal.SIGKILL)
-                        break
-                    if not current.status.is_running:
-                        break
-                    time.sleep(_POLL_INTERVAL)
-                else:
-                    self._signal(name, st.pid, signal.SIGKILL)
+                self._await_exit(name, st.pid, timeout)
             else:
                 self._signal(name, st.pid, signal.SIGKILL)
-        self._run(SessionStopError, name, "kill-session", "-t", _exact(name), missing_ok=True)
+        # One call: remove the session and see whether the server has any left.
+        left = self._run(
+            SessionStopError,
+            name,
+            "kill-session",
+            "-t",
+            _exact(name),
+            ";",
+            "list-sessions",
+            "-F",
+            "x",
+            missing_ok=True,
+        )
         if pane.log is not None:
             remove_log(pane.log)
-        self._settle_server()
+        if not left:
+            self._settle_server()
+
+    def _await_exit(self, name: str, pid: int, timeout: float) -> None:
+        """Wait up to ``timeout`` s for the session's process to exit, then SIGKILL it.
+
+        A pidfd wakes us the moment the process exits (Linux 5.3+); elsewhere
+        tmux is polled.
+        """
+        deadline = time.monotonic() + timeout
+        pidfd = _pidfd(pid)
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if pidfd is not None:
+                    ready, _, _ = select.select([pidfd], [], [], max(0.0, min(remaining, 0.25)))
+                    if ready:
+                        current = self._query(name, SessionStopError)
+                        if current is None:  # vanished (server killed): no orphans
+                            self._signal(name, pid, signal.SIGKILL)
+                        return
+                current = self._query(name, SessionStopError)
+                if current is None:
+                    # The session vanished meanwhile (its server was killed, or
+                    # someone killed it): its processes must not outlive it.
+                    self._signal(name, pid, signal.SIGKILL)
+                    return
+                if not current.status.is_running:
+                    return
+                if time.monotonic() >= deadline:
+                    self._signal(name, pid, signal.SIGKILL)
+                    return
+                if pidfd is None:
+                    time.sleep(_POLL_INTERVAL)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
 
     def _settle_server(self) -> None:
         """Wait until a server left without sessions has exited.

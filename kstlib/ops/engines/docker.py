@@ -280,6 +280,10 @@ class DockerEngine:
                 # ssh:// through the ssh client, not paramiko (not a dependency).
                 use_ssh_client=endpoint.startswith("ssh://"),
             )
+        if not endpoint.startswith(("tcp://", "http://", "https://")):
+            # requests re-reads proxy settings from the environment on every
+            # request; a unix or ssh socket never goes through a proxy.
+            api.trust_env = False
         return cls(api, endpoint, timeout)
 
     def _translate(

@@ -322,6 +322,9 @@ class PodmanEngine:
 
         with translate(Op.READ, None, endpoint, timeout, connecting=True):
             client = podman.PodmanClient(base_url=endpoint, timeout=timeout)
+            if not endpoint.startswith(("tcp://", "http://", "https://")):
+                # no proxy lookups from the environment for a unix or ssh socket
+                client.api.trust_env = False
             response = client.api.get("/_ping")
             status = int(response.status_code)
         if status != 200:
