@@ -26,6 +26,7 @@ from kstlib.ops.exceptions import (
     SessionStartError,
     SessionStopError,
     SessionTimeoutError,
+    StateDirError,
     TmuxNotFoundError,
 )
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
@@ -79,6 +80,7 @@ __all__ = [
     "SessionStatus",
     "SessionStopError",
     "SessionTimeoutError",
+    "StateDirError",
     "TmuxNotFoundError",
     "TmuxRunner",
     "auto_detect_backend",

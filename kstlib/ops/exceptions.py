@@ -9,6 +9,7 @@ at the adapter boundary and kept as ``__cause__``.
     KstlibError
     └── OpsError
         ├── SessionConfigError                (also a ValueError)
+        ├── StateDirError(path, reason)       (also a PermissionError)
         ├── BackendNotFoundError              (also a FileNotFoundError)
         │   ├── TmuxNotFoundError
         │   └── ContainerRuntimeNotFoundError
@@ -54,6 +55,7 @@ __all__ = [
     "SessionStartError",
     "SessionStopError",
     "SessionTimeoutError",
+    "StateDirError",
     "TmuxNotFoundError",
 ]
 
@@ -121,6 +123,35 @@ class SessionConfigError(OpsError, ValueError):
 
     def _pickle_args(self) -> tuple[Any, ...]:
         return (self.message, self.field)
+
+
+class StateDirError(OpsError, PermissionError):
+    """kstlib's private state folder (logs, records) is unsafe to use.
+
+    Raised when a folder of the state tree is not owned by the current user,
+    is writable by others, or is not a real folder (a symlink, a file): using
+    it would let another user read or redirect session output.
+
+    Attributes:
+        path: the offending path.
+        reason: what is wrong with it.
+
+    Example:
+        >>> err = StateDirError("/tmp/s/kstlib", "is owned by uid 0, not by you")
+        >>> print(err)
+        kstlib's state folder /tmp/s/kstlib is owned by uid 0, not by you; refusing to use it. Remove it or set XDG_STATE_HOME to a folder of your own.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"kstlib's state folder {path} {reason}; refusing to use it. "
+            "Remove it or set XDG_STATE_HOME to a folder of your own."
+        )
+        self.path = path
+        self.reason = reason
+
+    def _pickle_args(self) -> tuple[Any, ...]:
+        return (self.path, self.reason)
 
 
 class BackendNotFoundError(OpsError, FileNotFoundError):

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from kstlib.ops.exceptions import SessionConfigError
+from kstlib.ops.statedir import state_dir
 
 __all__ = [
     "MAX_LOG_BYTES",
@@ -44,19 +45,6 @@ _ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\
 
 Since = datetime | float | int
 """A start time: an aware ``datetime`` or a Unix timestamp in seconds."""
-
-
-def state_dir() -> Path:
-    """Where kstlib.ops keeps state: ``$XDG_STATE_HOME/kstlib/ops``.
-
-    Example:
-        >>> state_dir().parts[-2:]
-        ('kstlib', 'ops')
-    """
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
-    return Path(base) / "kstlib" / "ops"
 
 
 def strip_ansi(text: str) -> str:
