@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import pickle
 import pty
@@ -63,9 +65,18 @@ def test_pid_is_the_sessions_process_not_the_server(tmux: TmuxRunner, name: str)
     assert st.pid is not None
     cmdline = Path(f"/proc/{st.pid}/cmdline").read_bytes().split(b"\0")
     assert b"tmux" not in cmdline[0]  # the session's own process, not the server
-    children = Path(f"/proc/{st.pid}/task/{st.pid}/children").read_text().split()
-    child_cmds = [Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0")[:2] for c in children]
-    assert [b"sleep", b"30"] in child_cmds
+    # The wrapper deletes its run file (one short child) before it starts the command.
+    deadline = time.monotonic() + 5
+    while True:
+        children = Path(f"/proc/{st.pid}/task/{st.pid}/children").read_text().split()
+        child_cmds = []
+        for c in children:
+            with contextlib.suppress(OSError):
+                child_cmds.append(Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0")[:2])
+        if [b"sleep", b"30"] in child_cmds or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    assert child_cmds == [[b"sleep", b"30"]]  # the command is the wrapper's only child
     assert os.getpgid(st.pid) == st.pid  # its own process group
     tmux.stop(name, graceful=False)
 

@@ -96,9 +96,8 @@ def test_log_files_are_removed_with_the_session(tmux: TmuxRunner, name: str) -> 
 
 
 def test_log_rotation_caps_the_size(tmux: TmuxRunner, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kstlib.ops.tmux as tmux_module
 
-    monkeypatch.setattr(tmux_module, "MAX_LOG_BYTES", 20_000)
+    monkeypatch.setenv("KSTLIB_OPS_MAX_LOG_BYTES", "20000")
     tmux.start(SessionConfig(name=name, command=["seq", "1", "20000"]))
     tmux.wait(name, timeout=30)
     pane = tmux._query(name)

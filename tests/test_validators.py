@@ -247,6 +247,6 @@ def test_status_to_dict_is_json_ready_and_stable() -> None:
         "name": "bot", "state": "exited", "backend": "container", "pid": None,
         "created_at": "2026-11-25T12:00:00+00:00", "window_count": None, "socket_name": None,
         "image": "localhost/app:1", "exit_code": 3, "runtime": "podman", "managed": True,
-        "restart_count": 0,
+        "restart_count": 0, "log_degraded": False,
     }
     assert not status.is_running

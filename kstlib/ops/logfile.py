@@ -1,7 +1,7 @@
 """Session log files: where they live, reading their tail, following them.
 
-A kstlib tmux session's output goes to ``<state dir>/tmux/<server>/<name>.log``
-(see :mod:`kstlib.ops._logpipe`), one ``<timestamp>\\t<text>`` record a line,
+A kstlib tmux session's output goes to ``<state dir>/tmux/<server>/<name>.<run>.log``
+(see :mod:`kstlib.ops.tmux.collector`), one ``<timestamp>\\t<text>`` record a line,
 rotated to ``<name>.log.1`` past :data:`MAX_LOG_BYTES`.
 
 Example:

@@ -163,6 +163,7 @@ def wait_for_log(
         >>> wait_for_log(runner, "doc-wfl", "^up$", timeout=10)
         'up'
         >>> runner.stop("doc-wfl", graceful=False)
+        True
     """
     regex = _pattern(pattern)
     _check_timeout(timeout)

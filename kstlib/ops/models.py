@@ -192,6 +192,7 @@ class SessionStatus:
     runtime: str | None = None
     managed: bool = False
     restart_count: int = 0
+    log_degraded: bool = False
 
     @property
     def is_running(self) -> bool:
@@ -208,7 +209,7 @@ class SessionStatus:
 
         The keys are stable: name, state, backend, pid, created_at,
         window_count, socket_name, image, exit_code, runtime, managed,
-        restart_count.
+        restart_count, log_degraded (output is missing from the session's log).
 
         Example:
             >>> import json

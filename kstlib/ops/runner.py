@@ -32,7 +32,7 @@ class Runner(Protocol):
         """Start a session from ``config`` and return its status."""
         ...
 
-    def stop(self, name: str, graceful: bool = True, timeout: float = 10) -> None:
+    def stop(self, name: str, graceful: bool = True, timeout: float = 10) -> bool | None:
         """Stop session ``name`` (gracefully: SIGTERM, wait, then kill) and remove it."""
         ...
 

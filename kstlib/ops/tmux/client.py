@@ -1,0 +1,179 @@
+"""The connection to one tmux server: socket, binary, bounded calls, pane queries.
+
+:class:`TmuxClient` is the base of :class:`~kstlib.ops.tmux.TmuxRunner`: it
+owns the ``libtmux.Server``, runs every tmux command through
+:func:`~kstlib.ops.tmux.call.run_tmux` with the runner's timeout, reads one
+session's pane in one command, and knows the server's state folder.
+
+Example:
+    >>> client = TmuxClient(socket_name="kstlib-doc", timeout=3)
+    >>> client.timeout, client.binary is None
+    (3, True)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kstlib.ops.exceptions import (
+    SessionConfigError,
+    SessionError,
+    SessionNotFoundError,
+    TmuxNotFoundError,
+)
+from kstlib.ops.models import BackendType
+from kstlib.ops.tmux import files
+from kstlib.ops.tmux.call import DEFAULT_TIMEOUT, run_tmux, translate
+from kstlib.ops.tmux.pane import FORMAT, Pane, parse
+
+if TYPE_CHECKING:
+    import libtmux
+
+__all__ = ["TmuxClient", "exact", "exact_pane"]
+
+BACKEND = BackendType.TMUX
+
+
+def exact(name: str) -> str:
+    """Target a session by exact name (tmux otherwise matches prefixes)."""
+    return f"={name}"
+
+
+def exact_pane(name: str) -> str:
+    """Target the active pane of a session by exact name."""
+    return f"={name}:"
+
+
+def check_timeout(timeout: object, *, optional: bool, field: str = "timeout") -> None:
+    """A timeout is a finite, non-negative number of seconds (``None`` where optional)."""
+    if timeout is None and optional:
+        return
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout < 0
+    ):
+        raise SessionConfigError(
+            f"{field}: {timeout!r} must be a finite, non-negative number of seconds", field
+        )
+
+
+class TmuxClient:
+    """One tmux server: where it listens, which binary drives it, how long a call may take.
+
+    Args:
+        socket_name: tmux ``-L`` socket name (``None``: the default server).
+        socket_path: tmux ``-S`` socket path; wins over ``socket_name``.
+        tmux_bin: path of the tmux binary (``None``: ``tmux`` on ``PATH``).
+        binary: the upstream spelling of ``tmux_bin``.
+        timeout: seconds any one tmux call may take (``None``: no bound).
+
+    Example:
+        >>> TmuxClient(socket_name="s", binary="/usr/bin/tmux").tmux_bin
+        '/usr/bin/tmux'
+    """
+
+    def __init__(
+        self,
+        socket_name: str | None = None,
+        socket_path: str | None = None,
+        tmux_bin: str | None = None,
+        *,
+        binary: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> None:
+        check_timeout(timeout, optional=True)
+        if tmux_bin is not None and binary is not None and tmux_bin != binary:
+            raise SessionConfigError("binary: give tmux_bin or binary, not both", "binary")
+        self.socket_name = socket_name
+        self.socket_path = socket_path
+        self.tmux_bin = tmux_bin if tmux_bin is not None else binary
+        self.timeout = timeout
+        self._server: libtmux.Server | None = None
+
+    @property
+    def binary(self) -> str | None:
+        """The tmux binary given to the runner (upstream name of ``tmux_bin``).
+
+        Example:
+            >>> TmuxClient(tmux_bin="/usr/bin/tmux").binary
+            '/usr/bin/tmux'
+        """
+        return self.tmux_bin
+
+    def __repr__(self) -> str:
+        where = self.socket_path or self.socket_name or "default"
+        return f"{type(self).__name__}(socket={where!r})"
+
+    @property
+    def server(self) -> libtmux.Server:
+        """The :class:`libtmux.Server` this runner drives (created on first use).
+
+        Example:
+            >>> TmuxClient(socket_name="kstlib-doc").server.socket_name
+            'kstlib-doc'
+        """
+        if self._server is None:
+            import libtmux
+            from libtmux.common import has_minimum_version
+
+            with translate(None, None):
+                has_minimum_version(raises=True, tmux_bin=self.tmux_bin)
+            # A resolved binary spares libtmux a PATH lookup on every command.
+            self._server = libtmux.Server(
+                socket_name=self.socket_name,
+                socket_path=self.socket_path,
+                tmux_bin=self._tmux_path(),
+            )
+        return self._server
+
+    def _tmux_path(self) -> str:
+        binary = self.tmux_bin or shutil.which("tmux")
+        if binary is None:
+            raise TmuxNotFoundError()
+        return os.path.abspath(binary) if os.sep in binary else binary
+
+    def _run(
+        self,
+        op_error: type[SessionError],
+        name: str | None,
+        *args: str,
+        missing_ok: bool = False,
+    ) -> list[str] | None:
+        """Run one tmux command (bounded); its stdout lines, ``None`` for a missing session."""
+        return run_tmux(self.server, self.timeout, op_error, name, *args, missing_ok=missing_ok)
+
+    def _query(self, name: str, op_error: type[SessionError] = SessionError) -> Pane | None:
+        # list-panes fails on a missing target (display-message prints blanks),
+        # and "=name:" (not "=name") keeps tmux from falling back to a window.
+        out = self._run(
+            op_error, name, "list-panes", "-t", exact_pane(name), "-F", FORMAT, missing_ok=True
+        )
+        if not out:
+            return None
+        return self._trusted(parse(out[0], self.socket_name))
+
+    def _pane_or_missing(self, name: str, op_error: type[SessionError] = SessionError) -> Pane:
+        pane = self._query(name, op_error)
+        if pane is None:
+            raise SessionNotFoundError(name, BACKEND)
+        return pane
+
+    def _folder(self, *, create: bool = False) -> Path:
+        """This server's private state folder (logs, FIFOs, run files)."""
+        return files.server_folder(self.socket_name, self.socket_path, create=create)
+
+    def _trusted(self, pane: Pane) -> Pane:
+        """Keep a pane's log path only if it lies in this server's own folder.
+
+        The path comes from a tmux option that anything on the server can
+        set; kstlib reads and deletes only files of its own folder.
+        """
+        if pane.log is not None and pane.log.parent != self._folder():
+            return pane._replace(log=None)
+        return pane

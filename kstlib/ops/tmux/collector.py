@@ -1,0 +1,321 @@
+"""The log collector: one process per tmux server writes every session's log.
+
+tmux pipes each kstlib pane's output through ``pipe-pane 'exec cat >FIFO'``
+into a per-run FIFO of the server's state folder; this one program (stdlib
+only, started by tmux itself with ``run-shell -b``) reads every FIFO and
+writes ``<run>.log``: one ``<UTC ISO timestamp>\\t<text>\\n`` record a line,
+carriage returns removed, rotated to ``<run>.log.1`` past the run's size
+limit. So a session costs a ``cat`` (about 0.14 MB), not an interpreter.
+
+The run's end is the OSC sequence ``ESC ] 7707 ; kstlib-end ; NONCE BEL``
+that the session wrapper prints after the command's last output; ``NONCE``
+is a per-run secret from the log's header record (``#kstlib-run NONCE
+MAX_BYTES``), so output that prints the sequence with any other nonce is
+just output. At the mark the collector writes the ``#kstlib-end`` record.
+
+When a write fails (disk full) the output is dropped, the log is marked
+degraded by clearing its owner write bit (``chmod`` needs no free block),
+and every later chunk is tried again, so logging resumes once there is
+room. One collector serves a folder at a time (``flock`` on
+``collector.lock``, whose text is ``<pid> <tmux server pid>``). It learns
+of new runs through the ``ctl`` FIFO (one ``<run>\\n`` a message). Once its
+tmux server is gone it serves what it still has and then exits.
+
+Example:
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with open(os.path.join(folder, "r.log"), "wb") as f:
+    ...     _ = f.write(HEADER + b" n1 4096\\n")
+    >>> os.mkfifo(os.path.join(folder, "r.fifo"))
+    >>> w = _Writer(folder, "r")
+    >>> w.feed(b"a\\r\\nb" + end_mark(b"x") + end_mark(b"n1")); w.close()
+    >>> [r.split(b"\\t")[-1] for r in open(os.path.join(folder, "r.log"), "rb").read().splitlines()]
+    [b'#kstlib-run n1 4096', b'a', b'b\\x1b]7707;kstlib-end;x\\x07', b'#kstlib-end']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import selectors
+import signal
+import stat
+import sys
+import time
+from datetime import datetime, timezone
+
+__all__ = ["END_RECORD", "HEADER", "end_mark", "main"]
+
+#: The record that marks the end of a run in the log (data records start with a digit).
+END_RECORD = b"#kstlib-end\n"
+#: The first record of every log: ``#kstlib-run NONCE MAX_BYTES``.
+HEADER = b"#kstlib-run"
+_CHUNK = 65536
+_PARENT_CHECK_S = 0.1
+_LOCK_WAIT_S = 2.0
+
+
+def end_mark(nonce: bytes) -> bytes:
+    """The end-of-output sequence for a run with this nonce.
+
+    Example:
+        >>> end_mark(b"ab")
+        b'\\x1b]7707;kstlib-end;ab\\x07'
+    """
+    return b"\x1b]7707;kstlib-end;" + nonce + b"\x07"
+
+
+def _stamp() -> bytes:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+
+
+class _Writer:
+    """One run: its FIFO, its log file, rotation, the end mark, lost output."""
+
+    def __init__(self, folder: str, run: str) -> None:
+        self.run = run
+        self.path = os.path.join(folder, run + ".log")
+        self.fifo = os.path.join(folder, run + ".fifo")
+        # No O_CREAT: kstlib creates the log; a run whose session is gone has none.
+        self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+        header = os.pread(self.fd, 256, 0).split(b"\n", 1)[0].split()
+        if len(header) != 3 or header[0] != HEADER:
+            os.close(self.fd)
+            raise ValueError("no header")
+        self.nonce = header[1]
+        self.max_bytes = int(header[2])
+        self.size = os.fstat(self.fd).st_size
+        self.reader = os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        self.buffer = b""
+        self.in_line = False
+        self.degraded = False
+
+    def split(self, data: bytes) -> list[tuple[bytes, bool]]:
+        """Cut buffered output at end marks: ``(text, ended)`` pieces ready to write."""
+        mark = end_mark(self.nonce)
+        self.buffer += data.replace(b"\r", b"")
+        out: list[tuple[bytes, bool]] = []
+        while mark in self.buffer:
+            before, _, self.buffer = self.buffer.partition(mark)
+            out.append((before, True))
+        # Keep back a tail that could be the start of a split end mark.
+        cut = len(self.buffer)
+        escape = self.buffer.rfind(b"\x1b", max(0, cut - len(mark) + 1))
+        if escape >= 0 and mark.startswith(self.buffer[escape:]):
+            cut = escape
+        if cut:
+            out.append((self.buffer[:cut], False))
+            self.buffer = self.buffer[cut:]
+        return out
+
+    def _emit(self, text: bytes, ended: bool) -> None:
+        """Write ``text`` as records (rotating between records), then the end record."""
+        out = bytearray()
+        while text:
+            if not self.in_line:
+                if self.size + len(out) >= self.max_bytes:
+                    self._write(bytes(out))
+                    out.clear()
+                    self._rotate()
+                out += _stamp() + b"\t"
+                self.in_line = True
+            line, newline, text = text.partition(b"\n")
+            out += line + newline
+            if newline:
+                self.in_line = False
+        if ended:
+            if self.in_line:
+                out += b"\n"
+                self.in_line = False
+            out += END_RECORD
+        self._write(bytes(out))
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.fd, view) :]
+            except OSError as err:
+                if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+                    raise
+                self._mark_degraded()  # dropped; the next chunk tries again
+                return
+        self.size += len(data)
+
+    def _rotate(self) -> None:
+        try:
+            os.replace(self.path, self.path + ".1")
+            fd = os.open(
+                self.path,
+                os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+            )
+        except OSError:
+            return  # keep writing the old file: better too long than lost
+        os.close(self.fd)
+        self.fd, self.size = fd, 0
+        if self.degraded:
+            self._mark_degraded()
+
+    def _mark_degraded(self) -> None:
+        self.degraded = True
+        with contextlib.suppress(OSError):
+            os.fchmod(self.fd, 0o400)
+
+    def feed(self, data: bytes) -> None:
+        """Write new output; ``b""`` flushes what was held back (the pipe closed)."""
+        if data:
+            pieces = self.split(data)
+        else:
+            pieces, self.buffer = [(self.buffer, False)], b""
+        for text, ended in pieces:
+            self._emit(text, ended)
+
+    def close(self) -> None:
+        self.feed(b"")
+        if self.in_line:
+            self._write(b"\n")
+            self.in_line = False
+        for fd in (self.fd, self.reader):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(self.fifo)
+
+
+class _Collector:
+    def __init__(self, folder: str, server_pid: int) -> None:
+        self.folder = folder
+        self.server_pid = server_pid
+        self.selector = selectors.DefaultSelector()
+        self.writers: dict[int, _Writer] = {}
+        self.runs: set[str] = set()
+        self.orphaned = False
+        ctl = os.path.join(folder, "ctl")
+        # O_RDWR: the control FIFO never reports end-of-file between writers.
+        self.ctl = os.open(ctl, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+        self.selector.register(self.ctl, selectors.EVENT_READ)
+        self.pending = b""
+
+    def add(self, run: str) -> None:
+        if run in self.runs or "/" in run or not run:
+            return
+        try:
+            writer = _Writer(self.folder, run)
+        except (OSError, ValueError):
+            return  # its session is gone, or not a run of ours
+        self.runs.add(run)
+        self.writers[writer.reader] = writer
+        self.selector.register(writer.reader, selectors.EVENT_READ)
+
+    def scan(self) -> None:
+        for entry in os.listdir(self.folder):
+            if entry.endswith(".fifo"):
+                self.add(entry[: -len(".fifo")])
+
+    def drop(self, writer: _Writer) -> None:
+        self.selector.unregister(writer.reader)
+        del self.writers[writer.reader]
+        self.runs.discard(writer.run)
+        writer.close()
+
+    def read_ctl(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.ctl, _CHUNK)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self.pending += chunk
+        *runs, self.pending = self.pending.split(b"\n")
+        for run in runs:
+            self.add(run.decode("utf-8", "replace"))
+
+    def pump(self, writer: _Writer) -> None:
+        try:
+            data = os.read(writer.reader, _CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            writer.feed(data)
+        else:  # the pane's pipe closed: this run's output is complete
+            self.drop(writer)
+
+    def run(self) -> None:
+        self.scan()
+        while True:
+            for key, _ in self.selector.select(_PARENT_CHECK_S):
+                if key.fd == self.ctl:
+                    self.read_ctl()
+                elif key.fd in self.writers:
+                    self.pump(self.writers[key.fd])
+            if os.getppid() != self.server_pid:
+                self.orphaned = True  # the tmux server is gone
+            # A collector whose server is gone still serves every run it has
+            # (a new server's runs too, if it was told of them): it leaves only
+            # once none is left and nobody has just announced one.
+            if self.orphaned and not self.writers:
+                self.read_ctl()
+                if not self.writers:
+                    break
+
+
+def _lock(folder: str) -> int | None:
+    """Hold ``collector.lock``; ``None`` if another collector keeps it."""
+    path = os.path.join(folder, "collector.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    deadline = time.monotonic() + _LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            # A collector whose server just died lets go within a moment.
+            if time.monotonic() > deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.02)
+
+
+def main(argv: list[str]) -> int:
+    """Collect the logs of the tmux server folder ``argv[0]`` (run by tmux).
+
+    Example:
+        >>> main([])
+        2
+    """
+    if len(argv) != 1:
+        return 2
+    folder = argv[0]
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        return 2
+    server_pid = os.getppid()
+    fd = _lock(folder)
+    if fd is None:
+        return 0
+    collector = _Collector(folder, server_pid)
+
+    def orphan(_signum: int, _frame: object) -> None:
+        collector.orphaned = True  # tmux ends its jobs when it exits
+
+    signal.signal(signal.SIGTERM, orphan)
+    signal.signal(signal.SIGHUP, orphan)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {server_pid}\n".encode(), 0)
+    collector.run()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        code = main(sys.argv[1:])
+    except Exception:
+        code = 1
+    sys.exit(code)

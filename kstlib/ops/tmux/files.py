@@ -1,0 +1,181 @@
+"""The files of a tmux server's sessions: one private folder per server, per-run files.
+
+A server's folder is ``<state dir>/tmux/<server id>`` (0700). The id maps each
+server one to one: ``default``, ``L-<name>`` for a plain ``-L`` socket name,
+``L~<hash>`` for any other name and ``S~<hash>`` for a ``-S`` socket path, so
+two sockets never share a folder (``/x/a b/s`` and ``/x/a_b/s`` differ).
+
+Each run of a session has ``<name>.<run>.log`` (its output, see
+:mod:`kstlib.ops.tmux.collector`), ``<name>.<run>.fifo`` (the pane's pipe to
+the collector) and, until the wrapper has read it, ``<name>.<run>.env`` (its
+environment and end-mark nonce). All are 0600 and removed with the session.
+
+Example:
+    >>> server_id(None, None), server_id("work", None), server_id("a b", None)[:2]
+    ('default', 'L-work', 'L~')
+    >>> server_id(None, "/x/a b/s") != server_id(None, "/x/a_b/s")
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from kstlib.ops.statedir import create_private, private_dir
+from kstlib.ops.tmux.collector import HEADER
+
+__all__ = ["RunFiles", "env_script", "remove_run", "server_folder", "server_id", "wake_collector"]
+
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+_SUFFIXES = (".log", ".log.1", ".fifo", ".env")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def server_id(socket_name: str | None, socket_path: str | None) -> str:
+    """The folder name of one tmux server's state (one to one with the server).
+
+    Example:
+        >>> server_id(None, "/tmp/s").startswith("S~")
+        True
+    """
+    if socket_path:
+        return "S~" + _digest(os.path.abspath(socket_path))
+    if socket_name is None:
+        return "default"
+    if _PLAIN.fullmatch(socket_name):
+        return f"L-{socket_name}"
+    return "L~" + _digest(socket_name)
+
+
+def server_folder(socket_name: str | None, socket_path: str | None, *, create: bool) -> Path:
+    """This server's state folder; with ``create``, made (0700) and checked.
+
+    Raises:
+        StateDirError: the folder or a parent is not private to the user.
+
+    Example:
+        >>> server_folder("work", None, create=False).name
+        'L-work'
+    """
+    sid = server_id(socket_name, socket_path)
+    if create:
+        return private_dir("tmux", sid)
+    from kstlib.ops.statedir import state_dir
+
+    return state_dir() / "tmux" / sid
+
+
+def env_script(env: Mapping[str, str], nonce: str) -> bytes:
+    """The run file the wrapper sources: ``export KEY='value'`` lines, then the nonce.
+
+    Values are single-quoted, which a POSIX shell takes byte for byte.
+
+    Example:
+        >>> env_script({"A": "it's"}, "n")
+        b"export A='it'\\\\''s'\\n_kstlib_nonce='n'\\n"
+    """
+    lines = [f"export {key}='" + value.replace("'", "'\\''") + "'\n" for key, value in env.items()]
+    lines.append(f"_kstlib_nonce='{nonce}'\n")
+    return "".join(lines).encode("utf-8", "surrogateescape")
+
+
+class RunFiles:
+    """The files of one new run of session ``name`` in ``folder``.
+
+    Example:
+        >>> import os, tempfile
+        >>> from pathlib import Path
+        >>> run = RunFiles(Path(tempfile.mkdtemp()), "bot")
+        >>> run.create({"TOKEN": "s3cr3t"}, max_bytes=4096)
+        >>> sorted(p.suffix for p in run.folder.iterdir())
+        ['.env', '.fifo', '.log']
+        >>> run.remove(); list(run.folder.iterdir())
+        []
+    """
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.folder = folder
+        self.run = f"{name}.{secrets.token_hex(6)}"
+        self.nonce = secrets.token_hex(16)
+        self.log = folder / f"{self.run}.log"
+        self.fifo = folder / f"{self.run}.fifo"
+        self.env = folder / f"{self.run}.env"
+
+    def create(self, env: Mapping[str, str], *, max_bytes: int) -> None:
+        """Create the log (with its header), the FIFO and the env file, all 0600.
+
+        Raises:
+            OSError: a file could not be made; nothing of the run is left.
+        """
+        try:
+            for path, data in (
+                (self.log, HEADER + f" {self.nonce} {max_bytes}\n".encode()),
+                (self.env, env_script(env, self.nonce)),
+            ):
+                fd = create_private(path)
+                try:
+                    os.write(fd, data)
+                finally:
+                    os.close(fd)
+            os.mkfifo(self.fifo, 0o600)
+            os.chmod(self.fifo, 0o600, follow_symlinks=False)
+        except BaseException:
+            self.remove()
+            raise
+
+    def remove(self) -> None:
+        """Delete every file of this run that exists."""
+        remove_run(self.log)
+
+
+def remove_run(log: Path) -> None:
+    """Delete the files of the run whose log is ``log`` (never through a symlink).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> remove_run(Path(tempfile.mkdtemp()) / "gone.abc.log")
+    """
+    stem = log.name[: -len(".log")] if log.name.endswith(".log") else log.name
+    for suffix in _SUFFIXES:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            os.unlink(log.parent / f"{stem}{suffix}")
+
+
+def wake_collector(folder: Path, run: str) -> bool:
+    """Tell the folder's collector about a new run; ``False`` if none is listening.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> wake_collector(Path(tempfile.mkdtemp()), "bot.1")
+        False
+    """
+    ctl = folder / "ctl"
+    try:
+        fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        with contextlib.suppress(FileExistsError):
+            os.mkfifo(ctl, 0o600)
+        return False
+    except OSError as err:
+        if err.errno == errno.ENXIO:  # a FIFO nobody reads: no collector
+            return False
+        raise
+    try:
+        os.write(fd, f"{run}\n".encode())
+    except BlockingIOError:
+        pass  # a full control pipe: the collector is busy, and rescans at start anyway
+    finally:
+        os.close(fd)
+    return True

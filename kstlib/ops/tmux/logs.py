@@ -1,0 +1,301 @@
+"""Reading a tmux session's output: its log file, tmux's scrollback, following it.
+
+A session kstlib started has a log written by the server's collector
+(:mod:`kstlib.ops.tmux.collector`). When that log lost output (a full disk,
+a killed collector), the status says ``log_degraded``, one warning says so,
+reads fall back to what tmux still holds, and logging is resumed where it can
+be (a new collector, the pane piped again).
+
+Example:
+    >>> from kstlib.ops import SessionConfig, TmuxRunner
+    >>> runner = TmuxRunner(socket_name="kstlib-doc")
+    >>> _ = runner.start(SessionConfig(name="doc-logs", command="echo hi"))
+    >>> runner.wait("doc-logs", timeout=5)
+    0
+    >>> runner.logs("doc-logs")
+    'hi'
+    >>> runner.stop("doc-logs")
+    True
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shlex
+import stat
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+
+from kstlib.ops.exceptions import SessionConfigError, SessionError, SessionTimeoutError
+from kstlib.ops.logfile import Since, ended, follow_lines, read_lines, strip_ansi
+from kstlib.ops.tmux import files
+from kstlib.ops.tmux.call import arg, fmt
+from kstlib.ops.tmux.client import BACKEND, TmuxClient, check_timeout, exact_pane
+from kstlib.ops.tmux.pane import Pane
+from kstlib.ops.validators import validate_lookup_name
+
+__all__ = ["TmuxLogs"]
+
+_log = logging.getLogger("kstlib.ops.tmux")
+_COLLECTOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "collector.py")
+#: How long a reader waits for the collector to catch up with an exited process.
+_LOG_SETTLE = 2.0
+HEIGHT = 50
+_warned: set[str] = set()
+
+
+def check_lines(lines: object) -> None:
+    """``lines`` is ``None`` or a non-negative whole number."""
+    if lines is not None and (isinstance(lines, bool) or not isinstance(lines, int) or lines < 0):
+        raise SessionConfigError(f"lines: {lines!r} must be a non-negative integer", "lines")
+
+
+def collector_command(folder: Path) -> str:
+    """The ``run-shell -b`` command that starts a folder's collector (format-escaped)."""
+    argv = [sys.executable, "-I", "-S", _COLLECTOR, str(folder)]
+    return arg(fmt("exec " + shlex.join(argv) + " </dev/null >/dev/null 2>&1"))
+
+
+def pipe_command(fifo: Path) -> str:
+    """The ``pipe-pane`` command that feeds a pane's output into its run's FIFO."""
+    # Only into the FIFO: were it gone, ">" would make a regular file that grows forever.
+    quoted = shlex.quote(str(fifo))
+    return arg(fmt(f"[ -p {quoted} ] && exec cat >{quoted}"))
+
+
+def collector_alive(folder: Path) -> bool:
+    """Whether a collector holds the folder's lock."""
+    try:
+        fd = os.open(folder / "collector.lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def log_lost_output(log: Path) -> bool:
+    """Whether the collector marked this log as having lost output (owner write bit off)."""
+    try:
+        return not os.stat(log, follow_symlinks=False).st_mode & stat.S_IWUSR
+    except OSError:
+        return False
+
+
+class TmuxLogs(TmuxClient):
+    """Log reading, following and waiting for tmux sessions (a base of TmuxRunner)."""
+
+    def _degraded(self, pane: Pane) -> bool:
+        """Whether output of this run is missing from its log (and resume logging)."""
+        if pane.log is None or not pane.status.managed:
+            return False
+        broken = pane.status.is_running and not pane.piped
+        if broken:
+            self._resume(pane, pane.log)
+        if broken or log_lost_output(pane.log):
+            key = str(pane.log)
+            if key not in _warned:
+                _warned.add(key)
+                message = (
+                    f"the log of tmux session {pane.status.name!r} lost output (disk full or "
+                    "log collector killed); reads fall back to tmux's scrollback"
+                )
+                _log.warning(message)
+                warnings.warn(message, RuntimeWarning, stacklevel=4)
+            return True
+        return False
+
+    def _resume(self, pane: Pane, log: Path) -> None:
+        """Pipe a pane whose pipe died into a (new) collector again."""
+        folder, run = log.parent, log.name[: -len(".log")]
+        fifo = folder / f"{run}.fifo"
+        with suppress(OSError):
+            os.chmod(log, 0o400, follow_symlinks=False)  # output was lost: say so for good
+        try:
+            os.mkfifo(fifo, 0o600)
+        except FileExistsError:
+            pass
+        except OSError:
+            return  # its folder is gone: nothing to resume into
+        args: list[str] = []
+        if not (files.wake_collector(folder, run) and collector_alive(folder)):
+            args += ["run-shell", "-b", collector_command(folder), ";"]
+        args += ["pipe-pane", "-t", exact_pane(pane.status.name), "-o", pipe_command(fifo)]
+        self._run(SessionError, pane.status.name, *args, missing_ok=True)
+
+    def _settle(self, pane: Pane) -> None:
+        """For an exited session, wait (briefly) until its log holds all its output."""
+        log = pane.log
+        if log is None or pane.status.is_running or not pane.piped or ended(log):
+            return  # nothing to wait for, or nobody left to write it
+        if log_lost_output(log):
+            return
+        if not collector_alive(log.parent):
+            self._run(SessionError, None, "run-shell", "-b", collector_command(log.parent))
+        deadline = time.monotonic() + _LOG_SETTLE
+        while not ended(log) and time.monotonic() < deadline and log.exists():
+            time.sleep(0.01)
+
+    def logs(
+        self,
+        name: str,
+        lines: int | None = 100,
+        since: Since | None = None,
+        timestamps: bool = False,
+        ansi: bool = True,
+    ) -> str:
+        """The last ``lines`` lines of the session's output (``None``: all that is kept).
+
+        A session started by kstlib writes its output to a log file, so the
+        whole output is readable, beyond the scrollback and after the process
+        has exited. ``since`` (an aware datetime or a Unix time) keeps lines
+        written from then on; ``timestamps`` prefixes each line with its UTC
+        time; ``ansi=False`` strips colours and other escape sequences.
+        Sessions kstlib did not start, and sessions whose log lost output, are
+        read from the pane's scrollback.
+
+        Example:
+            >>> from kstlib.ops import SessionConfig, TmuxRunner
+            >>> runner = TmuxRunner(socket_name="kstlib-doc")
+            >>> _ = runner.start(SessionConfig(name="doc3", command="echo hi"))
+            >>> runner.wait("doc3", timeout=5)
+            0
+            >>> runner.logs("doc3")
+            'hi'
+            >>> runner.stop("doc3")
+            True
+        """
+        validate_lookup_name(name)
+        check_lines(lines)
+        pane = self._pane_or_missing(name)
+        degraded = self._degraded(pane)
+        if not degraded:
+            self._settle(pane)
+        has_log = pane.log is not None and pane.log.exists()
+        # A degraded log still holds the only timestamps; otherwise tmux holds more.
+        if pane.log is not None and has_log and (not degraded or since is not None or timestamps):
+            return "\n".join(
+                read_lines(pane.log, lines, since=since, timestamps=timestamps, ansi=ansi)
+            )
+        if since is not None or timestamps:
+            raise SessionError(
+                f"tmux session {name!r} was not started by kstlib, so it has no log file; "
+                "since= and timestamps= need one"
+            )
+        return self._capture(name, lines, ansi)
+
+    def _capture(self, name: str, lines: int | None, ansi: bool) -> str:
+        start = "-" if lines is None else f"-{max(lines, 1) + HEIGHT}"
+        args = ["capture-pane", "-p", "-J", "-t", exact_pane(name), "-S", start]
+        if ansi:
+            args.append("-e")
+        text = [line.rstrip() for line in self._run(SessionError, name, *args) or []]
+        while text and not strip_ansi(text[-1]).strip():
+            text.pop()
+        if text and strip_ansi(text[-1]).startswith("Pane is dead ("):
+            text.pop()
+            while text and not strip_ansi(text[-1]).strip():
+                text.pop()
+        if lines is not None:
+            text = text[-lines:] if lines else []
+        return "\n".join(text)
+
+    def follow_logs(
+        self,
+        name: str,
+        since: Since | None = None,
+        timestamps: bool = False,
+        ansi: bool = True,
+        timeout: float | None = None,
+    ) -> Iterator[str]:
+        """Yield the session's output lines as they are written; end when it ends.
+
+        Lines written before the call are included only from ``since`` on.
+        With ``timeout`` (seconds), raise
+        :class:`~kstlib.ops.exceptions.SessionTimeoutError` if the session is
+        still running then.
+
+        Example:
+            >>> from kstlib.ops import SessionConfig, TmuxRunner
+            >>> runner = TmuxRunner(socket_name="kstlib-doc")
+            >>> _ = runner.start(SessionConfig(name="doc6", command="sleep 0.3; echo a; echo b"))
+            >>> list(runner.follow_logs("doc6"))
+            ['a', 'b']
+            >>> runner.stop("doc6")
+            True
+        """
+        validate_lookup_name(name)
+        check_timeout(timeout, optional=True)
+        pane = self._pane_or_missing(name)
+        if pane.log is None:
+            raise SessionError(
+                f"tmux session {name!r} was not started by kstlib, so it has no log file to follow"
+            )
+        return self._follow(
+            name, pane.log, since=since, timestamps=timestamps, ansi=ansi, timeout=timeout
+        )
+
+    def _follow(
+        self,
+        name: str,
+        log: Path,
+        *,
+        since: Since | None,
+        timestamps: bool,
+        ansi: bool,
+        timeout: float | None,
+    ) -> Iterator[str]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        timed_out = False
+
+        def alive() -> bool:
+            nonlocal timed_out
+            if deadline is not None and time.monotonic() >= deadline:
+                timed_out = True
+                return False
+            current = self._query(name)
+            return current is not None and current.status.is_running
+
+        yield from follow_lines(log, alive, since=since, timestamps=timestamps, ansi=ansi)
+        if timed_out:
+            raise SessionTimeoutError(name, BACKEND, f"still running after {timeout} s")
+
+    def wait(self, name: str, timeout: float | None = None) -> int:
+        """Wait for the session's process to exit and return its exit code.
+
+        Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError` after
+        ``timeout`` seconds (``None``: wait as long as it takes).
+
+        Example:
+            >>> from kstlib.ops import SessionConfig, TmuxRunner
+            >>> runner = TmuxRunner(socket_name="kstlib-doc")
+            >>> _ = runner.start(SessionConfig(name="doc7", command="exit 7"))
+            >>> runner.wait("doc7", timeout=5)
+            7
+            >>> runner.stop("doc7")
+            True
+        """
+        validate_lookup_name(name)
+        check_timeout(timeout, optional=True)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = 0.02
+        while True:
+            pane = self._pane_or_missing(name)
+            st = pane.status
+            if not st.is_running:
+                self._settle(pane)
+                return st.exit_code if st.exit_code is not None else -1
+            if deadline is not None and time.monotonic() >= deadline:
+                raise SessionTimeoutError(name, BACKEND, f"still running after {timeout} s")
+            time.sleep(interval)
+            interval = min(interval * 1.5, 0.2)

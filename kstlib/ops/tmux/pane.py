@@ -1,0 +1,110 @@
+"""What one tmux query says about a session's pane, and how to read it.
+
+One ``-F`` format serves ``new-session -P``, ``list-panes`` (status) and
+``list-sessions`` (list), so every call is a single tmux command. Fields
+are separated by ``\\x1f``; the session name comes last because a foreign
+session's name is the only free text in it.
+
+Example:
+    >>> line = SEP.join(["42", "1", "", "", "1767225600", "1", "1", "3", "", "0", "1",
+    ...                  "7", "$1", "bot"])
+    >>> p = parse(line, "sock")
+    >>> p.status.state.value, p.status.exit_code, p.server_pid, p.session_id
+    ('exited', 3, 7, '$1')
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NamedTuple
+
+from kstlib.ops.models import BackendType, SessionState, SessionStatus
+
+__all__ = ["EXIT_OPTION", "FORMAT", "LOG_OPTION", "MANAGED_OPTION", "RESTARTS_OPTION", "Pane"]
+
+#: Session user option that marks a session started by kstlib.
+MANAGED_OPTION = "@kstlib-managed"
+#: Pane user option where the session's wrapper records the exit code.
+EXIT_OPTION = "@kstlib-exit"
+#: Pane user option where the wrapper counts the restarts of its restart policy.
+RESTARTS_OPTION = "@kstlib-restarts"
+#: Session user option holding the path of the session's log file.
+LOG_OPTION = "@kstlib-log"
+SEP = "\x1f"
+_FIELDS = (
+    "#{pane_pid}",
+    "#{pane_dead}",
+    "#{pane_dead_status}",
+    "#{pane_dead_signal}",
+    "#{session_created}",
+    "#{session_windows}",
+    f"#{{{MANAGED_OPTION}}}",
+    f"#{{{EXIT_OPTION}}}",
+    f"#{{{LOG_OPTION}}}",
+    f"#{{{RESTARTS_OPTION}}}",
+    "#{pane_pipe}",
+    "#{pid}",
+    "#{session_id}",
+    "#{session_name}",
+)
+FORMAT = SEP.join(_FIELDS)
+
+
+class Pane(NamedTuple):
+    """A session's status plus what kstlib needs of its pane."""
+
+    status: SessionStatus
+    log: Path | None
+    piped: bool
+    server_pid: int | None
+    session_id: str
+
+
+def parse(line: str, socket_name: str | None) -> Pane:
+    """Read one line printed with :data:`FORMAT`."""
+    (
+        pid,
+        dead,
+        dead_status,
+        dead_signal,
+        created,
+        windows,
+        managed,
+        recorded,
+        log,
+        restarts,
+        piped,
+        server_pid,
+        session_id,
+        name,
+    ) = line.split(SEP, len(_FIELDS) - 1)
+    exit_code: int | None = None
+    state = SessionState.RUNNING
+    if dead == "1":
+        state = SessionState.EXITED
+        if recorded.isdigit():
+            exit_code = int(recorded)
+        elif dead_status:
+            exit_code = int(dead_status)
+        elif dead_signal:
+            exit_code = 128 + int(dead_signal)
+    status = SessionStatus(
+        name=name,
+        state=state,
+        backend=BackendType.TMUX,
+        pid=int(pid) if pid else None,
+        created_at=datetime.fromtimestamp(int(created), tz=timezone.utc) if created else None,
+        window_count=int(windows) if windows else None,
+        exit_code=exit_code,
+        socket_name=socket_name,
+        managed=managed == "1",
+        restart_count=int(restarts) if restarts.isdigit() else 0,
+    )
+    return Pane(
+        status,
+        Path(log) if log else None,
+        piped == "1",
+        int(server_pid) if server_pid.isdigit() else None,
+        session_id,
+    )
