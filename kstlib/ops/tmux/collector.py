@@ -194,10 +194,17 @@ class _Collector:
         self.runs: set[str] = set()
         self.orphaned = False
         ctl = os.path.join(folder, "ctl")
+        with contextlib.suppress(FileExistsError):
+            os.mkfifo(ctl, 0o600)
         # O_RDWR: the control FIFO never reports end-of-file between writers.
         self.ctl = os.open(ctl, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
         self.selector.register(self.ctl, selectors.EVENT_READ)
         self.pending = b""
+        # A signal (tmux ending its jobs) wakes the loop through this pipe.
+        self.wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
 
     def add(self, run: str) -> None:
         if run in self.runs or "/" in run or not run:
@@ -252,6 +259,9 @@ class _Collector:
             for key, _ in self.selector.select(_PARENT_CHECK_S):
                 if key.fd == self.ctl:
                     self.read_ctl()
+                elif key.fd == self.wake_r:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self.wake_r, 512)
                 elif key.fd in self.writers:
                     self.pump(self.writers[key.fd])
             if os.getppid() != self.server_pid:
@@ -268,18 +278,33 @@ class _Collector:
 def _lock(folder: str) -> int | None:
     """Hold ``collector.lock``; ``None`` if another collector keeps it."""
     path = os.path.join(folder, "collector.lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     deadline = time.monotonic() + _LOCK_WAIT_S
     while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
         except BlockingIOError:
+            os.close(fd)
             # A collector whose server just died lets go within a moment.
             if time.monotonic() > deadline:
-                os.close(fd)
                 return None
             time.sleep(0.02)
+            continue
+        try:  # a leaving collector unlinks the file: hold the one at the path
+            if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _leave(folder: str) -> None:
+    """Remove the control FIFO and the lock (still held), and the folder if empty."""
+    for name in ("ctl", "collector.lock"):
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
 
 
 def main(argv: list[str]) -> int:
@@ -309,7 +334,10 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()} {server_pid}\n".encode(), 0)
-    collector.run()
+    try:
+        collector.run()
+    finally:
+        _leave(folder)
     return 0
 
 

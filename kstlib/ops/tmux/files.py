@@ -31,7 +31,15 @@ from pathlib import Path
 from kstlib.ops.statedir import create_private, private_dir
 from kstlib.ops.tmux.collector import HEADER
 
-__all__ = ["RunFiles", "env_script", "remove_run", "server_folder", "server_id", "wake_collector"]
+__all__ = [
+    "RunFiles",
+    "env_script",
+    "remove_run",
+    "server_folder",
+    "server_id",
+    "tidy",
+    "wake_collector",
+]
 
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _SUFFIXES = (".log", ".log.1", ".fifo", ".env")
@@ -164,12 +172,8 @@ def wake_collector(folder: Path, run: str) -> bool:
     ctl = folder / "ctl"
     try:
         fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        with contextlib.suppress(FileExistsError):
-            os.mkfifo(ctl, 0o600)
-        return False
     except OSError as err:
-        if err.errno == errno.ENXIO:  # a FIFO nobody reads: no collector
+        if err.errno in (errno.ENOENT, errno.ENXIO):  # no collector (it makes the FIFO)
             return False
         raise
     try:
@@ -179,3 +183,26 @@ def wake_collector(folder: Path, run: str) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def tidy(folder: Path) -> None:
+    """Remove a server folder that holds no run any more (its collector is gone).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> folder = Path(tempfile.mkdtemp()); (folder / "ctl").touch()
+        >>> tidy(folder); folder.exists()
+        False
+    """
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    if any(entry.endswith(_SUFFIXES) for entry in entries):
+        return
+    for leftover in ("ctl", "collector.lock"):
+        with contextlib.suppress(OSError):
+            os.unlink(folder / leftover)
+    with contextlib.suppress(OSError):
+        folder.rmdir()

@@ -124,16 +124,21 @@ class TmuxRunner(TmuxLogs):
                 field="working_dir",
             )
         limit = max_log_bytes()
-        folder = self._folder(create=True)
-        run = files.RunFiles(folder, name)
-        try:
-            run.create(config.env, max_bytes=limit)
-            listening = files.wake_collector(folder, run.run)
-        except OSError as err:
-            run.remove()
-            raise SessionStartError(
-                name, BACKEND, f"cannot create its files in {folder}: {err.strerror or err}"
-            ) from err
+        for attempt in (1, 2):
+            folder = self._folder(create=True)
+            run = files.RunFiles(folder, name)
+            try:
+                run.create(config.env, max_bytes=limit)
+                listening = files.wake_collector(folder, run.run)
+                break
+            except FileNotFoundError as err:  # the folder was just tidied away: again
+                if attempt == 2:
+                    raise SessionStartError(name, BACKEND, f"cannot create {err.filename}") from err
+            except OSError as err:
+                run.remove()
+                raise SessionStartError(
+                    name, BACKEND, f"cannot create its files in {folder}: {err.strerror or err}"
+                ) from err
 
         args = ["new-session", "-d", "-s", name, "-x", str(_WIDTH), "-y", str(HEIGHT)]
         if config.working_dir is not None:
@@ -380,18 +385,24 @@ class TmuxRunner(TmuxLogs):
                 os.close(pidfd)
 
     def _settle_server(self) -> None:
-        """Wait until a server left without sessions has exited.
+        """Wait until a server left without sessions, and its log collector, have exited.
 
         tmux exits once its last session is gone, but for some milliseconds it
         still accepts clients and drops what they create; waiting here makes
-        the next start() meet either a live server or none.
+        the next start() meet either a live server or none. The collector
+        leaves right after its server, removing its files.
         """
         deadline = time.monotonic() + _SERVER_RESTART_WAIT
         while time.monotonic() < deadline:
             out = self._run(SessionError, None, "list-sessions", "-F", "x", missing_ok=True)
             if out is None or out:
-                return
+                break
             time.sleep(0.005)
+        folder = self._folder()
+        while collector_alive(folder) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if not collector_alive(folder):
+            files.tidy(folder)
 
     @staticmethod
     def _signal(name: str, pid: int, sig: signal.Signals) -> None:
