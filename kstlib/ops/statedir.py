@@ -27,7 +27,7 @@ from pathlib import Path
 
 from kstlib.ops.exceptions import StateDirError
 
-__all__ = ["create_private", "private_dir", "state_dir"]
+__all__ = ["create_private", "existing_private_dir", "private_dir", "state_dir"]
 
 _ROOT = ("kstlib", "ops")
 
@@ -99,6 +99,35 @@ def private_dir(*parts: str) -> Path:
         except OSError as err:
             raise StateDirError(str(path), f"cannot be created ({err.strerror})") from err
         _check(path)
+    return path
+
+
+def existing_private_dir(*parts: str) -> Path | None:
+    """The state folder ``<state dir>/<parts...>`` if it exists, checked at every level.
+
+    Nothing is created; ``None`` when a level is missing.
+
+    Raises:
+        StateDirError: a level is not a folder of the current user's, or others can write it.
+
+    Example:
+        >>> import os, tempfile
+        >>> os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp()
+        >>> existing_private_dir("tmux") is None
+        True
+        >>> del os.environ["XDG_STATE_HOME"]
+    """
+    path = _base()
+    for part in (*_ROOT, *parts):
+        path = path / part
+        if not os.path.lexists(path):
+            return None
+        try:
+            _check(path)
+        except StateDirError:
+            if not os.path.lexists(path):  # removed meanwhile (an emptied folder)
+                return None
+            raise
     return path
 
 

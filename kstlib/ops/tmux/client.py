@@ -29,6 +29,7 @@ from kstlib.ops.models import BackendType
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.call import DEFAULT_TIMEOUT, run_tmux, translate
 from kstlib.ops.tmux.pane import FORMAT, Pane, parse
+from kstlib.ops.validators import validate_socket_name
 
 if TYPE_CHECKING:
     import libtmux
@@ -88,6 +89,8 @@ class TmuxClient:
         timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         check_timeout(timeout, optional=True)
+        if socket_name is not None:
+            validate_socket_name(socket_name)
         if tmux_bin is not None and binary is not None and tmux_bin != binary:
             raise SessionConfigError("binary: give tmux_bin or binary, not both", "binary")
         self.socket_name = socket_name

@@ -44,6 +44,7 @@ from kstlib.ops.exceptions import (
 )
 from kstlib.ops.models import SessionConfig, SessionStatus, SessionTable
 from kstlib.ops.settings import max_log_bytes
+from kstlib.ops.statedir import existing_private_dir
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.call import arg, fmt
 from kstlib.ops.tmux.client import BACKEND, check_timeout, exact, exact_pane
@@ -476,22 +477,15 @@ class TmuxRunner(TmuxLogs):
             >>> TmuxRunner(socket_name="kstlib-doc").kill_server()
         """
         self._run(SessionError, None, "kill-server", missing_ok=True)
-        folder = self._folder()
-        if not os.path.lexists(folder):
-            return
         # With the server gone, every file of its folder is an orphan. The
         # folder is checked first (0700, ours, not a link), so nothing
-        # outside it is ever touched.
-        folder = self._folder(create=True)
-        for entry in os.listdir(folder):
-            if entry.endswith(".log"):
-                files.remove_run(folder / entry)
-        for leftover in ("ctl", "collector.lock"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(folder / leftover)
-        for entry in os.listdir(folder):  # runs whose log is already gone
-            if entry.endswith((".fifo", ".env", ".log.1")):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(folder / entry)
-        with contextlib.suppress(OSError):
-            folder.rmdir()
+        # outside it is ever touched; its collector may remove it meanwhile.
+        folder = existing_private_dir("tmux", files.server_id(self.socket_name, self.socket_path))
+        if folder is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.listdir(folder):
+                if entry.endswith((".log", ".log.1", ".fifo", ".env")):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(folder / entry)
+        files.tidy(folder)
