@@ -138,11 +138,13 @@ def _call(server: libtmux.Server, args: tuple[str, ...], timeout: float | None) 
     worker.join(timeout)
     if worker.is_alive():
         # The server does not answer: end this call's tmux client so that
-        # nothing is left waiting on it, then report the server.
+        # nothing is left waiting on it, then report the server. The client
+        # handed its output pipes to the server, so the worker thread sees
+        # their end (and reaps the client) only once the server runs again
+        # or dies; it is a daemon and is not waited for.
         for pid in _children_of(box.get("tid", 0)):
             with suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-        worker.join(1.0)
         where = server.socket_path or server.socket_name or "the default socket"
         raise TmuxNotFoundError(
             f"The tmux server on {where} did not answer within {timeout:g} s "

@@ -332,8 +332,9 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, orphan)
     signal.signal(signal.SIGHUP, orphan)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()} {server_pid}\n".encode(), 0)
+    with contextlib.suppress(OSError):  # informative only; a full disk must not stop us
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {server_pid}\n".encode(), 0)
     try:
         collector.run()
     finally:
