@@ -186,13 +186,14 @@ def test_a_full_disk_loses_output_visibly_and_logging_resumes(tmp_path: Path,
                     f.write(b"x" * 4096)
             except OSError:
                 pass
-        deadline = time.monotonic() + 10
-        while not runner.status("disk").log_degraded and time.monotonic() < deadline:
-            time.sleep(0.1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            deadline = time.monotonic() + 10
+            while not runner.status("disk").log_degraded and time.monotonic() < deadline:
+                time.sleep(0.1)
             assert runner.status("disk").log_degraded
             assert runner.logs("disk", lines=1).startswith("line-")  # tmux still holds it
+        assert sum("lost output" in str(w.message) for w in caught) == 1
         filler.unlink()  # room again: the collector writes again
         pane = runner._query("disk")
         assert pane is not None and pane.log is not None
