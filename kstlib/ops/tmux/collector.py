@@ -54,6 +54,7 @@ END_RECORD = b"#kstlib-end\n"
 HEADER = b"#kstlib-run"
 _CHUNK = 65536
 _PARENT_CHECK_S = 0.1
+_PRUNE_S = 1.0
 _LOCK_WAIT_S = 2.0
 
 
@@ -88,6 +89,7 @@ class _Writer:
         self.max_bytes = int(header[2])
         self.size = os.fstat(self.fd).st_size
         self.reader = os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        self.inode = os.fstat(self.reader).st_ino
         self.buffer = b""
         self.in_line = False
         self.degraded = False
@@ -181,8 +183,16 @@ class _Writer:
         for fd in (self.fd, self.reader):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(self.fifo)
+        if self.present():
+            with contextlib.suppress(OSError):
+                os.unlink(self.fifo)
+
+    def present(self) -> bool:
+        """Whether this run's FIFO is still in the folder (kstlib removes a stopped run's)."""
+        try:
+            return os.stat(self.fifo, follow_symlinks=False).st_ino == self.inode
+        except OSError:
+            return False
 
 
 class _Collector:
@@ -253,8 +263,15 @@ class _Collector:
         else:  # the pane's pipe closed: this run's output is complete
             self.drop(writer)
 
+    def prune(self) -> None:
+        """Drop runs whose FIFO was removed: a stopped session, or a start that failed."""
+        for writer in list(self.writers.values()):
+            if not writer.present():
+                self.drop(writer)
+
     def run(self) -> None:
         self.scan()
+        pruned = time.monotonic()
         while True:
             for key, _ in self.selector.select(_PARENT_CHECK_S):
                 if key.fd == self.ctl:
@@ -266,6 +283,9 @@ class _Collector:
                     self.pump(self.writers[key.fd])
             if os.getppid() != self.server_pid:
                 self.orphaned = True  # the tmux server is gone
+            if self.orphaned or time.monotonic() - pruned > _PRUNE_S:
+                self.prune()
+                pruned = time.monotonic()
             # A collector whose server is gone still serves every run it has
             # (a new server's runs too, if it was told of them): it leaves only
             # once none is left and nobody has just announced one.

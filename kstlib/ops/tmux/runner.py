@@ -349,6 +349,8 @@ class TmuxRunner(TmuxLogs):
             files.remove_run(pane.log)
         if not left:
             self._settle_server()
+        elif pane.log is not None and not collector_alive(pane.log.parent):
+            files.tidy(pane.log.parent)  # the last run of a server whose collector is gone
         return True
 
     def _await_exit(self, name: str, pid: int, timeout: float) -> None:
