@@ -782,8 +782,9 @@ class ContainerRunner:
         when the container has exited and will not be restarted, or is
         removed. ``timestamps`` and ``ansi`` are as for :meth:`logs`. With
         ``timeout`` (seconds, from the first line asked for), it raises
-        :class:`~kstlib.ops.exceptions.SessionTimeoutError` once the deadline
-        passes, even if the container is silent. Leaving the loop early (or
+        :class:`~kstlib.ops.exceptions.SessionTimeoutError` ("the follow timed
+        out after T s") at the deadline, even if the container is silent: no
+        read waits past it and no line is yielded after it. Leaving the loop early (or
         ``close()``) releases the engine connection at once; no thread is
         used.
 
@@ -814,13 +815,17 @@ class ContainerRunner:
     ) -> Iterator[str]:
         name, runtime = info.name, engine.runtime
         deadline = None if timeout is None else time.monotonic() + timeout
+        # The follow ran out of time; the session itself is fine and runs on.
+        expired = f"the follow timed out after {timeout:g} s (the session is still running)"
 
         def left() -> float | None:
+            # Asked before every read and every line: nothing is yielded, and
+            # no read waits, past the deadline.
             if deadline is None:
                 return None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise SessionTimeoutError(name, runtime, f"still running after {timeout:g} s")
+                raise SessionTimeoutError(name, runtime, expired)
             return remaining
 
         # Lines always come with the engine's times (shown only if asked for),
@@ -862,12 +867,11 @@ class ContainerRunner:
                     entries = []  # removed meanwhile: nothing more to read
                 final = _Lines(stamped=True, cursor=cursor)
                 for stamp, text in final.feed(entries) + final.flush():
+                    left()
                     yield _render(stamp, text, timestamps, ansi)
             except SessionTimeoutError as err:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise SessionTimeoutError(
-                        name, runtime, f"still running after {timeout:g} s"
-                    ) from err
+                if deadline is not None and time.monotonic() >= deadline and err.reason != expired:
+                    raise SessionTimeoutError(name, runtime, expired) from err
                 raise
 
     def _stream(
@@ -900,6 +904,7 @@ class ContainerRunner:
                 if check and not self._same_run(engine, info):
                     break
                 for stamp, text in lines.feed(entries):
+                    left()
                     yield _render(stamp, text, *style)
         finally:
             stream.close()

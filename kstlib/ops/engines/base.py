@@ -619,6 +619,27 @@ def split_entries(payload: bytes) -> list[bytes]:
     return splitter.feed(payload) + splitter.flush()
 
 
+def _response_socket(response: Any) -> socket.socket | None:
+    """The socket under a streamed ``requests`` answer, so that reads can be bounded.
+
+    With ``Connection: close``, :mod:`http.client` hands the socket over to the
+    answer and forgets it on the connection (``connection.sock`` is ``None``);
+    the answer's file then holds it (``fp.raw._sock``).
+
+    Example:
+        >>> _response_socket(object()) is None
+        True
+    """
+    raw = getattr(response, "raw", None)
+    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        return sock
+    reader = getattr(getattr(raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
 class LogStream:
     """A followed log: the engine's open HTTP answer, read as its entries arrive.
 
@@ -643,10 +664,7 @@ class LogStream:
         self._translate = translate
         self._splitter = EntrySplitter()
         self._ended = False
-        raw = getattr(response, "raw", None)
-        connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
-        sock = getattr(connection, "sock", None)
-        self._sock: socket.socket | None = sock if isinstance(sock, socket.socket) else None
+        self._sock: socket.socket | None = _response_socket(response)
 
     def read(self, timeout: float | None) -> list[bytes] | None:
         """The entries completed by the next bytes; ``None`` once the stream has ended.
