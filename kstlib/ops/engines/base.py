@@ -219,7 +219,7 @@ class PortBinding:
     """
 
     host_ip: str | None
-    host_port: int
+    host_port: int | None  # None: the engine picks a free port
     container_port: int
     protocol: str = "tcp"
 
@@ -317,7 +317,7 @@ def spec_from_config(config: SessionConfig) -> ContainerSpec:
         image=config.image,
         command=config.argv(),
         env=dict(config.env),
-        binds=tuple(Bind.parse(v) for v in config.volumes),
+        binds=tuple(Bind.parse(v) for v in config.all_volumes),
         ports=tuple(PortBinding.parse(p) for p in config.ports),
         working_dir=config.working_dir,
         labels={**config.labels, MANAGED_LABEL: MANAGED_VALUE},
@@ -338,7 +338,9 @@ class ContainerInfo:
     engine does not say (Docker's list payload) or when nothing runs.
     ``restart_policy`` is the engine's policy name (``""`` or ``"no"``: none)
     with its ``restart_retries`` (``0``: unlimited); ``started_at`` and
-    ``finished_at`` are the last run's times. A listing leaves them unset.
+    ``finished_at`` are the last run's times; ``oom_killed`` is what the engine
+    says of the out-of-memory killer (``None``: it does not say) and ``error``
+    its own words on why the container failed. A listing leaves them unset.
 
     Example:
         >>> ContainerInfo(id="abc", name="bot", state="running", labels={MANAGED_LABEL: "true"}).managed
@@ -359,6 +361,8 @@ class ContainerInfo:
     restart_retries: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    oom_killed: bool | None = None
+    error: str | None = None
 
     @property
     def managed(self) -> bool:
