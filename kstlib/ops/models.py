@@ -105,7 +105,6 @@ _CONTAINER_ONLY = (
     "runtime",
     "base_url",
     "labels",
-    "restart",
     "memory",
     "cpus",
 )
