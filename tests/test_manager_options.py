@@ -284,3 +284,29 @@ def test_from_config_env_is_merged_into_the_definition(tmp_path: Path) -> None:
     bot = SessionManager.from_config("bot", path=path, env={"B": "3", "C": "4"})
     assert dict(bot.config.env) == {"A": "1", "B": "3", "C": "4"}
     assert dict(SessionManager.from_config("bot", path=path).config.env) == {"A": "1", "B": "2"}
+
+
+def test_podman_create_asks_for_a_free_host_port_for_a_container_port_alone() -> None:
+    from podman.domain.containers_create import CreateMixin
+
+    from kstlib.ops.engines.podman import PodmanEngine
+
+    asked: dict[str, object] = {}
+
+    class Containers:
+        def create(self, image: str, command: object, **kwargs: object) -> object:
+            asked.update(kwargs, image=image)
+            return type("Created", (), {"id": "abc"})()
+
+    client = type("Client", (), {"containers": Containers()})()
+    engine = PodmanEngine(client, NOWHERE, 5)
+    cfg = SessionConfig(name="web", backend=BackendType.CONTAINER, image="app:1",
+                        ports=["80", "127.0.0.1::81", "8082:82/udp"])
+    assert engine.create(spec_from_config(cfg)) == "abc"
+    # podman-py's own rendering of the request: no host_port means "pick one"
+    mappings = CreateMixin._render_payload(dict(asked))["portmappings"]
+    assert mappings == [
+        {"container_port": 80, "protocol": "tcp"},
+        {"container_port": 81, "protocol": "tcp", "host_ip": "127.0.0.1"},
+        {"container_port": 82, "protocol": "udp", "host_port": 8082},
+    ]
