@@ -330,3 +330,16 @@ def test_find_returns_the_manager_wherever_the_session_runs(
     message = str(info.value)
     assert f"tmux (socket {tmux_socket})" in message
     assert f"{runtime} at " in message
+
+
+def test_wait_for_log_timeout_names_the_pattern(
+    runner: ContainerRunner, names: Callable[..., str]
+) -> None:
+    name = names()
+    mgr = SessionManager(name, backend=runner.runtime, image=TEST_IMAGE,
+                         base_url=ENGINE_URLS[runner.runtime])
+    mgr.start(["sh", "-c", "while :; do echo tick; sleep 0.3; done"])
+    with pytest.raises(SessionTimeoutError) as info:
+        mgr.wait_for_log("^never-printed$", timeout=1)
+    assert "'^never-printed$'" in str(info.value)
+    assert info.value.backend == runner.runtime

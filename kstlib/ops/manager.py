@@ -153,12 +153,16 @@ def wait_for_log(
         >>> runner.stop("doc-wfl", graceful=False)
     """
     regex = _pattern(pattern)
-    _check_timeout(timeout)
+    limit = _check_timeout(timeout)
     lines = runner.follow_logs(name, since=0, ansi=False, timeout=timeout)
     try:
         for line in lines:
             if regex.search(line):
                 return line
+    except SessionTimeoutError as err:
+        raise SessionTimeoutError(
+            name, err.backend, f"no line matched {regex.pattern!r} within {limit:g} s"
+        ) from err
     finally:
         close = getattr(lines, "close", None)
         if close is not None:
@@ -480,8 +484,10 @@ class SessionManager:
         """Yield output lines as they are written; the iteration ends with the session.
 
         Only lines written after the call, unless ``since`` is given. With
-        ``timeout``, raise :class:`~kstlib.ops.exceptions.SessionTimeoutError`
-        if the session still runs then.
+        ``timeout``, the follow ends at that deadline with
+        :class:`~kstlib.ops.exceptions.SessionTimeoutError` if the session
+        still runs then (the session goes on; no line written after the
+        deadline is yielded).
 
         Example:
             >>> bot = SessionManager("doc-follow", socket_name="kstlib-doc")
@@ -516,8 +522,9 @@ class SessionManager:
 
         Lines already written count too, so it is the way to wait for
         readiness. Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError`
-        after ``timeout`` seconds, and :class:`~kstlib.ops.exceptions.SessionError`
-        if the session ends first.
+        after ``timeout`` seconds (its message names the pattern), and
+        :class:`~kstlib.ops.exceptions.SessionError` if the session ends first.
+        See also :meth:`wait_for_port` and :meth:`wait_for_http`.
 
         Example:
             >>> bot = SessionManager("doc-ready", socket_name="kstlib-doc")
