@@ -128,6 +128,13 @@ MANAGER_CALLS: dict[str, Call] = {
     "backend": lambda m, n: m.backend,
     "config": lambda m, n: m.config,
     "runner": lambda m, n: m.runner,
+    "exec": lambda m, n: m.exec(["true"]),
+    "send_keys": lambda m, n: m.send_keys("x"),
+    "wait_for_port": lambda m, n: m.wait_for_port(1, timeout=1),
+    "wait_for_http": lambda m, n: m.wait_for_http("http://127.0.0.1:1/", timeout=1),
+    "find": lambda m, n: SessionManager.find(
+        n, socket_name=m.config.socket_name, runtime=m.config.runtime, base_url=m.config.base_url
+    ),
 }
 MANAGER_BAD: dict[str, Call] = {
     "start": lambda m, n: m.start(command=42),
@@ -138,6 +145,9 @@ MANAGER_BAD: dict[str, Call] = {
     "running": lambda m, n: m.running(env={"1BAD": "x"}).__enter__(),
     "restart": lambda m, n: m.restart(colour="blue"),
     "from_config": lambda m, n: SessionManager.from_config("9bad", path="/dev/null"),
+    "wait_for_port": lambda m, n: m.wait_for_port(0),
+    "wait_for_http": lambda m, n: m.wait_for_http("ftp://example.org/"),
+    "find": lambda m, n: SessionManager.find("9bad"),
 }
 
 

@@ -31,6 +31,7 @@ import math
 import os
 import re
 import select
+import signal
 import sys
 import threading
 import time
@@ -41,7 +42,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from kstlib.ops.engines.base import (
-    AUTO_ORDER,
     DEFAULT_TIMEOUT,
     MANAGED_LABEL,
     ContainerInfo,
@@ -64,7 +64,13 @@ from kstlib.ops.exceptions import (
     SessionTimeoutError,
 )
 from kstlib.ops.logfile import Since, strip_ansi
-from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
+from kstlib.ops.models import (
+    BackendType,
+    SessionConfig,
+    SessionState,
+    SessionStatus,
+    SessionTable,
+)
 from kstlib.ops.validators import validate_command, validate_lookup_name, validate_runtime
 
 if TYPE_CHECKING:
@@ -159,6 +165,21 @@ class _RestartWatch:
         return now - self._since >= _RESTART_GRACE
 
 
+def _reason(info: ContainerInfo, state: SessionState) -> str | None:
+    """Why the container's process ended, as far as the engine tells (see SessionStatus)."""
+    if info.oom_killed:
+        return "oom-killed"
+    if info.error:
+        return info.error
+    code = info.exit_code
+    if state is SessionState.EXITED and code is not None and 128 < code < 128 + 65:
+        try:
+            return f"killed by {signal.Signals(code - 128).name}"
+        except ValueError:
+            return f"killed by signal {code - 128}"
+    return None
+
+
 def _to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
     state = _state(info)
     return SessionStatus(
@@ -172,6 +193,8 @@ def _to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
         runtime=runtime,
         managed=info.managed,
         restart_count=info.restart_count,
+        oom_killed=info.oom_killed,
+        reason=_reason(info, state),
     )
 
 
@@ -598,16 +621,19 @@ class ContainerRunner:
         except SessionNotFoundError:
             return
 
-    def stop(self, name: str, graceful: bool = True, timeout: float = 10) -> None:
+    def stop(self, name: str, graceful: bool = True, timeout: float = 10) -> bool:
         """Stop container ``name`` and remove it; afterwards the name is free.
 
         Graceful: the engine sends the container's stop signal (SIGTERM unless
         the image says otherwise), waits up to ``timeout`` seconds, then kills.
         Not graceful: SIGKILL at once. A container that is not running is just
-        removed. Works on containers kstlib did not create.
+        removed. Works on containers kstlib did not create. Returns ``True``
+        once the container is gone (as :meth:`SessionManager.stop
+        <kstlib.ops.SessionManager.stop>` does); failures raise.
 
         Example:
             >>> ContainerRunner(runtime="docker").stop("bot", timeout=5)  # doctest: +SKIP
+            True
         """
         validate_lookup_name(name)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
@@ -621,8 +647,9 @@ class ContainerRunner:
                     else:
                         self._kill(engine, info, name)
                 except SessionNotFoundError:
-                    return  # removed by someone else meanwhile: what stop() wanted
+                    return True  # removed by someone else meanwhile: what stop() wanted
             self._remove_quietly(engine, info.id, name, Op.STOP)
+        return True
 
     def _kill(self, engine: EngineAdapter, info: ContainerInfo, name: str) -> None:
         try:
@@ -709,18 +736,22 @@ class ContainerRunner:
                 return False
             return True
 
-    def list_sessions(self) -> list[SessionStatus]:
-        """Every container on the engine, kstlib's own marked ``managed``.
+    def list_sessions(self) -> SessionTable:
+        """Every container on the engine, kstlib's own marked ``managed``, as a table.
 
-        One engine call, however many containers exist. Docker's listing has
-        no pid, so ``pid`` is ``None`` there (``status()`` has it).
+        One engine call, however many containers exist. Docker's list payload
+        has no pid, so ``pid`` is ``None`` there (``status()`` has it; Podman's
+        listing has it). ``oom_killed`` and ``reason`` need an inspect: ``None``
+        here, ``status()`` tells.
 
         Example:
             >>> [s.name for s in ContainerRunner(runtime="docker").list_sessions()]  # doctest: +SKIP
             ['bot']
         """
         with self._using() as engine:
-            return [_to_status(info, engine.runtime) for info in engine.list_containers()]
+            return SessionTable(
+                _to_status(info, engine.runtime) for info in engine.list_containers()
+            )
 
     def logs(
         self,
@@ -782,8 +813,9 @@ class ContainerRunner:
         when the container has exited and will not be restarted, or is
         removed. ``timestamps`` and ``ansi`` are as for :meth:`logs`. With
         ``timeout`` (seconds, from the first line asked for), it raises
-        :class:`~kstlib.ops.exceptions.SessionTimeoutError` once the deadline
-        passes, even if the container is silent. Leaving the loop early (or
+        :class:`~kstlib.ops.exceptions.SessionTimeoutError` ("the follow timed
+        out after T s") at the deadline, even if the container is silent: no
+        read waits past it and no line is yielded after it. Leaving the loop early (or
         ``close()``) releases the engine connection at once; no thread is
         used.
 
@@ -814,13 +846,17 @@ class ContainerRunner:
     ) -> Iterator[str]:
         name, runtime = info.name, engine.runtime
         deadline = None if timeout is None else time.monotonic() + timeout
+        # The follow ran out of time; the session itself is fine and runs on.
+        expired = f"the follow timed out after {timeout or 0:g} s (the session is still running)"
 
         def left() -> float | None:
+            # Asked before every read and every line: nothing is yielded, and
+            # no read waits, past the deadline.
             if deadline is None:
                 return None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise SessionTimeoutError(name, runtime, f"still running after {timeout:g} s")
+                raise SessionTimeoutError(name, runtime, expired)
             return remaining
 
         # Lines always come with the engine's times (shown only if asked for),
@@ -862,12 +898,11 @@ class ContainerRunner:
                     entries = []  # removed meanwhile: nothing more to read
                 final = _Lines(stamped=True, cursor=cursor)
                 for stamp, text in final.feed(entries) + final.flush():
+                    left()
                     yield _render(stamp, text, timestamps, ansi)
             except SessionTimeoutError as err:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise SessionTimeoutError(
-                        name, runtime, f"still running after {timeout:g} s"
-                    ) from err
+                if deadline is not None and time.monotonic() >= deadline and err.reason != expired:
+                    raise SessionTimeoutError(name, runtime, expired) from err
                 raise
 
     def _stream(
@@ -900,6 +935,7 @@ class ContainerRunner:
                 if check and not self._same_run(engine, info):
                     break
                 for stamp, text in lines.feed(entries):
+                    left()
                     yield _render(stamp, text, *style)
         finally:
             stream.close()
@@ -1117,31 +1153,14 @@ def locate_container(
     ``runtime=None`` searches every engine (Podman, then Docker); an engine
     that does not answer is skipped, but any other error propagates. One
     endpoint reached through both SDKs (``DOCKER_HOST`` on Podman's socket)
-    is searched once.
+    is searched once. :func:`kstlib.ops.locate.search_containers` also says
+    what was searched.
 
     Example:
         >>> locate_container("bot", runtime="docker", base_url="unix:///nonexistent.sock")
         []
     """
-    validate_lookup_name(name)
-    runtimes = (validate_runtime(runtime),) if runtime is not None else AUTO_ORDER
-    base_url = validate_base_url(base_url)
-    found: list[str] = []
-    searched: set[str] = set()
-    for rt in runtimes:
-        try:
-            engine = connect(rt, base_url, validate_timeout(timeout))
-            if engine.endpoint in searched:
-                continue
-            searched.add(engine.endpoint)
-        except ContainerRuntimeNotFoundError:
-            continue
-        try:
-            ContainerRunner._inspect(engine, name)
-        except SessionNotFoundError:
-            continue
-        except ContainerRuntimeNotFoundError:
-            forget(engine)
-            continue
-        found.append(rt)
-    return found
+    from kstlib.ops.locate import search_containers
+
+    found = search_containers(name, runtime, base_url, timeout).found
+    return [loc.runtime for loc in found if loc.runtime is not None]

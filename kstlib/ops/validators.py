@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,6 +30,8 @@ __all__ = [
     "MAX_ENV_KEYS",
     "MAX_ENV_VALUE_BYTES",
     "config_error",
+    "resolve_host_path",
+    "short",
     "validate_backend",
     "validate_command",
     "validate_cpus",
@@ -78,9 +81,18 @@ def config_error(field: str, problem: str) -> SessionConfigError:
     return SessionConfigError(f"{field}: {problem}", field=field)
 
 
-def _short(value: object) -> str:
+def short(value: object) -> str:
+    """``repr(value)``, cut to 60 characters for a message.
+
+    Example:
+        >>> short("x" * 100)[-5:]
+        'xx...'
+    """
     text = repr(value)
     return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+_short = short
 
 
 def _require_str(field: str, value: object) -> str:
@@ -262,32 +274,60 @@ def _sequence_of_str(field: str, values: object) -> tuple[str, ...]:
     return tuple(_require_str(field, v) for v in values)
 
 
-def validate_volumes(volumes: object) -> tuple[str, ...]:
-    """Check volumes ``host:container[:ro|rw|z|Z]`` (host: absolute path or volume name).
+def resolve_host_path(path: str, base: str | None = None) -> str:
+    """A relative host path (``.``, ``./x``, ``../x``, ``~/x``) made absolute; others unchanged.
+
+    ``base`` is the folder a relative path starts from (default: the current
+    directory). A bare word (``cache``) is a named volume and stays as is.
+
+    Example:
+        >>> resolve_host_path("./data", base="/srv/app")
+        '/srv/app/data'
+        >>> resolve_host_path("cache", base="/srv/app")
+        'cache'
+    """
+    if path.startswith("~"):
+        return os.path.expanduser(path)
+    if path in (".", "..") or path.startswith(("./", "../")):
+        return os.path.normpath(os.path.join(base if base is not None else os.getcwd(), path))
+    return path
+
+
+def validate_volumes(volumes: object, field: str = "volumes") -> tuple[str, ...]:
+    """Check volumes ``host:container[:ro|rw|z|Z]`` (host: a path or a volume name).
+
+    A relative host path (``./data``, ``../data``, ``~/data``) is resolved
+    against the current directory, as docker compose does against its file.
 
     Example:
         >>> validate_volumes(["/srv/data:/data:ro", "cache:/cache"])
         ('/srv/data:/data:ro', 'cache:/cache')
+        >>> import os
+        >>> validate_volumes(["./data:/app/data"]) == (os.path.join(os.getcwd(), "data") + ":/app/data",)
+        True
     """
-    items = _sequence_of_str("volumes", volumes)
+    items = _sequence_of_str(field, volumes)
+    out: list[str] = []
     for item in items:
         parts = item.split(":")
         if len(parts) not in (2, 3):
-            raise config_error("volumes", f"{_short(item)} must be host:container[:ro|rw|z|Z]")
+            raise config_error(field, f"{_short(item)} must be host:container[:ro|rw|z|Z]")
+        parts[0] = resolve_host_path(parts[0])
         host, ctr = parts[0], parts[1]
         if not (host.startswith("/") or VOLUME_NAME_RE.fullmatch(host)):
             raise config_error(
-                "volumes", f"{_short(item)}: host side must be an absolute path or a volume name"
+                field,
+                f"{_short(item)}: host side must be a path (absolute, or starting with ./ "
+                "../ or ~) or a volume name",
             )
         if not ctr.startswith("/"):
-            raise config_error(
-                "volumes", f"{_short(item)}: container side must be an absolute path"
-            )
+            raise config_error(field, f"{_short(item)}: container side must be an absolute path")
         if len(parts) == 3:
             options = parts[2].split(",")
             if not options or any(o not in VOLUME_OPTIONS for o in options):
-                raise config_error("volumes", f"{_short(item)}: mode must be one of ro, rw, z, Z")
-    return items
+                raise config_error(field, f"{_short(item)}: mode must be one of ro, rw, z, Z")
+        out.append(":".join(parts))
+    return tuple(out)
 
 
 def _port_number(item: str, text: str) -> int:
@@ -297,11 +337,14 @@ def _port_number(item: str, text: str) -> int:
 
 
 def validate_ports(ports: object) -> tuple[str, ...]:
-    """Check port mappings ``[ip:]host:container[/tcp|udp]``.
+    """Check port mappings ``[ip:][host:]container[/tcp|udp]``.
+
+    Without a host port (``"80"``, ``"127.0.0.1::80"``) the engine picks a
+    free one on the host (Docker and Podman alike); ``status().ports`` shows it.
 
     Example:
-        >>> validate_ports(["8080:80", "[::1]:5353:53/udp"])
-        ('8080:80', '[::1]:5353:53/udp')
+        >>> validate_ports(["8080:80", "[::1]:5353:53/udp", "80", "127.0.0.1::9000"])
+        ('8080:80', '[::1]:5353:53/udp', '80', '127.0.0.1::9000')
     """
     items = _sequence_of_str("ports", ports)
     for item in items:
@@ -309,12 +352,16 @@ def validate_ports(ports: object) -> tuple[str, ...]:
     return items
 
 
-def parse_port(item: str) -> tuple[str | None, int, int, str]:
+def parse_port(item: str) -> tuple[str | None, int | None, int, str]:
     """Split a checked port mapping into ``(ip, host_port, container_port, protocol)``.
+
+    ``host_port`` is ``None`` when the engine is to pick one.
 
     Example:
         >>> parse_port("127.0.0.1:8080:80/udp")
         ('127.0.0.1', 8080, 80, 'udp')
+        >>> parse_port("80")
+        (None, None, 80, 'tcp')
     """
     spec, slash, proto = item.partition("/")
     proto = proto if slash else "tcp"
@@ -333,6 +380,8 @@ def parse_port(item: str) -> tuple[str | None, int, int, str]:
         parts = spec.split(":")
         if len(parts) == 3:
             ip, parts = parts[0], parts[1:]
+        elif len(parts) == 1:
+            parts = ["", parts[0]]  # the container port alone: the engine picks the host's
         elif len(parts) != 2:
             raise config_error("ports", f"{_short(item)} must be [ip:]host:container[/tcp|udp]")
     if ip is not None:
@@ -340,7 +389,11 @@ def parse_port(item: str) -> tuple[str | None, int, int, str]:
             ipaddress.ip_address(ip)
         except ValueError:
             raise config_error("ports", f"{_short(item)}: {ip!r} is not an IP address") from None
-    return ip, _port_number(item, parts[0]), _port_number(item, parts[1]), proto
+    if not parts[0] and (ip is not None or len(spec.split(":")) == 1):
+        host: int | None = None  # "80", "ip::80": a free host port
+    else:
+        host = _port_number(item, parts[0])
+    return ip, host, _port_number(item, parts[1]), proto
 
 
 def validate_runtime(runtime: object) -> str:

@@ -219,7 +219,7 @@ class PortBinding:
     """
 
     host_ip: str | None
-    host_port: int
+    host_port: int | None  # None: the engine picks a free port
     container_port: int
     protocol: str = "tcp"
 
@@ -317,7 +317,7 @@ def spec_from_config(config: SessionConfig) -> ContainerSpec:
         image=config.image,
         command=config.argv(),
         env=dict(config.env),
-        binds=tuple(Bind.parse(v) for v in config.volumes),
+        binds=tuple(Bind.parse(v) for v in config.all_volumes),
         ports=tuple(PortBinding.parse(p) for p in config.ports),
         working_dir=config.working_dir,
         labels={**config.labels, MANAGED_LABEL: MANAGED_VALUE},
@@ -338,7 +338,9 @@ class ContainerInfo:
     engine does not say (Docker's list payload) or when nothing runs.
     ``restart_policy`` is the engine's policy name (``""`` or ``"no"``: none)
     with its ``restart_retries`` (``0``: unlimited); ``started_at`` and
-    ``finished_at`` are the last run's times. A listing leaves them unset.
+    ``finished_at`` are the last run's times; ``oom_killed`` is what the engine
+    says of the out-of-memory killer (``None``: it does not say) and ``error``
+    its own words on why the container failed. A listing leaves them unset.
 
     Example:
         >>> ContainerInfo(id="abc", name="bot", state="running", labels={MANAGED_LABEL: "true"}).managed
@@ -359,6 +361,8 @@ class ContainerInfo:
     restart_retries: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    oom_killed: bool | None = None
+    error: str | None = None
 
     @property
     def managed(self) -> bool:
@@ -619,6 +623,27 @@ def split_entries(payload: bytes) -> list[bytes]:
     return splitter.feed(payload) + splitter.flush()
 
 
+def _response_socket(response: Any) -> socket.socket | None:
+    """The socket under a streamed ``requests`` answer, so that reads can be bounded.
+
+    With ``Connection: close``, :mod:`http.client` hands the socket over to the
+    answer and forgets it on the connection (``connection.sock`` is ``None``);
+    the answer's file then holds it (``fp.raw._sock``).
+
+    Example:
+        >>> _response_socket(object()) is None
+        True
+    """
+    raw = getattr(response, "raw", None)
+    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        return sock
+    reader = getattr(getattr(raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
 class LogStream:
     """A followed log: the engine's open HTTP answer, read as its entries arrive.
 
@@ -643,10 +668,7 @@ class LogStream:
         self._translate = translate
         self._splitter = EntrySplitter()
         self._ended = False
-        raw = getattr(response, "raw", None)
-        connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
-        sock = getattr(connection, "sock", None)
-        self._sock: socket.socket | None = sock if isinstance(sock, socket.socket) else None
+        self._sock: socket.socket | None = _response_socket(response)
 
     def read(self, timeout: float | None) -> list[bytes] | None:
         """The entries completed by the next bytes; ``None`` once the stream has ended.

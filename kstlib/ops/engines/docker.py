@@ -189,14 +189,18 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         restart_retries=retries,
         started_at=parse_timestamp(state.get("StartedAt")),
         finished_at=parse_timestamp(state.get("FinishedAt")),
+        # Docker sets OOMKilled when the kernel's OOM killer hit a process of the container.
+        oom_killed=bool(state.get("OOMKilled")),
+        error=str(state.get("Error") or "") or None,
     )
 
 
 def info_from_list(item: Mapping[str, Any]) -> ContainerInfo:
     """Normalise one entry of ``GET /containers/json?all=1``.
 
-    Docker's list has no pid; the exit code comes from its ``Status``
-    (``"Exited (3) 2 minutes ago"``).
+    Docker's list has no pid (its payload carries none: only an inspect per
+    container would tell, which a one-call listing avoids), nor OOMKilled;
+    the exit code comes from its ``Status`` (``"Exited (3) 2 minutes ago"``).
 
     Example:
         >>> info = info_from_list({"Id": "abc", "Names": ["/bot"], "State": "exited",

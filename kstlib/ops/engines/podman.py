@@ -233,6 +233,10 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         restart_retries=retries,
         started_at=parse_timestamp(state.get("StartedAt")),
         finished_at=parse_timestamp(state.get("FinishedAt")),
+        # Podman 4.3 reports OOMKilled false even when the OOM killer struck:
+        # only a true value tells anything.
+        oom_killed=True if state.get("OOMKilled") is True else None,
+        error=str(state.get("Error") or "") or None,
     )
 
 
@@ -370,7 +374,11 @@ class PodmanEngine:
             mounts.append(mount)
         ports: dict[str, list[Any]] = {}
         for port in spec.ports:
-            target = (port.host_ip, port.host_port) if port.host_ip else port.host_port
+            target: Any = port.host_port
+            if port.host_ip and port.host_port is None:
+                target = {"ip": port.host_ip}  # podman-py's spelling of "ip, any port"
+            elif port.host_ip:
+                target = (port.host_ip, port.host_port)
             ports.setdefault(port.key, []).append(target)
         kwargs: dict[str, Any] = {
             "name": spec.name,
