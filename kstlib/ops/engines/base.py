@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
@@ -45,6 +45,9 @@ from kstlib.ops.exceptions import (
 )
 from kstlib.ops.models import SessionConfig
 from kstlib.ops.validators import config_error, parse_port
+
+if TYPE_CHECKING:
+    from kstlib.ops.registry import PullTracker
 
 __all__ = [
     "AUTO_ORDER",
@@ -809,6 +812,30 @@ class EngineAdapter(Protocol):
 
     def resize(self, name: str, height: int, width: int) -> None:
         """Resize the container's terminal."""
+        ...
+
+    def image_exists(self, image: str) -> bool:
+        """Whether the engine has ``image`` (one call)."""
+        ...
+
+    def pull(
+        self,
+        image: str,
+        tracker: PullTracker,
+        *,
+        auth_config: Mapping[str, str] | None,
+        credentials: str,
+        insecure: bool,
+        timeout: float,
+        session: str | None = None,
+    ) -> str | None:
+        """Pull ``image``, feeding the engine's stream to ``tracker``; the image id if known.
+
+        ``credentials`` names where ``auth_config`` came from (for messages);
+        ``insecure`` allows plain HTTP where the engine lets a client choose;
+        the engine may stay silent at most ``timeout`` seconds. Raises
+        :class:`~kstlib.ops.exceptions.ImagePullError` (its ``kind`` says why).
+        """
         ...
 
 
