@@ -16,7 +16,7 @@ at the adapter boundary and kept as ``__cause__``.
             ├── SessionExistsError(name, backend)
             ├── SessionNotFoundError(name, backend)
             ├── SessionStartError(name, backend, reason)
-            │   └── ImagePullError(image, backend, reason, kind=..., registry=..., session=...)
+            │   └── ImagePullError(image, backend, detail, kind=..., registry=..., session=...)
             ├── SessionAttachError(name, backend, reason)
             ├── SessionStopError(name, backend, reason)
             ├── SessionAmbiguousError(name, backends)
@@ -346,6 +346,7 @@ class ImagePullError(SessionStartError):
 
     Attributes:
         image: the image reference.
+        detail: what went wrong, one sentence (``reason`` adds the image).
         registry: the registry host (``host[:port]``).
         kind: the cause, as above.
         session: the session whose start needed the image (``None``: a plain pull).
@@ -363,30 +364,31 @@ class ImagePullError(SessionStartError):
         self,
         image: str,
         backend: object,
-        reason: str,
+        detail: str,
         *,
         kind: str = "other",
         registry: str | None = None,
         session: str | None = None,
     ) -> None:
-        super().__init__(session or image, backend, reason)
+        detail = detail.rstrip(".")
+        super().__init__(session or image, backend, f"could not pull image {image!r}: {detail}")
         self.image = image
+        self.detail = detail
         self.kind = kind
         self.registry = registry
         self.session = session
-        sentence = reason.rstrip(".") + "."
         if session is None:
-            self.message = f"Could not pull image {image!r} on {self.backend}: {sentence}"
+            self.message = f"Could not pull image {image!r} on {self.backend}: {detail}."
         else:
             self.message = (
                 f"Could not start session {session!r} on the {self.backend} backend: "
-                f"could not pull image {image!r}: {sentence}"
+                f"{self.reason}."
             )
         self.args = (self.message,)
 
     def _pickle_args(self) -> tuple[Any, ...]:
         # kind, registry, session and the message come back with the state.
-        return (self.image, self.backend, self.reason)
+        return (self.image, self.backend, self.detail)
 
     def __setstate__(self, state: dict[str, Any] | None) -> None:
         super().__setstate__(state)
