@@ -54,7 +54,10 @@ class ProgressBar:
     def _columns(self) -> int:
         if self.width is not None:
             return self.width
-        return shutil.get_terminal_size((80, 24)).columns
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            return shutil.get_terminal_size((80, 24)).columns
 
     def __call__(self, event: PullProgress) -> None:
         """Take one event and redraw the line (the final event ends it).
@@ -96,7 +99,11 @@ class ProgressBar:
         bar = "[" + "#" * filled + "-" * (_BAR - filled) + "]"
         size = f" {_megabytes(got)}/{_megabytes(total)} MB" if total else ""
         counted = f" {len(self._done)}/{layers} layers" if layers else ""
-        return f"Pulling {event.image} {bar}{size}{counted}"
+        tail = f" {bar}{size}{counted}"
+        # A long image name gives way (its end, the tag, stays): the numbers must show.
+        room = max(self._columns() - 1 - len("Pulling ") - len(tail), 12)
+        image = event.image if len(event.image) <= room else "..." + event.image[-(room - 3) :]
+        return f"Pulling {image}{tail}"
 
     def _final(self, event: PullProgress) -> str:
         layers = len(self._layers)
