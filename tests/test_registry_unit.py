@@ -458,3 +458,90 @@ def test_notebook_display_only_in_a_kernel(monkeypatch: pytest.MonkeyPatch) -> N
     assert [kind for kind, _ in shown] == ["display", "update", "update"]  # one display, updated
     assert shown[1][1] == f"Pulling {IMAGE}: 0/1 layers, 1.0/2.0 MB"
     assert shown[-1][1] == f"Pulled {IMAGE} (1 layers)"
+
+
+# -- the start path (an engine stand-in: a hang on create cannot be made on demand) ----------
+
+
+class StubEngine:
+    runtime = "docker"
+    endpoint = "unix:///stub.sock"
+    timeout = 5.0
+
+    def __init__(self, create_errors: list[Exception]) -> None:
+        self.create_errors = create_errors
+        self.calls: list[str] = []
+
+    def inspect(self, name: str, op: Op = Op.READ) -> Any:
+        from kstlib.ops.exceptions import SessionNotFoundError
+
+        self.calls.append("inspect")
+        if "start" not in self.calls:
+            raise SessionNotFoundError(name, self.runtime)
+        from kstlib.ops.engines.base import ContainerInfo
+
+        return ContainerInfo(id="abc", name=name, state="running", pid=42)
+
+    def create(self, spec: Any) -> str:
+        self.calls.append("create")
+        if self.create_errors:
+            raise self.create_errors.pop(0)
+        return "abc"
+
+    def start(self, ref: str, name: str) -> None:
+        self.calls.append("start")
+
+    def pull(self, image: str, tracker: PullTracker, **kw: Any) -> str:
+        self.calls.append("pull")
+        tracker.finish()
+        return "sha256:x"
+
+    def image_exists(self, image: str) -> bool:
+        self.calls.append("image_exists")
+        return False
+
+
+def stub_runner(engine: StubEngine) -> Any:
+    from kstlib.ops.container import ContainerRunner
+
+    runner = ContainerRunner(runtime="docker", base_url="unix:///stub.sock")
+    runner._engine = engine  # type: ignore[assignment]
+    return runner
+
+
+def start_cfg(pull: str = "missing", **kw: Any) -> SessionConfig:
+    return SessionConfig(name="bot", backend="container", image="127.0.0.1:5000/a:1",
+                         command="sleep 1", pull=pull, **kw)
+
+
+def test_a_create_that_fails_for_another_reason_pulls_nothing() -> None:
+    from kstlib.ops.engines.base import timed_out
+
+    hang = timed_out(Op.START, "bot", "docker", "unix:///stub.sock", 5)
+    engine = StubEngine([hang])
+    with pytest.raises(SessionStartError) as info:
+        stub_runner(engine).start(start_cfg())
+    assert info.value is hang
+    assert engine.calls == ["inspect", "create"]
+
+
+def test_a_missing_image_is_pulled_then_created_unless_never() -> None:
+    from kstlib.ops.engines.base import image_missing
+
+    def missing() -> Exception:
+        return image_missing(Op.START, "bot", "docker", "unix:///stub.sock",
+                             image="127.0.0.1:5000/a:1", detail="No such image")
+
+    events: list[PullProgress] = []
+    engine = StubEngine([missing()])
+    assert stub_runner(engine).start(start_cfg(on_progress=events.append)).is_running
+    assert engine.calls == ["inspect", "create", "pull", "create", "start", "inspect"]
+    assert events[-1].is_final
+    engine = StubEngine([missing()])
+    with pytest.raises(SessionStartError, match="pull policy is 'never'") as info:
+        stub_runner(engine).start(start_cfg("never"))
+    assert not isinstance(info.value, ImagePullError)
+    assert engine.calls == ["inspect", "create"]
+    engine = StubEngine([])
+    assert stub_runner(engine).start(start_cfg("always")).is_running
+    assert engine.calls == ["inspect", "pull", "create", "start", "inspect"]

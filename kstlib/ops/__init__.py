@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     ContainerRuntimeNotFoundError,
+    ImagePullError,
     OpsError,
     SessionAmbiguousError,
     SessionAttachError,
@@ -33,6 +34,7 @@ from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionS
 if TYPE_CHECKING:
     from kstlib.ops.container import ContainerRunner
     from kstlib.ops.manager import SessionManager, auto_detect_backend
+    from kstlib.ops.registry import PullProgress, PullResult, RegistryAuth, pull_image
     from kstlib.ops.tmux import TmuxRunner
 
 # The runners and the manager load on first use (PEP 562), so that
@@ -42,6 +44,10 @@ _LAZY = {
     "SessionManager": "kstlib.ops.manager",
     "auto_detect_backend": "kstlib.ops.manager",
     "TmuxRunner": "kstlib.ops.tmux",
+    "PullProgress": "kstlib.ops.registry",
+    "PullResult": "kstlib.ops.registry",
+    "RegistryAuth": "kstlib.ops.registry",
+    "pull_image": "kstlib.ops.registry",
 }
 
 
@@ -65,7 +71,11 @@ __all__ = [
     "BackendType",
     "ContainerRunner",
     "ContainerRuntimeNotFoundError",
+    "ImagePullError",
     "OpsError",
+    "PullProgress",
+    "PullResult",
+    "RegistryAuth",
     "SessionAmbiguousError",
     "SessionAttachError",
     "SessionConfig",
@@ -82,4 +92,5 @@ __all__ = [
     "TmuxNotFoundError",
     "TmuxRunner",
     "auto_detect_backend",
+    "pull_image",
 ]

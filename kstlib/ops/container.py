@@ -594,8 +594,8 @@ class ContainerRunner:
     def _create(self, engine: EngineAdapter, spec: ContainerSpec, config: SessionConfig) -> str:
         """Create the container, pulling its image first as ``config.pull`` says.
 
-        ``missing``: create; if that fails and the engine lacks the image,
-        pull it and create again (no extra call when the image is there).
+        ``missing``: create; if the engine says it lacks the image, pull it
+        and create again (no extra call when the image is there).
         ``always``: pull, then create. ``never``: a missing image is an error
         that says so.
         """
@@ -605,7 +605,7 @@ class ContainerRunner:
         try:
             return engine.create(spec)
         except SessionStartError as err:
-            if engine.image_exists(spec.image):
+            if getattr(err, "missing_image", None) is None:
                 raise
             if config.pull == "never":
                 raise SessionStartError(

@@ -381,8 +381,7 @@ class ImagePullError(SessionStartError):
             self.message = f"Could not pull image {image!r} on {self.backend}: {detail}."
         else:
             self.message = (
-                f"Could not start session {session!r} on the {self.backend} backend: "
-                f"{self.reason}."
+                f"Could not start session {session!r} on the {self.backend} backend: {self.reason}."
             )
         self.args = (self.message,)
 

@@ -49,9 +49,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kstlib.ops.exceptions import ImagePullError, SessionConfigError
-from kstlib.ops.validators import (
-    HOST_PORT_RE as _HOST_RE,
-)
+from kstlib.ops.validators import HOST_PORT_RE as _HOST_RE
 from kstlib.ops.validators import (
     PULL_POLICIES,
     validate_insecure_registries,

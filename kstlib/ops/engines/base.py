@@ -1062,10 +1062,15 @@ def image_missing(
         ...                     detail="image not known")
         >>> err.reason
         "image 'app:1' is not available on podman (image not known); build, load or pull it first"
+        >>> err.missing_image
+        'app:1'
     """
     what = f"image {image!r}" if image else "the image"
     reason = f"{what} is not available on {runtime} ({detail}); build, load or pull it first"
-    return op_error(op, name, runtime, endpoint, reason)
+    err = op_error(op, name, runtime, endpoint, reason)
+    # A field, so that a start can tell "pull it" from any other failure.
+    err.missing_image = image or ""  # type: ignore[attr-defined]
+    return err
 
 
 # -- translation: shared pieces of the per-SDK tables ---------------------------------
