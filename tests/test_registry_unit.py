@@ -39,7 +39,6 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.models import SessionConfig
 from kstlib.ops.registry import (
     PullProgress,
-    PullTracker,
     RegistryAuth,
     auth_files,
     classify,
@@ -49,8 +48,8 @@ from kstlib.ops.registry import (
     pull_failure,
     registry_of,
     split_reference,
-    translate_pull_error,
 )
+from kstlib.ops.engines.pull import PullTracker, translate_pull_error
 
 IMAGE = "127.0.0.1:5000/kstlib/pulltest:1"
 DOCKER_STREAM: list[dict[str, Any]] = [

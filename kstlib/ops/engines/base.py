@@ -47,7 +47,7 @@ from kstlib.ops.models import SessionConfig
 from kstlib.ops.validators import config_error, parse_port
 
 if TYPE_CHECKING:
-    from kstlib.ops.registry import PullTracker
+    from kstlib.ops.engines.pull import PullTracker
 
 __all__ = [
     "AUTO_ORDER",

@@ -60,7 +60,7 @@ from kstlib.ops.engines.base import (
 from kstlib.ops.exceptions import OpsError, SessionAttachError
 
 if TYPE_CHECKING:
-    from kstlib.ops.registry import PullTracker
+    from kstlib.ops.engines.pull import PullTracker
 
 __all__ = ["RUNTIME", "DockerEngine", "table", "translate"]
 
@@ -551,7 +551,8 @@ class DockerEngine:
         import docker.auth
         import docker.errors
 
-        from kstlib.ops.registry import pull_failure, split_reference, translate_pull_error
+        from kstlib.ops.engines.pull import translate_pull_error
+        from kstlib.ops.registry import pull_failure, split_reference
 
         repository, tag = split_reference(image)
         headers = (

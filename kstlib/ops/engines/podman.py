@@ -80,7 +80,7 @@ from kstlib.ops.engines.base import (
 from kstlib.ops.exceptions import OpsError, SessionAttachError, SessionConfigError
 
 if TYPE_CHECKING:
-    from kstlib.ops.registry import PullTracker
+    from kstlib.ops.engines.pull import PullTracker
 
 __all__ = ["COMPAT_API_VERSION", "RUNTIME", "PodmanEngine", "table", "translate"]
 
@@ -675,7 +675,8 @@ class PodmanEngine:
         """
         import podman.errors
 
-        from kstlib.ops.registry import pull_failure, translate_pull_error
+        from kstlib.ops.engines.pull import translate_pull_error
+        from kstlib.ops.registry import pull_failure
 
         options: dict[str, Any] = {"stream": True, "decode": True, "tls_verify": not insecure}
         if auth_config:
