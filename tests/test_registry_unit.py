@@ -544,3 +544,16 @@ def test_a_missing_image_is_pulled_then_created_unless_never() -> None:
     engine = StubEngine([])
     assert stub_runner(engine).start(start_cfg("always")).is_running
     assert engine.calls == ["inspect", "pull", "create", "start", "inspect"]
+
+
+def test_an_error_of_the_progress_callback_reaches_the_caller_untranslated() -> None:
+    def broken(event: PullProgress) -> None:
+        raise KeyError("my bug")
+
+    with pytest.raises(KeyError):
+        PullTracker(IMAGE, "docker", broken)
+    tracker = PullTracker(IMAGE, "docker", None)
+    tracker.callback = broken
+    with pytest.raises(KeyError) as info:
+        tracker.feed(DOCKER_STREAM[1])
+    assert tracker.callback_error is info.value

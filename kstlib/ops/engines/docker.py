@@ -576,6 +576,8 @@ class DockerEngine:
             finally:
                 response.close()
         except Exception as err:
+            if err is tracker.callback_error:
+                raise
             raise translate_pull_error(
                 err, table(), ctx, credentials=credentials, session=session
             ) from err

@@ -691,6 +691,8 @@ class PodmanEngine:
                 if tracker.error is not None:
                     break
         except Exception as err:
+            if err is tracker.callback_error:
+                raise
             raise translate_pull_error(
                 err, table(), ctx, credentials=credentials, session=session
             ) from err

@@ -75,6 +75,8 @@ class PullTracker:
         self.runtime = runtime
         self.callback = callback
         self.error: str | None = None
+        #: An exception the callback raised (passed through, never translated).
+        self.callback_error: Exception | None = None
         self.image_id: str | None = None
         self._sizes: dict[str, int] = {}
         self._finished_layers: set[str] = set()
@@ -103,8 +105,17 @@ class PullTracker:
                 event.status,
                 event.detail or (f"{event.current}/{event.total}" if event.total else ""),
             )
-        if self.callback is not None:
+        self._call(event)
+
+    def _call(self, event: PullProgress) -> None:
+        if self.callback is None:
+            return
+        try:
             self.callback(event)
+        except Exception as err:
+            # The caller's own error: it must reach the caller as it is.
+            self.callback_error = err
+            raise
 
     def feed(self, item: object) -> None:
         """Read one decoded item of the engine's stream (errors are kept in :attr:`error`).
@@ -184,8 +195,7 @@ class PullTracker:
         total = sum(self._sizes.values()) or None
         seconds = time.monotonic() - self._started
         logger.info("pulled %s on %s in %.1f s", self.image, self.runtime, seconds)
-        if self.callback is not None:
-            self.callback(PullProgress(self.image, None, "complete", total, total))
+        self._call(PullProgress(self.image, None, "complete", total, total))
 
 
 def translate_pull_error(
