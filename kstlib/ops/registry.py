@@ -530,14 +530,14 @@ def pull_failure(
     detail = _clean(words)
     short = detail.rsplit(": ", 2)
     brief = ": ".join(short[-2:]) if len(short) > 2 else detail
+    said = f" ({brief})" if brief else ""  # the engine's words, shortened
     if kind == "not_found":
         reason = (
-            f"the registry {registry} has no such image or tag ({brief}); "
-            "check the repository and tag"
+            f"the registry {registry} has no such image or tag{said}; check the repository and tag"
         )
         if "pull access denied" in detail.lower():
             reason = (
-                f"the registry {registry} denied access ({brief}): the repository does not "
+                f"the registry {registry} denied access{said}: the repository does not "
                 "exist there or needs a login"
             )
     elif kind == "unauthorized":
@@ -548,26 +548,24 @@ def pull_failure(
             )
         else:
             reason = (
-                f"the registry {registry} refused the credentials from {credentials} "
-                f"({brief}); check the user and password"
+                f"the registry {registry} refused the credentials from {credentials}"
+                f"{said}; check the user and password"
             )
     elif kind == "unreachable":
-        reason = (
-            f"the registry {registry} is unreachable ({brief}); check its address and that it runs"
-        )
+        reason = f"the registry {registry} is unreachable{said}; check its address and that it runs"
     elif kind == "tls":
         reason = (
-            f"the registry {registry} refused the TLS connection ({brief}); if it serves plain "
+            f"the registry {registry} refused the TLS connection{said}; if it serves plain "
             "HTTP, list it in insecure_registries (Docker: in the daemon's insecure-registries)"
         )
     elif kind == "timeout":
         within = f" within {timeout:g} s" if timeout is not None else ""
         reason = (
-            f"the pull from {registry} got no answer{within} ({brief}); check the network "
+            f"the pull from {registry} got no answer{within}{said}; check the network "
             "or raise the timeout"
         )
     else:
-        reason = f"the {runtime} engine could not pull it ({detail})"
+        reason = f"the {runtime} engine could not pull it" + (f" ({detail})" if detail else "")
     return ImagePullError(image, runtime, reason, kind=kind, registry=registry, session=session)
 
 

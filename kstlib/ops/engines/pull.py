@@ -238,7 +238,7 @@ def translate_pull_error(
             return pull_failure(
                 image,
                 ctx.runtime,
-                f"no answer from {ctx.runtime} within {ctx.timeout:g} s",
+                "",  # nothing to quote: the engine said nothing
                 kind="timeout",
                 session=session,
                 credentials=credentials,
