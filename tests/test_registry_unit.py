@@ -531,6 +531,9 @@ def test_a_missing_image_is_pulled_then_created_unless_never() -> None:
         return image_missing(Op.START, "bot", "docker", "unix:///stub.sock",
                              image="127.0.0.1:5000/a:1", detail="No such image")
 
+    engine = StubEngine([])  # the image is there: not one call more than before
+    assert stub_runner(engine).start(start_cfg()).is_running
+    assert engine.calls == ["inspect", "create", "start", "inspect"]
     events: list[PullProgress] = []
     engine = StubEngine([missing()])
     assert stub_runner(engine).start(start_cfg(on_progress=events.append)).is_running
