@@ -597,6 +597,6 @@ def test_commands_module_imports_no_container_sdk() -> None:
 
 def test_commands_table_is_complete() -> None:
     assert set(commands.COMMANDS) == {"start", "stop", "restart", "attach", "status", "logs",
-                                      "list", "exec", "send-keys", "doctor", "wait"}
+                                      "list", "exec", "send-keys", "doctor", "wait", "pull"}
     with pytest.raises(UsageError):
         parse_args(["ops", "list", "--", "x"])

@@ -490,6 +490,8 @@ class Context:
             values["ports"] = [*values.get("ports", ()), *args.port]
         if getattr(args, "restart", None) is not None:
             values["restart"] = args.restart
+        if getattr(args, "pull", None) is not None:
+            values["pull"] = args.pull
         if args.workdir is not None:
             workdir = args.workdir
             if values["backend"] is TMUX:
@@ -517,7 +519,17 @@ class Context:
             ... # doctest: +SKIP
             'running'
         """
-        status = self.runner(Place.of(config)).start(config)
+        bar = None
+        if config.backend is CONTAINER and config.on_progress is None:
+            from kstlib.cli.progress import terminal_progress
+
+            bar = terminal_progress(sys.stderr)
+        try:
+            started = config if bar is None else config.with_overrides(on_progress=bar)
+            status = self.runner(Place.of(config)).start(started)
+        finally:
+            if bar is not None:
+                bar.close()
         state.save(config)
         return status
 
@@ -921,6 +933,47 @@ def cmd_doctor(ctx: Context) -> int:
     return 0 if usable else 1
 
 
+def cmd_pull(ctx: Context) -> int:
+    """``kstlib ops pull IMAGE``: pull an image, with a progress bar on a terminal.
+
+    Example:
+        >>> from kstlib.cli import main
+        >>> main(["ops", "pull", "127.0.0.1:5000/kstlib/pulltest:1", "-q"])  # doctest: +SKIP
+        0
+        >>> main(["ops", "pull", "Not An Image"])
+        2
+    """
+    from kstlib.cli.progress import terminal_progress
+    from kstlib.ops.registry import DEFAULT_PULL_TIMEOUT, pull_image
+
+    args = ctx.args
+    try:
+        image = validators.validate_image(args.image)
+    except SessionConfigError as err:
+        raise _option_error(err, "IMAGE") from None
+    config = ctx.config
+    quiet = bool(args.quiet or args.json)
+    bar = None if quiet else terminal_progress(sys.stderr)
+    try:
+        result = pull_image(
+            image,
+            runtime=args.runtime or config.container_runtime,
+            on_progress=bar,
+            insecure_registries=config.insecure_registries,
+            insecure=True if args.insecure else None,
+            timeout=args.timeout if args.timeout else DEFAULT_PULL_TIMEOUT,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        _print(output.dumps_json(result.to_dict()))
+    elif not args.quiet:
+        short = (result.image_id or "").removeprefix("sha256:")[:12]
+        _print(f"Pulled {result.image} on {result.runtime}" + (f" ({short})." if short else "."))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Context], int]] = {
     "start": cmd_start,
     "stop": cmd_stop,
@@ -933,6 +986,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "send-keys": cmd_send_keys,
     "doctor": cmd_doctor,
     "wait": cmd_wait,
+    "pull": cmd_pull,
 }
 
 

@@ -176,6 +176,13 @@ def _spec(parser: argparse.ArgumentParser) -> None:
         metavar="POLICY",
         help="restart policy: no, always, unless-stopped or on-failure[:N]",
     )
+    group.add_argument(
+        "--pull",
+        choices=("missing", "always", "never"),
+        metavar="POLICY",
+        help="when to pull the image from its registry: missing (default: when the engine "
+        "lacks it), always, never",
+    )
 
 
 def _name(parser: argparse.ArgumentParser) -> None:
@@ -374,6 +381,37 @@ def build_parser() -> argparse.ArgumentParser:
         "-b", "--backend", choices=("tmux",), metavar="BACKEND", help="only tmux sessions take keys"
     )
     p.add_argument("--config", metavar="PATH", help="config file")
+
+    p = commands.add_parser(
+        "pull",
+        help="pull an image from its registry",
+        description="Pull IMAGE into a container engine (--runtime, else the first that "
+        "answers: Podman, then Docker), with a progress bar on a terminal. Credentials "
+        "come from Podman's auth.json and Docker's config.json; a registry on loopback "
+        "or in ops.insecure_registries may use plain HTTP.",
+    )
+    p.add_argument("image", metavar="IMAGE", help="image reference, e.g. registry:5000/team/app:1")
+    p.add_argument(
+        "--runtime",
+        choices=("docker", "podman"),
+        metavar="RUNTIME",
+        help="container runtime: docker or podman",
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow plain HTTP for this registry (Podman; Docker decides in its daemon)",
+    )
+    p.add_argument(
+        "-t",
+        "--timeout",
+        type=_timeout,
+        default=None,
+        metavar="SECONDS",
+        help="seconds the engine may stay silent during the pull (default 120)",
+    )
+    p.add_argument("--config", metavar="PATH", help="config file")
+    _output(p, "print nothing on success")
 
     p = commands.add_parser(
         "doctor",

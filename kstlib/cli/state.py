@@ -47,7 +47,13 @@ def state_dir() -> Path:
 def _to_json(config: SessionConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields(config):
+        if f.metadata.get("persist") is False:
+            continue  # a callback, say: nothing to write down
         value = getattr(config, f.name)
+        if f.name == "registry_auth" and value is not None:
+            # Only a user and the name of the variable that holds the password;
+            # credentials given as a password are not kept.
+            value = value.to_dict()
         if isinstance(value, Enum):
             value = value.value
         elif isinstance(value, tuple):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     ContainerRuntimeNotFoundError,
+    ImagePullError,
     OpsError,
     SessionAmbiguousError,
     SessionAttachError,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from kstlib.ops.container import ContainerRunner
     from kstlib.ops.locate import EngineUnavailableWarning, list_sessions
     from kstlib.ops.manager import SessionManager, auto_detect_backend
+    from kstlib.ops.registry import PullProgress, PullResult, RegistryAuth, pull_image
     from kstlib.ops.runner import AbstractRunner, Runner
     from kstlib.ops.tmux import TmuxRunner
 
@@ -53,6 +55,10 @@ _LAZY = {
     "SessionManager": "kstlib.ops.manager",
     "auto_detect_backend": "kstlib.ops.manager",
     "TmuxRunner": "kstlib.ops.tmux",
+    "PullProgress": "kstlib.ops.registry",
+    "PullResult": "kstlib.ops.registry",
+    "RegistryAuth": "kstlib.ops.registry",
+    "pull_image": "kstlib.ops.registry",
 }
 
 
@@ -78,7 +84,11 @@ __all__ = [
     "ContainerRunner",
     "ContainerRuntimeNotFoundError",
     "EngineUnavailableWarning",
+    "ImagePullError",
     "OpsError",
+    "PullProgress",
+    "PullResult",
+    "RegistryAuth",
     "Runner",
     "SessionAmbiguousError",
     "SessionAttachError",
@@ -99,4 +109,5 @@ __all__ = [
     "TmuxRunner",
     "auto_detect_backend",
     "list_sessions",
+    "pull_image",
 ]

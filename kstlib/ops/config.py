@@ -68,6 +68,8 @@ OPS_KEYS = (
     "tmux_binary",
     "engines",
     "sessions",
+    "pull",
+    "insecure_registries",
 )
 SESSION_KEYS = (
     "backend",
@@ -88,6 +90,9 @@ SESSION_KEYS = (
     "init",
     "base_url",
     "engine",
+    "pull",
+    "registry_auth",
+    "insecure_registries",
 )
 ENGINE_KEYS = ("base_url", "runtime")
 #: Backend spellings accepted where a backend is named: docker/podman imply a runtime.
@@ -128,6 +133,10 @@ class OpsConfig:
     tmux_binary: str | None = None
     engines: Mapping[str, EngineConfig] = field(default_factory=dict)
     sessions: Mapping[str, SessionConfig] = field(default_factory=dict)
+    #: The default pull policy of container sessions (``None``: ``missing``).
+    pull: str | None = None
+    #: Registries allowed over plain HTTP for every session (loopback always is).
+    insecure_registries: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -187,8 +196,13 @@ class OpsConfig:
         if backend is BackendType.TMUX:
             if self.tmux_socket is not None:
                 out["socket_name"] = self.tmux_socket
-        elif self.container_runtime is not None:
-            out["runtime"] = self.container_runtime
+        else:
+            if self.container_runtime is not None:
+                out["runtime"] = self.container_runtime
+            if self.pull is not None:
+                out["pull"] = self.pull
+            if self.insecure_registries:
+                out["insecure_registries"] = self.insecure_registries
         return out
 
     def session_fields(self, name: str) -> dict[str, Any]:
@@ -600,6 +614,21 @@ def _parse_session(
                 "init",
             )
         values["init"] = body["init"]
+    if backend is BackendType.CONTAINER and defaults.pull is not None:
+        values["pull"] = defaults.pull
+    for key in ("pull", "registry_auth"):
+        if body.get(key) is not None:
+            values[key] = body[key]
+    insecure = body.get("insecure_registries")
+    if defaults.insecure_registries or insecure is not None:
+        if insecure is not None and not isinstance(insecure, list):
+            raise ctx.error(
+                f"{keypath}.insecure_registries",
+                f"expected a list of host[:port], got {_type_name(insecure)}",
+                body,
+                "insecure_registries",
+            )
+        values["insecure_registries"] = [*defaults.insecure_registries, *(insecure or [])]
     if body.get("working_dir") is not None:
         wd = body["working_dir"]
         # Inside a container the path belongs to the image; on the host it is ours.
@@ -735,6 +764,24 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
             tmux_binary = _resolve_host_path(tmux_binary, base_dir)
 
     engines = _parse_engines(ctx, _mapping(ctx, ops.get("engines"), "ops.engines", ops, "engines"))
+    pull: str | None = None
+    insecure_registries: tuple[str, ...] = ()
+    try:
+        if ops.get("pull") is not None:
+            pull = validators.validate_pull(ops["pull"])
+    except SessionConfigError as err:
+        raise ctx.error("ops.pull", err.message.split(": ", 1)[-1], ops, "pull") from None
+    try:
+        insecure_registries = validators.validate_insecure_registries(
+            ops.get("insecure_registries")
+        )
+    except SessionConfigError as err:
+        raise ctx.error(
+            "ops.insecure_registries",
+            err.message.split(": ", 1)[-1],
+            ops,
+            "insecure_registries",
+        ) from None
     defaults = OpsConfig(
         path=path,
         default_backend=default_backend,
@@ -742,6 +789,8 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
         tmux_socket=tmux_socket,
         tmux_binary=tmux_binary,
         engines=engines,
+        pull=pull,
+        insecure_registries=insecure_registries,
     )
     raw_sessions = _mapping(ctx, ops.get("sessions"), "ops.sessions", ops, "sessions")
     sessions = {
@@ -758,4 +807,6 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
         tmux_binary=tmux_binary,
         engines=engines,
         sessions=sessions,
+        pull=pull,
+        insecure_registries=insecure_registries,
     )

@@ -45,6 +45,7 @@ from kstlib.ops.engines.base import (
     DEFAULT_TIMEOUT,
     MANAGED_LABEL,
     ContainerInfo,
+    ContainerSpec,
     Op,
     connect,
     forget,
@@ -599,7 +600,7 @@ class ContainerRunner:
                     raise SessionExistsError(name, runtime)
                 # By id: a concurrent start may already own the name again.
                 self._remove_quietly(engine, previous.id, name, Op.START)
-            container_id = engine.create(spec)
+            container_id = self._create(engine, spec, config)
             try:
                 engine.start(container_id, name)
             except ContainerRuntimeNotFoundError:
@@ -612,6 +613,53 @@ class ContainerRunner:
                     reason += f" (removing the unstarted container also failed: {cleanup})"
                 raise SessionStartError(name, runtime, reason) from err
             return _to_status(self._inspect(engine, name, Op.START), runtime)
+
+    def _create(self, engine: EngineAdapter, spec: ContainerSpec, config: SessionConfig) -> str:
+        """Create the container, pulling its image first as ``config.pull`` says.
+
+        ``missing``: create; if the engine says it lacks the image, pull it
+        and create again (no extra call when the image is there).
+        ``always``: pull, then create. ``never``: a missing image is an error
+        that says so.
+        """
+        if config.pull == "always":
+            self._pull(engine, config)
+            return engine.create(spec)
+        try:
+            return engine.create(spec)
+        except SessionStartError as err:
+            if getattr(err, "missing_image", None) is None:
+                raise
+            if config.pull == "never":
+                raise SessionStartError(
+                    config.name,
+                    engine.runtime,
+                    f"image {spec.image!r} is not in the {engine.runtime} engine and the pull "
+                    f"policy is 'never'; pull it first ('kstlib ops pull {spec.image}') or "
+                    "use pull='missing'",
+                ) from err
+        self._pull(engine, config)
+        return engine.create(spec)
+
+    def _pull(self, engine: EngineAdapter, config: SessionConfig) -> None:
+        from kstlib.ops.registry import (
+            DEFAULT_PULL_TIMEOUT,
+            is_insecure,
+            notebook_progress,
+            pull_with,
+            registry_of,
+        )
+
+        image = str(config.image)
+        pull_with(
+            engine,
+            image,
+            on_progress=config.on_progress or notebook_progress(),
+            registry_auth=config.registry_auth,
+            insecure=is_insecure(registry_of(image), config.insecure_registries),
+            timeout=max(self.timeout, DEFAULT_PULL_TIMEOUT),
+            session=config.name,
+        )
 
     @staticmethod
     def _remove_quietly(engine: EngineAdapter, ref: str, name: str, op: Op) -> None:

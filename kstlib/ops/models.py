@@ -14,9 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import Enum
-from typing import Any, SupportsIndex, overload
+from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 
 from kstlib.ops import validators
+
+if TYPE_CHECKING:
+    from kstlib.ops.registry import PullProgress, RegistryAuth
 
 __all__ = [
     "BackendType",
@@ -121,6 +124,10 @@ class SessionConfig:
     on the tmux backend is an error, never silently dropped. A relative host
     path in ``volumes`` (``./data:/app/data``) is resolved against the
     current directory, as the config file resolves it against its own folder.
+    ``pull`` (``missing``,
+    ``always``, ``never``), ``registry_auth``, ``insecure_registries`` and
+    ``on_progress`` say how a container's image comes from its registry
+    (:mod:`kstlib.ops.registry`).
 
     Example:
         >>> SessionConfig(name="worker", env={"MODE": "fast"}).env
@@ -156,6 +163,13 @@ class SessionConfig:
     memory: str | None = None
     cpus: float | None = None
     init: bool = True
+    # images from registries (kstlib.ops.registry)
+    pull: str = "missing"
+    registry_auth: RegistryAuth | None = None
+    insecure_registries: tuple[str, ...] = ()
+    on_progress: Callable[[PullProgress], None] | None = field(
+        default=None, compare=False, repr=False, metadata={"persist": False}
+    )
 
     def __post_init__(self) -> None:
         validators.validate_name(self.name)
@@ -183,6 +197,18 @@ class SessionConfig:
             validators.validate_memory(self.memory)
         if self.cpus is not None:
             object.__setattr__(self, "cpus", validators.validate_cpus(self.cpus))
+        object.__setattr__(self, "pull", validators.validate_pull(self.pull))
+        object.__setattr__(
+            self,
+            "insecure_registries",
+            validators.validate_insecure_registries(self.insecure_registries),
+        )
+        if self.registry_auth is not None:
+            from kstlib.ops.registry import validate_registry_auth
+
+            object.__setattr__(self, "registry_auth", validate_registry_auth(self.registry_auth))
+        if self.on_progress is not None and not callable(self.on_progress):
+            raise validators.config_error("on_progress", "expected a callable")
         if self.backend is BackendType.TMUX:
             self._refuse_container_options()
 

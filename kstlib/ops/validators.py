@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kstlib.ops.exceptions import SessionConfigError
@@ -37,11 +37,13 @@ __all__ = [
     "validate_cpus",
     "validate_env",
     "validate_image",
+    "validate_insecure_registries",
     "validate_labels",
     "validate_lookup_name",
     "validate_memory",
     "validate_name",
     "validate_ports",
+    "validate_pull",
     "validate_restart",
     "validate_runtime",
     "validate_socket_name",
@@ -69,6 +71,10 @@ VOLUME_OPTIONS = frozenset({"ro", "rw", "z", "Z"})
 RESTART_RE = re.compile(r"no|always|unless-stopped|on-failure(?::([0-9]{1,4}))?")
 MEMORY_RE = re.compile(r"[0-9]{1,15}[bkmgBKMG]?")
 RUNTIMES = ("docker", "podman")
+#: The pull policies: pull when the engine lacks the image, always, never.
+PULL_POLICIES: tuple[str, ...] = ("missing", "always", "never")
+#: A registry address: ``host[:port]`` or ``[ipv6][:port]``.
+HOST_PORT_RE = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
 
 
 def config_error(field: str, problem: str) -> SessionConfigError:
@@ -475,3 +481,44 @@ def validate_optional_str(field: str, value: object) -> str | None:
     if not text:
         raise config_error(field, "must not be empty")
     return text
+
+
+def validate_pull(pull: object) -> str:
+    """Check a pull policy: ``missing``, ``always`` or ``never``.
+
+    Example:
+        >>> validate_pull("Always")
+        'always'
+        >>> validate_pull("sometimes")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: pull: 'sometimes' must be missing, always or never
+    """
+    if isinstance(pull, str) and pull.lower() in PULL_POLICIES:
+        return pull.lower()
+    raise SessionConfigError(f"pull: {pull!r} must be missing, always or never", field="pull")
+
+
+def validate_insecure_registries(value: object) -> tuple[str, ...]:
+    """Check a list of registries (``host`` or ``host:port``) allowed over plain HTTP.
+
+    Example:
+        >>> validate_insecure_registries(["registry.lan:5000", "10.0.0.5"])
+        ('registry.lan:5000', '10.0.0.5')
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise SessionConfigError(
+            f"insecure_registries: expected a list of host[:port], got {type(value).__name__}",
+            field="insecure_registries",
+        )
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not HOST_PORT_RE.fullmatch(item):
+            raise SessionConfigError(
+                f"insecure_registries: {item!r} is not a registry host[:port]",
+                field="insecure_registries",
+            )
+        out.append(item)
+    return tuple(out)

@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
@@ -45,6 +45,9 @@ from kstlib.ops.exceptions import (
 )
 from kstlib.ops.models import SessionConfig
 from kstlib.ops.validators import config_error, parse_port
+
+if TYPE_CHECKING:
+    from kstlib.ops.engines.pull import PullTracker
 
 __all__ = [
     "AUTO_ORDER",
@@ -833,6 +836,30 @@ class EngineAdapter(Protocol):
         """Resize the container's terminal."""
         ...
 
+    def image_exists(self, image: str) -> bool:
+        """Whether the engine has ``image`` (one call)."""
+        ...
+
+    def pull(
+        self,
+        image: str,
+        tracker: PullTracker,
+        *,
+        auth_config: Mapping[str, str] | None,
+        credentials: str,
+        insecure: bool,
+        timeout: float,
+        session: str | None = None,
+    ) -> str | None:
+        """Pull ``image``, feeding the engine's stream to ``tracker``; the image id if known.
+
+        ``credentials`` names where ``auth_config`` came from (for messages);
+        ``insecure`` allows plain HTTP where the engine lets a client choose;
+        the engine may stay silent at most ``timeout`` seconds. Raises
+        :class:`~kstlib.ops.exceptions.ImagePullError` (its ``kind`` says why).
+        """
+        ...
+
 
 # -- endpoints and the client cache -----------------------------------------------
 
@@ -1057,10 +1084,15 @@ def image_missing(
         ...                     detail="image not known")
         >>> err.reason
         "image 'app:1' is not available on podman (image not known); build, load or pull it first"
+        >>> err.missing_image
+        'app:1'
     """
     what = f"image {image!r}" if image else "the image"
     reason = f"{what} is not available on {runtime} ({detail}); build, load or pull it first"
-    return op_error(op, name, runtime, endpoint, reason)
+    err = op_error(op, name, runtime, endpoint, reason)
+    # A field, so that a start can tell "pull it" from any other failure.
+    err.missing_image = image or ""  # type: ignore[attr-defined]
+    return err
 
 
 # -- translation: shared pieces of the per-SDK tables ---------------------------------

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.engines.base import (
     DETACH_KEYS,
@@ -58,6 +58,9 @@ from kstlib.ops.engines.base import (
     translating,
 )
 from kstlib.ops.exceptions import OpsError, SessionAttachError
+
+if TYPE_CHECKING:
+    from kstlib.ops.engines.pull import PullTracker
 
 __all__ = ["RUNTIME", "DockerEngine", "table", "translate"]
 
@@ -505,3 +508,89 @@ class DockerEngine:
         """
         with self._translate(Op.ATTACH, name):
             self.api.resize(name, height=height, width=width)
+
+    # -- images (see kstlib.ops.registry) ------------------------------------------------
+
+    def image_exists(self, image: str) -> bool:
+        """Whether the engine has ``image`` (one inspect).
+
+        Example:
+            >>> engine.image_exists("localhost/kstlib-test:latest")  # doctest: +SKIP
+            True
+        """
+        import docker.errors
+
+        with self._translate(Op.READ, None, image=image):
+            try:
+                self.api.inspect_image(image)
+            except docker.errors.NotFound:
+                return False
+        return True
+
+    def pull(
+        self,
+        image: str,
+        tracker: PullTracker,
+        *,
+        auth_config: Mapping[str, str] | None,
+        credentials: str,
+        insecure: bool,
+        timeout: float,
+        session: str | None = None,
+    ) -> str | None:
+        """Pull ``image`` (``POST /images/create``), feeding each item to ``tracker``; its id.
+
+        This is ``APIClient.pull(stream=True, decode=True)`` with one change:
+        the SDK sends that request with no timeout at all, so a registry that
+        never answers would hang the call; here the engine may stay silent at
+        most ``timeout`` seconds. Plain HTTP is the daemon's decision
+        (loopback, and its ``insecure-registries``): ``insecure`` cannot
+        change it. Credentials go in the ``X-Registry-Auth`` header.
+
+        Example:
+            >>> engine.pull("127.0.0.1:5000/kstlib/pulltest:1", tracker, auth_config=None,
+            ...             credentials="none", insecure=True, timeout=60)  # doctest: +SKIP
+            'sha256:eb09f023...'
+        """
+        import docker.auth
+        import docker.errors
+
+        from kstlib.ops.engines.pull import translate_pull_error
+        from kstlib.ops.registry import pull_failure, split_reference
+
+        repository, tag = split_reference(image)
+        headers = (
+            {"X-Registry-Auth": docker.auth.encode_header(dict(auth_config))} if auth_config else {}
+        )
+        ctx = CallContext(Op.START, session, RUNTIME, self.endpoint, timeout, image=image)
+        try:
+            response = self.api._post(
+                self.api._url("/images/create"),
+                params={"fromImage": repository, "tag": tag},
+                headers=headers,
+                stream=True,
+                timeout=timeout,
+            )
+            try:
+                self.api._raise_for_status(response)
+                for item in self.api._stream_helper(response, decode=True):
+                    tracker.feed(item)
+                    if tracker.error is not None:
+                        break
+            finally:
+                response.close()
+        except Exception as err:
+            if err is tracker.callback_error:
+                raise
+            raise translate_pull_error(
+                err, table(), ctx, credentials=credentials, session=session
+            ) from err
+        if tracker.error is not None:
+            words = tracker.error
+            raise pull_failure(
+                image, RUNTIME, words, session=session, credentials=credentials, timeout=timeout
+            ) from docker.errors.APIError(words, explanation=words)
+        with self._translate(Op.START, session, image=image):
+            image_id = str(self.api.inspect_image(image).get("Id") or "") or None
+        tracker.finish()
+        return image_id
