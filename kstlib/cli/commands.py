@@ -133,15 +133,22 @@ def parse_env(items: Sequence[str]) -> dict[str, str]:
         >>> parse_env(["MODE"])
         Traceback (most recent call last):
         ...
-        kstlib.ops.exceptions.SessionConfigError: --env: 'MODE' must be KEY=VALUE (e.g. -e MODE=fast)
+        kstlib.ops.exceptions.SessionConfigError: --env: item 1 has no '=': give KEY=VALUE (e.g. -e MODE=fast)
     """
     env: dict[str, str] = {}
-    for item in items:
+    for number, item in enumerate(items, 1):
+        # An item may be a secret pasted in the wrong place: never echo it.
         key, sep, value = item.partition("=")
         if not sep:
-            example = item if validators.ENV_KEY_RE.fullmatch(item) else "MODE"
             raise SessionConfigError(
-                f"--env: {item!r} must be KEY=VALUE (e.g. -e {example}=fast)", field="env"
+                f"--env: item {number} has no '=': give KEY=VALUE (e.g. -e MODE=fast)",
+                field="env",
+            )
+        if not validators.ENV_KEY_RE.fullmatch(key):
+            raise SessionConfigError(
+                f"--env: item {number}: the name before '=' must match "
+                "^[A-Za-z_][A-Za-z0-9_]*$ (e.g. -e MODE=fast)",
+                field="env",
             )
         env[key] = value
     try:
@@ -440,7 +447,7 @@ class Context:
         if config.is_defined(name):
             values = config.session_fields(name)
         elif last is not None:
-            values = {f.name: getattr(last, f.name) for f in fields(last)}
+            values = {f.name: getattr(last.config, f.name) for f in fields(last.config)}
         else:
             values = config.defaults_for(name)
         backend, runtime, socket = self.explicit_backend()
@@ -481,6 +488,14 @@ class Context:
         cli_env = parse_env(args.env)
         if cli_env:
             values["env"] = {**values.get("env", {}), **cli_env}
+        if last is not None and not (given_command or args.image):
+            # The record keeps env names, never values: they must be given again.
+            missing = [k for k in last.env_keys if k not in cli_env]
+            if missing:
+                raise UsageError(
+                    f"cannot restart {name!r} from its last start: kstlib does not keep env "
+                    f"values, give them again with -e ({', '.join(f'{k}=...' for k in missing)})"
+                )
         if args.volume:
             values["volumes"] = [
                 *values.get("volumes", ()),
@@ -572,6 +587,7 @@ def cmd_stop(ctx: Context) -> int:
     name = validators.validate_lookup_name(ctx.args.name)
     place = ctx.require(name, first=False)
     ctx.runner(place).stop(name, graceful=not ctx.args.force, timeout=ctx.args.timeout)
+    state.forget(name)
     if not ctx.args.quiet:
         _print(f"Stopped session {name!r} on {place.label}.")
     return 0
@@ -674,7 +690,7 @@ def cmd_wait(ctx: Context) -> int:
             regex = re.compile(ctx.args.pattern)
         except re.error as err:
             raise UsageError(
-                f"--for: {ctx.args.pattern!r} is not a regular expression: {err}"
+                f"--for: {validators.shown(ctx.args.pattern)} is not a regular expression: {err}"
             ) from None
         timeout = ctx.args.timeout if ctx.args.timeout is not None else _FOREVER
         line = wait_for_log(runner, name, regex, timeout)

@@ -60,6 +60,10 @@ CONFIG_FILENAME = "kstlib.conf.yml"
 CONFIG_ENV = "KSTLIB_CONFIG"
 #: A config file is a few kilobytes; refuse to parse something absurdly large.
 MAX_CONFIG_BYTES = 1024 * 1024
+#: The most values a config file may hold once its YAML aliases are expanded. Aliases
+#: (``*defaults``) are handy for sharing an env or a volume list; an "alias bomb" of a
+#: few hundred bytes expands to billions of values and would exhaust CPU and memory.
+MAX_CONFIG_VALUES = 100_000
 
 OPS_KEYS = (
     "default_backend",
@@ -173,7 +177,9 @@ class OpsConfig:
         else:
             defined = ", ".join(sorted(self.sessions)) or "none"
             where = f"it is not in {self.path} (defined there: {defined})"
-        raise SessionConfigError(f"session {name!r} is not defined: {where}", field="sessions")
+        raise SessionConfigError(
+            f"session {validators.shown(name)} is not defined: {where}", field="sessions"
+        )
 
     def defaults_for(self, name: str, backend: BackendType | None = None) -> dict[str, Any]:
         """Field values for a session that the file does not define: the ``ops`` defaults.
@@ -258,11 +264,14 @@ def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
         chosen = Path(asked).expanduser()
         if not chosen.exists():
             raise SessionConfigError(
-                f"config file {asked!r} does not exist; check --config / ${CONFIG_ENV}",
+                f"config file {validators.shown(asked)} does not exist; "
+                f"check --config / ${CONFIG_ENV}",
                 field="config",
             )
         if not chosen.is_file():
-            raise SessionConfigError(f"config file {asked!r} is not a file", field="config")
+            raise SessionConfigError(
+                f"config file {validators.shown(asked)} is not a file", field="config"
+            )
         return chosen
     for candidate in config_candidates():
         if candidate.is_file():
@@ -332,7 +341,7 @@ def _make_loader() -> type[Any]:
                         raise yaml.constructor.ConstructorError(
                             None,
                             None,
-                            f"duplicate key {key!r} (first on line {seen[key]})",
+                            f"duplicate key {validators.shown(key)} (first on line {seen[key]})",
                             key_node.start_mark,
                         )
                     seen[key] = line
@@ -392,10 +401,11 @@ def _check_keys(
 ) -> None:
     for key in mapping:
         if not isinstance(key, str) or key not in allowed:
-            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            text = validators.shown_key(key)
+            hint = difflib.get_close_matches(text, allowed, n=1)
             suggestion = f"did you mean {hint[0]!r}? " if hint else ""
             raise ctx.error(
-                f"{prefix}.{key}",
+                f"{prefix}.{text}",
                 f"unknown key ({suggestion}known: {', '.join(allowed)})",
                 mapping,
                 key,
@@ -425,7 +435,7 @@ def _backend_and_runtime(value: object) -> tuple[BackendType, str | None]:
     except SessionConfigError:
         choices = ", ".join([*(b.value for b in BackendType), *RUNTIME_BACKENDS])
         raise validators.config_error(
-            "backend", f"{value!r} is not a backend (choose from {choices})"
+            "backend", f"{validators.shown(value)} is not a backend (choose from {choices})"
         ) from None
 
 
@@ -475,7 +485,7 @@ def _yaml_hint(key: str, value: object) -> str:
 def _parse_engines(ctx: _Context, raw: dict[Any, Any]) -> dict[str, EngineConfig]:
     engines: dict[str, EngineConfig] = {}
     for key, value in raw.items():
-        keypath = f"ops.engines.{key}"
+        keypath = f"ops.engines.{validators.shown_key(key)}"
         if not isinstance(key, str) or not key:
             raise ctx.error(keypath, "an engine name must be a non-empty string", raw, key)
         body = _mapping(
@@ -509,7 +519,7 @@ def _parse_session(
     defaults: OpsConfig,
     base_dir: Path,
 ) -> SessionConfig:
-    keypath = f"ops.sessions.{name}"
+    keypath = f"ops.sessions.{validators.shown_key(name)}"
     try:
         validators.validate_name(name)
     except SessionConfigError as err:
@@ -543,7 +553,10 @@ def _parse_session(
         if not isinstance(ref, str) or ref not in defaults.engines:
             known = ", ".join(sorted(defaults.engines)) or "none defined in ops.engines"
             raise ctx.error(
-                f"{keypath}.engine", f"{ref!r} is not an engine (known: {known})", body, "engine"
+                f"{keypath}.engine",
+                f"{validators.shown(ref)} is not an engine (known: {known})",
+                body,
+                "engine",
             )
         if body.get("base_url") is not None:
             raise ctx.error(
@@ -647,6 +660,56 @@ def _parse_session(
         raise fail(err, key) from None
 
 
+def _check_expansion(root: Any, source: str) -> None:
+    """Refuse a document whose aliases expand past :data:`MAX_CONFIG_VALUES` or loop.
+
+    Counts the values of the expanded document without expanding it (each
+    node's size is computed once), so an alias bomb costs microseconds.
+    """
+    import yaml
+
+    if root is None:
+        return
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            if isinstance(node, yaml.MappingNode):
+                kids = [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                kids = list(node.value)
+            else:
+                kids = []
+            size = 1 + sum(sizes[id(k)] for k in kids)
+            if size > MAX_CONFIG_VALUES:
+                line = node.start_mark.line + 1
+                raise SessionConfigError(
+                    f"{source}:{line}: the YAML aliases (*name) expand to more than "
+                    f"{MAX_CONFIG_VALUES} values; write the values out or use fewer aliases",
+                    field="config",
+                )
+            sizes[key] = size
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            line = node.start_mark.line + 1
+            raise SessionConfigError(
+                f"{source}:{line}: a YAML alias (*name) refers to a value that contains it",
+                field="config",
+            )
+        on_path.add(key)
+        stack.append((node, True))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((n, False) for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((n, False) for n in node.value)
+
+
 def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsConfig:
     """Parse and validate the YAML text of a config file.
 
@@ -666,15 +729,23 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
     source_str = os.fspath(source)
     loader = _make_loader()(text)
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        _check_expansion(node, source_str)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{source_str}:{mark.line + 1}" if mark is not None else source_str
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         context = getattr(err, "context", None)
         detail = f"{context}, {problem}" if context else problem
+        if len(detail) > 200:  # e.g. a megabyte-long tag: the start says enough
+            detail = detail[:197] + "..."
         raise SessionConfigError(
             f"{where}: invalid YAML: {detail}".replace("\n", " "), field="config"
+        ) from None
+    except RecursionError:
+        raise SessionConfigError(
+            f"{source_str}: invalid YAML: nested too deeply", field="config"
         ) from None
     finally:
         loader.dispose()
