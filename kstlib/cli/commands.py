@@ -121,6 +121,8 @@ def _option_error(err: SessionConfigError, option: str | None = None) -> Session
     if option is None:
         return err
     problem = err.message.split(": ", 1)[1] if err.message.startswith(f"{field}: ") else err.message
+    if top == "env":  # which variable is wrong: its key (never its value)
+        option += field[len(top) :]
     return SessionConfigError(f"{option}: {problem}", field=err.field)
 
 
