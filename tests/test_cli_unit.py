@@ -143,7 +143,7 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeWorld:
     monkeypatch.setattr(Context, "runner", lambda self, place: FakeRunner(fake, place))
     monkeypatch.setattr(Context, "tmux_runner", lambda self, place: FakeRunner(fake, place))
 
-    def probe(self: Context, name: str, place: Place) -> list[Place]:
+    def probe(self: Context, name: str, place: Place, *, strict: bool = False) -> list[Place]:
         if place.backend is BackendType.TMUX:
             return [place] if FakeRunner(fake, place).exists(name) else []
         return [Place(BackendType.CONTAINER, runtime=rt, base_url=place.base_url)
@@ -507,10 +507,10 @@ def test_list_notes_unreachable_backends_on_stderr(world: FakeWorld,
     world.errors["list:docker"] = ContainerRuntimeNotFoundError(endpoints=["unix:///x"])
     code, out, err = run_cli(capsys, "ops", "list", "--json")
     assert code == 0 and json.loads(out) == []
-    assert err == "kstlib: note: not reachable: docker (run 'kstlib ops doctor')\n"
+    assert err == "kstlib: note: not reachable: docker at unix:///x (run 'kstlib ops doctor')\n"
     code, out, err = run_cli(capsys, "ops", "list", "-b", "docker")
     assert code == 1 and out == ""
-    assert_one_line_error(err, "docker did not answer", "kstlib ops doctor")
+    assert_one_line_error(err, "docker at unix:///x did not answer", "kstlib ops doctor")
 
 
 # -- output, state, doctor ----------------------------------------------------------------

@@ -47,6 +47,8 @@ __all__ = ["COMMANDS", "Context", "Place", "collect_sessions", "defined_status",
 
 TMUX = BackendType.TMUX
 CONTAINER = BackendType.CONTAINER
+#: Seconds any single container engine call of the CLI may take (default 30).
+ENGINE_TIMEOUT_ENV = "KSTLIB_OPS_ENGINE_TIMEOUT"
 #: CLI spellings of SessionConfig fields, for error messages about CLI values.
 OPTION_OF = {
     "name": "session name",
@@ -214,6 +216,25 @@ class Context:
             self._config = load_config(getattr(self.args, "config", None))
         return self._config
 
+    @property
+    def engine_timeout(self) -> float:
+        """Seconds an engine call may take: ``$KSTLIB_OPS_ENGINE_TIMEOUT``, default 30.
+
+        Raises:
+            SessionConfigError: the variable is not a whole number of seconds (1 or more).
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace()).engine_timeout
+            30.0
+        """
+        from kstlib.ops.engines.base import DEFAULT_TIMEOUT
+        from kstlib.ops.settings import env_int
+
+        return float(
+            env_int(ENGINE_TIMEOUT_ENV, int(DEFAULT_TIMEOUT), minimum=1, unit="seconds")
+        )
+
     def option(self, name: str) -> Any:
         """An option's value, ``None`` when this command has no such option.
 
@@ -255,7 +276,12 @@ class Context:
             return self.tmux_runner(place)
         from kstlib.ops.container import ContainerRunner
 
-        return cast(Runner, ContainerRunner(runtime=place.runtime, base_url=place.base_url))
+        return cast(
+            Runner,
+            ContainerRunner(
+                runtime=place.runtime, base_url=place.base_url, timeout=self.engine_timeout
+            ),
+        )
 
     # -- where is the session ---------------------------------------------------------------
 
@@ -331,20 +357,39 @@ class Context:
             base_url = definition.base_url
         return Place(CONTAINER, runtime=runtime, base_url=base_url)
 
-    def _probe(self, name: str, place: Place) -> list[Place]:
-        """The places matching ``place`` that hold a session called ``name``."""
+    def _probe(self, name: str, place: Place, *, strict: bool = False) -> list[Place]:
+        """The places matching ``place`` that hold a session called ``name``.
+
+        ``strict``: the user chose this place (``-b``, ``--runtime``, a
+        definition): a backend that does not answer is an error, never "not
+        there". Otherwise an absent backend is skipped, but an engine that
+        accepts connections and does not answer still raises: nobody can tell
+        whether the session runs there.
+        """
         if place.backend is TMUX:
             try:
                 return [place] if self.tmux_runner(place).exists(name) else []
             except BackendNotFoundError:
+                if strict:
+                    raise
                 return []
         from kstlib.ops.container import locate_container
+        from kstlib.ops.engines.base import connect, did_not_answer
 
-        try:
-            runtimes = locate_container(name, place.runtime, place.base_url)
-        except BackendNotFoundError:
-            return []
-        return [Place(CONTAINER, runtime=rt, base_url=place.base_url) for rt in runtimes]
+        timeout = self.engine_timeout
+        found: list[Place] = []
+        for runtime in [place.runtime] if place.runtime else ["podman", "docker"]:
+            try:
+                connect(runtime, place.base_url, timeout)  # raises what locate would skip
+            except BackendNotFoundError as err:
+                if strict or did_not_answer(err):
+                    raise
+                continue
+            found.extend(
+                Place(CONTAINER, runtime=rt, base_url=place.base_url)
+                for rt in locate_container(name, runtime, place.base_url, timeout)
+            )
+        return found
 
     def search_places(self, name: str, *, tmux_only: bool = False) -> list[Place]:
         """The places to look for ``name``, in order.
@@ -385,8 +430,12 @@ class Context:
             True
         """
         found: list[Place] = []
+        chosen = {self.explicit_place(name)}
+        definition = self._definition(name)
+        if definition is not None:
+            chosen.add(Place.of(definition))
         for place in self.search_places(name, tmux_only=tmux_only):
-            hits = [p for p in self._probe(name, place) if p not in found]
+            hits = [p for p in self._probe(name, place, strict=place in chosen) if p not in found]
             found.extend(hits)
             if first and found:
                 break
@@ -757,8 +806,9 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
     for place in _list_places(ctx):
         try:
             found = ctx.runner(place).list_sessions()
-        except BackendNotFoundError:
-            unreachable.append(place.label)
+        except BackendNotFoundError as err:
+            where = getattr(err, "endpoints", ())  # which endpoint did not answer
+            unreachable.append(f"{place.label} at {', '.join(where)}" if where else place.label)
             continue
         except OpsError as err:
             # One engine failing must not hide the sessions of the others.

@@ -68,6 +68,7 @@ __all__ = [
     "connect",
     "default_endpoints",
     "demux",
+    "did_not_answer",
     "explanation",
     "forget",
     "image_missing",
@@ -969,20 +970,68 @@ def forget(adapter: EngineAdapter) -> None:
 
 
 def unreachable(
-    endpoint: str, detail: str | None = None, runtime: str | None = None
+    endpoint: str,
+    detail: str | None = None,
+    runtime: str | None = None,
+    *,
+    hung_after: float | None = None,
 ) -> ContainerRuntimeNotFoundError:
     """The error for an engine that does not answer at ``endpoint``.
 
     The message names the engine (``runtime``) when known: the install and
     start hints mention both engines, so only this tells which one failed.
+    ``hung_after``: something accepted the connection but sent no answer
+    within that many seconds; starting or installing an engine is then the
+    wrong advice, so the message says what happened instead.
 
     Example:
         >>> unreachable("unix:///run/podman/podman.sock").endpoints
         ('unix:///run/podman/podman.sock',)
         >>> str(unreachable("unix:///x.sock", runtime="docker"))[:58]
         'No docker engine API answered (tried: unix:///x.sock). Sta'
+        >>> print(unreachable("unix:///x.sock", runtime="docker", hung_after=5))
+        The docker engine at unix:///x.sock did not answer within 5 s: it accepts connections but is hung or overloaded. Check the engine (its logs, 'docker info'), or allow it more time (KSTLIB_OPS_ENGINE_TIMEOUT for the CLI, timeout= for ContainerRunner).
     """
+    if hung_after is not None:
+        engine = runtime or "container"
+        check = f"its logs, '{runtime} info'" if runtime else "its logs"
+        return ContainerRuntimeNotFoundError(
+            f"The {engine} engine at {endpoint} did not answer within {hung_after:g} s: it "
+            f"accepts connections but is hung or overloaded. Check the engine ({check}), or "
+            "allow it more time (KSTLIB_OPS_ENGINE_TIMEOUT for the CLI, timeout= for "
+            "ContainerRunner).",
+            [endpoint],
+        )
     return _not_found([endpoint], runtime, detail)
+
+
+def did_not_answer(err: BaseException) -> bool:
+    """Whether ``err`` comes from an engine that accepted the connection but never answered.
+
+    Looks for a timeout in the cause chain (the SDK's exception is kept as
+    ``__cause__``), so callers can tell a hung engine from an absent one.
+
+    Example:
+        >>> did_not_answer(unreachable("unix:///x.sock", "no socket file", "docker"))
+        False
+        >>> try:
+        ...     raise unreachable("unix:///x.sock", runtime="docker") from TimeoutError()
+        ... except Exception as err:
+        ...     did_not_answer(err)
+        True
+    """
+    import requests.exceptions
+    import urllib3.exceptions
+
+    timeouts = (
+        TimeoutError,
+        requests.exceptions.Timeout,
+        urllib3.exceptions.TimeoutError,
+    )
+    for link in cause_chain(err):
+        if isinstance(link, timeouts) or any(isinstance(a, timeouts) for a in link.args):
+            return True
+    return False
 
 
 def _not_found(
@@ -1156,7 +1205,7 @@ def on_timeout(err: Exception, ctx: CallContext) -> OpsError:
         'SessionTimeoutError'
     """
     if ctx.connecting:
-        return unreachable(ctx.endpoint, f"no answer within {ctx.timeout:g} s", ctx.runtime)
+        return unreachable(ctx.endpoint, runtime=ctx.runtime, hung_after=ctx.timeout)
     if ctx.op is Op.WAIT and ctx.name is not None:
         return SessionTimeoutError(ctx.name, ctx.runtime, f"still running after {ctx.timeout:g} s")
     return timed_out(ctx.op, ctx.name, ctx.runtime, ctx.endpoint, ctx.timeout)
