@@ -567,7 +567,8 @@ def test_doctor_exit_code_follows_usability(world: FakeWorld, capsys: pytest.Cap
     code, out, _ = run_cli(capsys, "ops", "doctor", "--json")
     data = json.loads(out)
     assert code == 0 and [b["available"] for b in data["backends"]] == [False, False, True]
-    assert data["config"] == {"path": None, "valid": True, "error": None, "sessions": 0}
+    assert data["config"] == {"path": None, "valid": True, "error": None, "sessions": 0,
+                              "public_ports": {}}
     write_config("ops: [broken]\n")
     data = json.loads(run_cli(capsys, "ops", "doctor", "--json")[1])
     assert data["config"]["valid"] is False and "expected a mapping" in data["config"]["error"]

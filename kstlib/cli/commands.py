@@ -49,6 +49,9 @@ TMUX = BackendType.TMUX
 CONTAINER = BackendType.CONTAINER
 #: Seconds any single container engine call of the CLI may take (default 30).
 ENGINE_TIMEOUT_ENV = "KSTLIB_OPS_ENGINE_TIMEOUT"
+#: The commands that start what the config file defines: they run its programs by design.
+#: Every other command runs no program a project-local config file names.
+RUNS_CONFIG_PROGRAMS = ("start", "restart")
 #: CLI spellings of SessionConfig fields, for error messages about CLI values.
 OPTION_OF = {
     "name": "session name",
@@ -200,6 +203,7 @@ class Context:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self._config: OpsConfig | None = None
+        self._noted_binary = False
 
     @property
     def config(self) -> OpsConfig:
@@ -231,9 +235,61 @@ class Context:
         from kstlib.ops.engines.base import DEFAULT_TIMEOUT
         from kstlib.ops.settings import env_int
 
-        return float(
-            env_int(ENGINE_TIMEOUT_ENV, int(DEFAULT_TIMEOUT), minimum=1, unit="seconds")
-        )
+        return float(env_int(ENGINE_TIMEOUT_ENV, int(DEFAULT_TIMEOUT), minimum=1, unit="seconds"))
+
+    def may_run_config_programs(self) -> bool:
+        """Whether this command may run a program the config file names.
+
+        A project-local file (``./kstlib.conf.yml``, see :mod:`kstlib.ops.config`)
+        came with the folder, not from the user: only ``start`` and ``restart``,
+        which run what it defines anyway, may run its programs.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(config=None, command_name="list")).may_run_config_programs()
+            True
+        """
+        return not self.config.project_local or self.option("command_name") in RUNS_CONFIG_PROGRAMS
+
+    def tmux_binary(self) -> str | None:
+        """The tmux program to run: the config's ``tmux_binary`` unless this command may not.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(config=None)).tmux_binary() is None
+            True
+        """
+        binary = self.config.tmux_binary
+        if binary is None or self.may_run_config_programs():
+            return binary
+        if not self._noted_binary:
+            self._noted_binary = True
+            _note(
+                f"not running ops.tmux_binary {validators.shown(binary)} of the project-local "
+                f"{self.config.source} for '{self.option('command_name')}' (tmux from PATH "
+                f"instead); pass --config {self.config.source} to trust it"
+            )
+        return None
+
+    def _check_endpoint(self, place: Place) -> None:
+        """Refuse an ssh:// engine named by a project-local config in a read-only command.
+
+        Both SDKs reach an ssh:// endpoint by running the ``ssh`` program with
+        the host the file names.
+        """
+        url = place.base_url
+        if url is None or not url.startswith("ssh://") or self.may_run_config_programs():
+            return
+        named = {e.base_url for e in self.config.engines.values()}
+        named.update(s.base_url for s in self.config.sessions.values() if s.base_url)
+        if url in named:
+            raise SessionConfigError(
+                f"{self.config.source}: base_url {validators.shown(url)}: an ssh:// engine of a "
+                f"project-local config file is reached only by start and restart (ssh would "
+                f"run for '{self.option('command_name')}'); pass --config "
+                f"{self.config.source} to trust the file",
+                field="base_url",
+            )
 
     def option(self, name: str) -> Any:
         """An option's value, ``None`` when this command has no such option.
@@ -261,7 +317,7 @@ class Context:
         return TmuxRunner(
             socket_name=place.socket_name,
             socket_path=place.socket_path,
-            tmux_bin=self.config.tmux_binary,
+            tmux_bin=self.tmux_binary(),
         )
 
     def runner(self, place: Place) -> Runner:
@@ -274,6 +330,7 @@ class Context:
         """
         if place.backend is TMUX:
             return self.tmux_runner(place)
+        self._check_endpoint(place)
         from kstlib.ops.container import ContainerRunner
 
         return cast(
@@ -376,6 +433,7 @@ class Context:
         from kstlib.ops.container import locate_container
         from kstlib.ops.engines.base import connect, did_not_answer
 
+        self._check_endpoint(place)
         timeout = self.engine_timeout
         found: list[Place] = []
         for runtime in [place.runtime] if place.runtime else ["podman", "docker"]:
@@ -949,13 +1007,31 @@ def cmd_doctor(ctx: Context) -> int:
         config = OpsConfig()
         config_info.update(valid=False, error=str(err))
     checks = [
-        doctor.probe_tmux(config.tmux_binary, ctx.option("socket") or config.tmux_socket),
+        doctor.probe_tmux(
+            ctx.tmux_binary() if config_info["valid"] else None,
+            ctx.option("socket") or config.tmux_socket,
+        ),
         doctor.probe_docker(),
         doctor.probe_podman(),
     ]
     for engine in config.engines.values():
+        if engine.base_url.startswith("ssh://") and not ctx.may_run_config_programs():
+            # reaching it runs ssh with the host a file from the current folder names
+            checks.append(
+                doctor.Check(
+                    f"engine {engine.name}",
+                    False,
+                    None,
+                    engine.base_url,
+                    "not probed: an ssh:// engine of a project-local config file",
+                    f"pass --config {config.source} to trust the file",
+                )
+            )
+            continue
         probe = doctor.probe_podman if engine.runtime == "podman" else doctor.probe_docker
         checks.append(probe(engine.base_url, name=f"engine {engine.name}"))
+    public = _public_ports(config)
+    config_info["public_ports"] = public
     usable = any(c.available for c in checks)
     if ctx.args.json:
         _print(
@@ -981,12 +1057,40 @@ def cmd_doctor(ctx: Context) -> int:
             _print(f"\nConfig file: {where}")
         else:
             _print(f"\nConfig file: invalid: {config_info['error']}")
+        for name, ports in public.items():
+            _print(
+                f"\nSession {name!r} publishes {', '.join(ports)} on every network interface: "
+                "any host that can reach this machine can connect. Write "
+                f"127.0.0.1:{ports[0]} to keep it on this machine."
+            )
         count = sum(c.available for c in checks)
         _print(
             f"{count} of {len(checks)} backends usable."
             + ("" if usable else " Install or start one of them (see above).")
         )
     return 0 if usable else 1
+
+
+def _public_ports(config: OpsConfig) -> dict[str, list[str]]:
+    """The config's container sessions' port mappings that bind every interface.
+
+    ``"8080:80"`` binds 0.0.0.0 (and ::), as ``docker run -p`` does.
+
+    Example:
+        >>> from kstlib.ops.config import parse_config
+        >>> _public_ports(parse_config(
+        ...     "ops: {sessions: {web: {backend: docker, image: nginx, "
+        ...     "ports: ['8080:80', '127.0.0.1:8443:443']}}}", source="x.yml"))
+        {'web': ['8080:80']}
+    """
+    out: dict[str, list[str]] = {}
+    for name, session in config.sessions.items():
+        if session.backend is not CONTAINER:
+            continue
+        wide = [p for p in session.ports if validators.parse_port(p)[0] in (None, "0.0.0.0", "::")]
+        if wide:
+            out[name] = wide
+    return out
 
 
 COMMANDS: dict[str, Callable[[Context], int]] = {

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -111,10 +112,8 @@ def save(config: SessionConfig, directory: str | os.PathLike[str] | None = None)
                 json.dump(_to_json(config), fh)
             os.replace(tmp, folder / f"{config.name}.json")
         except BaseException:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
             raise
     except (OSError, OpsError):
         return

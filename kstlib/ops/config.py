@@ -15,6 +15,14 @@ Lookup order (the first one that applies wins):
 
 When nothing was asked for and no file exists, the configuration is empty.
 
+A file found in the current directory (3.) is **project-local**: it came with
+whatever folder you are in (a cloned repository, a download), not from you.
+:attr:`OpsConfig.project_local` says so, and commands that only read (``list``,
+``status``, ``logs``, ``wait``, ``doctor``...) run no program it names. A
+program a config file names (``tmux_binary``) must be an absolute path or a
+bare name looked up on ``PATH``, owned by root or by you and writable by no
+one else.
+
 Example:
     >>> cfg = parse_config('''
     ... ops:
@@ -36,8 +44,10 @@ from __future__ import annotations
 
 import difflib
 import os
+import shutil
+import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +142,8 @@ class OpsConfig:
     tmux_binary: str | None = None
     engines: Mapping[str, EngineConfig] = field(default_factory=dict)
     sessions: Mapping[str, SessionConfig] = field(default_factory=dict)
+    #: Found as ``./kstlib.conf.yml`` in the current directory, not named by the user.
+    project_local: bool = False
 
     @property
     def source(self) -> str:
@@ -279,6 +291,22 @@ def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
     return None
 
 
+def is_project_local(found: Path | None, path: str | os.PathLike[str] | None = None) -> bool:
+    """Whether ``found`` came from the current directory rather than from the user.
+
+    A path the user named (``path``, ``$KSTLIB_CONFIG``) or their own
+    ``$XDG_CONFIG_HOME`` file is theirs; ``./kstlib.conf.yml`` picked up by
+    the search came with the folder.
+
+    Example:
+        >>> is_project_local(Path.cwd() / CONFIG_FILENAME), is_project_local(None)
+        (True, False)
+    """
+    if found is None or path is not None or os.environ.get(CONFIG_ENV):
+        return False
+    return found == config_candidates()[0]
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> OpsConfig:
     r"""Find, read and validate the configuration (empty if there is no file).
 
@@ -294,6 +322,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> OpsConfig:
     found = find_config_file(path)
     if found is None:
         return OpsConfig()
+    local = is_project_local(found, path)
     try:
         size = found.stat().st_size
         if size > MAX_CONFIG_BYTES:
@@ -312,7 +341,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> OpsConfig:
         raise SessionConfigError(
             f"{found}: is not UTF-8 text ({err.reason})", field="config"
         ) from err
-    return parse_config(text, source=found)
+    config = parse_config(text, source=found)
+    return replace(config, project_local=True) if local else config
 
 
 # -- parsing --------------------------------------------------------------------------
@@ -460,6 +490,41 @@ def _resolve_volume(volume: object, base: Path) -> object:
         return volume
     host, sep, rest = volume.partition(":")
     return _resolve_host_path(host, base) + sep + rest if sep else volume
+
+
+def _program_problem(program: str) -> str | None:
+    """Why a config file may not name ``program`` to run, or ``None`` when it may.
+
+    An absolute path or a bare name found on ``PATH``; the file and every
+    folder above it owned by root or the current user and writable by no one
+    else (git's ``safe.directory`` and tmux's socket folder apply the same
+    test): otherwise another user could swap the program kstlib runs.
+    """
+    shown = validators.shown(program)
+    if os.sep in program and not os.path.isabs(program):
+        return (
+            f"{shown} must be an absolute path or a program name looked up on PATH "
+            "(a relative path would run a program from the config file's folder)"
+        )
+    if program.startswith("~"):
+        return f"{shown} must be an absolute path (write it out, without '~')"
+    found = program if os.path.isabs(program) else shutil.which(program)
+    if found is None or not os.path.exists(found):
+        return None  # nothing to run: the backend reports tmux as not found when used
+    me = os.geteuid()
+    target = Path(os.path.realpath(found))
+    for part in (target, *target.parents):
+        try:
+            st = os.stat(part)
+        except OSError:
+            continue
+        if st.st_uid not in (0, me):
+            return f"{shown}: {part} is owned by uid {st.st_uid}, not by root or you"
+        # In a sticky folder (/tmp) others may add files but not replace ours.
+        sticky = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky:
+            return f"{shown}: {part} is writable by other users"
+    return None
 
 
 def _number_to_str(value: object) -> object:
@@ -714,7 +779,8 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
     """Parse and validate the YAML text of a config file.
 
     ``source`` names the file in error messages; relative host paths are
-    resolved against its directory.
+    resolved against its directory. YAML aliases may expand the document to
+    at most :data:`MAX_CONFIG_VALUES` values.
 
     Example:
         >>> parse_config("ops: {default_backend: podman}", source="x.yml").container_runtime
@@ -802,8 +868,10 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
             raise ctx.error(
                 "ops.tmux_binary", err.message.split(": ", 1)[-1], ops, "tmux_binary"
             ) from None
-        if tmux_binary is not None and os.sep in tmux_binary:
-            tmux_binary = _resolve_host_path(tmux_binary, base_dir)
+        if tmux_binary is not None:
+            problem = _program_problem(tmux_binary)
+            if problem is not None:
+                raise ctx.error("ops.tmux_binary", problem, ops, "tmux_binary")
 
     engines = _parse_engines(ctx, _mapping(ctx, ops.get("engines"), "ops.engines", ops, "engines"))
     defaults = OpsConfig(

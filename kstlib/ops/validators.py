@@ -335,7 +335,9 @@ def validate_volumes(volumes: object) -> tuple[str, ...]:
 
 def _port_number(item: str, text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise config_error("ports", f"{_short(item)}: {_short(text)} is not a port number (1-65535)")
+        raise config_error(
+            "ports", f"{_short(item)}: {_short(text)} is not a port number (1-65535)"
+        )
     return int(text)
 
 
@@ -382,7 +384,9 @@ def parse_port(item: str) -> tuple[str | None, int, int, str]:
         try:
             ipaddress.ip_address(ip)
         except ValueError:
-            raise config_error("ports", f"{_short(item)}: {_short(ip)} is not an IP address") from None
+            raise config_error(
+                "ports", f"{_short(item)}: {_short(ip)} is not an IP address"
+            ) from None
     return ip, _port_number(item, parts[0]), _port_number(item, parts[1]), proto
 
 
