@@ -271,23 +271,42 @@ def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
         ...
         kstlib.ops.exceptions.SessionConfigError: config file '/no/such/kstlib.conf.yml' does not exist; check --config / $KSTLIB_CONFIG
     """
+    from_env = path is None and bool(os.environ.get(CONFIG_ENV))
     asked = os.fspath(path) if path is not None else os.environ.get(CONFIG_ENV) or None
     if asked is not None:
-        chosen = Path(asked).expanduser()
-        if not chosen.exists():
+        # Name where the path came from: a bad $KSTLIB_CONFIG is a setting to fix.
+        origin = f"${CONFIG_ENV}: " if from_env else ""
+        shown = validators.shown(asked)
+        try:
+            chosen = Path(asked).expanduser()
+            exists, is_file = chosen.exists(), chosen.is_file()
+        except (OSError, RuntimeError) as err:  # a name too long, a home that is not there
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             raise SessionConfigError(
-                f"config file {validators.shown(asked)} does not exist; "
-                f"check --config / ${CONFIG_ENV}",
-                field="config",
+                f"{origin}config file {shown} cannot be used ({reason})",
+                field=CONFIG_ENV if from_env else "config",
+            ) from None
+        if not exists:
+            raise SessionConfigError(
+                f"{origin}config file {shown} does not exist; check --config / ${CONFIG_ENV}",
+                field=CONFIG_ENV if from_env else "config",
             )
-        if not chosen.is_file():
+        if not is_file:
             raise SessionConfigError(
-                f"config file {validators.shown(asked)} is not a file", field="config"
+                f"{origin}config file {shown} is not a file",
+                field=CONFIG_ENV if from_env else "config",
             )
         return chosen
     for candidate in config_candidates():
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError as err:  # e.g. $XDG_CONFIG_HOME or $HOME too long to be a path
+            raise SessionConfigError(
+                f"config file {validators.shown(str(candidate))} cannot be used "
+                f"({err.strerror or err}); check $XDG_CONFIG_HOME and $HOME",
+                field="config",
+            ) from None
     return None
 
 
