@@ -345,8 +345,8 @@ def validate_ports(ports: object) -> tuple[str, ...]:
     """Check port mappings ``[ip:]host:container[/tcp|udp]``.
 
     Example:
-        >>> validate_ports(["8080:80", "[::1]:5353:53/udp"])
-        ('8080:80', '[::1]:5353:53/udp')
+        >>> validate_ports(["127.0.0.1:8080:80", "[::1]:5353:53/udp"])
+        ('127.0.0.1:8080:80', '[::1]:5353:53/udp')
     """
     items = _sequence_of_str("ports", ports)
     for item in items:
