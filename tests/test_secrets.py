@@ -171,3 +171,12 @@ def test_json_and_error_output_never_show_env_values(
     out, err = capsys.readouterr()
     assert "already" in err
     assert SECRET not in out and SECRET not in err
+
+
+def test_the_container_spec_repr_shows_no_env_value() -> None:
+    from kstlib.ops.engines.base import spec_from_config
+
+    spec = spec_from_config(SessionConfig(name="w", backend="container", image="alpine:3.20",
+                                          env={"API_TOKEN": SECRET}))
+    assert SECRET not in repr(spec)
+    assert spec.env["API_TOKEN"] == SECRET

@@ -262,7 +262,7 @@ class ContainerSpec:
     name: str
     image: str
     command: list[str] | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # values are secrets
     binds: tuple[Bind, ...] = ()
     ports: tuple[PortBinding, ...] = ()
     working_dir: str | None = None
