@@ -9,6 +9,7 @@ down). ``KSTLIB_OPS_ENGINE_TIMEOUT=1`` keeps every wait at one second.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -164,3 +165,17 @@ def test_a_bad_engine_timeout_setting_is_exit_2_naming_the_variable(
     err = capsys.readouterr().err
     assert err.startswith("kstlib: error: KSTLIB_OPS_ENGINE_TIMEOUT: ") and err.count("\n") == 1
     assert "unexpected" not in err
+
+
+@pytest.mark.parametrize("runtime", ["docker", "podman"])
+def test_doctor_says_a_hung_engine_did_not_answer_instead_of_start_or_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], hung_socket: str,
+    runtime: str,
+) -> None:
+    point_engines_at(monkeypatch, hung_socket)
+    main(["ops", "doctor", "--json", "-L", "sec-doctor"])
+    checks = {c["backend"]: c for c in json.loads(capsys.readouterr().out)["backends"]}
+    check = checks[runtime]
+    assert check["available"] is False and check["endpoint"] == hung_socket
+    assert "did not answer within 1 s" in check["hint"]
+    assert "Start" not in check["hint"] and "Install" not in check["hint"]

@@ -1006,13 +1006,14 @@ def cmd_doctor(ctx: Context) -> int:
     except SessionConfigError as err:
         config = OpsConfig()
         config_info.update(valid=False, error=str(err))
+    timeout = min(float(doctor.TIMEOUT), ctx.engine_timeout)  # doctor never waits long
     checks = [
         doctor.probe_tmux(
             ctx.tmux_binary() if config_info["valid"] else None,
             ctx.option("socket") or config.tmux_socket,
         ),
-        doctor.probe_docker(),
-        doctor.probe_podman(),
+        doctor.probe_docker(timeout=timeout),
+        doctor.probe_podman(timeout=timeout),
     ]
     for engine in config.engines.values():
         if engine.base_url.startswith("ssh://") and not ctx.may_run_config_programs():
@@ -1029,7 +1030,7 @@ def cmd_doctor(ctx: Context) -> int:
             )
             continue
         probe = doctor.probe_podman if engine.runtime == "podman" else doctor.probe_docker
-        checks.append(probe(engine.base_url, name=f"engine {engine.name}"))
+        checks.append(probe(engine.base_url, name=f"engine {engine.name}", timeout=timeout))
     public = _public_ports(config)
     config_info["public_ports"] = public
     usable = any(c.available for c in checks)
