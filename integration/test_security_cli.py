@@ -139,3 +139,17 @@ def test_the_state_tree_of_the_cli_is_private_under_umask_022(cli: Cli) -> None:
     assert "s3cr3t" not in record.read_text()
     for folder in (record.parent, record.parent.parent):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_one_engine_reached_through_both_sdks_is_searched_once(cli: Cli) -> None:
+    # The stricter lookup (point 13) must not find a Podman container twice when
+    # DOCKER_HOST points at Podman's socket (its Docker-compatible API).
+    from .conftest import PODMAN_URL, TEST_IMAGE
+
+    env = {"DOCKER_HOST": PODMAN_URL}
+    name = unique("sec")
+    cli("ops", "start", name, "-q", "--runtime", "podman", "-i", TEST_IMAGE, "--", "sleep", "60")
+    try:
+        assert cli("ops", "status", name, "-q", env=env).stdout == "running\n"
+    finally:
+        cli("ops", "stop", name, "-q", "-f", env=env)

@@ -435,19 +435,16 @@ class Context:
 
         self._check_endpoint(place)
         timeout = self.engine_timeout
-        found: list[Place] = []
         for runtime in [place.runtime] if place.runtime else ["podman", "docker"]:
             try:
                 connect(runtime, place.base_url, timeout)  # raises what locate would skip
             except BackendNotFoundError as err:
                 if strict or did_not_answer(err):
                     raise
-                continue
-            found.extend(
-                Place(CONTAINER, runtime=rt, base_url=place.base_url)
-                for rt in locate_container(name, runtime, place.base_url, timeout)
-            )
-        return found
+        # One search (it asks an endpoint reached through both SDKs once); the
+        # engines it needs are connected and cached above.
+        runtimes = locate_container(name, place.runtime, place.base_url, timeout)
+        return [Place(CONTAINER, runtime=rt, base_url=place.base_url) for rt in runtimes]
 
     def search_places(self, name: str, *, tmux_only: bool = False) -> list[Place]:
         """The places to look for ``name``, in order.
@@ -1059,10 +1056,12 @@ def cmd_doctor(ctx: Context) -> int:
         else:
             _print(f"\nConfig file: invalid: {config_info['error']}")
         for name, ports in public.items():
+            _, host, ctr, proto = validators.parse_port(ports[0])
+            local = f"127.0.0.1:{host}:{ctr}" + ("" if proto == "tcp" else f"/{proto}")
             _print(
                 f"\nSession {name!r} publishes {', '.join(ports)} on every network interface: "
-                "any host that can reach this machine can connect. Write "
-                f"127.0.0.1:{ports[0]} to keep it on this machine."
+                f"any host that can reach this machine can connect. Write {local} to keep "
+                "it on this machine."
             )
         count = sum(c.available for c in checks)
         _print(
