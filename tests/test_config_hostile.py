@@ -200,3 +200,16 @@ def test_only_the_current_folders_file_is_project_local(
     assert load_config("kstlib.conf.yml").project_local is False  # named by the user
     monkeypatch.setenv("KSTLIB_CONFIG", str(tmp_path / "kstlib.conf.yml"))
     assert load_config().project_local is False
+
+
+def test_a_huge_base_url_is_echoed_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from kstlib.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ops.yml").write_text(
+        "ops: {sessions: {web: {backend: docker, image: n, base_url: 'x" + "u" * 200_000 + "'}}}\n"
+    )
+    assert main(["ops", "logs", "web", "--config", "ops.yml"]) == 2
+    err = capsys.readouterr().err
+    assert "base_url" in err and len(err) < MAX_MESSAGE

@@ -431,13 +431,14 @@ class Context:
                     raise
                 return []
         from kstlib.ops.container import locate_container
-        from kstlib.ops.engines.base import connect, did_not_answer
+        from kstlib.ops.engines.base import connect, did_not_answer, validate_base_url
 
         self._check_endpoint(place)
         timeout = self.engine_timeout
+        base_url = validate_base_url(place.base_url)
         for runtime in [place.runtime] if place.runtime else ["podman", "docker"]:
             try:
-                connect(runtime, place.base_url, timeout)  # raises what locate would skip
+                connect(runtime, base_url, timeout)  # raises what locate would skip
             except BackendNotFoundError as err:
                 if strict or did_not_answer(err):
                     raise

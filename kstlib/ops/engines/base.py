@@ -44,7 +44,7 @@ from kstlib.ops.exceptions import (
     SessionTimeoutError,
 )
 from kstlib.ops.models import SessionConfig
-from kstlib.ops.validators import config_error, parse_port
+from kstlib.ops.validators import config_error, parse_port, shown
 
 __all__ = [
     "AUTO_ORDER",
@@ -836,7 +836,8 @@ def validate_base_url(base_url: object) -> str | None:
         or not base_url.split("://", 1)[1]
     ):
         raise config_error(
-            "base_url", f"{base_url!r} must start with unix://, tcp://, ssh://, http:// or https://"
+            "base_url",
+            f"{shown(base_url)} must start with unix://, tcp://, ssh://, http:// or https://",
         )
     return base_url
 
@@ -849,7 +850,7 @@ def validate_timeout(timeout: object) -> float:
         5.0
     """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise config_error("timeout", f"{timeout!r} must be a positive number of seconds")
+        raise config_error("timeout", f"{shown(timeout)} must be a positive number of seconds")
     return float(timeout)
 
 
