@@ -103,8 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if os.environ.get(DEBUG_ENV) == "1":
             raise
+        text = str(err)
+        if len(text) > 300:  # an unexpected error may carry any value: keep the line short
+            text = text[:297] + "..."
         _fail(
-            f"unexpected {type(err).__name__}: {err} (this is a bug in kstlib: rerun with "
+            f"unexpected {type(err).__name__}: {text} (this is a bug in kstlib: rerun with "
             f"{DEBUG_ENV}=1 for the traceback and report it)"
         )
         return EXIT_FAILED

@@ -47,6 +47,11 @@ __all__ = ["COMMANDS", "Context", "Place", "collect_sessions", "defined_status",
 
 TMUX = BackendType.TMUX
 CONTAINER = BackendType.CONTAINER
+#: Seconds any single container engine call of the CLI may take (default 30).
+ENGINE_TIMEOUT_ENV = "KSTLIB_OPS_ENGINE_TIMEOUT"
+#: The commands that start what the config file defines: they run its programs by design.
+#: Every other command runs no program a project-local config file names.
+RUNS_CONFIG_PROGRAMS = ("start", "restart")
 #: CLI spellings of SessionConfig fields, for error messages about CLI values.
 OPTION_OF = {
     "name": "session name",
@@ -121,6 +126,8 @@ def _option_error(err: SessionConfigError, option: str | None = None) -> Session
     if option is None:
         return err
     problem = err.message.split(": ", 1)[1] if err.message.startswith(f"{field}: ") else err.message
+    if top == "env":  # which variable is wrong: its key (never its value)
+        option += field[len(top) :]
     return SessionConfigError(f"{option}: {problem}", field=err.field)
 
 
@@ -133,15 +140,22 @@ def parse_env(items: Sequence[str]) -> dict[str, str]:
         >>> parse_env(["MODE"])
         Traceback (most recent call last):
         ...
-        kstlib.ops.exceptions.SessionConfigError: --env: 'MODE' must be KEY=VALUE (e.g. -e MODE=fast)
+        kstlib.ops.exceptions.SessionConfigError: --env: item 1 has no '=': give KEY=VALUE (e.g. -e MODE=fast)
     """
     env: dict[str, str] = {}
-    for item in items:
+    for number, item in enumerate(items, 1):
+        # An item may be a secret pasted in the wrong place: never echo it.
         key, sep, value = item.partition("=")
         if not sep:
-            example = item if validators.ENV_KEY_RE.fullmatch(item) else "MODE"
             raise SessionConfigError(
-                f"--env: {item!r} must be KEY=VALUE (e.g. -e {example}=fast)", field="env"
+                f"--env: item {number} has no '=': give KEY=VALUE (e.g. -e MODE=fast)",
+                field="env",
+            )
+        if not validators.ENV_KEY_RE.fullmatch(key):
+            raise SessionConfigError(
+                f"--env: item {number}: the name before '=' must match "
+                "^[A-Za-z_][A-Za-z0-9_]*$ (e.g. -e MODE=fast)",
+                field="env",
             )
         env[key] = value
     try:
@@ -189,6 +203,7 @@ class Context:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self._config: OpsConfig | None = None
+        self._noted_binary = False
 
     @property
     def config(self) -> OpsConfig:
@@ -204,6 +219,77 @@ class Context:
         if self._config is None:
             self._config = load_config(getattr(self.args, "config", None))
         return self._config
+
+    @property
+    def engine_timeout(self) -> float:
+        """Seconds an engine call may take: ``$KSTLIB_OPS_ENGINE_TIMEOUT``, default 30.
+
+        Raises:
+            SessionConfigError: the variable is not a whole number of seconds (1 or more).
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace()).engine_timeout
+            30.0
+        """
+        from kstlib.ops.engines.base import DEFAULT_TIMEOUT
+        from kstlib.ops.settings import env_int
+
+        return float(env_int(ENGINE_TIMEOUT_ENV, int(DEFAULT_TIMEOUT), minimum=1, unit="seconds"))
+
+    def may_run_config_programs(self) -> bool:
+        """Whether this command may run a program the config file names.
+
+        A project-local file (``./kstlib.conf.yml``, see :mod:`kstlib.ops.config`)
+        came with the folder, not from the user: only ``start`` and ``restart``,
+        which run what it defines anyway, may run its programs.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(config=None, command_name="list")).may_run_config_programs()
+            True
+        """
+        return not self.config.project_local or self.option("command_name") in RUNS_CONFIG_PROGRAMS
+
+    def tmux_binary(self) -> str | None:
+        """The tmux program to run: the config's ``tmux_binary`` unless this command may not.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(config=None)).tmux_binary() is None
+            True
+        """
+        binary = self.config.tmux_binary
+        if binary is None or self.may_run_config_programs():
+            return binary
+        if not self._noted_binary:
+            self._noted_binary = True
+            _note(
+                f"not running ops.tmux_binary {validators.shown(binary)} of the project-local "
+                f"{self.config.source} for '{self.option('command_name')}' (tmux from PATH "
+                f"instead); pass --config {self.config.source} to trust it"
+            )
+        return None
+
+    def _check_endpoint(self, place: Place) -> None:
+        """Refuse an ssh:// engine named by a project-local config in a read-only command.
+
+        Both SDKs reach an ssh:// endpoint by running the ``ssh`` program with
+        the host the file names.
+        """
+        url = place.base_url
+        if url is None or not url.startswith("ssh://") or self.may_run_config_programs():
+            return
+        named = {e.base_url for e in self.config.engines.values()}
+        named.update(s.base_url for s in self.config.sessions.values() if s.base_url)
+        if url in named:
+            raise SessionConfigError(
+                f"{self.config.source}: base_url {validators.shown(url)}: an ssh:// engine of a "
+                f"project-local config file is reached only by start and restart (ssh would "
+                f"run for '{self.option('command_name')}'); pass --config "
+                f"{self.config.source} to trust the file",
+                field="base_url",
+            )
 
     def option(self, name: str) -> Any:
         """An option's value, ``None`` when this command has no such option.
@@ -231,7 +317,7 @@ class Context:
         return TmuxRunner(
             socket_name=place.socket_name,
             socket_path=place.socket_path,
-            tmux_bin=self.config.tmux_binary,
+            tmux_bin=self.tmux_binary(),
         )
 
     def runner(self, place: Place) -> Runner:
@@ -244,9 +330,15 @@ class Context:
         """
         if place.backend is TMUX:
             return self.tmux_runner(place)
+        self._check_endpoint(place)
         from kstlib.ops.container import ContainerRunner
 
-        return cast(Runner, ContainerRunner(runtime=place.runtime, base_url=place.base_url))
+        return cast(
+            Runner,
+            ContainerRunner(
+                runtime=place.runtime, base_url=place.base_url, timeout=self.engine_timeout
+            ),
+        )
 
     # -- where is the session ---------------------------------------------------------------
 
@@ -322,19 +414,37 @@ class Context:
             base_url = definition.base_url
         return Place(CONTAINER, runtime=runtime, base_url=base_url)
 
-    def _probe(self, name: str, place: Place) -> list[Place]:
-        """The places matching ``place`` that hold a session called ``name``."""
+    def _probe(self, name: str, place: Place, *, strict: bool = False) -> list[Place]:
+        """The places matching ``place`` that hold a session called ``name``.
+
+        ``strict``: the user chose this place (``-b``, ``--runtime``, a
+        definition): a backend that does not answer is an error, never "not
+        there". Otherwise an absent backend is skipped, but an engine that
+        accepts connections and does not answer still raises: nobody can tell
+        whether the session runs there.
+        """
         if place.backend is TMUX:
             try:
                 return [place] if self.tmux_runner(place).exists(name) else []
             except BackendNotFoundError:
+                if strict:
+                    raise
                 return []
         from kstlib.ops.container import locate_container
+        from kstlib.ops.engines.base import connect, did_not_answer, validate_base_url
 
-        try:
-            runtimes = locate_container(name, place.runtime, place.base_url)
-        except BackendNotFoundError:
-            return []
+        self._check_endpoint(place)
+        timeout = self.engine_timeout
+        base_url = validate_base_url(place.base_url)
+        for runtime in [place.runtime] if place.runtime else ["podman", "docker"]:
+            try:
+                connect(runtime, base_url, timeout)  # raises what locate would skip
+            except BackendNotFoundError as err:
+                if strict or did_not_answer(err):
+                    raise
+        # One search (it asks an endpoint reached through both SDKs once); the
+        # engines it needs are connected and cached above.
+        runtimes = locate_container(name, place.runtime, place.base_url, timeout)
         return [Place(CONTAINER, runtime=rt, base_url=place.base_url) for rt in runtimes]
 
     def search_places(self, name: str, *, tmux_only: bool = False) -> list[Place]:
@@ -376,8 +486,12 @@ class Context:
             True
         """
         found: list[Place] = []
+        chosen = {self.explicit_place(name)}
+        definition = self._definition(name)
+        if definition is not None:
+            chosen.add(Place.of(definition))
         for place in self.search_places(name, tmux_only=tmux_only):
-            hits = [p for p in self._probe(name, place) if p not in found]
+            hits = [p for p in self._probe(name, place, strict=place in chosen) if p not in found]
             found.extend(hits)
             if first and found:
                 break
@@ -440,7 +554,7 @@ class Context:
         if config.is_defined(name):
             values = config.session_fields(name)
         elif last is not None:
-            values = {f.name: getattr(last, f.name) for f in fields(last)}
+            values = {f.name: getattr(last.config, f.name) for f in fields(last.config)}
         else:
             values = config.defaults_for(name)
         backend, runtime, socket = self.explicit_backend()
@@ -481,6 +595,14 @@ class Context:
         cli_env = parse_env(args.env)
         if cli_env:
             values["env"] = {**values.get("env", {}), **cli_env}
+        if last is not None and not (given_command or args.image):
+            # The record keeps env names, never values: they must be given again.
+            missing = [k for k in last.env_keys if k not in cli_env]
+            if missing:
+                raise UsageError(
+                    f"cannot restart {name!r} from its last start: kstlib does not keep env "
+                    f"values, give them again with -e ({', '.join(f'{k}=...' for k in missing)})"
+                )
         if args.volume:
             values["volumes"] = [
                 *values.get("volumes", ()),
@@ -584,6 +706,7 @@ def cmd_stop(ctx: Context) -> int:
     name = validators.validate_lookup_name(ctx.args.name)
     place = ctx.require(name, first=False)
     ctx.runner(place).stop(name, graceful=not ctx.args.force, timeout=ctx.args.timeout)
+    state.forget(name)
     if not ctx.args.quiet:
         _print(f"Stopped session {name!r} on {place.label}.")
     return 0
@@ -686,7 +809,7 @@ def cmd_wait(ctx: Context) -> int:
             regex = re.compile(ctx.args.pattern)
         except re.error as err:
             raise UsageError(
-                f"--for: {ctx.args.pattern!r} is not a regular expression: {err}"
+                f"--for: {validators.shown(ctx.args.pattern)} is not a regular expression: {err}"
             ) from None
         timeout = ctx.args.timeout if ctx.args.timeout is not None else _FOREVER
         line = wait_for_log(runner, name, regex, timeout)
@@ -751,8 +874,9 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
     for place in _list_places(ctx):
         try:
             found = ctx.runner(place).list_sessions()
-        except BackendNotFoundError:
-            unreachable.append(place.label)
+        except BackendNotFoundError as err:
+            where = getattr(err, "endpoints", ())  # which endpoint did not answer
+            unreachable.append(f"{place.label} at {', '.join(where)}" if where else place.label)
             continue
         except OpsError as err:
             # One engine failing must not hide the sessions of the others.
@@ -892,14 +1016,33 @@ def cmd_doctor(ctx: Context) -> int:
     except SessionConfigError as err:
         config = OpsConfig()
         config_info.update(valid=False, error=str(err))
+    timeout = min(float(doctor.TIMEOUT), ctx.engine_timeout)  # doctor never waits long
     checks = [
-        doctor.probe_tmux(config.tmux_binary, ctx.option("socket") or config.tmux_socket),
-        doctor.probe_docker(),
-        doctor.probe_podman(),
+        doctor.probe_tmux(
+            ctx.tmux_binary() if config_info["valid"] else None,
+            ctx.option("socket") or config.tmux_socket,
+        ),
+        doctor.probe_docker(timeout=timeout),
+        doctor.probe_podman(timeout=timeout),
     ]
     for engine in config.engines.values():
+        if engine.base_url.startswith("ssh://") and not ctx.may_run_config_programs():
+            # reaching it runs ssh with the host a file from the current folder names
+            checks.append(
+                doctor.Check(
+                    f"engine {engine.name}",
+                    False,
+                    None,
+                    engine.base_url,
+                    "not probed: an ssh:// engine of a project-local config file",
+                    f"pass --config {config.source} to trust the file",
+                )
+            )
+            continue
         probe = doctor.probe_podman if engine.runtime == "podman" else doctor.probe_docker
-        checks.append(probe(engine.base_url, name=f"engine {engine.name}"))
+        checks.append(probe(engine.base_url, name=f"engine {engine.name}", timeout=timeout))
+    public = _public_ports(config)
+    config_info["public_ports"] = public
     usable = any(c.available for c in checks)
     if ctx.args.json:
         _print(
@@ -925,6 +1068,14 @@ def cmd_doctor(ctx: Context) -> int:
             _print(f"\nConfig file: {where}")
         else:
             _print(f"\nConfig file: invalid: {config_info['error']}")
+        for name, ports in public.items():
+            _, host, ctr, proto = validators.parse_port(ports[0])
+            local = f"127.0.0.1:{host}:{ctr}" + ("" if proto == "tcp" else f"/{proto}")
+            _print(
+                f"\nSession {name!r} publishes {', '.join(ports)} on every network interface: "
+                f"any host that can reach this machine can connect. Write {local} to keep "
+                "it on this machine."
+            )
         count = sum(c.available for c in checks)
         _print(
             f"{count} of {len(checks)} backends usable."
@@ -972,6 +1123,28 @@ def cmd_pull(ctx: Context) -> int:
         short = (result.image_id or "").removeprefix("sha256:")[:12]
         _print(f"Pulled {result.image} on {result.runtime}" + (f" ({short})." if short else "."))
     return 0
+
+
+def _public_ports(config: OpsConfig) -> dict[str, list[str]]:
+    """The config's container sessions' port mappings that bind every interface.
+
+    ``"8080:80"`` binds 0.0.0.0 (and ::), as ``docker run -p`` does.
+
+    Example:
+        >>> from kstlib.ops.config import parse_config
+        >>> _public_ports(parse_config(
+        ...     "ops: {sessions: {web: {backend: docker, image: nginx, "
+        ...     "ports: ['8080:80', '127.0.0.1:8443:443']}}}", source="x.yml"))
+        {'web': ['8080:80']}
+    """
+    out: dict[str, list[str]] = {}
+    for name, session in config.sessions.items():
+        if session.backend is not CONTAINER:
+            continue
+        wide = [p for p in session.ports if validators.parse_port(p)[0] in (None, "0.0.0.0", "::")]
+        if wide:
+            out[name] = wide
+    return out
 
 
 COMMANDS: dict[str, Callable[[Context], int]] = {

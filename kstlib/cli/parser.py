@@ -40,16 +40,24 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one-line exceptions, not usage dumps."""
 
     def error(self, message: str) -> NoReturn:
+        if len(message) > 300:  # argparse echoes what it refused, whatever its size
+            message = message[:297] + "..."
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _shown(text: str) -> str:
+    from kstlib.ops.validators import shown
+
+    return shown(text)
 
 
 def _timeout(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number of seconds") from None
     if not 0 <= value <= 86400:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 86400 seconds")
+        raise argparse.ArgumentTypeError(f"{_shown(text)} must be between 0 and 86400 seconds")
     return value
 
 
@@ -71,7 +79,7 @@ def _since(text: str) -> float:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time (ISO 8601, Unix time, or an age like 10m)"
+            f"{_shown(text)} is not a time (ISO 8601, Unix time, or an age like 10m)"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
@@ -82,7 +90,7 @@ def _lines(text: str) -> int | None:
     if text == "all":
         return None
     if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of lines (or 'all')")
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number of lines (or 'all')")
     return int(text)
 
 

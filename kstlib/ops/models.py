@@ -237,6 +237,21 @@ class SessionConfig:
             return self.volumes
         return (*self.volumes, self.log_volume)
 
+    def __repr__(self) -> str:
+        """The dataclass repr with every env value masked (keys stay visible).
+
+        Example:
+            >>> SessionConfig(name="bot", env={"API_TOKEN": "s3cr3t"})
+            SessionConfig(name='bot', ..., env={'API_TOKEN': '***'}, ...)
+        """
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "env":
+                value = dict.fromkeys(value, "***")
+            parts.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
     def with_overrides(self, **overrides: Any) -> SessionConfig:
         """Return a copy with some fields replaced (and validated again).
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from kstlib.ops.exceptions import OpsError, SessionNotFoundError
+from kstlib.ops.exceptions import OpsError, SessionConfigError, SessionNotFoundError
 from kstlib.ops.manager import SessionManager
 from kstlib.ops.models import Command
 
@@ -41,6 +41,32 @@ __all__ = ["OpsSessionFactory", "backend_problem", "ops_session"]
 
 OpsSessionFactory = Callable[..., SessionManager]
 _BACKENDS = ("tmux", "container", "docker", "podman")
+#: Set to 1 (CI) so that a test whose backend is missing fails instead of being skipped.
+REQUIRE_ENGINES_ENV = "KSTLIB_REQUIRE_ENGINES"
+
+
+def require_engines() -> bool:
+    """Whether ``$KSTLIB_REQUIRE_ENGINES`` asks for every backend (``1``; unset or ``0``: no).
+
+    Raises:
+        SessionConfigError: any other value (a typo must not turn failures into skips).
+
+    Example:
+        >>> require_engines() in (True, False)
+        True
+    """
+    raw = os.environ.get(REQUIRE_ENGINES_ENV, "").strip()
+    if raw in ("", "0"):
+        return False
+    if raw == "1":
+        return True
+    from kstlib.ops.validators import shown
+
+    raise SessionConfigError(
+        f"{REQUIRE_ENGINES_ENV}: {shown(raw)} must be 1 (a missing backend fails the test) "
+        "or 0 (it skips the test)",
+        REQUIRE_ENGINES_ENV,
+    )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -86,12 +112,13 @@ def backend_problem(backend: str) -> str | None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Skip (or, under ``KSTLIB_REQUIRE_ENGINES=1``, fail) tests whose backend is missing."""
     for marker in item.iter_markers("ops_backend"):
+        required = require_engines()
         for backend in marker.args:
             problem = backend_problem(str(backend))
             if problem is None:
                 continue
             message = f"kstlib.ops backend {backend!r} is not available: {problem}"
-            if os.environ.get("KSTLIB_REQUIRE_ENGINES") == "1":
+            if required:
                 pytest.fail(f"KSTLIB_REQUIRE_ENGINES=1 and {message}", pytrace=False)
             pytest.skip(message)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -32,6 +33,8 @@ __all__ = [
     "config_error",
     "resolve_host_path",
     "short",
+    "shown",
+    "shown_key",
     "validate_backend",
     "validate_command",
     "validate_cpus",
@@ -87,31 +90,63 @@ def config_error(field: str, problem: str) -> SessionConfigError:
     return SessionConfigError(f"{field}: {problem}", field=field)
 
 
-def short(value: object) -> str:
-    """``repr(value)``, cut to 60 characters for a message.
+#: The longest echo of a user value in any message (the value itself may be megabytes).
+MAX_SHOWN = 60
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 2
+_REPR.maxstring = MAX_SHOWN
+_REPR.maxother = MAX_SHOWN
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
+
+
+def shown(value: object) -> str:
+    """A bounded ``repr`` of a user value, for messages.
+
+    Never more than :data:`MAX_SHOWN` characters, and cheap whatever the size
+    or the nesting of ``value`` (a YAML alias bomb expands to billions of
+    items: its full ``repr`` would exhaust memory).
 
     Example:
-        >>> short("x" * 100)[-5:]
-        'xx...'
+        >>> shown("x" * 1000)[:8], len(shown("x" * 1000)) <= MAX_SHOWN
+        ("'xxxxxxx", True)
+        >>> shown([[1, 2, 3, 4, 5, 6]])
+        '[[1, 2, 3, 4, ...]]'
     """
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a hostile __repr__: say what it is, not what it claims
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 3]}..."
 
 
-_short = short
+def shown_key(key: object) -> str:
+    """A mapping key as written in a key path (``ops.sessions.KEY``), bounded like :func:`shown`.
+
+    Example:
+        >>> shown_key("bot"), shown_key("k" * 100)[-5:]
+        ('bot', 'kk...')
+    """
+    text = key if isinstance(key, str) else shown(key)
+    return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 3]}..."
 
 
-def _require_str(field: str, value: object) -> str:
+short = shown
+_short = shown
+
+
+def _require_str(field: str, value: object, *, secret: bool = False) -> str:
+    """``value`` as a checked string; ``secret``: messages never show the value."""
     if not isinstance(value, str):
         raise config_error(field, f"expected a string, got {type(value).__name__}")
+    what = "value" if secret else _short(value)
     if "\x00" in value:
-        raise config_error(field, f"{_short(value)} contains a NUL character")
+        raise config_error(field, f"{what} contains a NUL character")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         # A lone surrogate (e.g. from os.fsdecode of bad bytes) cannot reach
         # any engine or command line; say so instead of failing on .encode().
-        raise config_error(field, f"{_short(value)} is not valid Unicode text") from None
+        raise config_error(field, f"{what} is not valid Unicode text") from None
     return value
 
 
@@ -226,7 +261,7 @@ def validate_env(env: object) -> dict[str, str]:
         if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
             raise config_error("env", f"key {_short(key)} must match ^[A-Za-z_][A-Za-z0-9_]*$")
         number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
-        value = _require_str(f"env[{key}]", str(raw) if number else raw)
+        value = _require_str(f"env[{key}]", str(raw) if number else raw, secret=True)
         if len(value.encode()) > MAX_ENV_VALUE_BYTES:
             raise config_error(f"env[{key}]", f"is longer than {MAX_ENV_VALUE_BYTES} bytes")
         out[key] = value
@@ -338,7 +373,9 @@ def validate_volumes(volumes: object, field: str = "volumes") -> tuple[str, ...]
 
 def _port_number(item: str, text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise config_error("ports", f"{_short(item)}: {text!r} is not a port number (1-65535)")
+        raise config_error(
+            "ports", f"{_short(item)}: {_short(text)} is not a port number (1-65535)"
+        )
     return int(text)
 
 
@@ -349,8 +386,8 @@ def validate_ports(ports: object) -> tuple[str, ...]:
     free one on the host (Docker and Podman alike); ``status().ports`` shows it.
 
     Example:
-        >>> validate_ports(["8080:80", "[::1]:5353:53/udp", "80", "127.0.0.1::9000"])
-        ('8080:80', '[::1]:5353:53/udp', '80', '127.0.0.1::9000')
+        >>> validate_ports(["127.0.0.1:8080:80", "[::1]:5353:53/udp", "80", "127.0.0.1::9000"])
+        ('127.0.0.1:8080:80', '[::1]:5353:53/udp', '80', '127.0.0.1::9000')
     """
     items = _sequence_of_str("ports", ports)
     for item in items:
@@ -394,7 +431,9 @@ def parse_port(item: str) -> tuple[str | None, int | None, int, str]:
         try:
             ipaddress.ip_address(ip)
         except ValueError:
-            raise config_error("ports", f"{_short(item)}: {ip!r} is not an IP address") from None
+            raise config_error(
+                "ports", f"{_short(item)}: {_short(ip)} is not an IP address"
+            ) from None
     if not parts[0] and (ip is not None or len(spec.split(":")) == 1):
         host: int | None = None  # "80", "ip::80": a free host port
     else:

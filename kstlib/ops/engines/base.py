@@ -44,7 +44,7 @@ from kstlib.ops.exceptions import (
     SessionTimeoutError,
 )
 from kstlib.ops.models import SessionConfig
-from kstlib.ops.validators import config_error, parse_port
+from kstlib.ops.validators import config_error, parse_port, shown
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.pull import PullTracker
@@ -71,6 +71,7 @@ __all__ = [
     "connect",
     "default_endpoints",
     "demux",
+    "did_not_answer",
     "explanation",
     "forget",
     "image_missing",
@@ -264,7 +265,7 @@ class ContainerSpec:
     name: str
     image: str
     command: list[str] | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # values are secrets
     binds: tuple[Bind, ...] = ()
     ports: tuple[PortBinding, ...] = ()
     working_dir: str | None = None
@@ -884,7 +885,8 @@ def validate_base_url(base_url: object) -> str | None:
         or not base_url.split("://", 1)[1]
     ):
         raise config_error(
-            "base_url", f"{base_url!r} must start with unix://, tcp://, ssh://, http:// or https://"
+            "base_url",
+            f"{shown(base_url)} must start with unix://, tcp://, ssh://, http:// or https://",
         )
     return base_url
 
@@ -897,7 +899,7 @@ def validate_timeout(timeout: object) -> float:
         5.0
     """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise config_error("timeout", f"{timeout!r} must be a positive number of seconds")
+        raise config_error("timeout", f"{shown(timeout)} must be a positive number of seconds")
     return float(timeout)
 
 
@@ -1018,20 +1020,68 @@ def forget(adapter: EngineAdapter) -> None:
 
 
 def unreachable(
-    endpoint: str, detail: str | None = None, runtime: str | None = None
+    endpoint: str,
+    detail: str | None = None,
+    runtime: str | None = None,
+    *,
+    hung_after: float | None = None,
 ) -> ContainerRuntimeNotFoundError:
     """The error for an engine that does not answer at ``endpoint``.
 
     The message names the engine (``runtime``) when known: the install and
     start hints mention both engines, so only this tells which one failed.
+    ``hung_after``: something accepted the connection but sent no answer
+    within that many seconds; starting or installing an engine is then the
+    wrong advice, so the message says what happened instead.
 
     Example:
         >>> unreachable("unix:///run/podman/podman.sock").endpoints
         ('unix:///run/podman/podman.sock',)
         >>> str(unreachable("unix:///x.sock", runtime="docker"))[:58]
         'No docker engine API answered (tried: unix:///x.sock). Sta'
+        >>> print(unreachable("unix:///x.sock", runtime="docker", hung_after=5))
+        The docker engine at unix:///x.sock did not answer within 5 s: it accepts connections but is hung or overloaded. Check the engine (its logs, 'docker info'), or allow it more time (KSTLIB_OPS_ENGINE_TIMEOUT for the CLI, timeout= for ContainerRunner).
     """
+    if hung_after is not None:
+        engine = runtime or "container"
+        check = f"its logs, '{runtime} info'" if runtime else "its logs"
+        return ContainerRuntimeNotFoundError(
+            f"The {engine} engine at {endpoint} did not answer within {hung_after:g} s: it "
+            f"accepts connections but is hung or overloaded. Check the engine ({check}), or "
+            "allow it more time (KSTLIB_OPS_ENGINE_TIMEOUT for the CLI, timeout= for "
+            "ContainerRunner).",
+            [endpoint],
+        )
     return _not_found([endpoint], runtime, detail)
+
+
+def did_not_answer(err: BaseException) -> bool:
+    """Whether ``err`` comes from an engine that accepted the connection but never answered.
+
+    Looks for a timeout in the cause chain (the SDK's exception is kept as
+    ``__cause__``), so callers can tell a hung engine from an absent one.
+
+    Example:
+        >>> did_not_answer(unreachable("unix:///x.sock", "no socket file", "docker"))
+        False
+        >>> try:
+        ...     raise unreachable("unix:///x.sock", runtime="docker") from TimeoutError()
+        ... except Exception as err:
+        ...     did_not_answer(err)
+        True
+    """
+    import requests.exceptions
+    import urllib3.exceptions
+
+    timeouts = (
+        TimeoutError,
+        requests.exceptions.Timeout,
+        urllib3.exceptions.TimeoutError,
+    )
+    for link in cause_chain(err):
+        if isinstance(link, timeouts) or any(isinstance(a, timeouts) for a in link.args):
+            return True
+    return False
 
 
 def _not_found(
@@ -1210,7 +1260,7 @@ def on_timeout(err: Exception, ctx: CallContext) -> OpsError:
         'SessionTimeoutError'
     """
     if ctx.connecting:
-        return unreachable(ctx.endpoint, f"no answer within {ctx.timeout:g} s", ctx.runtime)
+        return unreachable(ctx.endpoint, runtime=ctx.runtime, hung_after=ctx.timeout)
     if ctx.op is Op.WAIT and ctx.name is not None:
         return SessionTimeoutError(ctx.name, ctx.runtime, f"still running after {ctx.timeout:g} s")
     return timed_out(ctx.op, ctx.name, ctx.runtime, ctx.endpoint, ctx.timeout)

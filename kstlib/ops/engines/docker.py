@@ -43,6 +43,7 @@ from kstlib.ops.engines.base import (
     LogStream,
     Op,
     Table,
+    did_not_answer,
     log_params,
     on_api_error,
     on_connection_error,
@@ -71,8 +72,9 @@ _API_VERSION_ERROR = "Error while fetching server API version"
 
 def _on_docker_exception(err: Exception, ctx: CallContext) -> OpsError:
     if _API_VERSION_ERROR in str(err):
-        # The SDK's first request (the API version) failed: nothing answers there.
-        return on_unreachable(err, ctx)
+        # The SDK's first request (the API version) failed: nothing answers there,
+        # or something accepted the connection and never answered (a hung engine).
+        return on_timeout(err, ctx) if did_not_answer(err) else on_unreachable(err, ctx)
     return on_other(err, ctx)
 
 

@@ -61,6 +61,7 @@ from kstlib.ops.engines.base import (
     Op,
     Table,
     demux,
+    explanation,
     log_params,
     on_api_error,
     on_connection_error,
@@ -88,6 +89,7 @@ RUNTIME = "podman"
 #: Docker API version spoken to Podman's compatible endpoint (for attach).
 COMPAT_API_VERSION = "1.40"
 _CPU_PERIOD = 100_000
+_NO_SUCH_CONTAINER = "no such container"
 
 
 def _on_api_error(err: Exception, ctx: CallContext) -> OpsError:
@@ -100,6 +102,11 @@ def _on_api_error(err: Exception, ctx: CallContext) -> OpsError:
             if translated is not None:
                 return translated
         return on_unreachable(err, ctx)
+    if getattr(err, "status_code", None) == 500 and _NO_SUCH_CONTAINER in explanation(err).lower():
+        # A container removed while the call ran (a concurrent start replacing
+        # an exited one): Podman says 500 "does not exist in database: no such
+        # container" where Docker says 404.
+        return on_not_found(err, ctx)
     return on_api_error(err, ctx)
 
 
@@ -113,6 +120,7 @@ def table() -> Table:
     ``podman.errors.ImageNotFound`` (404 on create)             op error naming the image
     ``podman.errors.NotFound`` (404)                            ``SessionNotFoundError``
     ``APIError`` without a status (transport error): by cause   unreachable / "timed out" (below)
+    ``APIError`` 500 "no such container" (removed meanwhile)    ``SessionNotFoundError``
     ``APIError`` 500 "already in use", 409                      ``SessionExistsError``
     ``APIError`` 500 "image not known"                          op error naming the image
     ``APIError`` (other)                                        op error with the engine's words
