@@ -109,11 +109,6 @@ def test_doctor_says_which_sessions_publish_on_every_interface(cli: Cli) -> None
     assert data["config"]["public_ports"] == {"web": ["8080:80"]}
 
 
-@pytest.mark.xfail(
-    reason="KSTLIB_OPS_MAX_LOG_BYTES is read by the tmux log code of the lead's branch "
-    "(settings.max_log_bytes); remove this mark once it is merged",
-    strict=False,
-)
 def test_a_bad_max_log_bytes_setting_is_exit_2_naming_the_variable(cli: Cli) -> None:
     err = cli.error("ops", "start", unique("s"), "-L", unique("sec"), "-c", "true",
                     env={"KSTLIB_OPS_MAX_LOG_BYTES": "abc"}, code=2)
