@@ -92,6 +92,7 @@ TMUX_CALLS: dict[str, Call] = {
     "attach_argv": lambda r, n: r.attach_argv(n),
     "kill_server": lambda r, n: r.kill_server(),
     "server": lambda r, n: r.server,
+    "binary": lambda r, n: r.binary,
     "backend": lambda r, n: r.backend,
 }
 TMUX_BAD: dict[str, Call] = {
