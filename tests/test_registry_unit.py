@@ -392,12 +392,13 @@ def test_last_start_record_keeps_no_password_and_no_callback(tmp_path: Path) -> 
                directory=tmp_path)
     text = (tmp_path / "a.json").read_text()
     assert secret not in text and "on_progress" not in text
-    assert state.load("a", directory=tmp_path).registry_auth is None  # type: ignore[union-attr]
+    first = state.load("a", directory=tmp_path)
+    assert first is not None and first.config.registry_auth is None
     state.save(SessionConfig(name="b", backend="container", image="x:1",
                              registry_auth={"username": "u", "password_env": "P"}),
                directory=tmp_path)
     loaded = state.load("b", directory=tmp_path)
-    assert loaded is not None and loaded.registry_auth == RegistryAuth("u", password_env="P")
+    assert loaded is not None and loaded.config.registry_auth == RegistryAuth("u", password_env="P")
 
 
 def test_cli_pull_options() -> None:

@@ -240,6 +240,7 @@ def search(
         >>> search("doc-search", socket_name="kstlib-doc", containers=False).found
         [Location(backend=<BackendType.TMUX: 'tmux'>, runtime=None, endpoint=None)]
         >>> runner.stop("doc-search", graceful=False)
+        True
     """
     from kstlib.ops.validators import validate_lookup_name
 
@@ -289,6 +290,7 @@ def list_sessions(
         >>> [(s.name, s.backend.value) for s in table if s.name == "doc-listall"]
         [('doc-listall', 'tmux')]
         >>> runner.stop("doc-listall", graceful=False)
+        True
     """
     rows: list[SessionStatus] = []
     if tmux:

@@ -246,6 +246,8 @@ class SessionConfig:
         """
         parts = []
         for f in fields(self):
+            if not f.repr:
+                continue
             value = getattr(self, f.name)
             if f.name == "env":
                 value = dict.fromkeys(value, "***")
