@@ -35,6 +35,7 @@ from kstlib.ops.exceptions import (
     SessionAmbiguousError,
     SessionConfigError,
     SessionNotFoundError,
+    SessionTimeoutError,
 )
 from kstlib.ops.manager import wait_for_log
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
@@ -59,6 +60,15 @@ OPTION_OF = {
     "runtime": "--runtime",
     "socket_name": "--socket",
 }
+
+
+# What a session name can be on each backend (beyond validate_lookup_name's rule).
+_NOT_TMUX_NAME = re.compile(r"[.:]")
+_TMUX_NAME_RULE = "tmux names cannot contain '.' or ':'"
+_CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_CONTAINER_NAME_RULE = (
+    "container names are letters, digits, '_', '.' and '-', starting with a letter or digit"
+)
 
 
 @dataclass(frozen=True)
@@ -189,10 +199,15 @@ class Context:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self._config: OpsConfig | None = None
+        self._invalid: dict[str, SessionConfigError] = {}
 
     @property
     def config(self) -> OpsConfig:
         """The configuration (``--config``, else the lookup order of :mod:`kstlib.ops.config`).
+
+        An invalid entry under ``ops.sessions`` is left out (see
+        :attr:`invalid_sessions`), unless it is the one this command names:
+        then its error is raised.
 
         Example:
             >>> import argparse, os, tempfile
@@ -202,8 +217,28 @@ class Context:
             'work'
         """
         if self._config is None:
-            self._config = load_config(getattr(self.args, "config", None))
+            invalid: dict[str, SessionConfigError] = {}
+            self._config = load_config(getattr(self.args, "config", None), invalid=invalid)
+            self._invalid = invalid
+        name = self.option("name")
+        if isinstance(name, str) and name in self._invalid:
+            raise self._invalid[name]
         return self._config
+
+    @property
+    def invalid_sessions(self) -> dict[str, SessionConfigError]:
+        """The config file's session entries that are not valid, by name, with their error.
+
+        Example:
+            >>> import argparse, os, tempfile
+            >>> path = os.path.join(tempfile.mkdtemp(), "ops.yml")
+            >>> _ = open(path, "w").write("ops: {sessions: {ok: {}, bad: {colour: x}}}")
+            >>> ctx = Context(argparse.Namespace(config=path))
+            >>> list(ctx.config.sessions), list(ctx.invalid_sessions)
+            (['ok'], ['bad'])
+        """
+        _ = self.config
+        return dict(self._invalid)
 
     def option(self, name: str) -> Any:
         """An option's value, ``None`` when this command has no such option.
@@ -278,6 +313,45 @@ class Context:
         if runtime and backend is None:
             backend = "container"
         return (BackendType(backend) if backend else None), runtime, socket
+
+    def lookup_name(self, *, backend: BackendType | None = None) -> str:
+        """The ``NAME`` argument of a look-up command, checked against the backends in scope.
+
+        A name that no backend in scope can hold is a usage error (exit 2), not
+        a session that was not found: tmux turns ``.`` and ``:`` in session names
+        into ``_``, and Docker and Podman names are ``[A-Za-z0-9][A-Za-z0-9_.-]*``.
+        ``backend`` is the only backend the command works on (``exec``: containers,
+        ``send-keys``: tmux); else ``-b``/``--runtime``/``-L`` decide, else both.
+
+        Raises:
+            SessionConfigError: no session of that name can exist there.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(name="my.bot", backend="tmux")).lookup_name()
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionConfigError: name: 'my.bot' cannot be a tmux session name (tmux names cannot contain '.' or ':')
+            >>> Context(argparse.Namespace(name="my.bot", backend=None)).lookup_name()
+            'my.bot'
+        """
+        name: str = validators.validate_lookup_name(self.args.name)
+        if backend is None:
+            backend = self.explicit_backend()[0]
+        tmux_ok = not _NOT_TMUX_NAME.search(name)
+        container_ok = _CONTAINER_NAME.fullmatch(name) is not None
+        if backend is TMUX and not tmux_ok:
+            problem = f"cannot be a tmux session name ({_TMUX_NAME_RULE})"
+        elif backend is CONTAINER and not container_ok:
+            problem = f"cannot be a container name ({_CONTAINER_NAME_RULE})"
+        elif not (tmux_ok or container_ok):
+            problem = (
+                f"cannot be a session name on any backend ({_TMUX_NAME_RULE}; "
+                f"{_CONTAINER_NAME_RULE})"
+            )
+        else:
+            return name
+        raise SessionConfigError(f"name: {name!r} {problem}", field="name")
 
     def _definition(self, name: str) -> SessionConfig | None:
         return self.config.sessions.get(name)
@@ -543,6 +617,11 @@ def _note(message: str) -> None:
     sys.stderr.write(f"kstlib: note: {message}\n")
 
 
+def _warn(message: str) -> None:
+    line = " ".join(message.split())
+    sys.stderr.write(f"kstlib: warning: {line}\n")
+
+
 # -- commands --------------------------------------------------------------------------
 
 
@@ -569,7 +648,7 @@ def cmd_stop(ctx: Context) -> int:
         >>> main(["ops", "stop", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     place = ctx.require(name, first=False)
     ctx.runner(place).stop(name, graceful=not ctx.args.force, timeout=ctx.args.timeout)
     if not ctx.args.quiet:
@@ -606,7 +685,7 @@ def cmd_status(ctx: Context) -> int:
         >>> main(["ops", "status", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     place = ctx.find(name, first=True)
     status: SessionStatus | None = None
     if place is not None:
@@ -631,8 +710,11 @@ def cmd_logs(ctx: Context) -> int:
         >>> main(["ops", "logs", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     runner = ctx.runner(ctx.require(name, first=True))
+    # On a terminal, only colours pass: any other sequence in a session's output
+    # could make the terminal answer (typed into the user's shell) or retitle it.
+    show = output.terminal_safe if _is_terminal(sys.stdout) else _unchanged
     if ctx.args.follow:
         follow = getattr(runner, "follow_logs", None)
         if follow is None:
@@ -641,7 +723,7 @@ def cmd_logs(ctx: Context) -> int:
             name, since=ctx.args.since, timestamps=ctx.args.timestamps, ansi=not ctx.args.no_color
         )
         for line in lines:
-            sys.stdout.write(line + "\n")
+            sys.stdout.write(show(line) + "\n")
             sys.stdout.flush()
         return 0
     text = runner.logs(
@@ -652,8 +734,19 @@ def cmd_logs(ctx: Context) -> int:
         ansi=not ctx.args.no_color,
     )
     if text:
-        _print(text)
+        _print(show(text))
     return 0
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 _FOREVER = 10.0 * 365 * 86400  # wait_for_log needs a bound; --for without -t has none
@@ -667,7 +760,7 @@ def cmd_wait(ctx: Context) -> int:
         >>> main(["ops", "wait", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     runner = ctx.runner(ctx.require(name, first=True))
     if ctx.args.pattern is not None:
         try:
@@ -677,11 +770,26 @@ def cmd_wait(ctx: Context) -> int:
                 f"--for: {ctx.args.pattern!r} is not a regular expression: {err}"
             ) from None
         timeout = ctx.args.timeout if ctx.args.timeout is not None else _FOREVER
-        line = wait_for_log(runner, name, regex, timeout)
-        if not ctx.args.quiet:
+        try:
+            line = wait_for_log(runner, name, regex, timeout)
+        except SessionTimeoutError as err:
+            raise SessionTimeoutError(
+                name,
+                err.backend,
+                f"no output line matched {regex.pattern!r} within {timeout:g} s",
+            ) from err
+        if ctx.args.json:
+            _print(output.dumps_json({"name": name, "line": line}))
+        elif not ctx.args.quiet and not ctx.args.print_code:
             _print(line)
         return 0
     code = runner.wait(name, timeout=ctx.args.timeout)
+    if ctx.args.json:
+        _print(output.dumps_json({"name": name, "exit_code": code}))
+        return 0
+    if ctx.args.print_code:
+        _print(str(code))
+        return 0
     return code if 0 <= code <= 255 else 1
 
 
@@ -770,6 +878,8 @@ def cmd_list(ctx: Context) -> int:
         0
     """
     statuses, unreachable = collect_sessions(ctx)
+    for err in ctx.invalid_sessions.values():
+        _warn(f"{err}; this entry is not listed")
     explicit, _, _ = _list_filter(ctx)
     if explicit is not None and unreachable and len(unreachable) == len(_list_places(ctx)):
         raise BackendNotFoundError(
@@ -803,13 +913,13 @@ def cmd_exec(ctx: Context) -> int:
     argv = ctx.args.argv
     if not argv:
         raise UsageError("give the command after '--', e.g. kstlib ops exec NAME -- ls -l")
-    name = validators.validate_lookup_name(ctx.args.name)
     backend, _, _ = ctx.explicit_backend()
     if backend is TMUX:
         raise UsageError(
             "exec runs a command in a container session; for tmux sessions "
             "use 'kstlib ops send-keys'"
         )
+    name = ctx.lookup_name(backend=CONTAINER)
     place = ctx.require(name, first=False)
     if place.backend is TMUX:
         raise UsageError(
@@ -840,7 +950,7 @@ def cmd_send_keys(ctx: Context) -> int:
     keys = args.keys
     if not keys and args.no_enter:
         raise UsageError("nothing to send: give KEYS (or drop --no-enter to press Enter)")
-    name = validators.validate_lookup_name(args.name)
+    name = ctx.lookup_name(backend=TMUX)
     place = ctx.require(name, first=True, tmux_only=True)
     ctx.tmux_runner(place).send_keys(name, keys, enter=not args.no_enter)
     return 0
@@ -854,7 +964,7 @@ def cmd_attach(ctx: Context) -> int:
         >>> main(["ops", "attach", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     place = ctx.require(name, first=False)
     sys.stdout.flush()
     ctx.runner(place).attach(name)
@@ -877,6 +987,10 @@ def cmd_doctor(ctx: Context) -> int:
         config_info.update(
             path=str(config.path) if config.path else None, sessions=len(config.sessions)
         )
+        if ctx.invalid_sessions:
+            config_info.update(
+                valid=False, error="; ".join(str(e) for e in ctx.invalid_sessions.values())
+            )
     except SessionConfigError as err:
         config = OpsConfig()
         config_info.update(valid=False, error=str(err))

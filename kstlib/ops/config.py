@@ -270,8 +270,15 @@ def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
     return None
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> OpsConfig:
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    invalid: dict[str, SessionConfigError] | None = None,
+) -> OpsConfig:
     r"""Find, read and validate the configuration (empty if there is no file).
+
+    ``invalid``: see :func:`parse_config` (bad session entries are skipped and
+    collected there instead of failing the whole file).
 
     Example:
         >>> import os, tempfile
@@ -303,7 +310,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> OpsConfig:
         raise SessionConfigError(
             f"{found}: is not UTF-8 text ({err.reason})", field="config"
         ) from err
-    return parse_config(text, source=found)
+    return parse_config(text, source=found, invalid=invalid)
 
 
 # -- parsing --------------------------------------------------------------------------
@@ -647,11 +654,18 @@ def _parse_session(
         raise fail(err, key) from None
 
 
-def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsConfig:
+def parse_config(
+    text: str,
+    source: str | os.PathLike[str] = "<string>",
+    *,
+    invalid: dict[str, SessionConfigError] | None = None,
+) -> OpsConfig:
     """Parse and validate the YAML text of a config file.
 
     ``source`` names the file in error messages; relative host paths are
-    resolved against its directory.
+    resolved against its directory. With an ``invalid`` dict, an entry of
+    ``ops.sessions`` that is not valid is left out and its error stored there
+    under its name, instead of failing the whole file.
 
     Example:
         >>> parse_config("ops: {default_backend: podman}", source="x.yml").container_runtime
@@ -660,6 +674,11 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
         Traceback (most recent call last):
         ...
         kstlib.ops.exceptions.SessionConfigError: x.yml:1: ops: expected a mapping, got list
+        >>> bad: dict[str, SessionConfigError] = {}
+        >>> sorted(parse_config("ops: {sessions: {a: {}, b: {colour: x}}}", invalid=bad).sessions)
+        ['a']
+        >>> list(bad)
+        ['b']
     """
     import yaml
 
@@ -744,12 +763,16 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
         engines=engines,
     )
     raw_sessions = _mapping(ctx, ops.get("sessions"), "ops.sessions", ops, "sessions")
-    sessions = {
-        str(name): _parse_session(
-            ctx, name=name, raw=body, parent=raw_sessions, defaults=defaults, base_dir=base_dir
-        )
-        for name, body in raw_sessions.items()
-    }
+    sessions: dict[str, SessionConfig] = {}
+    for name, body in raw_sessions.items():
+        try:
+            sessions[str(name)] = _parse_session(
+                ctx, name=name, raw=body, parent=raw_sessions, defaults=defaults, base_dir=base_dir
+            )
+        except SessionConfigError as err:
+            if invalid is None:
+                raise
+            invalid[str(name)] = err
     return OpsConfig(
         path=path,
         default_backend=default_backend,
