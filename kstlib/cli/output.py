@@ -178,7 +178,7 @@ def _visible(sequence: str) -> str:
 
 
 def terminal_safe(text: str) -> str:
-    """Session output made safe to print on a terminal: colours pass, the rest is shown.
+    r"""Session output made safe to print on a terminal: colours pass, the rest is shown.
 
     Colour and attribute sequences (SGR, ``ESC [ ... m``) pass unchanged; every
     other escape sequence and control character is written out in caret
