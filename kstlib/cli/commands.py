@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, cast
 
-from kstlib.cli import output, state
+from kstlib.cli import EXIT_FAILED, output, state
 from kstlib.cli.parser import UsageError
 from kstlib.ops import validators
 from kstlib.ops.config import OpsConfig, load_config
@@ -959,6 +959,11 @@ def cmd_send_keys(ctx: Context) -> int:
 def cmd_attach(ctx: Context) -> int:
     """``kstlib ops attach NAME``: this terminal joins the session (tmux: replaces kstlib).
 
+    A container attach ends with one line on stderr: after a detach (Ctrl-P
+    Ctrl-Q; Ctrl-C or Ctrl-D for a container without a TTY), exit 0; when the
+    container ended, its exit code (1 when it was removed at once and the code
+    is unknown).
+
     Example:
         >>> from kstlib.cli import main
         >>> main(["ops", "attach", "no-such-session", "-L", "kstlib-doc"])
@@ -967,8 +972,25 @@ def cmd_attach(ctx: Context) -> int:
     name = ctx.lookup_name()
     place = ctx.require(name, first=False)
     sys.stdout.flush()
-    ctx.runner(place).attach(name)
-    return 0
+    runner = ctx.runner(place)
+    if place.backend is TMUX:
+        runner.attach(name)  # the tmux client takes over this process
+        return 0
+    from kstlib.ops.container import ContainerRunner
+
+    where = getattr(runner, "runtime", None) or place.label
+    code = cast(ContainerRunner, runner).attach_terminal(name)
+    if code is None:
+        # the relay left the cursor at the start of a line (a newline if needed)
+        sys.stderr.write(f"kstlib: detached from session {name!r} ({where}); it runs on.\n")
+        return 0
+    if code < 0:
+        sys.stderr.write(
+            f"kstlib: session {name!r} ({where}) ended and was removed; its exit code is unknown.\n"
+        )
+        return EXIT_FAILED
+    sys.stderr.write(f"kstlib: session {name!r} ({where}) ended with exit code {code}.\n")
+    return code if code <= 255 else EXIT_FAILED
 
 
 def cmd_doctor(ctx: Context) -> int:
