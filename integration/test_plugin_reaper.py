@@ -114,6 +114,9 @@ def socket(tmux_socket: str) -> Iterator[str]:
     name = f"kstlib-reap-{uuid.uuid4().hex[:8]}"
     yield name
     TmuxRunner(socket_name=name).kill_server()
+    folder = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+    with contextlib.suppress(OSError):
+        (folder / name).unlink()  # tmux leaves the socket file behind
 
 
 @pytest.fixture

@@ -4,8 +4,11 @@ without -s."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,9 +21,12 @@ pytestmark = pytest.mark.tmux
 
 @pytest.fixture
 def socket(tmux_socket: str) -> Iterator[str]:
-    name = f"kstlib-plugin-{uuid.uuid4().hex[:8]}"
+    name = f"kstlib-usage-{uuid.uuid4().hex[:8]}"
     yield name
     TmuxRunner(socket_name=name).kill_server()
+    folder = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+    with contextlib.suppress(OSError):
+        (folder / name).unlink()  # tmux leaves the socket file behind
 
 
 def test_a_misspelt_backend_marker_is_a_usage_error(pytester: pytest.Pytester) -> None:
