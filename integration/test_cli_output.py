@@ -17,8 +17,8 @@ import pytest
 from kstlib.ops import TmuxRunner
 from kstlib.ops.exceptions import OpsError
 
-from .test_cli import KSTLIB, RUNTIMES, Cli, container_runner
 from .conftest import TEST_IMAGE, unique
+from .test_cli import KSTLIB, RUNTIMES, Cli, container_runner
 
 pytestmark = pytest.mark.tmux
 
