@@ -1186,7 +1186,6 @@ def _relay(
         raise _TerminalError(str(err)) from err
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
-    previous: object = None
     watch_size = (
         on_resize is not None
         and hasattr(signal, "SIGWINCH")
@@ -1198,7 +1197,8 @@ def _relay(
             with suppress(OSError):  # a full pipe already holds a wake-up
                 os.write(wake_w, b"w")
 
-        previous = signal.signal(signal.SIGWINCH, on_winch)
+        previous = signal.getsignal(signal.SIGWINCH)
+        signal.signal(signal.SIGWINCH, on_winch)
     last = b"\n"  # the last byte written: what follows starts on a line of its own
     try:
         if raw:
@@ -1240,7 +1240,8 @@ def _relay(
         raise _TerminalError(str(err)) from err
     finally:
         if watch_size:
-            signal.signal(signal.SIGWINCH, previous)  # type: ignore[arg-type]
+            # None: a handler not set from Python; the default is the closest
+            signal.signal(signal.SIGWINCH, previous or signal.SIG_DFL)
         os.close(wake_r)
         os.close(wake_w)
         try:

@@ -154,15 +154,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 # -- ownership marks and the reaper ------------------------------------------------------
 
 
-def _process_start(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot, Linux), ``None`` if unknown."""
+def _proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (Linux), ``None`` if none."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             data = handle.read()
     except OSError:
         return None
-    fields = data.rsplit(b")", 1)[-1].split()
-    return fields[19].decode() if len(fields) > 19 else None
+    return data.rsplit(b")", 1)[-1].split()
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, Linux), ``None`` if unknown."""
+    fields = _proc_stat(pid)
+    return fields[19].decode() if fields is not None and len(fields) > 19 else None
 
 
 def owner_token(pid: int | None = None) -> str:
@@ -194,6 +199,9 @@ def _owner_alive(token: str) -> bool:
         return False
     except PermissionError:
         pass  # someone else's process: alive
+    fields = _proc_stat(pid)
+    if fields and fields[0] in (b"Z", b"X"):
+        return False  # killed, not yet collected by its parent
     if start in ("", "?"):
         return True
     return _process_start(pid) in (start, None)
