@@ -204,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kstlib",
         description="kstlib: run named, long-lived sessions in tmux or containers.",
         epilog="Exit codes: 0 success, 1 operation failed, 2 usage or config error, "
-        "3 session not found, 130 interrupted.",
+        "3 session not found, 130 interrupted; exec and wait pass on the command's "
+        "or session's code (wait --print-code does not).",
     )
     root.add_argument("--version", action="version", version=f"kstlib {__version__}")
     areas = root.add_subparsers(dest="area", metavar="AREA", parser_class=_Parser)

@@ -282,12 +282,22 @@ def _reap_one(record: dict[str, Any]) -> str:
             return "reaped"
         from kstlib.ops.container import ContainerRunner
 
-        runner = ContainerRunner(runtime=record.get("runtime"), base_url=record.get("base_url"))
-        info = runner.engine.inspect(name)
-        if info.name != name or not info.managed or info.labels.get(OWNER_LABEL) != token:
-            return "done"
-        runner.stop(name, graceful=False)
-        return "reaped"
+        runtime = record.get("runtime")
+        outcome = "done"
+        # runtime None: the engine was picked at start; look on both
+        for engine_name in [runtime] if runtime else ["podman", "docker"]:
+            runner = ContainerRunner(runtime=engine_name, base_url=record.get("base_url"))
+            try:
+                info = runner.engine.inspect(name)
+            except SessionNotFoundError:
+                continue
+            except OpsError:
+                outcome = "retry"  # this engine does not answer now: next run
+                continue
+            if info.name == name and info.managed and info.labels.get(OWNER_LABEL) == token:
+                runner.stop(name, graceful=False)
+                return "reaped"
+        return outcome
     except SessionNotFoundError:
         return "done"
     except (OpsError, ValueError, TypeError):
