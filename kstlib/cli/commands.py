@@ -781,7 +781,7 @@ def cmd_wait(ctx: Context) -> int:
         if ctx.args.json:
             _print(output.dumps_json({"name": name, "line": line}))
         elif not ctx.args.quiet and not ctx.args.print_code:
-            _print(line)
+            _print(output.terminal_safe(line) if _is_terminal(sys.stdout) else line)
         return 0
     code = runner.wait(name, timeout=ctx.args.timeout)
     if ctx.args.json:
