@@ -169,6 +169,9 @@ def test_a_killed_run_is_reaped_by_the_next_and_nothing_else(
         # SIGKILL: the sessions, containers and the tmux log are all left behind
         assert alive(socket, runners, killed_names) == [True, True, True]
         assert killed_names[0] in tmux_logs(env, socket)
+        folder = Path(env["XDG_STATE_HOME"]) / "kstlib" / "ops" / "pytest-owners"
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert {p.stat().st_mode & 0o777 for p in folder.glob("*.json")} == {0o600}
         owners = {r["owner"] for r in records(env)}
         assert len(owners) == 2 and all(o.split(":")[0].isdigit() for o in owners)
         assert {r["name"] for r in records(env)} == {*killed_names, *live_names}
@@ -180,7 +183,6 @@ def test_a_killed_run_is_reaped_by_the_next_and_nothing_else(
                                  "@kstlib-pytest-owner").stdout
         assert option == [token]
         # A record whose dead owner names sessions that are not its own: left alone.
-        folder = Path(env["XDG_STATE_HOME"]) / "kstlib" / "ops" / "pytest-owners"
         for name in (foreign, unowned):
             (folder / f"forged-{name}.json").write_text(json.dumps(
                 {"owner": "999999999:1", "name": name, "backend": "tmux", "socket_name": socket}))
