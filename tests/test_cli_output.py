@@ -10,7 +10,6 @@ import pytest
 
 from kstlib.cli import main
 from kstlib.cli.commands import Context
-from kstlib.cli.output import terminal_safe
 from kstlib.cli.parser import UsageError, parse_args
 from kstlib.ops.config import load_config, parse_config
 from kstlib.ops.exceptions import SessionConfigError
@@ -28,6 +27,8 @@ from kstlib.ops.exceptions import SessionConfigError
     ],
 )
 def test_colours_and_plain_text_pass_unchanged(text: str) -> None:
+    from kstlib.cli.output import terminal_safe
+
     assert terminal_safe(text) == text
 
 
@@ -49,12 +50,16 @@ def test_colours_and_plain_text_pass_unchanged(text: str) -> None:
     ],
 )
 def test_every_other_control_sequence_is_shown_escaped(text: str, shown: str) -> None:
+    from kstlib.cli.output import terminal_safe
+
     safe = terminal_safe(text)
     assert safe == shown
     assert "\x1b" not in safe and "\x07" not in safe
 
 
 def test_a_colour_next_to_a_query_keeps_the_colour_only() -> None:
+    from kstlib.cli.output import terminal_safe
+
     assert terminal_safe("\x1b[32mok\x1b[0m\x1b[6n") == "\x1b[32mok\x1b[0m^[[6n"
 
 
