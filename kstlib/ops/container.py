@@ -1030,14 +1030,18 @@ class ContainerRunner:
                     on_resize=resize,
                 )
             except OSError as err:
+                watch.cancel()
                 raise SessionAttachError(name, runtime, f"the connection broke: {err}") from err
             except _TerminalError as err:
+                watch.cancel()
                 raise SessionAttachError(name, runtime, f"the terminal failed: {err}") from err
+            except BaseException:
+                watch.cancel()
+                raise
             finally:
                 handle.sock.close()
-                if not watch.done():
-                    watch.cancel()
             if detached:
+                watch.cancel()
                 return None
             code = watch.result(min(self.timeout, _EXIT_GRACE))
             if code is not None:
@@ -1081,9 +1085,6 @@ class _ExitWatch:
                     return  # removed, or the engine went away: no code to give
         finally:
             self._done.set()
-
-    def done(self) -> bool:
-        return self._done.is_set()
 
     def cancel(self) -> None:
         """Stop after the current engine wait (the thread is a daemon: nothing blocks on it)."""
