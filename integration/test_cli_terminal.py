@@ -190,17 +190,39 @@ def test_the_container_exit_code_is_the_exit_status_with_one_line(
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_a_stop_from_elsewhere_ends_the_attach_with_the_container_code(
+def test_a_kill_from_elsewhere_ends_the_attach_with_the_container_code(
+    term: Terminal, shell: Callable[[str], tuple[str, Any]], runtime: str
+) -> None:
+    import docker
+
+    name, _ = shell(runtime)
+    term.run(*attach_argv(name, runtime))
+    prompt_ready(term)
+    # as 'docker kill NAME' in another terminal: the container ends and stays
+    docker.DockerClient(base_url=ENGINE_URLS[runtime]).containers.get(name).kill()
+    assert term.exit_status() == 137
+    said = [line for line in term.lines() if line.startswith("kstlib:")]
+    assert said == [f"kstlib: session {name!r} ({runtime}) ended with exit code 137."]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_kstlib_stop_from_elsewhere_ends_the_attach_with_the_container_code(
     term: Terminal, shell: Callable[[str], tuple[str, Any]], runtime: str
 ) -> None:
     name, runner = shell(runtime)
     term.run(*attach_argv(name, runtime))
     prompt_ready(term)
-    # kstlib's stop: SIGTERM (an interactive sh ignores it), then a kill, then removal
+    # kstlib's stop: SIGTERM (an interactive sh ignores it), a kill, then the removal
     runner.stop(name, graceful=True, timeout=0.5)
     code = term.exit_status()
-    assert code == 137
     said = [line for line in term.lines() if line.startswith("kstlib:")]
+    if runtime == "podman" and code == 1:
+        # Podman's wait polls (every 250 ms): a removal right after the exit can
+        # beat it, and the code is gone with the container (docs/containers.md)
+        assert said == [f"kstlib: session {name!r} ({runtime}) ended and was removed; "
+                        "its exit code is unknown."]
+        return
+    assert code == 137
     assert said == [f"kstlib: session {name!r} ({runtime}) ended with exit code 137."]
 
 
