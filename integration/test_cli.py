@@ -267,7 +267,9 @@ def test_usage_and_config_errors_exit_2_with_one_line(cli: Cli, tmux_socket: str
     err = cli.error("ops", "status", name, code=2)
     assert f"{broken}:5: invalid YAML: while parsing a flow sequence" in err
     broken.write_text("ops:\n  sessions:\n    web:\n      backend: docker\n      imgae: x\n")
-    err = cli.error("ops", "list", code=2)
+    # list shows the valid entries and warns about the invalid one (issue 16, point 18)
+    err = cli("ops", "list", "-b", "tmux", "-L", tmux_socket).stderr
+    assert err.startswith("kstlib: warning: ") and err.count("\n") == 1, err
     assert f"{broken}:5: ops.sessions.web.imgae: unknown key (did you mean 'image'?" in err
     err = cli.error("ops", "start", "web", "--config", str(broken), code=2)
     assert "ops.sessions.web.imgae" in err

@@ -62,6 +62,7 @@ CONTAINER_CALLS: dict[str, Call] = {
     "wait": lambda r, n: r.wait(n, timeout=1),
     "follow_logs": lambda r, n: _drain(r.follow_logs(n, timeout=1)),
     "attach": lambda r, n: r.attach(n),
+    "attach_terminal": lambda r, n: r.attach_terminal(n),
     "engine": lambda r, n: r.engine,
     "endpoint": lambda r, n: r.endpoint,
     "runtime": lambda r, n: r.runtime,
@@ -77,6 +78,7 @@ CONTAINER_BAD: dict[str, Call] = {
     "wait": lambda r, n: r.wait(n, timeout="soon"),
     "follow_logs": lambda r, n: _drain(r.follow_logs("a\nb")),
     "attach": lambda r, n: r.attach(42),
+    "attach_terminal": lambda r, n: r.attach_terminal(42),
 }
 TMUX_CALLS: dict[str, Call] = {
     "start": lambda r, n: r.start(SessionConfig(name=n, command=["sleep", "300"])),

@@ -12,7 +12,10 @@ what to do>``, and an exit code scripts can branch on:
 130   interrupted (Ctrl-C)
 ====  ==========================================================
 
-``exec`` exits with the exit code of the command it ran.
+``exec`` exits with the exit code of the command it ran, ``wait`` with the
+session's (``--print-code`` or ``--json`` print it instead, so that the exit
+status is kstlib's alone), and ``attach`` to a container with the container's
+when it ends while attached.
 
 Example:
     >>> main(["ops", "start", "9lives"])

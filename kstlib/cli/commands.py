@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, cast
 
-from kstlib.cli import output, state
+from kstlib.cli import EXIT_FAILED, output, state
 from kstlib.cli.parser import UsageError
 from kstlib.ops import validators
 from kstlib.ops.config import OpsConfig, load_config
@@ -35,6 +35,7 @@ from kstlib.ops.exceptions import (
     SessionAmbiguousError,
     SessionConfigError,
     SessionNotFoundError,
+    SessionTimeoutError,
 )
 from kstlib.ops.manager import wait_for_log
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
@@ -64,6 +65,15 @@ OPTION_OF = {
     "runtime": "--runtime",
     "socket_name": "--socket",
 }
+
+
+# What a session name can be on each backend (beyond validate_lookup_name's rule).
+_NOT_TMUX_NAME = re.compile(r"[.:]")
+_TMUX_NAME_RULE = "tmux names cannot contain '.' or ':'"
+_CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_CONTAINER_NAME_RULE = (
+    "container names are letters, digits, '_', '.' and '-', starting with a letter or digit"
+)
 
 
 @dataclass(frozen=True)
@@ -204,10 +214,15 @@ class Context:
         self.args = args
         self._config: OpsConfig | None = None
         self._noted_binary = False
+        self._invalid: dict[str, SessionConfigError] = {}
 
     @property
     def config(self) -> OpsConfig:
         """The configuration (``--config``, else the lookup order of :mod:`kstlib.ops.config`).
+
+        An invalid entry under ``ops.sessions`` is left out (see
+        :attr:`invalid_sessions`), unless it is the one this command names:
+        then its error is raised.
 
         Example:
             >>> import argparse, os, tempfile
@@ -217,7 +232,12 @@ class Context:
             'work'
         """
         if self._config is None:
-            self._config = load_config(getattr(self.args, "config", None))
+            invalid: dict[str, SessionConfigError] = {}
+            self._config = load_config(getattr(self.args, "config", None), invalid=invalid)
+            self._invalid = invalid
+        name = self.option("name")
+        if isinstance(name, str) and name in self._invalid:
+            raise self._invalid[name]
         return self._config
 
     @property
@@ -290,6 +310,20 @@ class Context:
                 f"{self.config.source} to trust the file",
                 field="base_url",
             )
+
+    def invalid_sessions(self) -> dict[str, SessionConfigError]:
+        """The config file's session entries that are not valid, by name, with their error.
+
+        Example:
+            >>> import argparse, os, tempfile
+            >>> path = os.path.join(tempfile.mkdtemp(), "ops.yml")
+            >>> _ = open(path, "w").write("ops: {sessions: {ok: {}, bad: {colour: x}}}")
+            >>> ctx = Context(argparse.Namespace(config=path))
+            >>> list(ctx.config.sessions), list(ctx.invalid_sessions)
+            (['ok'], ['bad'])
+        """
+        _ = self.config
+        return dict(self._invalid)
 
     def option(self, name: str) -> Any:
         """An option's value, ``None`` when this command has no such option.
@@ -370,6 +404,45 @@ class Context:
         if runtime and backend is None:
             backend = "container"
         return (BackendType(backend) if backend else None), runtime, socket
+
+    def lookup_name(self, *, backend: BackendType | None = None) -> str:
+        """The ``NAME`` argument of a look-up command, checked against the backends in scope.
+
+        A name that no backend in scope can hold is a usage error (exit 2), not
+        a session that was not found: tmux turns ``.`` and ``:`` in session names
+        into ``_``, and Docker and Podman names are ``[A-Za-z0-9][A-Za-z0-9_.-]*``.
+        ``backend`` is the only backend the command works on (``exec``: containers,
+        ``send-keys``: tmux); else ``-b``/``--runtime``/``-L`` decide, else both.
+
+        Raises:
+            SessionConfigError: no session of that name can exist there.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(name="my.bot", backend="tmux")).lookup_name()
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionConfigError: name: 'my.bot' cannot be a tmux session name (tmux names cannot contain '.' or ':')
+            >>> Context(argparse.Namespace(name="my.bot", backend=None)).lookup_name()
+            'my.bot'
+        """
+        name: str = validators.validate_lookup_name(self.args.name)
+        if backend is None:
+            backend = self.explicit_backend()[0]
+        tmux_ok = not _NOT_TMUX_NAME.search(name)
+        container_ok = _CONTAINER_NAME.fullmatch(name) is not None
+        if backend is TMUX and not tmux_ok:
+            problem = f"cannot be a tmux session name ({_TMUX_NAME_RULE})"
+        elif backend is CONTAINER and not container_ok:
+            problem = f"cannot be a container name ({_CONTAINER_NAME_RULE})"
+        elif not (tmux_ok or container_ok):
+            problem = (
+                f"cannot be a session name on any backend ({_TMUX_NAME_RULE}; "
+                f"{_CONTAINER_NAME_RULE})"
+            )
+        else:
+            return name
+        raise SessionConfigError(f"name: {name!r} {problem}", field="name")
 
     def _definition(self, name: str) -> SessionConfig | None:
         return self.config.sessions.get(name)
@@ -677,6 +750,11 @@ def _note(message: str) -> None:
     sys.stderr.write(f"kstlib: note: {message}\n")
 
 
+def _warn(message: str) -> None:
+    line = " ".join(message.split())
+    sys.stderr.write(f"kstlib: warning: {line}\n")
+
+
 # -- commands --------------------------------------------------------------------------
 
 
@@ -703,7 +781,7 @@ def cmd_stop(ctx: Context) -> int:
         >>> main(["ops", "stop", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     place = ctx.require(name, first=False)
     ctx.runner(place).stop(name, graceful=not ctx.args.force, timeout=ctx.args.timeout)
     state.forget(name)
@@ -741,7 +819,7 @@ def cmd_status(ctx: Context) -> int:
         >>> main(["ops", "status", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     place = ctx.find(name, first=True)
     status: SessionStatus | None = None
     if place is not None:
@@ -766,8 +844,11 @@ def cmd_logs(ctx: Context) -> int:
         >>> main(["ops", "logs", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     runner = ctx.runner(ctx.require(name, first=True))
+    # On a terminal, only colours pass: any other sequence in a session's output
+    # could make the terminal answer (typed into the user's shell) or retitle it.
+    show = output.terminal_safe if _is_terminal(sys.stdout) else _unchanged
     if ctx.args.follow:
         follow = getattr(runner, "follow_logs", None)
         if follow is None:
@@ -776,7 +857,7 @@ def cmd_logs(ctx: Context) -> int:
             name, since=ctx.args.since, timestamps=ctx.args.timestamps, ansi=not ctx.args.no_color
         )
         for line in lines:
-            sys.stdout.write(line + "\n")
+            sys.stdout.write(show(line) + "\n")
             sys.stdout.flush()
         return 0
     text = runner.logs(
@@ -787,8 +868,19 @@ def cmd_logs(ctx: Context) -> int:
         ansi=not ctx.args.no_color,
     )
     if text:
-        _print(text)
+        _print(show(text))
     return 0
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 _FOREVER = 10.0 * 365 * 86400  # wait_for_log needs a bound; --for without -t has none
@@ -802,7 +894,7 @@ def cmd_wait(ctx: Context) -> int:
         >>> main(["ops", "wait", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     runner = ctx.runner(ctx.require(name, first=True))
     if ctx.args.pattern is not None:
         try:
@@ -812,11 +904,26 @@ def cmd_wait(ctx: Context) -> int:
                 f"--for: {validators.shown(ctx.args.pattern)} is not a regular expression: {err}"
             ) from None
         timeout = ctx.args.timeout if ctx.args.timeout is not None else _FOREVER
-        line = wait_for_log(runner, name, regex, timeout)
-        if not ctx.args.quiet:
-            _print(line)
+        try:
+            line = wait_for_log(runner, name, regex, timeout)
+        except SessionTimeoutError as err:
+            raise SessionTimeoutError(
+                name,
+                err.backend,
+                f"no output line matched {regex.pattern!r} within {timeout:g} s",
+            ) from err
+        if ctx.args.json:
+            _print(output.dumps_json({"name": name, "line": line}))
+        elif not ctx.args.quiet and not ctx.args.print_code:
+            _print(output.terminal_safe(line) if _is_terminal(sys.stdout) else line)
         return 0
     code = runner.wait(name, timeout=ctx.args.timeout)
+    if ctx.args.json:
+        _print(output.dumps_json({"name": name, "exit_code": code}))
+        return 0
+    if ctx.args.print_code:
+        _print(str(code))
+        return 0
     return code if 0 <= code <= 255 else 1
 
 
@@ -906,6 +1013,8 @@ def cmd_list(ctx: Context) -> int:
         0
     """
     statuses, unreachable = collect_sessions(ctx)
+    for err in ctx.invalid_sessions.values():
+        _warn(f"{err}; this entry is not listed")
     explicit, _, _ = _list_filter(ctx)
     if explicit is not None and unreachable and len(unreachable) == len(_list_places(ctx)):
         raise BackendNotFoundError(
@@ -939,13 +1048,13 @@ def cmd_exec(ctx: Context) -> int:
     argv = ctx.args.argv
     if not argv:
         raise UsageError("give the command after '--', e.g. kstlib ops exec NAME -- ls -l")
-    name = validators.validate_lookup_name(ctx.args.name)
     backend, _, _ = ctx.explicit_backend()
     if backend is TMUX:
         raise UsageError(
             "exec runs a command in a container session; for tmux sessions "
             "use 'kstlib ops send-keys'"
         )
+    name = ctx.lookup_name(backend=CONTAINER)
     place = ctx.require(name, first=False)
     if place.backend is TMUX:
         raise UsageError(
@@ -976,7 +1085,7 @@ def cmd_send_keys(ctx: Context) -> int:
     keys = args.keys
     if not keys and args.no_enter:
         raise UsageError("nothing to send: give KEYS (or drop --no-enter to press Enter)")
-    name = validators.validate_lookup_name(args.name)
+    name = ctx.lookup_name(backend=TMUX)
     place = ctx.require(name, first=True, tmux_only=True)
     ctx.tmux_runner(place).send_keys(name, keys, enter=not args.no_enter)
     return 0
@@ -985,16 +1094,38 @@ def cmd_send_keys(ctx: Context) -> int:
 def cmd_attach(ctx: Context) -> int:
     """``kstlib ops attach NAME``: this terminal joins the session (tmux: replaces kstlib).
 
+    A container attach ends with one line on stderr: after a detach (Ctrl-P
+    Ctrl-Q; Ctrl-C or Ctrl-D for a container without a TTY), exit 0; when the
+    container ended, its exit code (1 when it was removed at once and the code
+    is unknown).
+
     Example:
         >>> from kstlib.cli import main
         >>> main(["ops", "attach", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     place = ctx.require(name, first=False)
     sys.stdout.flush()
-    ctx.runner(place).attach(name)
-    return 0
+    runner = ctx.runner(place)
+    if place.backend is TMUX:
+        runner.attach(name)  # the tmux client takes over this process
+        return 0
+    from kstlib.ops.container import ContainerRunner
+
+    where = getattr(runner, "runtime", None) or place.label
+    code = cast(ContainerRunner, runner).attach_terminal(name)
+    if code is None:
+        # the relay left the cursor at the start of a line (a newline if needed)
+        sys.stderr.write(f"kstlib: detached from session {name!r} ({where}); it runs on.\n")
+        return 0
+    if code < 0:
+        sys.stderr.write(
+            f"kstlib: session {name!r} ({where}) ended and was removed; its exit code is unknown.\n"
+        )
+        return EXIT_FAILED
+    sys.stderr.write(f"kstlib: session {name!r} ({where}) ended with exit code {code}.\n")
+    return code if code <= 255 else EXIT_FAILED
 
 
 def cmd_doctor(ctx: Context) -> int:
@@ -1013,6 +1144,10 @@ def cmd_doctor(ctx: Context) -> int:
         config_info.update(
             path=str(config.path) if config.path else None, sessions=len(config.sessions)
         )
+        if ctx.invalid_sessions:
+            config_info.update(
+                valid=False, error="; ".join(str(e) for e in ctx.invalid_sessions.values())
+            )
     except SessionConfigError as err:
         config = OpsConfig()
         config_info.update(valid=False, error=str(err))

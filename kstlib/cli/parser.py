@@ -219,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kstlib",
         description="kstlib: run named, long-lived sessions in tmux or containers.",
         epilog="Exit codes: 0 success, 1 operation failed, 2 usage or config error, "
-        "3 session not found, 130 interrupted.",
+        "3 session not found, 130 interrupted; exec and wait pass on the command's "
+        "or session's code (wait --print-code does not).",
     )
     root.add_argument("--version", action="version", version=f"kstlib {__version__}")
     areas = root.add_subparsers(dest="area", metavar="AREA", parser_class=_Parser)
@@ -330,7 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait for a session to exit, or for a log line",
         description="Wait until session NAME exits and exit with its exit "
         "code; with --for REGEX, wait until its output has a line matching "
-        "REGEX, print that line and exit 0. Exit 1 on timeout.",
+        "REGEX, print that line and exit 0. Exit 1 on timeout. A session's own "
+        "exit code can be 1, 2 or 3 too: with --print-code or --json the code is "
+        "printed instead and the exit status is kstlib's alone (0 waited, 1 failed "
+        "or timed out, 2 usage error, 3 not found).",
     )
     _name(p)
     _where(p)
@@ -349,6 +353,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up after SECONDS (default: wait as long as it takes)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the matched line")
+    report = p.add_mutually_exclusive_group()
+    report.add_argument(
+        "--print-code",
+        action="store_true",
+        help="print the session's exit code on stdout and exit 0, so that the exit "
+        "status only says whether the wait worked (1 failed, 2 usage, 3 not found)",
+    )
+    report.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON (name, exit_code or line) and exit 0 "
+        "once the wait is over, as --print-code does",
+    )
 
     p = commands.add_parser(
         "list",

@@ -340,8 +340,15 @@ def is_project_local(found: Path | None, path: str | os.PathLike[str] | None = N
     return found == config_candidates()[0]
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> OpsConfig:
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    invalid: dict[str, SessionConfigError] | None = None,
+) -> OpsConfig:
     r"""Find, read and validate the configuration (empty if there is no file).
+
+    ``invalid``: see :func:`parse_config` (bad session entries are skipped and
+    collected there instead of failing the whole file).
 
     Example:
         >>> import os, tempfile
@@ -374,7 +381,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> OpsConfig:
         raise SessionConfigError(
             f"{found}: is not UTF-8 text ({err.reason})", field="config"
         ) from err
-    config = parse_config(text, source=found)
+    config = parse_config(text, source=found, invalid=invalid)
     return replace(config, project_local=True) if local else config
 
 
@@ -823,12 +830,19 @@ def _check_expansion(root: Any, source: str) -> None:
             stack.extend((n, False) for n in node.value)
 
 
-def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsConfig:
+def parse_config(
+    text: str,
+    source: str | os.PathLike[str] = "<string>",
+    *,
+    invalid: dict[str, SessionConfigError] | None = None,
+) -> OpsConfig:
     """Parse and validate the YAML text of a config file.
 
     ``source`` names the file in error messages; relative host paths are
-    resolved against its directory. YAML aliases may expand the document to
-    at most :data:`MAX_CONFIG_VALUES` values.
+    resolved against its directory. With an ``invalid`` dict, an entry of
+    ``ops.sessions`` that is not valid is left out and its error stored there
+    under its name, instead of failing the whole file. YAML aliases may expand
+    the document to at most :data:`MAX_CONFIG_VALUES` values.
 
     Example:
         >>> parse_config("ops: {default_backend: podman}", source="x.yml").container_runtime
@@ -837,6 +851,11 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
         Traceback (most recent call last):
         ...
         kstlib.ops.exceptions.SessionConfigError: x.yml:1: ops: expected a mapping, got list
+        >>> bad: dict[str, SessionConfigError] = {}
+        >>> sorted(parse_config("ops: {sessions: {a: {}, b: {colour: x}}}", invalid=bad).sessions)
+        ['a']
+        >>> list(bad)
+        ['b']
     """
     import yaml
 
@@ -951,12 +970,16 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
         insecure_registries=insecure_registries,
     )
     raw_sessions = _mapping(ctx, ops.get("sessions"), "ops.sessions", ops, "sessions")
-    sessions = {
-        str(name): _parse_session(
-            ctx, name=name, raw=body, parent=raw_sessions, defaults=defaults, base_dir=base_dir
-        )
-        for name, body in raw_sessions.items()
-    }
+    sessions: dict[str, SessionConfig] = {}
+    for name, body in raw_sessions.items():
+        try:
+            sessions[str(name)] = _parse_session(
+                ctx, name=name, raw=body, parent=raw_sessions, defaults=defaults, base_dir=base_dir
+            )
+        except SessionConfigError as err:
+            if invalid is None:
+                raise
+            invalid[str(name)] = err
     return OpsConfig(
         path=path,
         default_backend=default_backend,

@@ -1047,14 +1047,33 @@ class ContainerRunner:
     # -- attach -------------------------------------------------------------------------
 
     def attach(self, name: str) -> None:
-        """Connect this terminal to the container until Ctrl-P Ctrl-Q (or it exits).
+        """Connect this terminal to the container until a detach, or until it ends.
 
-        The local terminal is put in raw mode and always restored; detaching
-        leaves the container running. Works on Podman through its
-        Docker-compatible API on the same socket.
+        See :meth:`attach_terminal`, which also tells how the attach ended.
 
         Example:
             >>> ContainerRunner(runtime="docker").attach("bot")  # doctest: +SKIP
+        """
+        self.attach_terminal(name)
+
+    def attach_terminal(self, name: str) -> int | None:
+        """Connect this terminal to the container; tell whether it was a detach or an end.
+
+        A container with a TTY (kstlib's are) gets the terminal in raw mode, and
+        its size follows the terminal's (SIGWINCH); detach with Ctrl-P Ctrl-Q.
+        A container without a TTY (started elsewhere) leaves the terminal as it
+        is (line editing and echo, no raw mode); detach with Ctrl-C or Ctrl-D.
+        The terminal is always restored; a detach leaves the container running.
+        Works on Podman through its Docker-compatible API on the same socket.
+
+        Returns:
+            ``None`` after a detach (the session runs on), or the container's
+            exit code when it ended while attached (``-1`` when the engine could
+            not tell it: the container was removed at once).
+
+        Example:
+            >>> ContainerRunner(runtime="docker").attach_terminal("bot")  # doctest: +SKIP
+            5
         """
         validate_lookup_name(name)
         with self._using() as engine:
@@ -1070,21 +1089,95 @@ class ContainerRunner:
                 raise SessionAttachError(name, runtime, "standard input is not a terminal") from err
             if not os.isatty(in_fd):
                 raise SessionAttachError(name, runtime, "standard input is not a terminal")
+            resize: Callable[[], None] | None = None
             if info.tty:
-                try:
-                    size = os.get_terminal_size(in_fd)
-                except OSError as err:
-                    raise SessionAttachError(name, runtime, f"no terminal size: {err}") from err
-                engine.resize(name, size.lines, size.columns)
+
+                def resize() -> None:
+                    try:
+                        size = os.get_terminal_size(in_fd)
+                    except OSError as err:
+                        raise SessionAttachError(name, runtime, f"no terminal size: {err}") from err
+                    engine.resize(name, size.lines, size.columns)
+
+                resize()
+            # Watch for the exit before attaching, so its code is known even when
+            # the container is removed right after (a stop from elsewhere).
+            watch = _ExitWatch(engine, info.id, min(self.timeout, _EXIT_SLICE))
             handle = engine.attach_socket(name)
             try:
-                _relay(handle.sock, in_fd, out_fd, framed=not info.tty)
+                detached = _relay(
+                    handle.sock,
+                    in_fd,
+                    out_fd,
+                    framed=not info.tty,
+                    raw=bool(info.tty),
+                    on_resize=resize,
+                )
             except OSError as err:
+                watch.cancel()
                 raise SessionAttachError(name, runtime, f"the connection broke: {err}") from err
             except _TerminalError as err:
+                watch.cancel()
                 raise SessionAttachError(name, runtime, f"the terminal failed: {err}") from err
+            except BaseException:
+                watch.cancel()
+                raise
             finally:
                 handle.sock.close()
+            if detached:
+                watch.cancel()
+                return None
+            code = watch.result(min(self.timeout, _EXIT_GRACE))
+            if code is not None:
+                return code
+            try:
+                info = self._inspect(engine, name)
+            except SessionNotFoundError:
+                return -1  # removed at once: the code went with it
+            if _state(info) is SessionState.RUNNING:
+                return None  # the engine closed the connection; the session runs on
+            return info.exit_code if info.exit_code is not None else -1
+
+
+# How long one engine wait of the attach exit watch may last, and how long, once the
+# attached stream has ended, to wait for the engine to report the exit code.
+_EXIT_SLICE = 10.0
+_EXIT_GRACE = 5.0
+
+
+class _ExitWatch:
+    """Waits in a thread for a container's process to exit, to learn its exit code."""
+
+    def __init__(self, engine: EngineAdapter, ref: str, step: float) -> None:
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._code: int | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(engine, ref, step), name="kstlib-attach-exit", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, engine: EngineAdapter, ref: str, step: float) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._code = engine.wait(ref, step)
+                    return
+                except SessionTimeoutError:
+                    continue
+                except OpsError:
+                    return  # removed, or the engine went away: no code to give
+        finally:
+            self._done.set()
+
+    def cancel(self) -> None:
+        """Stop after the current engine wait (the thread is a daemon: nothing blocks on it)."""
+        self._stop.set()
+
+    def result(self, timeout: float) -> int | None:
+        self._done.wait(timeout)
+        self._stop.set()
+        return self._code
 
 
 class _Frames:
@@ -1147,11 +1240,26 @@ class _TerminalError(Exception):
     """termios failed (its own error type is not an OSError)."""
 
 
-def _relay(sock: socket.socket, in_fd: int, out_fd: int, *, framed: bool) -> None:
-    """Copy terminal input to the socket and socket output to the terminal, in raw mode.
+def _relay(
+    sock: socket.socket,
+    in_fd: int,
+    out_fd: int,
+    *,
+    framed: bool,
+    raw: bool,
+    on_resize: Callable[[], None] | None = None,
+) -> bool:
+    """Copy terminal input to the socket and socket output to the terminal.
 
-    The terminal's settings are restored however this ends.
+    ``raw``: put the terminal in raw mode (a container with a TTY: keys go to it
+    as typed, and it does the echo and line endings); else the terminal keeps its
+    line discipline, and Ctrl-C detaches. ``on_resize`` is called on SIGWINCH
+    (only from the main thread, where signals arrive). The terminal's settings are
+    restored however this ends, and left at the start of a line. Returns ``True``
+    when the user detached, ``False`` when the connection ended (the container
+    exited, or the engine closed it).
     """
+    import signal
     import termios
     import tty
 
@@ -1161,33 +1269,73 @@ def _relay(sock: socket.socket, in_fd: int, out_fd: int, *, framed: bool) -> Non
         saved = termios.tcgetattr(in_fd)
     except termios.error as err:
         raise _TerminalError(str(err)) from err
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    watch_size = (
+        on_resize is not None
+        and hasattr(signal, "SIGWINCH")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if watch_size:
+
+        def on_winch(signum: int, frame: object) -> None:
+            with suppress(OSError):  # a full pipe already holds a wake-up
+                os.write(wake_w, b"w")
+
+        previous = signal.getsignal(signal.SIGWINCH)
+        signal.signal(signal.SIGWINCH, on_winch)
+    last = b"\n"  # the last byte written: what follows starts on a line of its own
     try:
-        tty.setraw(in_fd)
+        if raw:
+            tty.setraw(in_fd)
         sock.settimeout(None)
         sock_fd = sock.fileno()
         while True:
-            readable, _, _ = select.select([sock_fd, in_fd], [], [])
+            try:
+                readable, _, _ = select.select([sock_fd, in_fd, wake_r], [], [])
+            except InterruptedError:  # pragma: no cover - PEP 475 retries select
+                continue
+            if wake_r in readable:
+                os.read(wake_r, 512)
+                if on_resize is not None:
+                    with suppress(OpsError):  # it may just have ended: the socket says so
+                        on_resize()
             if sock_fd in readable:
                 data = sock.recv(65536)
                 if not data:
-                    return  # the engine detached us, or the container ended
-                _write_all(out_fd, frames.feed(data) if frames else data)
+                    return False  # the container ended, or the engine closed the connection
+                data = frames.feed(data) if frames else data
+                _write_all(out_fd, data)
+                last = data[-1:] or last
             if in_fd in readable:
                 data = os.read(in_fd, 4096)
                 if not data:
-                    return
+                    return True  # end of input (Ctrl-D without a TTY): detach
                 data, detach = keys.feed(data)
                 if data:
                     sock.sendall(data)
                 if detach:
-                    return  # closing the connection detaches; the container runs on
+                    return True  # closing the connection detaches; the container runs on
+    except KeyboardInterrupt:
+        if raw:
+            raise  # pragma: no cover - in raw mode Ctrl-C is a key for the container
+        last = b""  # the terminal echoed ^C: end that line
+        return True  # Ctrl-C without a TTY: detach, as docker attach --sig-proxy=false
     except termios.error as err:
         raise _TerminalError(str(err)) from err
     finally:
+        if watch_size:
+            # None: a handler not set from Python; the default is the closest
+            signal.signal(signal.SIGWINCH, previous or signal.SIG_DFL)
+        os.close(wake_r)
+        os.close(wake_w)
         try:
             termios.tcsetattr(in_fd, termios.TCSADRAIN, saved)
         except termios.error as err:
             raise _TerminalError(f"could not restore the terminal: {err}") from err
+        if last != b"\n":
+            with suppress(OSError):
+                _write_all(out_fd, b"\r\n")
 
 
 def locate_container(
