@@ -311,6 +311,7 @@ class Context:
                 field="base_url",
             )
 
+    @property
     def invalid_sessions(self) -> dict[str, SessionConfigError]:
         """The config file's session entries that are not valid, by name, with their error.
 
