@@ -586,8 +586,9 @@ class Upstream:
 
     def __init__(self, python: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        # Absolute (the worker runs elsewhere), not resolved (a venv's python is a link).
         self.proc = subprocess.Popen(
-            [str(python), "-I", "-c", UPSTREAM_WORKER],
+            [os.path.abspath(python), "-I", "-c", UPSTREAM_WORKER],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -652,9 +653,14 @@ def open_upstream(bench: Bench, python: Path) -> Upstream | None:
 
 
 def start_time(pid: int) -> int | None:
-    """A process's start time (clock ticks since boot): tells a reused pid apart."""
+    """A live process's start time (clock ticks since boot), to tell a reused pid apart.
+
+    ``None`` for a pid that is gone or a zombie (it has exited; on some machines
+    nothing reaps the orphans that init inherits).
+    """
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return None if fields[0] in ("Z", "X") else int(fields[19])
     except (OSError, IndexError, ValueError):
         return None
 
