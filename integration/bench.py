@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -1975,17 +1976,27 @@ def main(argv: list[str] | None = None) -> int:
     chosen: frozenset[str] = args.only or frozenset(PARTS)
     started = time.perf_counter()
     upstream: Upstream | None = None
+
+    def part(label: str, run: Callable[[], None]) -> None:
+        """Run one part; a failure is reported and the other parts still run."""
+        try:
+            run()
+        except Exception as err:
+            traceback.print_exc()
+            bench.notes.append(f"{label}: stopped by {type(err).__name__}: {err}")
+            bench.log(f"{label} failed ({type(err).__name__}: {err}); going on")
+
     try:
         if "import" in chosen:
             # First: fresh interpreters are the most sensitive to a machine left busy.
-            bench_import(bench)
+            part("import", lambda: bench_import(bench))
         if chosen & {"tmux", "tmux-scale"}:
             if shutil.which("tmux"):
                 upstream = open_upstream(bench, args.upstream)
                 if "tmux" in chosen:
-                    bench_tmux(bench, upstream)
+                    part("tmux", lambda: bench_tmux(bench, upstream))
                 if "tmux-scale" in chosen:
-                    bench_tmux_scale(bench, upstream)
+                    part("tmux-scale", lambda: bench_tmux_scale(bench, upstream))
             else:
                 bench.notes.append("tmux: not installed, not measured")
         sides: list[type[Engine]] = []
@@ -2000,7 +2011,7 @@ def main(argv: list[str] | None = None) -> int:
                     "(run `make engines-up`)"
                 )
                 continue
-            bench_containers(bench, side_cls())
+            part(side_cls.runtime, lambda cls=side_cls: bench_containers(bench, cls()))
     except KeyboardInterrupt:
         bench.log("interrupted; everything created was removed")
         return 130
