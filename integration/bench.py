@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,11 @@ def fmt_ms(value: float | None) -> str:
 
 class Timed(int):
     """What a variant returns when it timed itself (ns): a worker in another process."""
+
+
+def call(fn: Callable[..., object], *args: object) -> Callable[[Any], object]:
+    """A variant's ``run`` that calls ``fn(*args)`` (ignoring what ``prep()`` gave)."""
+    return lambda _: fn(*args)
 
 
 @dataclass
@@ -876,21 +882,15 @@ def bench_tmux_scale(bench: Bench, upstream: Upstream | None) -> None:
                     f"session beyond the commands (PSS; {fp['processes']} processes: {kinds})"
                 )
             scale["sizes"][str(size)] = {"memory": memory, "server_pids": pids}
-            target = name(size // 2)
+            target = f"={name(size // 2)}:"
             bench.measure(
                 "tmux-scale",
                 "status",
                 {
-                    "kstlib": Variant(lambda _, t=target: runner.status(t)),
-                    "raw": Variant(
-                        lambda _, t=target: plain.cmd(
-                            "list-panes", "-t", f"={t}:", "-F", TMUX_FORMAT
-                        )
-                    ),
+                    "kstlib": Variant(call(runner.status, name(size // 2))),
+                    "raw": Variant(call(plain.cmd, "list-panes", "-t", target, "-F", TMUX_FORMAT)),
                     "raw_kstlib_server": Variant(
-                        lambda _, t=target: ks_server.cmd(
-                            "list-panes", "-t", f"={t}:", "-F", TMUX_FORMAT
-                        )
+                        call(ks_server.cmd, "list-panes", "-t", target, "-F", TMUX_FORMAT)
                     ),
                 },
                 size=size,
@@ -1930,6 +1930,10 @@ def git_state() -> dict[str, Any]:
 PARTS = ("import", "tmux", "tmux-scale", "docker", "podman")
 
 
+def bench_side(bench: Bench, side_cls: type[Engine]) -> None:
+    bench_containers(bench, side_cls())
+
+
 def parts(text: str) -> frozenset[str]:
     chosen = frozenset(p.strip() for p in text.split(",") if p.strip())
     unknown = chosen - set(PARTS)
@@ -2011,7 +2015,7 @@ def main(argv: list[str] | None = None) -> int:
                     "(run `make engines-up`)"
                 )
                 continue
-            part(side_cls.runtime, lambda cls=side_cls: bench_containers(bench, cls()))
+            part(side_cls.runtime, partial(bench_side, bench, side_cls))
     except KeyboardInterrupt:
         bench.log("interrupted; everything created was removed")
         return 130
