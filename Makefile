@@ -63,8 +63,20 @@ lint: install
 docs: install
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
-bench: install engines-up
-	source <(bash $(ENGINES) env) && $(BIN)/python integration/bench.py
+# Upstream kstlib (same package name) in a virtualenv of its own, for the bench's
+# side-by-side tmux start()+stop(); the bench drives it in a worker process.
+UPSTREAM_VENV ?= .venv-upstream
+UPSTREAM_KSTLIB ?= 3.8.2
+BENCH_ARGS ?=
+
+$(UPSTREAM_VENV)/.installed:
+	$(PYTHON) -m venv $(UPSTREAM_VENV)
+	$(UPSTREAM_VENV)/bin/python -m pip install --quiet 'kstlib==$(UPSTREAM_KSTLIB)'
+	touch $@
+
+bench: install engines-up $(UPSTREAM_VENV)/.installed
+	source <(bash $(ENGINES) env) && $(BIN)/python integration/bench.py \
+	  --upstream $(UPSTREAM_VENV)/bin/python $(BENCH_ARGS)
 
 clean:
 	rm -rf docs/_build .pytest_cache .mypy_cache .ruff_cache

@@ -18,7 +18,12 @@ of issue 7 marked ``met`` / ``MISSED``, and writes everything (samples too) as
 JSON. Run it with ``make bench`` (starts the engines first), or::
 
     source <(bash integration/engines/engines.sh env)
-    .venv/bin/python integration/bench.py [--quick] [--only tmux|docker|podman] [--json PATH]
+    .venv/bin/python integration/bench.py [--quick] [--only PART[,PART]] [--json PATH]
+
+where PART is import, tmux, tmux-scale (100 and 500 sessions on fresh servers:
+plain tmux, libtmux's object API and kstlib side by side), docker or podman.
+Upstream kstlib (in ``.venv-upstream``, made by ``make bench``) is measured
+beside kstlib's tmux ``start()+stop()`` in a worker process of its own.
 
 Everything it creates (a private tmux socket, containers named
 ``kb<pid>-...``) is removed at the end, also on Ctrl-C or an error.
@@ -39,10 +44,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +62,9 @@ DOCKER_URL = "unix:///var/run/docker.sock"
 PODMAN_URL = "unix:///run/podman/podman.sock"
 CONTAINERS_CONF = REPO / "integration" / "engines" / "containers.conf"
 KSTLIB_BIN = Path(sys.executable).parent / "kstlib"
-# The fields kstlib reads for status() / list_sessions(): the raw and CLI
-# baselines ask tmux for the same ones, so tmux does the same work.
+# The fields kstlib reads for status() / list_sessions() (kstlib.ops.tmux.pane.FORMAT,
+# checked at run time): the raw and CLI baselines ask tmux for the same ones, so
+# tmux does the same work.
 TMUX_FORMAT = "\x1f".join(
     [
         "#{pane_pid}",
@@ -69,6 +77,9 @@ TMUX_FORMAT = "\x1f".join(
         "#{@kstlib-exit}",
         "#{@kstlib-log}",
         "#{@kstlib-restarts}",
+        "#{pane_pipe}",
+        "#{pid}",
+        "#{session_id}",
         "#{session_name}",
     ]
 )
@@ -96,10 +107,17 @@ class Settings:
     child: Plan  # fresh interpreters (import time, kstlib ops list)
     tmux_sizes: tuple[int, ...] = (1, 100, 1000)
     container_sizes: tuple[int, ...] = (1, 50)
+    #: Sessions per fresh server in the tmux scale rows (plain tmux, libtmux, kstlib).
+    tmux_scale_sizes: tuple[int, ...] = (100, 500)
 
 
 FULL = Settings(light=Plan(30, 100, 2.5), heavy=Plan(10, 30, 12.0), child=Plan(10, 15, 6.0))
-QUICK = Settings(light=Plan(5, 10, 0.5), heavy=Plan(3, 3, 2.0), child=Plan(3, 3, 1.0))
+QUICK = Settings(
+    light=Plan(5, 10, 0.5),
+    heavy=Plan(3, 3, 2.0),
+    child=Plan(3, 3, 1.0),
+    tmux_scale_sizes=(10, 30),
+)
 
 
 # -- statistics ----------------------------------------------------------------------------
@@ -139,9 +157,22 @@ def fmt_ms(value: float | None) -> str:
 # -- the harness ---------------------------------------------------------------------------
 
 
+class Timed(int):
+    """What a variant returns when it timed itself (ns): a worker in another process."""
+
+
+def call(fn: Callable[..., object], *args: object) -> Callable[[Any], object]:
+    """A variant's ``run`` that calls ``fn(*args)`` (ignoring what ``prep()`` gave)."""
+    return lambda _: fn(*args)
+
+
 @dataclass
 class Variant:
-    """One way of doing an operation: ``run(prep())`` is timed, ``prep()`` is not."""
+    """One way of doing an operation: ``run(prep())`` is timed, ``prep()`` is not.
+
+    A ``run`` that returns :class:`Timed` reports its own duration (measured
+    where the work ran, without the round trip to the worker).
+    """
 
     run: Callable[[Any], object]
     prep: Callable[[], Any] = lambda: None
@@ -223,8 +254,9 @@ class Bench:
             variant = variants[name]
             arg = variant.prep()
             t0 = time.perf_counter_ns()
-            variant.run(arg)
-            return time.perf_counter_ns() - t0
+            result = variant.run(arg)
+            took = time.perf_counter_ns() - t0
+            return int(result) if isinstance(result, Timed) else took
 
         # Two warm-up rounds (connections, caches); the second one sizes the run.
         for name in names:
@@ -285,11 +317,18 @@ def shielded() -> Iterator[None]:
 # -- tmux ----------------------------------------------------------------------------------
 
 
-def bench_tmux(bench: Bench) -> None:
+def bench_tmux(bench: Bench, upstream: Upstream | None) -> None:
     import libtmux
 
     from kstlib.ops import SessionConfig, TmuxRunner
     from kstlib.ops.logfile import state_dir
+    from kstlib.ops.tmux.pane import FORMAT
+
+    if FORMAT != TMUX_FORMAT:
+        bench.notes.append(
+            "tmux: the baselines' format differs from kstlib.ops.tmux.pane.FORMAT; "
+            "update TMUX_FORMAT so that tmux does the same work"
+        )
 
     socket = f"kstlib-bench-{os.getpid()}"
     tmux = shutil.which("tmux") or "tmux"
@@ -407,7 +446,7 @@ def bench_tmux(bench: Bench) -> None:
                 },
                 note="a session kstlib did not start: capture-pane for all three",
             )
-            tmux_start_stop(bench, runner, server, cli, counter)
+            tmux_start_stop(bench, runner, server, cli, counter, upstream, socket)
             tmux_graceful(bench, runner, server, counter)
     finally:
         with shielded():
@@ -438,7 +477,13 @@ def make_tmux_fillers(cli: list[str], have: int, want: int) -> None:
 
 
 def tmux_start_stop(
-    bench: Bench, runner: Any, server: Any, cli: list[str], counter: Iterator[int]
+    bench: Bench,
+    runner: Any,
+    server: Any,
+    cli: list[str],
+    counter: Iterator[int],
+    upstream: Upstream | None,
+    socket: str,
 ) -> None:
     from kstlib.ops import SessionConfig
 
@@ -457,16 +502,21 @@ def tmux_start_stop(
         run_cli([*cli, "new-session", "-d", "-s", name, "-P", "-F", "#{pane_pid}", "sleep 86400"])
         run_cli([*cli, "kill-session", "-t", f"={name}"])
 
+    variants = {
+        "kstlib": Variant(kstlib_run),
+        "raw": Variant(raw_run),
+        "cli": Variant(cli_run),
+    }
+    if upstream is not None:
+        # Upstream kstlib on the same server, timed in its own process.
+        variants["upstream"] = Variant(lambda _: upstream.start_stop(socket, f"up-{next(counter)}"))
     bench.measure(
         "tmux",
         "start+stop",
-        {
-            "kstlib": Variant(kstlib_run),
-            "raw": Variant(raw_run),
-            "cli": Variant(cli_run),
-        },
+        variants,
         heavy=True,
-        note="stop(graceful=False) vs kill-session",
+        note="stop(graceful=False) vs kill-session; upstream: kstlib "
+        f"{upstream.version if upstream else '-'} in its own virtualenv, same server",
     )
 
 
@@ -506,6 +556,416 @@ def tmux_graceful(bench: Bench, runner: Any, server: Any, counter: Iterator[int]
         heavy=True,
         note="SIGTERM-trapping process; raw polls has-session every 5 ms",
     )
+
+
+# -- upstream kstlib, in its own virtualenv -------------------------------------------------
+
+UPSTREAM_VERSION = "3.8.2"
+UPSTREAM_PYTHON = REPO / ".venv-upstream" / "bin" / "python"
+# Runs in the upstream virtualenv (-I: neither this checkout nor PYTHONPATH is on
+# its path). One JSON request a line on stdin, one answer a line on stdout; it
+# times the work itself, so the round trip is not counted.
+UPSTREAM_WORKER = r"""
+import json, sys, time
+import kstlib
+from kstlib.ops import SessionConfig, TmuxRunner
+runners = {}
+print(json.dumps({"version": kstlib.__version__, "file": kstlib.__file__}), flush=True)
+for line in sys.stdin:
+    req = json.loads(line)
+    try:
+        runner = runners.get(req["socket"])
+        if runner is None:
+            runner = runners[req["socket"]] = TmuxRunner(socket_name=req["socket"])
+        config = SessionConfig(name=req["name"], command="sleep 86400")
+        t0 = time.perf_counter_ns()
+        runner.start(config)
+        runner.stop(req["name"], graceful=False)
+        answer = {"ns": time.perf_counter_ns() - t0}
+    except Exception as err:
+        answer = {"error": f"{type(err).__name__}: {err}"}
+    print(json.dumps(answer), flush=True)
+"""
+
+
+class Upstream:
+    """Upstream kstlib's ``TmuxRunner`` driven in a worker process of its own virtualenv."""
+
+    def __init__(self, python: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        # Absolute (the worker runs elsewhere), not resolved (a venv's python is a link).
+        self.proc = subprocess.Popen(
+            [os.path.abspath(python), "-I", "-c", UPSTREAM_WORKER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tempfile.gettempdir(),
+        )
+        hello = json.loads(self._read())
+        self.version = str(hello["version"])
+        self.location = str(hello["file"])
+
+    def _read(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the upstream worker exited ({self.proc.wait()})")
+        return line
+
+    def start_stop(self, socket: str, name: str) -> Timed:
+        """``start()`` of ``sleep 86400`` then ``stop(graceful=False)``, timed by the worker."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"socket": socket, "name": name}) + "\n")
+        self.proc.stdin.flush()
+        answer = json.loads(self._read())
+        if "error" in answer:
+            raise RuntimeError(f"upstream kstlib: {answer['error']}")
+        return Timed(answer["ns"])
+
+    def close(self) -> None:
+        with suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def open_upstream(bench: Bench, python: Path) -> Upstream | None:
+    if not python.exists():
+        bench.notes.append(
+            f"upstream kstlib: not measured ({python} is missing; `make bench` creates "
+            f".venv-upstream with kstlib=={UPSTREAM_VERSION})"
+        )
+        return None
+    try:
+        upstream = Upstream(python)
+    except (OSError, RuntimeError, ValueError) as err:
+        bench.notes.append(f"upstream kstlib: not measured (its worker failed: {err})")
+        return None
+    bench.facts["upstream_kstlib"] = {"version": upstream.version, "file": upstream.location}
+    if upstream.version != UPSTREAM_VERSION:
+        bench.notes.append(
+            f"upstream kstlib is {upstream.version}, not {UPSTREAM_VERSION} "
+            f"(from {upstream.location})"
+        )
+    bench.log(f"upstream kstlib {upstream.version} from {upstream.location}")
+    return upstream
+
+
+# -- tmux at scale: plain tmux, libtmux's object API and kstlib, each on a fresh server -----
+
+
+def start_time(pid: int) -> int | None:
+    """A live process's start time (clock ticks since boot), to tell a reused pid apart.
+
+    ``None`` for a pid that is gone or a zombie (it has exited; on some machines
+    nothing reaps the orphans that init inherits).
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return None if fields[0] in ("Z", "X") else int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def proc_table() -> dict[int, tuple[int, str]]:
+    """Every process: pid -> (parent pid, comm)."""
+    table: dict[int, tuple[int, str]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        head, _, rest = stat.rpartition(")")
+        comm = head.split("(", 1)[1]
+        table[int(entry)] = (int(rest.split()[1]), comm)
+    return table
+
+
+def descendants(root: int, table: dict[int, tuple[int, str]]) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def smaps_kb(pid: int) -> dict[str, int]:
+    """Pss, Rss and private (USS) of one process, in kB (empty if it is gone)."""
+    out: dict[str, int] = {}
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("Rss", "Pss", "Private_Clean", "Private_Dirty"):
+            out[key] = int(value.split()[0])
+    out["Uss"] = out.pop("Private_Clean", 0) + out.pop("Private_Dirty", 0)
+    return out
+
+
+def footprint(server_pid: int, sessions: int) -> dict[str, Any]:
+    """Memory of a tmux server and all its descendants, beyond the ``sleep`` commands."""
+    table = proc_table()
+    pids = descendants(server_pid, table)
+    by_kind: dict[str, dict[str, int]] = {}
+    total = {"Pss": 0, "Rss": 0, "Uss": 0}
+    commands = {"Pss": 0, "Rss": 0, "Uss": 0}
+    for pid in pids:
+        mem = smaps_kb(pid)
+        if not mem:
+            continue
+        comm = table[pid][1]
+        if comm.startswith("python"):
+            with suppress(OSError):
+                if b"collector.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    comm = "collector (python)"
+        if pid == server_pid:
+            comm = "tmux server"
+        kind = by_kind.setdefault(comm, {"count": 0, "Pss": 0, "Rss": 0, "Uss": 0})
+        kind["count"] += 1
+        for key in total:
+            kind[key] += mem.get(key, 0)
+            total[key] += mem.get(key, 0)
+            if comm == "sleep":
+                commands[key] += mem.get(key, 0)
+    fds: dict[str, int] = {}
+    for pid in pids:
+        with suppress(OSError):
+            if pid == server_pid:
+                fds["tmux server"] = len(os.listdir(f"/proc/{pid}/fd"))
+            elif b"collector.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                fds["collector"] = len(os.listdir(f"/proc/{pid}/fd"))
+    beyond = total["Pss"] - commands["Pss"]
+    return {
+        "sessions": sessions,
+        "processes": len(pids),
+        "by_kind": by_kind,
+        "pss_total_kb": total["Pss"],
+        "pss_commands_kb": commands["Pss"],
+        "pss_beyond_kb": beyond,
+        "pss_beyond_mb_per_session": round(beyond / 1024 / max(sessions, 1), 4),
+        "uss_beyond_mb_per_session": round(
+            (total["Uss"] - commands["Uss"]) / 1024 / max(sessions, 1), 4
+        ),
+        "rss_beyond_mb_per_session": round(
+            (total["Rss"] - commands["Rss"]) / 1024 / max(sessions, 1), 4
+        ),
+        "fds": fds,
+    }
+
+
+def settled_footprint(server_pid: int, sessions: int, timeout: float = 15) -> dict[str, Any]:
+    """The footprint once every session runs its ``sleep`` (and kstlib its ``cat``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fp = footprint(server_pid, sessions)
+        sleeps = fp["by_kind"].get("sleep", {}).get("count", 0)
+        cats = fp["by_kind"].get("cat", {}).get("count", 0)
+        if (sleeps >= sessions and cats in (0, sessions)) or time.monotonic() > deadline:
+            return fp
+        time.sleep(0.2)
+
+
+def bench_tmux_scale(bench: Bench, upstream: Upstream | None) -> None:
+    """N sessions of ``sleep 600`` on three fresh servers, started side by side.
+
+    * ``raw``: plain tmux, ``Server.cmd("new-session", ...)``;
+    * ``libtmux``: libtmux's object API, ``Server.new_session(...)``;
+    * ``kstlib``: ``TmuxRunner.start(...)``.
+
+    At each size: the start of each session (interleaved, the order rotating),
+    ``status()`` and ``list_sessions()`` against the same raw query on the plain
+    server, ``start()+stop(graceful=False)`` against upstream kstlib (both on
+    kstlib's server) and plain tmux, and the memory of each server's tree.
+    """
+    import libtmux
+
+    from kstlib.ops import SessionConfig, TmuxRunner
+    from kstlib.ops.logfile import state_dir
+
+    tag = f"kstlib-bench-{os.getpid()}-scale"
+    sockets = {"raw": f"{tag}-plain", "libtmux": f"{tag}-libtmux", "kstlib": f"{tag}-kstlib"}
+    tmux = shutil.which("tmux") or "tmux"
+    plain = libtmux.Server(socket_name=sockets["raw"])
+    objects = libtmux.Server(socket_name=sockets["libtmux"])
+    ks_server = libtmux.Server(socket_name=sockets["kstlib"])  # raw queries on kstlib's server
+    runner = TmuxRunner(socket_name=sockets["kstlib"])
+    bench.facts.setdefault("libtmux_version", libtmux.__version__)
+    scale: dict[str, Any] = {"sizes": {}, "sockets": sockets}
+    bench.facts["tmux_scale"] = scale
+    counter = iter(range(1_000_000))
+    seen: dict[int, int | None] = {}  # pid -> start time, of every process in the trees
+
+    def name(i: int) -> str:
+        return f"sc-{i:05d}"
+
+    def start_raw(i: int) -> None:
+        out = plain.cmd("new-session", "-d", "-s", name(i), "sleep 600")
+        if out.returncode != 0:
+            raise RuntimeError(f"plain tmux new-session: {out.stderr}")
+
+    def start_libtmux(i: int) -> None:
+        objects.new_session(session_name=name(i), window_command="sleep 600")
+
+    def start_kstlib(i: int) -> None:
+        runner.start(SessionConfig(name=name(i), command=("sleep", "600")))
+
+    starters: dict[str, Callable[[int], None]] = {
+        "kstlib": start_kstlib,
+        "raw": start_raw,
+        "libtmux": start_libtmux,
+    }
+    order = list(starters)
+
+    def server_pid(server: Any) -> int:
+        return int(server.cmd("list-sessions", "-F", "#{pid}").stdout[0])
+
+    try:
+        have = 0
+        for size in bench.settings.tmux_scale_sizes:
+            t0 = time.perf_counter()
+            samples_ns: dict[str, list[int]] = {n: [] for n in order}
+            for i in range(have, size):
+                k = i % len(order)
+                for variant in order[k:] + order[:k]:
+                    began = time.perf_counter_ns()
+                    starters[variant](i)
+                    samples_ns[variant].append(time.perf_counter_ns() - began)
+            first = have
+            have = size
+            row = Row(
+                "tmux-scale",
+                "start each",
+                size,
+                {n: summarize(v) for n, v in samples_ns.items()},
+                f"starts {first + 1}-{size} on each server (sleep 600), interleaved",
+            )
+            bench.rows.append(row)
+            bench.log(
+                f"scale  started {size - first} x 3 sessions in {time.perf_counter() - t0:.1f} s; "
+                + ", ".join(
+                    f"{n} {fmt_ms(row.median(n))} ms (p90 {fmt_ms(row.stats[n]['p90_ms'])})"
+                    for n in order
+                )
+            )
+            pids = {v: server_pid(s) for v, s in (("raw", plain), ("libtmux", objects))}
+            pids["kstlib"] = server_pid(ks_server)
+            counts = {
+                v: len(s.cmd("list-sessions", "-F", "x").stdout)
+                for v, s in (("raw", plain), ("libtmux", objects), ("kstlib", ks_server))
+            }
+            if set(counts.values()) != {size}:
+                bench.notes.append(f"tmux scale: session counts at {size}: {counts}")
+            # Memory once everything has settled (the wrapper has its sleep, the pane its cat).
+            time.sleep(1.0)
+            memory = {v: settled_footprint(pid, size) for v, pid in pids.items()}
+            for v, fp in memory.items():
+                for pid in descendants(pids[v], proc_table()):
+                    seen[pid] = start_time(pid)
+                kinds = ", ".join(
+                    f"{c['count']} {k} {c['Pss'] / 1024:.1f} MB" for k, c in fp["by_kind"].items()
+                )
+                bench.log(
+                    f"scale  memory [{size}] {v}: {fp['pss_beyond_mb_per_session']:.3f} MB a "
+                    f"session beyond the commands (PSS; {fp['processes']} processes: {kinds})"
+                )
+            scale["sizes"][str(size)] = {"memory": memory, "server_pids": pids}
+            target = f"={name(size // 2)}:"
+            bench.measure(
+                "tmux-scale",
+                "status",
+                {
+                    "kstlib": Variant(call(runner.status, name(size // 2))),
+                    "raw": Variant(call(plain.cmd, "list-panes", "-t", target, "-F", TMUX_FORMAT)),
+                    "raw_kstlib_server": Variant(
+                        call(ks_server.cmd, "list-panes", "-t", target, "-F", TMUX_FORMAT)
+                    ),
+                },
+                size=size,
+                note="raw: list-panes on the plain server of the same size; "
+                "raw_kstlib_server: the same query on kstlib's server",
+            )
+            bench.measure(
+                "tmux-scale",
+                "list_sessions",
+                {
+                    "kstlib": Variant(lambda _: runner.list_sessions()),
+                    "raw": Variant(lambda _: plain.cmd("list-sessions", "-F", TMUX_FORMAT)),
+                    "raw_kstlib_server": Variant(
+                        lambda _: ks_server.cmd("list-sessions", "-F", TMUX_FORMAT)
+                    ),
+                },
+                size=size,
+                note="raw: list-sessions on the plain server of the same size; "
+                "raw_kstlib_server: the same query on kstlib's server",
+            )
+
+            def kstlib_ss(_: object) -> None:
+                n = f"ss-{next(counter)}"
+                runner.start(SessionConfig(name=n, command=("sleep", "86400")))
+                runner.stop(n, graceful=False)
+
+            def raw_ss(_: object) -> None:
+                n = f"ss-{next(counter)}"
+                plain.cmd("new-session", "-d", "-s", n, "-P", "-F", "#{pane_pid}", "sleep 86400")
+                plain.cmd("kill-session", "-t", f"={n}")
+
+            variants = {"kstlib": Variant(kstlib_ss), "raw": Variant(raw_ss)}
+            if upstream is not None:
+                variants["upstream"] = Variant(
+                    lambda _: upstream.start_stop(sockets["kstlib"], f"up-{next(counter)}")
+                )
+            bench.measure(
+                "tmux-scale",
+                "start+stop",
+                variants,
+                size=size,
+                heavy=True,
+                note="kstlib and upstream kstlib on kstlib's server, raw on the plain one",
+            )
+    finally:
+        with shielded():
+            try:
+                runner.kill_server()
+            except Exception as err:
+                bench.log(f"scale: kill_server: {err}")
+            tmpdir = os.environ.get("TMUX_TMPDIR") or "/tmp"
+            for socket in sockets.values():
+                subprocess.run([tmux, "-L", socket, "kill-server"], capture_output=True)
+                Path(tmpdir, f"tmux-{os.getuid()}", socket).unlink(missing_ok=True)
+            shutil.rmtree(state_dir() / "tmux" / f"L-{sockets['kstlib']}", ignore_errors=True)
+            # Nothing of the three trees may outlive its server (the collector, a cat).
+            deadline = time.monotonic() + 5
+
+            def alive(pids: Iterable[int]) -> list[int]:
+                return [p for p in pids if seen[p] is not None and start_time(p) == seen[p]]
+
+            left = alive(seen)
+            while left and time.monotonic() < deadline:
+                time.sleep(0.1)
+                left = alive(left)
+            if left:
+                table = proc_table()
+                what = sorted({table[p][1] for p in left if p in table})
+                bench.notes.append(
+                    f"tmux scale: {len(left)} processes outlived their server by 5 s: {what}"
+                )
+                for pid in alive(left):  # ours: same pid, same start time
+                    with suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+            scale["leftover_processes"] = len(left)
 
 
 # -- fresh interpreters: import time and `kstlib ops list --json` ---------------------------
@@ -1119,6 +1579,8 @@ def ci_of(num: list[float], den: list[float]) -> tuple[float, float] | None:
 def evaluate(bench: Bench) -> list[Target]:
     targets: list[Target] = []
     for r in bench.rows:
+        if r.backend == "tmux-scale":
+            continue  # its own targets, below
         k, raw, cli = r.median("kstlib"), r.median("raw"), r.median("cli")
         where = f"{r.backend} {r.op}" + (f" [{r.size}]" if r.size is not None else "")
         ks, rs, cs = samples(r), samples(r, "raw"), samples(r, "cli")
@@ -1214,6 +1676,7 @@ def evaluate(bench: Bench) -> list[Target]:
                     ci=ci_of(samples(g), [1.0]),
                 )
             )
+    targets += scale_targets(bench)
     imp = bench.row("python", "import kstlib.ops")
     targets.append(
         Target(
@@ -1239,13 +1702,145 @@ def evaluate(bench: Bench) -> list[Target]:
     return targets
 
 
+def versus(key: str, text: str, row: Row | None, other: str, limit: float) -> Target | None:
+    """Target: median kstlib / median ``other`` of ``row`` <= ``limit``."""
+    if row is None or other not in row.stats:
+        return None
+    return Target(
+        key,
+        text,
+        ratio(row.median("kstlib"), row.median(other)),
+        limit,
+        ci=ci_of(samples(row), samples(row, other)),
+    )
+
+
+def scale_targets(bench: Bench) -> list[Target]:
+    """The targets of issue 11 (tmux at scale)."""
+    found: list[Target | None] = [
+        versus(
+            "upstream:tmux start+stop",
+            "tmux start()+stop(graceful=False): kstlib/upstream kstlib <= 1.0",
+            bench.row("tmux", "start+stop"),
+            "upstream",
+            1.0,
+        )
+    ]
+    scale = bench.facts.get("tmux_scale", {}).get("sizes", {})
+    for size in bench.settings.tmux_scale_sizes:
+        found += [
+            versus(
+                f"scale:start [{size}]",
+                f"tmux [{size}] start of each: kstlib/plain tmux new-session <= 2.0",
+                bench.row("tmux-scale", "start each", size),
+                "raw",
+                2.0,
+            ),
+            versus(
+                f"scale:status [{size}]",
+                f"tmux [{size}] status(): kstlib/raw list-panes on the plain server <= 1.2",
+                bench.row("tmux-scale", "status", size),
+                "raw",
+                1.2,
+            ),
+            versus(
+                f"scale:list [{size}]",
+                f"tmux [{size}] list_sessions(): kstlib/raw list-sessions on the plain "
+                "server <= 1.3",
+                bench.row("tmux-scale", "list_sessions", size),
+                "raw",
+                1.3,
+            ),
+            versus(
+                f"scale:upstream [{size}]",
+                f"tmux [{size}] start()+stop(graceful=False): kstlib/upstream kstlib <= 1.0",
+                bench.row("tmux-scale", "start+stop", size),
+                "upstream",
+                1.0,
+            ),
+        ]
+        memory = scale.get(str(size), {}).get("memory", {}).get("kstlib")
+        if memory is not None:
+            found.append(
+                Target(
+                    f"scale:memory [{size}]",
+                    f"tmux [{size}] memory beyond the commands (PSS) <= 1 MB a session",
+                    memory["pss_beyond_mb_per_session"],
+                    1.0,
+                    unit="MB",
+                )
+            )
+    return [t for t in found if t is not None]
+
+
+def render_scale(bench: Bench) -> list[str]:
+    """The tmux scale table: one line per size and operation, the three servers side by side."""
+    rows = [r for r in bench.rows if r.backend == "tmux-scale"]
+    scale = bench.facts.get("tmux_scale", {}).get("sizes", {})
+    if not rows and not scale:
+        return []
+    cols = ("raw", "libtmux", "upstream", "kstlib")
+    head = (
+        f"{'N':>5} {'operation':14} {'plain tmux':>16} {'libtmux API':>16} "
+        f"{'upstream':>16} {'kstlib':>16} {'k/plain':>8} {'k/upstr':>8}"
+    )
+    lines = ["", "tmux at scale (ms: median [p90]; memory: MB a session beyond the commands)"]
+    lines += [head, "-" * len(head)]
+    for size in bench.settings.tmux_scale_sizes:
+        for r in rows:
+            if r.size != size:
+                continue
+            cells = []
+            for c in cols:
+                st = r.stats.get(c)
+                cells.append(
+                    "-" if st is None else f"{fmt_ms(st['median_ms'])} [{fmt_ms(st['p90_ms'])}]"
+                )
+            kr = ratio(r.median("kstlib"), r.median("raw"))
+            ku = ratio(r.median("kstlib"), r.median("upstream"))
+            lines.append(
+                f"{size:>5} {r.op:14} "
+                + " ".join(f"{c:>16}" for c in cells)
+                + f" {(f'{kr:.2f}' if kr else '-'):>8} {(f'{ku:.2f}' if ku else '-'):>8}"
+            )
+            same = r.median("raw_kstlib_server")
+            if same is not None:
+                lines.append(
+                    f"{'':>5} {'':14} {'(same raw query on kstlib server: ' + fmt_ms(same) + ' ms)':>50}"
+                )
+        memory = scale.get(str(size), {}).get("memory", {})
+        if memory:
+            cells = []
+            for c in cols:
+                fp = memory.get(c)
+                cells.append(
+                    "-"
+                    if fp is None
+                    else f"{fp['pss_beyond_mb_per_session']:.3f} ({fp['processes']}p)"
+                )
+            k, p = memory.get("kstlib"), memory.get("raw")
+            kr = (
+                ratio(k["pss_beyond_mb_per_session"], p["pss_beyond_mb_per_session"])
+                if k and p
+                else None
+            )
+            lines.append(
+                f"{size:>5} {'memory/session':14} "
+                + " ".join(f"{c:>16}" for c in cells)
+                + f" {(f'{kr:.1f}' if kr else '-'):>8} {'-':>8}"
+            )
+    return lines
+
+
 def render(bench: Bench, targets: list[Target]) -> str:
     head = (
         f"{'backend':7} {'operation':36} {'kstlib ms [p10-p90]':22} {'raw ms':>8} {'cli ms':>8} "
         f"{'k/raw':>6} {'cli/k':>6} {'n':>4}"
     )
-    lines = [head, "-" * len(head)]
+    lines = [head, "-" * len(head)] if any(r.backend != "tmux-scale" for r in bench.rows) else []
     for r in bench.rows:
+        if r.backend == "tmux-scale":
+            continue  # in its own table
         k = r.stats["kstlib"]
         op = r.op + (f" [{r.size}]" if r.size is not None else "")
         spread = f"{fmt_ms(k['median_ms'])} [{fmt_ms(k['p10_ms'])}-{fmt_ms(k['p90_ms'])}]"
@@ -1255,13 +1850,25 @@ def render(bench: Bench, targets: list[Target]) -> str:
             f"{r.backend:7} {op:36} {spread:22} {fmt_ms(r.median('raw')):>8} {fmt_ms(r.median('cli')):>8} "
             f"{(f'{kr:.2f}' if kr else '-'):>6} {(f'{ck:.1f}' if ck else '-'):>6} {k['n']:>4}"
         )
+    up = bench.row("tmux", "start+stop")
+    if up is not None and "upstream" in up.stats:
+        lines.append(
+            f"{'':7} {'(upstream kstlib start+stop)':36} "
+            f"{fmt_ms(up.median('upstream')):>22} {'':>8} {'':>8} "
+            f"{ratio(up.median('kstlib'), up.median('upstream')) or 0:>6.2f}  (kstlib/upstream)"
+        )
+    lines += render_scale(bench)
     lines.append("")
-    lines.append("Targets (issue 7):")
+    lines.append("Targets (issues 7 and 11):")
     for t in targets:
         fig = (
             "-"
             if t.figure is None
-            else (f"{t.figure:.2f}x" if t.unit == "x" else f"{t.figure:.0f} ms")
+            else (
+                f"{t.figure:.2f}x"
+                if t.unit == "x"
+                else (f"{t.figure:.3f} MB" if t.unit == "MB" else f"{t.figure:.0f} ms")
+            )
         )
         if t.ci is not None:
             lo, hi = t.ci
@@ -1320,10 +1927,40 @@ def git_state() -> dict[str, Any]:
 # -- main ----------------------------------------------------------------------------------
 
 
+PARTS = ("import", "tmux", "tmux-scale", "docker", "podman")
+
+
+def bench_side(bench: Bench, side_cls: type[Engine]) -> None:
+    bench_containers(bench, side_cls())
+
+
+def parts(text: str) -> frozenset[str]:
+    chosen = frozenset(p.strip() for p in text.split(",") if p.strip())
+    unknown = chosen - set(PARTS)
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"unknown part(s) {', '.join(sorted(unknown)) or '(none)'}; choose from {', '.join(PARTS)}"
+        )
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few repetitions (a smoke test)")
-    parser.add_argument("--only", choices=("tmux", "docker", "podman"), help="one backend only")
+    parser.add_argument(
+        "--only",
+        type=parts,
+        metavar="PART[,PART]",
+        help=f"only these parts ({', '.join(PARTS)}); tmux-scale: the 100/500-session rows",
+    )
+    parser.add_argument(
+        "--upstream",
+        type=Path,
+        default=Path(os.environ.get("KSTLIB_BENCH_UPSTREAM", UPSTREAM_PYTHON)),
+        metavar="PYTHON",
+        help=f"the python of a virtualenv with upstream kstlib {UPSTREAM_VERSION} "
+        "(default: .venv-upstream/bin/python)",
+    )
     parser.add_argument(
         "--json",
         default=str(REPO / "bench-results.json"),
@@ -1340,20 +1977,36 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(QUICK if args.quick else FULL)
     bench.facts["machine"] = machine()
     bench.facts["git"] = git_state()
+    chosen: frozenset[str] = args.only or frozenset(PARTS)
     started = time.perf_counter()
+    upstream: Upstream | None = None
+
+    def part(label: str, run: Callable[[], None]) -> None:
+        """Run one part; a failure is reported and the other parts still run."""
+        try:
+            run()
+        except Exception as err:
+            traceback.print_exc()
+            bench.notes.append(f"{label}: stopped by {type(err).__name__}: {err}")
+            bench.log(f"{label} failed ({type(err).__name__}: {err}); going on")
+
     try:
-        if args.only is None:
+        if "import" in chosen:
             # First: fresh interpreters are the most sensitive to a machine left busy.
-            bench_import(bench)
-        if args.only in (None, "tmux"):
+            part("import", lambda: bench_import(bench))
+        if chosen & {"tmux", "tmux-scale"}:
             if shutil.which("tmux"):
-                bench_tmux(bench)
+                upstream = open_upstream(bench, args.upstream)
+                if "tmux" in chosen:
+                    part("tmux", lambda: bench_tmux(bench, upstream))
+                if "tmux-scale" in chosen:
+                    part("tmux-scale", lambda: bench_tmux_scale(bench, upstream))
             else:
                 bench.notes.append("tmux: not installed, not measured")
         sides: list[type[Engine]] = []
-        if args.only in (None, "docker"):
+        if "docker" in chosen:
             sides.append(DockerSide)
-        if args.only in (None, "podman"):
+        if "podman" in chosen:
             sides.append(PodmanSide)
         for side_cls in sides:
             if not engine_answers(side_cls.url):
@@ -1362,10 +2015,13 @@ def main(argv: list[str] | None = None) -> int:
                     "(run `make engines-up`)"
                 )
                 continue
-            bench_containers(bench, side_cls())
+            part(side_cls.runtime, partial(bench_side, bench, side_cls))
     except KeyboardInterrupt:
         bench.log("interrupted; everything created was removed")
         return 130
+    finally:
+        if upstream is not None:
+            upstream.close()
     elapsed = time.perf_counter() - started
     bench.facts["machine"]["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
     bench.facts["elapsed_s"] = round(elapsed, 1)
@@ -1389,7 +2045,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "quick": args.quick,
-        "only": args.only,
+        "only": None if args.only is None else sorted(args.only),
         "facts": bench.facts,
         "notes": bench.notes,
         "targets": [

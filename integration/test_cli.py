@@ -34,7 +34,8 @@ SCRIPT = Path(sys.executable).with_name("kstlib")
 KSTLIB = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "kstlib"]
 #: The documented --json schema of one session (docs/cli.md).
 STATUS_KEYS = {"name", "state", "backend", "pid", "created_at", "window_count", "socket_name",
-               "image", "exit_code", "runtime", "managed", "restart_count", "log_degraded"}
+               "image", "exit_code", "runtime", "managed", "restart_count",
+               "oom_killed", "reason", "log_degraded"}
 RUNTIMES = [
     pytest.param("docker", marks=pytest.mark.docker, id="docker"),
     pytest.param("podman", marks=pytest.mark.podman, id="podman"),
@@ -247,8 +248,8 @@ def test_unknown_session_exits_3(cli: Cli, tmux_socket: str) -> None:
 def test_usage_and_config_errors_exit_2_with_one_line(cli: Cli, tmux_socket: str) -> None:
     name = unique("cli")
     cases = [
-        (["start", name, "-L", tmux_socket, "-e", "NOVALUE"], "--env: 'NOVALUE' must be KEY=VALUE"),
-        (["start", name, "-L", tmux_socket, "-e", "9X=1"], "--env: key '9X' must match"),
+        (["start", name, "-L", tmux_socket, "-e", "NOVALUE"], "--env: item 1 has no '='"),
+        (["start", name, "-L", tmux_socket, "-e", "9X=1"], "--env: item 1: the name before '=' must match"),
         (["start", "9-bad-name", "-L", tmux_socket], "session name: '9-bad-name' must start"),
         (["start", name, "-b", "lxc"], "invalid choice: 'lxc'"),
         (["status", name, "--backend", "kubernetes"], "invalid choice: 'kubernetes'"),
@@ -266,7 +267,9 @@ def test_usage_and_config_errors_exit_2_with_one_line(cli: Cli, tmux_socket: str
     err = cli.error("ops", "status", name, code=2)
     assert f"{broken}:5: invalid YAML: while parsing a flow sequence" in err
     broken.write_text("ops:\n  sessions:\n    web:\n      backend: docker\n      imgae: x\n")
-    err = cli.error("ops", "list", code=2)
+    # list shows the valid entries and warns about the invalid one (issue 16, point 18)
+    err = cli("ops", "list", "-b", "tmux", "-L", tmux_socket).stderr
+    assert err.startswith("kstlib: warning: ") and err.count("\n") == 1, err
     assert f"{broken}:5: ops.sessions.web.imgae: unknown key (did you mean 'image'?" in err
     err = cli.error("ops", "start", "web", "--config", str(broken), code=2)
     assert "ops.sessions.web.imgae" in err

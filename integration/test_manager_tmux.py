@@ -102,9 +102,13 @@ def test_stop_timeout_is_bounded(tmux: TmuxRunner, name: str) -> None:
 def test_upstream_spellings_and_stop_return(tmux: TmuxRunner, name: str, tmp_path: Path) -> None:
     import shutil
 
-    mgr = SessionManager(name, socket_name=tmux.socket_name, tmux_binary=shutil.which("tmux"),
-                         log_volume="/var/log/app:/logs")
-    assert mgr.config.volumes == ("/var/log/app:/logs",)
+    mgr = SessionManager(name, socket_name=tmux.socket_name, tmux_binary=shutil.which("tmux"))
+    # log_volume is kept as upstream spelled it (a container mount); tmux cannot honour it
+    web = SessionManager(name, image="localhost/app:1", log_volume="/var/log/app:/logs")
+    assert web.config.log_volume == "/var/log/app:/logs"
+    assert web.config.all_volumes == ("/var/log/app:/logs",)
+    with pytest.raises(SessionConfigError, match="log_volume"):
+        SessionManager(name, socket_name=tmux.socket_name, log_volume="/var/log/app:/logs")
     st = mgr.start("sleep 30")
     assert st.managed is True  # marked as kstlib's right away
     assert mgr.stop() is True

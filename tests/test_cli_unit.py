@@ -34,7 +34,8 @@ from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionS
 CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 #: The documented --json schema (docs/cli.md): a new field must be documented there too.
 STATUS_KEYS = {"name", "state", "backend", "pid", "created_at", "window_count", "socket_name",
-               "image", "exit_code", "runtime", "managed", "restart_count", "log_degraded"}
+               "image", "exit_code", "runtime", "managed", "restart_count",
+               "oom_killed", "reason", "log_degraded"}
 
 
 class FakeRunner:
@@ -143,7 +144,7 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeWorld:
     monkeypatch.setattr(Context, "runner", lambda self, place: FakeRunner(fake, place))
     monkeypatch.setattr(Context, "tmux_runner", lambda self, place: FakeRunner(fake, place))
 
-    def probe(self: Context, name: str, place: Place) -> list[Place]:
+    def probe(self: Context, name: str, place: Place, *, strict: bool = False) -> list[Place]:
         if place.backend is BackendType.TMUX:
             return [place] if FakeRunner(fake, place).exists(name) else []
         return [Place(BackendType.CONTAINER, runtime=rt, base_url=place.base_url)
@@ -290,8 +291,8 @@ def test_unknown_session_is_exit_3_everywhere(world: FakeWorld,
 def test_bad_input_is_exit_2(world: FakeWorld, capsys: pytest.CaptureFixture[str]) -> None:
     cases = [
         (["start", "9lives"], "session name: '9lives' must start with a letter"),
-        (["start", "ok", "-e", "NOEQUALS"], "--env: 'NOEQUALS' must be KEY=VALUE"),
-        (["start", "ok", "-e", "1X=y"], "--env: key '1X' must match"),
+        (["start", "ok", "-e", "NOEQUALS"], "--env: item 1 has no '='"),
+        (["start", "ok", "-e", "1X=y"], "--env: item 1: the name before '=' must match"),
         (["start", "ok", "-b", "docker", "-i", "Bad:Image"], "--image: 'Bad:Image'"),
         (["start", "ok", "-b", "docker", "-i", "alpine", "-p", "99999:1"], "--port:"),
         (["start", "ok", "-b", "docker", "-i", "alpine", "-v", "rel"], "--volume: 'rel'"),
@@ -445,7 +446,7 @@ def test_restart_uses_the_last_start_when_there_is_no_definition(
         world: FakeWorld, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(capsys, "ops", "start", "bot", "-q", "-L", "s", "-e", "A=1", "--",
                    "sleep", "9")[0] == 0
-    code, out, _ = run_cli(capsys, "ops", "restart", "bot", "--json", "-t", "2")
+    code, out, _ = run_cli(capsys, "ops", "restart", "bot", "--json", "-t", "2", "-e", "A=1")
     assert code == 0
     assert world.stopped == [("bot", True, 2.0)]
     again = world.started[-1]
@@ -507,10 +508,10 @@ def test_list_notes_unreachable_backends_on_stderr(world: FakeWorld,
     world.errors["list:docker"] = ContainerRuntimeNotFoundError(endpoints=["unix:///x"])
     code, out, err = run_cli(capsys, "ops", "list", "--json")
     assert code == 0 and json.loads(out) == []
-    assert err == "kstlib: note: not reachable: docker (run 'kstlib ops doctor')\n"
+    assert err == "kstlib: note: not reachable: docker at unix:///x (run 'kstlib ops doctor')\n"
     code, out, err = run_cli(capsys, "ops", "list", "-b", "docker")
     assert code == 1 and out == ""
-    assert_one_line_error(err, "docker did not answer", "kstlib ops doctor")
+    assert_one_line_error(err, "docker at unix:///x did not answer", "kstlib ops doctor")
 
 
 # -- output, state, doctor ----------------------------------------------------------------
@@ -527,7 +528,7 @@ def test_state_roundtrip_and_corruption(tmp_path: Path, monkeypatch: pytest.Monk
     cfg = SessionConfig(name="web", backend="container", image="alpine:3.20",
                         command=["sleep", "9"], env={"A": "1"}, ports=["80:80"])
     state.save(cfg)
-    assert state.load("web") == cfg
+    assert state.load("web") == (cfg.with_overrides(env={}), ("A",))
     (tmp_path / "kstlib" / "ops" / "last-start" / "web.json").write_text("{not json")
     assert state.load("web") is None
     assert state.load("../etc/passwd") is None
@@ -567,7 +568,8 @@ def test_doctor_exit_code_follows_usability(world: FakeWorld, capsys: pytest.Cap
     code, out, _ = run_cli(capsys, "ops", "doctor", "--json")
     data = json.loads(out)
     assert code == 0 and [b["available"] for b in data["backends"]] == [False, False, True]
-    assert data["config"] == {"path": None, "valid": True, "error": None, "sessions": 0}
+    assert data["config"] == {"path": None, "valid": True, "error": None, "sessions": 0,
+                              "public_ports": {}}
     write_config("ops: [broken]\n")
     data = json.loads(run_cli(capsys, "ops", "doctor", "--json")[1])
     assert data["config"]["valid"] is False and "expected a mapping" in data["config"]["error"]
@@ -596,6 +598,6 @@ def test_commands_module_imports_no_container_sdk() -> None:
 
 def test_commands_table_is_complete() -> None:
     assert set(commands.COMMANDS) == {"start", "stop", "restart", "attach", "status", "logs",
-                                      "list", "exec", "send-keys", "doctor", "wait"}
+                                      "list", "exec", "send-keys", "doctor", "wait", "pull"}
     with pytest.raises(UsageError):
         parse_args(["ops", "list", "--", "x"])

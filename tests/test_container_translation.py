@@ -282,7 +282,8 @@ def test_podman_transport_timeout_while_connecting_is_runtime_not_found() -> Non
     err = podman_transport_error(requests.ReadTimeout("Read timed out."))
     out = translated(podman_engine.translate, err, Op.READ, None, connecting=True)
     assert isinstance(out, ContainerRuntimeNotFoundError)
-    assert "no answer within 7 s" in str(out)
+    assert "did not answer within 7 s" in str(out)
+    assert "Start an engine" not in str(out) and "Install" not in str(out)
 
 
 def test_podman_transport_errors_without_a_known_cause_are_unreachable() -> None:

@@ -75,11 +75,10 @@ def test_out_of_memory_is_exited_137_and_the_engine_says_why(
         assert "64000000" not in runner.logs(name)
         state = _engine_state(runner, name)
         oom = state.get("OOMKilled")
-        # SessionStatus has no field for the reason: reported, not modelled.
         report.figure(
             f"{runner.runtime}: out of memory (memory='8m')",
-            f"EXITED {st.exit_code}; engine State.OOMKilled={oom!r} "
-            "(kstlib's SessionStatus has no field for the reason)",
+            f"EXITED {st.exit_code}; engine State.OOMKilled={oom!r}; "
+            f"SessionStatus oom_killed={st.oom_killed!r} reason={st.reason!r}",
         )
         report.count(f"{runner.runtime}: container out of memory -> EXITED 137")
     finally:

@@ -62,6 +62,7 @@ CONTAINER_CALLS: dict[str, Call] = {
     "wait": lambda r, n: r.wait(n, timeout=1),
     "follow_logs": lambda r, n: _drain(r.follow_logs(n, timeout=1)),
     "attach": lambda r, n: r.attach(n),
+    "attach_terminal": lambda r, n: r.attach_terminal(n),
     "engine": lambda r, n: r.engine,
     "endpoint": lambda r, n: r.endpoint,
     "runtime": lambda r, n: r.runtime,
@@ -77,6 +78,7 @@ CONTAINER_BAD: dict[str, Call] = {
     "wait": lambda r, n: r.wait(n, timeout="soon"),
     "follow_logs": lambda r, n: _drain(r.follow_logs("a\nb")),
     "attach": lambda r, n: r.attach(42),
+    "attach_terminal": lambda r, n: r.attach_terminal(42),
 }
 TMUX_CALLS: dict[str, Call] = {
     "start": lambda r, n: r.start(SessionConfig(name=n, command=["sleep", "300"])),
@@ -92,6 +94,7 @@ TMUX_CALLS: dict[str, Call] = {
     "attach_argv": lambda r, n: r.attach_argv(n),
     "kill_server": lambda r, n: r.kill_server(),
     "server": lambda r, n: r.server,
+    "binary": lambda r, n: r.binary,
     "backend": lambda r, n: r.backend,
 }
 TMUX_BAD: dict[str, Call] = {
@@ -128,6 +131,13 @@ MANAGER_CALLS: dict[str, Call] = {
     "backend": lambda m, n: m.backend,
     "config": lambda m, n: m.config,
     "runner": lambda m, n: m.runner,
+    "exec": lambda m, n: m.exec(["true"]),
+    "send_keys": lambda m, n: m.send_keys("x"),
+    "wait_for_port": lambda m, n: m.wait_for_port(1, timeout=1),
+    "wait_for_http": lambda m, n: m.wait_for_http("http://127.0.0.1:1/", timeout=1),
+    "find": lambda m, n: SessionManager.find(
+        n, socket_name=m.config.socket_name, runtime=m.config.runtime, base_url=m.config.base_url
+    ),
 }
 MANAGER_BAD: dict[str, Call] = {
     "start": lambda m, n: m.start(command=42),
@@ -138,6 +148,9 @@ MANAGER_BAD: dict[str, Call] = {
     "running": lambda m, n: m.running(env={"1BAD": "x"}).__enter__(),
     "restart": lambda m, n: m.restart(colour="blue"),
     "from_config": lambda m, n: SessionManager.from_config("9bad", path="/dev/null"),
+    "wait_for_port": lambda m, n: m.wait_for_port(0),
+    "wait_for_http": lambda m, n: m.wait_for_http("ftp://example.org/"),
+    "find": lambda m, n: SessionManager.find("9bad"),
 }
 
 

@@ -12,7 +12,10 @@ what to do>``, and an exit code scripts can branch on:
 130   interrupted (Ctrl-C)
 ====  ==========================================================
 
-``exec`` exits with the exit code of the command it ran.
+``exec`` exits with the exit code of the command it ran, ``wait`` with the
+session's (``--print-code`` or ``--json`` print it instead, so that the exit
+status is kstlib's alone), and ``attach`` to a container with the container's
+when it ends while attached.
 
 Example:
     >>> main(["ops", "start", "9lives"])
@@ -103,8 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if os.environ.get(DEBUG_ENV) == "1":
             raise
+        text = str(err)
+        if len(text) > 300:  # an unexpected error may carry any value: keep the line short
+            text = text[:297] + "..."
         _fail(
-            f"unexpected {type(err).__name__}: {err} (this is a bug in kstlib: rerun with "
+            f"unexpected {type(err).__name__}: {text} (this is a bug in kstlib: rerun with "
             f"{DEBUG_ENV}=1 for the traceback and report it)"
         )
         return EXIT_FAILED

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, cast
 
-from kstlib.cli import output, state
+from kstlib.cli import EXIT_FAILED, output, state
 from kstlib.cli.parser import UsageError
 from kstlib.ops import validators
 from kstlib.ops.config import OpsConfig, load_config
@@ -35,6 +35,7 @@ from kstlib.ops.exceptions import (
     SessionAmbiguousError,
     SessionConfigError,
     SessionNotFoundError,
+    SessionTimeoutError,
 )
 from kstlib.ops.manager import wait_for_log
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
@@ -47,6 +48,11 @@ __all__ = ["COMMANDS", "Context", "Place", "collect_sessions", "defined_status",
 
 TMUX = BackendType.TMUX
 CONTAINER = BackendType.CONTAINER
+#: Seconds any single container engine call of the CLI may take (default 30).
+ENGINE_TIMEOUT_ENV = "KSTLIB_OPS_ENGINE_TIMEOUT"
+#: The commands that start what the config file defines: they run its programs by design.
+#: Every other command runs no program a project-local config file names.
+RUNS_CONFIG_PROGRAMS = ("start", "restart")
 #: CLI spellings of SessionConfig fields, for error messages about CLI values.
 OPTION_OF = {
     "name": "session name",
@@ -59,6 +65,15 @@ OPTION_OF = {
     "runtime": "--runtime",
     "socket_name": "--socket",
 }
+
+
+# What a session name can be on each backend (beyond validate_lookup_name's rule).
+_NOT_TMUX_NAME = re.compile(r"[.:]")
+_TMUX_NAME_RULE = "tmux names cannot contain '.' or ':'"
+_CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_CONTAINER_NAME_RULE = (
+    "container names are letters, digits, '_', '.' and '-', starting with a letter or digit"
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,8 @@ def _option_error(err: SessionConfigError, option: str | None = None) -> Session
     if option is None:
         return err
     problem = err.message.split(": ", 1)[1] if err.message.startswith(f"{field}: ") else err.message
+    if top == "env":  # which variable is wrong: its key (never its value)
+        option += field[len(top) :]
     return SessionConfigError(f"{option}: {problem}", field=err.field)
 
 
@@ -133,15 +150,22 @@ def parse_env(items: Sequence[str]) -> dict[str, str]:
         >>> parse_env(["MODE"])
         Traceback (most recent call last):
         ...
-        kstlib.ops.exceptions.SessionConfigError: --env: 'MODE' must be KEY=VALUE (e.g. -e MODE=fast)
+        kstlib.ops.exceptions.SessionConfigError: --env: item 1 has no '=': give KEY=VALUE (e.g. -e MODE=fast)
     """
     env: dict[str, str] = {}
-    for item in items:
+    for number, item in enumerate(items, 1):
+        # An item may be a secret pasted in the wrong place: never echo it.
         key, sep, value = item.partition("=")
         if not sep:
-            example = item if validators.ENV_KEY_RE.fullmatch(item) else "MODE"
             raise SessionConfigError(
-                f"--env: {item!r} must be KEY=VALUE (e.g. -e {example}=fast)", field="env"
+                f"--env: item {number} has no '=': give KEY=VALUE (e.g. -e MODE=fast)",
+                field="env",
+            )
+        if not validators.ENV_KEY_RE.fullmatch(key):
+            raise SessionConfigError(
+                f"--env: item {number}: the name before '=' must match "
+                "^[A-Za-z_][A-Za-z0-9_]*$ (e.g. -e MODE=fast)",
+                field="env",
             )
         env[key] = value
     try:
@@ -189,10 +213,16 @@ class Context:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self._config: OpsConfig | None = None
+        self._noted_binary = False
+        self._invalid: dict[str, SessionConfigError] = {}
 
     @property
     def config(self) -> OpsConfig:
         """The configuration (``--config``, else the lookup order of :mod:`kstlib.ops.config`).
+
+        An invalid entry under ``ops.sessions`` is left out (see
+        :attr:`invalid_sessions`), unless it is the one this command names:
+        then its error is raised.
 
         Example:
             >>> import argparse, os, tempfile
@@ -202,8 +232,99 @@ class Context:
             'work'
         """
         if self._config is None:
-            self._config = load_config(getattr(self.args, "config", None))
+            invalid: dict[str, SessionConfigError] = {}
+            self._config = load_config(getattr(self.args, "config", None), invalid=invalid)
+            self._invalid = invalid
+        name = self.option("name")
+        if isinstance(name, str) and name in self._invalid:
+            raise self._invalid[name]
         return self._config
+
+    @property
+    def engine_timeout(self) -> float:
+        """Seconds an engine call may take: ``$KSTLIB_OPS_ENGINE_TIMEOUT``, default 30.
+
+        Raises:
+            SessionConfigError: the variable is not a whole number of seconds (1 or more).
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace()).engine_timeout
+            30.0
+        """
+        from kstlib.ops.engines.base import DEFAULT_TIMEOUT
+        from kstlib.ops.settings import env_int
+
+        return float(env_int(ENGINE_TIMEOUT_ENV, int(DEFAULT_TIMEOUT), minimum=1, unit="seconds"))
+
+    def may_run_config_programs(self) -> bool:
+        """Whether this command may run a program the config file names.
+
+        A project-local file (``./kstlib.conf.yml``, see :mod:`kstlib.ops.config`)
+        came with the folder, not from the user: only ``start`` and ``restart``,
+        which run what it defines anyway, may run its programs.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(config=None, command_name="list")).may_run_config_programs()
+            True
+        """
+        return not self.config.project_local or self.option("command_name") in RUNS_CONFIG_PROGRAMS
+
+    def tmux_binary(self) -> str | None:
+        """The tmux program to run: the config's ``tmux_binary`` unless this command may not.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(config=None)).tmux_binary() is None
+            True
+        """
+        binary = self.config.tmux_binary
+        if binary is None or self.may_run_config_programs():
+            return binary
+        if not self._noted_binary:
+            self._noted_binary = True
+            _note(
+                f"not running ops.tmux_binary {validators.shown(binary)} of the project-local "
+                f"{self.config.source} for '{self.option('command_name')}' (tmux from PATH "
+                f"instead); pass --config {self.config.source} to trust it"
+            )
+        return None
+
+    def _check_endpoint(self, place: Place) -> None:
+        """Refuse an ssh:// engine named by a project-local config in a read-only command.
+
+        Both SDKs reach an ssh:// endpoint by running the ``ssh`` program with
+        the host the file names.
+        """
+        url = place.base_url
+        if url is None or not url.startswith("ssh://") or self.may_run_config_programs():
+            return
+        named = {e.base_url for e in self.config.engines.values()}
+        named.update(s.base_url for s in self.config.sessions.values() if s.base_url)
+        if url in named:
+            raise SessionConfigError(
+                f"{self.config.source}: base_url {validators.shown(url)}: an ssh:// engine of a "
+                f"project-local config file is reached only by start and restart (ssh would "
+                f"run for '{self.option('command_name')}'); pass --config "
+                f"{self.config.source} to trust the file",
+                field="base_url",
+            )
+
+    @property
+    def invalid_sessions(self) -> dict[str, SessionConfigError]:
+        """The config file's session entries that are not valid, by name, with their error.
+
+        Example:
+            >>> import argparse, os, tempfile
+            >>> path = os.path.join(tempfile.mkdtemp(), "ops.yml")
+            >>> _ = open(path, "w").write("ops: {sessions: {ok: {}, bad: {colour: x}}}")
+            >>> ctx = Context(argparse.Namespace(config=path))
+            >>> list(ctx.config.sessions), list(ctx.invalid_sessions)
+            (['ok'], ['bad'])
+        """
+        _ = self.config
+        return dict(self._invalid)
 
     def option(self, name: str) -> Any:
         """An option's value, ``None`` when this command has no such option.
@@ -231,7 +352,7 @@ class Context:
         return TmuxRunner(
             socket_name=place.socket_name,
             socket_path=place.socket_path,
-            tmux_bin=self.config.tmux_binary,
+            tmux_bin=self.tmux_binary(),
         )
 
     def runner(self, place: Place) -> Runner:
@@ -244,9 +365,15 @@ class Context:
         """
         if place.backend is TMUX:
             return self.tmux_runner(place)
+        self._check_endpoint(place)
         from kstlib.ops.container import ContainerRunner
 
-        return cast(Runner, ContainerRunner(runtime=place.runtime, base_url=place.base_url))
+        return cast(
+            Runner,
+            ContainerRunner(
+                runtime=place.runtime, base_url=place.base_url, timeout=self.engine_timeout
+            ),
+        )
 
     # -- where is the session ---------------------------------------------------------------
 
@@ -278,6 +405,45 @@ class Context:
         if runtime and backend is None:
             backend = "container"
         return (BackendType(backend) if backend else None), runtime, socket
+
+    def lookup_name(self, *, backend: BackendType | None = None) -> str:
+        """The ``NAME`` argument of a look-up command, checked against the backends in scope.
+
+        A name that no backend in scope can hold is a usage error (exit 2), not
+        a session that was not found: tmux turns ``.`` and ``:`` in session names
+        into ``_``, and Docker and Podman names are ``[A-Za-z0-9][A-Za-z0-9_.-]*``.
+        ``backend`` is the only backend the command works on (``exec``: containers,
+        ``send-keys``: tmux); else ``-b``/``--runtime``/``-L`` decide, else both.
+
+        Raises:
+            SessionConfigError: no session of that name can exist there.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(name="my.bot", backend="tmux")).lookup_name()
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionConfigError: name: 'my.bot' cannot be a tmux session name (tmux names cannot contain '.' or ':')
+            >>> Context(argparse.Namespace(name="my.bot", backend=None)).lookup_name()
+            'my.bot'
+        """
+        name: str = validators.validate_lookup_name(self.args.name)
+        if backend is None:
+            backend = self.explicit_backend()[0]
+        tmux_ok = not _NOT_TMUX_NAME.search(name)
+        container_ok = _CONTAINER_NAME.fullmatch(name) is not None
+        if backend is TMUX and not tmux_ok:
+            problem = f"cannot be a tmux session name ({_TMUX_NAME_RULE})"
+        elif backend is CONTAINER and not container_ok:
+            problem = f"cannot be a container name ({_CONTAINER_NAME_RULE})"
+        elif not (tmux_ok or container_ok):
+            problem = (
+                f"cannot be a session name on any backend ({_TMUX_NAME_RULE}; "
+                f"{_CONTAINER_NAME_RULE})"
+            )
+        else:
+            return name
+        raise SessionConfigError(f"name: {name!r} {problem}", field="name")
 
     def _definition(self, name: str) -> SessionConfig | None:
         return self.config.sessions.get(name)
@@ -322,19 +488,37 @@ class Context:
             base_url = definition.base_url
         return Place(CONTAINER, runtime=runtime, base_url=base_url)
 
-    def _probe(self, name: str, place: Place) -> list[Place]:
-        """The places matching ``place`` that hold a session called ``name``."""
+    def _probe(self, name: str, place: Place, *, strict: bool = False) -> list[Place]:
+        """The places matching ``place`` that hold a session called ``name``.
+
+        ``strict``: the user chose this place (``-b``, ``--runtime``, a
+        definition): a backend that does not answer is an error, never "not
+        there". Otherwise an absent backend is skipped, but an engine that
+        accepts connections and does not answer still raises: nobody can tell
+        whether the session runs there.
+        """
         if place.backend is TMUX:
             try:
                 return [place] if self.tmux_runner(place).exists(name) else []
             except BackendNotFoundError:
+                if strict:
+                    raise
                 return []
         from kstlib.ops.container import locate_container
+        from kstlib.ops.engines.base import connect, did_not_answer, validate_base_url
 
-        try:
-            runtimes = locate_container(name, place.runtime, place.base_url)
-        except BackendNotFoundError:
-            return []
+        self._check_endpoint(place)
+        timeout = self.engine_timeout
+        base_url = validate_base_url(place.base_url)
+        for runtime in [place.runtime] if place.runtime else ["podman", "docker"]:
+            try:
+                connect(runtime, base_url, timeout)  # raises what locate would skip
+            except BackendNotFoundError as err:
+                if strict or did_not_answer(err):
+                    raise
+        # One search (it asks an endpoint reached through both SDKs once); the
+        # engines it needs are connected and cached above.
+        runtimes = locate_container(name, place.runtime, place.base_url, timeout)
         return [Place(CONTAINER, runtime=rt, base_url=place.base_url) for rt in runtimes]
 
     def search_places(self, name: str, *, tmux_only: bool = False) -> list[Place]:
@@ -376,8 +560,12 @@ class Context:
             True
         """
         found: list[Place] = []
+        chosen = {self.explicit_place(name)}
+        definition = self._definition(name)
+        if definition is not None:
+            chosen.add(Place.of(definition))
         for place in self.search_places(name, tmux_only=tmux_only):
-            hits = [p for p in self._probe(name, place) if p not in found]
+            hits = [p for p in self._probe(name, place, strict=place in chosen) if p not in found]
             found.extend(hits)
             if first and found:
                 break
@@ -440,7 +628,7 @@ class Context:
         if config.is_defined(name):
             values = config.session_fields(name)
         elif last is not None:
-            values = {f.name: getattr(last, f.name) for f in fields(last)}
+            values = {f.name: getattr(last.config, f.name) for f in fields(last.config)}
         else:
             values = config.defaults_for(name)
         backend, runtime, socket = self.explicit_backend()
@@ -481,6 +669,14 @@ class Context:
         cli_env = parse_env(args.env)
         if cli_env:
             values["env"] = {**values.get("env", {}), **cli_env}
+        if last is not None and not (given_command or args.image):
+            # The record keeps env names, never values: they must be given again.
+            missing = [k for k in last.env_keys if k not in cli_env]
+            if missing:
+                raise UsageError(
+                    f"cannot restart {name!r} from its last start: kstlib does not keep env "
+                    f"values, give them again with -e ({', '.join(f'{k}=...' for k in missing)})"
+                )
         if args.volume:
             values["volumes"] = [
                 *values.get("volumes", ()),
@@ -490,6 +686,8 @@ class Context:
             values["ports"] = [*values.get("ports", ()), *args.port]
         if getattr(args, "restart", None) is not None:
             values["restart"] = args.restart
+        if getattr(args, "pull", None) is not None:
+            values["pull"] = args.pull
         if args.workdir is not None:
             workdir = args.workdir
             if values["backend"] is TMUX:
@@ -517,7 +715,17 @@ class Context:
             ... # doctest: +SKIP
             'running'
         """
-        status = self.runner(Place.of(config)).start(config)
+        bar = None
+        if config.backend is CONTAINER and config.on_progress is None:
+            from kstlib.cli.progress import terminal_progress
+
+            bar = terminal_progress(sys.stderr)
+        try:
+            started = config if bar is None else config.with_overrides(on_progress=bar)
+            status = self.runner(Place.of(config)).start(started)
+        finally:
+            if bar is not None:
+                bar.close()
         state.save(config)
         return status
 
@@ -541,6 +749,11 @@ def _emit_status(ctx: Context, status: SessionStatus, quiet_text: str | None) ->
 
 def _note(message: str) -> None:
     sys.stderr.write(f"kstlib: note: {message}\n")
+
+
+def _warn(message: str) -> None:
+    line = " ".join(message.split())
+    sys.stderr.write(f"kstlib: warning: {line}\n")
 
 
 # -- commands --------------------------------------------------------------------------
@@ -569,9 +782,10 @@ def cmd_stop(ctx: Context) -> int:
         >>> main(["ops", "stop", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     place = ctx.require(name, first=False)
     ctx.runner(place).stop(name, graceful=not ctx.args.force, timeout=ctx.args.timeout)
+    state.forget(name)
     if not ctx.args.quiet:
         _print(f"Stopped session {name!r} on {place.label}.")
     return 0
@@ -606,7 +820,7 @@ def cmd_status(ctx: Context) -> int:
         >>> main(["ops", "status", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     place = ctx.find(name, first=True)
     status: SessionStatus | None = None
     if place is not None:
@@ -631,8 +845,11 @@ def cmd_logs(ctx: Context) -> int:
         >>> main(["ops", "logs", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     runner = ctx.runner(ctx.require(name, first=True))
+    # On a terminal, only colours pass: any other sequence in a session's output
+    # could make the terminal answer (typed into the user's shell) or retitle it.
+    show = output.terminal_safe if _is_terminal(sys.stdout) else _unchanged
     if ctx.args.follow:
         follow = getattr(runner, "follow_logs", None)
         if follow is None:
@@ -641,7 +858,7 @@ def cmd_logs(ctx: Context) -> int:
             name, since=ctx.args.since, timestamps=ctx.args.timestamps, ansi=not ctx.args.no_color
         )
         for line in lines:
-            sys.stdout.write(line + "\n")
+            sys.stdout.write(show(line) + "\n")
             sys.stdout.flush()
         return 0
     text = runner.logs(
@@ -652,8 +869,19 @@ def cmd_logs(ctx: Context) -> int:
         ansi=not ctx.args.no_color,
     )
     if text:
-        _print(text)
+        _print(show(text))
     return 0
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 _FOREVER = 10.0 * 365 * 86400  # wait_for_log needs a bound; --for without -t has none
@@ -667,21 +895,36 @@ def cmd_wait(ctx: Context) -> int:
         >>> main(["ops", "wait", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     runner = ctx.runner(ctx.require(name, first=True))
     if ctx.args.pattern is not None:
         try:
             regex = re.compile(ctx.args.pattern)
         except re.error as err:
             raise UsageError(
-                f"--for: {ctx.args.pattern!r} is not a regular expression: {err}"
+                f"--for: {validators.shown(ctx.args.pattern)} is not a regular expression: {err}"
             ) from None
         timeout = ctx.args.timeout if ctx.args.timeout is not None else _FOREVER
-        line = wait_for_log(runner, name, regex, timeout)
-        if not ctx.args.quiet:
-            _print(line)
+        try:
+            line = wait_for_log(runner, name, regex, timeout)
+        except SessionTimeoutError as err:
+            raise SessionTimeoutError(
+                name,
+                err.backend,
+                f"no output line matched {regex.pattern!r} within {timeout:g} s",
+            ) from err
+        if ctx.args.json:
+            _print(output.dumps_json({"name": name, "line": line}))
+        elif not ctx.args.quiet and not ctx.args.print_code:
+            _print(output.terminal_safe(line) if _is_terminal(sys.stdout) else line)
         return 0
     code = runner.wait(name, timeout=ctx.args.timeout)
+    if ctx.args.json:
+        _print(output.dumps_json({"name": name, "exit_code": code}))
+        return 0
+    if ctx.args.print_code:
+        _print(str(code))
+        return 0
     return code if 0 <= code <= 255 else 1
 
 
@@ -739,8 +982,9 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
     for place in _list_places(ctx):
         try:
             found = ctx.runner(place).list_sessions()
-        except BackendNotFoundError:
-            unreachable.append(place.label)
+        except BackendNotFoundError as err:
+            where = getattr(err, "endpoints", ())  # which endpoint did not answer
+            unreachable.append(f"{place.label} at {', '.join(where)}" if where else place.label)
             continue
         except OpsError as err:
             # One engine failing must not hide the sessions of the others.
@@ -770,6 +1014,8 @@ def cmd_list(ctx: Context) -> int:
         0
     """
     statuses, unreachable = collect_sessions(ctx)
+    for err in ctx.invalid_sessions.values():
+        _warn(f"{err}; this entry is not listed")
     explicit, _, _ = _list_filter(ctx)
     if explicit is not None and unreachable and len(unreachable) == len(_list_places(ctx)):
         raise BackendNotFoundError(
@@ -803,13 +1049,13 @@ def cmd_exec(ctx: Context) -> int:
     argv = ctx.args.argv
     if not argv:
         raise UsageError("give the command after '--', e.g. kstlib ops exec NAME -- ls -l")
-    name = validators.validate_lookup_name(ctx.args.name)
     backend, _, _ = ctx.explicit_backend()
     if backend is TMUX:
         raise UsageError(
             "exec runs a command in a container session; for tmux sessions "
             "use 'kstlib ops send-keys'"
         )
+    name = ctx.lookup_name(backend=CONTAINER)
     place = ctx.require(name, first=False)
     if place.backend is TMUX:
         raise UsageError(
@@ -840,7 +1086,7 @@ def cmd_send_keys(ctx: Context) -> int:
     keys = args.keys
     if not keys and args.no_enter:
         raise UsageError("nothing to send: give KEYS (or drop --no-enter to press Enter)")
-    name = validators.validate_lookup_name(args.name)
+    name = ctx.lookup_name(backend=TMUX)
     place = ctx.require(name, first=True, tmux_only=True)
     ctx.tmux_runner(place).send_keys(name, keys, enter=not args.no_enter)
     return 0
@@ -849,16 +1095,38 @@ def cmd_send_keys(ctx: Context) -> int:
 def cmd_attach(ctx: Context) -> int:
     """``kstlib ops attach NAME``: this terminal joins the session (tmux: replaces kstlib).
 
+    A container attach ends with one line on stderr: after a detach (Ctrl-P
+    Ctrl-Q; Ctrl-C or Ctrl-D for a container without a TTY), exit 0; when the
+    container ended, its exit code (1 when it was removed at once and the code
+    is unknown).
+
     Example:
         >>> from kstlib.cli import main
         >>> main(["ops", "attach", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    name = validators.validate_lookup_name(ctx.args.name)
+    name = ctx.lookup_name()
     place = ctx.require(name, first=False)
     sys.stdout.flush()
-    ctx.runner(place).attach(name)
-    return 0
+    runner = ctx.runner(place)
+    if place.backend is TMUX:
+        runner.attach(name)  # the tmux client takes over this process
+        return 0
+    from kstlib.ops.container import ContainerRunner
+
+    where = getattr(runner, "runtime", None) or place.label
+    code = cast(ContainerRunner, runner).attach_terminal(name)
+    if code is None:
+        # the relay left the cursor at the start of a line (a newline if needed)
+        sys.stderr.write(f"kstlib: detached from session {name!r} ({where}); it runs on.\n")
+        return 0
+    if code < 0:
+        sys.stderr.write(
+            f"kstlib: session {name!r} ({where}) ended and was removed; its exit code is unknown.\n"
+        )
+        return EXIT_FAILED
+    sys.stderr.write(f"kstlib: session {name!r} ({where}) ended with exit code {code}.\n")
+    return code if code <= 255 else EXIT_FAILED
 
 
 def cmd_doctor(ctx: Context) -> int:
@@ -877,17 +1145,40 @@ def cmd_doctor(ctx: Context) -> int:
         config_info.update(
             path=str(config.path) if config.path else None, sessions=len(config.sessions)
         )
+        if ctx.invalid_sessions:
+            config_info.update(
+                valid=False, error="; ".join(str(e) for e in ctx.invalid_sessions.values())
+            )
     except SessionConfigError as err:
         config = OpsConfig()
         config_info.update(valid=False, error=str(err))
+    timeout = min(float(doctor.TIMEOUT), ctx.engine_timeout)  # doctor never waits long
     checks = [
-        doctor.probe_tmux(config.tmux_binary, ctx.option("socket") or config.tmux_socket),
-        doctor.probe_docker(),
-        doctor.probe_podman(),
+        doctor.probe_tmux(
+            ctx.tmux_binary() if config_info["valid"] else None,
+            ctx.option("socket") or config.tmux_socket,
+        ),
+        doctor.probe_docker(timeout=timeout),
+        doctor.probe_podman(timeout=timeout),
     ]
     for engine in config.engines.values():
+        if engine.base_url.startswith("ssh://") and not ctx.may_run_config_programs():
+            # reaching it runs ssh with the host a file from the current folder names
+            checks.append(
+                doctor.Check(
+                    f"engine {engine.name}",
+                    False,
+                    None,
+                    engine.base_url,
+                    "not probed: an ssh:// engine of a project-local config file",
+                    f"pass --config {config.source} to trust the file",
+                )
+            )
+            continue
         probe = doctor.probe_podman if engine.runtime == "podman" else doctor.probe_docker
-        checks.append(probe(engine.base_url, name=f"engine {engine.name}"))
+        checks.append(probe(engine.base_url, name=f"engine {engine.name}", timeout=timeout))
+    public = _public_ports(config)
+    config_info["public_ports"] = public
     usable = any(c.available for c in checks)
     if ctx.args.json:
         _print(
@@ -913,12 +1204,83 @@ def cmd_doctor(ctx: Context) -> int:
             _print(f"\nConfig file: {where}")
         else:
             _print(f"\nConfig file: invalid: {config_info['error']}")
+        for name, ports in public.items():
+            _, host, ctr, proto = validators.parse_port(ports[0])
+            local = f"127.0.0.1:{host}:{ctr}" + ("" if proto == "tcp" else f"/{proto}")
+            _print(
+                f"\nSession {name!r} publishes {', '.join(ports)} on every network interface: "
+                f"any host that can reach this machine can connect. Write {local} to keep "
+                "it on this machine."
+            )
         count = sum(c.available for c in checks)
         _print(
             f"{count} of {len(checks)} backends usable."
             + ("" if usable else " Install or start one of them (see above).")
         )
     return 0 if usable else 1
+
+
+def cmd_pull(ctx: Context) -> int:
+    """``kstlib ops pull IMAGE``: pull an image, with a progress bar on a terminal.
+
+    Example:
+        >>> from kstlib.cli import main
+        >>> main(["ops", "pull", "127.0.0.1:5000/kstlib/pulltest:1", "-q"])  # doctest: +SKIP
+        0
+        >>> main(["ops", "pull", "Not An Image"])
+        2
+    """
+    from kstlib.cli.progress import terminal_progress
+    from kstlib.ops.registry import DEFAULT_PULL_TIMEOUT, pull_image
+
+    args = ctx.args
+    try:
+        image = validators.validate_image(args.image)
+    except SessionConfigError as err:
+        raise _option_error(err, "IMAGE") from None
+    config = ctx.config
+    quiet = bool(args.quiet or args.json)
+    bar = None if quiet else terminal_progress(sys.stderr)
+    try:
+        result = pull_image(
+            image,
+            runtime=args.runtime or config.container_runtime,
+            on_progress=bar,
+            insecure_registries=config.insecure_registries,
+            insecure=True if args.insecure else None,
+            timeout=args.timeout if args.timeout else DEFAULT_PULL_TIMEOUT,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        _print(output.dumps_json(result.to_dict()))
+    elif not args.quiet:
+        short = (result.image_id or "").removeprefix("sha256:")[:12]
+        _print(f"Pulled {result.image} on {result.runtime}" + (f" ({short})." if short else "."))
+    return 0
+
+
+def _public_ports(config: OpsConfig) -> dict[str, list[str]]:
+    """The config's container sessions' port mappings that bind every interface.
+
+    ``"8080:80"`` binds 0.0.0.0 (and ::), as ``docker run -p`` does.
+
+    Example:
+        >>> from kstlib.ops.config import parse_config
+        >>> _public_ports(parse_config(
+        ...     "ops: {sessions: {web: {backend: docker, image: nginx, "
+        ...     "ports: ['8080:80', '127.0.0.1:8443:443']}}}", source="x.yml"))
+        {'web': ['8080:80']}
+    """
+    out: dict[str, list[str]] = {}
+    for name, session in config.sessions.items():
+        if session.backend is not CONTAINER:
+            continue
+        wide = [p for p in session.ports if validators.parse_port(p)[0] in (None, "0.0.0.0", "::")]
+        if wide:
+            out[name] = wide
+    return out
 
 
 COMMANDS: dict[str, Callable[[Context], int]] = {
@@ -933,6 +1295,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "send-keys": cmd_send_keys,
     "doctor": cmd_doctor,
     "wait": cmd_wait,
+    "pull": cmd_pull,
 }
 
 

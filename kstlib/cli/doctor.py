@@ -180,10 +180,10 @@ def endpoints(runtime: str, base_url: str | None = None) -> list[str]:
     return default_endpoints(runtime)
 
 
-def _docker_version(endpoint: str) -> str:
+def _docker_version(endpoint: str, timeout: float = TIMEOUT) -> str:
     import docker
 
-    client = docker.DockerClient(base_url=endpoint, timeout=TIMEOUT)
+    client = docker.DockerClient(base_url=endpoint, timeout=timeout)
     try:
         info = client.version()
     finally:
@@ -194,10 +194,10 @@ def _docker_version(endpoint: str) -> str:
     return f"{engine} {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
 
 
-def _podman_version(endpoint: str) -> str:
+def _podman_version(endpoint: str, timeout: float = TIMEOUT) -> str:
     import podman
 
-    client = podman.PodmanClient(base_url=endpoint, timeout=TIMEOUT)
+    client = podman.PodmanClient(base_url=endpoint, timeout=timeout)
     try:
         # /_ping answers in milliseconds; /version can take half a second.
         reply = client.api.get("/_ping")
@@ -210,13 +210,22 @@ def _podman_version(endpoint: str) -> str:
 
 
 def _probe_engine(
-    runtime: str, base_url: str | None, name: str, hint: str, ask: Callable[[str], str]
+    runtime: str,
+    base_url: str | None,
+    name: str,
+    hint: str,
+    ask: Callable[[str, float], str],
+    *,
+    timeout: float,
 ) -> Check:
+    from kstlib.ops.engines.base import did_not_answer
+
     tried = endpoints(runtime, base_url)
     failures: list[str] = []
+    hung = False
     for endpoint in tried:
         try:
-            return Check(name, True, ask(endpoint), endpoint, "")
+            return Check(name, True, ask(endpoint, timeout), endpoint, "")
         except ImportError:
             return Check(
                 name,
@@ -228,7 +237,15 @@ def _probe_engine(
             )
         except Exception as err:  # a diagnostic reports every failure, it never raises
             failures.append(reason(err))
+            hung = hung or did_not_answer(err)
     detail = "; ".join(_unique(failures))
+    if hung:
+        # Starting or installing an engine is the wrong advice for one that hangs.
+        hint = (
+            f"Something accepts connections there but did not answer within {timeout:g} s: "
+            f"the {runtime} engine is hung or overloaded. Check it (its logs, "
+            f"'{runtime} info'), or allow more time with KSTLIB_OPS_ENGINE_TIMEOUT."
+        )
     return Check(name, False, None, ", ".join(tried), detail, hint)
 
 
@@ -236,21 +253,25 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def probe_docker(base_url: str | None = None, name: str = "docker") -> Check:
+def probe_docker(
+    base_url: str | None = None, name: str = "docker", timeout: float = TIMEOUT
+) -> Check:
     """Ask a Docker API endpoint (``base_url``, else ``$DOCKER_HOST`` or the default) its version.
 
     Example:
         >>> probe_docker("unix:///nonexistent").detail
         'No such file or directory'
     """
-    return _probe_engine("docker", base_url, name, DOCKER_HINT, _docker_version)
+    return _probe_engine("docker", base_url, name, DOCKER_HINT, _docker_version, timeout=timeout)
 
 
-def probe_podman(base_url: str | None = None, name: str = "podman") -> Check:
+def probe_podman(
+    base_url: str | None = None, name: str = "podman", timeout: float = TIMEOUT
+) -> Check:
     """Ping a Podman API endpoint (``base_url``, else ``$CONTAINER_HOST`` or the sockets).
 
     Example:
         >>> probe_podman("unix:///nonexistent").available
         False
     """
-    return _probe_engine("podman", base_url, name, PODMAN_HINT, _podman_version)
+    return _probe_engine("podman", base_url, name, PODMAN_HINT, _podman_version, timeout=timeout)

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "render_status",
     "render_status_table",
     "render_table",
+    "terminal_safe",
 ]
 
 EMPTY = "-"
@@ -146,6 +148,61 @@ def render_status_table(statuses: Sequence[SessionStatus]) -> str:
             row.insert(3, s.socket_name or ("default" if s.backend is BackendType.TMUX else EMPTY))
         rows.append(row)
     return render_table(headers, rows)
+
+
+# One escape sequence or control character at a time: CSI (ESC [ or C1 0x9b),
+# OSC/DCS/APC/PM/SOS strings up to their terminator (or the end of the text),
+# two-byte ESC sequences, then any other C0/C1 control character or DEL.
+_CONTROL_RE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]P^_X]|[\x90\x9d\x9e\x9f\x98])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+# Colours and text attributes (SGR): ESC [ digits ; : m, nothing else.
+_SGR_RE = re.compile(r"\x1b\[[0-9;:]*m")
+
+
+def _visible(sequence: str) -> str:
+    """A control sequence as text, in the caret notation of ``cat -v`` (ESC is ``^[``)."""
+    out = []
+    for char in sequence:
+        code = ord(char)
+        if code < 0x20 or code == 0x7F:
+            out.append("^" + chr(code ^ 0x40))
+        elif 0x80 <= code <= 0x9F:
+            out.append(f"<U+{code:04X}>")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def terminal_safe(text: str) -> str:
+    r"""Session output made safe to print on a terminal: colours pass, the rest is shown.
+
+    Colour and attribute sequences (SGR, ``ESC [ ... m``) pass unchanged; every
+    other escape sequence and control character is written out in caret
+    notation (``ESC[6n`` as ``^[[6n``), so that output can never query the
+    terminal (whose answer would be typed into the user's shell), set its
+    title or clipboard, or move the cursor. Newlines, tabs and carriage
+    returns pass.
+
+    Example:
+        >>> terminal_safe("\x1b[31mred\x1b[0m ok")
+        '\x1b[31mred\x1b[0m ok'
+        >>> terminal_safe("prompt\x1b[6n \x1b]0;title\x07 bell\x07")
+        'prompt^[[6n ^[]0;title^G bell^G'
+    """
+    if not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text):
+        return text
+
+    def show(match: re.Match[str]) -> str:
+        sequence = match.group(0)
+        if sequence in "\n\t\r" or _SGR_RE.fullmatch(sequence):
+            return sequence
+        return _visible(sequence)
+
+    return _CONTROL_RE.sub(show, text)
 
 
 def dumps_json(data: Any) -> str:

@@ -40,16 +40,24 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one-line exceptions, not usage dumps."""
 
     def error(self, message: str) -> NoReturn:
+        if len(message) > 300:  # argparse echoes what it refused, whatever its size
+            message = message[:297] + "..."
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _shown(text: str) -> str:
+    from kstlib.ops.validators import shown
+
+    return shown(text)
 
 
 def _timeout(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number of seconds") from None
     if not 0 <= value <= 86400:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 86400 seconds")
+        raise argparse.ArgumentTypeError(f"{_shown(text)} must be between 0 and 86400 seconds")
     return value
 
 
@@ -71,7 +79,7 @@ def _since(text: str) -> float:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time (ISO 8601, Unix time, or an age like 10m)"
+            f"{_shown(text)} is not a time (ISO 8601, Unix time, or an age like 10m)"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
@@ -82,7 +90,7 @@ def _lines(text: str) -> int | None:
     if text == "all":
         return None
     if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of lines (or 'all')")
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number of lines (or 'all')")
     return int(text)
 
 
@@ -176,6 +184,13 @@ def _spec(parser: argparse.ArgumentParser) -> None:
         metavar="POLICY",
         help="restart policy: no, always, unless-stopped or on-failure[:N]",
     )
+    group.add_argument(
+        "--pull",
+        choices=("missing", "always", "never"),
+        metavar="POLICY",
+        help="when to pull the image from its registry: missing (default: when the engine "
+        "lacks it), always, never",
+    )
 
 
 def _name(parser: argparse.ArgumentParser) -> None:
@@ -204,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kstlib",
         description="kstlib: run named, long-lived sessions in tmux or containers.",
         epilog="Exit codes: 0 success, 1 operation failed, 2 usage or config error, "
-        "3 session not found, 130 interrupted.",
+        "3 session not found, 130 interrupted; exec and wait pass on the command's "
+        "or session's code (wait --print-code does not).",
     )
     root.add_argument("--version", action="version", version=f"kstlib {__version__}")
     areas = root.add_subparsers(dest="area", metavar="AREA", parser_class=_Parser)
@@ -315,7 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait for a session to exit, or for a log line",
         description="Wait until session NAME exits and exit with its exit "
         "code; with --for REGEX, wait until its output has a line matching "
-        "REGEX, print that line and exit 0. Exit 1 on timeout.",
+        "REGEX, print that line and exit 0. Exit 1 on timeout. A session's own "
+        "exit code can be 1, 2 or 3 too: with --print-code or --json the code is "
+        "printed instead and the exit status is kstlib's alone (0 waited, 1 failed "
+        "or timed out, 2 usage error, 3 not found).",
     )
     _name(p)
     _where(p)
@@ -334,6 +353,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up after SECONDS (default: wait as long as it takes)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the matched line")
+    report = p.add_mutually_exclusive_group()
+    report.add_argument(
+        "--print-code",
+        action="store_true",
+        help="print the session's exit code on stdout and exit 0, so that the exit "
+        "status only says whether the wait worked (1 failed, 2 usage, 3 not found)",
+    )
+    report.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON (name, exit_code or line) and exit 0 "
+        "once the wait is over, as --print-code does",
+    )
 
     p = commands.add_parser(
         "list",
@@ -374,6 +406,37 @@ def build_parser() -> argparse.ArgumentParser:
         "-b", "--backend", choices=("tmux",), metavar="BACKEND", help="only tmux sessions take keys"
     )
     p.add_argument("--config", metavar="PATH", help="config file")
+
+    p = commands.add_parser(
+        "pull",
+        help="pull an image from its registry",
+        description="Pull IMAGE into a container engine (--runtime, else the first that "
+        "answers: Podman, then Docker), with a progress bar on a terminal. Credentials "
+        "come from Podman's auth.json and Docker's config.json; a registry on loopback "
+        "or in ops.insecure_registries may use plain HTTP.",
+    )
+    p.add_argument("image", metavar="IMAGE", help="image reference, e.g. registry:5000/team/app:1")
+    p.add_argument(
+        "--runtime",
+        choices=("docker", "podman"),
+        metavar="RUNTIME",
+        help="container runtime: docker or podman",
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow plain HTTP for this registry (Podman; Docker decides in its daemon)",
+    )
+    p.add_argument(
+        "-t",
+        "--timeout",
+        type=_timeout,
+        default=None,
+        metavar="SECONDS",
+        help="seconds the engine may stay silent during the pull (default 120)",
+    )
+    p.add_argument("--config", metavar="PATH", help="config file")
+    _output(p, "print nothing on success")
 
     p = commands.add_parser(
         "doctor",

@@ -7,6 +7,10 @@ Example:
     'running'
     >>> bot.stop()
     True
+
+Sessions anywhere: :func:`list_sessions` lists tmux's default server and
+every reachable engine in one table; ``SessionManager.find(name)`` returns
+the manager of an existing session wherever it runs.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     ContainerRuntimeNotFoundError,
+    ImagePullError,
     OpsError,
     SessionAmbiguousError,
     SessionAttachError,
@@ -29,20 +34,31 @@ from kstlib.ops.exceptions import (
     StateDirError,
     TmuxNotFoundError,
 )
-from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
+from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus, SessionTable
 
 if TYPE_CHECKING:
     from kstlib.ops.container import ContainerRunner
+    from kstlib.ops.locate import EngineUnavailableWarning, list_sessions
     from kstlib.ops.manager import SessionManager, auto_detect_backend
+    from kstlib.ops.registry import PullProgress, PullResult, RegistryAuth, pull_image
+    from kstlib.ops.runner import AbstractRunner, Runner
     from kstlib.ops.tmux import TmuxRunner
 
 # The runners and the manager load on first use (PEP 562), so that
 # ``import kstlib.ops`` costs only the exceptions and the models.
 _LAZY = {
+    "AbstractRunner": "kstlib.ops.runner",
     "ContainerRunner": "kstlib.ops.container",
+    "EngineUnavailableWarning": "kstlib.ops.locate",
+    "Runner": "kstlib.ops.runner",
+    "list_sessions": "kstlib.ops.locate",
     "SessionManager": "kstlib.ops.manager",
     "auto_detect_backend": "kstlib.ops.manager",
     "TmuxRunner": "kstlib.ops.tmux",
+    "PullProgress": "kstlib.ops.registry",
+    "PullResult": "kstlib.ops.registry",
+    "RegistryAuth": "kstlib.ops.registry",
+    "pull_image": "kstlib.ops.registry",
 }
 
 
@@ -62,11 +78,18 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AbstractRunner",
     "BackendNotFoundError",
     "BackendType",
     "ContainerRunner",
     "ContainerRuntimeNotFoundError",
+    "EngineUnavailableWarning",
+    "ImagePullError",
     "OpsError",
+    "PullProgress",
+    "PullResult",
+    "RegistryAuth",
+    "Runner",
     "SessionAmbiguousError",
     "SessionAttachError",
     "SessionConfig",
@@ -79,9 +102,12 @@ __all__ = [
     "SessionState",
     "SessionStatus",
     "SessionStopError",
+    "SessionTable",
     "SessionTimeoutError",
     "StateDirError",
     "TmuxNotFoundError",
     "TmuxRunner",
     "auto_detect_backend",
+    "list_sessions",
+    "pull_image",
 ]

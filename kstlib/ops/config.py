@@ -15,6 +15,14 @@ Lookup order (the first one that applies wins):
 
 When nothing was asked for and no file exists, the configuration is empty.
 
+A file found in the current directory (3.) is **project-local**: it came with
+whatever folder you are in (a cloned repository, a download), not from you.
+:attr:`OpsConfig.project_local` says so, and commands that only read (``list``,
+``status``, ``logs``, ``wait``, ``doctor``...) run no program it names. A
+program a config file names (``tmux_binary``) must be an absolute path or a
+bare name looked up on ``PATH``, owned by root or by you and writable by no
+one else.
+
 Example:
     >>> cfg = parse_config('''
     ... ops:
@@ -36,8 +44,10 @@ from __future__ import annotations
 
 import difflib
 import os
+import shutil
+import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +70,10 @@ CONFIG_FILENAME = "kstlib.conf.yml"
 CONFIG_ENV = "KSTLIB_CONFIG"
 #: A config file is a few kilobytes; refuse to parse something absurdly large.
 MAX_CONFIG_BYTES = 1024 * 1024
+#: The most values a config file may hold once its YAML aliases are expanded. Aliases
+#: (``*defaults``) are handy for sharing an env or a volume list; an "alias bomb" of a
+#: few hundred bytes expands to billions of values and would exhaust CPU and memory.
+MAX_CONFIG_VALUES = 100_000
 
 OPS_KEYS = (
     "default_backend",
@@ -68,6 +82,8 @@ OPS_KEYS = (
     "tmux_binary",
     "engines",
     "sessions",
+    "pull",
+    "insecure_registries",
 )
 SESSION_KEYS = (
     "backend",
@@ -88,6 +104,9 @@ SESSION_KEYS = (
     "init",
     "base_url",
     "engine",
+    "pull",
+    "registry_auth",
+    "insecure_registries",
 )
 ENGINE_KEYS = ("base_url", "runtime")
 #: Backend spellings accepted where a backend is named: docker/podman imply a runtime.
@@ -128,6 +147,12 @@ class OpsConfig:
     tmux_binary: str | None = None
     engines: Mapping[str, EngineConfig] = field(default_factory=dict)
     sessions: Mapping[str, SessionConfig] = field(default_factory=dict)
+    #: The default pull policy of container sessions (``None``: ``missing``).
+    pull: str | None = None
+    #: Registries allowed over plain HTTP for every session (loopback always is).
+    insecure_registries: tuple[str, ...] = ()
+    #: Found as ``./kstlib.conf.yml`` in the current directory, not named by the user.
+    project_local: bool = False
 
     @property
     def source(self) -> str:
@@ -173,7 +198,9 @@ class OpsConfig:
         else:
             defined = ", ".join(sorted(self.sessions)) or "none"
             where = f"it is not in {self.path} (defined there: {defined})"
-        raise SessionConfigError(f"session {name!r} is not defined: {where}", field="sessions")
+        raise SessionConfigError(
+            f"session {validators.shown(name)} is not defined: {where}", field="sessions"
+        )
 
     def defaults_for(self, name: str, backend: BackendType | None = None) -> dict[str, Any]:
         """Field values for a session that the file does not define: the ``ops`` defaults.
@@ -187,8 +214,13 @@ class OpsConfig:
         if backend is BackendType.TMUX:
             if self.tmux_socket is not None:
                 out["socket_name"] = self.tmux_socket
-        elif self.container_runtime is not None:
-            out["runtime"] = self.container_runtime
+        else:
+            if self.container_runtime is not None:
+                out["runtime"] = self.container_runtime
+            if self.pull is not None:
+                out["pull"] = self.pull
+            if self.insecure_registries:
+                out["insecure_registries"] = self.insecure_registries
         return out
 
     def session_fields(self, name: str) -> dict[str, Any]:
@@ -253,25 +285,70 @@ def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
         ...
         kstlib.ops.exceptions.SessionConfigError: config file '/no/such/kstlib.conf.yml' does not exist; check --config / $KSTLIB_CONFIG
     """
+    from_env = path is None and bool(os.environ.get(CONFIG_ENV))
     asked = os.fspath(path) if path is not None else os.environ.get(CONFIG_ENV) or None
     if asked is not None:
-        chosen = Path(asked).expanduser()
-        if not chosen.exists():
+        # Name where the path came from: a bad $KSTLIB_CONFIG is a setting to fix.
+        origin = f"${CONFIG_ENV}: " if from_env else ""
+        shown = validators.shown(asked)
+        try:
+            chosen = Path(asked).expanduser()
+            exists, is_file = chosen.exists(), chosen.is_file()
+        except (OSError, RuntimeError) as err:  # a name too long, a home that is not there
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             raise SessionConfigError(
-                f"config file {asked!r} does not exist; check --config / ${CONFIG_ENV}",
-                field="config",
+                f"{origin}config file {shown} cannot be used ({reason})",
+                field=CONFIG_ENV if from_env else "config",
+            ) from None
+        if not exists:
+            raise SessionConfigError(
+                f"{origin}config file {shown} does not exist; check --config / ${CONFIG_ENV}",
+                field=CONFIG_ENV if from_env else "config",
             )
-        if not chosen.is_file():
-            raise SessionConfigError(f"config file {asked!r} is not a file", field="config")
+        if not is_file:
+            raise SessionConfigError(
+                f"{origin}config file {shown} is not a file",
+                field=CONFIG_ENV if from_env else "config",
+            )
         return chosen
     for candidate in config_candidates():
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError as err:  # e.g. $XDG_CONFIG_HOME or $HOME too long to be a path
+            raise SessionConfigError(
+                f"config file {validators.shown(str(candidate))} cannot be used "
+                f"({err.strerror or err}); check $XDG_CONFIG_HOME and $HOME",
+                field="config",
+            ) from None
     return None
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> OpsConfig:
+def is_project_local(found: Path | None, path: str | os.PathLike[str] | None = None) -> bool:
+    """Whether ``found`` came from the current directory rather than from the user.
+
+    A path the user named (``path``, ``$KSTLIB_CONFIG``) or their own
+    ``$XDG_CONFIG_HOME`` file is theirs; ``./kstlib.conf.yml`` picked up by
+    the search came with the folder.
+
+    Example:
+        >>> is_project_local(Path.cwd() / CONFIG_FILENAME), is_project_local(None)
+        (True, False)
+    """
+    if found is None or path is not None or os.environ.get(CONFIG_ENV):
+        return False
+    return found == config_candidates()[0]
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    invalid: dict[str, SessionConfigError] | None = None,
+) -> OpsConfig:
     r"""Find, read and validate the configuration (empty if there is no file).
+
+    ``invalid``: see :func:`parse_config` (bad session entries are skipped and
+    collected there instead of failing the whole file).
 
     Example:
         >>> import os, tempfile
@@ -285,6 +362,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> OpsConfig:
     found = find_config_file(path)
     if found is None:
         return OpsConfig()
+    local = is_project_local(found, path)
     try:
         size = found.stat().st_size
         if size > MAX_CONFIG_BYTES:
@@ -303,7 +381,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> OpsConfig:
         raise SessionConfigError(
             f"{found}: is not UTF-8 text ({err.reason})", field="config"
         ) from err
-    return parse_config(text, source=found)
+    config = parse_config(text, source=found, invalid=invalid)
+    return replace(config, project_local=True) if local else config
 
 
 # -- parsing --------------------------------------------------------------------------
@@ -332,7 +411,7 @@ def _make_loader() -> type[Any]:
                         raise yaml.constructor.ConstructorError(
                             None,
                             None,
-                            f"duplicate key {key!r} (first on line {seen[key]})",
+                            f"duplicate key {validators.shown(key)} (first on line {seen[key]})",
                             key_node.start_mark,
                         )
                     seen[key] = line
@@ -392,10 +471,11 @@ def _check_keys(
 ) -> None:
     for key in mapping:
         if not isinstance(key, str) or key not in allowed:
-            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            text = validators.shown_key(key)
+            hint = difflib.get_close_matches(text, allowed, n=1)
             suggestion = f"did you mean {hint[0]!r}? " if hint else ""
             raise ctx.error(
-                f"{prefix}.{key}",
+                f"{prefix}.{text}",
                 f"unknown key ({suggestion}known: {', '.join(allowed)})",
                 mapping,
                 key,
@@ -425,7 +505,7 @@ def _backend_and_runtime(value: object) -> tuple[BackendType, str | None]:
     except SessionConfigError:
         choices = ", ".join([*(b.value for b in BackendType), *RUNTIME_BACKENDS])
         raise validators.config_error(
-            "backend", f"{value!r} is not a backend (choose from {choices})"
+            "backend", f"{validators.shown(value)} is not a backend (choose from {choices})"
         ) from None
 
 
@@ -452,6 +532,41 @@ def _resolve_volume(volume: object, base: Path) -> object:
     return _resolve_host_path(host, base) + sep + rest if sep else volume
 
 
+def _program_problem(program: str) -> str | None:
+    """Why a config file may not name ``program`` to run, or ``None`` when it may.
+
+    An absolute path or a bare name found on ``PATH``; the file and every
+    folder above it owned by root or the current user and writable by no one
+    else (git's ``safe.directory`` and tmux's socket folder apply the same
+    test): otherwise another user could swap the program kstlib runs.
+    """
+    shown = validators.shown(program)
+    if os.sep in program and not os.path.isabs(program):
+        return (
+            f"{shown} must be an absolute path or a program name looked up on PATH "
+            "(a relative path would run a program from the config file's folder)"
+        )
+    if program.startswith("~"):
+        return f"{shown} must be an absolute path (write it out, without '~')"
+    found = program if os.path.isabs(program) else shutil.which(program)
+    if found is None or not os.path.exists(found):
+        return None  # nothing to run: the backend reports tmux as not found when used
+    me = os.geteuid()
+    target = Path(os.path.realpath(found))
+    for part in (target, *target.parents):
+        try:
+            st = os.stat(part)
+        except OSError:
+            continue
+        if st.st_uid not in (0, me):
+            return f"{shown}: {part} is owned by uid {st.st_uid}, not by root or you"
+        # In a sticky folder (/tmp) others may add files but not replace ours.
+        sticky = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky:
+            return f"{shown}: {part} is writable by other users"
+    return None
+
+
 def _number_to_str(value: object) -> object:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
@@ -475,7 +590,7 @@ def _yaml_hint(key: str, value: object) -> str:
 def _parse_engines(ctx: _Context, raw: dict[Any, Any]) -> dict[str, EngineConfig]:
     engines: dict[str, EngineConfig] = {}
     for key, value in raw.items():
-        keypath = f"ops.engines.{key}"
+        keypath = f"ops.engines.{validators.shown_key(key)}"
         if not isinstance(key, str) or not key:
             raise ctx.error(keypath, "an engine name must be a non-empty string", raw, key)
         body = _mapping(
@@ -509,7 +624,7 @@ def _parse_session(
     defaults: OpsConfig,
     base_dir: Path,
 ) -> SessionConfig:
-    keypath = f"ops.sessions.{name}"
+    keypath = f"ops.sessions.{validators.shown_key(name)}"
     try:
         validators.validate_name(name)
     except SessionConfigError as err:
@@ -543,7 +658,10 @@ def _parse_session(
         if not isinstance(ref, str) or ref not in defaults.engines:
             known = ", ".join(sorted(defaults.engines)) or "none defined in ops.engines"
             raise ctx.error(
-                f"{keypath}.engine", f"{ref!r} is not an engine (known: {known})", body, "engine"
+                f"{keypath}.engine",
+                f"{validators.shown(ref)} is not an engine (known: {known})",
+                body,
+                "engine",
             )
         if body.get("base_url") is not None:
             raise ctx.error(
@@ -600,6 +718,21 @@ def _parse_session(
                 "init",
             )
         values["init"] = body["init"]
+    if backend is BackendType.CONTAINER and defaults.pull is not None:
+        values["pull"] = defaults.pull
+    for key in ("pull", "registry_auth"):
+        if body.get(key) is not None:
+            values[key] = body[key]
+    insecure = body.get("insecure_registries")
+    if defaults.insecure_registries or insecure is not None:
+        if insecure is not None and not isinstance(insecure, list):
+            raise ctx.error(
+                f"{keypath}.insecure_registries",
+                f"expected a list of host[:port], got {_type_name(insecure)}",
+                body,
+                "insecure_registries",
+            )
+        values["insecure_registries"] = [*defaults.insecure_registries, *(insecure or [])]
     if body.get("working_dir") is not None:
         wd = body["working_dir"]
         # Inside a container the path belongs to the image; on the host it is ours.
@@ -647,11 +780,69 @@ def _parse_session(
         raise fail(err, key) from None
 
 
-def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsConfig:
+def _check_expansion(root: Any, source: str) -> None:
+    """Refuse a document whose aliases expand past :data:`MAX_CONFIG_VALUES` or loop.
+
+    Counts the values of the expanded document without expanding it (each
+    node's size is computed once), so an alias bomb costs microseconds.
+    """
+    import yaml
+
+    if root is None:
+        return
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            if isinstance(node, yaml.MappingNode):
+                kids = [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                kids = list(node.value)
+            else:
+                kids = []
+            size = 1 + sum(sizes[id(k)] for k in kids)
+            if size > MAX_CONFIG_VALUES:
+                line = node.start_mark.line + 1
+                raise SessionConfigError(
+                    f"{source}:{line}: the YAML aliases (*name) expand to more than "
+                    f"{MAX_CONFIG_VALUES} values; write the values out or use fewer aliases",
+                    field="config",
+                )
+            sizes[key] = size
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            line = node.start_mark.line + 1
+            raise SessionConfigError(
+                f"{source}:{line}: a YAML alias (*name) refers to a value that contains it",
+                field="config",
+            )
+        on_path.add(key)
+        stack.append((node, True))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((n, False) for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((n, False) for n in node.value)
+
+
+def parse_config(
+    text: str,
+    source: str | os.PathLike[str] = "<string>",
+    *,
+    invalid: dict[str, SessionConfigError] | None = None,
+) -> OpsConfig:
     """Parse and validate the YAML text of a config file.
 
     ``source`` names the file in error messages; relative host paths are
-    resolved against its directory.
+    resolved against its directory. With an ``invalid`` dict, an entry of
+    ``ops.sessions`` that is not valid is left out and its error stored there
+    under its name, instead of failing the whole file. YAML aliases may expand
+    the document to at most :data:`MAX_CONFIG_VALUES` values.
 
     Example:
         >>> parse_config("ops: {default_backend: podman}", source="x.yml").container_runtime
@@ -660,21 +851,34 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
         Traceback (most recent call last):
         ...
         kstlib.ops.exceptions.SessionConfigError: x.yml:1: ops: expected a mapping, got list
+        >>> bad: dict[str, SessionConfigError] = {}
+        >>> sorted(parse_config("ops: {sessions: {a: {}, b: {colour: x}}}", invalid=bad).sessions)
+        ['a']
+        >>> list(bad)
+        ['b']
     """
     import yaml
 
     source_str = os.fspath(source)
     loader = _make_loader()(text)
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        _check_expansion(node, source_str)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{source_str}:{mark.line + 1}" if mark is not None else source_str
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         context = getattr(err, "context", None)
         detail = f"{context}, {problem}" if context else problem
+        if len(detail) > 200:  # e.g. a megabyte-long tag: the start says enough
+            detail = detail[:197] + "..."
         raise SessionConfigError(
             f"{where}: invalid YAML: {detail}".replace("\n", " "), field="config"
+        ) from None
+    except RecursionError:
+        raise SessionConfigError(
+            f"{source_str}: invalid YAML: nested too deeply", field="config"
         ) from None
     finally:
         loader.dispose()
@@ -731,10 +935,30 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
             raise ctx.error(
                 "ops.tmux_binary", err.message.split(": ", 1)[-1], ops, "tmux_binary"
             ) from None
-        if tmux_binary is not None and os.sep in tmux_binary:
-            tmux_binary = _resolve_host_path(tmux_binary, base_dir)
+        if tmux_binary is not None:
+            problem = _program_problem(tmux_binary)
+            if problem is not None:
+                raise ctx.error("ops.tmux_binary", problem, ops, "tmux_binary")
 
     engines = _parse_engines(ctx, _mapping(ctx, ops.get("engines"), "ops.engines", ops, "engines"))
+    pull: str | None = None
+    insecure_registries: tuple[str, ...] = ()
+    try:
+        if ops.get("pull") is not None:
+            pull = validators.validate_pull(ops["pull"])
+    except SessionConfigError as err:
+        raise ctx.error("ops.pull", err.message.split(": ", 1)[-1], ops, "pull") from None
+    try:
+        insecure_registries = validators.validate_insecure_registries(
+            ops.get("insecure_registries")
+        )
+    except SessionConfigError as err:
+        raise ctx.error(
+            "ops.insecure_registries",
+            err.message.split(": ", 1)[-1],
+            ops,
+            "insecure_registries",
+        ) from None
     defaults = OpsConfig(
         path=path,
         default_backend=default_backend,
@@ -742,14 +966,20 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
         tmux_socket=tmux_socket,
         tmux_binary=tmux_binary,
         engines=engines,
+        pull=pull,
+        insecure_registries=insecure_registries,
     )
     raw_sessions = _mapping(ctx, ops.get("sessions"), "ops.sessions", ops, "sessions")
-    sessions = {
-        str(name): _parse_session(
-            ctx, name=name, raw=body, parent=raw_sessions, defaults=defaults, base_dir=base_dir
-        )
-        for name, body in raw_sessions.items()
-    }
+    sessions: dict[str, SessionConfig] = {}
+    for name, body in raw_sessions.items():
+        try:
+            sessions[str(name)] = _parse_session(
+                ctx, name=name, raw=body, parent=raw_sessions, defaults=defaults, base_dir=base_dir
+            )
+        except SessionConfigError as err:
+            if invalid is None:
+                raise
+            invalid[str(name)] = err
     return OpsConfig(
         path=path,
         default_backend=default_backend,
@@ -758,4 +988,6 @@ def parse_config(text: str, source: str | os.PathLike[str] = "<string>") -> OpsC
         tmux_binary=tmux_binary,
         engines=engines,
         sessions=sessions,
+        pull=pull,
+        insecure_registries=insecure_registries,
     )

@@ -31,6 +31,7 @@ import math
 import os
 import re
 import select
+import signal
 import sys
 import threading
 import time
@@ -41,10 +42,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from kstlib.ops.engines.base import (
-    AUTO_ORDER,
     DEFAULT_TIMEOUT,
     MANAGED_LABEL,
     ContainerInfo,
+    ContainerSpec,
     Op,
     connect,
     forget,
@@ -64,7 +65,13 @@ from kstlib.ops.exceptions import (
     SessionTimeoutError,
 )
 from kstlib.ops.logfile import Since, strip_ansi
-from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
+from kstlib.ops.models import (
+    BackendType,
+    SessionConfig,
+    SessionState,
+    SessionStatus,
+    SessionTable,
+)
 from kstlib.ops.validators import validate_command, validate_lookup_name, validate_runtime
 
 if TYPE_CHECKING:
@@ -159,6 +166,21 @@ class _RestartWatch:
         return now - self._since >= _RESTART_GRACE
 
 
+def _reason(info: ContainerInfo, state: SessionState) -> str | None:
+    """Why the container's process ended, as far as the engine tells (see SessionStatus)."""
+    if info.oom_killed:
+        return "oom-killed"
+    if info.error:
+        return info.error
+    code = info.exit_code
+    if state is SessionState.EXITED and code is not None and 128 < code < 128 + 65:
+        try:
+            return f"killed by {signal.Signals(code - 128).name}"
+        except ValueError:
+            return f"killed by signal {code - 128}"
+    return None
+
+
 def _to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
     state = _state(info)
     return SessionStatus(
@@ -172,6 +194,8 @@ def _to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
         runtime=runtime,
         managed=info.managed,
         restart_count=info.restart_count,
+        oom_killed=info.oom_killed,
+        reason=_reason(info, state),
     )
 
 
@@ -576,7 +600,7 @@ class ContainerRunner:
                     raise SessionExistsError(name, runtime)
                 # By id: a concurrent start may already own the name again.
                 self._remove_quietly(engine, previous.id, name, Op.START)
-            container_id = engine.create(spec)
+            container_id = self._create(engine, spec, config)
             try:
                 engine.start(container_id, name)
             except ContainerRuntimeNotFoundError:
@@ -590,6 +614,53 @@ class ContainerRunner:
                 raise SessionStartError(name, runtime, reason) from err
             return _to_status(self._inspect(engine, name, Op.START), runtime)
 
+    def _create(self, engine: EngineAdapter, spec: ContainerSpec, config: SessionConfig) -> str:
+        """Create the container, pulling its image first as ``config.pull`` says.
+
+        ``missing``: create; if the engine says it lacks the image, pull it
+        and create again (no extra call when the image is there).
+        ``always``: pull, then create. ``never``: a missing image is an error
+        that says so.
+        """
+        if config.pull == "always":
+            self._pull(engine, config)
+            return engine.create(spec)
+        try:
+            return engine.create(spec)
+        except SessionStartError as err:
+            if getattr(err, "missing_image", None) is None:
+                raise
+            if config.pull == "never":
+                raise SessionStartError(
+                    config.name,
+                    engine.runtime,
+                    f"image {spec.image!r} is not in the {engine.runtime} engine and the pull "
+                    f"policy is 'never'; pull it first ('kstlib ops pull {spec.image}') or "
+                    "use pull='missing'",
+                ) from err
+        self._pull(engine, config)
+        return engine.create(spec)
+
+    def _pull(self, engine: EngineAdapter, config: SessionConfig) -> None:
+        from kstlib.ops.registry import (
+            DEFAULT_PULL_TIMEOUT,
+            is_insecure,
+            notebook_progress,
+            pull_with,
+            registry_of,
+        )
+
+        image = str(config.image)
+        pull_with(
+            engine,
+            image,
+            on_progress=config.on_progress or notebook_progress(),
+            registry_auth=config.registry_auth,
+            insecure=is_insecure(registry_of(image), config.insecure_registries),
+            timeout=max(self.timeout, DEFAULT_PULL_TIMEOUT),
+            session=config.name,
+        )
+
     @staticmethod
     def _remove_quietly(engine: EngineAdapter, ref: str, name: str, op: Op) -> None:
         """Remove a container; one already gone is what we wanted."""
@@ -598,16 +669,19 @@ class ContainerRunner:
         except SessionNotFoundError:
             return
 
-    def stop(self, name: str, graceful: bool = True, timeout: float = 10) -> None:
+    def stop(self, name: str, graceful: bool = True, timeout: float = 10) -> bool:
         """Stop container ``name`` and remove it; afterwards the name is free.
 
         Graceful: the engine sends the container's stop signal (SIGTERM unless
         the image says otherwise), waits up to ``timeout`` seconds, then kills.
         Not graceful: SIGKILL at once. A container that is not running is just
-        removed. Works on containers kstlib did not create.
+        removed. Works on containers kstlib did not create. Returns ``True``
+        once the container is gone (as :meth:`SessionManager.stop
+        <kstlib.ops.SessionManager.stop>` does); failures raise.
 
         Example:
             >>> ContainerRunner(runtime="docker").stop("bot", timeout=5)  # doctest: +SKIP
+            True
         """
         validate_lookup_name(name)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
@@ -621,8 +695,9 @@ class ContainerRunner:
                     else:
                         self._kill(engine, info, name)
                 except SessionNotFoundError:
-                    return  # removed by someone else meanwhile: what stop() wanted
+                    return True  # removed by someone else meanwhile: what stop() wanted
             self._remove_quietly(engine, info.id, name, Op.STOP)
+        return True
 
     def _kill(self, engine: EngineAdapter, info: ContainerInfo, name: str) -> None:
         try:
@@ -709,18 +784,22 @@ class ContainerRunner:
                 return False
             return True
 
-    def list_sessions(self) -> list[SessionStatus]:
-        """Every container on the engine, kstlib's own marked ``managed``.
+    def list_sessions(self) -> SessionTable:
+        """Every container on the engine, kstlib's own marked ``managed``, as a table.
 
-        One engine call, however many containers exist. Docker's listing has
-        no pid, so ``pid`` is ``None`` there (``status()`` has it).
+        One engine call, however many containers exist. Docker's list payload
+        has no pid, so ``pid`` is ``None`` there (``status()`` has it; Podman's
+        listing has it). ``oom_killed`` and ``reason`` need an inspect: ``None``
+        here, ``status()`` tells.
 
         Example:
             >>> [s.name for s in ContainerRunner(runtime="docker").list_sessions()]  # doctest: +SKIP
             ['bot']
         """
         with self._using() as engine:
-            return [_to_status(info, engine.runtime) for info in engine.list_containers()]
+            return SessionTable(
+                _to_status(info, engine.runtime) for info in engine.list_containers()
+            )
 
     def logs(
         self,
@@ -782,8 +861,9 @@ class ContainerRunner:
         when the container has exited and will not be restarted, or is
         removed. ``timestamps`` and ``ansi`` are as for :meth:`logs`. With
         ``timeout`` (seconds, from the first line asked for), it raises
-        :class:`~kstlib.ops.exceptions.SessionTimeoutError` once the deadline
-        passes, even if the container is silent. Leaving the loop early (or
+        :class:`~kstlib.ops.exceptions.SessionTimeoutError` ("the follow timed
+        out after T s") at the deadline, even if the container is silent: no
+        read waits past it and no line is yielded after it. Leaving the loop early (or
         ``close()``) releases the engine connection at once; no thread is
         used.
 
@@ -814,13 +894,17 @@ class ContainerRunner:
     ) -> Iterator[str]:
         name, runtime = info.name, engine.runtime
         deadline = None if timeout is None else time.monotonic() + timeout
+        # The follow ran out of time; the session itself is fine and runs on.
+        expired = f"the follow timed out after {timeout or 0:g} s (the session is still running)"
 
         def left() -> float | None:
+            # Asked before every read and every line: nothing is yielded, and
+            # no read waits, past the deadline.
             if deadline is None:
                 return None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise SessionTimeoutError(name, runtime, f"still running after {timeout:g} s")
+                raise SessionTimeoutError(name, runtime, expired)
             return remaining
 
         # Lines always come with the engine's times (shown only if asked for),
@@ -862,12 +946,11 @@ class ContainerRunner:
                     entries = []  # removed meanwhile: nothing more to read
                 final = _Lines(stamped=True, cursor=cursor)
                 for stamp, text in final.feed(entries) + final.flush():
+                    left()
                     yield _render(stamp, text, timestamps, ansi)
             except SessionTimeoutError as err:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise SessionTimeoutError(
-                        name, runtime, f"still running after {timeout:g} s"
-                    ) from err
+                if deadline is not None and time.monotonic() >= deadline and err.reason != expired:
+                    raise SessionTimeoutError(name, runtime, expired) from err
                 raise
 
     def _stream(
@@ -900,6 +983,7 @@ class ContainerRunner:
                 if check and not self._same_run(engine, info):
                     break
                 for stamp, text in lines.feed(entries):
+                    left()
                     yield _render(stamp, text, *style)
         finally:
             stream.close()
@@ -963,14 +1047,33 @@ class ContainerRunner:
     # -- attach -------------------------------------------------------------------------
 
     def attach(self, name: str) -> None:
-        """Connect this terminal to the container until Ctrl-P Ctrl-Q (or it exits).
+        """Connect this terminal to the container until a detach, or until it ends.
 
-        The local terminal is put in raw mode and always restored; detaching
-        leaves the container running. Works on Podman through its
-        Docker-compatible API on the same socket.
+        See :meth:`attach_terminal`, which also tells how the attach ended.
 
         Example:
             >>> ContainerRunner(runtime="docker").attach("bot")  # doctest: +SKIP
+        """
+        self.attach_terminal(name)
+
+    def attach_terminal(self, name: str) -> int | None:
+        """Connect this terminal to the container; tell whether it was a detach or an end.
+
+        A container with a TTY (kstlib's are) gets the terminal in raw mode, and
+        its size follows the terminal's (SIGWINCH); detach with Ctrl-P Ctrl-Q.
+        A container without a TTY (started elsewhere) leaves the terminal as it
+        is (line editing and echo, no raw mode); detach with Ctrl-C or Ctrl-D.
+        The terminal is always restored; a detach leaves the container running.
+        Works on Podman through its Docker-compatible API on the same socket.
+
+        Returns:
+            ``None`` after a detach (the session runs on), or the container's
+            exit code when it ended while attached (``-1`` when the engine could
+            not tell it: the container was removed at once).
+
+        Example:
+            >>> ContainerRunner(runtime="docker").attach_terminal("bot")  # doctest: +SKIP
+            5
         """
         validate_lookup_name(name)
         with self._using() as engine:
@@ -986,21 +1089,95 @@ class ContainerRunner:
                 raise SessionAttachError(name, runtime, "standard input is not a terminal") from err
             if not os.isatty(in_fd):
                 raise SessionAttachError(name, runtime, "standard input is not a terminal")
+            resize: Callable[[], None] | None = None
             if info.tty:
-                try:
-                    size = os.get_terminal_size(in_fd)
-                except OSError as err:
-                    raise SessionAttachError(name, runtime, f"no terminal size: {err}") from err
-                engine.resize(name, size.lines, size.columns)
+
+                def resize() -> None:
+                    try:
+                        size = os.get_terminal_size(in_fd)
+                    except OSError as err:
+                        raise SessionAttachError(name, runtime, f"no terminal size: {err}") from err
+                    engine.resize(name, size.lines, size.columns)
+
+                resize()
+            # Watch for the exit before attaching, so its code is known even when
+            # the container is removed right after (a stop from elsewhere).
+            watch = _ExitWatch(engine, info.id, min(self.timeout, _EXIT_SLICE))
             handle = engine.attach_socket(name)
             try:
-                _relay(handle.sock, in_fd, out_fd, framed=not info.tty)
+                detached = _relay(
+                    handle.sock,
+                    in_fd,
+                    out_fd,
+                    framed=not info.tty,
+                    raw=bool(info.tty),
+                    on_resize=resize,
+                )
             except OSError as err:
+                watch.cancel()
                 raise SessionAttachError(name, runtime, f"the connection broke: {err}") from err
             except _TerminalError as err:
+                watch.cancel()
                 raise SessionAttachError(name, runtime, f"the terminal failed: {err}") from err
+            except BaseException:
+                watch.cancel()
+                raise
             finally:
                 handle.sock.close()
+            if detached:
+                watch.cancel()
+                return None
+            code = watch.result(min(self.timeout, _EXIT_GRACE))
+            if code is not None:
+                return code
+            try:
+                info = self._inspect(engine, name)
+            except SessionNotFoundError:
+                return -1  # removed at once: the code went with it
+            if _state(info) is SessionState.RUNNING:
+                return None  # the engine closed the connection; the session runs on
+            return info.exit_code if info.exit_code is not None else -1
+
+
+# How long one engine wait of the attach exit watch may last, and how long, once the
+# attached stream has ended, to wait for the engine to report the exit code.
+_EXIT_SLICE = 10.0
+_EXIT_GRACE = 5.0
+
+
+class _ExitWatch:
+    """Waits in a thread for a container's process to exit, to learn its exit code."""
+
+    def __init__(self, engine: EngineAdapter, ref: str, step: float) -> None:
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._code: int | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(engine, ref, step), name="kstlib-attach-exit", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, engine: EngineAdapter, ref: str, step: float) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._code = engine.wait(ref, step)
+                    return
+                except SessionTimeoutError:
+                    continue
+                except OpsError:
+                    return  # removed, or the engine went away: no code to give
+        finally:
+            self._done.set()
+
+    def cancel(self) -> None:
+        """Stop after the current engine wait (the thread is a daemon: nothing blocks on it)."""
+        self._stop.set()
+
+    def result(self, timeout: float) -> int | None:
+        self._done.wait(timeout)
+        self._stop.set()
+        return self._code
 
 
 class _Frames:
@@ -1063,11 +1240,26 @@ class _TerminalError(Exception):
     """termios failed (its own error type is not an OSError)."""
 
 
-def _relay(sock: socket.socket, in_fd: int, out_fd: int, *, framed: bool) -> None:
-    """Copy terminal input to the socket and socket output to the terminal, in raw mode.
+def _relay(
+    sock: socket.socket,
+    in_fd: int,
+    out_fd: int,
+    *,
+    framed: bool,
+    raw: bool,
+    on_resize: Callable[[], None] | None = None,
+) -> bool:
+    """Copy terminal input to the socket and socket output to the terminal.
 
-    The terminal's settings are restored however this ends.
+    ``raw``: put the terminal in raw mode (a container with a TTY: keys go to it
+    as typed, and it does the echo and line endings); else the terminal keeps its
+    line discipline, and Ctrl-C detaches. ``on_resize`` is called on SIGWINCH
+    (only from the main thread, where signals arrive). The terminal's settings are
+    restored however this ends, and left at the start of a line. Returns ``True``
+    when the user detached, ``False`` when the connection ended (the container
+    exited, or the engine closed it).
     """
+    import signal
     import termios
     import tty
 
@@ -1077,33 +1269,73 @@ def _relay(sock: socket.socket, in_fd: int, out_fd: int, *, framed: bool) -> Non
         saved = termios.tcgetattr(in_fd)
     except termios.error as err:
         raise _TerminalError(str(err)) from err
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    watch_size = (
+        on_resize is not None
+        and hasattr(signal, "SIGWINCH")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if watch_size:
+
+        def on_winch(signum: int, frame: object) -> None:
+            with suppress(OSError):  # a full pipe already holds a wake-up
+                os.write(wake_w, b"w")
+
+        previous = signal.getsignal(signal.SIGWINCH)
+        signal.signal(signal.SIGWINCH, on_winch)
+    last = b"\n"  # the last byte written: what follows starts on a line of its own
     try:
-        tty.setraw(in_fd)
+        if raw:
+            tty.setraw(in_fd)
         sock.settimeout(None)
         sock_fd = sock.fileno()
         while True:
-            readable, _, _ = select.select([sock_fd, in_fd], [], [])
+            try:
+                readable, _, _ = select.select([sock_fd, in_fd, wake_r], [], [])
+            except InterruptedError:  # pragma: no cover - PEP 475 retries select
+                continue
+            if wake_r in readable:
+                os.read(wake_r, 512)
+                if on_resize is not None:
+                    with suppress(OpsError):  # it may just have ended: the socket says so
+                        on_resize()
             if sock_fd in readable:
                 data = sock.recv(65536)
                 if not data:
-                    return  # the engine detached us, or the container ended
-                _write_all(out_fd, frames.feed(data) if frames else data)
+                    return False  # the container ended, or the engine closed the connection
+                data = frames.feed(data) if frames else data
+                _write_all(out_fd, data)
+                last = data[-1:] or last
             if in_fd in readable:
                 data = os.read(in_fd, 4096)
                 if not data:
-                    return
+                    return True  # end of input (Ctrl-D without a TTY): detach
                 data, detach = keys.feed(data)
                 if data:
                     sock.sendall(data)
                 if detach:
-                    return  # closing the connection detaches; the container runs on
+                    return True  # closing the connection detaches; the container runs on
+    except KeyboardInterrupt:
+        if raw:
+            raise  # pragma: no cover - in raw mode Ctrl-C is a key for the container
+        last = b""  # the terminal echoed ^C: end that line
+        return True  # Ctrl-C without a TTY: detach, as docker attach --sig-proxy=false
     except termios.error as err:
         raise _TerminalError(str(err)) from err
     finally:
+        if watch_size:
+            # None: a handler not set from Python; the default is the closest
+            signal.signal(signal.SIGWINCH, previous or signal.SIG_DFL)
+        os.close(wake_r)
+        os.close(wake_w)
         try:
             termios.tcsetattr(in_fd, termios.TCSADRAIN, saved)
         except termios.error as err:
             raise _TerminalError(f"could not restore the terminal: {err}") from err
+        if last != b"\n":
+            with suppress(OSError):
+                _write_all(out_fd, b"\r\n")
 
 
 def locate_container(
@@ -1117,31 +1349,14 @@ def locate_container(
     ``runtime=None`` searches every engine (Podman, then Docker); an engine
     that does not answer is skipped, but any other error propagates. One
     endpoint reached through both SDKs (``DOCKER_HOST`` on Podman's socket)
-    is searched once.
+    is searched once. :func:`kstlib.ops.locate.search_containers` also says
+    what was searched.
 
     Example:
         >>> locate_container("bot", runtime="docker", base_url="unix:///nonexistent.sock")
         []
     """
-    validate_lookup_name(name)
-    runtimes = (validate_runtime(runtime),) if runtime is not None else AUTO_ORDER
-    base_url = validate_base_url(base_url)
-    found: list[str] = []
-    searched: set[str] = set()
-    for rt in runtimes:
-        try:
-            engine = connect(rt, base_url, validate_timeout(timeout))
-            if engine.endpoint in searched:
-                continue
-            searched.add(engine.endpoint)
-        except ContainerRuntimeNotFoundError:
-            continue
-        try:
-            ContainerRunner._inspect(engine, name)
-        except SessionNotFoundError:
-            continue
-        except ContainerRuntimeNotFoundError:
-            forget(engine)
-            continue
-        found.append(rt)
-    return found
+    from kstlib.ops.locate import search_containers
+
+    found = search_containers(name, runtime, base_url, timeout).found
+    return [loc.runtime for loc in found if loc.runtime is not None]

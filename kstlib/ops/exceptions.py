@@ -17,6 +17,7 @@ at the adapter boundary and kept as ``__cause__``.
             ├── SessionExistsError(name, backend)
             ├── SessionNotFoundError(name, backend)
             ├── SessionStartError(name, backend, reason)
+            │   └── ImagePullError(image, backend, detail, kind=..., registry=..., session=...)
             ├── SessionAttachError(name, backend, reason)
             ├── SessionStopError(name, backend, reason)
             ├── SessionAmbiguousError(name, backends)
@@ -45,6 +46,7 @@ from kstlib.exceptions import KstlibError
 __all__ = [
     "BackendNotFoundError",
     "ContainerRuntimeNotFoundError",
+    "ImagePullError",
     "OpsError",
     "SessionAmbiguousError",
     "SessionAttachError",
@@ -361,3 +363,63 @@ class SessionAmbiguousError(SessionError):
 
     def _pickle_args(self) -> tuple[Any, ...]:
         return (self.name, self.backends)
+
+
+class ImagePullError(SessionStartError):
+    """An image could not be pulled from its registry (before a start, or by itself).
+
+    ``kind`` tells the cause apart: ``not_found`` (no such repository or tag),
+    ``unauthorized`` (no or wrong credentials), ``unreachable`` (nothing
+    answers at the registry's address), ``tls`` (the TLS connection was
+    refused, e.g. a plain HTTP registry not listed as insecure), ``timeout``,
+    or ``other``. ``name`` is the session being started, else the image.
+    The SDK's exception, when there is one, is the ``__cause__``.
+
+    Attributes:
+        image: the image reference.
+        detail: what went wrong, one sentence (``reason`` adds the image).
+        registry: the registry host (``host[:port]``).
+        kind: the cause, as above.
+        session: the session whose start needed the image (``None``: a plain pull).
+
+    Example:
+        >>> err = ImagePullError("127.0.0.1:5000/app:1", "docker", "the registry ... is unreachable",
+        ...                      kind="unreachable", registry="127.0.0.1:5000", session="web")
+        >>> err.kind, err.name, isinstance(err, SessionStartError)
+        ('unreachable', 'web', True)
+        >>> print(ImagePullError("app:1", "podman", "no such tag", kind="not_found"))
+        Could not pull image 'app:1' on podman: no such tag.
+    """
+
+    def __init__(
+        self,
+        image: str,
+        backend: object,
+        detail: str,
+        *,
+        kind: str = "other",
+        registry: str | None = None,
+        session: str | None = None,
+    ) -> None:
+        detail = detail.rstrip(".")
+        super().__init__(session or image, backend, f"could not pull image {image!r}: {detail}")
+        self.image = image
+        self.detail = detail
+        self.kind = kind
+        self.registry = registry
+        self.session = session
+        if session is None:
+            self.message = f"Could not pull image {image!r} on {self.backend}: {detail}."
+        else:
+            self.message = (
+                f"Could not start session {session!r} on the {self.backend} backend: {self.reason}."
+            )
+        self.args = (self.message,)
+
+    def _pickle_args(self) -> tuple[Any, ...]:
+        # kind, registry, session and the message come back with the state.
+        return (self.image, self.backend, self.detail)
+
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        super().__setstate__(state)
+        self.args = (self.message,)

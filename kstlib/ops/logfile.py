@@ -2,7 +2,8 @@
 
 A kstlib tmux session's output goes to ``<state dir>/tmux/<server>/<name>.<run>.log``
 (see :mod:`kstlib.ops.tmux.collector`), one ``<timestamp>\\t<text>`` record a line,
-rotated to ``<name>.log.1`` past :data:`MAX_LOG_BYTES`.
+rotated to ``<name>.<run>.log.1`` past ``KSTLIB_OPS_MAX_LOG_BYTES`` (see
+:func:`kstlib.ops.settings.max_log_bytes`).
 
 Example:
     >>> import tempfile, pathlib
@@ -26,7 +27,6 @@ from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.statedir import state_dir
 
 __all__ = [
-    "MAX_LOG_BYTES",
     "Since",
     "ended",
     "follow_lines",
@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 #: A log file is rotated past this size; a session keeps at most twice as much.
-MAX_LOG_BYTES = int(os.environ.get("KSTLIB_OPS_MAX_LOG_BYTES", str(64 * 1024 * 1024)))
 _BLOCK = 1 << 16
 _END = "#kstlib-end"  # the record the log pipe writes after the command's last output
 _ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")

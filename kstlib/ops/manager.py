@@ -15,15 +15,16 @@ Example:
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
 from kstlib.ops.exceptions import (
-    BackendNotFoundError,
     SessionAmbiguousError,
     SessionConfigError,
     SessionError,
@@ -32,8 +33,8 @@ from kstlib.ops.exceptions import (
 )
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, Command, SessionConfig, SessionState, SessionStatus
-from kstlib.ops.runner import Runner
-from kstlib.ops.validators import validate_backend, validate_name
+from kstlib.ops.runner import CommandRunner, KeySender, Runner
+from kstlib.ops.validators import validate_name
 
 __all__ = [
     "SessionConfigError",
@@ -45,6 +46,8 @@ __all__ = [
 
 #: Options that choose where a session runs rather than what it runs.
 _RUNNER_OPTIONS = ("tmux_bin", "engine_timeout")
+#: Options that mean a container when no backend is named.
+_IMPLY_CONTAINER = ("image", "runtime", "base_url")
 
 
 def make_runner(
@@ -69,33 +72,6 @@ def make_runner(
     return ContainerRunner(runtime=config.runtime, base_url=config.base_url, timeout=engine_timeout)
 
 
-def _locate(
-    name: str,
-    *,
-    socket_name: str | None = None,
-    socket_path: str | None = None,
-    runtime: str | None = None,
-    base_url: str | None = None,
-    containers: bool = True,
-) -> list[tuple[BackendType, str | None]]:
-    """Every ``(backend, runtime)`` where a session called ``name`` exists."""
-    from kstlib.ops.tmux import TmuxRunner
-
-    found: list[tuple[BackendType, str | None]] = []
-    try:
-        if TmuxRunner(socket_name=socket_name, socket_path=socket_path).exists(name):
-            found.append((BackendType.TMUX, None))
-    except BackendNotFoundError:
-        pass
-    if containers:
-        from kstlib.ops.container import locate_container
-
-        found.extend(
-            (BackendType.CONTAINER, rt) for rt in locate_container(name, runtime, base_url)
-        )
-    return found
-
-
 def auto_detect_backend(
     name: str,
     *,
@@ -115,13 +91,15 @@ def auto_detect_backend(
         >>> auto_detect_backend("no-such-session", socket_name="kstlib-doc") is None
         True
     """
+    from kstlib.ops.locate import search
+
     validate_name(name)
-    found = _locate(
+    found = search(
         name, socket_name=socket_name, socket_path=socket_path, runtime=runtime, base_url=base_url
-    )
+    ).found
     if len(found) > 1:
-        raise SessionAmbiguousError(name, [rt or backend.value for backend, rt in found])
-    return found[0][0] if found else None
+        raise SessionAmbiguousError(name, [loc.label for loc in found])
+    return found[0].backend if found else None
 
 
 def _pattern(pattern: object) -> re.Pattern[str]:
@@ -149,6 +127,16 @@ def _check_timeout(timeout: object) -> float:
     return float(timeout)  # type: ignore[arg-type]
 
 
+def _check_port(port: object) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise SessionConfigError(f"port: {port!r} is not a port number (1-65535)", "port")
+    return port
+
+
+#: Pause between readiness attempts (a refused connection answers at once).
+_READY_POLL = 0.1
+
+
 def wait_for_log(
     runner: Runner, name: str, pattern: str | re.Pattern[str], timeout: float = 30
 ) -> str:
@@ -166,12 +154,16 @@ def wait_for_log(
         True
     """
     regex = _pattern(pattern)
-    _check_timeout(timeout)
+    limit = _check_timeout(timeout)
     lines = runner.follow_logs(name, since=0, ansi=False, timeout=timeout)
     try:
         for line in lines:
             if regex.search(line):
                 return line
+    except SessionTimeoutError as err:
+        raise SessionTimeoutError(
+            name, err.backend, f"no line matched {regex.pattern!r} within {limit:g} s"
+        ) from err
     finally:
         close = getattr(lines, "close", None)
         if close is not None:
@@ -187,24 +179,41 @@ def wait_for_log(
 
 
 class SessionManager:
-    """Manage one named session on tmux (default) or in a container.
+    """Manage one named session on tmux or in a container.
 
     Args:
         name: the session name (``^[A-Za-z][A-Za-z0-9_-]*$``, 1-64 chars).
-        backend: ``"tmux"``, ``"container"``, or ``None`` to find where an
-            existing session lives (tmux when it exists nowhere yet).
+        backend: ``"tmux"``, ``"container"``, ``"docker"`` or ``"podman"``
+            (a container on that engine, as in the CLI and the config file);
+            ``"auto"`` (the default): a container when ``image``, ``runtime``
+            or ``base_url`` is given, tmux otherwise; ``None``: find where an
+            existing session lives, as :meth:`find` does (tmux when it
+            exists nowhere yet).
         **options: the :class:`~kstlib.ops.models.SessionConfig` fields
             (``command``, ``working_dir``, ``env``, ``socket_name``,
-            ``socket_path``, ``image``, ``volumes``, ``ports``, ``runtime``,
-            ``base_url``, ...), ``tmux_bin`` and ``engine_timeout`` (seconds
-            each container engine call may take; default 30).
+            ``socket_path``, ``image``, ``volumes``, ``log_volume``, ``ports``,
+            ``runtime``, ``base_url``, ...), ``tmux_bin`` (or upstream's
+            ``tmux_binary``) and ``engine_timeout`` (seconds each container
+            engine call may take; default 30).
+
+    With ``backend="container"`` and no ``runtime``, :meth:`start` uses the
+    first engine that answers (Podman, then Docker); every look-up
+    (:meth:`status`, :meth:`logs`, :meth:`stop`, :meth:`exists`, ...) searches
+    every reachable engine for the name, and a
+    :class:`~kstlib.ops.exceptions.SessionNotFoundError` names the engines it
+    searched.
 
     Raises:
-        SessionConfigError: an option is unknown or invalid.
+        SessionConfigError: an option is unknown or invalid, or the backend
+            cannot honour it (``image=`` on tmux, say).
 
     Example:
         >>> SessionManager("worker", env={"MODE": "fast"}).config.env
         {'MODE': 'fast'}
+        >>> SessionManager("web", image="localhost/app:1").backend.value
+        'container'
+        >>> SessionManager("web", backend="docker").config.runtime
+        'docker'
         >>> SessionManager("worker", colour="blue")
         Traceback (most recent call last):
         ...
@@ -212,41 +221,111 @@ class SessionManager:
     """
 
     def __init__(
-        self, name: str, *, backend: str | BackendType | None = "tmux", **options: Any
+        self, name: str, *, backend: str | BackendType | None = "auto", **options: Any
     ) -> None:
         validate_name(name)
         runner_options = {k: options.pop(k) for k in _RUNNER_OPTIONS if k in options}
-        # upstream spellings: tmux_binary is libtmux's tmux_bin; log_volume is one more volume
+        # upstream spelling: tmux_binary is libtmux's tmux_bin
         if "tmux_binary" in options:
             runner_options.setdefault("tmux_bin", options.pop("tmux_binary"))
-        if "log_volume" in options:
-            log_volume = options.pop("log_volume")
-            if log_volume is not None:
-                options["volumes"] = [*(options.get("volumes") or ()), log_volume]
         self._tmux_bin: str | None = runner_options.get("tmux_bin")
         self._engine_timeout: float | None = runner_options.get("engine_timeout")
         if backend is None:
-            backend = self._detect(name, options)
-        base = SessionConfig(name=name, backend=validate_backend(backend))
+            chosen = self._detect(name, options)
+        elif isinstance(backend, str) and backend.lower() == "auto":
+            wants_container = any(options.get(k) is not None for k in _IMPLY_CONTAINER)
+            chosen = BackendType.CONTAINER if wants_container else BackendType.TMUX
+        else:
+            chosen, implied = BackendType.parse(backend)
+            if implied is not None:
+                given = options.get("runtime")
+                if given is not None and str(given).lower() != implied:
+                    raise SessionConfigError(
+                        f"runtime: {given!r} contradicts backend {implied!r}", "runtime"
+                    )
+                options["runtime"] = implied
+        base = SessionConfig(name=name, backend=chosen)
         self._config = base.with_overrides(**options)
         self._runner: Runner | None = None
 
     def _detect(self, name: str, options: dict[str, Any]) -> BackendType:
-        found = _locate(
+        from kstlib.ops.locate import search
+
+        found = search(
             name,
             socket_name=options.get("socket_name"),
             socket_path=options.get("socket_path"),
             runtime=options.get("runtime"),
             base_url=options.get("base_url"),
-        )
+            tmux_bin=self._tmux_bin,
+            timeout=self._engine_timeout,
+        ).found
         if len(found) > 1:
-            raise SessionAmbiguousError(name, [rt or b.value for b, rt in found])
+            raise SessionAmbiguousError(name, [loc.label for loc in found])
         if not found:
-            return BackendType.CONTAINER if options.get("image") else BackendType.TMUX
-        backend, runtime = found[0]
-        if runtime is not None and options.get("runtime") is None:
-            options["runtime"] = runtime
-        return backend
+            wants_container = any(options.get(k) is not None for k in _IMPLY_CONTAINER)
+            return BackendType.CONTAINER if wants_container else BackendType.TMUX
+        where = found[0]
+        if where.runtime is not None and options.get("runtime") is None:
+            options["runtime"] = where.runtime
+        return where.backend
+
+    @classmethod
+    def find(
+        cls,
+        name: str,
+        *,
+        socket_name: str | None = None,
+        socket_path: str | None = None,
+        runtime: str | None = None,
+        base_url: str | None = None,
+        **options: Any,
+    ) -> SessionManager:
+        """The manager of an existing session, wherever it runs.
+
+        Searches tmux (the default server, or ``socket_name``/``socket_path``)
+        and every reachable container engine (Podman, then Docker, or only
+        ``runtime``/``base_url``). ``options`` are as for the constructor
+        (``engine_timeout``, ``tmux_bin``, ...).
+
+        Raises:
+            SessionNotFoundError: the name exists nowhere; the message (and
+                ``.searched``) names every place searched.
+            SessionAmbiguousError: it exists in several places (``.backends``
+                lists them, e.g. ``["tmux", "docker"]``); pick one with
+                ``SessionManager(name, backend=...)``.
+
+        Example:
+            >>> bot = SessionManager("doc-find", socket_name="kstlib-doc")
+            >>> _ = bot.start("sleep 30")
+            >>> SessionManager.find("doc-find", socket_name="kstlib-doc", runtime="docker",
+            ...                     base_url="unix:///nonexistent.sock")
+            SessionManager('doc-find', backend='tmux')
+            >>> bot.stop(graceful=False)
+            True
+            >>> SessionManager.find("doc-find", socket_name="kstlib-doc", runtime="docker",
+            ...                     base_url="unix:///nonexistent.sock")
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionNotFoundError: Session 'doc-find' was not found (searched: tmux (socket kstlib-doc), docker at unix:///nonexistent.sock (not reachable)); ...
+        """
+        from kstlib.ops.locate import search
+
+        validate_name(name)
+        where = search(
+            name,
+            socket_name=socket_name,
+            socket_path=socket_path,
+            runtime=runtime,
+            base_url=base_url,
+            tmux_bin=options.get("tmux_bin", options.get("tmux_binary")),
+            timeout=options.get("engine_timeout"),
+        ).one(name)
+        if where.backend is BackendType.TMUX:
+            return cls(
+                name, backend="tmux", socket_name=socket_name, socket_path=socket_path, **options
+            )
+        return cls(name, backend="container", runtime=where.runtime, base_url=base_url, **options)
 
     def __repr__(self) -> str:
         return f"SessionManager({self.name!r}, backend={self.backend.value!r})"
@@ -295,6 +374,20 @@ class SessionManager:
             )
         return self._runner
 
+    def _lookup(self) -> Runner:
+        """The runner of the place where the session is (containers: searched when unsaid)."""
+        config = self._config
+        if config.backend is BackendType.CONTAINER and config.runtime is None:
+            from kstlib.ops.locate import search_containers
+
+            found = search_containers(self.name, None, config.base_url, self._engine_timeout)
+            if not found.found and not found.searched:
+                return self.runner  # no engine answers: its error says which were tried
+            where = found.one(self.name, BackendType.CONTAINER.value)
+            self._config = config.with_overrides(runtime=where.runtime)
+            self._runner = None
+        return self.runner
+
     def start(self, command: Command | None = None, **overrides: Any) -> SessionStatus:
         """Start the session, optionally with another command or options.
 
@@ -318,7 +411,11 @@ class SessionManager:
             self._config = self._config.with_overrides(**overrides)
             if location_changed:
                 self._runner = None
-        return self.runner.start(self._config)
+        status = self.runner.start(self._config)
+        if self._config.runtime is None and status.runtime is not None:
+            # Started on the first engine that answered: look it up there from now on.
+            self._config = self._config.with_overrides(runtime=status.runtime)
+        return status
 
     def stop(self, *, graceful: bool = True, timeout: float = 10) -> bool:
         """Stop the session and remove it (SIGTERM, wait ``timeout`` s, then kill).
@@ -332,7 +429,7 @@ class SessionManager:
             ...
             kstlib.ops.exceptions.SessionNotFoundError: Session 'never-started' was not found on the tmux backend; check the name with 'kstlib ops list'.
         """
-        self.runner.stop(self.name, graceful=graceful, timeout=timeout)
+        self._lookup().stop(self.name, graceful=graceful, timeout=timeout)
         return True
 
     def status(self) -> SessionStatus:
@@ -347,7 +444,7 @@ class SessionManager:
             >>> bot.stop()
             True
         """
-        return self.runner.status(self.name)
+        return self._lookup().status(self.name)
 
     def logs(
         self,
@@ -373,7 +470,7 @@ class SessionManager:
             >>> bot.stop()
             True
         """
-        return self.runner.logs(
+        return self._lookup().logs(
             self.name, lines=lines, since=since, timestamps=timestamps, ansi=ansi
         )
 
@@ -388,8 +485,10 @@ class SessionManager:
         """Yield output lines as they are written; the iteration ends with the session.
 
         Only lines written after the call, unless ``since`` is given. With
-        ``timeout``, raise :class:`~kstlib.ops.exceptions.SessionTimeoutError`
-        if the session still runs then.
+        ``timeout``, the follow ends at that deadline with
+        :class:`~kstlib.ops.exceptions.SessionTimeoutError` if the session
+        still runs then (the session goes on; no line written after the
+        deadline is yielded).
 
         Example:
             >>> bot = SessionManager("doc-follow", socket_name="kstlib-doc")
@@ -399,7 +498,7 @@ class SessionManager:
             >>> bot.stop()
             True
         """
-        return self.runner.follow_logs(
+        return self._lookup().follow_logs(
             self.name, since=since, timestamps=timestamps, ansi=ansi, timeout=timeout
         )
 
@@ -417,15 +516,16 @@ class SessionManager:
             >>> bot.stop()
             True
         """
-        return self.runner.wait(self.name, timeout=timeout)
+        return self._lookup().wait(self.name, timeout=timeout)
 
     def wait_for_log(self, pattern: str | re.Pattern[str], timeout: float = 30) -> str:
         """Return the first output line that matches the regex ``pattern``.
 
         Lines already written count too, so it is the way to wait for
         readiness. Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError`
-        after ``timeout`` seconds, and :class:`~kstlib.ops.exceptions.SessionError`
-        if the session ends first.
+        after ``timeout`` seconds (its message names the pattern), and
+        :class:`~kstlib.ops.exceptions.SessionError` if the session ends first.
+        See also :meth:`wait_for_port` and :meth:`wait_for_http`.
 
         Example:
             >>> bot = SessionManager("doc-ready", socket_name="kstlib-doc")
@@ -435,7 +535,159 @@ class SessionManager:
             >>> bot.stop(graceful=False)
             True
         """
-        return wait_for_log(self.runner, self.name, pattern, timeout)
+        return wait_for_log(self._lookup(), self.name, pattern, timeout)
+
+    def exec(self, command: Command) -> tuple[int, str]:
+        """Run ``command`` beside the session's process; return ``(exit_code, output)``.
+
+        Containers only (a list is the argv; a string is split with
+        :mod:`shlex`, no shell); a tmux session has no way to run a second
+        process inside it: type into it with :meth:`send_keys`.
+
+        Raises:
+            SessionError: the backend cannot exec (tmux).
+
+        Example:
+            >>> SessionManager("doc-exec", socket_name="kstlib-doc").exec(["echo", "hi"])
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionError: session 'doc-exec' runs on tmux, which cannot run a command beside it; use send_keys() to type into it
+        """
+        runner = self._lookup()
+        if not isinstance(runner, CommandRunner):
+            raise SessionError(
+                f"session {self.name!r} runs on {self._where()}, which cannot run a command "
+                "beside it; use send_keys() to type into it"
+            )
+        return runner.exec(self.name, command if isinstance(command, str) else list(command))
+
+    def send_keys(self, keys: str, *, enter: bool = True) -> None:
+        """Type ``keys`` literally into the session's terminal, then Enter unless ``enter=False``.
+
+        tmux only; a container's process reads no keys from kstlib: run a
+        command in it with :meth:`exec`.
+
+        Raises:
+            SessionError: the backend cannot type keys (containers).
+
+        Example:
+            >>> bot = SessionManager("doc-keys", socket_name="kstlib-doc")
+            >>> _ = bot.start("cat")
+            >>> bot.send_keys("hello")
+            >>> bot.wait_for_log("^hello$", timeout=10)
+            'hello'
+            >>> bot.stop(graceful=False)
+            True
+        """
+        runner = self._lookup()
+        if not isinstance(runner, KeySender):
+            raise SessionError(
+                f"session {self.name!r} runs on {self._where()}, which cannot type keys "
+                "into it; use exec() to run a command in it"
+            )
+        runner.send_keys(self.name, keys, enter=enter)
+
+    def _ready_wait(
+        self, what: str, timeout: object, attempt: Callable[[float], str | None]
+    ) -> None:
+        """Call ``attempt(seconds left)`` until it returns ``None`` (ready) or time runs out.
+
+        ``attempt`` returns why it is not ready yet. Between attempts the
+        session is checked: one that has exited (or vanished) ends the wait.
+        """
+        limit = _check_timeout(timeout)
+        deadline = time.monotonic() + limit
+        while True:
+            left = deadline - time.monotonic()
+            why = attempt(max(min(left, 5.0), 0.05))
+            if why is None:
+                return
+            st = self.status()  # SessionNotFoundError if it is gone
+            if not st.is_running:
+                raise SessionError(
+                    f"session {self.name!r} on {self._where()} ended (exit code "
+                    f"{st.exit_code}) before {what} ({why})"
+                )
+            if time.monotonic() >= deadline:
+                raise SessionTimeoutError(
+                    self.name,
+                    self._config.runtime or self.backend,
+                    f"{what} did not happen within {limit:g} s ({why})",
+                )
+            time.sleep(min(_READY_POLL, max(deadline - time.monotonic(), 0)))
+
+    def wait_for_port(self, port: int, host: str = "127.0.0.1", timeout: float = 30) -> None:
+        """Wait until a TCP connection to ``host:port`` succeeds (the session listens).
+
+        The same rules as :meth:`wait_for_log`: raises
+        :class:`~kstlib.ops.exceptions.SessionTimeoutError` after ``timeout``
+        seconds (the message has the last connection error), and
+        :class:`~kstlib.ops.exceptions.SessionError` if the session exits
+        first. A container's published port is reached on the host side
+        (``ports=["8080:80"]``: ``wait_for_port(8080)``).
+
+        Example:
+            >>> bot = SessionManager("doc-port", socket_name="kstlib-doc")
+            >>> _ = bot.start("sleep 30")
+            >>> bot.wait_for_port(1, timeout=0.2)
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionTimeoutError: Could not wait for session 'doc-port' on the tmux backend: port 127.0.0.1:1 accepting connections did not happen within 0.2 s (...)
+            >>> bot.stop(graceful=False)
+            True
+        """
+        number = _check_port(port)
+        if not isinstance(host, str) or not host:
+            raise SessionConfigError(f"host: {host!r} must be a host name or address", "host")
+
+        def attempt(seconds: float) -> str | None:
+            try:
+                with socket.create_connection((host, number), timeout=seconds):
+                    return None
+            except OSError as err:
+                return f"{type(err).__name__}: {err}"
+
+        self._ready_wait(f"port {host}:{number} accepting connections", timeout, attempt)
+
+    def wait_for_http(self, url: str, status: int = 200, timeout: float = 30) -> int:
+        """Wait until ``GET url`` answers with HTTP ``status``; return that status.
+
+        The same rules as :meth:`wait_for_log` and :meth:`wait_for_port`.
+        Redirects are followed; proxies from the environment are not used
+        (readiness is about this machine). Only ``http://`` and ``https://``.
+
+        Example:
+            >>> bot = SessionManager("doc-http", socket_name="kstlib-doc")
+            >>> _ = bot.start("sleep 30")
+            >>> bot.wait_for_http("http://127.0.0.1:1/health", timeout=0.2)
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionTimeoutError: Could not wait for session 'doc-http' on the tmux backend: HTTP 200 from http://127.0.0.1:1/health did not happen within 0.2 s (...)
+            >>> bot.stop(graceful=False)
+            True
+        """
+        import urllib.error
+        import urllib.request
+
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise SessionConfigError(f"url: {url!r} must start with http:// or https://", "url")
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise SessionConfigError(f"status: {status!r} is not an HTTP status", "status")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+        def attempt(seconds: float) -> str | None:
+            try:
+                with opener.open(url, timeout=seconds) as answer:
+                    code = int(answer.status)
+            except urllib.error.HTTPError as err:
+                code = int(err.code)
+                err.close()
+            except (OSError, ValueError, http.client.HTTPException) as err:
+                return f"{type(err).__name__}: {err}"
+            return None if code == status else f"HTTP {code}"
+
+        self._ready_wait(f"HTTP {status} from {url}", timeout, attempt)
+        return status
 
     def _where(self) -> str:
         runtime = self._config.runtime
@@ -518,7 +770,10 @@ class SessionManager:
             >>> SessionManager("ghost", socket_name="kstlib-doc").exists()
             False
         """
-        return self.runner.exists(self.name)
+        try:
+            return self._lookup().exists(self.name)
+        except SessionNotFoundError:
+            return False  # searched every engine: nowhere
 
     def is_running(self) -> bool:
         """Whether the session exists and its process is alive.
@@ -538,7 +793,7 @@ class SessionManager:
         Example:
             >>> SessionManager("bot").attach()  # doctest: +SKIP
         """
-        return self.runner.attach(self.name)
+        return self._lookup().attach(self.name)
 
     @classmethod
     def from_config(
@@ -548,7 +803,9 @@ class SessionManager:
 
         ``path`` is the config file (default: ``$KSTLIB_CONFIG``, then
         ``./kstlib.conf.yml``, then ``$XDG_CONFIG_HOME/kstlib/kstlib.conf.yml``);
-        ``overrides`` replace options of the definition (``backend=`` too).
+        ``overrides`` replace options of the definition (``backend=`` too),
+        except ``env``, which is merged into the definition's env (a key
+        given here wins), as the CLI's ``-e KEY=VALUE`` does.
 
         Raises:
             SessionConfigError: the file is invalid or does not define ``name``.
@@ -561,10 +818,20 @@ class SessionManager:
             ...     bot = SessionManager.from_config("bot", path=path, socket_name="kstlib-doc")
             >>> bot.config.command, bot.config.socket_name
             ('sleep 30', 'kstlib-doc')
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     path = os.path.join(tmp, "kstlib.conf.yml")
+            ...     _ = open(path, "w").write("ops: {sessions: {bot: {env: {A: '1', B: '2'}}}}")
+            ...     SessionManager.from_config("bot", path=path, env={"B": "3"}).config.env
+            {'A': '1', 'B': '3'}
         """
         from kstlib.ops.config import load_config
 
         options = load_config(path).manager_options(name)
+        if overrides.get("env") is not None:
+            overrides["env"] = {**(options.get("env") or {}), **overrides["env"]}
+        if "backend" in overrides and "runtime" not in overrides:
+            # backend="docker" on a definition that named podman: the override decides.
+            options.pop("runtime", None)
         options.update(overrides)
         backend = options.pop("backend")
         return cls(name, backend=backend, **options)

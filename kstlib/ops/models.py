@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import html
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 
 from kstlib.ops import validators
+
+if TYPE_CHECKING:
+    from kstlib.ops.registry import PullProgress, RegistryAuth
 
 __all__ = [
     "BackendType",
@@ -45,6 +48,33 @@ class BackendType(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+    @classmethod
+    def parse(cls, value: object) -> tuple[BackendType, str | None]:
+        """A backend and the runtime it implies: ``docker``/``podman`` mean a container there.
+
+        The spellings accepted wherever a backend is named (the CLI's
+        ``--backend``, the config file, :class:`~kstlib.ops.SessionManager`,
+        the ``ops_session`` fixture).
+
+        Raises:
+            SessionConfigError: ``value`` is not a backend.
+
+        Example:
+            >>> BackendType.parse("podman")
+            (<BackendType.CONTAINER: 'container'>, 'podman')
+            >>> BackendType.parse("tmux")
+            (<BackendType.TMUX: 'tmux'>, None)
+        """
+        if isinstance(value, str) and value.lower() in validators.RUNTIMES:
+            return cls.CONTAINER, value.lower()
+        try:
+            return validators.validate_backend(value), None
+        except Exception:
+            choices = ", ".join([*(b.value for b in cls), *validators.RUNTIMES])
+            raise validators.config_error(
+                "backend", f"{value!r} is not a backend (choose from {choices})"
+            ) from None
+
 
 class SessionState(str, Enum):
     """The lifecycle state of a session, identical on every backend.
@@ -69,13 +99,35 @@ class SessionState(str, Enum):
         return self.value
 
 
+#: SessionConfig fields a tmux session cannot honour (``init`` is on by default).
+_CONTAINER_ONLY = (
+    "image",
+    "volumes",
+    "log_volume",
+    "ports",
+    "runtime",
+    "base_url",
+    "labels",
+    "memory",
+    "cpus",
+)
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     """Everything needed to start a session; validated on construction.
 
     Invalid values raise :class:`~kstlib.ops.exceptions.SessionConfigError`
     naming the field. A ``command`` given as a list is an argv and is never
-    given to a shell; it is stored as a tuple.
+    given to a shell; it is stored as a tuple. An option that only a
+    container honours (``image``, ``volumes``, ``ports``, ``runtime``, ...)
+    on the tmux backend is an error, never silently dropped. A relative host
+    path in ``volumes`` (``./data:/app/data``) is resolved against the
+    current directory, as the config file resolves it against its own folder.
+    ``pull`` (``missing``,
+    ``always``, ``never``), ``registry_auth``, ``insecure_registries`` and
+    ``on_progress`` say how a container's image comes from its registry
+    (:mod:`kstlib.ops.registry`).
 
     Example:
         >>> SessionConfig(name="worker", env={"MODE": "fast"}).env
@@ -84,6 +136,10 @@ class SessionConfig:
         Traceback (most recent call last):
         ...
         kstlib.ops.exceptions.SessionConfigError: name: '9lives' must start with a letter ...
+        >>> SessionConfig(name="web", image="busybox")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: image: 'busybox' needs a container, but the backend is tmux ...
     """
 
     name: str
@@ -97,6 +153,8 @@ class SessionConfig:
     # containers
     image: str | None = None
     volumes: tuple[str, ...] = ()
+    #: upstream's spelling of one more volume (for the session's logs); kept readable
+    log_volume: str | None = None
     ports: tuple[str, ...] = ()
     runtime: str | None = None
     base_url: str | None = None
@@ -105,6 +163,13 @@ class SessionConfig:
     memory: str | None = None
     cpus: float | None = None
     init: bool = True
+    # images from registries (kstlib.ops.registry)
+    pull: str = "missing"
+    registry_auth: RegistryAuth | None = None
+    insecure_registries: tuple[str, ...] = ()
+    on_progress: Callable[[PullProgress], None] | None = field(
+        default=None, compare=False, repr=False, metadata={"persist": False}
+    )
 
     def __post_init__(self) -> None:
         validators.validate_name(self.name)
@@ -112,6 +177,9 @@ class SessionConfig:
         object.__setattr__(self, "command", validators.validate_command(self.command))
         object.__setattr__(self, "env", validators.validate_env(self.env))
         object.__setattr__(self, "volumes", validators.validate_volumes(self.volumes))
+        if self.log_volume is not None:
+            checked = validators.validate_volumes([self.log_volume], field="log_volume")
+            object.__setattr__(self, "log_volume", checked[0])
         object.__setattr__(self, "ports", validators.validate_ports(self.ports))
         object.__setattr__(self, "labels", validators.validate_labels(self.labels))
         validators.validate_optional_str("working_dir", self.working_dir)
@@ -129,6 +197,62 @@ class SessionConfig:
             validators.validate_memory(self.memory)
         if self.cpus is not None:
             object.__setattr__(self, "cpus", validators.validate_cpus(self.cpus))
+        object.__setattr__(self, "pull", validators.validate_pull(self.pull))
+        object.__setattr__(
+            self,
+            "insecure_registries",
+            validators.validate_insecure_registries(self.insecure_registries),
+        )
+        if self.registry_auth is not None:
+            from kstlib.ops.registry import validate_registry_auth
+
+            object.__setattr__(self, "registry_auth", validate_registry_auth(self.registry_auth))
+        if self.on_progress is not None and not callable(self.on_progress):
+            raise validators.config_error("on_progress", "expected a callable")
+        if self.backend is BackendType.TMUX:
+            self._refuse_container_options()
+
+    def _refuse_container_options(self) -> None:
+        """A tmux session runs on the host: an option only a container honours is an error."""
+        for name in _CONTAINER_ONLY:
+            value = getattr(self, name)
+            if value is not None and value not in ((), {}):
+                raise validators.config_error(
+                    name,
+                    f"{validators.short(value)} needs a container, but the backend is tmux "
+                    "(a tmux session runs on the host); give backend='container' "
+                    "(or 'docker'/'podman')",
+                )
+
+    @property
+    def all_volumes(self) -> tuple[str, ...]:
+        """``volumes`` and then ``log_volume``: every mount a container gets.
+
+        Example:
+            >>> SessionConfig(name="a", backend="container", image="app:1", volumes=["/srv:/srv"],
+            ...               log_volume="/var/log/a:/logs").all_volumes
+            ('/srv:/srv', '/var/log/a:/logs')
+        """
+        if self.log_volume is None:
+            return self.volumes
+        return (*self.volumes, self.log_volume)
+
+    def __repr__(self) -> str:
+        """The dataclass repr with every env value masked (keys stay visible).
+
+        Example:
+            >>> SessionConfig(name="bot", env={"API_TOKEN": "s3cr3t"})
+            SessionConfig(name='bot', ..., env={'API_TOKEN': '***'}, ...)
+        """
+        parts = []
+        for f in fields(self):
+            if not f.repr:
+                continue
+            value = getattr(self, f.name)
+            if f.name == "env":
+                value = dict.fromkeys(value, "***")
+            parts.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def with_overrides(self, **overrides: Any) -> SessionConfig:
         """Return a copy with some fields replaced (and validated again).
@@ -172,6 +296,17 @@ class SessionConfig:
 class SessionStatus:
     """What a backend reports about one session.
 
+    ``pid`` is the session's own process (``None`` when nothing runs, and in
+    Docker's listing, whose payload has no pid; Podman's has it).
+    ``oom_killed`` is whether the kernel's out-of-memory killer struck a
+    process of the session, as far as the engine tells: Docker reports it
+    (``True``/``False``, in ``status()``); Podman 4.3 never reports it (its
+    OOMKilled stays false), so there it is ``None`` unless the engine says
+    ``True``; tmux and listings: ``None``. ``reason`` says why the process
+    ended when that is known: ``"oom-killed"``, the engine's own error text,
+    or ``"killed by SIGKILL"`` for an exit code above 128 (a process killed by
+    a signal: what Podman's OOM kills look like); ``None`` otherwise.
+
     Example:
         >>> from datetime import datetime, timezone
         >>> st = SessionStatus(name="bot", state=SessionState.EXITED, backend=BackendType.TMUX,
@@ -192,6 +327,8 @@ class SessionStatus:
     runtime: str | None = None
     managed: bool = False
     restart_count: int = 0
+    oom_killed: bool | None = None
+    reason: str | None = None
     log_degraded: bool = False
 
     @property
@@ -209,7 +346,8 @@ class SessionStatus:
 
         The keys are stable: name, state, backend, pid, created_at,
         window_count, socket_name, image, exit_code, runtime, managed,
-        restart_count, log_degraded (output is missing from the session's log).
+        restart_count, oom_killed, reason, log_degraded (output is missing from the
+        session's log).
 
         Example:
             >>> import json
@@ -242,6 +380,7 @@ _COLUMNS = (
     "state",
     "pid",
     "exit_code",
+    "restart_count",
     "image",
     "created_at",
     "managed",
@@ -255,7 +394,8 @@ def _cell(status: SessionStatus, column: str) -> str:
     if isinstance(value, Enum):
         return str(value.value)
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S %Z")
+        # Always with its UTC offset: rows from several backends must compare.
+        return value.isoformat(sep=" ", timespec="seconds")
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
@@ -282,11 +422,69 @@ def _rich_table(rows: Sequence[SessionStatus]) -> Any:
 class SessionTable(list[SessionStatus]):
     """A list of statuses that shows as a table in Jupyter (HTML) and in rich.
 
+    Every runner's ``list_sessions()`` and :func:`kstlib.ops.list_sessions`
+    return one. Filtering (:meth:`filter`), slicing, ``+`` and :meth:`copy`
+    keep the table type; a list comprehension makes a plain list (wrap it in
+    ``SessionTable(...)`` to get the table back).
+
     Example:
         >>> rows = SessionTable([SessionStatus("a", SessionState.RUNNING, BackendType.TMUX)])
         >>> "<td>a</td>" in rows._repr_html_()
         True
+        >>> type(rows[:1]).__name__, type(rows.filter(state="running")).__name__
+        ('SessionTable', 'SessionTable')
     """
+
+    def filter(
+        self, predicate: Callable[[SessionStatus], bool] | None = None, **criteria: object
+    ) -> SessionTable:
+        """The rows that satisfy ``predicate`` and whose fields equal ``criteria``, as a table.
+
+        Enum fields compare equal to their values (``state="running"``).
+
+        Example:
+            >>> rows = SessionTable([
+            ...     SessionStatus("a", SessionState.RUNNING, BackendType.TMUX, managed=True),
+            ...     SessionStatus("b", SessionState.EXITED, BackendType.CONTAINER, runtime="docker"),
+            ... ])
+            >>> [s.name for s in rows.filter(backend="container")]
+            ['b']
+            >>> [s.name for s in rows.filter(lambda s: s.managed)]
+            ['a']
+        """
+        known = {f.name for f in fields(SessionStatus)} | {"is_running"}
+        unknown = sorted(set(criteria) - known)
+        if unknown:
+            raise validators.config_error(unknown[0], "is not a SessionStatus field")
+        return SessionTable(
+            row
+            for row in self
+            if (predicate is None or predicate(row))
+            and all(getattr(row, key) == value for key, value in criteria.items())
+        )
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> SessionStatus: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> SessionTable: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> SessionStatus | SessionTable:
+        if isinstance(index, slice):
+            return SessionTable(super().__getitem__(index))
+        return super().__getitem__(index)
+
+    def __add__(self, other: list[SessionStatus]) -> SessionTable:  # type: ignore[override]
+        return SessionTable([*self, *other])
+
+    def copy(self) -> SessionTable:
+        """A shallow copy, still a table.
+
+        Example:
+            >>> type(SessionTable().copy()).__name__
+            'SessionTable'
+        """
+        return SessionTable(self)
 
     def _repr_html_(self) -> str:
         return _html_table(self)

@@ -1,8 +1,16 @@
-"""The protocol every backend runner implements.
+"""The protocol every backend runner implements, and the capabilities some have.
+
+:class:`Runner` is what every backend does; :class:`AbstractRunner` is its
+upstream name (the same class). :class:`CommandRunner` (``exec``: containers)
+and :class:`KeySender` (``send_keys``: tmux) are capabilities that only some
+backends have; :class:`~kstlib.ops.SessionManager` checks them and raises a
+clear :class:`~kstlib.ops.exceptions.SessionError` when a backend lacks one.
 
 Example:
     >>> from kstlib.ops import TmuxRunner
     >>> isinstance(TmuxRunner(socket_name="kstlib-doc"), Runner)
+    True
+    >>> isinstance(TmuxRunner(socket_name="kstlib-doc"), KeySender)
     True
 """
 
@@ -12,9 +20,9 @@ from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 from kstlib.ops.logfile import Since
-from kstlib.ops.models import BackendType, SessionConfig, SessionStatus
+from kstlib.ops.models import BackendType, SessionConfig, SessionStatus, SessionTable
 
-__all__ = ["Runner"]
+__all__ = ["AbstractRunner", "CommandRunner", "KeySender", "Runner"]
 
 
 @runtime_checkable
@@ -32,8 +40,13 @@ class Runner(Protocol):
         """Start a session from ``config`` and return its status."""
         ...
 
-    def stop(self, name: str, graceful: bool = True, timeout: float = 10) -> bool | None:
-        """Stop session ``name`` (gracefully: SIGTERM, wait, then kill) and remove it."""
+    def stop(self, name: str, graceful: bool = True, timeout: float = 10) -> bool:
+        """Stop session ``name`` (gracefully: SIGTERM, wait, then kill) and remove it.
+
+        Returns ``True`` once it is gone (as upstream kstlib did); failures raise
+        :class:`~kstlib.ops.exceptions.SessionStopError`, an unknown name
+        :class:`~kstlib.ops.exceptions.SessionNotFoundError`.
+        """
         ...
 
     def status(self, name: str) -> SessionStatus:
@@ -70,10 +83,46 @@ class Runner(Protocol):
         """Whether session ``name`` exists."""
         ...
 
-    def list_sessions(self) -> list[SessionStatus]:
-        """Every session the backend knows of."""
+    def list_sessions(self) -> SessionTable:
+        """Every session the backend knows of, as a table (a list of statuses)."""
         ...
 
     def attach(self, name: str) -> None:
         """Connect the current terminal to session ``name``."""
+        ...
+
+
+#: The upstream name of :class:`Runner` (``kstlib.ops.AbstractRunner``).
+AbstractRunner = Runner
+
+
+@runtime_checkable
+class CommandRunner(Protocol):
+    """A runner that can run a command beside the session's process (containers).
+
+    Example:
+        >>> from kstlib.ops import ContainerRunner, TmuxRunner
+        >>> isinstance(ContainerRunner(runtime="docker"), CommandRunner)
+        True
+        >>> isinstance(TmuxRunner(socket_name="kstlib-doc"), CommandRunner)
+        False
+    """
+
+    def exec(self, name: str, command: str | list[str] | tuple[str, ...]) -> tuple[int, str]:
+        """Run ``command`` in session ``name``; return ``(exit_code, output)``."""
+        ...
+
+
+@runtime_checkable
+class KeySender(Protocol):
+    """A runner that can type keys into the session's terminal (tmux).
+
+    Example:
+        >>> from kstlib.ops import TmuxRunner
+        >>> isinstance(TmuxRunner(socket_name="kstlib-doc"), KeySender)
+        True
+    """
+
+    def send_keys(self, name: str, keys: str, enter: bool = True) -> None:
+        """Type ``keys`` literally into session ``name``, then Enter unless ``enter=False``."""
         ...

@@ -18,8 +18,10 @@ Example:
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-from collections.abc import Mapping, Sequence
+import reprlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kstlib.ops.exceptions import SessionConfigError
@@ -29,16 +31,22 @@ __all__ = [
     "MAX_ENV_KEYS",
     "MAX_ENV_VALUE_BYTES",
     "config_error",
+    "resolve_host_path",
+    "short",
+    "shown",
+    "shown_key",
     "validate_backend",
     "validate_command",
     "validate_cpus",
     "validate_env",
     "validate_image",
+    "validate_insecure_registries",
     "validate_labels",
     "validate_lookup_name",
     "validate_memory",
     "validate_name",
     "validate_ports",
+    "validate_pull",
     "validate_restart",
     "validate_runtime",
     "validate_socket_name",
@@ -66,6 +74,10 @@ VOLUME_OPTIONS = frozenset({"ro", "rw", "z", "Z"})
 RESTART_RE = re.compile(r"no|always|unless-stopped|on-failure(?::([0-9]{1,4}))?")
 MEMORY_RE = re.compile(r"[0-9]{1,15}[bkmgBKMG]?")
 RUNTIMES = ("docker", "podman")
+#: The pull policies: pull when the engine lacks the image, always, never.
+PULL_POLICIES: tuple[str, ...] = ("missing", "always", "never")
+#: A registry address: ``host[:port]`` or ``[ipv6][:port]``.
+HOST_PORT_RE = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
 
 
 def config_error(field: str, problem: str) -> SessionConfigError:
@@ -78,22 +90,63 @@ def config_error(field: str, problem: str) -> SessionConfigError:
     return SessionConfigError(f"{field}: {problem}", field=field)
 
 
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
+#: The longest echo of a user value in any message (the value itself may be megabytes).
+MAX_SHOWN = 60
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 2
+_REPR.maxstring = MAX_SHOWN
+_REPR.maxother = MAX_SHOWN
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
 
 
-def _require_str(field: str, value: object) -> str:
+def shown(value: object) -> str:
+    """A bounded ``repr`` of a user value, for messages.
+
+    Never more than :data:`MAX_SHOWN` characters, and cheap whatever the size
+    or the nesting of ``value`` (a YAML alias bomb expands to billions of
+    items: its full ``repr`` would exhaust memory).
+
+    Example:
+        >>> shown("x" * 1000)[:8], len(shown("x" * 1000)) <= MAX_SHOWN
+        ("'xxxxxxx", True)
+        >>> shown([[1, 2, 3, 4, 5, 6]])
+        '[[1, 2, 3, 4, ...]]'
+    """
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a hostile __repr__: say what it is, not what it claims
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 3]}..."
+
+
+def shown_key(key: object) -> str:
+    """A mapping key as written in a key path (``ops.sessions.KEY``), bounded like :func:`shown`.
+
+    Example:
+        >>> shown_key("bot"), shown_key("k" * 100)[-5:]
+        ('bot', 'kk...')
+    """
+    text = key if isinstance(key, str) else shown(key)
+    return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 3]}..."
+
+
+short = shown
+_short = shown
+
+
+def _require_str(field: str, value: object, *, secret: bool = False) -> str:
+    """``value`` as a checked string; ``secret``: messages never show the value."""
     if not isinstance(value, str):
         raise config_error(field, f"expected a string, got {type(value).__name__}")
+    what = "value" if secret else _short(value)
     if "\x00" in value:
-        raise config_error(field, f"{_short(value)} contains a NUL character")
+        raise config_error(field, f"{what} contains a NUL character")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         # A lone surrogate (e.g. from os.fsdecode of bad bytes) cannot reach
         # any engine or command line; say so instead of failing on .encode().
-        raise config_error(field, f"{_short(value)} is not valid Unicode text") from None
+        raise config_error(field, f"{what} is not valid Unicode text") from None
     return value
 
 
@@ -208,7 +261,7 @@ def validate_env(env: object) -> dict[str, str]:
         if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
             raise config_error("env", f"key {_short(key)} must match ^[A-Za-z_][A-Za-z0-9_]*$")
         number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
-        value = _require_str(f"env[{key}]", str(raw) if number else raw)
+        value = _require_str(f"env[{key}]", str(raw) if number else raw, secret=True)
         if len(value.encode()) > MAX_ENV_VALUE_BYTES:
             raise config_error(f"env[{key}]", f"is longer than {MAX_ENV_VALUE_BYTES} bytes")
         out[key] = value
@@ -262,46 +315,79 @@ def _sequence_of_str(field: str, values: object) -> tuple[str, ...]:
     return tuple(_require_str(field, v) for v in values)
 
 
-def validate_volumes(volumes: object) -> tuple[str, ...]:
-    """Check volumes ``host:container[:ro|rw|z|Z]`` (host: absolute path or volume name).
+def resolve_host_path(path: str, base: str | None = None) -> str:
+    """A relative host path (``.``, ``./x``, ``../x``, ``~/x``) made absolute; others unchanged.
+
+    ``base`` is the folder a relative path starts from (default: the current
+    directory). A bare word (``cache``) is a named volume and stays as is.
+
+    Example:
+        >>> resolve_host_path("./data", base="/srv/app")
+        '/srv/app/data'
+        >>> resolve_host_path("cache", base="/srv/app")
+        'cache'
+    """
+    if path.startswith("~"):
+        return os.path.expanduser(path)
+    if path in (".", "..") or path.startswith(("./", "../")):
+        return os.path.normpath(os.path.join(base if base is not None else os.getcwd(), path))
+    return path
+
+
+def validate_volumes(volumes: object, field: str = "volumes") -> tuple[str, ...]:
+    """Check volumes ``host:container[:ro|rw|z|Z]`` (host: a path or a volume name).
+
+    A relative host path (``./data``, ``../data``, ``~/data``) is resolved
+    against the current directory, as docker compose does against its file.
 
     Example:
         >>> validate_volumes(["/srv/data:/data:ro", "cache:/cache"])
         ('/srv/data:/data:ro', 'cache:/cache')
+        >>> import os
+        >>> validate_volumes(["./data:/app/data"]) == (os.path.join(os.getcwd(), "data") + ":/app/data",)
+        True
     """
-    items = _sequence_of_str("volumes", volumes)
+    items = _sequence_of_str(field, volumes)
+    out: list[str] = []
     for item in items:
         parts = item.split(":")
         if len(parts) not in (2, 3):
-            raise config_error("volumes", f"{_short(item)} must be host:container[:ro|rw|z|Z]")
+            raise config_error(field, f"{_short(item)} must be host:container[:ro|rw|z|Z]")
+        parts[0] = resolve_host_path(parts[0])
         host, ctr = parts[0], parts[1]
         if not (host.startswith("/") or VOLUME_NAME_RE.fullmatch(host)):
             raise config_error(
-                "volumes", f"{_short(item)}: host side must be an absolute path or a volume name"
+                field,
+                f"{_short(item)}: host side must be a path (absolute, or starting with ./ "
+                "../ or ~) or a volume name",
             )
         if not ctr.startswith("/"):
-            raise config_error(
-                "volumes", f"{_short(item)}: container side must be an absolute path"
-            )
+            raise config_error(field, f"{_short(item)}: container side must be an absolute path")
         if len(parts) == 3:
             options = parts[2].split(",")
             if not options or any(o not in VOLUME_OPTIONS for o in options):
-                raise config_error("volumes", f"{_short(item)}: mode must be one of ro, rw, z, Z")
-    return items
+                raise config_error(field, f"{_short(item)}: mode must be one of ro, rw, z, Z")
+        out.append(":".join(parts))
+    return tuple(out)
 
 
 def _port_number(item: str, text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise config_error("ports", f"{_short(item)}: {text!r} is not a port number (1-65535)")
+        raise config_error(
+            "ports", f"{_short(item)}: {_short(text)} is not a port number (1-65535)"
+        )
     return int(text)
 
 
 def validate_ports(ports: object) -> tuple[str, ...]:
-    """Check port mappings ``[ip:]host:container[/tcp|udp]``.
+    """Check port mappings ``[ip:][host:]container[/tcp|udp]``.
+
+    Without a host port (``"80"``, ``"127.0.0.1::80"``) the engine picks a
+    free one on the host (Docker and Podman alike); ``status().ports`` shows it.
 
     Example:
-        >>> validate_ports(["8080:80", "[::1]:5353:53/udp"])
-        ('8080:80', '[::1]:5353:53/udp')
+        >>> validate_ports(["127.0.0.1:8080:80", "[::1]:5353:53/udp", "80", "127.0.0.1::9000"])
+        ('127.0.0.1:8080:80', '[::1]:5353:53/udp', '80', '127.0.0.1::9000')
     """
     items = _sequence_of_str("ports", ports)
     for item in items:
@@ -309,12 +395,16 @@ def validate_ports(ports: object) -> tuple[str, ...]:
     return items
 
 
-def parse_port(item: str) -> tuple[str | None, int, int, str]:
+def parse_port(item: str) -> tuple[str | None, int | None, int, str]:
     """Split a checked port mapping into ``(ip, host_port, container_port, protocol)``.
+
+    ``host_port`` is ``None`` when the engine is to pick one.
 
     Example:
         >>> parse_port("127.0.0.1:8080:80/udp")
         ('127.0.0.1', 8080, 80, 'udp')
+        >>> parse_port("80")
+        (None, None, 80, 'tcp')
     """
     spec, slash, proto = item.partition("/")
     proto = proto if slash else "tcp"
@@ -333,14 +423,22 @@ def parse_port(item: str) -> tuple[str | None, int, int, str]:
         parts = spec.split(":")
         if len(parts) == 3:
             ip, parts = parts[0], parts[1:]
+        elif len(parts) == 1:
+            parts = ["", parts[0]]  # the container port alone: the engine picks the host's
         elif len(parts) != 2:
             raise config_error("ports", f"{_short(item)} must be [ip:]host:container[/tcp|udp]")
     if ip is not None:
         try:
             ipaddress.ip_address(ip)
         except ValueError:
-            raise config_error("ports", f"{_short(item)}: {ip!r} is not an IP address") from None
-    return ip, _port_number(item, parts[0]), _port_number(item, parts[1]), proto
+            raise config_error(
+                "ports", f"{_short(item)}: {_short(ip)} is not an IP address"
+            ) from None
+    if not parts[0] and (ip is not None or len(spec.split(":")) == 1):
+        host: int | None = None  # "80", "ip::80": a free host port
+    else:
+        host = _port_number(item, parts[0])
+    return ip, host, _port_number(item, parts[1]), proto
 
 
 def validate_runtime(runtime: object) -> str:
@@ -422,3 +520,44 @@ def validate_optional_str(field: str, value: object) -> str | None:
     if not text:
         raise config_error(field, "must not be empty")
     return text
+
+
+def validate_pull(pull: object) -> str:
+    """Check a pull policy: ``missing``, ``always`` or ``never``.
+
+    Example:
+        >>> validate_pull("Always")
+        'always'
+        >>> validate_pull("sometimes")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: pull: 'sometimes' must be missing, always or never
+    """
+    if isinstance(pull, str) and pull.lower() in PULL_POLICIES:
+        return pull.lower()
+    raise SessionConfigError(f"pull: {pull!r} must be missing, always or never", field="pull")
+
+
+def validate_insecure_registries(value: object) -> tuple[str, ...]:
+    """Check a list of registries (``host`` or ``host:port``) allowed over plain HTTP.
+
+    Example:
+        >>> validate_insecure_registries(["registry.lan:5000", "10.0.0.5"])
+        ('registry.lan:5000', '10.0.0.5')
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise SessionConfigError(
+            f"insecure_registries: expected a list of host[:port], got {type(value).__name__}",
+            field="insecure_registries",
+        )
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not HOST_PORT_RE.fullmatch(item):
+            raise SessionConfigError(
+                f"insecure_registries: {item!r} is not a registry host[:port]",
+                field="insecure_registries",
+            )
+        out.append(item)
+    return tuple(out)

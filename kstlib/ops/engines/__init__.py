@@ -4,6 +4,7 @@
   protocol, the data adapters speak, endpoints and the client cache.
 * :mod:`kstlib.ops.engines.docker`: the ``docker`` SDK and its error table.
 * :mod:`kstlib.ops.engines.podman`: podman-py and its error table.
+* :mod:`kstlib.ops.engines.pull`: reading a pull stream and translating its errors.
 
 The SDK modules import their SDK; nothing here does until an engine is used.
 

@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
@@ -44,7 +44,10 @@ from kstlib.ops.exceptions import (
     SessionTimeoutError,
 )
 from kstlib.ops.models import SessionConfig
-from kstlib.ops.validators import config_error, parse_port
+from kstlib.ops.validators import config_error, parse_port, shown
+
+if TYPE_CHECKING:
+    from kstlib.ops.engines.pull import PullTracker
 
 __all__ = [
     "AUTO_ORDER",
@@ -68,6 +71,7 @@ __all__ = [
     "connect",
     "default_endpoints",
     "demux",
+    "did_not_answer",
     "explanation",
     "forget",
     "image_missing",
@@ -219,7 +223,7 @@ class PortBinding:
     """
 
     host_ip: str | None
-    host_port: int
+    host_port: int | None  # None: the engine picks a free port
     container_port: int
     protocol: str = "tcp"
 
@@ -261,7 +265,7 @@ class ContainerSpec:
     name: str
     image: str
     command: list[str] | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # values are secrets
     binds: tuple[Bind, ...] = ()
     ports: tuple[PortBinding, ...] = ()
     working_dir: str | None = None
@@ -317,7 +321,7 @@ def spec_from_config(config: SessionConfig) -> ContainerSpec:
         image=config.image,
         command=config.argv(),
         env=dict(config.env),
-        binds=tuple(Bind.parse(v) for v in config.volumes),
+        binds=tuple(Bind.parse(v) for v in config.all_volumes),
         ports=tuple(PortBinding.parse(p) for p in config.ports),
         working_dir=config.working_dir,
         labels={**config.labels, MANAGED_LABEL: MANAGED_VALUE},
@@ -338,7 +342,9 @@ class ContainerInfo:
     engine does not say (Docker's list payload) or when nothing runs.
     ``restart_policy`` is the engine's policy name (``""`` or ``"no"``: none)
     with its ``restart_retries`` (``0``: unlimited); ``started_at`` and
-    ``finished_at`` are the last run's times. A listing leaves them unset.
+    ``finished_at`` are the last run's times; ``oom_killed`` is what the engine
+    says of the out-of-memory killer (``None``: it does not say) and ``error``
+    its own words on why the container failed. A listing leaves them unset.
 
     Example:
         >>> ContainerInfo(id="abc", name="bot", state="running", labels={MANAGED_LABEL: "true"}).managed
@@ -359,6 +365,8 @@ class ContainerInfo:
     restart_retries: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    oom_killed: bool | None = None
+    error: str | None = None
 
     @property
     def managed(self) -> bool:
@@ -619,6 +627,27 @@ def split_entries(payload: bytes) -> list[bytes]:
     return splitter.feed(payload) + splitter.flush()
 
 
+def _response_socket(response: Any) -> socket.socket | None:
+    """The socket under a streamed ``requests`` answer, so that reads can be bounded.
+
+    With ``Connection: close``, :mod:`http.client` hands the socket over to the
+    answer and forgets it on the connection (``connection.sock`` is ``None``);
+    the answer's file then holds it (``fp.raw._sock``).
+
+    Example:
+        >>> _response_socket(object()) is None
+        True
+    """
+    raw = getattr(response, "raw", None)
+    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        return sock
+    reader = getattr(getattr(raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
 class LogStream:
     """A followed log: the engine's open HTTP answer, read as its entries arrive.
 
@@ -643,10 +672,7 @@ class LogStream:
         self._translate = translate
         self._splitter = EntrySplitter()
         self._ended = False
-        raw = getattr(response, "raw", None)
-        connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
-        sock = getattr(connection, "sock", None)
-        self._sock: socket.socket | None = sock if isinstance(sock, socket.socket) else None
+        self._sock: socket.socket | None = _response_socket(response)
 
     def read(self, timeout: float | None) -> list[bytes] | None:
         """The entries completed by the next bytes; ``None`` once the stream has ended.
@@ -811,6 +837,30 @@ class EngineAdapter(Protocol):
         """Resize the container's terminal."""
         ...
 
+    def image_exists(self, image: str) -> bool:
+        """Whether the engine has ``image`` (one call)."""
+        ...
+
+    def pull(
+        self,
+        image: str,
+        tracker: PullTracker,
+        *,
+        auth_config: Mapping[str, str] | None,
+        credentials: str,
+        insecure: bool,
+        timeout: float,
+        session: str | None = None,
+    ) -> str | None:
+        """Pull ``image``, feeding the engine's stream to ``tracker``; the image id if known.
+
+        ``credentials`` names where ``auth_config`` came from (for messages);
+        ``insecure`` allows plain HTTP where the engine lets a client choose;
+        the engine may stay silent at most ``timeout`` seconds. Raises
+        :class:`~kstlib.ops.exceptions.ImagePullError` (its ``kind`` says why).
+        """
+        ...
+
 
 # -- endpoints and the client cache -----------------------------------------------
 
@@ -835,7 +885,8 @@ def validate_base_url(base_url: object) -> str | None:
         or not base_url.split("://", 1)[1]
     ):
         raise config_error(
-            "base_url", f"{base_url!r} must start with unix://, tcp://, ssh://, http:// or https://"
+            "base_url",
+            f"{shown(base_url)} must start with unix://, tcp://, ssh://, http:// or https://",
         )
     return base_url
 
@@ -848,7 +899,7 @@ def validate_timeout(timeout: object) -> float:
         5.0
     """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise config_error("timeout", f"{timeout!r} must be a positive number of seconds")
+        raise config_error("timeout", f"{shown(timeout)} must be a positive number of seconds")
     return float(timeout)
 
 
@@ -969,20 +1020,68 @@ def forget(adapter: EngineAdapter) -> None:
 
 
 def unreachable(
-    endpoint: str, detail: str | None = None, runtime: str | None = None
+    endpoint: str,
+    detail: str | None = None,
+    runtime: str | None = None,
+    *,
+    hung_after: float | None = None,
 ) -> ContainerRuntimeNotFoundError:
     """The error for an engine that does not answer at ``endpoint``.
 
     The message names the engine (``runtime``) when known: the install and
     start hints mention both engines, so only this tells which one failed.
+    ``hung_after``: something accepted the connection but sent no answer
+    within that many seconds; starting or installing an engine is then the
+    wrong advice, so the message says what happened instead.
 
     Example:
         >>> unreachable("unix:///run/podman/podman.sock").endpoints
         ('unix:///run/podman/podman.sock',)
         >>> str(unreachable("unix:///x.sock", runtime="docker"))[:58]
         'No docker engine API answered (tried: unix:///x.sock). Sta'
+        >>> print(unreachable("unix:///x.sock", runtime="docker", hung_after=5))
+        The docker engine at unix:///x.sock did not answer within 5 s: it accepts connections but is hung or overloaded. Check the engine (its logs, 'docker info'), or allow it more time (KSTLIB_OPS_ENGINE_TIMEOUT for the CLI, timeout= for ContainerRunner).
     """
+    if hung_after is not None:
+        engine = runtime or "container"
+        check = f"its logs, '{runtime} info'" if runtime else "its logs"
+        return ContainerRuntimeNotFoundError(
+            f"The {engine} engine at {endpoint} did not answer within {hung_after:g} s: it "
+            f"accepts connections but is hung or overloaded. Check the engine ({check}), or "
+            "allow it more time (KSTLIB_OPS_ENGINE_TIMEOUT for the CLI, timeout= for "
+            "ContainerRunner).",
+            [endpoint],
+        )
     return _not_found([endpoint], runtime, detail)
+
+
+def did_not_answer(err: BaseException) -> bool:
+    """Whether ``err`` comes from an engine that accepted the connection but never answered.
+
+    Looks for a timeout in the cause chain (the SDK's exception is kept as
+    ``__cause__``), so callers can tell a hung engine from an absent one.
+
+    Example:
+        >>> did_not_answer(unreachable("unix:///x.sock", "no socket file", "docker"))
+        False
+        >>> try:
+        ...     raise unreachable("unix:///x.sock", runtime="docker") from TimeoutError()
+        ... except Exception as err:
+        ...     did_not_answer(err)
+        True
+    """
+    import requests.exceptions
+    import urllib3.exceptions
+
+    timeouts = (
+        TimeoutError,
+        requests.exceptions.Timeout,
+        urllib3.exceptions.TimeoutError,
+    )
+    for link in cause_chain(err):
+        if isinstance(link, timeouts) or any(isinstance(a, timeouts) for a in link.args):
+            return True
+    return False
 
 
 def _not_found(
@@ -1035,10 +1134,15 @@ def image_missing(
         ...                     detail="image not known")
         >>> err.reason
         "image 'app:1' is not available on podman (image not known); build, load or pull it first"
+        >>> err.missing_image
+        'app:1'
     """
     what = f"image {image!r}" if image else "the image"
     reason = f"{what} is not available on {runtime} ({detail}); build, load or pull it first"
-    return op_error(op, name, runtime, endpoint, reason)
+    err = op_error(op, name, runtime, endpoint, reason)
+    # A field, so that a start can tell "pull it" from any other failure.
+    err.missing_image = image or ""  # type: ignore[attr-defined]
+    return err
 
 
 # -- translation: shared pieces of the per-SDK tables ---------------------------------
@@ -1156,7 +1260,7 @@ def on_timeout(err: Exception, ctx: CallContext) -> OpsError:
         'SessionTimeoutError'
     """
     if ctx.connecting:
-        return unreachable(ctx.endpoint, f"no answer within {ctx.timeout:g} s", ctx.runtime)
+        return unreachable(ctx.endpoint, runtime=ctx.runtime, hung_after=ctx.timeout)
     if ctx.op is Op.WAIT and ctx.name is not None:
         return SessionTimeoutError(ctx.name, ctx.runtime, f"still running after {ctx.timeout:g} s")
     return timed_out(ctx.op, ctx.name, ctx.runtime, ctx.endpoint, ctx.timeout)

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.engines.base import (
     DETACH_KEYS,
@@ -43,6 +43,7 @@ from kstlib.ops.engines.base import (
     LogStream,
     Op,
     Table,
+    did_not_answer,
     log_params,
     on_api_error,
     on_connection_error,
@@ -59,6 +60,9 @@ from kstlib.ops.engines.base import (
 )
 from kstlib.ops.exceptions import OpsError, SessionAttachError
 
+if TYPE_CHECKING:
+    from kstlib.ops.engines.pull import PullTracker
+
 __all__ = ["RUNTIME", "DockerEngine", "table", "translate"]
 
 RUNTIME = "docker"
@@ -68,8 +72,9 @@ _API_VERSION_ERROR = "Error while fetching server API version"
 
 def _on_docker_exception(err: Exception, ctx: CallContext) -> OpsError:
     if _API_VERSION_ERROR in str(err):
-        # The SDK's first request (the API version) failed: nothing answers there.
-        return on_unreachable(err, ctx)
+        # The SDK's first request (the API version) failed: nothing answers there,
+        # or something accepted the connection and never answered (a hung engine).
+        return on_timeout(err, ctx) if did_not_answer(err) else on_unreachable(err, ctx)
     return on_other(err, ctx)
 
 
@@ -189,14 +194,18 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         restart_retries=retries,
         started_at=parse_timestamp(state.get("StartedAt")),
         finished_at=parse_timestamp(state.get("FinishedAt")),
+        # Docker sets OOMKilled when the kernel's OOM killer hit a process of the container.
+        oom_killed=bool(state.get("OOMKilled")),
+        error=str(state.get("Error") or "") or None,
     )
 
 
 def info_from_list(item: Mapping[str, Any]) -> ContainerInfo:
     """Normalise one entry of ``GET /containers/json?all=1``.
 
-    Docker's list has no pid; the exit code comes from its ``Status``
-    (``"Exited (3) 2 minutes ago"``).
+    Docker's list has no pid (its payload carries none: only an inspect per
+    container would tell, which a one-call listing avoids), nor OOMKilled;
+    the exit code comes from its ``Status`` (``"Exited (3) 2 minutes ago"``).
 
     Example:
         >>> info = info_from_list({"Id": "abc", "Names": ["/bot"], "State": "exited",
@@ -501,3 +510,89 @@ class DockerEngine:
         """
         with self._translate(Op.ATTACH, name):
             self.api.resize(name, height=height, width=width)
+
+    # -- images (see kstlib.ops.registry) ------------------------------------------------
+
+    def image_exists(self, image: str) -> bool:
+        """Whether the engine has ``image`` (one inspect).
+
+        Example:
+            >>> engine.image_exists("localhost/kstlib-test:latest")  # doctest: +SKIP
+            True
+        """
+        import docker.errors
+
+        with self._translate(Op.READ, None, image=image):
+            try:
+                self.api.inspect_image(image)
+            except docker.errors.NotFound:
+                return False
+        return True
+
+    def pull(
+        self,
+        image: str,
+        tracker: PullTracker,
+        *,
+        auth_config: Mapping[str, str] | None,
+        credentials: str,
+        insecure: bool,
+        timeout: float,
+        session: str | None = None,
+    ) -> str | None:
+        """Pull ``image`` (``POST /images/create``), feeding each item to ``tracker``; its id.
+
+        This is ``APIClient.pull(stream=True, decode=True)`` with one change:
+        the SDK sends that request with no timeout at all, so a registry that
+        never answers would hang the call; here the engine may stay silent at
+        most ``timeout`` seconds. Plain HTTP is the daemon's decision
+        (loopback, and its ``insecure-registries``): ``insecure`` cannot
+        change it. Credentials go in the ``X-Registry-Auth`` header.
+
+        Example:
+            >>> engine.pull("127.0.0.1:5000/kstlib/pulltest:1", tracker, auth_config=None,
+            ...             credentials="none", insecure=True, timeout=60)  # doctest: +SKIP
+            'sha256:eb09f023...'
+        """
+        import docker.auth
+        import docker.errors
+
+        from kstlib.ops.engines.pull import translate_pull_error
+        from kstlib.ops.registry import pull_failure, split_reference
+
+        repository, tag = split_reference(image)
+        headers = (
+            {"X-Registry-Auth": docker.auth.encode_header(dict(auth_config))} if auth_config else {}
+        )
+        ctx = CallContext(Op.START, session, RUNTIME, self.endpoint, timeout, image=image)
+        try:
+            response = self.api._post(
+                self.api._url("/images/create"),
+                params={"fromImage": repository, "tag": tag},
+                headers=headers,
+                stream=True,
+                timeout=timeout,
+            )
+            try:
+                self.api._raise_for_status(response)
+                for item in self.api._stream_helper(response, decode=True):
+                    tracker.feed(item)
+                    if tracker.error is not None:
+                        break
+            finally:
+                response.close()
+        except Exception as err:
+            if err is tracker.callback_error:
+                raise
+            raise translate_pull_error(
+                err, table(), ctx, credentials=credentials, session=session
+            ) from err
+        if tracker.error is not None:
+            words = tracker.error
+            raise pull_failure(
+                image, RUNTIME, words, session=session, credentials=credentials, timeout=timeout
+            ) from docker.errors.APIError(words, explanation=words)
+        with self._translate(Op.START, session, image=image):
+            image_id = str(self.api.inspect_image(image).get("Id") or "") or None
+        tracker.finish()
+        return image_id

@@ -49,7 +49,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.engines.base import (
     DETACH_KEYS,
@@ -61,6 +61,7 @@ from kstlib.ops.engines.base import (
     Op,
     Table,
     demux,
+    explanation,
     log_params,
     on_api_error,
     on_connection_error,
@@ -79,12 +80,16 @@ from kstlib.ops.engines.base import (
 )
 from kstlib.ops.exceptions import OpsError, SessionAttachError, SessionConfigError
 
+if TYPE_CHECKING:
+    from kstlib.ops.engines.pull import PullTracker
+
 __all__ = ["COMPAT_API_VERSION", "RUNTIME", "PodmanEngine", "table", "translate"]
 
 RUNTIME = "podman"
 #: Docker API version spoken to Podman's compatible endpoint (for attach).
 COMPAT_API_VERSION = "1.40"
 _CPU_PERIOD = 100_000
+_NO_SUCH_CONTAINER = "no such container"
 
 
 def _on_api_error(err: Exception, ctx: CallContext) -> OpsError:
@@ -97,6 +102,11 @@ def _on_api_error(err: Exception, ctx: CallContext) -> OpsError:
             if translated is not None:
                 return translated
         return on_unreachable(err, ctx)
+    if getattr(err, "status_code", None) == 500 and _NO_SUCH_CONTAINER in explanation(err).lower():
+        # A container removed while the call ran (a concurrent start replacing
+        # an exited one): Podman says 500 "does not exist in database: no such
+        # container" where Docker says 404.
+        return on_not_found(err, ctx)
     return on_api_error(err, ctx)
 
 
@@ -110,6 +120,7 @@ def table() -> Table:
     ``podman.errors.ImageNotFound`` (404 on create)             op error naming the image
     ``podman.errors.NotFound`` (404)                            ``SessionNotFoundError``
     ``APIError`` without a status (transport error): by cause   unreachable / "timed out" (below)
+    ``APIError`` 500 "no such container" (removed meanwhile)    ``SessionNotFoundError``
     ``APIError`` 500 "already in use", 409                      ``SessionExistsError``
     ``APIError`` 500 "image not known"                          op error naming the image
     ``APIError`` (other)                                        op error with the engine's words
@@ -233,6 +244,10 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         restart_retries=retries,
         started_at=parse_timestamp(state.get("StartedAt")),
         finished_at=parse_timestamp(state.get("FinishedAt")),
+        # Podman 4.3 reports OOMKilled false even when the OOM killer struck:
+        # only a true value tells anything.
+        oom_killed=True if state.get("OOMKilled") is True else None,
+        error=str(state.get("Error") or "") or None,
     )
 
 
@@ -302,6 +317,7 @@ class PodmanEngine:
         self.timeout = timeout
         self._compat: Any = None
         self._compat_lock = threading.Lock()
+        self._pullers: dict[float, Any] = {}
 
     def __repr__(self) -> str:
         return f"PodmanEngine({self.endpoint!r})"
@@ -370,7 +386,11 @@ class PodmanEngine:
             mounts.append(mount)
         ports: dict[str, list[Any]] = {}
         for port in spec.ports:
-            target = (port.host_ip, port.host_port) if port.host_ip else port.host_port
+            target: Any = port.host_port
+            if port.host_ip and port.host_port is None:
+                target = {"ip": port.host_ip}  # podman-py's spelling of "ip, any port"
+            elif port.host_ip:
+                target = (port.host_ip, port.host_port)
             ports.setdefault(port.key, []).append(target)
         kwargs: dict[str, Any] = {
             "name": spec.name,
@@ -617,3 +637,85 @@ class PodmanEngine:
         api = self.compat()
         with self._translate_compat(name):
             api.resize(name, height=height, width=width)
+
+    # -- images (see kstlib.ops.registry) ------------------------------------------------
+
+    def image_exists(self, image: str) -> bool:
+        """Whether the engine has ``image`` (one call).
+
+        Example:
+            >>> engine.image_exists("localhost/kstlib-test:latest")  # doctest: +SKIP
+            True
+        """
+        with self._translate(Op.READ, None, image=image):
+            return bool(self.client.images.exists(image))
+
+    def _puller(self, timeout: float) -> Any:
+        # podman-py's images.pull() takes the client's timeout: a pull may stay
+        # silent longer than an ordinary call (Podman 4 says nothing while a
+        # layer downloads), so it gets a client of its own.
+        import podman
+
+        with self._compat_lock:
+            client = self._pullers.get(timeout)
+            if client is None:
+                client = podman.PodmanClient(base_url=self.endpoint, timeout=timeout)
+                if not self.endpoint.startswith(("tcp://", "http://", "https://")):
+                    client.api.trust_env = False
+                self._pullers[timeout] = client
+            return client
+
+    def pull(
+        self,
+        image: str,
+        tracker: PullTracker,
+        *,
+        auth_config: Mapping[str, str] | None,
+        credentials: str,
+        insecure: bool,
+        timeout: float,
+        session: str | None = None,
+    ) -> str | None:
+        """Pull ``image`` with podman-py's ``images.pull(stream=True)``; its id.
+
+        ``insecure`` is ``tls_verify=False`` (plain HTTP, or a certificate not
+        checked). Podman 4.3 answers with libpod's stream (``Copying blob
+        ...`` lines, no byte counts; the ``compatMode`` that podman-py asks
+        for came with Podman 5) and reports a failed pull as an ``error`` item
+        in an HTTP 200 answer: both are handled.
+
+        Example:
+            >>> engine.pull("127.0.0.1:5000/kstlib/pulltest:1", tracker, auth_config=None,
+            ...             credentials="none", insecure=True, timeout=60)  # doctest: +SKIP
+            'eb09f023043c...'
+        """
+        import podman.errors
+
+        from kstlib.ops.engines.pull import translate_pull_error
+        from kstlib.ops.registry import pull_failure
+
+        options: dict[str, Any] = {"stream": True, "decode": True, "tls_verify": not insecure}
+        if auth_config:
+            options["auth_config"] = dict(auth_config)
+        ctx = CallContext(Op.START, session, RUNTIME, self.endpoint, timeout, image=image)
+        try:
+            client = self._puller(timeout)
+            # The whole reference as repository (podman-py splits off the tag;
+            # given apart, it would glue a digest on with ':').
+            for item in client.images.pull(image, **options):
+                tracker.feed(item)
+                if tracker.error is not None:
+                    break
+        except Exception as err:
+            if err is tracker.callback_error:
+                raise
+            raise translate_pull_error(
+                err, table(), ctx, credentials=credentials, session=session
+            ) from err
+        if tracker.error is not None:
+            words = tracker.error
+            raise pull_failure(
+                image, RUNTIME, words, session=session, credentials=credentials, timeout=timeout
+            ) from podman.errors.APIError(words, explanation=words)
+        tracker.finish()
+        return tracker.image_id

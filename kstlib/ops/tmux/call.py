@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import threading
 import time
@@ -121,39 +122,103 @@ def _children_of(tid: int) -> list[int]:
         return []
 
 
+class _Job:
+    """One tmux call handed to a worker thread."""
+
+    def __init__(self, server: libtmux.Server, args: tuple[str, ...]) -> None:
+        self.server = server
+        self.args = args
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.abandoned = False
+
+
+class _Worker:
+    """A daemon thread that runs the tmux calls handed to it, one at a time.
+
+    Workers are reused (starting a thread costs more than handing a call
+    over). A worker whose call timed out is abandoned: its tmux client is
+    killed, and the thread ends once libtmux returns (when the server runs
+    again or dies: the client handed its output pipes to the server).
+    """
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self.started = threading.Event()
+        self.tid = 0
+        threading.Thread(target=self._loop, name="kstlib-tmux-call", daemon=True).start()
+        self.started.wait()
+
+    def _loop(self) -> None:
+        self.tid = threading.get_native_id()
+        self.started.set()
+        while True:
+            job = self.jobs.get()
+            try:
+                job.result = job.server.cmd(*job.args)
+            except BaseException as err:
+                job.error = err
+            with job.lock:  # the caller decides under this lock whether to give up
+                job.done.set()
+                if job.abandoned:
+                    return
+
+
+class _Pool:
+    """Idle workers, shared by every runner of the process."""
+
+    def __init__(self) -> None:
+        self.idle: list[_Worker] = []
+        self.lock = threading.Lock()
+
+    def reset(self) -> None:
+        """After a fork: the workers' threads do not exist in the child."""
+        self.idle = []
+        self.lock = threading.Lock()
+
+    def take(self) -> _Worker:
+        with self.lock:
+            if self.idle:
+                return self.idle.pop()
+        return _Worker()
+
+    def give_back(self, worker: _Worker, job: _Job) -> Any:
+        with self.lock:
+            self.idle.append(worker)
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+
+_POOL = _Pool()
+os.register_at_fork(after_in_child=_POOL.reset)
+
+
 def _call(server: libtmux.Server, args: tuple[str, ...], timeout: float | None) -> Any:
     if timeout is None:
         return server.cmd(*args)
-    box: dict[str, Any] = {}
-
-    def work() -> None:
-        box["tid"] = threading.get_native_id()
-        try:
-            box["proc"] = server.cmd(*args)
-        except BaseException as err:
-            box["error"] = err
-
-    worker = threading.Thread(target=work, name="kstlib-tmux-call", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
+    worker = _POOL.take()
+    job = _Job(server, args)
+    worker.jobs.put(job)
+    if job.done.wait(timeout):
+        return _POOL.give_back(worker, job)
+    with job.lock:
+        if job.done.is_set():  # it answered at the last moment
+            return _POOL.give_back(worker, job)
+        job.abandoned = True
         # The server does not answer: end this call's tmux client so that
-        # nothing is left waiting on it, then report the server. The client
-        # handed its output pipes to the server, so the worker thread sees
-        # their end (and reaps the client) only once the server runs again
-        # or dies; it is a daemon and is not waited for.
-        for pid in _children_of(box.get("tid", 0)):
+        # nothing is left waiting on it, then report the server.
+        for pid in _children_of(worker.tid):
             with suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-        where = server.socket_path or server.socket_name or "the default socket"
-        raise TmuxNotFoundError(
-            f"The tmux server on {where} did not answer within {timeout:g} s "
-            "(stopped or stuck?); kstlib gave up on the call. "
-            "Resume it (kill -CONT) or kill it, then try again."
-        )
-    if "error" in box:
-        raise box["error"]
-    return box["proc"]
+    where = server.socket_path or server.socket_name or "the default socket"
+    raise TmuxNotFoundError(
+        f"The tmux server on {where} did not answer within {timeout:g} s "
+        "(stopped or stuck?); kstlib gave up on the call. "
+        "Resume it (kill -CONT) or kill it, then try again."
+    )
 
 
 def run_tmux(

@@ -318,6 +318,18 @@ def _lock(folder: str) -> int | None:
         os.close(fd)
 
 
+def _raise_fd_limit() -> None:
+    """Allow as many open files as the hard limit: two a session (its FIFO and its log)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def _leave(folder: str) -> None:
     """Remove the control FIFO and the lock (still held), and the folder if empty."""
     for name in ("ctl", "collector.lock"):
@@ -341,6 +353,7 @@ def main(argv: list[str]) -> int:
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
         return 2
     server_pid = os.getppid()
+    _raise_fd_limit()
     fd = _lock(folder)
     if fd is None:
         return 0

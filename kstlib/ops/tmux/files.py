@@ -155,9 +155,23 @@ def remove_run(log: Path) -> None:
         >>> remove_run(Path(tempfile.mkdtemp()) / "gone.abc.log")
     """
     stem = log.name[: -len(".log")] if log.name.endswith(".log") else log.name
+    _release_writer(log.parent / f"{stem}.fifo")
     for suffix in _SUFFIXES:
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             os.unlink(log.parent / f"{stem}{suffix}")
+
+
+def _release_writer(fifo: Path) -> None:
+    """Open and close a run's FIFO for reading, so a ``cat`` blocked opening it goes on.
+
+    Without a reader, the pipe-pane shell of a run whose collector never came
+    would wait in ``open()`` forever; with one that comes and goes it ends.
+    """
+    try:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    os.close(fd)
 
 
 def wake_collector(folder: Path, run: str) -> bool:

@@ -61,24 +61,8 @@ class Pane(NamedTuple):
     session_id: str
 
 
-def parse(line: str, socket_name: str | None) -> Pane:
-    """Read one line printed with :data:`FORMAT`."""
-    (
-        pid,
-        dead,
-        dead_status,
-        dead_signal,
-        created,
-        windows,
-        managed,
-        recorded,
-        log,
-        restarts,
-        piped,
-        server_pid,
-        session_id,
-        name,
-    ) = line.split(SEP, len(_FIELDS) - 1)
+def _status(fields: list[str], socket_name: str | None) -> SessionStatus:
+    (pid, dead, dead_status, dead_signal, created, windows, managed, recorded) = fields[:8]
     exit_code: int | None = None
     state = SessionState.RUNNING
     if dead == "1":
@@ -89,8 +73,9 @@ def parse(line: str, socket_name: str | None) -> Pane:
             exit_code = int(dead_status)
         elif dead_signal:
             exit_code = 128 + int(dead_signal)
-    status = SessionStatus(
-        name=name,
+    restarts = fields[9]
+    return SessionStatus(
+        name=fields[13],
         state=state,
         backend=BackendType.TMUX,
         pid=int(pid) if pid else None,
@@ -101,8 +86,19 @@ def parse(line: str, socket_name: str | None) -> Pane:
         managed=managed == "1",
         restart_count=int(restarts) if restarts.isdigit() else 0,
     )
+
+
+def status_of(line: str, socket_name: str | None) -> SessionStatus:
+    """Only the status of one line printed with :data:`FORMAT` (what a listing needs)."""
+    return _status(line.split(SEP, len(_FIELDS) - 1), socket_name)
+
+
+def parse(line: str, socket_name: str | None) -> Pane:
+    """Read one line printed with :data:`FORMAT`."""
+    fields = line.split(SEP, len(_FIELDS) - 1)
+    log, piped, server_pid, session_id = fields[8], fields[10], fields[11], fields[12]
     return Pane(
-        status,
+        _status(fields, socket_name),
         Path(log) if log else None,
         piped == "1",
         int(server_pid) if server_pid.isdigit() else None,

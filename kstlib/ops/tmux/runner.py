@@ -55,7 +55,7 @@ from kstlib.ops.tmux.logs import (
     collector_command,
     pipe_command,
 )
-from kstlib.ops.tmux.pane import FORMAT, LOG_OPTION, MANAGED_OPTION, parse
+from kstlib.ops.tmux.pane import FORMAT, LOG_OPTION, MANAGED_OPTION, parse, status_of
 from kstlib.ops.validators import validate_lookup_name
 
 __all__ = ["TmuxRunner"]
@@ -303,7 +303,7 @@ class TmuxRunner(TmuxLogs):
             True
         """
         out = self._run(SessionError, None, "list-sessions", "-F", FORMAT, missing_ok=True)
-        return SessionTable(parse(line, self.socket_name).status for line in out or [] if line)
+        return SessionTable(status_of(line, self.socket_name) for line in out or [] if line)
 
     # -- stop ---------------------------------------------------------------------------
 

@@ -1,0 +1,330 @@
+"""One search for sessions over tmux and every reachable container engine.
+
+A session name alone does not say where the session runs. :func:`search`
+looks on a tmux server (the default one unless told) and on every container
+engine that answers (Podman, then Docker, each endpoint once), and reports
+where it found the name and what it searched. :func:`list_sessions` lists
+them all in one :class:`~kstlib.ops.models.SessionTable`; an engine that is
+down is skipped with an :class:`EngineUnavailableWarning`, not an exception.
+
+Example:
+    >>> found = search("no-such-session", socket_name="kstlib-doc", containers=False)
+    >>> found.found, found.searched
+    ([], ['tmux (socket kstlib-doc)'])
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kstlib.ops.exceptions import (
+    BackendNotFoundError,
+    ContainerRuntimeNotFoundError,
+    SessionAmbiguousError,
+    SessionNotFoundError,
+)
+from kstlib.ops.models import BackendType, SessionStatus, SessionTable
+
+if TYPE_CHECKING:
+    from kstlib.ops.engines.base import EngineAdapter
+
+__all__ = [
+    "EngineUnavailableWarning",
+    "Location",
+    "Search",
+    "list_sessions",
+    "not_found",
+    "reachable_engines",
+    "search",
+    "search_containers",
+]
+
+
+class EngineUnavailableWarning(UserWarning):
+    """A backend (tmux, an engine) could not be searched or listed, so it was skipped.
+
+    Example:
+        >>> issubclass(EngineUnavailableWarning, UserWarning)
+        True
+    """
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a session was found: a backend, and for containers the runtime and endpoint.
+
+    Example:
+        >>> Location(BackendType.CONTAINER, "docker", "unix:///var/run/docker.sock").label
+        'docker'
+    """
+
+    backend: BackendType
+    runtime: str | None = None
+    endpoint: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What an error lists: ``"tmux"``, ``"docker"`` or ``"podman"``.
+
+        Example:
+            >>> Location(BackendType.TMUX).label
+            'tmux'
+        """
+        return self.runtime or self.backend.value
+
+
+@dataclass
+class Search:
+    """The result of a search: where the name was found, and what was searched.
+
+    ``searched`` names each place that answered (``"tmux (default server)"``,
+    ``"podman at unix:///run/podman/podman.sock"``); ``unreachable`` each one
+    that did not, with why.
+
+    Example:
+        >>> Search().one("bot")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionNotFoundError: Session 'bot' was not found (searched: nothing reachable); check the name with 'kstlib ops list'.
+    """
+
+    found: list[Location] = field(default_factory=list)
+    searched: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+
+    def one(self, name: str, backend: str = "any") -> Location:
+        """The one place ``name`` was found.
+
+        Raises:
+            SessionNotFoundError: found nowhere; the message names what was searched.
+            SessionAmbiguousError: found in several places.
+
+        Example:
+            >>> Search([Location(BackendType.TMUX)], ["tmux (default server)"]).one("bot").label
+            'tmux'
+        """
+        if len(self.found) > 1:
+            raise SessionAmbiguousError(name, [loc.label for loc in self.found])
+        if not self.found:
+            searched = self.searched or ["nothing reachable"]
+            searched = [*searched, *(f"{u} (not reachable)" for u in self.unreachable)]
+            raise not_found(name, backend, searched)
+        return self.found[0]
+
+
+def not_found(name: str, backend: str, searched: list[str]) -> SessionNotFoundError:
+    """:class:`~kstlib.ops.exceptions.SessionNotFoundError` naming the places searched.
+
+    Its ``searched`` attribute lists them; ``backend`` is ``"any"`` for a
+    search over every backend, ``"container"`` for one over every engine.
+
+    Example:
+        >>> err = not_found("bot", "container", ["podman at unix:///p.sock"])
+        >>> err.searched, err.backend
+        (('podman at unix:///p.sock',), 'container')
+        >>> print(err)
+        Session 'bot' was not found (searched: podman at unix:///p.sock); check the name with 'kstlib ops list'.
+    """
+    err = SessionNotFoundError(name, backend)
+    err.searched = tuple(searched)  # type: ignore[attr-defined]
+    err.message = (
+        f"Session {name!r} was not found (searched: {', '.join(searched)}); "
+        "check the name with 'kstlib ops list'."
+    )
+    err.args = (err.message,)
+    return err
+
+
+def _tmux_label(socket_name: str | None, socket_path: str | None) -> str:
+    if socket_path:
+        return f"tmux (socket {socket_path})"
+    return f"tmux (socket {socket_name})" if socket_name else "tmux (default server)"
+
+
+def reachable_engines(
+    runtime: str | None = None, base_url: str | None = None, timeout: float | None = None
+) -> tuple[list[EngineAdapter], list[str]]:
+    """Every engine that answers (Podman, then Docker; one endpoint once), and those that did not.
+
+    Each runtime is reached as :func:`~kstlib.ops.engines.base.connect`
+    reaches it (``base_url``, else its default endpoints). One endpoint
+    reached through both SDKs (``DOCKER_HOST`` on Podman's socket) counts once.
+
+    Example:
+        >>> engines, down = reachable_engines("docker", "unix:///nonexistent.sock")
+        >>> engines, down
+        ([], ['docker at unix:///nonexistent.sock'])
+    """
+    from kstlib.ops.engines.base import (
+        AUTO_ORDER,
+        DEFAULT_TIMEOUT,
+        connect,
+        default_endpoints,
+        validate_base_url,
+        validate_timeout,
+    )
+    from kstlib.ops.validators import validate_runtime
+
+    runtimes = (validate_runtime(runtime),) if runtime is not None else AUTO_ORDER
+    base_url = validate_base_url(base_url)
+    limit = validate_timeout(DEFAULT_TIMEOUT if timeout is None else timeout)
+    engines: list[EngineAdapter] = []
+    down: list[str] = []
+    for rt in runtimes:
+        try:
+            engine = connect(rt, base_url, limit)
+        except ContainerRuntimeNotFoundError as err:
+            tried = err.endpoints or tuple([base_url] if base_url else default_endpoints(rt))
+            down.append(f"{rt} at {', '.join(e.split(' at ')[-1] for e in tried)}")
+            continue
+        if all(e.endpoint != engine.endpoint for e in engines):
+            engines.append(engine)
+    return engines, down
+
+
+def search_containers(
+    name: str,
+    runtime: str | None = None,
+    base_url: str | None = None,
+    timeout: float | None = None,
+) -> Search:
+    """Search every reachable container engine for a container named exactly ``name``.
+
+    Example:
+        >>> search_containers("bot", "docker", "unix:///nonexistent.sock").unreachable
+        ['docker at unix:///nonexistent.sock']
+    """
+    from kstlib.ops.container import ContainerRunner
+    from kstlib.ops.engines.base import forget
+    from kstlib.ops.validators import validate_lookup_name
+
+    validate_lookup_name(name)
+    result = Search()
+    engines, result.unreachable = reachable_engines(runtime, base_url, timeout)
+    for engine in engines:
+        where = f"{engine.runtime} at {engine.endpoint}"
+        try:
+            ContainerRunner._inspect(engine, name)
+        except SessionNotFoundError:
+            result.searched.append(where)
+            continue
+        except ContainerRuntimeNotFoundError:
+            forget(engine)
+            result.unreachable.append(where)
+            continue
+        result.searched.append(where)
+        result.found.append(Location(BackendType.CONTAINER, engine.runtime, engine.endpoint))
+    return result
+
+
+def search(
+    name: str,
+    *,
+    socket_name: str | None = None,
+    socket_path: str | None = None,
+    runtime: str | None = None,
+    base_url: str | None = None,
+    tmux: bool = True,
+    containers: bool = True,
+    tmux_bin: str | None = None,
+    timeout: float | None = None,
+) -> Search:
+    """Search tmux (the default server, or the given socket) and every reachable engine.
+
+    Example:
+        >>> from kstlib.ops import SessionConfig, TmuxRunner
+        >>> runner = TmuxRunner(socket_name="kstlib-doc")
+        >>> _ = runner.start(SessionConfig(name="doc-search", command="sleep 30"))
+        >>> search("doc-search", socket_name="kstlib-doc", containers=False).found
+        [Location(backend=<BackendType.TMUX: 'tmux'>, runtime=None, endpoint=None)]
+        >>> runner.stop("doc-search", graceful=False)
+        True
+    """
+    from kstlib.ops.validators import validate_lookup_name
+
+    validate_lookup_name(name)
+    result = Search()
+    if tmux:
+        from kstlib.ops.tmux import TmuxRunner
+
+        label = _tmux_label(socket_name, socket_path)
+        try:
+            runner = TmuxRunner(socket_name=socket_name, socket_path=socket_path, tmux_bin=tmux_bin)
+            if runner.exists(name):
+                result.found.append(Location(BackendType.TMUX))
+            result.searched.append(label)
+        except BackendNotFoundError:
+            result.unreachable.append(label)
+    if containers:
+        found = search_containers(name, runtime, base_url, timeout)
+        result.found.extend(found.found)
+        result.searched.extend(found.searched)
+        result.unreachable.extend(found.unreachable)
+    return result
+
+
+def list_sessions(
+    *,
+    socket_name: str | None = None,
+    socket_path: str | None = None,
+    runtime: str | None = None,
+    base_url: str | None = None,
+    tmux: bool = True,
+    containers: bool = True,
+    timeout: float | None = None,
+) -> SessionTable:
+    """Every session on tmux (the default server) and on every reachable engine, in one table.
+
+    The table's ``backend`` and ``runtime`` columns say where each runs.
+    tmux that is not installed, or an engine that does not answer, is skipped
+    with an :class:`EngineUnavailableWarning`. To stop a session wherever it
+    runs: ``SessionManager.find(name).stop()``.
+
+    Example:
+        >>> from kstlib.ops import SessionConfig, TmuxRunner
+        >>> runner = TmuxRunner(socket_name="kstlib-doc")
+        >>> _ = runner.start(SessionConfig(name="doc-listall", command="sleep 30"))
+        >>> table = list_sessions(socket_name="kstlib-doc", containers=False)
+        >>> [(s.name, s.backend.value) for s in table if s.name == "doc-listall"]
+        [('doc-listall', 'tmux')]
+        >>> runner.stop("doc-listall", graceful=False)
+        True
+    """
+    rows: list[SessionStatus] = []
+    if tmux:
+        from kstlib.ops.tmux import TmuxRunner
+
+        try:
+            rows.extend(
+                TmuxRunner(socket_name=socket_name, socket_path=socket_path).list_sessions()
+            )
+        except BackendNotFoundError as err:
+            label = _tmux_label(socket_name, socket_path)
+            warnings.warn(f"{label} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
+    if containers:
+        from kstlib.ops.container import _to_status
+        from kstlib.ops.engines.base import forget
+
+        engines, down = reachable_engines(runtime, base_url, timeout)
+        for where in down:
+            warnings.warn(
+                f"{where} did not answer; its containers are not listed",
+                EngineUnavailableWarning,
+                stacklevel=2,
+            )
+        for engine in engines:
+            try:
+                listed = engine.list_containers()
+            except ContainerRuntimeNotFoundError:
+                forget(engine)
+                warnings.warn(
+                    f"{engine.runtime} at {engine.endpoint} stopped answering; "
+                    "its containers are not listed",
+                    EngineUnavailableWarning,
+                    stacklevel=2,
+                )
+                continue
+            rows.extend(_to_status(info, engine.runtime) for info in listed)
+    return SessionTable(rows)
