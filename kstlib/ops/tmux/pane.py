@@ -9,8 +9,8 @@ Example:
     >>> line = SEP.join(["42", "1", "", "", "1767225600", "1", "1", "3", "", "0", "1",
     ...                  "7", "$1", "bot"])
     >>> p = parse(line, "sock")
-    >>> p.status.state.value, p.status.exit_code, p.server_pid, p.session_id
-    ('exited', 3, 7, '$1')
+    >>> p.status.state.value, p.status.exit_code, p.status.pid, p.server_pid, p.session_id
+    ('exited', 3, None, 7, '$1')
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def _status(fields: list[str], socket_name: str | None) -> SessionStatus:
         name=fields[13],
         state=state,
         backend=BackendType.TMUX,
-        pid=int(pid) if pid else None,
+        pid=int(pid) if pid and state is SessionState.RUNNING else None,  # no dead pids
         created_at=datetime.fromtimestamp(int(created), tz=timezone.utc) if created else None,
         window_count=int(windows) if windows else None,
         exit_code=exit_code,

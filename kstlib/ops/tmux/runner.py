@@ -455,14 +455,22 @@ class TmuxRunner(TmuxLogs):
     def attach(self, name: str) -> NoReturn:
         """Replace this process with the tmux client attached to session ``name``.
 
-        Detach with the tmux prefix then ``d``; the session keeps running.
+        Detach with the tmux prefix then ``d``; the session keeps running. A
+        session whose process has exited is refused (as a stopped container is):
+        its output is read with :meth:`logs`.
 
         Example:
             >>> TmuxRunner(socket_name="kstlib-doc").attach("missing")  # doctest: +SKIP
         """
         validate_lookup_name(name)
-        if not self.exists(name):
-            raise SessionNotFoundError(name, BACKEND)
+        st = self._pane_or_missing(name, SessionAttachError).status
+        if not st.is_running:  # the same rule as for containers
+            raise SessionAttachError(
+                name,
+                BACKEND,
+                f"the session has exited (exit code {st.exit_code}), not running; "
+                "read its output with logs or start it again",
+            )
         if not os.isatty(0):
             raise SessionAttachError(name, BACKEND, "standard input is not a terminal")
         argv = self.attach_argv(name)
