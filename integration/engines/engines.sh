@@ -440,6 +440,331 @@ report_registries() { # one line per registry; returns 1 if one does not answer
     return $rc
 }
 
+# --- a two-node Docker Swarm (opt-in: swarm-up / swarm-down) ----------------
+# Two more dockerd beside the shared one (which is never touched): each with
+# its own data root, exec root (and so its own managed containerd), pid file
+# and unix socket under $STATE/swarm. The manager advertises 127.0.0.1, the
+# worker 127.0.0.2 (two loopback addresses, so the 2377/7946/4789 ports do not
+# clash). No iptables here: no overlay network, no ingress routing mesh; tasks
+# use the host network. Images come from the open loopback registry.
+SWARM_DIR="$STATE/swarm"
+SWARM_NODES="manager worker"
+SWARM_PORT=2377
+SWARM_LABEL_ROLE="worker"
+
+swarm_sock() { printf '%s' "$SWARM_DIR/$1.sock"; }
+swarm_addr() { if [ "$1" = manager ]; then printf '127.0.0.1'; else printf '127.0.0.2'; fi; }
+swarm_cli() { # swarm_cli NODE ARGS... (the docker CLI pinned to that node)
+    env -u DOCKER_HOST -u DOCKER_CONTEXT docker -H "unix://$(swarm_sock "$1")" "${@:2}"
+}
+swarm_pidfile() { printf '%s' "$SWARM_DIR/$1/dockerd.pid"; }
+swarm_ours() { # swarm_ours NODE: our dockerd for that node is alive
+    local pf pid
+    pf="$(swarm_pidfile "$1")"
+    [ -f "$pf" ] || return 1
+    pid="$(cat "$pf")"
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "dockerd.*$(swarm_sock "$1")"
+}
+swarm_state() { # swarm_state NODE -> inactive|pending|active|error|locked|? and role
+    swarm_cli "$1" info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}' 2>/dev/null || true
+}
+swarm_ready_nodes() { # how many nodes the manager sees Ready
+    swarm_cli manager node ls --format '{{.Status}} {{.Hostname}} {{.ID}}' 2>/dev/null |
+        awk '$1 == "Ready" { n++ } END { print n + 0 }'
+}
+
+start_swarm_daemon() { # start_swarm_daemon NODE
+    local node="$1" dir="$SWARM_DIR/$1" sock lg pid
+    sock="$(swarm_sock "$node")"
+    if swarm_ours "$node" && answers "$sock"; then
+        return 0
+    fi
+    if swarm_ours "$node"; then # alive but not answering: replace it
+        stop_pidfile "swarm-$node" "$(swarm_pidfile "$node")" dockerd
+    fi
+    is_root || die "starting the swarm's dockerd ($node) needs root"
+    mkdir -p "$dir/data" "$dir/exec"
+    chmod 0700 "$dir"
+    rm -f "$sock"
+    lg="$dir/dockerd.log"
+    log "swarm ($node): starting dockerd on unix://$sock (log: $lg)"
+    # --exec-root of its own: dockerd then runs a containerd of its own too
+    # (no containerd namespace shared with the main daemon).
+    setsid dockerd --host "unix://$sock" --data-root "$dir/data" --exec-root "$dir/exec" \
+        --pidfile "$(swarm_pidfile "$node")" --bridge=none --iptables=false --ip6tables=false \
+        </dev/null >>"$lg" 2>&1 &
+    pid=$!
+    wait_for "swarm dockerd ($node)" "$sock" "$pid" "$lg"
+}
+
+swarm_form() { # init the manager, join the worker, label it; each step only if needed
+    local m w token mid wid i
+    read -r m _ mid <<<"$(swarm_state manager)"
+    if [ "$m" != active ]; then
+        log "swarm: init on the manager (advertise 127.0.0.1, listen 127.0.0.1:$SWARM_PORT)"
+        swarm_cli manager swarm init --advertise-addr 127.0.0.1 \
+            --listen-addr "127.0.0.1:$SWARM_PORT" >/dev/null
+        read -r m _ mid <<<"$(swarm_state manager)"
+        [ "$m" = active ] || die "swarm init on the manager failed (state: ${m:-?})"
+    fi
+    read -r w _ wid <<<"$(swarm_state worker)"
+    # A worker that thinks it is in a swarm the manager does not know (the
+    # manager's state was wiped): make it leave and join again.
+    if [ "$w" = active ] && ! swarm_cli manager node inspect "$wid" >/dev/null 2>&1; then
+        log "swarm: the worker belongs to another swarm, leaving it"
+        swarm_cli worker swarm leave --force >/dev/null 2>&1 || true
+        w=inactive
+    fi
+    if [ "$w" != active ] && [ "$w" != pending ]; then
+        token="$(swarm_cli manager swarm join-token -q worker)"
+        log "swarm: the worker joins (advertise 127.0.0.2, listen 127.0.0.2:$SWARM_PORT)"
+        # The token goes on the CLI's command line: a throw-away test swarm on
+        # loopback only (the docker CLI has no other way to pass it).
+        swarm_cli worker swarm join --token "$token" --advertise-addr 127.0.0.2 \
+            --listen-addr "127.0.0.2:$SWARM_PORT" "127.0.0.1:$SWARM_PORT" >/dev/null
+    fi
+    for ((i = 0; i < WAIT_S * 10; i++)); do
+        read -r w _ wid <<<"$(swarm_state worker)"
+        [ "$w" = active ] && [ "$(swarm_ready_nodes)" = 2 ] && break
+        sleep 0.1
+    done
+    [ "$(swarm_ready_nodes)" = 2 ] || die "the swarm has not 2 Ready nodes within ${WAIT_S}s: $(swarm_cli manager node ls 2>&1)"
+    if [ "$(swarm_cli manager node inspect "$wid" --format '{{index .Spec.Labels "role"}}' 2>/dev/null)" != "$SWARM_LABEL_ROLE" ]; then
+        swarm_cli manager node update --label-add "role=$SWARM_LABEL_ROLE" "$wid" >/dev/null
+    fi
+    if [ "$(swarm_cli manager node inspect "$mid" --format '{{index .Spec.Labels "role"}}' 2>/dev/null)" != manager ]; then
+        swarm_cli manager node update --label-add role=manager "$mid" >/dev/null
+    fi
+}
+
+swarm_pull() { # the pull test image on both nodes (proves each can pull from the registry)
+    local port ref node
+    port="$(reg_port open)"
+    ref="127.0.0.1:$port/$PULL_REPO:$PULL_TAG"
+    for node in $SWARM_NODES; do
+        if ! api "$(swarm_sock "$node")" "/images/$ref/json" -o /dev/null 2>/dev/null; then
+            log "swarm ($node): pulling $ref"
+            swarm_cli "$node" pull -q "$ref" >/dev/null ||
+                die "swarm ($node) could not pull $ref"
+        fi
+    done
+}
+
+cmd_swarm_up() {
+    mkdir -p "$SWARM_DIR"
+    chmod 0700 "$SWARM_DIR"
+    ensure_packages
+    if ! reg_answers open || ! reg_has_image open; then
+        # The registry (and the image it serves) come from the main engines.
+        start_docker
+        start_podman
+        build_images
+        start_registries
+    fi
+    local node
+    for node in $SWARM_NODES; do
+        start_swarm_daemon "$node"
+    done
+    swarm_form
+    swarm_pull
+    report_swarm
+}
+
+cmd_swarm_down() {
+    local node m
+    for node in worker manager; do
+        stop_pidfile "swarm-$node" "$(swarm_pidfile "$node")" dockerd
+        # The network namespaces the swarm made (ingress sandbox) stay mounted
+        # under the node's exec root once dockerd is gone: unmount ours only.
+        while read -r m; do
+            umount "$m" 2>/dev/null || true
+        done < <(awk -v d="$SWARM_DIR/$node/exec/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts)
+    done
+}
+
+report_swarm() { # one line per node; returns 1 only if it was started and does not answer
+    local rc=0 node sock st v
+    for node in $SWARM_NODES; do
+        sock="$(swarm_sock "$node")"
+        if ! swarm_ours "$node"; then
+            printf 'engines: %-7s %-36s %s\n' "$node" "unix://$sock" "swarm node, not started (engines.sh swarm-up)"
+            continue
+        fi
+        if answers "$sock"; then
+            v="$(engine_version "$sock")"
+            read -r st _ <<<"$(swarm_state "$node")"
+            if [ "$node" = manager ] && [ "$st" = active ]; then
+                st="$st, $(swarm_ready_nodes) nodes ready"
+            fi
+            printf 'engines: %-7s %-36s %s\n' "$node" "unix://$sock" "${v:-?}, swarm $(swarm_addr "$node") ${st:-?}"
+            [[ $st == active* ]] || rc=1
+        else
+            printf 'engines: %-7s %-36s %s\n' "$node" "unix://$sock" "swarm node, NOT ANSWERING"
+            rc=1
+        fi
+    done
+    return $rc
+}
+
+# --- a private sshd on loopback (opt-in: sshd-up / sshd-down) --------------
+# Debian's openssh-server, run as a second sshd of our own: its own config,
+# host key, port on 127.0.0.1, pid file and log under $STATE/sshd. The
+# machine's /etc/ssh and any system sshd are never read nor touched (the
+# package's own /etc/ssh files are created by apt, but never used here).
+# A throw-away client key may log in as root (key only); known_hosts holds our
+# host key. For tools that run the plain `ssh` client themselves (the docker
+# CLI, the docker SDK with use_ssh_client=True, podman-py), $STATE/sshd/bin/ssh
+# is a wrapper that adds `-F $STATE/sshd/ssh_config`; for paramiko (the docker
+# SDK's default ssh transport reads ~/.ssh/config and ~/.ssh/known_hosts only)
+# $STATE/sshd/home is a HOME whose .ssh holds the same config, key and
+# known_hosts.
+SSHD_DIR="$STATE/sshd"
+SSH_ALIAS="kstlib-local"
+
+sshd_port() { cat "$SSHD_DIR/port" 2>/dev/null || true; }
+sshd_ours() {
+    local pf="$SSHD_DIR/sshd.pid" pid
+    [ -f "$pf" ] || return 1
+    pid="$(cat "$pf")"
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "sshd -D -f $SSHD_DIR/sshd_config"
+}
+ssh_ok() { # a real login with the throw-away key, the host key checked
+    ssh -F "$SSHD_DIR/ssh_config" -o ConnectTimeout=3 "$SSH_ALIAS" true </dev/null 2>/dev/null
+}
+
+ensure_sshd_package() {
+    [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null 2>&1 && command -v ssh >/dev/null 2>&1 &&
+        return 0
+    if ! is_root || ! command -v apt-get >/dev/null 2>&1; then
+        die "missing /usr/sbin/sshd: install it as root, e.g.: apt-get install -y openssh-server"
+    fi
+    local alog="$STATE/apt.log" apt=(apt-get -q -o DPkg::Lock::Timeout=600)
+    log "installing: openssh-server (apt-get, log: $alog; its service is not started by this script)"
+    if ! { "${apt[@]}" update && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y \
+        --no-install-recommends openssh-server openssh-client; } >>"$alog" 2>&1; then
+        tail -n 20 "$alog" >&2 || true
+        die "apt-get failed (see $alog)"
+    fi
+    [ -x /usr/sbin/sshd ] || die "still no /usr/sbin/sshd after apt-get (see $alog)"
+}
+
+sshd_files() { # keys, authorized_keys, configs (created once; 0600, directories 0700)
+    local d="$SSHD_DIR" port="$1"
+    (
+        umask 077
+        mkdir -p "$d/bin" "$d/home/.ssh"
+        [ -s "$d/ssh_host_ed25519_key" ] ||
+            ssh-keygen -q -t ed25519 -N '' -C kstlib-test-host -f "$d/ssh_host_ed25519_key"
+        [ -s "$d/id_ed25519" ] ||
+            ssh-keygen -q -t ed25519 -N '' -C kstlib-test-client -f "$d/id_ed25519"
+        cp "$d/id_ed25519.pub" "$d/authorized_keys"
+        # known_hosts: the alias's real address with its port (what ssh looks up).
+        printf '[127.0.0.1]:%s %s\n' "$port" "$(cut -d' ' -f1,2 "$d/ssh_host_ed25519_key.pub")" \
+            >"$d/known_hosts"
+        {
+            printf '# kstlib.ops test sshd: loopback only, key login only (generated by engines.sh)\n'
+            printf 'ListenAddress 127.0.0.1:%s\n' "$port"
+            printf 'HostKey %s\n' "$d/ssh_host_ed25519_key"
+            printf 'PidFile %s\n' "$d/sshd.pid"
+            printf 'AuthorizedKeysFile %s\n' "$d/authorized_keys"
+            printf 'PermitRootLogin prohibit-password\n'
+            printf 'PubkeyAuthentication yes\nPasswordAuthentication no\n'
+            printf 'KbdInteractiveAuthentication no\nUsePAM no\n'
+            # $STATE lives under /tmp (mode 1777), which StrictModes refuses for
+            # an authorized_keys path; the files themselves are 0600.
+            printf 'StrictModes no\n'
+            # podman-py forwards a unix socket (ssh -L sock:/run/podman/podman.sock).
+            printf 'AllowStreamLocalForwarding yes\nAllowTcpForwarding yes\n'
+            printf 'X11Forwarding no\nPrintMotd no\nLogLevel VERBOSE\n'
+        } >"$d/sshd_config"
+        for f in "$d/ssh_config" "$d/home/.ssh/config"; do
+            {
+                printf '# kstlib.ops test sshd client config (generated by engines.sh)\n'
+                printf 'Host %s 127.0.0.1\n' "$SSH_ALIAS"
+                printf '    HostName 127.0.0.1\n    Port %s\n    User root\n' "$port"
+                printf '    IdentityFile %s\n    IdentitiesOnly yes\n' "$d/id_ed25519"
+                printf '    UserKnownHostsFile %s\n    GlobalKnownHostsFile /dev/null\n' "$d/known_hosts"
+                printf '    StrictHostKeyChecking yes\n    BatchMode yes\n    LogLevel ERROR\n'
+            } >"$f"
+        done
+        cp "$d/known_hosts" "$d/home/.ssh/known_hosts"
+        cp "$d/id_ed25519" "$d/home/.ssh/id_ed25519"
+        cp "$d/id_ed25519.pub" "$d/home/.ssh/id_ed25519.pub"
+        printf '#!/bin/sh\n# ssh with the kstlib.ops test config (for tools that run `ssh` themselves)\nexec /usr/bin/ssh -F %s "$@"\n' \
+            "$d/ssh_config" >"$d/bin/ssh"
+    )
+    chmod 0700 "$d" "$d/bin" "$d/home" "$d/home/.ssh"
+    chmod 0755 "$d/bin/ssh"
+    chmod 0600 "$d/ssh_host_ed25519_key" "$d/id_ed25519" "$d/authorized_keys" "$d/known_hosts" \
+        "$d/sshd_config" "$d/ssh_config" "$d/home/.ssh/config" "$d/home/.ssh/known_hosts" \
+        "$d/home/.ssh/id_ed25519"
+}
+
+cmd_sshd_up() {
+    mkdir -p "$SSHD_DIR"
+    chmod 0700 "$SSHD_DIR"
+    ensure_sshd_package
+    local port pid lg="$SSHD_DIR/sshd.log" i
+    port="$(sshd_port)"
+    if sshd_ours && [ -n "$port" ] && ssh_ok; then
+        report_sshd
+        return 0
+    fi
+    sshd_ours && stop_pidfile sshd "$SSHD_DIR/sshd.pid" "sshd -D -f $SSHD_DIR/sshd_config"
+    is_root || die "starting the test sshd needs root (it logs in as root to reach the engines' sockets)"
+    if [ -z "$port" ] || port_busy "$port"; then
+        port="$(free_port 2222)"
+    fi
+    echo "$port" >"$SSHD_DIR/port"
+    sshd_files "$port"
+    # sshd's privilege separation directory is compiled in (/run/sshd, what the
+    # package's own service would create); nothing else outside $STATE.
+    mkdir -p /run/sshd
+    chmod 0755 /run/sshd
+    /usr/sbin/sshd -t -f "$SSHD_DIR/sshd_config" || die "sshd rejects $SSHD_DIR/sshd_config"
+    log "sshd: starting a private sshd on 127.0.0.1:$port (log: $lg)"
+    : >"$lg"
+    setsid /usr/sbin/sshd -D -f "$SSHD_DIR/sshd_config" -E "$lg" </dev/null >>"$lg" 2>&1 &
+    pid=$!
+    for ((i = 0; i < WAIT_S * 10; i++)); do
+        port_busy "$port" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    # sshd writes its PidFile itself; the same pid as ours (-D: no fork).
+    if ! ssh_ok; then
+        {
+            printf 'engines: ERROR: the test sshd does not let the test key in at 127.0.0.1:%s; last lines of %s:\n' \
+                "$port" "$lg"
+            tail -n 25 "$lg" | sed 's/^/    /' || true
+        } >&2
+        exit 1
+    fi
+    report_sshd
+}
+
+cmd_sshd_down() {
+    stop_pidfile sshd "$SSHD_DIR/sshd.pid" "sshd -D -f $SSHD_DIR/sshd_config"
+}
+
+report_sshd() { # returns 1 only if it was started and does not let us in
+    local port
+    port="$(sshd_port)"
+    if ! sshd_ours; then
+        printf 'engines: %-7s %-36s %s\n' sshd "ssh://127.0.0.1:${port:-?}" "private sshd, not started (engines.sh sshd-up)"
+        return 0
+    fi
+    if ssh_ok; then
+        printf 'engines: %-7s %-36s %s\n' sshd "ssh://root@127.0.0.1:$port" \
+            "$(/usr/sbin/sshd -V 2>&1 | head -n1 | cut -d, -f1), key login as root, ssh -F $SSHD_DIR/ssh_config $SSH_ALIAS"
+        return 0
+    fi
+    printf 'engines: %-7s %-36s %s\n' sshd "ssh://root@127.0.0.1:$port" "private sshd, NO LOGIN"
+    return 1
+}
+
 # --- subcommands -------------------------------------------------------------
 report() { # one line per engine; returns 1 if any does not answer
     local rc=0 v
@@ -464,6 +789,8 @@ report() { # one line per engine; returns 1 if any does not answer
         rc=1
     fi
     report_registries || rc=1
+    report_swarm || rc=1
+    report_sshd || rc=1
     return $rc
 }
 
@@ -483,6 +810,8 @@ cmd_down() {
     stop_pidfile podman "$STATE/podman.pid" "podman system service"
     stop_pidfile "registry (open)" "$REG_DIR/open/pid" docker-registry
     stop_pidfile "registry (auth)" "$REG_DIR/auth/pid" docker-registry
+    cmd_swarm_down
+    cmd_sshd_down
 }
 
 cmd_env() {
@@ -501,6 +830,21 @@ cmd_env() {
         printf 'export KSTLIB_TEST_REGISTRY_DOCKER_CONFIG=%q\n' "$REG_DIR/auth/docker-config"
         printf 'export KSTLIB_TEST_REGISTRY_AUTH_JSON=%q\n' "$REG_DIR/auth/auth.json"
     fi
+    if swarm_ours manager; then
+        printf 'export KSTLIB_TEST_SWARM_MANAGER=%q\n' "unix://$(swarm_sock manager)"
+        printf 'export KSTLIB_TEST_SWARM_WORKER=%q\n' "unix://$(swarm_sock worker)"
+    fi
+    if sshd_ours; then
+        printf 'export KSTLIB_TEST_SSH_HOST=127.0.0.1\n'
+        printf 'export KSTLIB_TEST_SSH_PORT=%q\n' "$(sshd_port)"
+        printf 'export KSTLIB_TEST_SSH_USER=root\n'
+        printf 'export KSTLIB_TEST_SSH_ALIAS=%q\n' "$SSH_ALIAS"
+        printf 'export KSTLIB_TEST_SSH_KEY=%q\n' "$SSHD_DIR/id_ed25519"
+        printf 'export KSTLIB_TEST_SSH_KNOWN_HOSTS=%q\n' "$SSHD_DIR/known_hosts"
+        printf 'export KSTLIB_TEST_SSH_CONFIG=%q\n' "$SSHD_DIR/ssh_config"
+        printf 'export KSTLIB_TEST_SSH_BIN=%q\n' "$SSHD_DIR/bin"
+        printf 'export KSTLIB_TEST_SSH_HOME=%q\n' "$SSHD_DIR/home"
+    fi
 }
 
 case "${1:-}" in
@@ -508,8 +852,12 @@ up) cmd_up ;;
 down) cmd_down ;;
 status) report ;;
 env) cmd_env ;;
+swarm-up) cmd_swarm_up ;;
+swarm-down) cmd_swarm_down ;;
+sshd-up) cmd_sshd_up ;;
+sshd-down) cmd_sshd_down ;;
 *)
-    echo "usage: $(basename "$0") up|down|status|env" >&2
+    echo "usage: $(basename "$0") up|down|status|env|swarm-up|swarm-down|sshd-up|sshd-down" >&2
     exit 2
     ;;
 esac
