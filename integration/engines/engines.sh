@@ -508,6 +508,7 @@ swarm_form() { # init the manager, join the worker, label it; each step only if 
         read -r m _ mid <<<"$(swarm_state manager)"
         [ "$m" = active ] || die "swarm init on the manager failed (state: ${m:-?})"
     fi
+    swarm_no_ingress
     read -r w _ wid <<<"$(swarm_state worker)"
     # A worker that thinks it is in a swarm the manager does not know (the
     # manager's state was wiped): make it leave and join again.
@@ -536,6 +537,33 @@ swarm_form() { # init the manager, join the worker, label it; each step only if 
     if [ "$(swarm_cli manager node inspect "$mid" --format '{{index .Spec.Labels "role"}}' 2>/dev/null)" != manager ]; then
         swarm_cli manager node update --label-add role=manager "$mid" >/dev/null
     fi
+}
+
+swarm_no_ingress() {
+    # The routing mesh needs iptables, which these machines lack: a task on the
+    # "ingress" overlay would run but never be reachable, and its sandbox would
+    # add a docker_gwbridge bridge (172.18.0.0/16) to the machine's network.
+    # Without the ingress network, an ingress-mode published port is refused
+    # when the service is created ("service needs ingress network"); host-mode
+    # ports and the host network work. Removed once, right after init, before
+    # any task exists; a docker_gwbridge our nodes made (no endpoints) goes too.
+    local node i
+    if api "$(swarm_sock manager)" /networks/ingress -o /dev/null 2>/dev/null; then
+        log "swarm: removing the ingress network (no routing mesh without iptables)"
+        api "$(swarm_sock manager)" /networks/ingress -X DELETE -o /dev/null 2>/dev/null ||
+            die "could not remove the swarm's ingress network (a task still uses it?)"
+        for ((i = 0; i < WAIT_S * 10; i++)); do
+            api "$(swarm_sock manager)" /networks/ingress -o /dev/null 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+    for node in $SWARM_NODES; do
+        if api "$(swarm_sock "$node")" /networks/docker_gwbridge -o /dev/null 2>/dev/null; then
+            log "swarm ($node): removing docker_gwbridge"
+            api "$(swarm_sock "$node")" /networks/docker_gwbridge -X DELETE -o /dev/null 2>/dev/null ||
+                log "WARNING: swarm ($node): docker_gwbridge is still in use"
+        fi
+    done
 }
 
 swarm_pull() { # the pull test image on both nodes (proves each can pull from the registry)
