@@ -217,10 +217,13 @@ def test_a_one_shot_task_on_the_labelled_worker_reports_its_exit_code(swarm: Swa
         assert task["Status"]["State"] == "failed", task["Status"]
         assert task["Status"]["ContainerStatus"]["ExitCode"] == 3, task["Status"]
         assert "3" in task["Status"]["Err"], task["Status"]
-        assert until(
-            "its output through service logs",
-            lambda: b"".join(svc.logs(stdout=True, stderr=True)).decode(),
-        ) == "last words\n"
+        assert (
+            until(
+                "its output through service logs",
+                lambda: b"".join(svc.logs(stdout=True, stderr=True)).decode(),
+            )
+            == "last words\n"
+        )
     finally:
         remove_and_wait_gone(swarm, svc)
 
