@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# Real engines for the kstlib.ops integration tests: tmux, Docker, Podman.
+# Real engines for the kstlib.ops integration tests: tmux, Docker, Podman,
+# a two-node Docker Swarm and an sshd on loopback.
 #
 #   engines.sh up      install what is missing (apt), start dockerd and the
 #                      Podman API service if nothing answers yet, build the
 #                      test image localhost/kstlib-test:latest in both engines,
 #                      start two image registries on 127.0.0.1 (one open, one
 #                      that requires a login) and push the pull test image
-#                      kstlib/pulltest:1 to both
-#   engines.sh down    stop the daemons and registries that this script started (pid files)
-#   engines.sh status  tell whether each engine and registry answers (exit 0 if all do)
-#   engines.sh env     print export lines for tests (CONTAINERS_CONF, registries, ...)
+#                      kstlib/pulltest:1 to both; then swarm-up and sshd-up
+#                      (KSTLIB_ENGINES_SWARM=0 / KSTLIB_ENGINES_SSHD=0: not those)
+#   engines.sh down    stop the daemons, registries, swarm and sshd that this
+#                      script started (pid files)
+#   engines.sh status  tell whether each engine and registry answers (exit 0 if all do;
+#                      a swarm or sshd that was never started is not an error)
+#   engines.sh env     print export lines for tests (CONTAINERS_CONF, registries,
+#                      swarm sockets, ssh port/key/known_hosts/config, ...)
+#   engines.sh swarm-up    a two-node Docker Swarm of two private dockerd
+#                          (manager 127.0.0.1, worker 127.0.0.2, under $STATE/swarm)
+#   engines.sh swarm-down  stop those two dockerd (the swarm's state is kept)
+#   engines.sh sshd-up     a private sshd on 127.0.0.1 (key login as root, $STATE/sshd)
+#   engines.sh sshd-down   stop it
 #
 # Endpoints: Docker unix:///var/run/docker.sock, Podman
 # unix:///run/podman/podman.sock. State (pid files, logs) lives in
@@ -84,6 +94,10 @@ missing_packages() {
     command -v runc >/dev/null 2>&1 || m+=(runc)
     command -v curl >/dev/null 2>&1 || m+=(curl)
     busybox_ok || m+=(busybox-static)
+    if [ "${KSTLIB_ENGINES_SSHD:-1}" != 0 ]; then
+        [ -x /usr/sbin/sshd ] || m+=(openssh-server)
+        command -v ssh-keygen >/dev/null 2>&1 || m+=(openssh-client)
+    fi
     command -v docker-registry >/dev/null 2>&1 || m+=(docker-registry)
     command -v htpasswd >/dev/null 2>&1 || m+=(apache2-utils)
     printf '%s' "${m[*]:-}"
@@ -510,14 +524,15 @@ swarm_form() { # init the manager, join the worker, label it; each step only if 
     fi
     swarm_no_ingress
     read -r w _ wid <<<"$(swarm_state worker)"
-    # A worker that thinks it is in a swarm the manager does not know (the
+    # A worker in (or trying to reach) a swarm the manager does not know (the
     # manager's state was wiped): make it leave and join again.
-    if [ "$w" = active ] && ! swarm_cli manager node inspect "$wid" >/dev/null 2>&1; then
-        log "swarm: the worker belongs to another swarm, leaving it"
+    if [ -n "$w" ] && [ "$w" != inactive ] &&
+        ! swarm_cli manager node inspect "${wid:-none}" >/dev/null 2>&1; then
+        log "swarm: the worker ($w) belongs to another swarm, leaving it"
         swarm_cli worker swarm leave --force >/dev/null 2>&1 || true
         w=inactive
     fi
-    if [ "$w" != active ] && [ "$w" != pending ]; then
+    if [ "$w" != active ]; then
         token="$(swarm_cli manager swarm join-token -q worker)"
         log "swarm: the worker joins (advertise 127.0.0.2, listen 127.0.0.2:$SWARM_PORT)"
         # The token goes on the CLI's command line: a throw-away test swarm on
@@ -531,6 +546,12 @@ swarm_form() { # init the manager, join the worker, label it; each step only if 
         sleep 0.1
     done
     [ "$(swarm_ready_nodes)" = 2 ] || die "the swarm has not 2 Ready nodes within ${WAIT_S}s: $(swarm_cli manager node ls 2>&1)"
+    # A worker whose state was wiped joined as a new node: forget the old one.
+    local stale
+    for stale in $(swarm_cli manager node ls --format '{{.ID}} {{.Status}}' | awk '$2 != "Ready" { print $1 }'); do
+        log "swarm: removing the stale node $stale"
+        swarm_cli manager node rm --force "$stale" >/dev/null
+    done
     if [ "$(swarm_cli manager node inspect "$wid" --format '{{index .Spec.Labels "role"}}' 2>/dev/null)" != "$SWARM_LABEL_ROLE" ]; then
         swarm_cli manager node update --label-add "role=$SWARM_LABEL_ROLE" "$wid" >/dev/null
     fi
@@ -590,13 +611,17 @@ cmd_swarm_up() {
         build_images
         start_registries
     fi
+    start_swarm
+    report_swarm
+}
+
+start_swarm() { # the registry must answer already
     local node
     for node in $SWARM_NODES; do
         start_swarm_daemon "$node"
     done
     swarm_form
     swarm_pull
-    report_swarm
 }
 
 cmd_swarm_down() {
@@ -731,13 +756,17 @@ sshd_files() { # keys, authorized_keys, configs (created once; 0600, directories
 }
 
 cmd_sshd_up() {
+    start_sshd
+    report_sshd
+}
+
+start_sshd() {
     mkdir -p "$SSHD_DIR"
     chmod 0700 "$SSHD_DIR"
     ensure_sshd_package
     local port pid lg="$SSHD_DIR/sshd.log" i
     port="$(sshd_port)"
     if sshd_ours && [ -n "$port" ] && ssh_ok; then
-        report_sshd
         return 0
     fi
     sshd_ours && stop_pidfile sshd "$SSHD_DIR/sshd.pid" "sshd -D -f $SSHD_DIR/sshd_config"
@@ -770,7 +799,6 @@ cmd_sshd_up() {
         } >&2
         exit 1
     fi
-    report_sshd
 }
 
 cmd_sshd_down() {
@@ -829,6 +857,10 @@ cmd_up() {
     start_podman
     build_images
     start_registries
+    # Both measured cheap here (swarm ~2 s, sshd ~1 s from nothing): on by
+    # default; KSTLIB_ENGINES_SWARM=0 / KSTLIB_ENGINES_SSHD=0 leave them out.
+    [ "${KSTLIB_ENGINES_SWARM:-1}" = 0 ] || start_swarm
+    [ "${KSTLIB_ENGINES_SSHD:-1}" = 0 ] || start_sshd
     report
 }
 
