@@ -893,6 +893,8 @@ cmd_env() {
     if swarm_ours manager; then
         printf 'export KSTLIB_TEST_SWARM_MANAGER=%q\n' "unix://$(swarm_sock manager)"
         printf 'export KSTLIB_TEST_SWARM_WORKER=%q\n' "unix://$(swarm_sock worker)"
+        # For fault tests: kill the worker's dockerd by this pid; swarm-up brings it back.
+        printf 'export KSTLIB_TEST_SWARM_WORKER_PIDFILE=%q\n' "$(swarm_pidfile worker)"
     fi
     if sshd_ours; then
         printf 'export KSTLIB_TEST_SSH_HOST=127.0.0.1\n'
