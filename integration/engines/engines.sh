@@ -454,7 +454,7 @@ report_registries() { # one line per registry; returns 1 if one does not answer
     return $rc
 }
 
-# --- a two-node Docker Swarm (opt-in: swarm-up / swarm-down) ----------------
+# --- a two-node Docker Swarm (swarm-up / swarm-down; `up` runs swarm-up) ----
 # Two more dockerd beside the shared one (which is never touched): each with
 # its own data root, exec root (and so its own managed containerd), pid file
 # and unix socket under $STATE/swarm. The manager advertises 127.0.0.1, the
@@ -498,6 +498,9 @@ start_swarm_daemon() { # start_swarm_daemon NODE
         stop_pidfile "swarm-$node" "$(swarm_pidfile "$node")" dockerd
     fi
     is_root || die "starting the swarm's dockerd ($node) needs root"
+    # A dockerd that was killed leaves its pid file; dockerd refuses to start
+    # while that pid exists (an unreaped zombie here counts): it is not ours.
+    rm -f "$(swarm_pidfile "$node")"
     mkdir -p "$dir/data" "$dir/exec"
     chmod 0700 "$dir"
     rm -f "$sock"
@@ -535,10 +538,14 @@ swarm_form() { # init the manager, join the worker, label it; each step only if 
     if [ "$w" != active ]; then
         token="$(swarm_cli manager swarm join-token -q worker)"
         log "swarm: the worker joins (advertise 127.0.0.2, listen 127.0.0.2:$SWARM_PORT)"
-        # The token goes on the CLI's command line: a throw-away test swarm on
-        # loopback only (the docker CLI has no other way to pass it).
-        swarm_cli worker swarm join --token "$token" --advertise-addr 127.0.0.2 \
-            --listen-addr "127.0.0.2:$SWARM_PORT" "127.0.0.1:$SWARM_PORT" >/dev/null
+        # Through the API with the body on stdin: the join token never appears
+        # on a command line (`docker swarm join --token` would show it).
+        printf '{"ListenAddr": "127.0.0.2:%s", "AdvertiseAddr": "127.0.0.2", "RemoteAddrs": ["127.0.0.1:%s"], "JoinToken": "%s"}' \
+            "$SWARM_PORT" "$SWARM_PORT" "$token" |
+            curl -fsS --max-time 60 --unix-socket "$(swarm_sock worker)" -X POST \
+                -H 'Content-Type: application/json' --data-binary @- \
+                http://localhost/swarm/join -o /dev/null ||
+            die "the worker could not join the swarm (see $SWARM_DIR/worker/dockerd.log)"
     fi
     for ((i = 0; i < WAIT_S * 10; i++)); do
         read -r w _ wid <<<"$(swarm_state worker)"
@@ -625,14 +632,21 @@ start_swarm() { # the registry must answer already
 }
 
 cmd_swarm_down() {
-    local node m
+    local node m i found
     for node in worker manager; do
         stop_pidfile "swarm-$node" "$(swarm_pidfile "$node")" dockerd
-        # The network namespaces the swarm made (ingress sandbox) stay mounted
-        # under the node's exec root once dockerd is gone: unmount ours only.
-        while read -r m; do
-            umount "$m" 2>/dev/null || true
-        done < <(awk -v d="$SWARM_DIR/$node/exec/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts)
+        swarm_ours "$node" && continue
+        # What dockerd leaves mounted once it is gone (network namespaces under
+        # its exec root; its data root, mounted twice after a crash and a
+        # restart): unmount ours only, the last mounted first.
+        for i in 1 2 3; do
+            found=0
+            while read -r m; do
+                found=1
+                umount "$m" 2>/dev/null || true
+            done < <(awk -v d="$SWARM_DIR/$node/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | tac)
+            [ "$found" = 0 ] && break
+        done
     done
 }
 
@@ -660,7 +674,7 @@ report_swarm() { # one line per node; returns 1 only if it was started and does 
     return $rc
 }
 
-# --- a private sshd on loopback (opt-in: sshd-up / sshd-down) --------------
+# --- a private sshd on loopback (sshd-up / sshd-down; `up` runs sshd-up) ----
 # Debian's openssh-server, run as a second sshd of our own: its own config,
 # host key, port on 127.0.0.1, pid file and log under $STATE/sshd. The
 # machine's /etc/ssh and any system sshd are never read nor touched (the
