@@ -7,6 +7,8 @@ the test; otherwise the test is skipped with the reason.
 from __future__ import annotations
 
 import os
+import shlex
+import subprocess
 import uuid
 from collections.abc import Iterator
 
@@ -15,6 +17,7 @@ import pytest
 from kstlib.ops import TmuxRunner
 
 REQUIRE = os.environ.get("KSTLIB_REQUIRE_ENGINES") == "1"
+_ENGINES_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "engines", "engines.sh")
 TEST_IMAGE = "localhost/kstlib-test:latest"
 DOCKER_URL = os.environ.get("KSTLIB_TEST_DOCKER_URL", "unix:///var/run/docker.sock")
 PODMAN_URL = os.environ.get("KSTLIB_TEST_PODMAN_URL", "unix:///run/podman/podman.sock")
@@ -27,6 +30,29 @@ def engine_missing(what: str, why: str) -> None:
     if REQUIRE:
         pytest.fail(f"KSTLIB_REQUIRE_ENGINES=1 but {message}", pytrace=False)
     pytest.skip(message)
+
+
+def harness(command: str, what: str) -> dict[str, str]:
+    """Run ``engines.sh COMMAND`` (idempotent) and return its ``env`` exports."""
+    try:
+        done = subprocess.run(
+            ["bash", str(_ENGINES_SH), command], capture_output=True, text=True, timeout=300
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        engine_missing(what, f"'engines.sh {command}' did not finish: {err}")
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+        engine_missing(what, f"'engines.sh {command}' failed:\n{tail}")
+    out = subprocess.run(
+        ["bash", str(_ENGINES_SH), "env"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    exports: dict[str, str] = {}
+    for line in out.splitlines():
+        words = shlex.split(line)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            key, _, value = words[1].partition("=")
+            exports[key] = value
+    return exports
 
 
 def unique(prefix: str = "t") -> str:

@@ -19,33 +19,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import DOCKER_URL, PODMAN_URL, engine_missing
+from .conftest import DOCKER_URL, PODMAN_URL, engine_missing, harness
 
 ENGINES = Path(__file__).resolve().parent / "engines" / "engines.sh"
 PODMAN_SOCK = "/run/podman/podman.sock"
-
-
-def harness(command: str, what: str) -> dict[str, str]:
-    """Run ``engines.sh COMMAND`` (idempotent) and return its ``env`` exports."""
-    try:
-        done = subprocess.run(
-            ["bash", str(ENGINES), command], capture_output=True, text=True, timeout=300
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        engine_missing(what, f"'engines.sh {command}' did not finish: {err}")
-    if done.returncode != 0:
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
-        engine_missing(what, f"'engines.sh {command}' failed:\n{tail}")
-    out = subprocess.run(
-        ["bash", str(ENGINES), "env"], capture_output=True, text=True, timeout=60, check=True
-    ).stdout
-    exports: dict[str, str] = {}
-    for line in out.splitlines():
-        words = shlex.split(line)
-        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-            key, _, value = words[1].partition("=")
-            exports[key] = value
-    return exports
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,7 @@ and which published ports work without iptables (host network only).
 from __future__ import annotations
 
 import os
-import shlex
 import socket
-import subprocess
 import time
 import urllib.request
 import uuid
@@ -25,7 +23,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from .conftest import engine_missing
+from .conftest import engine_missing, harness
 
 docker = pytest.importorskip("docker", reason="the docker SDK is not installed")
 from docker.types import (  # noqa: E402
@@ -42,29 +40,6 @@ LABEL = "kstlib.test.harness"
 #: Seconds a task gets between SIGTERM and SIGKILL (the commands below trap TERM).
 GRACE_NS = 3_000_000_000
 T = TypeVar("T")
-
-
-def harness(command: str, what: str) -> dict[str, str]:
-    """Run ``engines.sh COMMAND`` (idempotent) and return its ``env`` exports."""
-    try:
-        done = subprocess.run(
-            ["bash", str(ENGINES), command], capture_output=True, text=True, timeout=300
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        engine_missing(what, f"'engines.sh {command}' did not finish: {err}")
-    if done.returncode != 0:
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
-        engine_missing(what, f"'engines.sh {command}' failed:\n{tail}")
-    out = subprocess.run(
-        ["bash", str(ENGINES), "env"], capture_output=True, text=True, timeout=60, check=True
-    ).stdout
-    exports: dict[str, str] = {}
-    for line in out.splitlines():
-        words = shlex.split(line)
-        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-            key, _, value = words[1].partition("=")
-            exports[key] = value
-    return exports
 
 
 def until(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
