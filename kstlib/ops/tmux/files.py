@@ -34,6 +34,7 @@ from kstlib.ops.tmux.collector import HEADER
 __all__ = [
     "RunFiles",
     "env_script",
+    "release_writer",
     "remove_run",
     "server_folder",
     "server_id",
@@ -155,13 +156,13 @@ def remove_run(log: Path) -> None:
         >>> remove_run(Path(tempfile.mkdtemp()) / "gone.abc.log")
     """
     stem = log.name[: -len(".log")] if log.name.endswith(".log") else log.name
-    _release_writer(log.parent / f"{stem}.fifo")
+    release_writer(log.parent / f"{stem}.fifo")
     for suffix in _SUFFIXES:
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             os.unlink(log.parent / f"{stem}{suffix}")
 
 
-def _release_writer(fifo: Path) -> None:
+def release_writer(fifo: Path) -> None:
     """Open and close a run's FIFO for reading, so a ``cat`` blocked opening it goes on.
 
     Without a reader, the pipe-pane shell of a run whose collector never came

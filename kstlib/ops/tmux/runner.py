@@ -143,7 +143,8 @@ class TmuxRunner(TmuxLogs):
 
         args = ["new-session", "-d", "-s", name, "-x", str(_WIDTH), "-y", str(HEIGHT)]
         if config.working_dir is not None:
-            args += ["-c", arg(fmt(config.working_dir))]
+            # tmux resolves a relative folder against its server's, not ours.
+            args += ["-c", arg(fmt(os.path.abspath(config.working_dir)))]
         args += ["-P", "-F", FORMAT, *(arg(a) for a in self._pane_argv(config, run.env))]
         # Chained in one tmux call, so everything is set before the server
         # reaps even a process that exits at once.
@@ -495,6 +496,8 @@ class TmuxRunner(TmuxLogs):
             return
         with contextlib.suppress(FileNotFoundError):
             for entry in os.listdir(folder):
+                if entry.endswith(".fifo"):
+                    files.release_writer(folder / entry)  # a pipe-pane shell still opening it
                 if entry.endswith((".log", ".log.1", ".fifo", ".env")):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(folder / entry)
