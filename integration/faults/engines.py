@@ -100,26 +100,40 @@ class PrivateEngine:
     def start(self) -> None:
         assert not self.alive, "already running"
         began = time.monotonic()
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                self._argv(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self._env(),
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_WAIT_S
-        while time.monotonic() < deadline:
-            if ping(self.sock):
-                self.starts += 1
-                self.start_seconds.append(time.monotonic() - began)
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        tail = Path(self.log).read_text(errors="replace")[-2000:]
+        for attempt in (1, 2):
+            with open(self.log, "ab") as log:
+                self.proc = subprocess.Popen(
+                    self._argv(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self._env(),
+                    start_new_session=True,
+                )
+            deadline = time.monotonic() + START_WAIT_S
+            while time.monotonic() < deadline:
+                if ping(self.sock):
+                    self.starts += 1
+                    self.start_seconds.append(time.monotonic() - began)
+                    return
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+            tail = Path(self.log).read_text(errors="replace")[-2000:]
+            # On a loaded machine dockerd may give up on its own containerd
+            # after a kill; one more start is what an operator would do.
+            if attempt == 1 and "timeout waiting for containerd" in tail:
+                self.stop_quietly()
+                continue
+            break
         raise RuntimeError(f"private {self.runtime} did not answer at {self.url}:\n{tail}")
+
+    def stop_quietly(self) -> None:
+        """End a start attempt that failed (its process, if any)."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
 
     def kill(self) -> None:
         """SIGKILL the engine process (its socket file stays: a stale socket)."""
