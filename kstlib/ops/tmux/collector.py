@@ -202,7 +202,8 @@ class _Collector:
         self.selector = selectors.DefaultSelector()
         self.writers: dict[int, _Writer] = {}
         self.runs: set[str] = set()
-        self.orphaned = False
+        # Started after its server died (a server killed at once): an orphan from birth.
+        self.orphaned = not _is_tmux(server_pid)
         ctl = os.path.join(folder, "ctl")
         with contextlib.suppress(FileExistsError):
             os.mkfifo(ctl, 0o600)
@@ -316,6 +317,15 @@ def _lock(folder: str) -> int | None:
         except FileNotFoundError:
             pass
         os.close(fd)
+
+
+def _is_tmux(pid: int) -> bool:
+    """Whether ``pid`` is a tmux process (the server that started this collector)."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as handle:
+            return handle.read().startswith(b"tmux")
+    except OSError:
+        return pid != 1  # no /proc: trust anything but init
 
 
 def _raise_fd_limit() -> None:
