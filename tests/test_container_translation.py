@@ -27,19 +27,17 @@ from podman.api.client import APIResponse
 
 from kstlib.ops import container as container_mod
 from kstlib.ops.container import STATE_MAP, ContainerRunner
-from kstlib.ops.engines import base
 from kstlib.ops.engines import docker as docker_engine
+from kstlib.ops.engines import endpoints
 from kstlib.ops.engines import podman as podman_engine
-from kstlib.ops.engines.base import (
-    ContainerInfo,
+from kstlib.ops.engines.adapter import MANAGED_LABEL, ContainerInfo, spec_from_config
+from kstlib.ops.engines.streams import (
     EntrySplitter,
     LogStream,
-    Op,
     demux,
     log_params,
     parse_timestamp,
     since_param,
-    spec_from_config,
     split_entries,
 )
 from kstlib.ops.exceptions import (
@@ -55,6 +53,7 @@ from kstlib.ops.exceptions import (
     SessionTimeoutError,
 )
 from kstlib.ops.models import SessionConfig, SessionState
+from kstlib.ops.translate import Op
 
 DOCKER_URL = "unix:///var/run/docker.sock"
 PODMAN_URL = "unix:///run/podman/podman.sock"
@@ -470,7 +469,7 @@ def test_spec_from_config_maps_every_field() -> None:
             volumes=["/srv:/data:ro,z", "cache:/cache"],
             ports=["127.0.0.1:8080:80", "5353:53/udp"],
             working_dir="/app",
-            labels={"team": "ops", base.MANAGED_LABEL: "false"},
+            labels={"team": "ops", MANAGED_LABEL: "false"},
             restart="always",
             memory="1g",
             cpus=1.5,
@@ -484,20 +483,22 @@ def test_spec_from_config_maps_every_field() -> None:
         ("127.0.0.1", 8080, "80/tcp"),
         (None, 5353, "53/udp"),
     ]
-    assert spec.labels == {"team": "ops", base.MANAGED_LABEL: "true"}
+    assert spec.labels == {"team": "ops", MANAGED_LABEL: "true"}
     assert (spec.restart, spec.memory, spec.cpus, spec.init) == (("always", 0), 1024**3, 1.5, False)
     assert spec.tty and spec.stdin_open
 
 
 def test_default_endpoints_follow_the_environment() -> None:
-    assert base.default_endpoints("docker", {"DOCKER_HOST": "tcp://h:2375"}) == ["tcp://h:2375"]
-    assert base.default_endpoints("docker", {}) == ["unix:///var/run/docker.sock"]
-    assert base.default_endpoints("podman", {}) == ["unix:///run/podman/podman.sock"]
-    assert base.default_endpoints("podman", {"XDG_RUNTIME_DIR": "/run/user/7"}) == [
+    assert endpoints.default_endpoints("docker", {"DOCKER_HOST": "tcp://h:2375"}) == [
+        "tcp://h:2375"
+    ]
+    assert endpoints.default_endpoints("docker", {}) == ["unix:///var/run/docker.sock"]
+    assert endpoints.default_endpoints("podman", {}) == ["unix:///run/podman/podman.sock"]
+    assert endpoints.default_endpoints("podman", {"XDG_RUNTIME_DIR": "/run/user/7"}) == [
         "unix:///run/user/7/podman/podman.sock",
         "unix:///run/podman/podman.sock",
     ]
-    assert base.default_endpoints(
+    assert endpoints.default_endpoints(
         "podman", {"CONTAINER_HOST": "ssh://me@h/run/podman/podman.sock", "XDG_RUNTIME_DIR": "/r"}
     ) == ["ssh://me@h/run/podman/podman.sock"]
 
@@ -508,7 +509,7 @@ def test_connect_lists_every_endpoint_tried(
     monkeypatch.setenv("CONTAINER_HOST", f"unix://{tmp_path}/p.sock")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/d.sock")
     with pytest.raises(ContainerRuntimeNotFoundError) as info:
-        base.connect(None, None, 1)
+        endpoints.connect(None, None, 1)
     assert info.value.endpoints == (
         f"podman at unix://{tmp_path}/p.sock",
         f"docker at unix://{tmp_path}/d.sock",
@@ -884,8 +885,8 @@ def test_podman_ssh_tunnel_failure_is_engine_unreachable() -> None:
     import subprocess
 
     from kstlib.ops.engines import podman as podman_engine
-    from kstlib.ops.engines.base import Op
     from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
+    from kstlib.ops.translate import Op
 
     cause = subprocess.TimeoutExpired(["ssh", "nohost"], 5)
     with pytest.raises(ContainerRuntimeNotFoundError) as info:

@@ -252,7 +252,7 @@ class Context:
             >>> Context(argparse.Namespace()).engine_timeout
             30.0
         """
-        from kstlib.ops.engines.base import DEFAULT_TIMEOUT
+        from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
         from kstlib.ops.settings import env_int
 
         return float(env_int(ENGINE_TIMEOUT_ENV, int(DEFAULT_TIMEOUT), minimum=1, unit="seconds"))
@@ -505,7 +505,8 @@ class Context:
                     raise
                 return []
         from kstlib.ops.container import locate_container
-        from kstlib.ops.engines.base import connect, did_not_answer, validate_base_url
+        from kstlib.ops.engines.endpoints import connect, validate_base_url
+        from kstlib.ops.engines.errors import did_not_answer
 
         self._check_endpoint(place)
         timeout = self.engine_timeout

@@ -41,18 +41,14 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from kstlib.ops.engines.base import (
+from kstlib.ops.engines.adapter import (
     DEFAULT_TIMEOUT,
     MANAGED_LABEL,
     ContainerInfo,
     ContainerSpec,
-    Op,
-    connect,
-    forget,
     spec_from_config,
-    validate_base_url,
-    validate_timeout,
 )
+from kstlib.ops.engines.endpoints import connect, forget, validate_base_url, validate_timeout
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     OpsError,
@@ -72,12 +68,13 @@ from kstlib.ops.models import (
     SessionStatus,
     SessionTable,
 )
+from kstlib.ops.translate import Op
 from kstlib.ops.validators import validate_command, validate_lookup_name, validate_runtime
 
 if TYPE_CHECKING:
     import socket
 
-    from kstlib.ops.engines.base import EngineAdapter
+    from kstlib.ops.engines.adapter import EngineAdapter
 
 __all__ = ["MANAGED_LABEL", "STATE_MAP", "ContainerRunner", "locate_container"]
 
@@ -453,7 +450,7 @@ class ContainerRunner:
             that answers (Podman, then Docker).
         base_url: the engine API (``unix://``, ``tcp://``, ``ssh://``);
             ``None``: ``DOCKER_HOST`` / ``CONTAINER_HOST``, else the default
-            sockets (see :func:`kstlib.ops.engines.base.default_endpoints`).
+            sockets (see :func:`kstlib.ops.engines.endpoints.default_endpoints`).
         timeout: seconds any single engine call may take (a graceful stop
             adds its own ``timeout``). A call that takes longer raises the
             operation's error saying it timed out.

@@ -28,7 +28,7 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.models import BackendType, SessionStatus, SessionTable
 
 if TYPE_CHECKING:
-    from kstlib.ops.engines.base import EngineAdapter
+    from kstlib.ops.engines.adapter import EngineAdapter
 
 __all__ = [
     "EngineUnavailableWarning",
@@ -148,7 +148,7 @@ def reachable_engines(
 ) -> tuple[list[EngineAdapter], list[str]]:
     """Every engine that answers (Podman, then Docker; one endpoint once), and those that did not.
 
-    Each runtime is reached as :func:`~kstlib.ops.engines.base.connect`
+    Each runtime is reached as :func:`~kstlib.ops.engines.endpoints.connect`
     reaches it (``base_url``, else its default endpoints). One endpoint
     reached through both SDKs (``DOCKER_HOST`` on Podman's socket) counts once.
 
@@ -157,9 +157,9 @@ def reachable_engines(
         >>> engines, down
         ([], ['docker at unix:///nonexistent.sock'])
     """
-    from kstlib.ops.engines.base import (
+    from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
+    from kstlib.ops.engines.endpoints import (
         AUTO_ORDER,
-        DEFAULT_TIMEOUT,
         connect,
         default_endpoints,
         validate_base_url,
@@ -197,7 +197,7 @@ def search_containers(
         ['docker at unix:///nonexistent.sock']
     """
     from kstlib.ops.container import ContainerRunner
-    from kstlib.ops.engines.base import forget
+    from kstlib.ops.engines.endpoints import forget
     from kstlib.ops.validators import validate_lookup_name
 
     validate_lookup_name(name)
@@ -305,7 +305,7 @@ def list_sessions(
             warnings.warn(f"{label} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
     if containers:
         from kstlib.ops.container import _to_status
-        from kstlib.ops.engines.base import forget
+        from kstlib.ops.engines.endpoints import forget
 
         engines, down = reachable_engines(runtime, base_url, timeout)
         for where in down:

@@ -658,7 +658,7 @@ def pull_image(
         ...
         kstlib.ops.exceptions.SessionConfigError: image: 'Bad Image' is not a valid image reference ...
     """
-    from kstlib.ops.engines.base import connect, validate_base_url, validate_timeout
+    from kstlib.ops.engines.endpoints import connect, validate_base_url, validate_timeout
     from kstlib.ops.validators import validate_image, validate_runtime
 
     validate_image(image)

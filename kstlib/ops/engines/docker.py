@@ -5,9 +5,9 @@ Only low-level calls are used, one per operation where the engine allows it:
 (the high-level ``containers.list()`` inspects each container), and one
 ``GET /containers/{name}/logs`` for logs (``APIClient.logs()`` inspects the
 container first to learn whether it has a terminal;
-:class:`~kstlib.ops.engines.base.EntrySplitter` reads that from the payload
+:class:`~kstlib.ops.engines.streams.EntrySplitter` reads that from the payload
 instead). A followed log is the same request with ``follow``, read as it
-arrives (:class:`~kstlib.ops.engines.base.LogStream`).
+arrives (:class:`~kstlib.ops.engines.streams.LogStream`).
 
 Every SDK, ``requests``, ``urllib3`` and ``OSError`` exception raised inside
 :func:`translate` becomes an :class:`~kstlib.ops.exceptions.OpsError`, with
@@ -34,17 +34,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from kstlib.ops.engines.base import (
-    DETACH_KEYS,
-    AttachHandle,
-    CallContext,
-    ContainerInfo,
-    ContainerSpec,
-    LogStream,
-    Op,
-    Table,
+from kstlib.ops.engines.adapter import DETACH_KEYS, AttachHandle, ContainerInfo, ContainerSpec
+from kstlib.ops.engines.errors import (
     did_not_answer,
-    log_params,
     on_api_error,
     on_connection_error,
     on_image_missing,
@@ -53,12 +45,16 @@ from kstlib.ops.engines.base import (
     on_permission,
     on_timeout,
     on_unreachable,
+)
+from kstlib.ops.engines.streams import (
+    LogStream,
+    log_params,
     parse_timestamp,
     restart_policy,
     split_entries,
-    translating,
 )
 from kstlib.ops.exceptions import OpsError, SessionAttachError
+from kstlib.ops.translate import CallContext, Op, Table, translating
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.pull import PullTracker
@@ -248,7 +244,7 @@ def raw_socket(sock: Any) -> socket.socket:
 class DockerEngine:
     """One Docker engine endpoint, driven through ``docker.APIClient``.
 
-    Create it with :meth:`open` (or :func:`kstlib.ops.engines.base.connect`,
+    Create it with :meth:`open` (or :func:`kstlib.ops.engines.endpoints.connect`,
     which caches it).
 
     Example:

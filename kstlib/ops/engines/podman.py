@@ -51,18 +51,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from kstlib.ops.engines.base import (
-    DETACH_KEYS,
-    AttachHandle,
-    CallContext,
-    ContainerInfo,
-    ContainerSpec,
-    LogStream,
-    Op,
-    Table,
-    demux,
-    explanation,
-    log_params,
+from kstlib.ops.engines.adapter import DETACH_KEYS, AttachHandle, ContainerInfo, ContainerSpec
+from kstlib.ops.engines.errors import (
     on_api_error,
     on_connection_error,
     on_image_missing,
@@ -71,14 +61,18 @@ from kstlib.ops.engines.base import (
     on_permission,
     on_timeout,
     on_unreachable,
+    unreachable,
+)
+from kstlib.ops.engines.streams import (
+    LogStream,
+    demux,
+    log_params,
     parse_timestamp,
     restart_policy,
     split_entries,
-    translate_with,
-    translating,
-    unreachable,
 )
 from kstlib.ops.exceptions import OpsError, SessionAttachError, SessionConfigError
+from kstlib.ops.translate import CallContext, Op, Table, explanation, translate_with, translating
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.pull import PullTracker
@@ -298,7 +292,7 @@ def _garbled_tail(entries: list[bytes], stamped: bool) -> bool:
 class PodmanEngine:
     """One Podman service endpoint, driven through ``podman.PodmanClient``.
 
-    Create it with :meth:`open` (or :func:`kstlib.ops.engines.base.connect`,
+    Create it with :meth:`open` (or :func:`kstlib.ops.engines.endpoints.connect`,
     which caches it).
 
     Example:

@@ -1,0 +1,175 @@
+"""The translation toolkit: SDK exceptions become the :mod:`kstlib.ops.exceptions` tree.
+
+In the style of httpx's ``map_httpcore_exceptions``: each SDK module owns an
+ordered table of rows ``(exception types, handler)``; :func:`translating` is
+the context manager that wraps every SDK call and raises the first matching
+row's error with the SDK's exception as ``__cause__``. :class:`Op` names what
+the call serves (it picks the exception class), :class:`CallContext` carries
+what a message needs to know about the call.
+
+Example:
+    >>> rows = lambda: (((KeyError,), lambda err, ctx: op_error(ctx.op, ctx.name, ctx.runtime, ctx.endpoint, "gone")),)
+    >>> with translating(rows, CallContext(Op.STOP, "bot", "docker", "unix:///x", 5)):
+    ...     raise KeyError("bot")
+    Traceback (most recent call last):
+    ...
+    kstlib.ops.exceptions.SessionStopError: Could not stop session 'bot' on the docker backend: gone
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+
+from kstlib.ops.exceptions import (
+    OpsError,
+    SessionAttachError,
+    SessionError,
+    SessionStartError,
+    SessionStopError,
+)
+
+
+class Op(str, Enum):
+    """The kind of operation an engine call serves; picks the exception an error becomes.
+
+    Example:
+        >>> Op.STOP.error_class.__name__
+        'SessionStopError'
+    """
+
+    START = "start"
+    STOP = "stop"
+    ATTACH = "attach"
+    READ = "read"
+    WAIT = "wait"
+
+    @property
+    def error_class(self) -> type[SessionError]:
+        """The :class:`~kstlib.ops.exceptions.SessionError` subclass for this operation.
+
+        Example:
+            >>> Op.READ.error_class.__name__
+            'SessionError'
+        """
+        return _OP_ERRORS[self]
+
+
+_OP_ERRORS: dict[Op, type[SessionError]] = {
+    Op.START: SessionStartError,
+    Op.STOP: SessionStopError,
+    Op.ATTACH: SessionAttachError,
+    Op.READ: SessionError,
+    Op.WAIT: SessionError,
+}
+
+
+def op_error(op: Op, name: str | None, runtime: str, endpoint: str, reason: str) -> SessionError:
+    """Build the error of operation ``op`` on session ``name`` (``None``: no one session).
+
+    Example:
+        >>> err = op_error(Op.STOP, "bot", "podman", "unix:///run/podman/podman.sock", "boom")
+        >>> type(err).__name__, err.backend, err.reason
+        ('SessionStopError', 'podman', 'boom')
+        >>> print(op_error(Op.READ, "bot", "docker", "unix:///var/run/docker.sock", "boom"))
+        docker (unix:///var/run/docker.sock) failed for session 'bot': boom
+    """
+    cls = op.error_class
+    if name is not None and cls is not SessionError:
+        return cls(name, runtime, reason)  # type: ignore[call-arg]
+    subject = f" for session {name!r}" if name is not None else ""
+    return SessionError(f"{runtime} ({endpoint}) failed{subject}: {reason}")
+
+
+def cause_chain(err: BaseException) -> Iterable[BaseException]:
+    """``err`` and its ``__cause__``/``__context__`` chain (each once).
+
+    Example:
+        >>> [type(e).__name__ for e in cause_chain(ValueError("x"))]
+        ['ValueError']
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What an error message needs to know about the engine call that failed.
+
+    Example:
+        >>> CallContext(Op.START, "bot", "docker", "unix:///var/run/docker.sock", 30.0).op.value
+        'start'
+    """
+
+    op: Op
+    name: str | None
+    runtime: str
+    endpoint: str
+    timeout: float
+    image: str | None = None
+    connecting: bool = False
+
+
+Handler = Callable[[Exception, CallContext], OpsError]
+
+
+#: A translation table: rows of (exception types, handler); the first match wins.
+Table = tuple[tuple[tuple[type[BaseException], ...], Handler], ...]
+
+
+def explanation(err: BaseException) -> str:
+    """The engine's own words for an SDK error (its ``explanation``), else ``str(err)``.
+
+    Example:
+        >>> explanation(ValueError("bad"))
+        'bad'
+    """
+    text = getattr(err, "explanation", None) or str(err) or type(err).__name__
+    return str(text)
+
+
+def translate_with(table: Table, err: Exception, ctx: CallContext) -> OpsError | None:
+    """Run ``err`` through ``table``; ``None`` if no row matches (not an SDK error).
+
+    Example:
+        >>> from kstlib.ops.engines.errors import on_other
+        >>> rows = (((KeyError,), on_other),)
+        >>> translate_with(rows, ZeroDivisionError(), CallContext(Op.READ, None, "d", "u", 1)) is None
+        True
+    """
+    if isinstance(err, OpsError):
+        return err
+    for types, handler in table:
+        if isinstance(err, types):
+            return handler(err, ctx)
+    return None
+
+
+@contextmanager
+def translating(table: Callable[[], Table], ctx: CallContext) -> Iterator[None]:
+    """Raise every exception ``table`` knows as its kstlib error, the original as ``__cause__``.
+
+    Example:
+        >>> from kstlib.ops.engines.errors import on_other
+        >>> rows = lambda: (((ValueError,), on_other),)
+        >>> with translating(rows, CallContext(Op.STOP, "bot", "docker", "u", 5)):
+        ...     raise ValueError("boom")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionStopError: Could not stop session 'bot' on the docker backend: ValueError: boom
+    """
+    try:
+        yield
+    except OpsError:
+        raise
+    except Exception as err:
+        translated = translate_with(table(), err, ctx)
+        if translated is None:
+            raise
+        raise translated from err
