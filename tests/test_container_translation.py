@@ -25,7 +25,9 @@ import requests
 import urllib3.exceptions
 from podman.api.client import APIResponse
 
-from kstlib.ops import container as container_mod
+from kstlib.ops.container import logs as container_logs
+from kstlib.ops.container import runner as container_mod
+from kstlib.ops.container import states as container_states
 from kstlib.ops.container import STATE_MAP, ContainerRunner
 from kstlib.ops.engines import docker as docker_engine
 from kstlib.ops.engines import endpoints
@@ -535,7 +537,7 @@ def test_importing_the_backend_does_not_import_the_sdks() -> None:
 
 
 def test_attach_detach_keys_are_spotted_however_the_bytes_arrive() -> None:
-    from kstlib.ops.container import _DetachKeys, _Frames
+    from kstlib.ops.container.relay import _DetachKeys
 
     keys = _DetachKeys()
     assert keys.feed(b"ls\r\x10\x11ignored") == (b"ls\r", True)
@@ -547,11 +549,12 @@ def test_attach_detach_keys_are_spotted_however_the_bytes_arrive() -> None:
     assert other.feed(b"p") == (b"\x10p", False)  # Ctrl-P then a key: both go on
     assert other.feed(b"\x10\x10\x11") == (b"\x10", True)
 
-    frames = _Frames()
+    # The relay reads a framed attach stream with the one frame parser, EntrySplitter.
+    frames = EntrySplitter(framed=True)
     framed = bytes([1, 0, 0, 0, 0, 0, 0, 3]) + b"abc" + bytes([2, 0, 0, 0, 0, 0, 0, 2]) + b"de"
-    assert frames.feed(framed[:5]) == b""
-    assert frames.feed(framed[5:12]) == b"abc"
-    assert frames.feed(framed[12:]) == b"de"
+    assert b"".join(frames.feed(framed[:5])) == b""
+    assert b"".join(frames.feed(framed[5:12])) == b"abc"
+    assert b"".join(frames.feed(framed[12:])) == b"de"
 
 
 # -- logs, followed logs, waits across restarts (no engine) ---------------------------
@@ -594,7 +597,7 @@ def test_a_docker_line_over_16_kib_is_cut_back_into_its_entries() -> None:
     )
     entries = split_entries(raw)
     assert [len(e) for e in entries] == [len(STAMP) + 16384] * 2 + [len(STAMP) + 7232 + 2, 28]
-    lines = container_mod._Lines(stamped=True)
+    lines = container_logs._Lines(stamped=True)
     out = lines.feed(entries)
     assert [text for _, text in out] == [body.decode(), "short"]
     assert out[0][0] == (1795634377, 466652022)
@@ -603,7 +606,7 @@ def test_a_docker_line_over_16_kib_is_cut_back_into_its_entries() -> None:
 
 
 def test_lines_join_partial_entries_and_keep_the_first_time() -> None:
-    lines = container_mod._Lines(stamped=True)
+    lines = container_logs._Lines(stamped=True)
     out = lines.feed(
         [
             b"2026-11-25T19:46:55+01:00 a\r\n",
@@ -620,7 +623,7 @@ def test_lines_join_partial_entries_and_keep_the_first_time() -> None:
         (None, "not a stamp"),
     ]
     assert lines.flush() == []
-    plain = container_mod._Lines(stamped=False)
+    plain = container_logs._Lines(stamped=False)
     assert plain.feed([b"one\r", b"\ntw", b"o\xc3"]) == [(None, "one")]
     assert plain.feed([b"\xa9\r\n"]) == [(None, "two\u00e9")]
     assert plain.feed([b"tail"]) == [] and plain.flush() == [(None, "tail")]
@@ -640,23 +643,23 @@ def test_a_resumed_read_skips_exactly_the_entries_already_used() -> None:
         e(6, b"long-2\r\n"),
         e(7, b"end"),
     ]
-    cursor = container_mod._Cursor()
-    first = container_mod._Lines(stamped=True, cursor=cursor)
+    cursor = container_logs._Cursor()
+    first = container_logs._Lines(stamped=True, cursor=cursor)
     assert [t for _, t in first.feed(log[:4])] == ["a", "xy"]  # long-1 is still pending
     since = cursor.resume()
     assert since == datetime(2026, 11, 25, 18, 46, 6, tzinfo=timezone.utc)
     again = [entry for entry in log if entry[17:19] >= b"06"]  # what `since` sends back
-    second = container_mod._Lines(stamped=True, cursor=cursor)
+    second = container_logs._Lines(stamped=True, cursor=cursor)
     assert [t for _, t in second.feed(again) + second.flush()] == ["long-1 long-2", "end"]
 
 
 def test_stamps_convert_to_the_tmux_format() -> None:
-    stamp = container_mod._parse_stamp(b"2026-11-25T18:46:55.8195101Z")
+    stamp = container_logs._parse_stamp(b"2026-11-25T18:46:55.8195101Z")
     assert stamp == (1795632415, 819510100)
-    assert container_mod._stamp_text(stamp) == "2026-11-25T18:46:55.819510Z"
-    assert container_mod._parse_stamp(b"2026-11-25T18:46:55-00:30") == (1795634215, 0)
-    assert container_mod._parse_stamp(b"2026-11-25 18:46:55Z") is None
-    assert container_mod._render(stamp, "\x1b[1mhi\x1b[0m", True, False) == (
+    assert container_logs._stamp_text(stamp) == "2026-11-25T18:46:55.819510Z"
+    assert container_logs._parse_stamp(b"2026-11-25T18:46:55-00:30") == (1795634215, 0)
+    assert container_logs._parse_stamp(b"2026-11-25 18:46:55Z") is None
+    assert container_logs._render(stamp, "\x1b[1mhi\x1b[0m", True, False) == (
         "2026-11-25T18:46:55.819510Z hi"
     )
 
@@ -697,10 +700,10 @@ def test_a_restart_is_pending_only_while_podman_has_not_cleaned_up(
     record = info(
         state, restart_policy=policy, restart_retries=retries, restart_count=count, exit_code=code
     )
-    assert container_mod._restart_pending(record) is pending
+    assert container_states._restart_pending(record) is pending
     expected = SessionState.RUNNING if pending else SessionState.EXITED
-    assert container_mod._state(record) is expected
-    assert container_mod._state(info("restarting")) is SessionState.RUNNING
+    assert container_states._state(record) is expected
+    assert container_states._state(info("restarting")) is SessionState.RUNNING
 
 
 def test_a_due_restart_that_does_not_come_is_given_up_after_the_grace(
@@ -708,10 +711,10 @@ def test_a_due_restart_that_does_not_come_is_given_up_after_the_grace(
 ) -> None:
     clock = [100.0]
     monkeypatch.setattr(container_mod.time, "monotonic", lambda: clock[0])
-    watch = container_mod._RestartWatch()
+    watch = container_states._RestartWatch()
     due = info("stopped", restart_policy="always", exit_code=0)
     assert watch.settled(due) is False
-    clock[0] += container_mod._RESTART_GRACE - 1
+    clock[0] += container_states._RESTART_GRACE - 1
     assert watch.settled(due) is False
     clock[0] += 2
     assert watch.settled(due) is True

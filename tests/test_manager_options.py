@@ -25,7 +25,7 @@ from kstlib.ops import (
     SessionStatus,
     SessionTable,
 )
-from kstlib.ops.container import _to_status
+from kstlib.ops.container.states import _to_status
 from kstlib.ops.engines import docker as docker_engine
 from kstlib.ops.engines import podman as podman_engine
 from kstlib.ops.engines.adapter import ContainerInfo, PortBinding, spec_from_config

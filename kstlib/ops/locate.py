@@ -304,7 +304,7 @@ def list_sessions(
             label = _tmux_label(socket_name, socket_path)
             warnings.warn(f"{label} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
     if containers:
-        from kstlib.ops.container import _to_status
+        from kstlib.ops.container.states import _to_status
         from kstlib.ops.engines.endpoints import forget
 
         engines, down = reachable_engines(runtime, base_url, timeout)

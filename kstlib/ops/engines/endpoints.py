@@ -20,9 +20,7 @@ from collections.abc import Mapping
 
 from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT, EngineAdapter
 from kstlib.ops.engines.errors import no_engine_answered, unreachable
-from kstlib.ops.exceptions import (
-    ContainerRuntimeNotFoundError,
-)
+from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
 from kstlib.ops.validators import config_error, shown
 
 #: The order in which ``runtime=None`` tries the engines.

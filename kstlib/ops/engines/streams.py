@@ -185,9 +185,15 @@ class EntrySplitter:
         ([b'one\\r\\n'], [b'two\\r\\n'], [])
     """
 
-    def __init__(self) -> None:
+    def __init__(self, framed: bool | None = None) -> None:
+        """``framed``: the stream's kind when the caller knows it (``None``: read it from the bytes).
+
+        Example:
+            >>> EntrySplitter(framed=True).feed(b"\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x02ab\\x01")
+            [b'ab']
+        """
         self._buffer = bytearray()
-        self._framed: bool | None = None
+        self._framed = framed
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add ``data``; return the entries it completed.
