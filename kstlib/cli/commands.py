@@ -135,10 +135,10 @@ def _option_error(err: SessionConfigError, option: str | None = None) -> Session
     option = option or OPTION_OF.get(top)
     if option is None:
         return err
-    problem = err.message.split(": ", 1)[1] if err.message.startswith(f"{field}: ") else err.message
+    problem = err.problem
     if top == "env":  # which variable is wrong: its key (never its value)
         option += field[len(top) :]
-    return SessionConfigError(f"{option}: {problem}", field=err.field)
+    return SessionConfigError(f"{option}: {problem}", field=err.field, problem=problem)
 
 
 def parse_env(items: Sequence[str]) -> dict[str, str]:

@@ -87,7 +87,7 @@ def config_error(field: str, problem: str) -> SessionConfigError:
         >>> str(config_error("ports", "'x' is not a port"))
         "ports: 'x' is not a port"
     """
-    return SessionConfigError(f"{field}: {problem}", field=field)
+    return SessionConfigError(f"{field}: {problem}", field=field, problem=problem)
 
 
 #: The longest echo of a user value in any message (the value itself may be megabytes).
