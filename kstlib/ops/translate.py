@@ -117,6 +117,10 @@ class CallContext:
 
 
 Handler = Callable[[Exception, CallContext], OpsError]
+#: A handler of an error text (a CLI's stderr); ``None``: not this row's case, try the next.
+TextHandler = Callable[[str, CallContext], "OpsError | None"]
+#: A text table: rows of (words, handler); a row matches when its words occur in the text.
+TextTable = tuple[tuple[tuple[str, ...], TextHandler], ...]
 
 
 #: A translation table: rows of (exception types, handler); the first match wins.
@@ -173,3 +177,51 @@ def translating(table: Callable[[], Table], ctx: CallContext) -> Iterator[None]:
         if translated is None:
             raise
         raise translated from err
+
+
+def says(words: tuple[str, ...], text: str) -> bool:
+    """Whether any of ``words`` occurs in ``text`` (case-insensitive).
+
+    Example:
+        >>> says(("no server running",), "No server running on /tmp/tmux-1/x")
+        True
+    """
+    lowered = text.lower()
+    return any(word in lowered for word in words)
+
+
+def translate_text(table: TextTable, text: str, ctx: CallContext) -> OpsError | None:
+    """Run an error text (a tool's stderr) through ``table``; ``None`` if no row answers.
+
+    The first row whose words occur in ``text`` and whose handler returns an
+    error wins; a handler that returns ``None`` passes to the next row.
+
+    Example:
+        >>> from kstlib.ops.exceptions import SessionNotFoundError
+        >>> rows = ((("can't find session",), lambda t, c: SessionNotFoundError(c.name, c.runtime)),)
+        >>> ctx = CallContext(Op.READ, "bot", "tmux", "default", 5)
+        >>> translate_text(rows, "can't find session: bot", ctx).name
+        'bot'
+        >>> translate_text(rows, "unknown option", ctx) is None
+        True
+    """
+    for words, handler in table:
+        if says(words, text):
+            found = handler(text, ctx)
+            if found is not None:
+                return found
+    return None
+
+
+def op_of(error_class: type[SessionError] | None) -> Op:
+    """The :class:`Op` whose error is ``error_class`` (``None`` or a plain SessionError: a read).
+
+    Example:
+        >>> from kstlib.ops.exceptions import SessionStopError
+        >>> op_of(SessionStopError), op_of(None)
+        (<Op.STOP: 'stop'>, <Op.READ: 'read'>)
+    """
+    for op, cls in _OP_ERRORS.items():
+        if cls is error_class:
+            return op
+    return Op.READ
