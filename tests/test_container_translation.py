@@ -25,10 +25,10 @@ import requests
 import urllib3.exceptions
 from podman.api.client import APIResponse
 
+from kstlib.ops.container import STATE_MAP, ContainerRunner
 from kstlib.ops.container import logs as container_logs
 from kstlib.ops.container import runner as container_mod
 from kstlib.ops.container import states as container_states
-from kstlib.ops.container import STATE_MAP, ContainerRunner
 from kstlib.ops.engines import docker as docker_engine
 from kstlib.ops.engines import endpoints
 from kstlib.ops.engines import podman as podman_engine
@@ -56,6 +56,7 @@ from kstlib.ops.exceptions import (
 )
 from kstlib.ops.models import SessionConfig, SessionState
 from kstlib.ops.translate import Op
+from kstlib.ops.validators import validate_since
 
 DOCKER_URL = "unix:///var/run/docker.sock"
 PODMAN_URL = "unix:///run/podman/podman.sock"
@@ -665,7 +666,7 @@ def test_stamps_convert_to_the_tmux_format() -> None:
 
 
 def test_since_is_checked_and_sent_with_nanoseconds() -> None:
-    check = container_mod._check_since
+    check = validate_since
     aware = datetime(2026, 1, 1, 1, 0, 0, 250000, tzinfo=timezone(timedelta(hours=1)))
     assert since_param(check(aware)) == "1767225600.250000000"  # type: ignore[arg-type]
     assert check(datetime(2026, 1, 1)) == datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -505,8 +505,9 @@ class Context:
                     raise
                 return []
         from kstlib.ops.container import locate_container
-        from kstlib.ops.engines.endpoints import connect, validate_base_url
+        from kstlib.ops.engines.endpoints import connect
         from kstlib.ops.engines.errors import did_not_answer
+        from kstlib.ops.validators import validate_base_url
 
         self._check_endpoint(place)
         timeout = self.engine_timeout

@@ -500,7 +500,7 @@ def _backend_and_runtime(value: object) -> tuple[BackendType, str | None]:
     if isinstance(value, str) and value.lower() in RUNTIME_BACKENDS:
         return BackendType.CONTAINER, value.lower()
     try:
-        return validators.validate_backend(value), None
+        return BackendType.coerce(value), None
     except SessionConfigError:
         choices = ", ".join([*(b.value for b in BackendType), *RUNTIME_BACKENDS])
         raise validators.config_error(

@@ -162,14 +162,12 @@ def reachable_engines(
         AUTO_ORDER,
         connect,
         default_endpoints,
-        validate_base_url,
-        validate_timeout,
     )
-    from kstlib.ops.validators import validate_runtime
+    from kstlib.ops.validators import validate_base_url, validate_call_timeout, validate_runtime
 
     runtimes = (validate_runtime(runtime),) if runtime is not None else AUTO_ORDER
     base_url = validate_base_url(base_url)
-    limit = validate_timeout(DEFAULT_TIMEOUT if timeout is None else timeout)
+    limit = validate_call_timeout(DEFAULT_TIMEOUT if timeout is None else timeout)
     engines: list[EngineAdapter] = []
     down: list[str] = []
     for rt in runtimes:

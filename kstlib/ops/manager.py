@@ -34,7 +34,7 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, Command, SessionConfig, SessionState, SessionStatus
 from kstlib.ops.runner import CommandRunner, KeySender, Runner
-from kstlib.ops.validators import validate_name
+from kstlib.ops.validators import validate_name, validate_timeout
 
 __all__ = [
     "SessionConfigError",
@@ -118,15 +118,6 @@ def _pattern(pattern: object) -> re.Pattern[str]:
         ) from None
 
 
-def _check_timeout(timeout: object) -> float:
-    ok = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-    if not ok or not 0 <= timeout < float("inf"):  # type: ignore[operator]
-        raise SessionConfigError(
-            f"timeout: {timeout!r} must be a non-negative number of seconds", "timeout"
-        )
-    return float(timeout)  # type: ignore[arg-type]
-
-
 def _check_port(port: object) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise SessionConfigError(f"port: {port!r} is not a port number (1-65535)", "port")
@@ -154,7 +145,7 @@ def wait_for_log(
         True
     """
     regex = _pattern(pattern)
-    limit = _check_timeout(timeout)
+    limit = validate_timeout(timeout)
     lines = runner.follow_logs(name, since=0, ansi=False, timeout=timeout)
     try:
         for line in lines:
@@ -595,7 +586,7 @@ class SessionManager:
         ``attempt`` returns why it is not ready yet. Between attempts the
         session is checked: one that has exited (or vanished) ends the wait.
         """
-        limit = _check_timeout(timeout)
+        limit = validate_timeout(timeout)
         deadline = time.monotonic() + limit
         while True:
             left = deadline - time.monotonic()
@@ -708,7 +699,7 @@ class SessionManager:
             >>> bot.stop(graceful=False)
             True
         """
-        deadline = time.monotonic() + _check_timeout(timeout)
+        deadline = time.monotonic() + validate_timeout(timeout)
         while True:
             try:
                 st = self.status()

@@ -658,13 +658,18 @@ def pull_image(
         ...
         kstlib.ops.exceptions.SessionConfigError: image: 'Bad Image' is not a valid image reference ...
     """
-    from kstlib.ops.engines.endpoints import connect, validate_base_url, validate_timeout
-    from kstlib.ops.validators import validate_image, validate_runtime
+    from kstlib.ops.engines.endpoints import connect
+    from kstlib.ops.validators import (
+        validate_base_url,
+        validate_call_timeout,
+        validate_image,
+        validate_runtime,
+    )
 
     validate_image(image)
     rt = validate_runtime(runtime) if runtime is not None else None
     url = validate_base_url(base_url)
-    limit = validate_timeout(timeout)
+    limit = validate_call_timeout(timeout)
     auth = validate_registry_auth(registry_auth)
     listed = validate_insecure_registries(insecure_registries)
     if on_progress is not None and not callable(on_progress):

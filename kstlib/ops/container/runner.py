@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import sys
@@ -34,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from kstlib.ops.engines.adapter import (
@@ -43,7 +42,7 @@ from kstlib.ops.engines.adapter import (
     ContainerSpec,
     spec_from_config,
 )
-from kstlib.ops.engines.endpoints import connect, forget, validate_base_url, validate_timeout
+from kstlib.ops.engines.endpoints import connect, forget
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     OpsError,
@@ -64,11 +63,20 @@ from kstlib.ops.models import (
     SessionTable,
 )
 from kstlib.ops.translate import Op
-from kstlib.ops.validators import validate_command, validate_lookup_name, validate_runtime
+from kstlib.ops.validators import (
+    validate_base_url,
+    validate_call_timeout,
+    validate_command,
+    validate_lines,
+    validate_lookup_name,
+    validate_optional_timeout,
+    validate_runtime,
+    validate_since,
+)
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
-from kstlib.ops.container.logs import _EPOCH, _Cursor, _Lines, _render
+from kstlib.ops.container.logs import _Cursor, _Lines, _render
 from kstlib.ops.container.relay import _EXIT_GRACE, _EXIT_SLICE, _ExitWatch, _relay, _TerminalError
 from kstlib.ops.container.states import (
     _LIVE,
@@ -101,43 +109,6 @@ _WAIT_SLICE = 1.0
 def _require_engine_name(engine: EngineAdapter, name: str) -> None:
     if not _ENGINE_NAME_RE.fullmatch(name):
         raise SessionNotFoundError(name, engine.runtime)
-
-
-def _check_lines(lines: object) -> int | None:
-    if lines is None:
-        return None
-    if isinstance(lines, bool) or not isinstance(lines, int) or lines < 0:
-        raise SessionConfigError(f"lines: {lines!r} must be a non-negative integer", "lines")
-    return lines
-
-
-def _check_since(since: object) -> datetime | None:
-    """``since`` as an aware datetime (a naive one is UTC, as for tmux logs)."""
-    if since is None:
-        return None
-    if isinstance(since, datetime):
-        return since if since.tzinfo is not None else since.replace(tzinfo=timezone.utc)
-    if isinstance(since, (int, float)) and not isinstance(since, bool) and math.isfinite(since):
-        try:
-            return _EPOCH + timedelta(seconds=since)
-        except OverflowError:
-            pass
-    raise SessionConfigError(
-        f"since: {since!r} must be a datetime or a Unix time in seconds", "since"
-    )
-
-
-def _check_timeout(timeout: object) -> float | None:
-    if timeout is None:
-        return None
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout < 0
-    ):
-        raise SessionConfigError(f"timeout: {timeout!r} must not be negative", "timeout")
-    return float(timeout)
 
 
 class ContainerRunner:
@@ -175,7 +146,7 @@ class ContainerRunner:
     ) -> None:
         self._runtime = validate_runtime(runtime) if runtime is not None else None
         self.base_url = validate_base_url(base_url)
-        self.timeout = validate_timeout(timeout)
+        self.timeout = validate_call_timeout(timeout)
         self._engine: EngineAdapter | None = None
         self._lock = threading.Lock()
 
@@ -422,7 +393,7 @@ class ContainerRunner:
             0
         """
         validate_lookup_name(name)
-        _check_timeout(timeout)
+        validate_optional_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         watch = _RestartWatch()
         with self._using() as engine:
@@ -522,8 +493,8 @@ class ContainerRunner:
             '2026-11-25T18:46:55.819510Z ready'
         """
         validate_lookup_name(name)
-        count = _check_lines(lines)
-        start = _check_since(since)
+        count = validate_lines(lines)
+        start = validate_since(since)
         # The engines count entries, and a line may take several (a partial
         # line, a Docker line over 16 KiB): ask for more, so that the first
         # line kept is whole.
@@ -569,8 +540,8 @@ class ContainerRunner:
             step 2
         """
         validate_lookup_name(name)
-        start = _check_since(since)
-        limit = _check_timeout(timeout)
+        start = validate_since(since)
+        limit = validate_optional_timeout(timeout)
         with self._using() as engine:
             info = self._inspect(engine, name)
         return self._follow(

@@ -21,49 +21,9 @@ from collections.abc import Mapping
 from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT, EngineAdapter
 from kstlib.ops.engines.errors import no_engine_answered, unreachable
 from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
-from kstlib.ops.validators import config_error, shown
 
 #: The order in which ``runtime=None`` tries the engines.
 AUTO_ORDER = ("podman", "docker")
-_URL_SCHEMES = ("unix", "tcp", "ssh", "http", "https")
-
-
-def validate_base_url(base_url: object) -> str | None:
-    """Check an engine URL: ``unix://``, ``tcp://``, ``ssh://``, ``http(s)://``.
-
-    Example:
-        >>> validate_base_url("ssh://ops@build-01")
-        'ssh://ops@build-01'
-        >>> validate_base_url("ftp://x")
-        Traceback (most recent call last):
-        ...
-        kstlib.ops.exceptions.SessionConfigError: base_url: 'ftp://x' must start with unix://, tcp://, ssh://, http:// or https://
-    """
-    if base_url is None:
-        return None
-    if (
-        not isinstance(base_url, str)
-        or "://" not in base_url
-        or (base_url.split("://", 1)[0] not in _URL_SCHEMES)
-        or not base_url.split("://", 1)[1]
-    ):
-        raise config_error(
-            "base_url",
-            f"{shown(base_url)} must start with unix://, tcp://, ssh://, http:// or https://",
-        )
-    return base_url
-
-
-def validate_timeout(timeout: object) -> float:
-    """Check an engine call timeout: a positive number of seconds.
-
-    Example:
-        >>> validate_timeout(5)
-        5.0
-    """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise config_error("timeout", f"{shown(timeout)} must be a positive number of seconds")
-    return float(timeout)
 
 
 def default_endpoints(runtime: str, env: Mapping[str, str] | None = None) -> list[str]:
