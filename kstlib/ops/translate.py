@@ -18,6 +18,9 @@ Example:
 
 from __future__ import annotations
 
+import logging
+import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -155,9 +158,43 @@ def translate_with(table: Table, err: Exception, ctx: CallContext) -> OpsError |
     return None
 
 
+_LOGGERS: dict[str, logging.Logger] = {}
+_USERINFO_RE = re.compile(r"://[^/@]*@")
+
+
+def logger(runtime: str) -> logging.Logger:
+    """The logger of one backend: ``kstlib.ops.<runtime>`` (a child of ``kstlib.ops``).
+
+    Example:
+        >>> logger("docker").name
+        'kstlib.ops.docker'
+    """
+    found = _LOGGERS.get(runtime)
+    if found is None:
+        found = _LOGGERS[runtime] = logging.getLogger(f"kstlib.ops.{runtime}")
+    return found
+
+
+def safe_endpoint(endpoint: str) -> str:
+    """``endpoint`` without any user or password it holds, for logs.
+
+    Example:
+        >>> safe_endpoint("tcp://ops:s3cret@10.0.0.5:2375")
+        'tcp://***@10.0.0.5:2375'
+    """
+    return _USERINFO_RE.sub("://***@", endpoint, count=1)
+
+
 @contextmanager
-def translating(table: Callable[[], Table], ctx: CallContext) -> Iterator[None]:
+def translating(
+    table: Callable[[], Table], ctx: CallContext, call: str | None = None
+) -> Iterator[None]:
     """Raise every exception ``table`` knows as its kstlib error, the original as ``__cause__``.
+
+    With DEBUG logging on (logger ``kstlib.ops.<runtime>``), a named ``call``
+    is logged with its duration, and every translated error with the type of
+    its SDK cause. Records name the call, the operation, the session and the
+    endpoint (without credentials): never an argument value.
 
     Example:
         >>> from kstlib.ops.engines.errors import on_other
@@ -168,15 +205,43 @@ def translating(table: Callable[[], Table], ctx: CallContext) -> Iterator[None]:
         ...
         kstlib.ops.exceptions.SessionStopError: Could not stop session 'bot' on the docker backend: ValueError: boom
     """
+    log = logger(ctx.runtime)
+    debug = log.isEnabledFor(logging.DEBUG)
+    began = time.perf_counter() if debug else 0.0
+    outcome = "ok"
     try:
         yield
-    except OpsError:
+    except OpsError as err:
+        outcome = type(err).__name__
         raise
     except Exception as err:
         translated = translate_with(table(), err, ctx)
         if translated is None:
+            outcome = f"untranslated {type(err).__name__}"
             raise
+        outcome = type(translated).__name__
+        if debug:
+            log.debug(
+                "%s %s%s: %s.%s translated to %s",
+                ctx.runtime,
+                ctx.op.value,
+                f" {ctx.name!r}" if ctx.name else "",
+                type(err).__module__,
+                type(err).__qualname__,
+                outcome,
+            )
         raise translated from err
+    finally:
+        if debug and call is not None:
+            log.debug(
+                "%s %s%s at %s -> %s in %.1f ms",
+                ctx.runtime,
+                call,
+                f" {ctx.name!r}" if ctx.name else "",
+                safe_endpoint(ctx.endpoint),
+                outcome,
+                (time.perf_counter() - began) * 1000,
+            )
 
 
 def says(words: tuple[str, ...], text: str) -> bool:

@@ -187,7 +187,7 @@ class DockerEngine(http.HttpEngine):
         """
         import docker
 
-        with translate(Op.READ, None, endpoint, timeout, connecting=True):
+        with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
             api = docker.APIClient(
                 base_url=endpoint,
                 version="auto",
@@ -321,8 +321,8 @@ class DockerEngine(http.HttpEngine):
             code = self.api.exec_inspect(created["Id"]).get("ExitCode")
         return http.exit_code(code), bytes(output or b"")
 
-    def _attach_api(self, name: str) -> tuple[Any, AbstractContextManager[None]]:
-        return self.api, self._translate(Op.ATTACH, name)
+    def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
+        return self.api, self._translate(Op.ATTACH, name, call=call)
 
     # -- images (see kstlib.ops.registry) ------------------------------------------------
 

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -78,12 +79,16 @@ class Translator:
         *,
         image: str | None = None,
         connecting: bool = False,
+        call: str | None = None,
     ) -> AbstractContextManager[None]:
-        """Translate every error of the SDK raised inside into the OpsError tree."""
+        """Translate every error of the SDK raised inside into the OpsError tree.
+
+        ``call`` names the engine call for the DEBUG log (with its duration).
+        """
         ctx = CallContext(
             op, name, self.runtime, endpoint, timeout, image=image, connecting=connecting
         )
-        return translating(self.table, ctx)
+        return translating(self.table, ctx, call)
 
 
 def transport_rows() -> Table:
@@ -255,9 +260,17 @@ class HttpEngine:
         return f"{type(self).__name__}({self.endpoint!r})"
 
     def _translate(
-        self, op: Op, name: str | None, *, image: str | None = None, extra: float = 0
+        self,
+        op: Op,
+        name: str | None,
+        *,
+        image: str | None = None,
+        extra: float = 0,
+        call: str | None = None,
     ) -> AbstractContextManager[None]:
-        return self.translate(op, name, self.endpoint, self.timeout + extra, image=image)
+        # The calling method names the engine call in the DEBUG log.
+        call = call or sys._getframe(1).f_code.co_name
+        return self.translate(op, name, self.endpoint, self.timeout + extra, image=image, call=call)
 
     # -- the SDK calls a subclass provides ------------------------------------------------
 
@@ -273,7 +286,7 @@ class HttpEngine:
         """The SDK's wait for the container to stop; its raw result."""
         raise NotImplementedError
 
-    def _attach_api(self, name: str) -> tuple[Any, AbstractContextManager[None]]:
+    def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
         """A docker SDK ``APIClient`` for attach and resize, and the translation around its calls."""
         raise NotImplementedError
 
@@ -330,12 +343,16 @@ class HttpEngine:
         """
         params = log_params(tail, since, timestamps, follow=True)
 
-        def translate_stream() -> AbstractContextManager[None]:
+        def translate_stream(call: str | None = None) -> AbstractContextManager[None]:
             return self.translate(
-                Op.WAIT, name, self.endpoint, self.timeout if timeout is None else timeout
+                Op.WAIT,
+                name,
+                self.endpoint,
+                self.timeout if timeout is None else timeout,
+                call=call,
             )
 
-        with translate_stream():
+        with translate_stream("follow_logs"):
             response = self._logs_request(
                 ref,
                 params,
@@ -357,7 +374,7 @@ class HttpEngine:
             >>> engine.wait("bot", 5)  # doctest: +SKIP
             0
         """
-        with self.translate(Op.WAIT, name, self.endpoint, timeout):
+        with self.translate(Op.WAIT, name, self.endpoint, timeout, call="wait"):
             result = self._wait(name, timeout)
         return exit_code(result)
 
@@ -368,7 +385,7 @@ class HttpEngine:
             >>> engine.attach_socket("bot").sock  # doctest: +SKIP
             <socket.socket ...>
         """
-        api, translation = self._attach_api(name)
+        api, translation = self._attach_api(name, "attach_socket")
         with translation:
             sock = api.attach_socket(name, params=dict(_ATTACH_PARAMS))
             try:
@@ -382,7 +399,7 @@ class HttpEngine:
         Example:
             >>> engine.resize("bot", 50, 200)  # doctest: +SKIP
         """
-        api, translation = self._attach_api(name)
+        api, translation = self._attach_api(name, "resize")
         with translation:
             api.resize(name, height=height, width=width)
 

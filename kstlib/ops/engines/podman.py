@@ -259,7 +259,7 @@ class PodmanEngine(http.HttpEngine):
         """
         import podman
 
-        with translate(Op.READ, None, endpoint, timeout, connecting=True):
+        with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
             client = podman.PodmanClient(base_url=endpoint, timeout=timeout)
             if not http.uses_proxy(endpoint):
                 client.api.trust_env = False
@@ -456,12 +456,12 @@ class PodmanEngine(http.HttpEngine):
                     )
             return self._compat
 
-    def _attach_api(self, name: str) -> tuple[Any, AbstractContextManager[None]]:
+    def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
         from kstlib.ops.engines import docker as docker_engine
 
         api = self.compat()
         ctx = CallContext(Op.ATTACH, name, RUNTIME, self.endpoint, self.timeout)
-        return api, translating(docker_engine.table, ctx)
+        return api, translating(docker_engine.table, ctx, call)
 
     # -- images (see kstlib.ops.registry) ------------------------------------------------
 
