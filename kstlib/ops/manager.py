@@ -20,9 +20,9 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from kstlib.ops.exceptions import (
     SessionAmbiguousError,
@@ -36,9 +36,15 @@ from kstlib.ops.models import BackendType, Command, SessionConfig, SessionState,
 from kstlib.ops.runner import CommandRunner, KeySender, Runner
 from kstlib.ops.validators import validate_name, validate_timeout
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from kstlib.ops.registry import PullProgress, RegistryAuth
+
 __all__ = [
     "SessionConfigError",
     "SessionManager",
+    "SessionOptions",
     "auto_detect_backend",
     "make_runner",
     "wait_for_log",
@@ -46,6 +52,47 @@ __all__ = [
 
 #: Options that choose where a session runs rather than what it runs.
 _RUNNER_OPTIONS = ("tmux_bin", "engine_timeout")
+
+
+class SessionOptions(TypedDict, total=False):
+    """The keyword options of :class:`SessionManager`, typed so that mypy catches a typo.
+
+    Every :class:`~kstlib.ops.models.SessionConfig` field but ``name`` and
+    ``backend`` (a test keeps the two lists equal), plus the runner's own:
+    ``tmux_bin`` (upstream spelling ``tmux_binary``) and ``engine_timeout``.
+    An unknown key is also refused at run time (SessionConfigError).
+
+    Example:
+        >>> options: SessionOptions = {"command": "top", "env": {"TERM": "xterm"}}
+        >>> sorted(options)
+        ['command', 'env']
+    """
+
+    command: str | Sequence[str] | None
+    working_dir: str | None
+    env: Mapping[str, str]
+    socket_name: str | None
+    socket_path: str | None
+    image: str | None
+    volumes: Sequence[str]
+    log_volume: str | None
+    ports: Sequence[str]
+    runtime: str | None
+    base_url: str | None
+    labels: Mapping[str, str]
+    restart: str | None
+    memory: str | None
+    cpus: float | None
+    init: bool
+    pull: str
+    registry_auth: RegistryAuth | None
+    insecure_registries: Sequence[str]
+    on_progress: Callable[[PullProgress], None] | None
+    tmux_bin: str | None
+    tmux_binary: str | None
+    engine_timeout: float | None
+
+
 #: Options that mean a container when no backend is named.
 _IMPLY_CONTAINER = ("image", "runtime", "base_url")
 
@@ -212,9 +259,14 @@ class SessionManager:
     """
 
     def __init__(
-        self, name: str, *, backend: str | BackendType | None = "auto", **options: Any
+        self,
+        name: str,
+        *,
+        backend: str | BackendType | None = "auto",
+        **given: Unpack[SessionOptions],
     ) -> None:
         validate_name(name)
+        options: dict[str, Any] = dict(given)
         runner_options = {k: options.pop(k) for k in _RUNNER_OPTIONS if k in options}
         # upstream spelling: tmux_binary is libtmux's tmux_bin
         if "tmux_binary" in options:
@@ -229,10 +281,10 @@ class SessionManager:
         else:
             chosen, implied = BackendType.parse(backend)
             if implied is not None:
-                given = options.get("runtime")
-                if given is not None and str(given).lower() != implied:
+                runtime = options.get("runtime")
+                if runtime is not None and str(runtime).lower() != implied:
                     raise SessionConfigError(
-                        f"runtime: {given!r} contradicts backend {implied!r}", "runtime"
+                        f"runtime: {runtime!r} contradicts backend {implied!r}", "runtime"
                     )
                 options["runtime"] = implied
         base = SessionConfig(name=name, backend=chosen)
