@@ -35,6 +35,7 @@ __all__ = [
     "Location",
     "Search",
     "list_sessions",
+    "locate_container",
     "not_found",
     "reachable_engines",
     "search",
@@ -194,7 +195,7 @@ def search_containers(
         >>> search_containers("bot", "docker", "unix:///nonexistent.sock").unreachable
         ['docker at unix:///nonexistent.sock']
     """
-    from kstlib.ops.container import ContainerRunner
+    from kstlib.ops.container.runner import ContainerRunner
     from kstlib.ops.engines.endpoints import forget
     from kstlib.ops.validators import validate_lookup_name
 
@@ -326,3 +327,25 @@ def list_sessions(
                 continue
             rows.extend(_to_status(info, engine.runtime) for info in listed)
     return SessionTable(rows)
+
+
+def locate_container(
+    name: str,
+    runtime: str | None = None,
+    base_url: str | None = None,
+    timeout: float | None = None,
+) -> list[str]:
+    """The runtimes (``"podman"``, ``"docker"``) where a container named ``name`` exists.
+
+    ``runtime=None`` searches every engine (Podman, then Docker); an engine
+    that does not answer is skipped, but any other error propagates. One
+    endpoint reached through both SDKs (``DOCKER_HOST`` on Podman's socket)
+    is searched once. :func:`kstlib.ops.locate.search_containers` also says
+    what was searched.
+
+    Example:
+        >>> locate_container("bot", runtime="docker", base_url="unix:///nonexistent.sock")
+        []
+    """
+    found = search_containers(name, runtime, base_url, timeout).found
+    return [loc.runtime for loc in found if loc.runtime is not None]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 from kstlib.ops import validators
 
 if TYPE_CHECKING:
-    from kstlib.ops.registry import PullProgress, RegistryAuth
+    from kstlib.ops.images import PullProgress, RegistryAuth
 
 __all__ = [
     "BackendType",
@@ -227,7 +227,7 @@ class SessionConfig:
             validators.validate_insecure_registries(self.insecure_registries),
         )
         if self.registry_auth is not None:
-            from kstlib.ops.registry import validate_registry_auth
+            from kstlib.ops.images import validate_registry_auth
 
             object.__setattr__(self, "registry_auth", validate_registry_auth(self.registry_auth))
         if self.on_progress is not None and not callable(self.on_progress):

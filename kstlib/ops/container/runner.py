@@ -87,7 +87,7 @@ from kstlib.ops.container.states import (
     _to_status,
 )
 
-__all__ = ["ContainerRunner", "locate_container"]
+__all__ = ["ContainerRunner"]
 
 
 _BACKEND = BackendType.CONTAINER
@@ -803,27 +803,3 @@ class ContainerRunner:
             if _state(info) is SessionState.RUNNING:
                 return None  # the engine closed the connection; the session runs on
             return info.exit_code if info.exit_code is not None else -1
-
-
-def locate_container(
-    name: str,
-    runtime: str | None = None,
-    base_url: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> list[str]:
-    """The runtimes (``"podman"``, ``"docker"``) where a container named ``name`` exists.
-
-    ``runtime=None`` searches every engine (Podman, then Docker); an engine
-    that does not answer is skipped, but any other error propagates. One
-    endpoint reached through both SDKs (``DOCKER_HOST`` on Podman's socket)
-    is searched once. :func:`kstlib.ops.locate.search_containers` also says
-    what was searched.
-
-    Example:
-        >>> locate_container("bot", runtime="docker", base_url="unix:///nonexistent.sock")
-        []
-    """
-    from kstlib.ops.locate import search_containers
-
-    found = search_containers(name, runtime, base_url, timeout).found
-    return [loc.runtime for loc in found if loc.runtime is not None]

@@ -370,7 +370,7 @@ class DockerEngine(http.HttpEngine):
         import docker.auth
         import docker.errors
 
-        from kstlib.ops.registry import split_reference
+        from kstlib.ops.images import split_reference
 
         repository, tag = split_reference(image)
         headers = (

@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from kstlib.ops.registry import ProgressCallback, PullProgress, pull_failure
+from kstlib.ops.images import ProgressCallback, PullProgress, pull_failure
 
 __all__ = ["PullTracker", "translate_pull_error"]
 
