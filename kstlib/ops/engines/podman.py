@@ -50,6 +50,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
 
 from kstlib.ops.engines import http
 from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec
@@ -350,14 +351,19 @@ class PodmanEngine(http.HttpEngine):
             self._container(ref).start()
 
     def inspect(self, name: str, op: Op = Op.READ) -> ContainerInfo:
-        """Inspect one container: one libpod ``containers.get`` call.
+        """Inspect one container: one libpod ``GET /containers/{name}/json``.
+
+        The request ``containers.get`` makes, without building its model (the
+        payload is all this needs): the same answer and errors, less work.
 
         Example:
             >>> engine.inspect("bot").oom_killed is None  # doctest: +SKIP
             True
         """
         with self._translate(op, name):
-            return info_from_inspect(self.client.containers.get(name).attrs)
+            response = self.client.api.get(f"/containers/{quote_plus(name)}/json")
+            response.raise_for_status()
+            return info_from_inspect(response.json())
 
     def list_containers(self) -> list[ContainerInfo]:
         """Every container, running or not: one sparse ``containers.list`` call (no pods' infra).
