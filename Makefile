@@ -75,7 +75,7 @@ $(UPSTREAM_VENV)/.installed:
 	touch $@
 
 bench: install engines-up $(UPSTREAM_VENV)/.installed
-	source <(bash $(ENGINES) env) && $(BIN)/python integration/bench.py \
+	source <(bash $(ENGINES) env) && $(BIN)/python benchmarks/bench.py \
 	  --upstream $(UPSTREAM_VENV)/bin/python $(BENCH_ARGS)
 
 clean:

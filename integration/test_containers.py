@@ -37,7 +37,7 @@ from kstlib.ops import (
     SessionTimeoutError,
 )
 from kstlib.ops.container import ContainerRunner, locate_container
-from kstlib.ops.engines.base import MANAGED_LABEL
+from kstlib.ops.engines.adapter import MANAGED_LABEL
 from kstlib.ops.manager import SessionManager
 
 from .conftest import DOCKER_URL, ENGINE_URLS, PODMAN_URL, TEST_IMAGE, engine_missing, unique

@@ -92,7 +92,9 @@ def test_auto_detect_finds_a_tmux_session(tmux: TmuxRunner, name: str) -> None:
 
 def test_stop_timeout_is_bounded(tmux: TmuxRunner, name: str) -> None:
     mgr = SessionManager(name, socket_name=tmux.socket_name)
-    mgr.start(["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"])
+    mgr.start(["sh", "-c", "trap '' TERM; echo armed; while true; do sleep 0.1; done"])
+    # A SIGTERM that arrives before sh ran `trap` ends it at once: wait for the trap.
+    wait_until(lambda: mgr.logs() == "armed")
     began = time.monotonic()
     mgr.stop(timeout=1)
     assert 1 <= time.monotonic() - began < 5

@@ -25,10 +25,10 @@ from kstlib.ops import (
     SessionStatus,
     SessionTable,
 )
-from kstlib.ops.container import _to_status
+from kstlib.ops.container.states import _to_status
 from kstlib.ops.engines import docker as docker_engine
 from kstlib.ops.engines import podman as podman_engine
-from kstlib.ops.engines.base import ContainerInfo, PortBinding, spec_from_config
+from kstlib.ops.engines.adapter import ContainerInfo, PortBinding, spec_from_config
 from kstlib.ops.locate import EngineUnavailableWarning, Search, list_sessions
 
 NOWHERE = "unix:///nonexistent-kstlib.sock"
@@ -208,13 +208,16 @@ def test_docker_reports_oom_killed_and_podman_only_when_true() -> None:
     st = _to_status(podman_info, "podman")
     assert (st.oom_killed, st.reason) == (None, "killed by SIGKILL")
     failed = {"Status": "exited", "ExitCode": 127, "Error": "exec: nope: not found"}
-    st = _to_status(docker_engine.info_from_inspect({"Id": "1", "Name": "/a", "State": failed}), "d")
+    st = _to_status(
+        docker_engine.info_from_inspect({"Id": "1", "Name": "/a", "State": failed}), "d"
+    )
     assert st.reason == "exec: nope: not found"
 
 
 def test_status_to_dict_has_the_new_keys_and_stays_json() -> None:
-    st = SessionStatus("a", SessionState.EXITED, BackendType.CONTAINER, oom_killed=True,
-                       reason="oom-killed")
+    st = SessionStatus(
+        "a", SessionState.EXITED, BackendType.CONTAINER, oom_killed=True, reason="oom-killed"
+    )
     data = json.loads(json.dumps(st.to_dict()))
     assert (data["oom_killed"], data["reason"]) == (True, "oom-killed")
 
@@ -237,9 +240,13 @@ def test_relative_volume_is_resolved_against_the_current_directory(
 ) -> None:
     # old: "host side must be an absolute path or a volume name"
     monkeypatch.chdir(tmp_path)
-    cfg = SessionConfig(name="web", backend=BackendType.CONTAINER, image="app:1",
-                        volumes=["./data:/app/data:ro", "../up:/up", "cache:/cache"],
-                        log_volume="./logs:/logs")
+    cfg = SessionConfig(
+        name="web",
+        backend=BackendType.CONTAINER,
+        image="app:1",
+        volumes=["./data:/app/data:ro", "../up:/up", "cache:/cache"],
+        log_volume="./logs:/logs",
+    )
     assert cfg.volumes == (
         f"{tmp_path}/data:/app/data:ro",
         f"{tmp_path.parent}/up:/up",
@@ -251,8 +258,12 @@ def test_relative_volume_is_resolved_against_the_current_directory(
 
 def test_a_container_port_alone_lets_the_engine_pick_the_host_port() -> None:
     # old: "'80' must be [ip:]host:container[/tcp|udp]"
-    cfg = SessionConfig(name="web", backend=BackendType.CONTAINER, image="app:1",
-                        ports=["80", "127.0.0.1::9000/udp"])
+    cfg = SessionConfig(
+        name="web",
+        backend=BackendType.CONTAINER,
+        image="app:1",
+        ports=["80", "127.0.0.1::9000/udp"],
+    )
     assert spec_from_config(cfg).ports == (
         PortBinding(None, None, 80, "tcp"),
         PortBinding("127.0.0.1", None, 9000, "udp"),
@@ -300,8 +311,12 @@ def test_podman_create_asks_for_a_free_host_port_for_a_container_port_alone() ->
 
     client = type("Client", (), {"containers": Containers()})()
     engine = PodmanEngine(client, NOWHERE, 5)
-    cfg = SessionConfig(name="web", backend=BackendType.CONTAINER, image="app:1",
-                        ports=["80", "127.0.0.1::81", "8082:82/udp"])
+    cfg = SessionConfig(
+        name="web",
+        backend=BackendType.CONTAINER,
+        image="app:1",
+        ports=["80", "127.0.0.1::81", "8082:82/udp"],
+    )
     assert engine.create(spec_from_config(cfg)) == "abc"
     # podman-py's own rendering of the request: no host_port means "pick one"
     mappings = CreateMixin._render_payload(dict(asked))["portmappings"]

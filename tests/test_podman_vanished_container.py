@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 
 from kstlib.ops.engines import podman as podman_engine
-from kstlib.ops.engines.base import Op
 from kstlib.ops.exceptions import SessionNotFoundError, SessionStopError
+from kstlib.ops.translate import Op
 from tests.test_container_translation import podman_api_error, translated
 
 VANISHED = (

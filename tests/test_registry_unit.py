@@ -29,7 +29,7 @@ from kstlib.cli.progress import ProgressBar, terminal_progress
 from kstlib.ops.config import parse_config
 from kstlib.ops.engines import docker as docker_engine
 from kstlib.ops.engines import podman as podman_engine
-from kstlib.ops.engines.base import CallContext, Op
+from kstlib.ops.engines.pull import PullTracker, translate_pull_error
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     ImagePullError,
@@ -49,19 +49,25 @@ from kstlib.ops.registry import (
     registry_of,
     split_reference,
 )
-from kstlib.ops.engines.pull import PullTracker, translate_pull_error
+from kstlib.ops.translate import CallContext, Op
 
 IMAGE = "127.0.0.1:5000/kstlib/pulltest:1"
 DOCKER_STREAM: list[dict[str, Any]] = [
     {"status": "Pulling from kstlib/pulltest", "id": "1"},
     {"status": "Already exists", "progressDetail": {}, "id": "4eb182f51dd1"},
     {"status": "Pulling fs layer", "progressDetail": {}, "id": "ff67cf588786"},
-    {"status": "Downloading", "progressDetail": {"current": 36445, "total": 3146862},
-     "id": "ff67cf588786"},
+    {
+        "status": "Downloading",
+        "progressDetail": {"current": 36445, "total": 3146862},
+        "id": "ff67cf588786",
+    },
     {"status": "Verifying Checksum", "progressDetail": {}, "id": "ff67cf588786"},
     {"status": "Download complete", "progressDetail": {}, "id": "ff67cf588786"},
-    {"status": "Extracting", "progressDetail": {"current": 3146862, "total": 3146862},
-     "id": "ff67cf588786"},
+    {
+        "status": "Extracting",
+        "progressDetail": {"current": 3146862, "total": 3146862},
+        "id": "ff67cf588786",
+    },
     {"status": "Pull complete", "progressDetail": {}, "id": "ff67cf588786"},
     {"status": "Digest: sha256:58b4096e17a822ec21f7cb918aeb1fb5a767a14b116c3a146d287f202eb339c5"},
     {"status": "Status: Downloaded newer image for 127.0.0.1:5000/kstlib/pulltest:1"},
@@ -69,35 +75,65 @@ DOCKER_STREAM: list[dict[str, Any]] = [
 PODMAN_STREAM: list[dict[str, Any]] = [
     {"stream": "Trying to pull 127.0.0.1:5000/kstlib/pulltest:1...\n"},
     {"stream": "Getting image source signatures\n"},
-    {"stream": "Copying blob sha256:ff67cf5887868af30d42854059dc38ce023ceed8b5f94ced999bfa7a4f6ea311\n"},
-    {"stream": "Copying blob sha256:4eb182f51dd1d2d511ea5453efa35429f42c16a3af550b81587c14e22cc9ab6a\n"},
-    {"stream": "Copying config sha256:eb09f023043c56c7a6561c68764cf8de570a66e6b987efc134b0c1ec1c3d2fe5\n"},
+    {
+        "stream": "Copying blob sha256:ff67cf5887868af30d42854059dc38ce023ceed8b5f94ced999bfa7a4f6ea311\n"
+    },
+    {
+        "stream": "Copying blob sha256:4eb182f51dd1d2d511ea5453efa35429f42c16a3af550b81587c14e22cc9ab6a\n"
+    },
+    {
+        "stream": "Copying config sha256:eb09f023043c56c7a6561c68764cf8de570a66e6b987efc134b0c1ec1c3d2fe5\n"
+    },
     {"stream": "Writing manifest to image destination\n"},
     {"stream": "Storing signatures\n"},
-    {"images": ["eb09f023043c"], "id": "eb09f023043c56c7a6561c68764cf8de570a66e6b987efc134b0c1ec1c3d2fe5"},
+    {
+        "images": ["eb09f023043c"],
+        "id": "eb09f023043c56c7a6561c68764cf8de570a66e6b987efc134b0c1ec1c3d2fe5",
+    },
 ]
 #: (engine's words, kind) as the engines reported them.
 RECORDED = [
-    ("manifest for 127.0.0.1:5000/kstlib/pulltest:nope not found: manifest unknown: "
-     "manifest unknown", "not_found"),
-    ('Head "http://127.0.0.1:5001/v2/kstlib/pulltest/manifests/1": no basic auth credentials',
-     "unauthorized"),
+    (
+        "manifest for 127.0.0.1:5000/kstlib/pulltest:nope not found: manifest unknown: "
+        "manifest unknown",
+        "not_found",
+    ),
+    (
+        'Head "http://127.0.0.1:5001/v2/kstlib/pulltest/manifests/1": no basic auth credentials',
+        "unauthorized",
+    ),
     ("unauthorized: authentication required", "unauthorized"),
-    ('Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused',
-     "unreachable"),
-    ('Get "https://nosuchhost.invalid:5000/v2/": dial tcp: lookup nosuchhost.invalid on '
-     "10.255.255.53:53: no such host", "unreachable"),
-    ("initializing source docker://127.0.0.1:5000/kstlib/pulltest:1: pinging container "
-     'registry 127.0.0.1:5000: Get "https://127.0.0.1:5000/v2/": http: server gave HTTP '
-     "response to HTTPS client", "tls"),
-    ("initializing source docker://127.0.0.1:5000/kstlib/pulltest:nope: reading manifest nope "
-     "in 127.0.0.1:5000/kstlib/pulltest: manifest unknown: manifest unknown", "not_found"),
-    ("initializing source docker://127.0.0.1:5001/kstlib/pulltest:1: reading manifest 1 in "
-     "127.0.0.1:5001/kstlib/pulltest: unauthorized: authentication required", "unauthorized"),
+    (
+        'Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused',
+        "unreachable",
+    ),
+    (
+        'Get "https://nosuchhost.invalid:5000/v2/": dial tcp: lookup nosuchhost.invalid on '
+        "10.255.255.53:53: no such host",
+        "unreachable",
+    ),
+    (
+        "initializing source docker://127.0.0.1:5000/kstlib/pulltest:1: pinging container "
+        'registry 127.0.0.1:5000: Get "https://127.0.0.1:5000/v2/": http: server gave HTTP '
+        "response to HTTPS client",
+        "tls",
+    ),
+    (
+        "initializing source docker://127.0.0.1:5000/kstlib/pulltest:nope: reading manifest nope "
+        "in 127.0.0.1:5000/kstlib/pulltest: manifest unknown: manifest unknown",
+        "not_found",
+    ),
+    (
+        "initializing source docker://127.0.0.1:5001/kstlib/pulltest:1: reading manifest 1 in "
+        "127.0.0.1:5001/kstlib/pulltest: unauthorized: authentication required",
+        "unauthorized",
+    ),
     ('Get "https://r.example:443/v2/": x509: certificate signed by unknown authority', "tls"),
     ('Get "https://10.0.0.9/v2/": dial tcp 10.0.0.9:443: i/o timeout', "timeout"),
-    ("pull access denied for nope, repository does not exist or may require 'docker login'",
-     "not_found"),
+    (
+        "pull access denied for nope, repository does not exist or may require 'docker login'",
+        "not_found",
+    ),
 ]
 
 
@@ -116,7 +152,13 @@ def test_docker_stream_becomes_ordered_events_ending_in_complete(
     steps = [(e.layer, e.status) for e in seen]
     assert steps[0] == (None, "pulling") and steps[-1] == (None, "complete")
     assert [s for lay, s in steps if lay == "ff67cf588786"] == [
-        "waiting", "downloading", "verifying", "downloaded", "extracting", "done"]
+        "waiting",
+        "downloading",
+        "verifying",
+        "downloaded",
+        "extracting",
+        "done",
+    ]
     assert ("4eb182f51dd1", "exists") in steps
     assert seen[-1].total == 3146862 and tracker.error is None
     per_layer = [r.getMessage() for r in caplog.records if "layer" in r.getMessage()]
@@ -133,8 +175,12 @@ def test_podman_stream_names_each_blob_and_closes_them_before_complete() -> None
         tracker.feed(item)
     tracker.finish()
     layered = [(e.layer, e.status) for e in seen if e.layer]
-    assert layered == [("ff67cf588786", "downloading"), ("4eb182f51dd1", "downloading"),
-                       ("ff67cf588786", "done"), ("4eb182f51dd1", "done")]
+    assert layered == [
+        ("ff67cf588786", "downloading"),
+        ("4eb182f51dd1", "downloading"),
+        ("ff67cf588786", "done"),
+        ("4eb182f51dd1", "done"),
+    ]
     assert seen[-1].is_final and tracker.image_id and tracker.image_id.startswith("eb09f023")
     assert all(e.current is None for e in seen)  # Podman 4 gives no byte counts
 
@@ -142,8 +188,12 @@ def test_podman_stream_names_each_blob_and_closes_them_before_complete() -> None
 def test_an_error_item_stops_without_complete() -> None:
     seen: list[PullProgress] = []
     tracker = PullTracker(IMAGE, "docker", seen.append)
-    tracker.feed({"errorDetail": {"message": "unauthorized: authentication required"},
-                  "error": "unauthorized: authentication required"})
+    tracker.feed(
+        {
+            "errorDetail": {"message": "unauthorized: authentication required"},
+            "error": "unauthorized: authentication required",
+        }
+    )
     assert tracker.error == "unauthorized: authentication required"
     assert [e.status for e in seen] == ["pulling"]
 
@@ -151,16 +201,26 @@ def test_an_error_item_stops_without_complete() -> None:
 # -- references, insecure registries -----------------------------------------------------
 
 
-@pytest.mark.parametrize(("image", "registry", "split"), [
-    ("127.0.0.1:5000/kstlib/pulltest:1", "127.0.0.1:5000", ("127.0.0.1:5000/kstlib/pulltest", "1")),
-    ("127.0.0.1:5000/kstlib/pulltest", "127.0.0.1:5000", ("127.0.0.1:5000/kstlib/pulltest", "latest")),
-    ("alpine", "docker.io", ("alpine", "latest")),
-    ("library/alpine:3.20", "docker.io", ("library/alpine", "3.20")),
-    ("localhost/app:2", "localhost", ("localhost/app", "2")),
-    ("quay.io/a/b@sha256:" + "a" * 64, "quay.io", ("quay.io/a/b", "sha256:" + "a" * 64)),
-])
-def test_registry_and_tag_of_a_reference(image: str, registry: str,
-                                         split: tuple[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("image", "registry", "split"),
+    [
+        (
+            "127.0.0.1:5000/kstlib/pulltest:1",
+            "127.0.0.1:5000",
+            ("127.0.0.1:5000/kstlib/pulltest", "1"),
+        ),
+        (
+            "127.0.0.1:5000/kstlib/pulltest",
+            "127.0.0.1:5000",
+            ("127.0.0.1:5000/kstlib/pulltest", "latest"),
+        ),
+        ("alpine", "docker.io", ("alpine", "latest")),
+        ("library/alpine:3.20", "docker.io", ("library/alpine", "3.20")),
+        ("localhost/app:2", "localhost", ("localhost/app", "2")),
+        ("quay.io/a/b@sha256:" + "a" * 64, "quay.io", ("quay.io/a/b", "sha256:" + "a" * 64)),
+    ],
+)
+def test_registry_and_tag_of_a_reference(image: str, registry: str, split: tuple[str, str]) -> None:
     assert registry_of(image) == registry
     assert split_reference(image) == split
 
@@ -221,7 +281,9 @@ def test_explicit_registry_auth_wins_and_reads_its_variable_at_pull_time(tmp_pat
     auth = RegistryAuth("ci", password_env="REG_PASS_X")
     env = {"HOME": str(tmp_path), "REG_PASS_X": "s3cr3t-value"}
     assert find_credentials("r:1", "docker", auth, env=env) == (
-        {"username": "ci", "password": "s3cr3t-value"}, "registry_auth")
+        {"username": "ci", "password": "s3cr3t-value"},
+        "registry_auth",
+    )
     scoped = RegistryAuth("ci", "pw", registry="other:1")
     assert find_credentials("r:1", "docker", scoped, env=env) == (None, "none")
     with pytest.raises(SessionConfigError, match="REG_PASS_X"):
@@ -232,8 +294,9 @@ def test_a_broken_credentials_file_names_the_file_not_its_content(tmp_path: Path
     path = tmp_path / "auth.json"
     path.write_text('{"auths": {"r:1": {"auth": "not base64 !!! hunter2"}}}')
     with pytest.raises(SessionConfigError) as info:
-        find_credentials("r:1", "podman", env={"REGISTRY_AUTH_FILE": str(path),
-                                               "HOME": str(tmp_path)})
+        find_credentials(
+            "r:1", "podman", env={"REGISTRY_AUTH_FILE": str(path), "HOME": str(tmp_path)}
+        )
     assert str(path) in str(info.value) and "hunter2" not in str(info.value)
 
 
@@ -243,12 +306,14 @@ def test_registry_auth_hides_its_password_and_checks_its_shape() -> None:
     for text in (repr(auth), repr(cfg), str(cfg)):
         assert "hunter2-secret" not in text
     assert "password='***'" in repr(auth)
-    for bad, words in [({"username": "u"}, "give a password or password_env"),
-                       ({"username": "u", "password": "p", "password_env": "P"}, "not both"),
-                       ({"username": "u", "password_env": "1BAD"}, "not an environment"),
-                       ({"username": "", "password": "p"}, "username"),
-                       ({"username": "u", "password": "p", "registry": "a/b"}, "host[:port]"),
-                       ("u:p", "expected a mapping")]:
+    for bad, words in [
+        ({"username": "u"}, "give a password or password_env"),
+        ({"username": "u", "password": "p", "password_env": "P"}, "not both"),
+        ({"username": "u", "password_env": "1BAD"}, "not an environment"),
+        ({"username": "", "password": "p"}, "username"),
+        ({"username": "u", "password": "p", "registry": "a/b"}, "host[:port]"),
+        ("u:p", "expected a mapping"),
+    ]:
         with pytest.raises(SessionConfigError, match="registry_auth") as info:
             SessionConfig(name="db", backend="container", image="x:1", registry_auth=bad)
         assert words in str(info.value)
@@ -266,16 +331,23 @@ def test_each_recorded_engine_error_has_its_kind(words: str, kind: str) -> None:
 def test_each_kind_has_its_own_sentence() -> None:
     texts = {}
     for words, kind in RECORDED:
-        err = pull_failure(IMAGE, "docker", words, session="bot",
-                           credentials="registry_auth" if kind == "unauthorized" else "none")
+        err = pull_failure(
+            IMAGE,
+            "docker",
+            words,
+            session="bot",
+            credentials="registry_auth" if kind == "unauthorized" else "none",
+        )
         assert isinstance(err, SessionStartError) and err.kind == kind
         message = str(err)
         assert message.endswith(".") and ". " not in message, message
-        assert message.startswith("Could not start session 'bot' on the docker backend: "
-                                  f"could not pull image '{IMAGE}': ")
+        assert message.startswith(
+            f"Could not start session 'bot' on the docker backend: could not pull image '{IMAGE}': "
+        )
         texts.setdefault(kind, message)
-    unique_sentences = {m.split(": could not pull image", 1)[1].split("(")[0]
-                        for m in texts.values()}
+    unique_sentences = {
+        m.split(": could not pull image", 1)[1].split("(")[0] for m in texts.values()
+    }
     assert len(unique_sentences) == len(texts) == 5
     no_login = pull_failure(IMAGE, "podman", "unauthorized: authentication required")
     assert "requires a login and no credentials were found" in str(no_login)
@@ -288,7 +360,13 @@ def test_pull_error_pickles_with_its_fields() -> None:
     err = pull_failure(IMAGE, "podman", "manifest unknown", session="bot")
     copy = pickle.loads(pickle.dumps(err))
     assert (copy.kind, copy.image, copy.registry, copy.session, copy.name, str(copy)) == (
-        "not_found", IMAGE, "127.0.0.1:5000", "bot", "bot", str(err))
+        "not_found",
+        IMAGE,
+        "127.0.0.1:5000",
+        "bot",
+        "bot",
+        str(err),
+    )
     assert copy.reason == err.reason and IMAGE in copy.reason
 
 
@@ -314,10 +392,10 @@ def test_sdk_errors_of_a_pull_become_pull_errors_with_the_cause() -> None:
     # a read that timed out (the engine went silent) is the pull's timeout
     try:
         raise requests.exceptions.ConnectionError(
-            urllib3.exceptions.ReadTimeoutError(None, "/images/create", "read timed out"))
+            urllib3.exceptions.ReadTimeoutError(None, "/images/create", "read timed out")
+        )
     except requests.exceptions.ConnectionError as silent:
-        out = translate_pull_error(silent, table, ctx("docker"), credentials="none",
-                                   session=None)
+        out = translate_pull_error(silent, table, ctx("docker"), credentials="none", session=None)
     assert isinstance(out, ImagePullError) and out.kind == "timeout" and "4 s" in str(out)
     # the engine's socket is gone: no engine, not a registry problem
     gone = requests.exceptions.ConnectionError(FileNotFoundError(2, "No such file"))
@@ -330,8 +408,9 @@ def test_sdk_errors_of_a_pull_become_pull_errors_with_the_cause() -> None:
         except requests.exceptions.ConnectionError as cause:
             raise podman.errors.APIError("http://x/images/pull", explanation="failed") from cause
     except podman.errors.APIError as wrapped:
-        out = translate_pull_error(wrapped, podman_engine.table(), ctx("podman"),
-                                   credentials="none", session=None)
+        out = translate_pull_error(
+            wrapped, podman_engine.table(), ctx("podman"), credentials="none", session=None
+        )
     assert isinstance(out, ContainerRuntimeNotFoundError)
 
 
@@ -339,12 +418,22 @@ def test_sdk_errors_of_a_pull_become_pull_errors_with_the_cause() -> None:
 
 
 def test_session_config_pull_fields_are_checked() -> None:
-    cfg = SessionConfig(name="w", backend="container", image="x:1", pull="ALWAYS",
-                        insecure_registries=["reg.lan:5000"])
+    cfg = SessionConfig(
+        name="w",
+        backend="container",
+        image="x:1",
+        pull="ALWAYS",
+        insecure_registries=["reg.lan:5000"],
+    )
     assert (cfg.pull, cfg.insecure_registries) == ("always", ("reg.lan:5000",))
     assert SessionConfig(name="w").pull == "missing"
-    for field, value in [("pull", "sometimes"), ("pull", 1), ("insecure_registries", "reg"),
-                         ("insecure_registries", ["a b"]), ("on_progress", 5)]:
+    for field, value in [
+        ("pull", "sometimes"),
+        ("pull", 1),
+        ("insecure_registries", "reg"),
+        ("insecure_registries", ["a b"]),
+        ("on_progress", 5),
+    ]:
         with pytest.raises(SessionConfigError) as info:
             SessionConfig(name="w", backend="container", image="x:1", **{field: value})
         assert info.value.field == field
@@ -381,22 +470,38 @@ def test_config_file_keys_with_lines_and_defaults() -> None:
     with pytest.raises(SessionConfigError, match=r"^k\.yml:2: ops\.pull: "):
         parse_config("ops:\n  pull: sometimes\n", source="k.yml")
     with pytest.raises(SessionConfigError, match=r"^k\.yml:4: ops\.sessions\.a\.registry_auth"):
-        parse_config("ops:\n  sessions:\n    a:\n      registry_auth: {username: u}\n"
-                     "      backend: docker\n      image: x:1\n", source="k.yml")
+        parse_config(
+            "ops:\n  sessions:\n    a:\n      registry_auth: {username: u}\n"
+            "      backend: docker\n      image: x:1\n",
+            source="k.yml",
+        )
 
 
 def test_last_start_record_keeps_no_password_and_no_callback(tmp_path: Path) -> None:
     secret = "hunter2-in-code"
-    state.save(SessionConfig(name="a", backend="container", image="x:1", on_progress=print,
-                             registry_auth={"username": "u", "password": secret}),
-               directory=tmp_path)
+    state.save(
+        SessionConfig(
+            name="a",
+            backend="container",
+            image="x:1",
+            on_progress=print,
+            registry_auth={"username": "u", "password": secret},
+        ),
+        directory=tmp_path,
+    )
     text = (tmp_path / "a.json").read_text()
     assert secret not in text and "on_progress" not in text
     first = state.load("a", directory=tmp_path)
     assert first is not None and first.config.registry_auth is None
-    state.save(SessionConfig(name="b", backend="container", image="x:1",
-                             registry_auth={"username": "u", "password_env": "P"}),
-               directory=tmp_path)
+    state.save(
+        SessionConfig(
+            name="b",
+            backend="container",
+            image="x:1",
+            registry_auth={"username": "u", "password_env": "P"},
+        ),
+        directory=tmp_path,
+    )
     loaded = state.load("b", directory=tmp_path)
     assert loaded is not None and loaded.config.registry_auth == RegistryAuth("u", password_env="P")
 
@@ -404,10 +509,16 @@ def test_last_start_record_keeps_no_password_and_no_callback(tmp_path: Path) -> 
 def test_cli_pull_options() -> None:
     args = parse_args(["ops", "start", "db", "-i", "r:5000/a:1", "--pull", "always"])
     assert args.pull == "always"
-    args = parse_args(["ops", "pull", "r:5000/a:1", "--runtime", "podman", "--insecure",
-                       "--json", "-t", "30"])
+    args = parse_args(
+        ["ops", "pull", "r:5000/a:1", "--runtime", "podman", "--insecure", "--json", "-t", "30"]
+    )
     assert (args.image, args.runtime, args.insecure, args.json, args.timeout) == (
-        "r:5000/a:1", "podman", True, True, 30.0)
+        "r:5000/a:1",
+        "podman",
+        True,
+        True,
+        30.0,
+    )
     from kstlib.cli import main
 
     assert main(["ops", "start", "db", "-i", "x:1", "--pull", "sometimes"]) == 2
@@ -478,7 +589,7 @@ class StubEngine:
         self.calls.append("inspect")
         if "start" not in self.calls:
             raise SessionNotFoundError(name, self.runtime)
-        from kstlib.ops.engines.base import ContainerInfo
+        from kstlib.ops.engines.adapter import ContainerInfo
 
         return ContainerInfo(id="abc", name=name, state="running", pid=42)
 
@@ -510,12 +621,18 @@ def stub_runner(engine: StubEngine) -> Any:
 
 
 def start_cfg(pull: str = "missing", **kw: Any) -> SessionConfig:
-    return SessionConfig(name="bot", backend="container", image="127.0.0.1:5000/a:1",
-                         command="sleep 1", pull=pull, **kw)
+    return SessionConfig(
+        name="bot",
+        backend="container",
+        image="127.0.0.1:5000/a:1",
+        command="sleep 1",
+        pull=pull,
+        **kw,
+    )
 
 
 def test_a_create_that_fails_for_another_reason_pulls_nothing() -> None:
-    from kstlib.ops.engines.base import timed_out
+    from kstlib.ops.engines.errors import timed_out
 
     hang = timed_out(Op.START, "bot", "docker", "unix:///stub.sock", 5)
     engine = StubEngine([hang])
@@ -526,11 +643,17 @@ def test_a_create_that_fails_for_another_reason_pulls_nothing() -> None:
 
 
 def test_a_missing_image_is_pulled_then_created_unless_never() -> None:
-    from kstlib.ops.engines.base import image_missing
+    from kstlib.ops.engines.errors import image_missing
 
     def missing() -> Exception:
-        return image_missing(Op.START, "bot", "docker", "unix:///stub.sock",
-                             image="127.0.0.1:5000/a:1", detail="No such image")
+        return image_missing(
+            Op.START,
+            "bot",
+            "docker",
+            "unix:///stub.sock",
+            image="127.0.0.1:5000/a:1",
+            detail="No such image",
+        )
 
     engine = StubEngine([])  # the image is there: not one call more than before
     assert stub_runner(engine).start(start_cfg()).is_running

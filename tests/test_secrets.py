@@ -68,8 +68,9 @@ def test_config_file_errors_never_echo_an_env_value() -> None:
 def test_cli_env_errors_never_echo_the_item(
     world: FakeWorld, capsys: pytest.CaptureFixture[str], item: str
 ) -> None:
-    code, out, err = run_cli(capsys, "ops", "start", "bot", "-e", "MODE=x", "-e", item, "--",
-                             "sleep", "9")
+    code, out, err = run_cli(
+        capsys, "ops", "start", "bot", "-e", "MODE=x", "-e", item, "--", "sleep", "9"
+    )
     assert code == 2 and out == ""
     assert_one_line_error(err, "--env: item 2")
     assert SECRET not in err
@@ -79,8 +80,9 @@ def test_cli_env_errors_never_echo_the_item(
 def test_cli_env_value_with_nul_is_refused_without_echo(
     world: FakeWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run_cli(capsys, "ops", "start", "bot", "-e", f"API_TOKEN={SECRET}\x00",
-                           "--", "sleep", "9")
+    code, _, err = run_cli(
+        capsys, "ops", "start", "bot", "-e", f"API_TOKEN={SECRET}\x00", "--", "sleep", "9"
+    )
     assert code == 2
     assert_one_line_error(err, "--env[API_TOKEN]: value contains a NUL character")
     assert SECRET not in err
@@ -95,8 +97,9 @@ def test_last_start_keeps_env_names_only_private_and_stop_removes_it(
 ) -> None:
     old_umask = os.umask(0o022)
     try:
-        code, out, _ = run_cli(capsys, "ops", "start", "bot", "--json", "-e",
-                               f"API_TOKEN={SECRET}", "--", "sleep", "9")
+        code, out, _ = run_cli(
+            capsys, "ops", "start", "bot", "--json", "-e", f"API_TOKEN={SECRET}", "--", "sleep", "9"
+        )
     finally:
         os.umask(old_umask)
     assert code == 0 and SECRET not in out
@@ -126,8 +129,11 @@ def test_an_old_record_with_env_values_is_used_without_them_and_scrubbed(
 ) -> None:
     record = _record(tmp_path, "bot")
     record.parent.mkdir(parents=True, mode=0o700)
-    record.write_text(json.dumps({"name": "bot", "backend": "tmux", "command": "sleep 9",
-                                  "env": {"API_TOKEN": SECRET}}))
+    record.write_text(
+        json.dumps(
+            {"name": "bot", "backend": "tmux", "command": "sleep 9", "env": {"API_TOKEN": SECRET}}
+        )
+    )
     last = state.load("bot")
     assert last is not None and last.env_keys == ("API_TOKEN",) and last.config.env == {}
     assert SECRET not in record.read_text()
@@ -163,8 +169,10 @@ def test_last_start_refuses_a_folder_others_can_write(
 def test_json_and_error_output_never_show_env_values(
     world: FakeWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["ops", "start", "bot", "--json", "-e", f"API_TOKEN={SECRET}", "--",
-                 "sleep", "9"]) == 0
+    assert (
+        main(["ops", "start", "bot", "--json", "-e", f"API_TOKEN={SECRET}", "--", "sleep", "9"])
+        == 0
+    )
     assert main(["ops", "status", "bot", "--json"]) == 0
     assert main(["ops", "list", "--json", "-b", "tmux"]) == 0
     assert main(["ops", "start", "bot", "-e", f"API_TOKEN={SECRET}", "--", "sleep", "9"]) == 1
@@ -174,9 +182,10 @@ def test_json_and_error_output_never_show_env_values(
 
 
 def test_the_container_spec_repr_shows_no_env_value() -> None:
-    from kstlib.ops.engines.base import spec_from_config
+    from kstlib.ops.engines.adapter import spec_from_config
 
-    spec = spec_from_config(SessionConfig(name="w", backend="container", image="alpine:3.20",
-                                          env={"API_TOKEN": SECRET}))
+    spec = spec_from_config(
+        SessionConfig(name="w", backend="container", image="alpine:3.20", env={"API_TOKEN": SECRET})
+    )
     assert SECRET not in repr(spec)
     assert spec.env["API_TOKEN"] == SECRET

@@ -24,9 +24,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 __all__ = ["EXIT_FAILED", "EXIT_NOT_FOUND", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -68,9 +70,29 @@ def _run(argv: list[str]) -> int:
         parse_args([args.area, "--help"])
     from kstlib.cli.commands import run
 
-    code = run(args)
+    with _verbose(bool(getattr(args, "verbose", False))):
+        code = run(args)
     sys.stdout.flush()
     return code
+
+
+@contextlib.contextmanager
+def _verbose(on: bool) -> Iterator[None]:
+    """``-v``: DEBUG records of ``kstlib.ops`` (and its backends' children) go to stderr."""
+    if not on:
+        yield
+        return
+    log = logging.getLogger("kstlib.ops")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

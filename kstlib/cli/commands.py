@@ -23,7 +23,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from kstlib.cli import EXIT_FAILED, output, state
 from kstlib.cli.parser import UsageError
@@ -39,7 +39,7 @@ from kstlib.ops.exceptions import (
 )
 from kstlib.ops.manager import wait_for_log
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
-from kstlib.ops.runner import Runner
+from kstlib.ops.runner import CommandRunner, Runner, TerminalAttacher
 
 if TYPE_CHECKING:
     from kstlib.ops.tmux import TmuxRunner
@@ -135,10 +135,10 @@ def _option_error(err: SessionConfigError, option: str | None = None) -> Session
     option = option or OPTION_OF.get(top)
     if option is None:
         return err
-    problem = err.message.split(": ", 1)[1] if err.message.startswith(f"{field}: ") else err.message
+    problem = err.problem
     if top == "env":  # which variable is wrong: its key (never its value)
         option += field[len(top) :]
-    return SessionConfigError(f"{option}: {problem}", field=err.field)
+    return SessionConfigError(f"{option}: {problem}", field=err.field, problem=problem)
 
 
 def parse_env(items: Sequence[str]) -> dict[str, str]:
@@ -252,7 +252,7 @@ class Context:
             >>> Context(argparse.Namespace()).engine_timeout
             30.0
         """
-        from kstlib.ops.engines.base import DEFAULT_TIMEOUT
+        from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
         from kstlib.ops.settings import env_int
 
         return float(env_int(ENGINE_TIMEOUT_ENV, int(DEFAULT_TIMEOUT), minimum=1, unit="seconds"))
@@ -368,11 +368,8 @@ class Context:
         self._check_endpoint(place)
         from kstlib.ops.container import ContainerRunner
 
-        return cast(
-            Runner,
-            ContainerRunner(
-                runtime=place.runtime, base_url=place.base_url, timeout=self.engine_timeout
-            ),
+        return ContainerRunner(
+            runtime=place.runtime, base_url=place.base_url, timeout=self.engine_timeout
         )
 
     # -- where is the session ---------------------------------------------------------------
@@ -505,7 +502,9 @@ class Context:
                     raise
                 return []
         from kstlib.ops.container import locate_container
-        from kstlib.ops.engines.base import connect, did_not_answer, validate_base_url
+        from kstlib.ops.engines.endpoints import connect
+        from kstlib.ops.engines.errors import did_not_answer
+        from kstlib.ops.validators import validate_base_url
 
         self._check_endpoint(place)
         timeout = self.engine_timeout
@@ -851,10 +850,7 @@ def cmd_logs(ctx: Context) -> int:
     # could make the terminal answer (typed into the user's shell) or retitle it.
     show = output.terminal_safe if _is_terminal(sys.stdout) else _unchanged
     if ctx.args.follow:
-        follow = getattr(runner, "follow_logs", None)
-        if follow is None:
-            raise UsageError(f"--follow is not available for {runner!r}")
-        lines = cast(Callable[..., Iterable[str]], follow)(
+        lines = runner.follow_logs(
             name, since=ctx.args.since, timestamps=ctx.args.timestamps, ansi=not ctx.args.no_color
         )
         for line in lines:
@@ -1063,10 +1059,9 @@ def cmd_exec(ctx: Context) -> int:
             "session (use 'kstlib ops send-keys' to type into tmux)"
         )
     runner = ctx.runner(place)
-    run_in = getattr(runner, "exec", None)
-    if run_in is None:
+    if not isinstance(runner, CommandRunner):
         raise UsageError(f"exec is not available for {runner!r}")
-    code, out = cast(Callable[[str, list[str]], tuple[int, Any]], run_in)(name, list(argv))
+    code, out = runner.exec(name, list(argv))
     text = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out or "")
     sys.stdout.write(text)
     if text and not text.endswith("\n"):
@@ -1112,10 +1107,10 @@ def cmd_attach(ctx: Context) -> int:
     if place.backend is TMUX:
         runner.attach(name)  # the tmux client takes over this process
         return 0
-    from kstlib.ops.container import ContainerRunner
-
+    if not isinstance(runner, TerminalAttacher):
+        raise UsageError(f"attach is not available for {runner!r}")
     where = getattr(runner, "runtime", None) or place.label
-    code = cast(ContainerRunner, runner).attach_terminal(name)
+    code = runner.attach_terminal(name)
     if code is None:
         # the relay left the cursor at the start of a line (a newline if needed)
         sys.stderr.write(f"kstlib: detached from session {name!r} ({where}); it runs on.\n")

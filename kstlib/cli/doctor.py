@@ -175,7 +175,7 @@ def endpoints(runtime: str, base_url: str | None = None) -> list[str]:
     """
     if base_url:
         return [base_url]
-    from kstlib.ops.engines.base import default_endpoints
+    from kstlib.ops.engines.endpoints import default_endpoints
 
     return default_endpoints(runtime)
 
@@ -218,7 +218,7 @@ def _probe_engine(
     *,
     timeout: float,
 ) -> Check:
-    from kstlib.ops.engines.base import did_not_answer
+    from kstlib.ops.engines.errors import did_not_answer
 
     tried = endpoints(runtime, base_url)
     failures: list[str] = []

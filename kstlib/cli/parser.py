@@ -230,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Manage named sessions on tmux or in Docker/Podman containers. "
         "A command after -- is an argv (no shell); -c takes a shell command line.",
     )
+    ops.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log every tmux and engine call, with its duration, to stderr (DEBUG)",
+    )
     commands = ops.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=_Parser)
 
     p = commands.add_parser(

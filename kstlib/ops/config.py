@@ -449,15 +449,14 @@ class _Context:
     ) -> SessionConfigError:
         line = self.line_of(mapping, key) if mapping is not None else None
         where = f"{self.source}:{line}" if line else self.source
-        return SessionConfigError(f"{where}: {keypath}: {problem}", field=keypath)
+        return SessionConfigError(f"{where}: {keypath}: {problem}", field=keypath, problem=problem)
 
     def wrap(
         self, err: SessionConfigError, prefix: str, mapping: object, key: object
     ) -> SessionConfigError:
-        # A validator's message is "field: problem"; put the key path in front.
+        # A validator's error carries its field and problem; put the key path in front.
         inner_field = err.field or str(key)
-        message = err.message
-        problem = message.split(": ", 1)[1] if message.startswith(f"{inner_field}: ") else message
+        problem = err.problem
         # env[KEY] / labels[KEY]: point at KEY's own line when it is known.
         top, _, rest = inner_field.partition("[")
         nested = mapping.get(top) if isinstance(mapping, dict) else None
@@ -501,7 +500,7 @@ def _backend_and_runtime(value: object) -> tuple[BackendType, str | None]:
     if isinstance(value, str) and value.lower() in RUNTIME_BACKENDS:
         return BackendType.CONTAINER, value.lower()
     try:
-        return validators.validate_backend(value), None
+        return BackendType.coerce(value), None
     except SessionConfigError:
         choices = ", ".join([*(b.value for b in BackendType), *RUNTIME_BACKENDS])
         raise validators.config_error(
@@ -628,8 +627,7 @@ def _parse_session(
     try:
         validators.validate_name(name)
     except SessionConfigError as err:
-        problem = err.message.split(": ", 1)[-1]
-        raise ctx.error(keypath, f"invalid session name: {problem}", parent, name) from None
+        raise ctx.error(keypath, f"invalid session name: {err.problem}", parent, name) from None
     name = str(name)
     body = _mapping(ctx, raw, keypath, parent, name)
     _check_keys(ctx, body, SESSION_KEYS, keypath)
@@ -639,7 +637,9 @@ def _parse_session(
         wrapped = ctx.wrap(err, keypath, body, key)
         hint = _yaml_hint(key, value)
         if hint:
-            wrapped = SessionConfigError(wrapped.message + hint, field=wrapped.field)
+            wrapped = SessionConfigError(
+                wrapped.message + hint, field=wrapped.field, problem=wrapped.problem + hint
+            )
         return wrapped
 
     values: dict[str, Any] = {"name": name}
@@ -907,9 +907,7 @@ def parse_config(
     try:
         runtime = _runtime(ops.get("container_runtime"))
     except SessionConfigError as err:
-        raise ctx.error(
-            "ops.container_runtime", err.message.split(": ", 1)[-1], ops, "container_runtime"
-        ) from None
+        raise ctx.error("ops.container_runtime", err.problem, ops, "container_runtime") from None
     if container_runtime and runtime and runtime != container_runtime:
         raise ctx.error(
             "ops.container_runtime",
@@ -924,17 +922,13 @@ def parse_config(
         try:
             tmux_socket = validators.validate_socket_name(ops["tmux_socket"])
         except SessionConfigError as err:
-            raise ctx.error(
-                "ops.tmux_socket", err.message.split(": ", 1)[-1], ops, "tmux_socket"
-            ) from None
+            raise ctx.error("ops.tmux_socket", err.problem, ops, "tmux_socket") from None
     tmux_binary: str | None = None
     if ops.get("tmux_binary") is not None:
         try:
             tmux_binary = validators.validate_optional_str("tmux_binary", ops["tmux_binary"])
         except SessionConfigError as err:
-            raise ctx.error(
-                "ops.tmux_binary", err.message.split(": ", 1)[-1], ops, "tmux_binary"
-            ) from None
+            raise ctx.error("ops.tmux_binary", err.problem, ops, "tmux_binary") from None
         if tmux_binary is not None:
             problem = _program_problem(tmux_binary)
             if problem is not None:
@@ -947,7 +941,7 @@ def parse_config(
         if ops.get("pull") is not None:
             pull = validators.validate_pull(ops["pull"])
     except SessionConfigError as err:
-        raise ctx.error("ops.pull", err.message.split(": ", 1)[-1], ops, "pull") from None
+        raise ctx.error("ops.pull", err.problem, ops, "pull") from None
     try:
         insecure_registries = validators.validate_insecure_registries(
             ops.get("insecure_registries")
@@ -955,7 +949,7 @@ def parse_config(
     except SessionConfigError as err:
         raise ctx.error(
             "ops.insecure_registries",
-            err.message.split(": ", 1)[-1],
+            err.problem,
             ops,
             "insecure_registries",
         ) from None

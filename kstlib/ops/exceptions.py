@@ -112,19 +112,26 @@ class SessionConfigError(OpsError, ValueError):
 
     Attributes:
         field: the option or config key that is wrong (``None`` if not one).
+        problem: what is wrong, without the ``field: `` (or ``file:line: key: ``)
+            prefix of the message, so callers re-word it without parsing the
+            message. Defaults to the message minus a leading ``"{field}: "``.
 
     Example:
         >>> err = SessionConfigError("name: must start with a letter", field="name")
-        >>> err.field, isinstance(err, ValueError)
-        ('name', True)
+        >>> err.field, err.problem, isinstance(err, ValueError)
+        ('name', 'must start with a letter', True)
     """
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, problem: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+        if problem is None:
+            prefix = f"{field}: " if field else None
+            problem = message[len(prefix) :] if prefix and message.startswith(prefix) else message
+        self.problem = problem
 
     def _pickle_args(self) -> tuple[Any, ...]:
-        return (self.message, self.field)
+        return (self.message, self.field, self.problem)
 
 
 class StateDirError(OpsError, PermissionError):

@@ -28,13 +28,14 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.models import BackendType, SessionStatus, SessionTable
 
 if TYPE_CHECKING:
-    from kstlib.ops.engines.base import EngineAdapter
+    from kstlib.ops.engines.adapter import EngineAdapter
 
 __all__ = [
     "EngineUnavailableWarning",
     "Location",
     "Search",
     "list_sessions",
+    "locate_container",
     "not_found",
     "reachable_engines",
     "search",
@@ -148,7 +149,7 @@ def reachable_engines(
 ) -> tuple[list[EngineAdapter], list[str]]:
     """Every engine that answers (Podman, then Docker; one endpoint once), and those that did not.
 
-    Each runtime is reached as :func:`~kstlib.ops.engines.base.connect`
+    Each runtime is reached as :func:`~kstlib.ops.engines.endpoints.connect`
     reaches it (``base_url``, else its default endpoints). One endpoint
     reached through both SDKs (``DOCKER_HOST`` on Podman's socket) counts once.
 
@@ -157,19 +158,17 @@ def reachable_engines(
         >>> engines, down
         ([], ['docker at unix:///nonexistent.sock'])
     """
-    from kstlib.ops.engines.base import (
+    from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
+    from kstlib.ops.engines.endpoints import (
         AUTO_ORDER,
-        DEFAULT_TIMEOUT,
         connect,
         default_endpoints,
-        validate_base_url,
-        validate_timeout,
     )
-    from kstlib.ops.validators import validate_runtime
+    from kstlib.ops.validators import validate_base_url, validate_call_timeout, validate_runtime
 
     runtimes = (validate_runtime(runtime),) if runtime is not None else AUTO_ORDER
     base_url = validate_base_url(base_url)
-    limit = validate_timeout(DEFAULT_TIMEOUT if timeout is None else timeout)
+    limit = validate_call_timeout(DEFAULT_TIMEOUT if timeout is None else timeout)
     engines: list[EngineAdapter] = []
     down: list[str] = []
     for rt in runtimes:
@@ -196,8 +195,8 @@ def search_containers(
         >>> search_containers("bot", "docker", "unix:///nonexistent.sock").unreachable
         ['docker at unix:///nonexistent.sock']
     """
-    from kstlib.ops.container import ContainerRunner
-    from kstlib.ops.engines.base import forget
+    from kstlib.ops.container.runner import ContainerRunner
+    from kstlib.ops.engines.endpoints import forget
     from kstlib.ops.validators import validate_lookup_name
 
     validate_lookup_name(name)
@@ -304,8 +303,8 @@ def list_sessions(
             label = _tmux_label(socket_name, socket_path)
             warnings.warn(f"{label} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
     if containers:
-        from kstlib.ops.container import _to_status
-        from kstlib.ops.engines.base import forget
+        from kstlib.ops.container.states import _to_status
+        from kstlib.ops.engines.endpoints import forget
 
         engines, down = reachable_engines(runtime, base_url, timeout)
         for where in down:
@@ -328,3 +327,25 @@ def list_sessions(
                 continue
             rows.extend(_to_status(info, engine.runtime) for info in listed)
     return SessionTable(rows)
+
+
+def locate_container(
+    name: str,
+    runtime: str | None = None,
+    base_url: str | None = None,
+    timeout: float | None = None,
+) -> list[str]:
+    """The runtimes (``"podman"``, ``"docker"``) where a container named ``name`` exists.
+
+    ``runtime=None`` searches every engine (Podman, then Docker); an engine
+    that does not answer is skipped, but any other error propagates. One
+    endpoint reached through both SDKs (``DOCKER_HOST`` on Podman's socket)
+    is searched once. :func:`kstlib.ops.locate.search_containers` also says
+    what was searched.
+
+    Example:
+        >>> locate_container("bot", runtime="docker", base_url="unix:///nonexistent.sock")
+        []
+    """
+    found = search_containers(name, runtime, base_url, timeout).found
+    return [loc.runtime for loc in found if loc.runtime is not None]

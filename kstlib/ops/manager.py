@@ -20,9 +20,9 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from kstlib.ops.exceptions import (
     SessionAmbiguousError,
@@ -34,11 +34,17 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, Command, SessionConfig, SessionState, SessionStatus
 from kstlib.ops.runner import CommandRunner, KeySender, Runner
-from kstlib.ops.validators import validate_name
+from kstlib.ops.validators import validate_name, validate_timeout
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from kstlib.ops.registry import PullProgress, RegistryAuth
 
 __all__ = [
     "SessionConfigError",
     "SessionManager",
+    "SessionOptions",
     "auto_detect_backend",
     "make_runner",
     "wait_for_log",
@@ -46,6 +52,47 @@ __all__ = [
 
 #: Options that choose where a session runs rather than what it runs.
 _RUNNER_OPTIONS = ("tmux_bin", "engine_timeout")
+
+
+class SessionOptions(TypedDict, total=False):
+    """The keyword options of :class:`SessionManager`, typed so that mypy catches a typo.
+
+    Every :class:`~kstlib.ops.models.SessionConfig` field but ``name`` and
+    ``backend`` (a test keeps the two lists equal), plus the runner's own:
+    ``tmux_bin`` (upstream spelling ``tmux_binary``) and ``engine_timeout``.
+    An unknown key is also refused at run time (SessionConfigError).
+
+    Example:
+        >>> options: SessionOptions = {"command": "top", "env": {"TERM": "xterm"}}
+        >>> sorted(options)
+        ['command', 'env']
+    """
+
+    command: str | Sequence[str] | None
+    working_dir: str | None
+    env: Mapping[str, str]
+    socket_name: str | None
+    socket_path: str | None
+    image: str | None
+    volumes: Sequence[str]
+    log_volume: str | None
+    ports: Sequence[str]
+    runtime: str | None
+    base_url: str | None
+    labels: Mapping[str, str]
+    restart: str | None
+    memory: str | None
+    cpus: float | None
+    init: bool
+    pull: str
+    registry_auth: RegistryAuth | None
+    insecure_registries: Sequence[str]
+    on_progress: Callable[[PullProgress], None] | None
+    tmux_bin: str | None
+    tmux_binary: str | None
+    engine_timeout: float | None
+
+
 #: Options that mean a container when no backend is named.
 _IMPLY_CONTAINER = ("image", "runtime", "base_url")
 
@@ -118,15 +165,6 @@ def _pattern(pattern: object) -> re.Pattern[str]:
         ) from None
 
 
-def _check_timeout(timeout: object) -> float:
-    ok = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-    if not ok or not 0 <= timeout < float("inf"):  # type: ignore[operator]
-        raise SessionConfigError(
-            f"timeout: {timeout!r} must be a non-negative number of seconds", "timeout"
-        )
-    return float(timeout)  # type: ignore[arg-type]
-
-
 def _check_port(port: object) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise SessionConfigError(f"port: {port!r} is not a port number (1-65535)", "port")
@@ -154,7 +192,7 @@ def wait_for_log(
         True
     """
     regex = _pattern(pattern)
-    limit = _check_timeout(timeout)
+    limit = validate_timeout(timeout)
     lines = runner.follow_logs(name, since=0, ansi=False, timeout=timeout)
     try:
         for line in lines:
@@ -221,9 +259,14 @@ class SessionManager:
     """
 
     def __init__(
-        self, name: str, *, backend: str | BackendType | None = "auto", **options: Any
+        self,
+        name: str,
+        *,
+        backend: str | BackendType | None = "auto",
+        **given: Unpack[SessionOptions],
     ) -> None:
         validate_name(name)
+        options: dict[str, Any] = dict(given)
         runner_options = {k: options.pop(k) for k in _RUNNER_OPTIONS if k in options}
         # upstream spelling: tmux_binary is libtmux's tmux_bin
         if "tmux_binary" in options:
@@ -238,10 +281,10 @@ class SessionManager:
         else:
             chosen, implied = BackendType.parse(backend)
             if implied is not None:
-                given = options.get("runtime")
-                if given is not None and str(given).lower() != implied:
+                runtime = options.get("runtime")
+                if runtime is not None and str(runtime).lower() != implied:
                     raise SessionConfigError(
-                        f"runtime: {given!r} contradicts backend {implied!r}", "runtime"
+                        f"runtime: {runtime!r} contradicts backend {implied!r}", "runtime"
                     )
                 options["runtime"] = implied
         base = SessionConfig(name=name, backend=chosen)
@@ -595,7 +638,7 @@ class SessionManager:
         ``attempt`` returns why it is not ready yet. Between attempts the
         session is checked: one that has exited (or vanished) ends the wait.
         """
-        limit = _check_timeout(timeout)
+        limit = validate_timeout(timeout)
         deadline = time.monotonic() + limit
         while True:
             left = deadline - time.monotonic()
@@ -708,7 +751,7 @@ class SessionManager:
             >>> bot.stop(graceful=False)
             True
         """
-        deadline = time.monotonic() + _check_timeout(timeout)
+        deadline = time.monotonic() + validate_timeout(timeout)
         while True:
             try:
                 st = self.status()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 from kstlib.ops import validators
 
 if TYPE_CHECKING:
-    from kstlib.ops.registry import PullProgress, RegistryAuth
+    from kstlib.ops.images import PullProgress, RegistryAuth
 
 __all__ = [
     "BackendType",
@@ -49,6 +49,29 @@ class BackendType(str, Enum):
         return self.value
 
     @classmethod
+    def coerce(cls, value: object) -> BackendType:
+        """The backend named ``value`` (``tmux`` or ``container``, any case).
+
+        Raises:
+            SessionConfigError: ``value`` is not a backend.
+
+        Example:
+            >>> BackendType.coerce("Container")
+            <BackendType.CONTAINER: 'container'>
+        """
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls(value.lower())
+            except ValueError:
+                pass
+        choices = ", ".join(b.value for b in cls)
+        raise validators.config_error(
+            "backend", f"{validators.shown(value)} is not a backend (choose from {choices})"
+        )
+
+    @classmethod
     def parse(cls, value: object) -> tuple[BackendType, str | None]:
         """A backend and the runtime it implies: ``docker``/``podman`` mean a container there.
 
@@ -68,7 +91,7 @@ class BackendType(str, Enum):
         if isinstance(value, str) and value.lower() in validators.RUNTIMES:
             return cls.CONTAINER, value.lower()
         try:
-            return validators.validate_backend(value), None
+            return cls.coerce(value), None
         except Exception:
             choices = ", ".join([*(b.value for b in cls), *validators.RUNTIMES])
             raise validators.config_error(
@@ -173,7 +196,7 @@ class SessionConfig:
 
     def __post_init__(self) -> None:
         validators.validate_name(self.name)
-        object.__setattr__(self, "backend", validators.validate_backend(self.backend))
+        object.__setattr__(self, "backend", BackendType.coerce(self.backend))
         object.__setattr__(self, "command", validators.validate_command(self.command))
         object.__setattr__(self, "env", validators.validate_env(self.env))
         object.__setattr__(self, "volumes", validators.validate_volumes(self.volumes))
@@ -204,7 +227,7 @@ class SessionConfig:
             validators.validate_insecure_registries(self.insecure_registries),
         )
         if self.registry_auth is not None:
-            from kstlib.ops.registry import validate_registry_auth
+            from kstlib.ops.images import validate_registry_auth
 
             object.__setattr__(self, "registry_auth", validate_registry_auth(self.registry_auth))
         if self.on_progress is not None and not callable(self.on_progress):

@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, SessionConfig, SessionStatus, SessionTable
 
-__all__ = ["AbstractRunner", "CommandRunner", "KeySender", "Runner"]
+__all__ = ["AbstractRunner", "CommandRunner", "KeySender", "Runner", "TerminalAttacher"]
 
 
 @runtime_checkable
@@ -125,4 +125,21 @@ class KeySender(Protocol):
 
     def send_keys(self, name: str, keys: str, enter: bool = True) -> None:
         """Type ``keys`` literally into session ``name``, then Enter unless ``enter=False``."""
+        ...
+
+
+@runtime_checkable
+class TerminalAttacher(Protocol):
+    """A runner that relays this terminal to the session and tells how it ended (containers).
+
+    Example:
+        >>> from kstlib.ops import ContainerRunner, TmuxRunner
+        >>> isinstance(ContainerRunner(runtime="docker"), TerminalAttacher)
+        True
+        >>> isinstance(TmuxRunner(socket_name="kstlib-doc"), TerminalAttacher)
+        False
+    """
+
+    def attach_terminal(self, name: str) -> int | None:
+        """Relay this terminal; ``None`` after a detach, else the session's exit code."""
         ...

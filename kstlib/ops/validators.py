@@ -18,11 +18,12 @@ Example:
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import reprlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from datetime import datetime, timedelta, timezone
 
 from kstlib.ops.exceptions import SessionConfigError
 
@@ -35,21 +36,26 @@ __all__ = [
     "short",
     "shown",
     "shown_key",
-    "validate_backend",
+    "validate_base_url",
+    "validate_call_timeout",
     "validate_command",
     "validate_cpus",
     "validate_env",
     "validate_image",
     "validate_insecure_registries",
     "validate_labels",
+    "validate_lines",
     "validate_lookup_name",
     "validate_memory",
     "validate_name",
+    "validate_optional_timeout",
     "validate_ports",
     "validate_pull",
     "validate_restart",
     "validate_runtime",
+    "validate_since",
     "validate_socket_name",
+    "validate_timeout",
     "validate_volumes",
 ]
 
@@ -87,7 +93,7 @@ def config_error(field: str, problem: str) -> SessionConfigError:
         >>> str(config_error("ports", "'x' is not a port"))
         "ports: 'x' is not a port"
     """
-    return SessionConfigError(f"{field}: {problem}", field=field)
+    return SessionConfigError(f"{field}: {problem}", field=field, problem=problem)
 
 
 #: The longest echo of a user value in any message (the value itself may be megabytes).
@@ -185,26 +191,6 @@ def validate_lookup_name(name: object) -> str:
     if not value or len(value) > 255 or any(c in value for c in ":\n\r\t"):
         raise config_error("name", f"{_short(value)} is not a session name")
     return value
-
-
-def validate_backend(backend: object) -> Any:
-    """Return the :class:`~kstlib.ops.models.BackendType` for ``backend``.
-
-    Example:
-        >>> validate_backend("container").value
-        'container'
-    """
-    from kstlib.ops.models import BackendType
-
-    if isinstance(backend, BackendType):
-        return backend
-    if isinstance(backend, str):
-        try:
-            return BackendType(backend.lower())
-        except ValueError:
-            pass
-    choices = ", ".join(b.value for b in BackendType)
-    raise config_error("backend", f"{_short(backend)} is not a backend (choose from {choices})")
 
 
 def validate_command(command: object) -> str | tuple[str, ...] | None:
@@ -561,3 +547,124 @@ def validate_insecure_registries(value: object) -> tuple[str, ...]:
             )
         out.append(item)
     return tuple(out)
+
+
+# -- call arguments: one rule each ----------------------------------------------------
+
+_URL_SCHEMES = ("unix", "tcp", "ssh", "http", "https")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _seconds(value: object) -> bool:
+    """Whether ``value`` is a finite, non-negative number of seconds (not a bool)."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def validate_timeout(timeout: object, field: str = "timeout") -> float:
+    """Check a timeout: a finite, non-negative number of seconds (the one rule).
+
+    Example:
+        >>> validate_timeout(5)
+        5.0
+        >>> validate_timeout(float("nan"))
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: timeout: nan must be a finite, non-negative number of seconds
+    """
+    if not _seconds(timeout):
+        raise config_error(
+            field, f"{shown(timeout)} must be a finite, non-negative number of seconds"
+        )
+    return float(timeout)  # type: ignore[arg-type]
+
+
+def validate_optional_timeout(timeout: object, field: str = "timeout") -> float | None:
+    """:func:`validate_timeout`, where ``None`` (no limit) is allowed.
+
+    Example:
+        >>> validate_optional_timeout(None) is None
+        True
+    """
+    return None if timeout is None else validate_timeout(timeout, field)
+
+
+def validate_call_timeout(timeout: object) -> float:
+    """Check the timeout of one engine API call: the timeout rule, and more than 0.
+
+    Example:
+        >>> validate_call_timeout(30)
+        30.0
+        >>> validate_call_timeout(0)
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: timeout: 0 must be a finite, positive number of seconds
+    """
+    if not _seconds(timeout) or not timeout:
+        raise config_error(
+            "timeout", f"{shown(timeout)} must be a finite, positive number of seconds"
+        )
+    return float(timeout)  # type: ignore[arg-type]
+
+
+def validate_lines(lines: object) -> int | None:
+    """Check a number of log lines: ``None`` (all) or a non-negative integer.
+
+    Example:
+        >>> validate_lines(20), validate_lines(None)
+        (20, None)
+    """
+    if lines is None:
+        return None
+    if isinstance(lines, bool) or not isinstance(lines, int) or lines < 0:
+        raise config_error("lines", f"{shown(lines)} must be a non-negative integer")
+    return lines
+
+
+def validate_since(since: object) -> datetime | None:
+    """``since`` as an aware datetime: a datetime (naive: UTC) or a Unix time in seconds.
+
+    Example:
+        >>> validate_since(0).isoformat()
+        '1970-01-01T00:00:00+00:00'
+    """
+    if since is None:
+        return None
+    if isinstance(since, datetime):
+        return since if since.tzinfo is not None else since.replace(tzinfo=timezone.utc)
+    if isinstance(since, (int, float)) and not isinstance(since, bool) and math.isfinite(since):
+        try:
+            return _EPOCH + timedelta(seconds=since)
+        except OverflowError:
+            pass
+    raise config_error("since", f"{shown(since)} must be a datetime or a Unix time in seconds")
+
+
+def validate_base_url(base_url: object) -> str | None:
+    """Check an engine URL: ``unix://``, ``tcp://``, ``ssh://``, ``http(s)://``.
+
+    Example:
+        >>> validate_base_url("ssh://ops@build-01")
+        'ssh://ops@build-01'
+        >>> validate_base_url("ftp://x")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: base_url: 'ftp://x' must start with unix://, tcp://, ssh://, http:// or https://
+    """
+    if base_url is None:
+        return None
+    if (
+        not isinstance(base_url, str)
+        or "://" not in base_url
+        or (base_url.split("://", 1)[0] not in _URL_SCHEMES)
+        or not base_url.split("://", 1)[1]
+    ):
+        raise config_error(
+            "base_url",
+            f"{shown(base_url)} must start with unix://, tcp://, ssh://, http:// or https://",
+        )
+    return base_url

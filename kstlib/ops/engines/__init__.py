@@ -1,7 +1,12 @@
 """Container engine adapters: one thin module per SDK, behind one protocol.
 
-* :mod:`kstlib.ops.engines.base`: the :class:`~kstlib.ops.engines.base.EngineAdapter`
-  protocol, the data adapters speak, endpoints and the client cache.
+* :mod:`kstlib.ops.engines.adapter`: the :class:`~kstlib.ops.engines.adapter.EngineAdapter`
+  protocol and the data adapters take and return.
+* :mod:`kstlib.ops.engines.streams`: timestamps, payloads, log entries and log streams.
+* :mod:`kstlib.ops.engines.errors`: the engine errors and the handler rows the SDK tables share
+  (the toolkit itself is :mod:`kstlib.ops.translate`).
+* :mod:`kstlib.ops.engines.endpoints`: endpoints and the client cache (:func:`connect`); the
+  only module that imports the SDK adapters.
 * :mod:`kstlib.ops.engines.docker`: the ``docker`` SDK and its error table.
 * :mod:`kstlib.ops.engines.podman`: podman-py and its error table.
 * :mod:`kstlib.ops.engines.pull`: reading a pull stream and translating its errors.
@@ -14,15 +19,14 @@ Example:
     'io.kstlib.managed'
 """
 
-from kstlib.ops.engines.base import (
+from kstlib.ops.engines.adapter import (
     DEFAULT_TIMEOUT,
     MANAGED_LABEL,
     ContainerInfo,
     ContainerSpec,
     EngineAdapter,
-    connect,
-    default_endpoints,
 )
+from kstlib.ops.engines.endpoints import connect, default_endpoints
 
 __all__ = [
     "DEFAULT_TIMEOUT",

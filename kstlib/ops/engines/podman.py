@@ -50,35 +50,24 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
 
-from kstlib.ops.engines.base import (
-    DETACH_KEYS,
-    AttachHandle,
-    CallContext,
-    ContainerInfo,
-    ContainerSpec,
-    LogStream,
-    Op,
-    Table,
-    demux,
-    explanation,
-    log_params,
+from kstlib.ops.engines import http
+from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec
+from kstlib.ops.engines.errors import (
     on_api_error,
-    on_connection_error,
     on_image_missing,
     on_not_found,
     on_other,
-    on_permission,
-    on_timeout,
     on_unreachable,
-    parse_timestamp,
-    restart_policy,
-    split_entries,
-    translate_with,
-    translating,
     unreachable,
 )
-from kstlib.ops.exceptions import OpsError, SessionAttachError, SessionConfigError
+from kstlib.ops.engines.streams import (
+    demux,
+    log_params,
+)
+from kstlib.ops.exceptions import OpsError, SessionConfigError
+from kstlib.ops.translate import CallContext, Op, Table, explanation, translate_with, translating
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.pull import PullTracker
@@ -124,12 +113,7 @@ def table() -> Table:
     ``APIError`` 500 "already in use", 409                      ``SessionExistsError``
     ``APIError`` 500 "image not known"                          op error naming the image
     ``APIError`` (other)                                        op error with the engine's words
-    ``requests`` ``ConnectTimeout``                             ``ContainerRuntimeNotFoundError``
-    ``requests`` ``Timeout``, ``urllib3`` ``TimeoutError``      op error "timed out after N s"
-    ``requests``/builtin ``ConnectionError``, ``urllib3``,
-    ``FileNotFoundError``                                       ``ContainerRuntimeNotFoundError``
-    (around urllib3's ``ReadTimeoutError``: a streamed read)    op error "timed out after N s"
-    ``PermissionError`` (the socket)                            ``ContainerRuntimeNotFoundError``
+    transport errors (refused, timed out, no socket, denied)    see ``http.transport_rows()``
     ssh tunnel failure (``subprocess.SubprocessError``)         ``ContainerRuntimeNotFoundError``
     ``PodmanError``, ``RequestException``, ``OSError``,
     ``ValueError`` (e.g. a JSON decode error)                   op error
@@ -144,7 +128,6 @@ def table() -> Table:
     import podman.api.ssh
     import podman.errors
     import requests.exceptions
-    import urllib3.exceptions
 
     # podman-py reaches ssh:// engines through an ssh child process; when that
     # tunnel cannot be made (host unknown, ssh hangs) its subprocess error is
@@ -157,21 +140,7 @@ def table() -> Table:
         ((podman.errors.ImageNotFound,), on_image_missing),
         ((podman.errors.NotFound,), on_not_found),
         ((podman.errors.APIError,), _on_api_error),
-        (
-            (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError),
-            on_unreachable,
-        ),
-        ((requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError), on_timeout),
-        (
-            (
-                requests.exceptions.ConnectionError,
-                urllib3.exceptions.HTTPError,
-                ConnectionError,
-                FileNotFoundError,
-            ),
-            on_connection_error,
-        ),
-        ((PermissionError,), on_permission),
+        *http.transport_rows(),
         (tunnel_errors, on_unreachable),
         (
             (
@@ -185,32 +154,12 @@ def table() -> Table:
     )
 
 
-def translate(
-    op: Op,
-    name: str | None,
-    endpoint: str,
-    timeout: float,
-    *,
-    image: str | None = None,
-    connecting: bool = False,
-) -> AbstractContextManager[None]:
-    """Translate every podman-py / HTTP / OS error raised inside into the OpsError tree.
-
-    Example:
-        >>> import podman.errors, requests
-        >>> response = requests.Response(); response.status_code = 500
-        >>> with translate(Op.START, "bot", "unix:///run/podman/podman.sock", 5):
-        ...     raise podman.errors.APIError("name is in use", response=response,
-        ...         explanation='the container name "bot" is already in use by 3f2a')
-        Traceback (most recent call last):
-        ...
-        kstlib.ops.exceptions.SessionExistsError: Session 'bot' already exists on the podman backend; stop it first or choose another name.
-    """
-    ctx = CallContext(op, name, RUNTIME, endpoint, timeout, image=image, connecting=connecting)
-    return translating(table, ctx)
+#: ``translate(op, name, endpoint, timeout, *, image=None, connecting=False)``: every
+#: podman-py / HTTP / OS error raised inside becomes an OpsError (see :func:`table`).
+translate = http.Translator(RUNTIME, table)
 
 
-# -- payloads -> ContainerInfo ------------------------------------------------------------
+# -- libpod payloads -> ContainerInfo -----------------------------------------------------
 
 
 def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
@@ -224,30 +173,13 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         >>> info.pid, info.managed, info.created_at.isoformat()
         (4242, True, '2024-05-01T14:00:00.123456+02:00')
     """
-    state = payload.get("State") or {}
     config = payload.get("Config") or {}
-    pid = state.get("Pid")
-    exit_code = state.get("ExitCode")
-    policy, retries = restart_policy(payload.get("HostConfig"))
-    return ContainerInfo(
-        id=str(payload.get("Id", "")),
-        name=str(payload.get("Name") or "").lstrip("/"),
-        state=str(state.get("Status") or "unknown"),
-        pid=int(pid) if isinstance(pid, int) and pid > 0 else None,
-        exit_code=int(exit_code) if isinstance(exit_code, int) else None,
-        created_at=parse_timestamp(payload.get("Created")),
+    return http.inspect_info(
+        payload,
         image=str(payload.get("ImageName") or config.get("Image") or "") or None,
-        labels=dict(config.get("Labels") or {}),
-        tty=bool(config.get("Tty")),
-        restart_count=int(payload.get("RestartCount") or 0),
-        restart_policy=policy,
-        restart_retries=retries,
-        started_at=parse_timestamp(state.get("StartedAt")),
-        finished_at=parse_timestamp(state.get("FinishedAt")),
         # Podman 4.3 reports OOMKilled false even when the OOM killer struck:
         # only a true value tells anything.
-        oom_killed=True if state.get("OOMKilled") is True else None,
-        error=str(state.get("Error") or "") or None,
+        oom_killed=True if (payload.get("State") or {}).get("OOMKilled") is True else None,
     )
 
 
@@ -263,17 +195,12 @@ def info_from_list(item: Mapping[str, Any]) -> ContainerInfo:
     """
     names = [str(n) for n in item.get("Names") or []]
     pid = item.get("Pid")
-    exit_code = item.get("ExitCode")
-    state = str(item.get("State") or "unknown")
-    return ContainerInfo(
-        id=str(item.get("Id", "")),
+    code = item.get("ExitCode")
+    return http.list_info(
+        item,
         name=names[0].lstrip("/") if names else str(item.get("Id", ""))[:12],
-        state=state,
+        exit_code=int(code) if isinstance(code, int) else None,
         pid=int(pid) if isinstance(pid, int) and pid > 0 else None,
-        exit_code=int(exit_code) if isinstance(exit_code, int) else None,
-        created_at=parse_timestamp(item.get("Created")),
-        image=str(item.get("Image") or "") or None,
-        labels=dict(item.get("Labels") or {}),
     )
 
 
@@ -295,32 +222,29 @@ def _garbled_tail(entries: list[bytes], stamped: bool) -> bool:
     return False
 
 
-class PodmanEngine:
+class PodmanEngine(http.HttpEngine):
     """One Podman service endpoint, driven through ``podman.PodmanClient``.
 
-    Create it with :meth:`open` (or :func:`kstlib.ops.engines.base.connect`,
+    Create it with :meth:`open` (or :func:`kstlib.ops.engines.endpoints.connect`,
     which caches it).
 
     Example:
         >>> engine = PodmanEngine.open("unix:///run/podman/podman.sock", 10)  # doctest: +SKIP
-        >>> engine.inspect("bot").state  # doctest: +SKIP
-        'running'
+        >>> engine.inspect("bot").pid  # doctest: +SKIP
+        4242
     """
 
     runtime = RUNTIME
+    translate = translate
     #: Podman 4.3 may skip lines of a followed log once the container has stopped.
     follow_needs_check = True
 
     def __init__(self, client: Any, endpoint: str, timeout: float) -> None:
+        super().__init__(endpoint, timeout)
         self.client = client
-        self.endpoint = endpoint
-        self.timeout = timeout
         self._compat: Any = None
         self._compat_lock = threading.Lock()
         self._pullers: dict[float, Any] = {}
-
-    def __repr__(self) -> str:
-        return f"PodmanEngine({self.endpoint!r})"
 
     @classmethod
     def open(cls, endpoint: str, timeout: float) -> PodmanEngine:
@@ -336,10 +260,9 @@ class PodmanEngine:
         """
         import podman
 
-        with translate(Op.READ, None, endpoint, timeout, connecting=True):
+        with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
             client = podman.PodmanClient(base_url=endpoint, timeout=timeout)
-            if not endpoint.startswith(("tcp://", "http://", "https://")):
-                # no proxy lookups from the environment for a unix or ssh socket
+            if not http.uses_proxy(endpoint):
                 client.api.trust_env = False
             response = client.api.get("/_ping")
             status = int(response.status_code)
@@ -349,18 +272,13 @@ class PodmanEngine:
             )
         return cls(client, endpoint, timeout)
 
-    def _translate(
-        self, op: Op, name: str | None, *, image: str | None = None, extra: float = 0
-    ) -> AbstractContextManager[None]:
-        return translate(op, name, self.endpoint, self.timeout + extra, image=image)
-
     def _container(self, ref: str) -> Any:
         # A model over the name or id alone: its methods then cost one request
         # each (containers.get() would add an inspect).
         return self.client.containers.prepare_model({"Id": ref, "Name": ref})
 
     def create(self, spec: ContainerSpec) -> str:
-        """Create the container described by ``spec``; return its id.
+        """Create the container described by ``spec`` (podman-py ``containers.create``); its id.
 
         Example:
             >>> engine.create(spec)  # doctest: +SKIP
@@ -424,7 +342,7 @@ class PodmanEngine:
             return str(container.id)
 
     def start(self, ref: str, name: str) -> None:
-        """Start a created container.
+        """Start a created container (``Container.start``, no inspect first).
 
         Example:
             >>> engine.start("3f2a...", "bot")  # doctest: +SKIP
@@ -433,95 +351,46 @@ class PodmanEngine:
             self._container(ref).start()
 
     def inspect(self, name: str, op: Op = Op.READ) -> ContainerInfo:
-        """Inspect one container (one API call).
+        """Inspect one container: one libpod ``GET /containers/{name}/json``.
+
+        The request ``containers.get`` makes, without building its model (the
+        payload is all this needs): the same answer and errors, less work.
 
         Example:
-            >>> engine.inspect("bot").state  # doctest: +SKIP
-            'running'
+            >>> engine.inspect("bot").oom_killed is None  # doctest: +SKIP
+            True
         """
         with self._translate(op, name):
-            return info_from_inspect(self.client.containers.get(name).attrs)
+            response = self.client.api.get(f"/containers/{quote_plus(name)}/json")
+            response.raise_for_status()
+            return info_from_inspect(response.json())
 
     def list_containers(self) -> list[ContainerInfo]:
-        """Every container, running or not, in one API call.
+        """Every container, running or not: one sparse ``containers.list`` call (no pods' infra).
 
         Example:
-            >>> [c.name for c in engine.list_containers()]  # doctest: +SKIP
+            >>> [c.name for c in engine.list_containers() if c.managed]  # doctest: +SKIP
             ['bot']
         """
         with self._translate(Op.READ, None):
             found = self.client.containers.list(all=True, sparse=True)
             return [info_from_list(c.attrs) for c in found if not c.attrs.get("IsInfra")]
 
-    def logs(
-        self,
-        name: str,
-        tail: int | None,
-        since: datetime | None = None,
-        timestamps: bool = False,
+    def _read_logs(
+        self, name: str, tail: int | None, since: datetime | None, timestamps: bool
     ) -> list[bytes]:
-        """The container's last ``tail`` log entries (``None``: all) from ``since`` on, in one call.
-
-        Example:
-            >>> engine.logs("bot", 10)  # doctest: +SKIP
-            [b'ready\\r\\n']
-        """
-        with self._translate(Op.READ, name):
-            entries = self._log_entries(name, log_params(tail, since, timestamps))
-            if tail is not None and _garbled_tail(entries, timestamps):
-                # Podman 4.3 reads a tail backwards and glues partial lines to the
-                # line before; a read from the start is right (the caller cuts it).
-                entries = self._log_entries(name, log_params(None, since, timestamps))
+        entries = self._log_entries(name, log_params(tail, since, timestamps))
+        if tail is not None and _garbled_tail(entries, timestamps):
+            # Podman 4.3 reads a tail backwards and glues partial lines to the
+            # line before; a read from the start is right (the caller cuts it).
+            entries = self._log_entries(name, log_params(None, since, timestamps))
         return entries
 
-    def _log_entries(self, ref: str, params: dict[str, str]) -> list[bytes]:
-        response = self.client.api.get(f"/containers/{ref}/logs", params=params)
+    def _logs_request(self, ref: str, params: dict[str, str], **options: Any) -> Any:
+        return self.client.api.get(f"/containers/{ref}/logs", params=params, **options)
+
+    def _raise_for_status(self, response: Any) -> None:
         response.raise_for_status()
-        return split_entries(bytes(response.content))
-
-    def follow_logs(
-        self,
-        ref: str,
-        name: str,
-        *,
-        tail: int | None,
-        since: datetime | None,
-        timestamps: bool,
-        timeout: float | None,
-    ) -> LogStream:
-        """Open the container's followed log; it ends when the container stops.
-
-        Podman answers with the first entry, so this waits up to ``timeout``
-        for output (``None``: as long as it takes). The connection is not
-        reused afterwards (``Connection: close``).
-
-        Example:
-            >>> stream = engine.follow_logs("3f2a...", "bot", tail=0, since=None,
-            ...                             timestamps=False, timeout=None)  # doctest: +SKIP
-            >>> stream.read(5.0)  # doctest: +SKIP
-            [b'tick\\r\\n']
-        """
-        params = log_params(tail, since, timestamps, follow=True)
-
-        def translate_stream() -> AbstractContextManager[None]:
-            return translate(
-                Op.WAIT, name, self.endpoint, self.timeout if timeout is None else timeout
-            )
-
-        with translate_stream():
-            response = self.client.api.get(
-                f"/containers/{ref}/logs",
-                params=params,
-                stream=True,
-                timeout=(self.timeout, timeout),
-                headers={"Connection": "close"},
-            )
-            try:
-                response.raise_for_status()
-            except BaseException:
-                response.close()
-                raise
-        return LogStream(response, translate_stream)
 
     def stop(self, ref: str, name: str, timeout: float) -> None:
         """Stop signal, wait up to ``timeout`` s, then SIGKILL; a stopped container is fine.
@@ -535,7 +404,7 @@ class PodmanEngine:
             self._container(ref).stop(timeout=math.ceil(timeout), ignore=True)
 
     def kill(self, ref: str, name: str) -> None:
-        """SIGKILL the container's process at once.
+        """SIGKILL the container's process at once (podman wants the signal as a number).
 
         Example:
             >>> engine.kill("bot", "bot")  # doctest: +SKIP
@@ -543,20 +412,11 @@ class PodmanEngine:
         with self._translate(Op.STOP, name):
             self._container(ref).kill(signal=int(signal.SIGKILL))
 
-    def wait(self, name: str, timeout: float) -> int:
-        """Wait up to ``timeout`` s for the container to stop; return its exit code.
-
-        Example:
-            >>> engine.wait("bot", 5)  # doctest: +SKIP
-            0
-        """
+    def _wait(self, name: str, timeout: float) -> object:
         # Podman's wait may or may not return at an exit its restart policy
-        # answers: callers re-inspect (ContainerRunner.wait does).
-        with translate(Op.WAIT, name, self.endpoint, timeout):
-            result = self._container(name).wait(condition=["stopped", "exited"], timeout=timeout)
-        # podman-py returns the exit code itself (docker-py: a dict).
-        code = result.get("StatusCode") if isinstance(result, Mapping) else result
-        return int(code) if isinstance(code, int) else -1
+        # answers: callers re-inspect (ContainerRunner.wait does). podman-py
+        # returns the exit code itself (docker-py: a dict).
+        return self._container(name).wait(condition=["stopped", "exited"], timeout=timeout)
 
     def remove(self, ref: str, name: str, op: Op = Op.STOP) -> None:
         """Remove the container and its anonymous volumes (forced).
@@ -568,18 +428,16 @@ class PodmanEngine:
             self.client.containers.remove(ref, force=True, v=True)
 
     def exec(self, name: str, argv: list[str]) -> tuple[int, bytes]:
-        """Run ``argv`` in the container; return its exit code and output.
+        """Run ``argv`` in the container (``exec_run``, output demultiplexed); its code and output.
 
         Example:
-            >>> engine.exec("bot", ["echo", "hi"])  # doctest: +SKIP
+            >>> engine.exec("bot", ["sh", "-c", "echo hi >&2"])  # doctest: +SKIP
             (0, b'hi\\n')
         """
         with self._translate(Op.READ, name):
-            exit_code, output = self._container(name).exec_run(
-                argv, stdout=True, stderr=True, tty=False
-            )
+            code, output = self._container(name).exec_run(argv, stdout=True, stderr=True, tty=False)
         payload = output if isinstance(output, bytes) else b""
-        return (int(exit_code) if isinstance(exit_code, int) else -1), demux(payload)
+        return http.exit_code(code), demux(payload)
 
     def compat(self) -> Any:
         """A docker SDK ``APIClient`` on this service's Docker-compatible API (for attach).
@@ -604,39 +462,12 @@ class PodmanEngine:
                     )
             return self._compat
 
-    def _translate_compat(self, name: str) -> AbstractContextManager[None]:
+    def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
         from kstlib.ops.engines import docker as docker_engine
 
+        api = self.compat()
         ctx = CallContext(Op.ATTACH, name, RUNTIME, self.endpoint, self.timeout)
-        return translating(docker_engine.table, ctx)
-
-    def attach_socket(self, name: str) -> AttachHandle:
-        """A socket attached to the container's terminal; the engine detaches on Ctrl-P Ctrl-Q.
-
-        Example:
-            >>> engine.attach_socket("bot").sock  # doctest: +SKIP
-            <socket.socket ...>
-        """
-        from kstlib.ops.engines.docker import raw_socket
-
-        params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1, "detachKeys": DETACH_KEYS}
-        api = self.compat()
-        with self._translate_compat(name):
-            sock = api.attach_socket(name, params=params)
-            try:
-                return AttachHandle(raw_socket(sock), keepalive=sock)
-            except TypeError as err:
-                raise SessionAttachError(name, RUNTIME, str(err)) from err
-
-    def resize(self, name: str, height: int, width: int) -> None:
-        """Resize the container's terminal to ``height`` x ``width``.
-
-        Example:
-            >>> engine.resize("bot", 50, 200)  # doctest: +SKIP
-        """
-        api = self.compat()
-        with self._translate_compat(name):
-            api.resize(name, height=height, width=width)
+        return api, translating(docker_engine.table, ctx, call)
 
     # -- images (see kstlib.ops.registry) ------------------------------------------------
 
@@ -660,7 +491,7 @@ class PodmanEngine:
             client = self._pullers.get(timeout)
             if client is None:
                 client = podman.PodmanClient(base_url=self.endpoint, timeout=timeout)
-                if not self.endpoint.startswith(("tcp://", "http://", "https://")):
+                if not http.uses_proxy(self.endpoint):
                     client.api.trust_env = False
                 self._pullers[timeout] = client
             return client
@@ -691,14 +522,11 @@ class PodmanEngine:
         """
         import podman.errors
 
-        from kstlib.ops.engines.pull import translate_pull_error
-        from kstlib.ops.registry import pull_failure
-
         options: dict[str, Any] = {"stream": True, "decode": True, "tls_verify": not insecure}
         if auth_config:
             options["auth_config"] = dict(auth_config)
         ctx = CallContext(Op.START, session, RUNTIME, self.endpoint, timeout, image=image)
-        try:
+        with self._pulling(tracker, ctx, credentials=credentials, session=session):
             client = self._puller(timeout)
             # The whole reference as repository (podman-py splits off the tag;
             # given apart, it would glue a digest on with ':').
@@ -706,16 +534,6 @@ class PodmanEngine:
                 tracker.feed(item)
                 if tracker.error is not None:
                     break
-        except Exception as err:
-            if err is tracker.callback_error:
-                raise
-            raise translate_pull_error(
-                err, table(), ctx, credentials=credentials, session=session
-            ) from err
-        if tracker.error is not None:
-            words = tracker.error
-            raise pull_failure(
-                image, RUNTIME, words, session=session, credentials=credentials, timeout=timeout
-            ) from podman.errors.APIError(words, explanation=words)
+        self._check_pull(tracker, ctx, podman.errors.APIError, credentials=credentials)
         tracker.finish()
         return tracker.image_id

@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from kstlib.ops.registry import ProgressCallback, PullProgress, pull_failure
+from kstlib.ops.images import ProgressCallback, PullProgress, pull_failure
 
 __all__ = ["PullTracker", "translate_pull_error"]
 
@@ -213,7 +213,7 @@ def translate_pull_error(
     :class:`~kstlib.ops.exceptions.ContainerRuntimeNotFoundError`.
 
     Example:
-        >>> from kstlib.ops.engines.base import CallContext, Op
+        >>> from kstlib.ops.translate import CallContext, Op
         >>> ctx = CallContext(Op.START, None, "docker", "unix:///x.sock", 5, image="a:1")
         >>> translate_pull_error(TimeoutError("read"), (), ctx, credentials="none", session=None).kind
         'timeout'
@@ -221,8 +221,8 @@ def translate_pull_error(
     import requests.exceptions
     import urllib3.exceptions
 
-    from kstlib.ops.engines.base import cause_chain, explanation, translate_with
     from kstlib.ops.exceptions import ContainerRuntimeNotFoundError, OpsError
+    from kstlib.ops.translate import cause_chain, explanation, translate_with
 
     if isinstance(err, OpsError):
         return err

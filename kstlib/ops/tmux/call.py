@@ -26,9 +26,8 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, NoReturn
+from contextlib import AbstractContextManager, suppress
+from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.exceptions import (
     OpsError,
@@ -38,11 +37,20 @@ from kstlib.ops.exceptions import (
     TmuxNotFoundError,
 )
 from kstlib.ops.models import BackendType
+from kstlib.ops.translate import (
+    CallContext,
+    Table,
+    TextTable,
+    op_of,
+    says,
+    translate_text,
+    translating,
+)
 
 if TYPE_CHECKING:
     import libtmux
 
-__all__ = ["DEFAULT_TIMEOUT", "arg", "fmt", "run_tmux", "translate"]
+__all__ = ["DEFAULT_TIMEOUT", "STDERR_TABLE", "arg", "fmt", "run_tmux", "translate", "type_table"]
 
 _log = logging.getLogger("kstlib.ops.tmux")
 _BACKEND = BackendType.TMUX
@@ -80,37 +88,102 @@ def fmt(text: str) -> str:
     return text.replace("#", "##")
 
 
-@contextmanager
-def translate(op_error: type[SessionError] | None, name: str | None) -> Iterator[None]:
-    """Translate every libtmux and OS error raised inside into the OpsError tree."""
+def type_table() -> Table:
+    """The tmux translation table: libtmux and OS exception types -> handler, first match wins.
+
+    ===================================  ==========================================
+    raised under libtmux                 raised by kstlib
+    ===================================  ==========================================
+    ``TmuxCommandNotFound``              ``TmuxNotFoundError`` (install hints)
+    ``VersionTooLow``                    ``TmuxNotFoundError`` (tmux 3.2a or newer)
+    other ``LibTmuxException``,
+    ``OSError``                          the operation's error with the text
+    ===================================  ==========================================
+
+    Built on first use, so importing this module does not import libtmux.
+
+    Example:
+        >>> [h.__name__ for _, h in type_table()]
+        ['_on_no_tmux', '_on_too_old', '_on_tmux_error']
+    """
     from libtmux import exc as tmux_exc
 
-    try:
-        yield
-    except OpsError:
-        raise
-    except tmux_exc.TmuxCommandNotFound as err:
-        raise TmuxNotFoundError() from err
-    except tmux_exc.VersionTooLow as err:
-        raise TmuxNotFoundError(
-            f"The tmux found is too old ({err}); kstlib needs tmux 3.2a or newer. "
-            "Ubuntu/Debian: apt install tmux; macOS: brew install tmux."
-        ) from err
-    except (tmux_exc.LibTmuxException, OSError) as err:
-        raise_op_error(op_error, name, str(err) or type(err).__name__, err)
+    return (
+        ((tmux_exc.TmuxCommandNotFound,), _on_no_tmux),
+        ((tmux_exc.VersionTooLow,), _on_too_old),
+        ((tmux_exc.LibTmuxException, OSError), _on_tmux_error),
+    )
 
 
-def raise_op_error(
-    op_error: type[SessionError] | None,
-    name: str | None,
-    reason: str,
-    cause: BaseException | None = None,
-) -> NoReturn:
-    """Raise ``op_error`` for session ``name`` (a plain SessionError without one)."""
-    if op_error is not None and name is not None and op_error is not SessionError:
-        raise op_error(name, _BACKEND, reason) from cause  # type: ignore[call-arg]
-    subject = f" for session {name!r}" if name else ""
-    raise SessionError(f"tmux failed{subject}: {reason}") from cause
+def _on_no_tmux(err: Exception, ctx: CallContext) -> OpsError:
+    return TmuxNotFoundError()
+
+
+def _on_too_old(err: Exception, ctx: CallContext) -> OpsError:
+    return TmuxNotFoundError(
+        f"The tmux found is too old ({err}); kstlib needs tmux 3.2a or newer. "
+        "Ubuntu/Debian: apt install tmux; macOS: brew install tmux."
+    )
+
+
+def _on_tmux_error(err: Exception, ctx: CallContext) -> OpsError:
+    return tmux_error(ctx, str(err) or type(err).__name__)
+
+
+def tmux_error(ctx: CallContext, reason: str) -> SessionError:
+    """The operation's error for session ``ctx.name`` (a plain SessionError without one).
+
+    Example:
+        >>> print(tmux_error(context(None, "bot"), "boom"))
+        tmux failed for session 'bot': boom
+    """
+    cls = ctx.op.error_class
+    if ctx.name is not None and cls is not SessionError:
+        return cls(ctx.name, _BACKEND, reason)  # type: ignore[call-arg]
+    subject = f" for session {ctx.name!r}" if ctx.name else ""
+    return SessionError(f"tmux failed{subject}: {reason}")
+
+
+def _on_missing(text: str, ctx: CallContext) -> OpsError | None:
+    return SessionNotFoundError(ctx.name, _BACKEND) if ctx.name is not None else None
+
+
+def _on_duplicate(text: str, ctx: CallContext) -> OpsError | None:
+    return SessionExistsError(ctx.name, _BACKEND) if ctx.name is not None else None
+
+
+#: What tmux's stderr means, read by its words (tmux has no error codes); first match wins.
+STDERR_TABLE: TextTable = (
+    (NOT_FOUND + NO_SERVER, _on_missing),
+    (DUPLICATE, _on_duplicate),
+)
+
+
+def context(
+    op_error: type[SessionError] | None, name: str | None, where: str = "", timeout: float = 0
+) -> CallContext:
+    """The :class:`~kstlib.ops.translate.CallContext` of a tmux call on socket ``where``.
+
+    Example:
+        >>> context(None, "bot").op.value
+        'read'
+    """
+    return CallContext(op_of(op_error), name, str(_BACKEND.value), where, timeout)
+
+
+def translate(
+    op_error: type[SessionError] | None, name: str | None
+) -> AbstractContextManager[None]:
+    """Translate every libtmux and OS error raised inside (see :func:`type_table`).
+
+    Example:
+        >>> with translate(None, "bot"):
+        ...     raise OSError("no such file")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionError: tmux failed for session 'bot': no such file
+    """
+    return translating(type_table, context(op_error, name))
 
 
 def _children_of(tid: int) -> list[int]:
@@ -238,7 +311,9 @@ def run_tmux(
         SessionError: any other tmux failure (``op_error`` when it names a session).
     """
     began = time.perf_counter()
-    with translate(op_error, name):
+    where = server.socket_path or server.socket_name or "default"
+    ctx = context(op_error, name, str(where), timeout or 0)
+    with translating(type_table, ctx):
         proc = _call(server, args, timeout)
     if _log.isEnabledFor(logging.DEBUG):
         _log.debug(
@@ -251,12 +326,6 @@ def run_tmux(
     if proc.returncode == 0:
         return list(proc.stdout)
     message = "; ".join(proc.stderr) or f"tmux {args[0]} exited with {proc.returncode}"
-    lowered = message.lower()
-    if any(s in lowered for s in NOT_FOUND + NO_SERVER):
-        if missing_ok:
-            return None
-        if name is not None:
-            raise SessionNotFoundError(name, _BACKEND)
-    if name is not None and any(s in lowered for s in DUPLICATE):
-        raise SessionExistsError(name, _BACKEND)
-    raise_op_error(op_error, name, message)
+    if missing_ok and says(NOT_FOUND + NO_SERVER, message):
+        return None
+    raise translate_text(STDERR_TABLE, message, ctx) or tmux_error(ctx, message)

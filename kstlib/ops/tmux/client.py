@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 from pathlib import Path
@@ -29,7 +28,7 @@ from kstlib.ops.models import BackendType
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.call import DEFAULT_TIMEOUT, run_tmux, translate
 from kstlib.ops.tmux.pane import FORMAT, Pane, parse
-from kstlib.ops.validators import validate_socket_name
+from kstlib.ops.validators import validate_optional_timeout, validate_socket_name
 
 if TYPE_CHECKING:
     import libtmux
@@ -47,21 +46,6 @@ def exact(name: str) -> str:
 def exact_pane(name: str) -> str:
     """Target the active pane of a session by exact name."""
     return f"={name}:"
-
-
-def check_timeout(timeout: object, *, optional: bool, field: str = "timeout") -> None:
-    """A timeout is a finite, non-negative number of seconds (``None`` where optional)."""
-    if timeout is None and optional:
-        return
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout < 0
-    ):
-        raise SessionConfigError(
-            f"{field}: {timeout!r} must be a finite, non-negative number of seconds", field
-        )
 
 
 class TmuxClient:
@@ -88,7 +72,7 @@ class TmuxClient:
         binary: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
-        check_timeout(timeout, optional=True)
+        validate_optional_timeout(timeout)
         if socket_name is not None:
             validate_socket_name(socket_name)
         if tmux_bin is not None and binary is not None and tmux_bin != binary:

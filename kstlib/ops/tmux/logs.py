@@ -36,9 +36,9 @@ from kstlib.ops.exceptions import SessionConfigError, SessionError, SessionTimeo
 from kstlib.ops.logfile import Since, ended, follow_lines, read_lines, strip_ansi
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.call import arg, fmt
-from kstlib.ops.tmux.client import BACKEND, TmuxClient, check_timeout, exact_pane
+from kstlib.ops.tmux.client import BACKEND, TmuxClient, exact_pane
 from kstlib.ops.tmux.pane import Pane
-from kstlib.ops.validators import validate_lookup_name
+from kstlib.ops.validators import validate_lookup_name, validate_optional_timeout
 
 __all__ = ["TmuxLogs"]
 
@@ -235,7 +235,7 @@ class TmuxLogs(TmuxClient):
             True
         """
         validate_lookup_name(name)
-        check_timeout(timeout, optional=True)
+        validate_optional_timeout(timeout)
         pane = self._pane_or_missing(name)
         if pane.log is None:
             raise SessionError(
@@ -286,7 +286,7 @@ class TmuxLogs(TmuxClient):
             True
         """
         validate_lookup_name(name)
-        check_timeout(timeout, optional=True)
+        validate_optional_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         interval = 0.02
         while True:

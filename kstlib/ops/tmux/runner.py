@@ -47,7 +47,7 @@ from kstlib.ops.settings import max_log_bytes
 from kstlib.ops.statedir import existing_private_dir
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.call import arg, fmt
-from kstlib.ops.tmux.client import BACKEND, check_timeout, exact, exact_pane
+from kstlib.ops.tmux.client import BACKEND, exact, exact_pane
 from kstlib.ops.tmux.logs import (
     HEIGHT,
     TmuxLogs,
@@ -56,7 +56,7 @@ from kstlib.ops.tmux.logs import (
     pipe_command,
 )
 from kstlib.ops.tmux.pane import FORMAT, LOG_OPTION, MANAGED_OPTION, parse, status_of
-from kstlib.ops.validators import validate_lookup_name
+from kstlib.ops.validators import validate_lookup_name, validate_timeout
 
 __all__ = ["TmuxRunner"]
 
@@ -324,7 +324,7 @@ class TmuxRunner(TmuxLogs):
             False
         """
         validate_lookup_name(name)
-        check_timeout(timeout, optional=False)
+        validate_timeout(timeout)
         pane = self._pane_or_missing(name, SessionStopError)
         st = pane.status
         if st.is_running and st.pid is not None:

@@ -26,33 +26,23 @@ Example:
 
 from __future__ import annotations
 
-import calendar
-import math
 import os
 import re
-import select
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from kstlib.ops.engines.base import (
+from kstlib.ops.engines.adapter import (
     DEFAULT_TIMEOUT,
-    MANAGED_LABEL,
     ContainerInfo,
     ContainerSpec,
-    Op,
-    connect,
-    forget,
     spec_from_config,
-    validate_base_url,
-    validate_timeout,
 )
+from kstlib.ops.engines.endpoints import connect, forget
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     OpsError,
@@ -64,7 +54,7 @@ from kstlib.ops.exceptions import (
     SessionStopError,
     SessionTimeoutError,
 )
-from kstlib.ops.logfile import Since, strip_ansi
+from kstlib.ops.logfile import Since
 from kstlib.ops.models import (
     BackendType,
     SessionConfig,
@@ -72,377 +62,53 @@ from kstlib.ops.models import (
     SessionStatus,
     SessionTable,
 )
-from kstlib.ops.validators import validate_command, validate_lookup_name, validate_runtime
+from kstlib.ops.translate import Op
+from kstlib.ops.validators import (
+    validate_base_url,
+    validate_call_timeout,
+    validate_command,
+    validate_lines,
+    validate_lookup_name,
+    validate_optional_timeout,
+    validate_runtime,
+    validate_since,
+)
 
 if TYPE_CHECKING:
-    import socket
+    from kstlib.ops.engines.adapter import EngineAdapter
+from kstlib.ops.container.logs import _Cursor, _Lines, _render
+from kstlib.ops.container.relay import _EXIT_GRACE, _EXIT_SLICE, _ExitWatch, _relay, _TerminalError
+from kstlib.ops.container.states import (
+    _LIVE,
+    _NO_POLICY,
+    _restart_pending,
+    _RestartWatch,
+    _state,
+    _to_status,
+)
 
-    from kstlib.ops.engines.base import EngineAdapter
+__all__ = ["ContainerRunner"]
 
-__all__ = ["MANAGED_LABEL", "STATE_MAP", "ContainerRunner", "locate_container"]
 
 _BACKEND = BackendType.CONTAINER
 
-#: Engine container states -> session states (anything else: UNKNOWN).
-STATE_MAP: dict[str, SessionState] = {
-    "running": SessionState.RUNNING,
-    "restarting": SessionState.RUNNING,
-    "stopping": SessionState.RUNNING,
-    "exited": SessionState.EXITED,
-    "dead": SessionState.EXITED,
-    "stopped": SessionState.EXITED,
-    "created": SessionState.STOPPED,
-    "configured": SessionState.STOPPED,
-    "initialized": SessionState.STOPPED,
-    "paused": SessionState.STOPPED,
-}
-# States whose process may still be alive: a graceful stop() signals them.
-_LIVE = frozenset({"running", "restarting", "stopping", "paused"})
+
 # What Docker and Podman accept as a container name; nothing else can exist
 # there, and it is never put into an API path.
 _ENGINE_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 
-# Restart policies that never restart.
-_NO_POLICY = frozenset({"", "no"})
-# How long a Podman container may stay "stopped" with a restart due before we
-# conclude that the engine will not restart it (its cleanup process failed).
-_RESTART_GRACE = 10.0
 # Polling step while a restart is due; longest single engine wait for a
 # container with a restart policy (Podman's wait may miss a quick restart).
 _POLL = 0.1
+
+
 _WAIT_SLICE = 1.0
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _require_engine_name(engine: EngineAdapter, name: str) -> None:
     if not _ENGINE_NAME_RE.fullmatch(name):
         raise SessionNotFoundError(name, engine.runtime)
-
-
-def _restart_pending(info: ContainerInfo) -> bool:
-    """Whether the engine is about to restart this exited container.
-
-    Docker says so itself (``restarting``, a RUNNING state). Podman says
-    ``stopped`` from the exit until its cleanup, which applies the restart
-    policy, has run (then ``running`` again, or ``exited`` for good); the
-    policy, exit code and restart count tell whether a restart is due.
-    """
-    if info.state != "stopped":
-        return False
-    policy = info.restart_policy
-    if policy in ("always", "unless-stopped"):
-        return True
-    if policy != "on-failure" or not info.exit_code:
-        return False
-    return info.restart_retries <= 0 or info.restart_count < info.restart_retries
-
-
-def _state(info: ContainerInfo) -> SessionState:
-    if _restart_pending(info):
-        return SessionState.RUNNING
-    return STATE_MAP.get(info.state, SessionState.UNKNOWN)
-
-
-class _RestartWatch:
-    """Tells a container that has exited for good from one about to be restarted.
-
-    A restart that is due but does not come within :data:`_RESTART_GRACE`
-    seconds is taken as not coming.
-    """
-
-    def __init__(self) -> None:
-        self._key: tuple[object, ...] | None = None
-        self._since = 0.0
-
-    def settled(self, info: ContainerInfo) -> bool:
-        if not _restart_pending(info):
-            self._key = None
-            return STATE_MAP.get(info.state) is SessionState.EXITED
-        key = (info.id, info.restart_count, info.finished_at)
-        now = time.monotonic()
-        if key != self._key:
-            self._key, self._since = key, now
-        return now - self._since >= _RESTART_GRACE
-
-
-def _reason(info: ContainerInfo, state: SessionState) -> str | None:
-    """Why the container's process ended, as far as the engine tells (see SessionStatus)."""
-    if info.oom_killed:
-        return "oom-killed"
-    if info.error:
-        return info.error
-    code = info.exit_code
-    if state is SessionState.EXITED and code is not None and 128 < code < 128 + 65:
-        try:
-            return f"killed by {signal.Signals(code - 128).name}"
-        except ValueError:
-            return f"killed by signal {code - 128}"
-    return None
-
-
-def _to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
-    state = _state(info)
-    return SessionStatus(
-        name=info.name,
-        state=state,
-        backend=_BACKEND,
-        pid=info.pid if state is SessionState.RUNNING else None,
-        created_at=info.created_at,
-        image=info.image,
-        exit_code=info.exit_code if state is SessionState.EXITED else None,
-        runtime=runtime,
-        managed=info.managed,
-        restart_count=info.restart_count,
-        oom_killed=info.oom_killed,
-        reason=_reason(info, state),
-    )
-
-
-def _check_lines(lines: object) -> int | None:
-    if lines is None:
-        return None
-    if isinstance(lines, bool) or not isinstance(lines, int) or lines < 0:
-        raise SessionConfigError(f"lines: {lines!r} must be a non-negative integer", "lines")
-    return lines
-
-
-def _check_since(since: object) -> datetime | None:
-    """``since`` as an aware datetime (a naive one is UTC, as for tmux logs)."""
-    if since is None:
-        return None
-    if isinstance(since, datetime):
-        return since if since.tzinfo is not None else since.replace(tzinfo=timezone.utc)
-    if isinstance(since, (int, float)) and not isinstance(since, bool) and math.isfinite(since):
-        try:
-            return _EPOCH + timedelta(seconds=since)
-        except OverflowError:
-            pass
-    raise SessionConfigError(
-        f"since: {since!r} must be a datetime or a Unix time in seconds", "since"
-    )
-
-
-def _check_timeout(timeout: object) -> float | None:
-    if timeout is None:
-        return None
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout < 0
-    ):
-        raise SessionConfigError(f"timeout: {timeout!r} must not be negative", "timeout")
-    return float(timeout)
-
-
-# -- log lines ------------------------------------------------------------------------
-
-_CLOCK_RE = re.compile(rb"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)")
-_FRACTION_ZONE_RE = re.compile(rb"(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
-#: An engine time as ``(Unix seconds, nanoseconds)``: comparable, and exact.
-_Stamp = tuple[int, int]
-
-
-@lru_cache(maxsize=4096)
-def _clock_seconds(clock: bytes) -> int | None:
-    match = _CLOCK_RE.fullmatch(clock)
-    if match is None:
-        return None
-    return calendar.timegm((*(int(g) for g in match.groups()), 0, 0, 0))
-
-
-def _parse_stamp(raw: bytes) -> _Stamp | None:
-    """An engine's RFC 3339 log time (Docker: nanoseconds; Podman: seconds).
-
-    >>> _parse_stamp(b"2026-11-25T18:46:55.8195101Z")
-    (1795632415, 819510100)
-    >>> _parse_stamp(b"2026-11-25T19:46:55+01:00")
-    (1795632415, 0)
-    """
-    seconds = _clock_seconds(raw[:19])
-    rest = _FRACTION_ZONE_RE.fullmatch(raw, 19) if seconds is not None else None
-    if seconds is None or rest is None:
-        return None
-    fraction, zone = rest.groups()
-    if zone != b"Z":
-        offset = int(zone[1:3]) * 3600 + int(zone[4:6]) * 60
-        seconds -= offset if zone[:1] == b"+" else -offset
-    return seconds, int(fraction.ljust(9, b"0")) if fraction else 0
-
-
-@lru_cache(maxsize=4096)
-def _clock_text(seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-
-
-def _stamp_text(stamp: _Stamp) -> str:
-    """The tmux log format: UTC, microseconds, ``Z``.
-
-    >>> _stamp_text((1795632415, 819510100))
-    '2026-11-25T18:46:55.819510Z'
-    """
-    return f"{_clock_text(stamp[0])}.{stamp[1] // 1000:06d}Z"
-
-
-def _stamp_moment(stamp: _Stamp) -> datetime:
-    return _EPOCH + timedelta(seconds=stamp[0], microseconds=stamp[1] // 1000)
-
-
-def _decode(line: bytes | bytearray) -> str:
-    text = bytes(line).decode("utf-8", errors="replace")
-    return text[:-1] if text.endswith("\r") else text  # the terminal's \r\n
-
-
-class _Cursor:
-    """Where a followed log stands, so that a new read resumes right after it.
-
-    It counts log entries, as the engines' ``since`` does: ``last`` is the
-    engine time of the last entry that went into a yielded line, ``count``
-    how many such entries had that time (Podman's times are whole seconds).
-    After :meth:`resume`, :meth:`fresh` skips those entries when the new
-    read sends them again.
-
-    >>> cursor = _Cursor()
-    >>> for stamp in [(5, 0), (6, 0), (6, 0)]:
-    ...     cursor.consumed(stamp)
-    >>> cursor.resume()
-    datetime.datetime(1970, 1, 1, 0, 0, 6, tzinfo=datetime.timezone.utc)
-    >>> [cursor.fresh(s) for s in [(6, 0), (6, 0), (6, 0), (7, 0)]]
-    [False, False, True, True]
-    """
-
-    def __init__(self) -> None:
-        self.last: _Stamp | None = None
-        self.count = 0
-        self._skip_until: _Stamp | None = None
-        self._skip = 0
-
-    def consumed(self, stamp: _Stamp | None) -> None:
-        if stamp is not None and stamp == self.last:
-            self.count += 1
-        else:
-            self.last, self.count = stamp, 1
-
-    def resume(self) -> datetime | None:
-        """Skip, from now on, what was consumed; the ``since`` of the new read."""
-        self._skip_until, self._skip = self.last, self.count
-        return None if self.last is None else _stamp_moment(self.last)
-
-    def fresh(self, stamp: _Stamp | None) -> bool:
-        """Whether an entry at ``stamp`` is new, rather than one consumed before."""
-        if self._skip_until is None or stamp is None:
-            return True
-        if stamp < self._skip_until:
-            return False
-        if stamp == self._skip_until and self._skip > 0:
-            self._skip -= 1
-            return False
-        self._skip_until = None
-        return True
-
-
-class _Lines:
-    """Joins log entries into lines, each with the engine time of its first entry.
-
-    An entry may be a part of a line (Podman writes a partial line as an
-    entry of its own); a line is complete at its newline. With a
-    :class:`_Cursor`, entries read before are skipped and the entries of
-    each line returned are counted as consumed.
-
-    >>> lines = _Lines(stamped=True)
-    >>> lines.feed([b"2026-11-25T18:46:55Z part", b"2026-11-25T18:46:56Z ial\\r\\n"])
-    [((1795632415, 0), 'partial')]
-    >>> lines.feed([b"2026-11-25T18:46:57Z no newline"]), lines.flush()
-    ([], [((1795632417, 0), 'no newline')])
-    """
-
-    def __init__(self, stamped: bool, cursor: _Cursor | None = None) -> None:
-        self._stamped = stamped
-        self._cursor = cursor
-        self._pending = bytearray()
-        self._started = False
-        self._stamp: _Stamp | None = None
-        self._open: list[_Stamp | None] = []  # entries not wholly in a returned line yet
-
-    def feed(self, entries: Iterable[bytes]) -> list[tuple[_Stamp | None, str]]:
-        if not self._stamped:
-            return self._feed_plain(entries)
-        out: list[tuple[_Stamp | None, str]] = []
-        cursor = self._cursor
-        for raw in entries:
-            entry, stamp = raw, None
-            head, sep, rest = raw.partition(b" ")
-            if sep:
-                stamp = _parse_stamp(head)
-                if stamp is not None:
-                    entry = rest
-            if cursor is not None and not cursor.fresh(stamp):
-                continue
-            if not self._pending and entry.find(b"\n") == len(entry) - 1:
-                out.append((stamp, _decode(entry[:-1])))  # the usual entry: one whole line
-                if cursor is not None:
-                    cursor.consumed(stamp)
-                continue
-            self._add(entry, stamp, out)
-        return out
-
-    def _add(
-        self, entry: bytes, stamp: _Stamp | None, out: list[tuple[_Stamp | None, str]]
-    ) -> None:
-        self._open.append(stamp)
-        start = 0
-        while True:
-            if not self._started:
-                self._started, self._stamp = True, stamp
-            end = entry.find(b"\n", start)
-            if end < 0:
-                self._pending += entry[start:]
-                if not self._pending:
-                    self._started = False  # an empty entry starts no line
-                return
-            self._pending += entry[start:end]
-            out.append((self._stamp, _decode(self._pending)))
-            self._pending.clear()
-            self._started = False
-            start = end + 1
-            whole = start == len(entry)
-            done = self._open if whole else self._open[:-1]
-            if self._cursor is not None:
-                for consumed in done:
-                    self._cursor.consumed(consumed)
-            self._open = [] if whole else self._open[-1:]
-            if whole:
-                return
-
-    def _feed_plain(self, entries: Iterable[bytes]) -> list[tuple[_Stamp | None, str]]:
-        # Without times, entry boundaries do not matter: cut the bytes at newlines.
-        self._pending += b"".join(entries)
-        end = self._pending.rfind(b"\n")
-        if end < 0:
-            return []
-        text = self._pending[: end + 1].decode("utf-8", errors="replace")
-        del self._pending[: end + 1]
-        return [(None, line) for line in text.replace("\r\n", "\n").split("\n")[:-1]]
-
-    def flush(self) -> list[tuple[_Stamp | None, str]]:
-        """The end of the output: a last line without a newline, if any."""
-        out = [(self._stamp, _decode(self._pending))] if self._pending else []
-        if self._cursor is not None:
-            for consumed in self._open:
-                self._cursor.consumed(consumed)
-        self._pending.clear()
-        self._open = []
-        self._started = False
-        return out
-
-
-def _render(stamp: _Stamp | None, text: str, timestamps: bool, ansi: bool) -> str:
-    if not ansi:
-        text = strip_ansi(text)
-    if timestamps and stamp is not None:
-        return f"{_stamp_text(stamp)} {text}"
-    return text
 
 
 class ContainerRunner:
@@ -453,7 +119,7 @@ class ContainerRunner:
             that answers (Podman, then Docker).
         base_url: the engine API (``unix://``, ``tcp://``, ``ssh://``);
             ``None``: ``DOCKER_HOST`` / ``CONTAINER_HOST``, else the default
-            sockets (see :func:`kstlib.ops.engines.base.default_endpoints`).
+            sockets (see :func:`kstlib.ops.engines.endpoints.default_endpoints`).
         timeout: seconds any single engine call may take (a graceful stop
             adds its own ``timeout``). A call that takes longer raises the
             operation's error saying it timed out.
@@ -480,7 +146,7 @@ class ContainerRunner:
     ) -> None:
         self._runtime = validate_runtime(runtime) if runtime is not None else None
         self.base_url = validate_base_url(base_url)
-        self.timeout = validate_timeout(timeout)
+        self.timeout = validate_call_timeout(timeout)
         self._engine: EngineAdapter | None = None
         self._lock = threading.Lock()
 
@@ -727,7 +393,7 @@ class ContainerRunner:
             0
         """
         validate_lookup_name(name)
-        _check_timeout(timeout)
+        validate_optional_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         watch = _RestartWatch()
         with self._using() as engine:
@@ -827,8 +493,8 @@ class ContainerRunner:
             '2026-11-25T18:46:55.819510Z ready'
         """
         validate_lookup_name(name)
-        count = _check_lines(lines)
-        start = _check_since(since)
+        count = validate_lines(lines)
+        start = validate_since(since)
         # The engines count entries, and a line may take several (a partial
         # line, a Docker line over 16 KiB): ask for more, so that the first
         # line kept is whole.
@@ -874,8 +540,8 @@ class ContainerRunner:
             step 2
         """
         validate_lookup_name(name)
-        start = _check_since(since)
-        limit = _check_timeout(timeout)
+        start = validate_since(since)
+        limit = validate_optional_timeout(timeout)
         with self._using() as engine:
             info = self._inspect(engine, name)
         return self._follow(
@@ -1137,226 +803,3 @@ class ContainerRunner:
             if _state(info) is SessionState.RUNNING:
                 return None  # the engine closed the connection; the session runs on
             return info.exit_code if info.exit_code is not None else -1
-
-
-# How long one engine wait of the attach exit watch may last, and how long, once the
-# attached stream has ended, to wait for the engine to report the exit code.
-_EXIT_SLICE = 10.0
-_EXIT_GRACE = 5.0
-
-
-class _ExitWatch:
-    """Waits in a thread for a container's process to exit, to learn its exit code."""
-
-    def __init__(self, engine: EngineAdapter, ref: str, step: float) -> None:
-        self._stop = threading.Event()
-        self._done = threading.Event()
-        self._code: int | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(engine, ref, step), name="kstlib-attach-exit", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, engine: EngineAdapter, ref: str, step: float) -> None:
-        try:
-            while not self._stop.is_set():
-                try:
-                    self._code = engine.wait(ref, step)
-                    return
-                except SessionTimeoutError:
-                    continue
-                except OpsError:
-                    return  # removed, or the engine went away: no code to give
-        finally:
-            self._done.set()
-
-    def cancel(self) -> None:
-        """Stop after the current engine wait (the thread is a daemon: nothing blocks on it)."""
-        self._stop.set()
-
-    def result(self, timeout: float) -> int | None:
-        self._done.wait(timeout)
-        self._stop.set()
-        return self._code
-
-
-class _Frames:
-    """Incremental reader of the engines' multiplexed stream (a container without a tty)."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-
-    def feed(self, data: bytes) -> bytes:
-        self._buffer += data
-        out: list[bytes] = []
-        while len(self._buffer) >= 8:
-            end = 8 + int.from_bytes(self._buffer[4:8], "big")
-            if len(self._buffer) < end:
-                break
-            out.append(self._buffer[8:end])
-            self._buffer = self._buffer[end:]
-        return b"".join(out)
-
-
-class _DetachKeys:
-    """Spots Ctrl-P Ctrl-Q in terminal input, holding back a partial match.
-
-    Detaching is done here, not by the engine: Podman only recognises the
-    keys when each arrives in a read of its own, and a fast typist (or a
-    paste) sends both at once.
-    """
-
-    KEYS = b"\x10\x11"
-
-    def __init__(self) -> None:
-        self._pending = bytearray()
-
-    def feed(self, data: bytes) -> tuple[bytes, bool]:
-        """Return the bytes to send on, and whether the detach sequence was typed."""
-        out = bytearray()
-        for byte in data:
-            if byte == self.KEYS[len(self._pending)]:
-                self._pending.append(byte)
-                if len(self._pending) == len(self.KEYS):
-                    self._pending.clear()
-                    return bytes(out), True
-                continue
-            out += self._pending
-            self._pending.clear()
-            if byte == self.KEYS[0]:
-                self._pending.append(byte)
-            else:
-                out.append(byte)
-        return bytes(out), False
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-class _TerminalError(Exception):
-    """termios failed (its own error type is not an OSError)."""
-
-
-def _relay(
-    sock: socket.socket,
-    in_fd: int,
-    out_fd: int,
-    *,
-    framed: bool,
-    raw: bool,
-    on_resize: Callable[[], None] | None = None,
-) -> bool:
-    """Copy terminal input to the socket and socket output to the terminal.
-
-    ``raw``: put the terminal in raw mode (a container with a TTY: keys go to it
-    as typed, and it does the echo and line endings); else the terminal keeps its
-    line discipline, and Ctrl-C detaches. ``on_resize`` is called on SIGWINCH
-    (only from the main thread, where signals arrive). The terminal's settings are
-    restored however this ends, and left at the start of a line. Returns ``True``
-    when the user detached, ``False`` when the connection ended (the container
-    exited, or the engine closed it).
-    """
-    import signal
-    import termios
-    import tty
-
-    frames = _Frames() if framed else None
-    keys = _DetachKeys()
-    try:
-        saved = termios.tcgetattr(in_fd)
-    except termios.error as err:
-        raise _TerminalError(str(err)) from err
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    watch_size = (
-        on_resize is not None
-        and hasattr(signal, "SIGWINCH")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if watch_size:
-
-        def on_winch(signum: int, frame: object) -> None:
-            with suppress(OSError):  # a full pipe already holds a wake-up
-                os.write(wake_w, b"w")
-
-        previous = signal.getsignal(signal.SIGWINCH)
-        signal.signal(signal.SIGWINCH, on_winch)
-    last = b"\n"  # the last byte written: what follows starts on a line of its own
-    try:
-        if raw:
-            tty.setraw(in_fd)
-        sock.settimeout(None)
-        sock_fd = sock.fileno()
-        while True:
-            try:
-                readable, _, _ = select.select([sock_fd, in_fd, wake_r], [], [])
-            except InterruptedError:  # pragma: no cover - PEP 475 retries select
-                continue
-            if wake_r in readable:
-                os.read(wake_r, 512)
-                if on_resize is not None:
-                    with suppress(OpsError):  # it may just have ended: the socket says so
-                        on_resize()
-            if sock_fd in readable:
-                data = sock.recv(65536)
-                if not data:
-                    return False  # the container ended, or the engine closed the connection
-                data = frames.feed(data) if frames else data
-                _write_all(out_fd, data)
-                last = data[-1:] or last
-            if in_fd in readable:
-                data = os.read(in_fd, 4096)
-                if not data:
-                    return True  # end of input (Ctrl-D without a TTY): detach
-                data, detach = keys.feed(data)
-                if data:
-                    sock.sendall(data)
-                if detach:
-                    return True  # closing the connection detaches; the container runs on
-    except KeyboardInterrupt:
-        if raw:
-            raise  # pragma: no cover - in raw mode Ctrl-C is a key for the container
-        last = b""  # the terminal echoed ^C: end that line
-        return True  # Ctrl-C without a TTY: detach, as docker attach --sig-proxy=false
-    except termios.error as err:
-        raise _TerminalError(str(err)) from err
-    finally:
-        if watch_size:
-            # None: a handler not set from Python; the default is the closest
-            signal.signal(signal.SIGWINCH, previous or signal.SIG_DFL)
-        os.close(wake_r)
-        os.close(wake_w)
-        try:
-            termios.tcsetattr(in_fd, termios.TCSADRAIN, saved)
-        except termios.error as err:
-            raise _TerminalError(f"could not restore the terminal: {err}") from err
-        if last != b"\n":
-            with suppress(OSError):
-                _write_all(out_fd, b"\r\n")
-
-
-def locate_container(
-    name: str,
-    runtime: str | None = None,
-    base_url: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> list[str]:
-    """The runtimes (``"podman"``, ``"docker"``) where a container named ``name`` exists.
-
-    ``runtime=None`` searches every engine (Podman, then Docker); an engine
-    that does not answer is skipped, but any other error propagates. One
-    endpoint reached through both SDKs (``DOCKER_HOST`` on Podman's socket)
-    is searched once. :func:`kstlib.ops.locate.search_containers` also says
-    what was searched.
-
-    Example:
-        >>> locate_container("bot", runtime="docker", base_url="unix:///nonexistent.sock")
-        []
-    """
-    from kstlib.ops.locate import search_containers
-
-    found = search_containers(name, runtime, base_url, timeout).found
-    return [loc.runtime for loc in found if loc.runtime is not None]

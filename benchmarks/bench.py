@@ -18,7 +18,7 @@ of issue 7 marked ``met`` / ``MISSED``, and writes everything (samples too) as
 JSON. Run it with ``make bench`` (starts the engines first), or::
 
     source <(bash integration/engines/engines.sh env)
-    .venv/bin/python integration/bench.py [--quick] [--only PART[,PART]] [--json PATH]
+    .venv/bin/python benchmarks/bench.py [--quick] [--only PART[,PART]] [--json PATH]
 
 where PART is import, tmux, tmux-scale (100 and 500 sessions on fresh servers:
 plain tmux, libtmux's object API and kstlib side by side), docker or podman.

@@ -1,0 +1,444 @@
+"""What the HTTP engine adapters share: Docker and Podman speak the same REST shapes.
+
+:class:`HttpEngine` holds, once, what :class:`~kstlib.ops.engines.docker.DockerEngine`
+and :class:`~kstlib.ops.engines.podman.PodmanEngine` do alike: the per-call
+translation (:class:`Translator` over the SDK module's table), log reads and
+followed logs (``GET /containers/{ref}/logs``), the wait-result and exit-code
+parsing, the attach socket and terminal resize (Docker's API, also Podman's
+compatible one), the common part of an inspect or list payload and the end of
+a pull. Each SDK module keeps its own calls, its quirks and the head rows of
+its translation table; a new adapter is a subclass in a module of its own.
+
+Example:
+    >>> exit_code({"StatusCode": 3, "Error": None}), exit_code(0), exit_code(None)
+    (3, 0, -1)
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from kstlib.ops.engines.adapter import DETACH_KEYS, AttachHandle, ContainerInfo
+from kstlib.ops.engines.errors import on_connection_error, on_permission, on_timeout, on_unreachable
+from kstlib.ops.engines.streams import (
+    LogStream,
+    log_params,
+    parse_timestamp,
+    restart_policy,
+    split_entries,
+)
+from kstlib.ops.exceptions import SessionAttachError
+from kstlib.ops.translate import CallContext, Op, Table, translating
+
+if TYPE_CHECKING:
+    from kstlib.ops.engines.pull import PullTracker
+
+__all__ = [
+    "HttpEngine",
+    "Translator",
+    "exit_code",
+    "inspect_info",
+    "list_info",
+    "raw_socket",
+    "transport_rows",
+    "uses_proxy",
+]
+
+#: Query of an attach: every stream, and the detach keys the engine knows.
+_ATTACH_PARAMS = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1, "detachKeys": DETACH_KEYS}
+
+
+class Translator:
+    """The ``translate(op, name, endpoint, timeout)`` context manager of one SDK module.
+
+    Example:
+        >>> from kstlib.ops.engines.errors import on_other
+        >>> translate = Translator("docker", lambda: (((ValueError,), on_other),))
+        >>> with translate(Op.STOP, "bot", "unix:///x", 5):
+        ...     raise ValueError("boom")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionStopError: Could not stop session 'bot' on the docker backend: ValueError: boom
+    """
+
+    def __init__(self, runtime: str, table: Callable[[], Table]) -> None:
+        self.runtime = runtime
+        self.table = table
+
+    def __call__(
+        self,
+        op: Op,
+        name: str | None,
+        endpoint: str,
+        timeout: float,
+        *,
+        image: str | None = None,
+        connecting: bool = False,
+        call: str | None = None,
+    ) -> AbstractContextManager[None]:
+        """Translate every error of the SDK raised inside into the OpsError tree.
+
+        ``call`` names the engine call for the DEBUG log (with its duration).
+        """
+        ctx = CallContext(
+            op, name, self.runtime, endpoint, timeout, image=image, connecting=connecting
+        )
+        return translating(self.table, ctx, call)
+
+
+def transport_rows() -> Table:
+    """The rows every HTTP engine's table shares, after its own head rows: transport errors.
+
+    ========================================================  ====================================
+    raised under the SDK                                      raised by kstlib
+    ========================================================  ====================================
+    ``requests`` ``ConnectTimeout``                           ``ContainerRuntimeNotFoundError``
+    ``requests`` ``Timeout``, ``urllib3`` ``TimeoutError``    op error "timed out after N s"
+    ``requests``/builtin ``ConnectionError``, ``urllib3``,
+    ``FileNotFoundError``                                     ``ContainerRuntimeNotFoundError``
+    (around urllib3's ``ReadTimeoutError``: a streamed read)  op error "timed out after N s"
+    ``PermissionError`` (the socket)                          ``ContainerRuntimeNotFoundError``
+    ========================================================  ====================================
+
+    Imports ``requests`` on first use (the tables are built on first use too).
+
+    Example:
+        >>> [h.__name__ for _, h in transport_rows()]
+        ['on_unreachable', 'on_timeout', 'on_connection_error', 'on_permission']
+    """
+    import requests.exceptions
+    import urllib3.exceptions
+
+    return (
+        # ConnectTimeout is also a Timeout: the engine never answered at all.
+        (
+            (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError),
+            on_unreachable,
+        ),
+        ((requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError), on_timeout),
+        (
+            (
+                requests.exceptions.ConnectionError,
+                urllib3.exceptions.HTTPError,
+                ConnectionError,
+                FileNotFoundError,
+            ),
+            on_connection_error,
+        ),
+        ((PermissionError,), on_permission),
+    )
+
+
+def uses_proxy(endpoint: str) -> bool:
+    """Whether ``endpoint`` may go through an HTTP proxy (a unix or ssh socket never does).
+
+    ``requests`` re-reads proxy settings from the environment on every
+    request unless told not to (``trust_env = False``).
+
+    Example:
+        >>> uses_proxy("tcp://10.0.0.5:2375"), uses_proxy("unix:///run/podman/podman.sock")
+        (True, False)
+    """
+    return endpoint.startswith(("tcp://", "http://", "https://"))
+
+
+def exit_code(result: object) -> int:
+    """The exit code in a wait or exec result (an int, or ``{"StatusCode": n}``); ``-1`` if none.
+
+    Example:
+        >>> exit_code({"StatusCode": 137})
+        137
+    """
+    code = result.get("StatusCode") if isinstance(result, Mapping) else result
+    return int(code) if isinstance(code, int) else -1
+
+
+def raw_socket(sock: Any) -> socket.socket:
+    """The :class:`socket.socket` under what ``attach_socket`` returned.
+
+    Example:
+        >>> a, b = socket.socketpair()
+        >>> raw_socket(a) is a
+        True
+        >>> a.close(); b.close()
+    """
+    inner = getattr(sock, "_sock", sock)
+    if not isinstance(inner, socket.socket):
+        raise TypeError(f"attach over this transport is not supported ({type(sock).__name__})")
+    return inner
+
+
+def inspect_info(
+    payload: Mapping[str, Any], *, image: str | None, oom_killed: bool | None
+) -> ContainerInfo:
+    """Normalise an inspect payload (``GET /containers/{id}/json``, both APIs).
+
+    The two fields the engines spell differently are the caller's: ``image``
+    and ``oom_killed``.
+
+    Example:
+        >>> info = inspect_info({"Id": "abc", "Name": "/bot", "State": {"Status": "exited",
+        ...     "Pid": 0, "ExitCode": 3}}, image="app:1", oom_killed=None)
+        >>> info.name, info.state, info.pid, info.exit_code
+        ('bot', 'exited', None, 3)
+    """
+    state = payload.get("State") or {}
+    config = payload.get("Config") or {}
+    pid = state.get("Pid")
+    code = state.get("ExitCode")
+    policy, retries = restart_policy(payload.get("HostConfig"))
+    return ContainerInfo(
+        id=str(payload.get("Id", "")),
+        name=str(payload.get("Name") or "").lstrip("/"),
+        state=str(state.get("Status") or "unknown"),
+        pid=int(pid) if isinstance(pid, int) and pid > 0 else None,
+        exit_code=int(code) if isinstance(code, int) else None,
+        created_at=parse_timestamp(payload.get("Created")),
+        image=image,
+        labels=dict(config.get("Labels") or {}),
+        tty=bool(config.get("Tty")),
+        restart_count=int(payload.get("RestartCount") or 0),
+        restart_policy=policy,
+        restart_retries=retries,
+        started_at=parse_timestamp(state.get("StartedAt")),
+        finished_at=parse_timestamp(state.get("FinishedAt")),
+        oom_killed=oom_killed,
+        error=str(state.get("Error") or "") or None,
+    )
+
+
+def list_info(
+    item: Mapping[str, Any], *, name: str, exit_code: int | None, pid: int | None = None
+) -> ContainerInfo:
+    """Normalise one entry of a container listing; the engine-specific fields are the caller's.
+
+    Example:
+        >>> list_info({"Id": "abc", "State": "running", "Labels": None}, name="bot",
+        ...           exit_code=None).state
+        'running'
+    """
+    return ContainerInfo(
+        id=str(item.get("Id", "")),
+        name=name,
+        state=str(item.get("State") or "unknown"),
+        pid=pid,
+        exit_code=exit_code,
+        created_at=parse_timestamp(item.get("Created")),
+        image=str(item.get("Image") or "") or None,
+        labels=dict(item.get("Labels") or {}),
+    )
+
+
+class HttpEngine:
+    """The base of an adapter over an HTTP engine API (Docker's, or Podman's).
+
+    A subclass sets :attr:`runtime`, :attr:`translate` (its module's
+    :class:`Translator`) and :attr:`follow_needs_check`, and provides the
+    SDK calls: :meth:`_logs_request`, :meth:`_wait`, :meth:`_attach_api`.
+
+    Example:
+        >>> from kstlib.ops.engines.docker import DockerEngine
+        >>> issubclass(DockerEngine, HttpEngine)
+        True
+    """
+
+    runtime: str
+    translate: ClassVar[Translator]
+    #: Whether a followed log may miss lines once the container stopped (re-read them).
+    follow_needs_check: bool = False
+
+    def __init__(self, endpoint: str, timeout: float) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.endpoint!r})"
+
+    def _translate(
+        self,
+        op: Op,
+        name: str | None,
+        *,
+        image: str | None = None,
+        extra: float = 0,
+        call: str | None = None,
+    ) -> AbstractContextManager[None]:
+        # The calling method names the engine call in the DEBUG log.
+        call = call or sys._getframe(1).f_code.co_name
+        return self.translate(op, name, self.endpoint, self.timeout + extra, image=image, call=call)
+
+    # -- the SDK calls a subclass provides ------------------------------------------------
+
+    def _logs_request(self, ref: str, params: dict[str, str], **options: Any) -> Any:
+        """``GET /containers/{ref}/logs`` through the SDK's session; the raw response."""
+        raise NotImplementedError
+
+    def _raise_for_status(self, response: Any) -> None:
+        """Raise the SDK's error for an HTTP error answer."""
+        raise NotImplementedError
+
+    def _wait(self, name: str, timeout: float) -> object:
+        """The SDK's wait for the container to stop; its raw result."""
+        raise NotImplementedError
+
+    def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
+        """A docker SDK ``APIClient`` for attach and resize, and the translation around its calls."""
+        raise NotImplementedError
+
+    # -- shared operations ----------------------------------------------------------------
+
+    def _log_entries(self, ref: str, params: dict[str, str]) -> list[bytes]:
+        response = self._logs_request(ref, params)
+        self._raise_for_status(response)
+        return split_entries(bytes(response.content))
+
+    def logs(
+        self,
+        name: str,
+        tail: int | None,
+        since: datetime | None = None,
+        timestamps: bool = False,
+    ) -> list[bytes]:
+        """The container's last ``tail`` log entries (``None``: all) from ``since`` on, in one call.
+
+        Example:
+            >>> engine.logs("bot", 10)  # doctest: +SKIP
+            [b'ready\\r\\n']
+        """
+        with self._translate(Op.READ, name):
+            return self._read_logs(name, tail, since, timestamps)
+
+    def _read_logs(
+        self, name: str, tail: int | None, since: datetime | None, timestamps: bool
+    ) -> list[bytes]:
+        return self._log_entries(name, log_params(tail, since, timestamps))
+
+    def follow_logs(
+        self,
+        ref: str,
+        name: str,
+        *,
+        tail: int | None,
+        since: datetime | None,
+        timestamps: bool,
+        timeout: float | None,
+    ) -> LogStream:
+        """Open the container's followed log; it ends when the container stops.
+
+        The connection is not reused afterwards (``Connection: close``): a
+        stream closed early leaves nothing half-read in the pool. (Podman
+        answers with the first entry, so there this waits up to ``timeout``
+        for output; ``None``: as long as it takes.)
+
+        Example:
+            >>> stream = engine.follow_logs("3f2a...", "bot", tail=0, since=None,
+            ...                             timestamps=False, timeout=None)  # doctest: +SKIP
+            >>> stream.read(5.0)  # doctest: +SKIP
+            [b'tick\\r\\n']
+        """
+        params = log_params(tail, since, timestamps, follow=True)
+
+        def translate_stream(call: str | None = None) -> AbstractContextManager[None]:
+            return self.translate(
+                Op.WAIT,
+                name,
+                self.endpoint,
+                self.timeout if timeout is None else timeout,
+                call=call,
+            )
+
+        with translate_stream("follow_logs"):
+            response = self._logs_request(
+                ref,
+                params,
+                stream=True,
+                timeout=(self.timeout, timeout),
+                headers={"Connection": "close"},
+            )
+            try:
+                self._raise_for_status(response)
+            except BaseException:
+                response.close()
+                raise
+        return LogStream(response, translate_stream)
+
+    def wait(self, name: str, timeout: float) -> int:
+        """Wait up to ``timeout`` s for the container to stop; return its exit code.
+
+        Example:
+            >>> engine.wait("bot", 5)  # doctest: +SKIP
+            0
+        """
+        with self.translate(Op.WAIT, name, self.endpoint, timeout, call="wait"):
+            result = self._wait(name, timeout)
+        return exit_code(result)
+
+    def attach_socket(self, name: str) -> AttachHandle:
+        """A socket attached to the container's terminal; the engine detaches on Ctrl-P Ctrl-Q.
+
+        Example:
+            >>> engine.attach_socket("bot").sock  # doctest: +SKIP
+            <socket.socket ...>
+        """
+        api, translation = self._attach_api(name, "attach_socket")
+        with translation:
+            sock = api.attach_socket(name, params=dict(_ATTACH_PARAMS))
+            try:
+                return AttachHandle(raw_socket(sock), keepalive=sock)
+            except TypeError as err:
+                raise SessionAttachError(name, self.runtime, str(err)) from err
+
+    def resize(self, name: str, height: int, width: int) -> None:
+        """Resize the container's terminal to ``height`` x ``width``.
+
+        Example:
+            >>> engine.resize("bot", 50, 200)  # doctest: +SKIP
+        """
+        api, translation = self._attach_api(name, "resize")
+        with translation:
+            api.resize(name, height=height, width=width)
+
+    # -- the end of a pull ------------------------------------------------------------------
+
+    @contextmanager
+    def _pulling(
+        self, tracker: PullTracker, ctx: CallContext, *, credentials: str, session: str | None
+    ) -> Iterator[None]:
+        """Translate a pull's SDK errors (see :mod:`kstlib.ops.engines.pull`); a callback's own pass."""
+        from kstlib.ops.engines.pull import translate_pull_error
+
+        try:
+            yield
+        except Exception as err:
+            if err is tracker.callback_error:
+                raise
+            raise translate_pull_error(
+                err, self.translate.table(), ctx, credentials=credentials, session=session
+            ) from err
+
+    def _check_pull(
+        self,
+        tracker: PullTracker,
+        ctx: CallContext,
+        api_error: Callable[..., Exception],
+        *,
+        credentials: str,
+    ) -> None:
+        """Raise the pull failure the engine reported in its stream (an ``error`` item), if any."""
+        from kstlib.ops.images import pull_failure
+
+        if tracker.error is not None:
+            words = tracker.error
+            raise pull_failure(
+                ctx.image or "",
+                self.runtime,
+                words,
+                session=ctx.name,
+                credentials=credentials,
+                timeout=ctx.timeout,
+            ) from api_error(words, explanation=words)

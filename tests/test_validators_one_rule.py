@@ -1,0 +1,86 @@
+"""One rule per argument, in kstlib.ops.validators: every entry point applies the same one."""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import pytest
+
+import kstlib
+from kstlib.ops import validators
+from kstlib.ops.exceptions import SessionConfigError
+from kstlib.ops.models import BackendType
+
+BAD_TIMEOUTS = [-1, math.nan, math.inf, "5", True, None]
+
+
+@pytest.mark.parametrize("bad", BAD_TIMEOUTS)
+def test_the_timeout_rule_is_finite_and_not_negative(bad: object) -> None:
+    with pytest.raises(SessionConfigError) as info:
+        validators.validate_timeout(bad)
+    assert info.value.field == "timeout"
+    assert "finite, non-negative" in info.value.problem
+
+
+def test_zero_is_a_timeout_but_not_an_engine_call_timeout() -> None:
+    assert validators.validate_timeout(0) == 0.0
+    assert validators.validate_optional_timeout(None) is None
+    with pytest.raises(SessionConfigError):
+        validators.validate_call_timeout(0)
+    with pytest.raises(SessionConfigError):
+        validators.validate_call_timeout(math.inf)
+
+
+def test_every_runner_applies_the_same_timeout_rule() -> None:
+    from kstlib.ops.container import ContainerRunner
+    from kstlib.ops.tmux.client import TmuxClient
+
+    for bad in (math.nan, math.inf, -0.5):
+        with pytest.raises(SessionConfigError, match="finite, non-negative"):
+            TmuxClient(socket_name="kstlib-rule", timeout=bad)
+        with pytest.raises(SessionConfigError, match="finite, positive"):
+            ContainerRunner(runtime="docker", timeout=bad)
+
+
+def test_lines_since_and_base_url_have_one_home() -> None:
+    assert validators.validate_lines(0) == 0
+    with pytest.raises(SessionConfigError):
+        validators.validate_lines(-1)
+    assert validators.validate_since(0).year == 1970  # type: ignore[union-attr]
+    with pytest.raises(SessionConfigError):
+        validators.validate_since(math.inf)
+    with pytest.raises(SessionConfigError) as info:
+        validators.validate_base_url("ftp://x")
+    assert info.value.field == "base_url"
+
+
+def test_backend_type_parses_backends_itself() -> None:
+    assert BackendType.coerce("TMUX") is BackendType.TMUX
+    with pytest.raises(SessionConfigError) as info:
+        BackendType.coerce("vm")
+    assert info.value.field == "backend"
+
+
+def _defined_functions(root: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                found.setdefault(node.name, []).append(str(path.relative_to(root)))
+    return found
+
+
+def test_no_module_but_validators_defines_an_argument_check() -> None:
+    root = Path(kstlib.__file__).parent
+    defined = _defined_functions(root)
+    for name in ("check_timeout", "_check_timeout", "_check_lines", "_check_since"):
+        assert name not in defined, defined.get(name)
+    for name in ("validate_timeout", "validate_base_url", "validate_lines", "validate_since"):
+        assert defined[name] == ["ops/validators.py"]
+
+
+def test_validators_does_not_import_models() -> None:
+    source = Path(validators.__file__).read_text()
+    assert "kstlib.ops.models" not in source
