@@ -183,7 +183,7 @@ def endpoints(runtime: str, base_url: str | None = None) -> list[str]:
 def _docker_version(endpoint: str, timeout: float = TIMEOUT) -> str:
     import docker
 
-    client = docker.DockerClient(base_url=endpoint, timeout=timeout)
+    client = docker.DockerClient(base_url=endpoint, timeout=timeout)  # type: ignore[arg-type]
     try:
         info = client.version()
     finally:

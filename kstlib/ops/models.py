@@ -92,10 +92,10 @@ class BackendType(str, Enum):
             return cls.CONTAINER, value.lower()
         try:
             return cls.coerce(value), None
-        except Exception:
+        except ValueError:  # coerce's SessionConfigError: name the runtimes too
             choices = ", ".join([*(b.value for b in cls), *validators.RUNTIMES])
             raise validators.config_error(
-                "backend", f"{value!r} is not a backend (choose from {choices})"
+                "backend", f"{validators.shown(value)} is not a backend (choose from {choices})"
             ) from None
 
 

@@ -191,7 +191,7 @@ class DockerEngine(http.HttpEngine):
             api = docker.APIClient(
                 base_url=endpoint,
                 version="auto",
-                timeout=timeout,
+                timeout=timeout,  # type: ignore[arg-type]  # requests takes floats
                 # ssh:// through the ssh client, not paramiko (not a dependency).
                 use_ssh_client=endpoint.startswith("ssh://"),
             )

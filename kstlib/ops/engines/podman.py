@@ -457,7 +457,7 @@ class PodmanEngine(http.HttpEngine):
                     self._compat = docker.APIClient(
                         base_url=self.endpoint,
                         version=COMPAT_API_VERSION,
-                        timeout=self.timeout,
+                        timeout=self.timeout,  # type: ignore[arg-type]  # requests takes floats
                         use_ssh_client=self.endpoint.startswith("ssh://"),
                     )
             return self._compat
