@@ -388,6 +388,6 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     try:
         code = main(sys.argv[1:])
-    except Exception:
+    except (OSError, ValueError):  # its folder vanished or is not ours: nothing to collect
         code = 1
     sys.exit(code)

@@ -7,15 +7,9 @@ reads fall back to what tmux still holds, and logging is resumed where it can
 be (a new collector, the pane piped again).
 
 Example:
-    >>> from kstlib.ops import SessionConfig, TmuxRunner
-    >>> runner = TmuxRunner(socket_name="kstlib-doc")
-    >>> _ = runner.start(SessionConfig(name="doc-logs", command="echo hi"))
-    >>> runner.wait("doc-logs", timeout=5)
-    0
-    >>> runner.logs("doc-logs")
-    'hi'
-    >>> runner.stop("doc-logs")
-    True
+    >>> check_lines(None)  # a lines= argument: None or a whole number
+    >>> pipe_command(Path("/s/#1.fifo"))  # tmux would expand a single '#'
+    "[ -p '/s/##1.fifo' ] && exec cat >'/s/##1.fifo'"
 """
 
 from __future__ import annotations
