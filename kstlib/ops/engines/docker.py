@@ -32,7 +32,7 @@ from contextlib import AbstractContextManager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from kstlib.ops.engines import http
+from kstlib.ops.engines import http, ssh
 from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec
 from kstlib.ops.engines.errors import (
     did_not_answer,
@@ -43,7 +43,7 @@ from kstlib.ops.engines.errors import (
     on_timeout,
     on_unreachable,
 )
-from kstlib.ops.exceptions import OpsError
+from kstlib.ops.exceptions import ContainerRuntimeNotFoundError, OpsError
 from kstlib.ops.translate import CallContext, Op, Table
 
 if TYPE_CHECKING:
@@ -187,17 +187,42 @@ class DockerEngine(http.HttpEngine):
         """
         import docker
 
+        if ssh.is_ssh(endpoint):
+            return cls(cls._open_ssh(endpoint, timeout), endpoint, timeout)
         with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
             api = docker.APIClient(
                 base_url=endpoint,
                 version="auto",
                 timeout=timeout,  # type: ignore[arg-type]  # requests takes floats
-                # ssh:// through the ssh client, not paramiko (not a dependency).
-                use_ssh_client=endpoint.startswith("ssh://"),
             )
         if not http.uses_proxy(endpoint):
             api.trust_env = False
         return cls(api, endpoint, timeout)
+
+    @staticmethod
+    def _open_ssh(endpoint: str, timeout: float) -> Any:
+        """Log in over ssh (host key checked: :mod:`kstlib.ops.engines.ssh`), then ask the version."""
+        target = ssh.parse_target(endpoint)
+        client = ssh.login(target, timeout, RUNTIME)
+        try:
+            with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
+                return ssh.docker_api(target, timeout, client)
+        except ContainerRuntimeNotFoundError as err:
+            client.close()
+            if did_not_answer(err):
+                raise
+            # The login worked: what failed is the engine behind it.
+            raise ssh.problem(
+                target,
+                "no-engine",
+                f"ssh to {target.where} works, but no Docker engine answered there "
+                "('docker system dial-stdio' on that host needs the docker CLI and a running "
+                "dockerd)",
+                RUNTIME,
+            ) from err
+        except BaseException:
+            client.close()
+            raise
 
     def create(self, spec: ContainerSpec) -> str:
         """Create the container described by ``spec`` (``create_container``); return its id.
