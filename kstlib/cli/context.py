@@ -14,7 +14,7 @@ import sys
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from kstlib.cli import output, state
+from kstlib.cli import engines, output, state
 from kstlib.cli.parser import UsageError
 from kstlib.ops import validators
 from kstlib.ops.config import OpsConfig, load_config
@@ -148,7 +148,7 @@ class Context:
         url = place.base_url
         if url is None or not url.startswith("ssh://") or self.may_run_config_programs():
             return
-        named = {e.base_url for e in self.config.engines.values()}
+        named = {e.endpoint for e in self.config.engines.values()}
         named.update(s.base_url for s in self.config.sessions.values() if s.base_url)
         if url in named:
             raise SessionConfigError(
@@ -217,7 +217,7 @@ class Context:
         from kstlib.ops.container import ContainerRunner
 
         return ContainerRunner(
-            runtime=place.runtime, base_url=place.base_url, timeout=self.engine_timeout
+            runtime=place.runtime, base_url=place.base_url, timeout=engines.timeout_of(self, place)
         )
 
     # -- where is the session ---------------------------------------------------------------
@@ -314,6 +314,9 @@ class Context:
             >>> Context(argparse.Namespace(config=None, socket="w")).explicit_place("a").label
             'tmux (socket w)'
         """
+        engine = engines.named_engine(self)
+        if engine is not None:
+            return Place.of_engine(engine)
         backend, runtime, socket = self.explicit_backend()
         if backend is None:
             return None
@@ -355,7 +358,7 @@ class Context:
         from kstlib.ops.validators import validate_base_url
 
         self._check_endpoint(place)
-        timeout = self.engine_timeout
+        timeout = engines.timeout_of(self, place)
         base_url = validate_base_url(place.base_url)
         for runtime in [place.runtime] if place.runtime else ["podman", "docker"]:
             try:
@@ -366,7 +369,10 @@ class Context:
         # One search (it asks an endpoint reached through both SDKs once); the
         # engines it needs are connected and cached above.
         runtimes = locate_container(name, place.runtime, place.base_url, timeout)
-        return [Place(CONTAINER, runtime=rt, base_url=place.base_url) for rt in runtimes]
+        return [
+            Place(CONTAINER, runtime=rt, base_url=place.base_url, engine=place.engine)
+            for rt in runtimes
+        ]
 
     def search_places(self, name: str, *, tmux_only: bool = False) -> list[Place]:
         """The places to look for ``name``, in order.
@@ -416,6 +422,8 @@ class Context:
             found.extend(hits)
             if first and found:
                 break
+        if not found and not tmux_only and self.explicit_place(name) is None:
+            found = engines.probe_engines(self, name)
         if len(found) > 1:
             raise SessionAmbiguousError(name, [p.label for p in found])
         return found[0] if found else None

@@ -26,6 +26,7 @@ from kstlib.ops.models import BackendType
 
 if TYPE_CHECKING:
     from kstlib.cli.context import Context
+    from kstlib.ops.config_schema import EngineConfig
 
 __all__ = [
     "Check",
@@ -285,6 +286,89 @@ def probe_podman(
     return _probe_engine("podman", base_url, name, PODMAN_HINT, _podman_version, timeout=timeout)
 
 
+def _engine_version(engine: EngineConfig, timeout: float) -> str:
+    """Reach a named engine as sessions do (ssh checks included) and say what answered."""
+    from kstlib.ops.engines.endpoints import connect
+
+    adapter: Any = connect(engine.runtime, engine.endpoint, timeout)
+    if adapter.runtime == "podman":
+        headers = adapter.client.api.get("/_ping").headers
+        version = headers.get("Libpod-Api-Version") or headers.get("Server") or "?"
+        return f"Podman {version} (API {headers.get('Api-Version', '?')})"
+    info = adapter.api.version()
+    return f"Docker {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+
+
+def probe_engine(engine: EngineConfig, timeout: float, tmux_bin: str | None = None) -> Check:
+    """Probe one named engine (``ops.engines``) as its sessions reach it.
+
+    Example:
+        >>> from kstlib.ops.config_schema import EngineConfig
+        >>> check = probe_engine(EngineConfig("gone", "unix:///nonexistent.sock", "docker"), 2)
+        >>> check.backend, check.available
+        ('engine gone', False)
+    """
+    name = f"engine {engine.name}"
+    if engine.backend == "tmux":
+        found = probe_tmux(tmux_bin, engine.socket_name)
+        return Check(name, found.available, found.version, found.endpoint, found.detail, found.hint)
+    where = engine.base_url or "-"
+    try:
+        return Check(name, True, _engine_version(engine, timeout), where, "")
+    except Exception as err:  # a diagnostic reports every failure, it never raises
+        hint = "check the engine (kstlib ops doctor shows why above), or remove it from ops.engines"
+        return Check(name, False, None, where, str(err), hint)
+
+
+def _probe_named(ctx: Context, config: OpsConfig, timeout: float) -> list[Check]:
+    """Every named engine at once, each bounded by ``timeout`` (an ssh host may hang)."""
+    from kstlib.ops.fleet import GRACE, gather
+
+    checks: dict[str, Check] = {}
+    tasks: dict[str, Callable[[], Check]] = {}
+    for engine in config.engines.values():
+        if (engine.base_url or "").startswith("ssh://") and not ctx.may_run_config_programs():
+            # reaching it runs ssh with the host a file from the current folder names
+            checks[engine.name] = Check(
+                f"engine {engine.name}",
+                False,
+                None,
+                engine.base_url or "-",
+                "not probed: an ssh:// engine of a project-local config file",
+                f"pass --config {config.source} to trust the file",
+            )
+            continue
+        limit = min(engine.timeout or timeout, timeout)
+        tasks[engine.name] = lambda e=engine, t=limit: probe_engine(e, t, ctx.tmux_binary())  # type: ignore[misc]
+
+    def hung(key: str, seconds: float) -> Check:
+        engine = config.engines[key]
+        return Check(
+            f"engine {key}",
+            False,
+            None,
+            engine.base_url or "-",
+            f"no answer within {seconds - GRACE:g} s",
+            "check the host and the engine, or allow more time (timeout: in ops.engines)",
+        )
+
+    done = gather(tasks, dict.fromkeys(tasks, timeout + GRACE), lambda k, s: _Hung(hung(k, s)))
+    for key, outcome in done.items():
+        if isinstance(outcome.error, _Hung):
+            checks[key] = outcome.error.check
+        elif outcome.value is not None:
+            checks[key] = outcome.value
+    return [checks[name] for name in config.engines if name in checks]
+
+
+class _Hung(Exception):
+    """A probe that did not finish in time, carrying the check that says so."""
+
+    def __init__(self, check: Check) -> None:
+        super().__init__(check.detail)
+        self.check = check
+
+
 def cmd_doctor(ctx: Context) -> int:
     """``kstlib ops doctor``: each backend, usable or not, and what to do about it.
 
@@ -315,22 +399,7 @@ def cmd_doctor(ctx: Context) -> int:
         probe_docker(timeout=timeout),
         probe_podman(timeout=timeout),
     ]
-    for engine in config.engines.values():
-        if engine.base_url.startswith("ssh://") and not ctx.may_run_config_programs():
-            # reaching it runs ssh with the host a file from the current folder names
-            checks.append(
-                Check(
-                    f"engine {engine.name}",
-                    False,
-                    None,
-                    engine.base_url,
-                    "not probed: an ssh:// engine of a project-local config file",
-                    f"pass --config {config.source} to trust the file",
-                )
-            )
-            continue
-        probe = probe_podman if engine.runtime == "podman" else probe_docker
-        checks.append(probe(engine.base_url, name=f"engine {engine.name}", timeout=timeout))
+    checks.extend(_probe_named(ctx, config, timeout))
     public = _public_ports(config)
     config_info["public_ports"] = public
     usable = any(c.available for c in checks)

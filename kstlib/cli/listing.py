@@ -8,10 +8,12 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from kstlib.cli import output
 from kstlib.cli.context import Context
+from kstlib.cli.engines import named_engine, timeout_of
 from kstlib.cli.places import CONTAINER, TMUX, Place, _unique, defined_status
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
@@ -31,6 +33,9 @@ def _list_filter(ctx: Context) -> tuple[BackendType | None, str | None, str | No
 
 
 def _list_places(ctx: Context) -> list[Place]:
+    engine = named_engine(ctx)
+    if engine is not None:
+        return [Place.of_engine(engine)]
     backend, runtime, socket = _list_filter(ctx)
     config = ctx.config
     places: list[Place] = []
@@ -49,18 +54,28 @@ def _list_places(ctx: Context) -> list[Place]:
     if backend in (None, CONTAINER):
         runtimes = [runtime] if runtime else ["podman", "docker"]
         places.extend(Place(CONTAINER, runtime=rt) for rt in runtimes)
-        places.extend(
-            Place(CONTAINER, runtime=e.runtime, base_url=e.base_url)
-            for e in config.engines.values()
-            if runtime is None or e.runtime in (None, runtime)
-        )
+    for e in config.engines.values():
+        place = Place.of_engine(e)
+        if e.backend == "swarm" or (backend is not None and place.backend is not backend):
+            continue  # the swarm backend lists its own services
+        if runtime is None or e.runtime in (None, runtime):
+            places.append(place)
     return _unique(places)
+
+
+def _list_place(ctx: Context, place: Place) -> list[SessionStatus]:
+    found = ctx.runner(place).list_sessions()
+    if place.engine is None:
+        return list(found)
+    return [replace(st, engine=place.engine) for st in found]
 
 
 def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
     """Every session of every reachable place, plus config definitions not running.
 
-    Returns the statuses and the labels of the places that did not answer.
+    Every place (tmux servers, the local engines, each named engine) is asked
+    at once, each within its own timeout (:func:`kstlib.ops.fleet.gather`).
+    Returns the statuses and one line per place that did not answer.
 
     Example:
         >>> import argparse
@@ -69,25 +84,31 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
         >>> collect_sessions(Context(ns))[0]
         []
     """
+    from kstlib.ops.fleet import GRACE, gather
+
     backend, _, _ = _list_filter(ctx)
+    places = {str(i): place for i, place in enumerate(_list_places(ctx))}
+    outcomes = gather(
+        {k: (lambda p=p: _list_place(ctx, p)) for k, p in places.items()},  # type: ignore[misc]
+        {k: timeout_of(ctx, p) + GRACE for k, p in places.items()},
+        lambda key, seconds: BackendNotFoundError(f"no answer within {seconds - GRACE:g} s"),
+    )
     statuses: list[SessionStatus] = []
     unreachable: list[str] = []
     seen: set[tuple[Any, ...]] = set()
-    for place in _list_places(ctx):
-        try:
-            found = ctx.runner(place).list_sessions()
-        except BackendNotFoundError as err:
-            where = getattr(err, "endpoints", ())  # which endpoint did not answer
-            unreachable.append(f"{place.label} at {', '.join(where)}" if where else place.label)
-            continue
-        except OpsError as err:
+    for key, outcome in outcomes.items():
+        place = places[key]
+        err = outcome.error
+        if isinstance(err, OpsError):
             # One engine failing must not hide the sessions of the others.
-            unreachable.append(f"{place.label} ({err})")
+            unreachable.append(_down_line(place, err))
             continue
-        for st in found:
-            key = (st.backend, st.runtime, st.socket_name, st.name, st.created_at)
-            if key not in seen:
-                seen.add(key)
+        if err is not None:
+            raise err
+        for st in outcome.value or []:
+            key_ = (st.backend, st.runtime, st.socket_name, st.name, st.created_at)
+            if key_ not in seen:
+                seen.add(key_)
                 statuses.append(st)
     running = {s.name for s in statuses}
     for definition in ctx.config.sessions.values():
@@ -97,6 +118,16 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
             continue
         statuses.append(defined_status(definition))
     return statuses, unreachable
+
+
+def _down_line(place: Place, err: OpsError) -> str:
+    """One line for a place that did not answer: which, and why (its error's first sentence)."""
+    if place.engine is not None or getattr(err, "ssh_problem", None) is not None:
+        return f"{place.label}: {err}"
+    if isinstance(err, BackendNotFoundError):
+        where = getattr(err, "endpoints", ())  # which endpoint did not answer
+        return f"{place.label} at {', '.join(where)}" if where else place.label
+    return f"{place.label} ({err})"
 
 
 def cmd_list(ctx: Context) -> int:
@@ -115,8 +146,9 @@ def cmd_list(ctx: Context) -> int:
         raise BackendNotFoundError(
             f"{', '.join(unreachable)} did not answer; run 'kstlib ops doctor' to see why"
         )
-    if unreachable and not ctx.args.quiet:
-        output.note(f"not reachable: {', '.join(unreachable)} (run 'kstlib ops doctor')")
+    if not ctx.args.quiet:
+        for line in unreachable:  # one line per place that did not answer
+            output.note(f"not reachable: {line}")
     if ctx.args.managed:
         statuses = [s for s in statuses if s.managed]
     if ctx.args.json:

@@ -124,7 +124,7 @@ def render_status(status: SessionStatus) -> str:
 
 
 def render_status_table(statuses: Sequence[SessionStatus]) -> str:
-    """The table printed by ``kstlib ops list`` (a SOCKET column only when needed).
+    """The table printed by ``kstlib ops list`` (SOCKET and ENGINE columns only when needed).
 
     Example:
         >>> rows = [SessionStatus("bot", SessionState.RUNNING, BackendType.TMUX, pid=7)]
@@ -133,9 +133,12 @@ def render_status_table(statuses: Sequence[SessionStatus]) -> str:
         bot   tmux     -        running  7    -      -        no
     """
     with_socket = any(s.socket_name for s in statuses)
+    with_engine = any(s.engine for s in statuses)
     headers = ["NAME", "BACKEND", "RUNTIME", "STATE", "PID", "IMAGE", "CREATED", "MANAGED"]
     if with_socket:
         headers.insert(3, "SOCKET")
+    if with_engine:
+        headers.insert(1, "ENGINE")
     rows = []
     for s in statuses:
         row = [
@@ -150,6 +153,8 @@ def render_status_table(statuses: Sequence[SessionStatus]) -> str:
         ]
         if with_socket:
             row.insert(3, s.socket_name or ("default" if s.backend is BackendType.TMUX else EMPTY))
+        if with_engine:
+            row.insert(1, s.engine or EMPTY)
         rows.append(row)
     return render_table(headers, rows)
 

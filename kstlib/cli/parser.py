@@ -118,6 +118,11 @@ def _where(parser: argparse.ArgumentParser) -> None:
         "else tmux's default server)",
     )
     group.add_argument(
+        "--engine",
+        metavar="NAME",
+        help="a named engine of the config file (ops.engines), e.g. an ssh:// Docker host",
+    )
+    group.add_argument(
         "--config",
         metavar="PATH",
         help="config file (default: $KSTLIB_CONFIG, ./kstlib.conf.yml, "

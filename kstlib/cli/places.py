@@ -14,14 +14,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from kstlib.ops import validators
 from kstlib.ops.exceptions import (
     SessionConfigError,
 )
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
+
+if TYPE_CHECKING:
+    from kstlib.ops.config_schema import EngineConfig
 
 __all__ = ["Place", "defined_status", "parse_env"]
 
@@ -72,6 +75,8 @@ class Place:
     base_url: str | None = None
     socket_name: str | None = None
     socket_path: str | None = None
+    #: The named engine (``ops.engines``) this place is, if any.
+    engine: str | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
@@ -81,11 +86,26 @@ class Place:
             >>> Place(BackendType.TMUX).label
             'tmux'
         """
+        if self.engine is not None:
+            return f"engine {self.engine}"
         if self.backend is TMUX:
             where = self.socket_path or self.socket_name
             return f"tmux (socket {where})" if where else "tmux"
         name = self.runtime or "container"
         return f"{name} at {self.base_url}" if self.base_url else name
+
+    @classmethod
+    def of_engine(cls, engine: EngineConfig) -> Place:
+        """The place of a named engine (``ops.engines``).
+
+        Example:
+            >>> from kstlib.ops.config_schema import EngineConfig
+            >>> Place.of_engine(EngineConfig("edge", "ssh://h", "docker")).label
+            'engine edge'
+        """
+        if engine.backend == "tmux":
+            return cls(TMUX, socket_name=engine.socket_name, engine=engine.name)
+        return cls(CONTAINER, runtime=engine.runtime, base_url=engine.endpoint, engine=engine.name)
 
     @classmethod
     def of(cls, config: SessionConfig) -> Place:

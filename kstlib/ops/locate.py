@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,14 +29,17 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.models import BackendType, SessionStatus, SessionTable
 
 if TYPE_CHECKING:
+    from kstlib.ops.config_schema import EngineConfig
     from kstlib.ops.engines.adapter import EngineAdapter
 
 __all__ = [
     "EngineUnavailableWarning",
     "Location",
     "Search",
+    "engine_named",
     "list_sessions",
     "locate_container",
+    "named_engines",
     "not_found",
     "reachable_engines",
     "search",
@@ -273,8 +277,16 @@ def list_sessions(
     tmux: bool = True,
     containers: bool = True,
     timeout: float | None = None,
+    engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig] | None = None,
 ) -> SessionTable:
     """Every session on tmux (the default server) and on every reachable engine, in one table.
+
+    ``engines``: list these named engines instead (``ops.engines`` of the
+    config file: :class:`~kstlib.ops.config_schema.EngineConfig` objects, a
+    mapping of them, or their names), all at once and each within its own
+    timeout (:func:`kstlib.ops.fleet.list_engines`); each row's ``engine``
+    says where it runs, and each engine that did not answer is one
+    :class:`EngineUnavailableWarning`.
 
     The table's ``backend`` and ``runtime`` columns say where each runs.
     tmux that is not installed, or an engine that does not answer, is skipped
@@ -291,6 +303,8 @@ def list_sessions(
         >>> runner.stop("doc-listall", graceful=False)
         True
     """
+    if engines is not None:
+        return _list_named(engines, timeout)
     rows: list[SessionStatus] = []
     if tmux:
         from kstlib.ops.tmux import TmuxRunner
@@ -306,14 +320,14 @@ def list_sessions(
         from kstlib.ops.container.states import _to_status
         from kstlib.ops.engines.endpoints import forget
 
-        engines, down = reachable_engines(runtime, base_url, timeout)
+        reached, down = reachable_engines(runtime, base_url, timeout)
         for where in down:
             warnings.warn(
                 f"{where} did not answer; its containers are not listed",
                 EngineUnavailableWarning,
                 stacklevel=2,
             )
-        for engine in engines:
+        for engine in reached:
             try:
                 listed = engine.list_containers()
             except ContainerRuntimeNotFoundError:
@@ -327,6 +341,69 @@ def list_sessions(
                 continue
             rows.extend(_to_status(info, engine.runtime) for info in listed)
     return SessionTable(rows)
+
+
+def _list_named(
+    engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig], timeout: float | None
+) -> SessionTable:
+    from kstlib.ops.fleet import list_engines
+
+    chosen = named_engines(engines)
+    table, down = list_engines(chosen, timeout)
+    for name, err in down.items():
+        warnings.warn(f"engine {name} skipped: {err}", EngineUnavailableWarning, stacklevel=3)
+    return table
+
+
+def named_engines(
+    engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig],
+) -> list[EngineConfig]:
+    """The :class:`~kstlib.ops.config_schema.EngineConfig` objects ``engines`` names.
+
+    Names are looked up in the config file (:func:`kstlib.ops.config.load_config`);
+    an unknown one is a :class:`~kstlib.ops.exceptions.SessionConfigError`
+    listing the known ones.
+
+    Example:
+        >>> named_engines(["edge"])
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: engine: 'edge' is not an engine (known: none defined in ops.engines)
+    """
+    from kstlib.ops.config_schema import EngineConfig
+
+    items = list(engines.values()) if isinstance(engines, Mapping) else list(engines)
+    if all(isinstance(e, EngineConfig) for e in items):
+        return [e for e in items if isinstance(e, EngineConfig)]
+    from kstlib.ops.config import load_config
+
+    known = load_config().engines
+    out: list[EngineConfig] = []
+    for item in items:
+        if isinstance(item, EngineConfig):
+            out.append(item)
+            continue
+        out.append(engine_named(item, known))
+    return out
+
+
+def engine_named(name: object, known: Mapping[str, EngineConfig]) -> EngineConfig:
+    """The engine called ``name`` among ``known``, or a SessionConfigError listing them.
+
+    Example:
+        >>> from kstlib.ops.config_schema import EngineConfig
+        >>> engine_named("lab", {"edge": EngineConfig("edge", "ssh://h", "docker")})
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: engine: 'lab' is not an engine (known: edge)
+    """
+    from kstlib.ops.exceptions import SessionConfigError
+    from kstlib.ops.validators import shown
+
+    if isinstance(name, str) and name in known:
+        return known[name]
+    names = ", ".join(sorted(known)) or "none defined in ops.engines"
+    raise SessionConfigError(f"engine: {shown(name)} is not an engine (known: {names})", "engine")
 
 
 def locate_container(

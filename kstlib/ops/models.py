@@ -353,6 +353,8 @@ class SessionStatus:
     oom_killed: bool | None = None
     reason: str | None = None
     log_degraded: bool = False
+    #: The named engine (``ops.engines``) it was listed from; ``None``: a local default.
+    engine: str | None = None
 
     @property
     def is_running(self) -> bool:
@@ -370,7 +372,7 @@ class SessionStatus:
         The keys are stable: name, state, backend, pid, created_at,
         window_count, socket_name, image, exit_code, runtime, managed,
         restart_count, oom_killed, reason, log_degraded (output is missing from the
-        session's log).
+        session's log), engine (the named engine it was listed from).
 
         Example:
             >>> import json
@@ -398,6 +400,7 @@ class SessionStatus:
 
 _COLUMNS = (
     "name",
+    "engine",
     "backend",
     "runtime",
     "state",

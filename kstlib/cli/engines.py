@@ -1,0 +1,100 @@
+"""The CLI and named engines (``ops.engines``): ``--engine NAME``, their timeouts, one search over all.
+
+Example:
+    >>> import argparse
+    >>> from kstlib.cli.context import Context
+    >>> timeout_of(Context(argparse.Namespace(config=None)), Place(CONTAINER))
+    30.0
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kstlib.cli.parser import UsageError
+from kstlib.cli.places import CONTAINER, Place  # noqa: F401  (the examples use CONTAINER)
+from kstlib.ops.exceptions import OpsError
+
+if TYPE_CHECKING:
+    from kstlib.cli.context import Context
+    from kstlib.ops.config_schema import EngineConfig
+
+__all__ = ["named_engine", "probe_engines", "timeout_of"]
+
+
+def named_engine(ctx: Context) -> EngineConfig | None:
+    """The engine ``--engine NAME`` names (``ops.engines``), ``None`` without the option.
+
+    Raises:
+        SessionConfigError: no engine of that name (the message lists the known ones).
+        UsageError: ``--engine`` together with ``-b``, ``--runtime`` or ``-L``.
+
+    Example:
+        >>> import argparse
+        >>> from kstlib.cli.context import Context
+        >>> named_engine(Context(argparse.Namespace(config=None, engine="edge")))
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: engine: 'edge' is not an engine (known: none defined in ops.engines)
+    """
+    wanted = ctx.option("engine")
+    if wanted is None:
+        return None
+    from kstlib.ops.locate import engine_named
+
+    for other in ("backend", "runtime", "socket"):
+        if ctx.option(other) is not None:
+            flag = {"socket": "-L/--socket"}.get(other, f"--{other}")
+            raise UsageError(f"--engine names where the session runs; drop {flag}")
+    return engine_named(wanted, ctx.config.engines)
+
+
+def timeout_of(ctx: Context, place: Place) -> float:
+    """Seconds an engine call may take at ``place``: its engine's ``timeout``, else the CLI's.
+
+    Example:
+        >>> import argparse
+        >>> from kstlib.cli.context import Context
+        >>> timeout_of(Context(argparse.Namespace(config=None)), Place(CONTAINER, engine="x"))
+        30.0
+    """
+    if place.engine is not None:
+        engine = ctx.config.engines.get(place.engine)
+        if engine is not None and engine.timeout is not None:
+            return engine.timeout
+    return ctx.engine_timeout
+
+
+def probe_engines(ctx: Context, name: str) -> list[Place]:
+    """Ask every named engine at once whether it holds ``name``; an engine that is down is skipped.
+
+    Each is bounded by its own timeout (:func:`kstlib.ops.fleet.gather`), so
+    the search takes about the time of the slowest engine.
+
+    Example:
+        >>> import argparse
+        >>> from kstlib.cli.context import Context
+        >>> probe_engines(Context(argparse.Namespace(config=None)), "bot")
+        []
+    """
+    from kstlib.ops.fleet import GRACE, gather
+
+    places = {
+        e.name: Place.of_engine(e)
+        for e in ctx.config.engines.values()
+        if e.backend != "swarm"  # the swarm backend searches its own services
+    }
+    if not places:
+        return []
+    outcomes = gather(
+        {n: (lambda p=p: ctx._probe(name, p)) for n, p in places.items()},  # type: ignore[misc]
+        {n: timeout_of(ctx, p) + GRACE for n, p in places.items()},
+        lambda key, seconds: TimeoutError(f"engine {key}: no answer within {seconds:g} s"),
+    )
+    found: list[Place] = []
+    for outcome in outcomes.values():
+        if outcome.error is None:
+            found.extend(p for p in outcome.value or [] if p not in found)
+        elif not isinstance(outcome.error, (OpsError, TimeoutError)):
+            raise outcome.error
+    return found

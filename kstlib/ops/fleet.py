@@ -1,0 +1,201 @@
+"""Many engines at once: ask every named engine in parallel, each within its own bound.
+
+A user with bots on three machines names each engine in ``kstlib.conf.yml``
+(``ops.engines``, see :class:`~kstlib.ops.config_schema.EngineConfig`);
+:func:`list_engines` lists the sessions of all of them in one
+:class:`~kstlib.ops.models.SessionTable` (its ``engine`` column names where
+each runs), in about the time of the slowest engine rather than the sum. An
+engine that does not answer within its timeout is reported, not waited for:
+each runs in a daemon thread, so even an SDK call with no bound of its own
+(podman-py's ssh tunnel) never holds up the caller.
+
+Example:
+    >>> from kstlib.ops.config_schema import EngineConfig
+    >>> table, down = list_engines([EngineConfig("gone", "unix:///nonexistent.sock", "docker")])
+    >>> list(table), list(down)
+    ([], ['gone'])
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from kstlib.ops.exceptions import ContainerRuntimeNotFoundError, OpsError
+from kstlib.ops.models import SessionStatus, SessionTable
+
+if TYPE_CHECKING:
+    from kstlib.ops.config_schema import EngineConfig
+
+__all__ = ["Outcome", "engine_runner", "gather", "list_engine", "list_engines"]
+
+_T = TypeVar("_T")
+#: Seconds granted beyond an engine's own timeout, so that its own (better) error arrives.
+GRACE = 1.0
+
+
+class Outcome(Generic[_T]):
+    """What one parallel task gave: its value, or its error, and how long it took.
+
+    Example:
+        >>> Outcome(value=3, seconds=0.1).ok, Outcome(error=OpsError("x")).ok
+        (True, False)
+    """
+
+    def __init__(
+        self, value: _T | None = None, error: BaseException | None = None, seconds: float = 0.0
+    ) -> None:
+        self.value = value
+        self.error = error
+        self.seconds = seconds
+
+    @property
+    def ok(self) -> bool:
+        """Whether the task finished without an error.
+
+        Example:
+            >>> Outcome(value=[]).ok
+            True
+        """
+        return self.error is None
+
+    def __repr__(self) -> str:
+        return f"Outcome(value={self.value!r}, error={self.error!r}, seconds={self.seconds:.3f})"
+
+
+def gather(
+    tasks: Mapping[str, Callable[[], _T]],
+    timeouts: Mapping[str, float],
+    on_timeout: Callable[[str, float], BaseException],
+) -> dict[str, Outcome[_T]]:
+    """Run every task at once, each in a daemon thread; wait for each at most its timeout.
+
+    A task still running when its time is up gets ``on_timeout(key, seconds)``
+    as its error and is left to finish on its own.
+
+    Example:
+        >>> import time
+        >>> out = gather({"fast": lambda: 1, "slow": lambda: time.sleep(3)},
+        ...              {"fast": 1, "slow": 0.1}, lambda key, s: TimeoutError(f"{key} > {s} s"))
+        >>> out["fast"].value, str(out["slow"].error)
+        (1, 'slow > 0.1 s')
+    """
+    began = time.monotonic()
+    results: dict[str, Outcome[_T]] = {}
+    lock = threading.Lock()
+    threads: dict[str, threading.Thread] = {}
+
+    def run(key: str, task: Callable[[], _T]) -> None:
+        start = time.monotonic()
+        try:
+            outcome: Outcome[_T] = Outcome(value=task())
+        except BaseException as err:  # reported to the caller, not raised in the thread
+            outcome = Outcome(error=err)
+        outcome.seconds = time.monotonic() - start
+        with lock:
+            results.setdefault(key, outcome)
+
+    for key, task in tasks.items():
+        thread = threading.Thread(target=run, args=(key, task), name=f"kstlib-{key}", daemon=True)
+        threads[key] = thread
+        thread.start()
+    for key, thread in threads.items():
+        remaining = began + timeouts[key] - time.monotonic()
+        thread.join(max(remaining, 0.0))
+        with lock:
+            if key not in results:
+                results[key] = Outcome(
+                    error=on_timeout(key, timeouts[key]), seconds=time.monotonic() - began
+                )
+    return {key: results[key] for key in tasks}
+
+
+def engine_runner(engine: EngineConfig, timeout: float | None = None) -> Any:
+    """The runner of a named engine (tmux server, container engine or swarm).
+
+    Example:
+        >>> from kstlib.ops.config_schema import EngineConfig
+        >>> engine_runner(EngineConfig("local", backend="tmux", socket_name="kstlib-doc"))
+        TmuxRunner(socket='kstlib-doc')
+    """
+    from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
+
+    limit = engine.timeout or timeout or DEFAULT_TIMEOUT
+    if engine.backend == "tmux":
+        from kstlib.ops.tmux import TmuxRunner
+
+        return TmuxRunner(socket_name=engine.socket_name)
+    if engine.backend == "swarm":
+        # The swarm backend (kstlib.ops.swarm) takes its manager's URL as it is.
+        import importlib
+
+        swarm = importlib.import_module("kstlib.ops.swarm")
+        return swarm.SwarmRunner(base_url=engine.base_url, timeout=limit)
+    from kstlib.ops.container import ContainerRunner
+
+    return ContainerRunner(runtime=engine.runtime, base_url=engine.endpoint, timeout=limit)
+
+
+def list_engine(engine: EngineConfig, timeout: float | None = None) -> list[SessionStatus]:
+    """The sessions of one named engine, each row's ``engine`` set to its name.
+
+    Example:
+        >>> from kstlib.ops.config_schema import EngineConfig
+        >>> list_engine(EngineConfig("local", backend="tmux", socket_name="kstlib-doc-empty"))
+        []
+    """
+    rows = engine_runner(engine, timeout).list_sessions()
+    return [replace(row, engine=engine.name) for row in rows]
+
+
+def _did_not_answer(engine: EngineConfig) -> Callable[[str, float], BaseException]:
+    def make(key: str, seconds: float) -> BaseException:
+        return ContainerRuntimeNotFoundError(
+            f"engine {engine.label} did not answer within {seconds:g} s",
+            [engine.base_url or engine.label],
+        )
+
+    return make
+
+
+def list_engines(
+    engines: Iterable[EngineConfig], timeout: float | None = None
+) -> tuple[SessionTable, dict[str, OpsError]]:
+    """List every engine at once; the sessions of those that answered, and why the others did not.
+
+    Each engine gets its own ``timeout`` (``EngineConfig.timeout``, else
+    ``timeout``, else 30 s) plus :data:`GRACE`; rows come in the order the
+    engines were given.
+
+    Example:
+        >>> from kstlib.ops.config_schema import EngineConfig
+        >>> table, down = list_engines([EngineConfig("t", backend="tmux", socket_name="kstlib-doc-empty")])
+        >>> type(table).__name__, down
+        ('SessionTable', {})
+    """
+    from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
+
+    chosen = {e.name: e for e in engines}
+    limits = {n: (e.timeout or timeout or DEFAULT_TIMEOUT) for n, e in chosen.items()}
+    tasks: dict[str, Callable[[], list[SessionStatus]]] = {
+        n: (lambda e=e, t=limits[n]: list_engine(e, t))  # type: ignore[misc]
+        for n, e in chosen.items()
+    }
+    outcomes = gather(
+        tasks,
+        {n: t + GRACE for n, t in limits.items()},
+        lambda key, seconds: _did_not_answer(chosen[key])(key, limits[key]),
+    )
+    rows: list[SessionStatus] = []
+    down: dict[str, OpsError] = {}
+    for name, outcome in outcomes.items():
+        if outcome.error is None:
+            rows.extend(outcome.value or [])
+        elif isinstance(outcome.error, OpsError):
+            down[name] = outcome.error
+        else:
+            raise outcome.error
+    return SessionTable(rows), down
