@@ -17,12 +17,9 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from kstlib.ops.models import BackendType, SessionState, SessionStatus
-
-if TYPE_CHECKING:
-    from kstlib.cli.context import Context
 
 __all__ = [
     "dumps_json",
@@ -235,7 +232,14 @@ def emit(text: str = "") -> None:
     sys.stdout.write(text + "\n")
 
 
-def emit_status(ctx: Context, status: SessionStatus, quiet_text: str | None) -> None:
+class HasOptions(Protocol):
+    """What :func:`emit_status` needs of a command's context: its options."""
+
+    def option(self, name: str) -> Any:
+        """The value of option ``name``, ``None`` when the command has none."""
+
+
+def emit_status(ctx: HasOptions, status: SessionStatus, quiet_text: str | None) -> None:
     """Print a status as ``--json``, ``--quiet`` (``quiet_text``) or a panel asks."""
     if ctx.option("json"):
         emit(dumps_json(status.to_dict()))

@@ -66,6 +66,7 @@ from kstlib.ops.config_schema import (
     _program_problem,
     _runtime,
     _type_name,
+    config_candidates,
 )
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.models import BackendType, SessionConfig
@@ -83,24 +84,6 @@ __all__ = [
 
 
 # -- locating the file ------------------------------------------------------------------
-
-
-def _xdg_config_home() -> Path:
-    value = os.environ.get("XDG_CONFIG_HOME", "")
-    # The XDG spec says a relative value is invalid and must be ignored.
-    if value and os.path.isabs(value):
-        return Path(value)
-    return Path.home() / ".config"
-
-
-def config_candidates() -> list[Path]:
-    """The optional places searched when no path is given and ``$KSTLIB_CONFIG`` is unset.
-
-    Example:
-        >>> [p.name for p in config_candidates()]
-        ['kstlib.conf.yml', 'kstlib.conf.yml']
-    """
-    return [Path.cwd() / CONFIG_FILENAME, _xdg_config_home() / "kstlib" / CONFIG_FILENAME]
 
 
 def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:

@@ -83,6 +83,24 @@ SSH_ENGINE_KEYS = ("identity", "known_hosts", "verify_host_key")
 RUNTIME_BACKENDS = ("docker", "podman")
 
 
+def _xdg_config_home() -> Path:
+    value = os.environ.get("XDG_CONFIG_HOME", "")
+    # The XDG spec says a relative value is invalid and must be ignored.
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path.home() / ".config"
+
+
+def config_candidates() -> list[Path]:
+    """The optional places searched when no path is given and ``$KSTLIB_CONFIG`` is unset.
+
+    Example:
+        >>> [p.name for p in config_candidates()]
+        ['kstlib.conf.yml', 'kstlib.conf.yml']
+    """
+    return [Path.cwd() / CONFIG_FILENAME, _xdg_config_home() / "kstlib" / CONFIG_FILENAME]
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """A named engine from ``ops.engines``: a tmux server, a container engine or a swarm.
@@ -216,8 +234,6 @@ class OpsConfig:
         except KeyError:
             pass
         if self.path is None:
-            from kstlib.ops.config import config_candidates  # the finder uses this model
-
             where = (
                 "no config file found (looked for "
                 + ", ".join(str(p) for p in config_candidates())
