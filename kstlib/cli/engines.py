@@ -9,15 +9,30 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kstlib.cli.parser import UsageError
 from kstlib.cli.places import CONTAINER, Place  # noqa: F401  (the examples use CONTAINER)
 from kstlib.ops.exceptions import OpsError
 
 if TYPE_CHECKING:
-    from kstlib.cli.context import Context
+    from kstlib.ops.config import OpsConfig
     from kstlib.ops.config_schema import EngineConfig
+
+
+class Context(Protocol):
+    """What these functions use of :class:`kstlib.cli.context.Context` (which imports them)."""
+
+    @property
+    def config(self) -> OpsConfig: ...
+
+    @property
+    def engine_timeout(self) -> float: ...
+
+    def option(self, name: str) -> Any: ...
+
+    def _probe(self, name: str, place: Place, *, strict: bool = False) -> list[Place]: ...
+
 
 __all__ = ["named_engine", "probe_engines", "timeout_of"]
 

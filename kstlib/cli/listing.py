@@ -148,7 +148,7 @@ def cmd_list(ctx: Context) -> int:
         )
     if not ctx.args.quiet:
         for line in unreachable:  # one line per place that did not answer
-            output.note(f"not reachable: {line}")
+            output.note(f"not reachable: {line} (run 'kstlib ops doctor')")
     if ctx.args.managed:
         statuses = [s for s in statuses if s.managed]
     if ctx.args.json:

@@ -134,7 +134,7 @@ def engine_runner(engine: EngineConfig, timeout: float | None = None) -> Any:
 
         swarm = importlib.import_module("kstlib.ops.swarm")
         return swarm.SwarmRunner(base_url=engine.base_url, timeout=limit)
-    from kstlib.ops.container import ContainerRunner
+    from kstlib.ops.container.runner import ContainerRunner
 
     return ContainerRunner(runtime=engine.runtime, base_url=engine.endpoint, timeout=limit)
 
