@@ -199,3 +199,47 @@ def list_engines(
         else:
             raise outcome.error
     return SessionTable(rows), down
+
+
+def engine_options(engine: object, given: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The backend and the SessionManager options that put a session on a named engine.
+
+    ``engine`` is an :class:`~kstlib.ops.config_schema.EngineConfig` or the name
+    of one in the config file (:func:`kstlib.ops.config.load_config`); an
+    unknown name is a :class:`~kstlib.ops.exceptions.SessionConfigError`
+    listing the known ones, and so is an option that names another place.
+
+    Example:
+        >>> from kstlib.ops.config_schema import EngineConfig
+        >>> edge = EngineConfig("edge", "ssh://deploy@edge", "docker", timeout=10)
+        >>> engine_options(edge, {"image": "app:1"})
+        ('container', {'image': 'app:1', 'runtime': 'docker', 'base_url': 'ssh://deploy@edge', 'engine_timeout': 10})
+    """
+    from kstlib.ops.config_schema import EngineConfig
+    from kstlib.ops.exceptions import SessionConfigError
+
+    if not isinstance(engine, EngineConfig):
+        from kstlib.ops.config import load_config
+        from kstlib.ops.locate import engine_named
+
+        engine = engine_named(engine, load_config().engines)
+    place = ("socket_name",) if engine.backend == "tmux" else ("runtime", "base_url")
+    for key in ("backend", "socket_name", "socket_path", "runtime", "base_url"):
+        if given.get(key) is not None and not (key == "runtime" and given[key] == engine.runtime):
+            raise SessionConfigError(
+                f"{key}: engine {engine.name!r} already says where the session runs "
+                f"({engine.label}); drop {key}=",
+                key,
+            )
+    options = dict(given)
+    values = {
+        "socket_name": engine.socket_name,
+        "runtime": engine.runtime,
+        "base_url": engine.endpoint,
+    }
+    for key in place:
+        if values[key] is not None:
+            options[key] = values[key]
+    if engine.timeout is not None and options.get("engine_timeout") is None:
+        options["engine_timeout"] = engine.timeout
+    return ("tmux" if engine.backend == "tmux" else engine.backend), options

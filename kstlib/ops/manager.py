@@ -37,6 +37,7 @@ from kstlib.ops.validators import validate_name
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from kstlib.ops.config_schema import EngineConfig
     from kstlib.ops.registry import PullProgress, RegistryAuth
 
 __all__ = [
@@ -108,6 +109,9 @@ class SessionManager(waits.SessionWaits):
             or ``base_url`` is given, tmux otherwise; ``None``: find where an
             existing session lives, as :meth:`find` does (tmux when it
             exists nowhere yet).
+        engine: a named engine of ``kstlib.conf.yml`` (``ops.engines``, e.g.
+            ``"edge"`` for Docker over ssh) or an ``EngineConfig``: the session
+            runs there; an unknown name lists the known ones.
         **options: the :class:`~kstlib.ops.models.SessionConfig` fields
             (``command``, ``working_dir``, ``env``, ``socket_name``,
             ``socket_path``, ``image``, ``volumes``, ``log_volume``, ``ports``,
@@ -144,10 +148,15 @@ class SessionManager(waits.SessionWaits):
         name: str,
         *,
         backend: str | BackendType | None = "auto",
+        engine: str | EngineConfig | None = None,
         **given: Unpack[SessionOptions],
     ) -> None:
         validate_name(name)
         options: dict[str, Any] = dict(given)
+        if engine is not None:  # a named engine of the config file (kstlib.ops.fleet)
+            from kstlib.ops.fleet import engine_options
+
+            backend, options = engine_options(engine, {"backend": None, **options})
         runner_options = {k: options.pop(k) for k in _RUNNER_OPTIONS if k in options}
         # upstream spelling: tmux_binary is libtmux's tmux_bin
         if "tmux_binary" in options:
