@@ -231,7 +231,7 @@ def engine_options(engine: object, given: Mapping[str, Any]) -> tuple[str, dict[
                 f"({engine.label}); drop {key}=",
                 key,
             )
-    options = dict(given)
+    options = {k: v for k, v in given.items() if k != "backend"}
     values = {
         "socket_name": engine.socket_name,
         "runtime": engine.runtime,

@@ -1,0 +1,292 @@
+"""Remote engines for real: Docker and Podman over ssh:// through the harness's private sshd.
+
+``engines.sh sshd-up`` runs a second sshd on 127.0.0.1 (its own host key, a
+throw-away client key for root, a known_hosts file); ssh:// engines here reach
+this machine's Docker (/var/run/docker.sock) and Podman (/run/podman/podman.sock)
+through it, exactly as they would reach another machine. Every ssh failure is
+provoked for real: a wrong key, an unknown host key, nothing listening, a
+missing remote socket, a host that does not resolve.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kstlib.ops import SessionManager
+from kstlib.ops.config_schema import EngineConfig
+from kstlib.ops.engines.docker import DockerEngine
+from kstlib.ops.engines.podman import PodmanEngine
+from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
+
+from .conftest import TEST_IMAGE, engine_missing, harness, unique
+
+ROOT = Path(__file__).resolve().parent.parent
+PODMAN_SOCK = "/run/podman/podman.sock"
+TIMEOUT = 10.0
+
+
+@pytest.fixture(scope="module")
+def sshd() -> dict[str, str]:
+    env = harness("sshd-up", "the test sshd")
+    for key in ("KSTLIB_TEST_SSH_PORT", "KSTLIB_TEST_SSH_KEY", "KSTLIB_TEST_SSH_KNOWN_HOSTS"):
+        if not env.get(key):
+            engine_missing("the test sshd", f"'engines.sh env' lacks {key}")
+    return env
+
+
+def ssh_url(env: dict[str, str], path: str = "", port: str | None = None) -> str:
+    return f"ssh://root@127.0.0.1:{port or env['KSTLIB_TEST_SSH_PORT']}{path}"
+
+
+def edge(env: dict[str, str], **changes: object) -> EngineConfig:
+    """Docker over ssh://, with the harness's key and known_hosts."""
+    values: dict[str, object] = {
+        "name": "edge",
+        "base_url": ssh_url(env),
+        "runtime": "docker",
+        "identity": env["KSTLIB_TEST_SSH_KEY"],
+        "known_hosts": env["KSTLIB_TEST_SSH_KNOWN_HOSTS"],
+        "timeout": TIMEOUT,
+    }
+    values.update(changes)
+    return EngineConfig(**values)  # type: ignore[arg-type]
+
+
+def lab(env: dict[str, str], **changes: object) -> EngineConfig:
+    """Podman over ssh:// to its root socket."""
+    values: dict[str, object] = {"name": "lab", "base_url": ssh_url(env, PODMAN_SOCK),
+                                 "runtime": "podman", **changes}
+    return edge(env, **values)
+
+
+@pytest.mark.parametrize("make", [edge, lab], ids=["docker-over-ssh", "podman-over-ssh"])
+def test_a_session_lives_its_whole_life_on_an_ssh_engine(
+    sshd: dict[str, str], make: object
+) -> None:
+    engine = make(sshd)  # type: ignore[operator]
+    name = unique("remote")
+    bot = SessionManager(name, engine=engine, image=TEST_IMAGE,
+                         command=["sh", "-c", "echo ready-$((6*7)); sleep 60"])
+    try:
+        started = bot.start()
+        assert started.runtime == engine.runtime and started.is_running
+        deadline = time.monotonic() + TIMEOUT
+        while "ready-42" not in bot.logs() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "ready-42" in bot.logs()
+        assert bot.status().state.value == "running"
+        # It really runs on that engine (the same daemon, seen through its local socket).
+        local = DockerEngine.open("unix:///var/run/docker.sock", TIMEOUT) if engine.runtime == "docker" \
+            else PodmanEngine.open(f"unix://{PODMAN_SOCK}", TIMEOUT)
+        assert local.inspect(name).state == "running"
+    finally:
+        assert bot.stop(graceful=False)
+    assert not bot.exists()
+
+
+def _open(engine: EngineConfig) -> ContainerRuntimeNotFoundError:
+    opener = DockerEngine if engine.runtime == "docker" else PodmanEngine
+    assert engine.endpoint is not None
+    with pytest.raises(ContainerRuntimeNotFoundError) as info:
+        opener.open(engine.endpoint, TIMEOUT)
+    return info.value
+
+
+@pytest.mark.parametrize("make", [edge, lab], ids=["docker", "podman"])
+def test_each_ssh_failure_is_its_own_sentence(
+    sshd: dict[str, str], make: object, tmp_path: Path
+) -> None:
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
+                   check=True, timeout=30)
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    seen: dict[str, str] = {}
+    cases = {
+        "auth-failed": {"identity": str(other)},
+        "unknown-host-key": {"known_hosts": str(empty)},
+        "refused": {"base_url": ssh_url(sshd, PODMAN_SOCK if make is lab else "", port="1")},
+        "unresolvable": {"base_url": "ssh://root@kstlib-no-such-host.invalid:2222"
+                         + (PODMAN_SOCK if make is lab else "")},
+    }
+    for kind, changes in cases.items():
+        began = time.monotonic()
+        err = _open(make(sshd, **changes))  # type: ignore[operator]
+        seen[kind] = f"{time.monotonic() - began:.2f}s"
+        assert err.ssh_problem == kind, (kind, str(err))  # type: ignore[attr-defined]
+        assert str(err).count(". ") <= 1 and "\n" not in str(err)  # one sentence
+    messages = {kind: str(_open(make(sshd, **changes))) for kind, changes in cases.items()}  # type: ignore[operator]
+    assert "refused with key" in messages["auth-failed"] and str(other) in messages["auth-failed"]
+    assert "not in " + str(empty) in messages["unknown-host-key"]
+    assert "verify_host_key" in messages["unknown-host-key"]
+    assert "no sshd listens there" in messages["refused"]
+    assert "cannot be resolved" in messages["unresolvable"]
+    print("time to each error:", seen)
+
+
+def test_a_missing_remote_socket_says_the_login_worked(sshd: dict[str, str]) -> None:
+    err = _open(lab(sshd, base_url=ssh_url(sshd, "/run/kstlib-no-such.sock")))
+    assert err.ssh_problem == "no-engine"  # type: ignore[attr-defined]
+    assert "works, but no Podman service answered at /run/kstlib-no-such.sock" in str(err)
+
+
+def test_the_host_key_check_can_be_turned_off_explicitly(
+    sshd: dict[str, str], tmp_path: Path
+) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    engine = edge(sshd, known_hosts=str(empty), verify_host_key=False)
+    assert engine.endpoint is not None and "verify_host_key=no" in engine.endpoint
+    assert DockerEngine.open(engine.endpoint, TIMEOUT).list_containers() is not None
+
+
+# -- the fleet: four engines in one list -------------------------------------------------
+
+
+@pytest.fixture
+def own_podman(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Podman API service of this test's own on a private socket (the engine it stops)."""
+    sock = Path(f"/tmp/kstlib-remote-{uuid.uuid4().hex[:8]}.sock")
+    proc = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{sock}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not sock.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    if not sock.exists():
+        proc.kill()
+        engine_missing("a private podman service", "it did not create its socket")
+    yield f"unix://{sock}", proc
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=30)
+    sock.unlink(missing_ok=True)
+
+
+def _cli(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KSTLIB_CONFIG": str(config), "PYTHONPATH": str(ROOT),
+           "KSTLIB_OPS_ENGINE_TIMEOUT": str(int(TIMEOUT))}
+    return subprocess.run([sys.executable, "-m", "kstlib", "ops", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+
+
+def _write(path: Path, engines: dict[str, dict[str, object]]) -> Path:
+    path.write_text(json.dumps({"ops": {"engines": engines}}))  # JSON is YAML
+    return path
+
+
+def test_four_engines_in_one_list_and_one_line_for_the_one_that_stopped(
+    sshd: dict[str, str], own_podman: tuple[str, subprocess.Popen[bytes]],
+    tmux_socket: str, tmp_path: Path,
+) -> None:
+    swarm_manager = os.environ.get("KSTLIB_TEST_SWARM_MANAGER") or harness(
+        "swarm-up", "the swarm manager dockerd").get("KSTLIB_TEST_SWARM_MANAGER")
+    if not swarm_manager:
+        engine_missing("a second dockerd", "no KSTLIB_TEST_SWARM_MANAGER")
+    podman_url, podman_proc = own_podman
+    e = edge(sshd)
+    config = _write(tmp_path / "fleet.yml", {
+        "local": {"backend": "tmux", "socket_name": tmux_socket},
+        "edge": {"backend": "docker", "base_url": e.base_url, "identity": e.identity,
+                 "known_hosts": e.known_hosts},
+        "lab": {"backend": "podman", "base_url": podman_url},
+        "second": {"backend": "docker", "base_url": swarm_manager},
+    })
+    names = {k: unique(k) for k in ("local", "edge", "lab", "second")}
+    managers = [
+        SessionManager(names["local"], socket_name=tmux_socket, command="sleep 60"),
+        SessionManager(names["edge"], engine=e, image=TEST_IMAGE, command="sleep 60"),
+        SessionManager(names["lab"], backend="podman", base_url=podman_url, image=TEST_IMAGE,
+                       command="sleep 60"),
+        SessionManager(names["second"], backend="docker", base_url=swarm_manager,
+                       image="127.0.0.1:5000/kstlib/pulltest:1", command="sleep 60", pull="never"),
+    ]
+    try:
+        for m in managers:
+            m.start()
+        done = _cli(config, "list", "--json")
+        assert done.returncode == 0, done.stderr
+        rows = {r["name"]: r for r in json.loads(done.stdout)}
+        for engine_name, session in names.items():
+            assert rows[session]["engine"] == engine_name, (engine_name, rows.get(session))
+        table = _cli(config, "list")
+        assert table.stdout.splitlines()[0].split()[:2] == ["NAME", "ENGINE"]
+        assert table.stderr == ""
+
+        podman_proc.terminate()  # the lab engine stops
+        podman_proc.wait(timeout=30)
+        began = time.monotonic()
+        done = _cli(config, "list", "--json")
+        took = time.monotonic() - began
+        assert done.returncode == 0, done.stderr
+        listed = {r["name"]: r["engine"] for r in json.loads(done.stdout)}
+        for engine_name in ("local", "edge", "second"):
+            assert listed.get(names[engine_name]) == engine_name
+        assert names["lab"] not in listed or listed[names["lab"]] != "lab"
+        warnings = [line for line in done.stderr.splitlines() if line]
+        assert len(warnings) == 1 and "engine lab" in warnings[0], done.stderr
+        print(f"list with one engine down took {took:.2f}s")
+    finally:
+        for m in managers[:2] + managers[3:]:
+            m.stop(graceful=False)
+        # the lab container outlives its private service: remove it through the root socket
+        SessionManager(names["lab"], backend="podman",
+                       base_url=f"unix://{PODMAN_SOCK}").stop(graceful=False)
+
+
+def test_status_finds_a_session_on_any_engine_and_refuses_to_guess(
+    sshd: dict[str, str], tmp_path: Path
+) -> None:
+    e, p = edge(sshd), lab(sshd)
+    config = _write(tmp_path / "two.yml", {
+        name: {"backend": c.runtime, "base_url": c.base_url, "identity": c.identity,
+               "known_hosts": c.known_hosts}
+        for name, c in (("edge", e), ("lab", p))
+    })
+    name = unique("where")
+    on_edge = SessionManager(name, engine=e, image=TEST_IMAGE, command="sleep 60")
+    on_lab = SessionManager(name, engine=p, image=TEST_IMAGE, command="sleep 60")
+    try:
+        on_edge.start()
+        done = _cli(config, "status", name, "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["runtime"] == "docker"
+        on_lab.start()
+        done = _cli(config, "status", name)
+        assert done.returncode != 0
+        assert "engine edge" in done.stderr and "engine lab" in done.stderr, done.stderr
+        one = _cli(config, "status", name, "--engine", "lab", "--json")
+        assert json.loads(one.stdout)["runtime"] == "podman", one.stderr
+        unknown = _cli(config, "status", name, "--engine", "nope")
+        assert "'nope' is not an engine (known: edge, lab)" in unknown.stderr
+    finally:
+        on_edge.stop(graceful=False)
+        if on_lab.exists():
+            on_lab.stop(graceful=False)
+
+
+def test_an_unresolvable_ssh_host_does_not_hold_up_the_list(
+    tmux_socket: str, tmp_path: Path
+) -> None:
+    config = _write(tmp_path / "bad.yml", {
+        "local": {"backend": "tmux", "socket_name": tmux_socket},
+        "ghost": {"backend": "podman",
+                  "base_url": "ssh://root@kstlib-no-such-host.invalid/run/podman/podman.sock",
+                  "timeout": 3},
+    })
+    began = time.monotonic()
+    done = _cli(config, "list", "--engine", "ghost")
+    took = time.monotonic() - began
+    assert done.returncode != 0 and "cannot be resolved" in done.stderr, done.stderr
+    done = _cli(config, "list")
+    assert done.returncode == 0
+    assert [line for line in done.stderr.splitlines() if "ghost" in line] != []
+    print(f"list with an unresolvable ssh engine took {took:.2f}s")
