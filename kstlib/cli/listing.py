@@ -96,7 +96,11 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
     statuses: list[SessionStatus] = []
     unreachable: list[str] = []
     seen: set[tuple[Any, ...]] = set()
-    for key, outcome in outcomes.items():
+    # Named engines first: a session an engine shows is labelled with it, even when a
+    # local default reaches the same daemon.
+    order = sorted(outcomes, key=lambda k: places[k].engine is None)
+    for key in order:
+        outcome = outcomes[key]
         place = places[key]
         err = outcome.error
         if isinstance(err, OpsError):
@@ -142,7 +146,8 @@ def cmd_list(ctx: Context) -> int:
     for err in ctx.invalid_sessions.values():
         output.warn(f"{err}; this entry is not listed")
     explicit, _, _ = _list_filter(ctx)
-    if explicit is not None and unreachable and len(unreachable) == len(_list_places(ctx)):
+    chosen = explicit is not None or ctx.option("engine") is not None
+    if chosen and unreachable and len(unreachable) == len(_list_places(ctx)):
         raise BackendNotFoundError(
             f"{', '.join(unreachable)} did not answer; run 'kstlib ops doctor' to see why"
         )

@@ -464,6 +464,7 @@ def docker_api(target: SshTarget, timeout: float, client: Any) -> Any:
         'http+docker://ssh'
     """
     import docker
+    import docker.constants
     from docker.transport import SSHHTTPAdapter
 
     params = connect_params(target, timeout)
@@ -478,7 +479,13 @@ def docker_api(target: SshTarget, timeout: float, client: Any) -> Any:
             if transport is None or not transport.is_active():
                 client.connect(**self.ssh_params)
 
-    adapter = CheckedSSHAdapter(target.sdk_url, timeout=timeout)  # type: ignore[arg-type]
+    # One ssh channel per pooled connection: sshd allows 10 per login (MaxSessions),
+    # so at most the SDK's own number of pools for ssh (9), as it does itself.
+    adapter = CheckedSSHAdapter(
+        target.sdk_url,
+        timeout=timeout,  # type: ignore[arg-type]
+        pool_connections=docker.constants.DEFAULT_NUM_POOLS_SSH,
+    )
     # A fixed version: the constructor makes no request; the real one is asked below.
     api: Any = docker.APIClient(base_url="tcp://127.0.0.1:9", version="1.41", timeout=timeout)  # type: ignore[arg-type]
     api.mount("http+docker://ssh", adapter)
