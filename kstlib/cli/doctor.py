@@ -1,8 +1,9 @@
 """``kstlib ops doctor``: which backends answer, their versions and endpoints.
 
-Each probe asks the engine through its SDK (libtmux, docker, podman), imported
-only when the probe runs, and turns every failure into a :class:`Check` with a
-reason and a hint; nothing raises.
+Each probe asks the engine through the same adapters the sessions use (the
+engine registry, :func:`kstlib.ops.engines.endpoints.connect`; libtmux for
+tmux), imported only when the probe runs, and turns every failure into a
+:class:`Check` with a reason and a hint; nothing raises.
 
 Example:
     >>> check = probe_tmux(tmux_bin="/no/such/tmux")
@@ -189,33 +190,15 @@ def endpoints(runtime: str, base_url: str | None = None) -> list[str]:
     return default_endpoints(runtime)
 
 
-def _docker_version(endpoint: str, timeout: float = TIMEOUT) -> str:
-    import docker
+def _engine_version(runtime: str) -> Callable[[str, float], str]:
+    """Ask one endpoint its version through the engine registry (the adapters' own clients)."""
 
-    client = docker.DockerClient(base_url=endpoint, timeout=timeout)  # type: ignore[arg-type]
-    try:
-        info = client.version()
-    finally:
-        client.close()
-    # Podman serves the Docker API too; its components say which engine answered.
-    components = " ".join(str(c.get("Name", "")) for c in info.get("Components") or [])
-    engine = "Podman" if "podman" in components.lower() else "Docker"
-    return f"{engine} {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+    def ask(endpoint: str, timeout: float) -> str:
+        from kstlib.ops.engines.endpoints import connect
 
+        return connect(runtime, endpoint, timeout).version()
 
-def _podman_version(endpoint: str, timeout: float = TIMEOUT) -> str:
-    import podman
-
-    client = podman.PodmanClient(base_url=endpoint, timeout=timeout)
-    try:
-        # /_ping answers in milliseconds; /version can take half a second.
-        reply = client.api.get("/_ping")
-        reply.raise_for_status()
-        headers = reply.headers
-    finally:
-        client.close()  # type: ignore[no-untyped-call]
-    version = headers.get("Libpod-Api-Version") or headers.get("Server") or "?"
-    return f"Podman {version} (API {headers.get('Api-Version', '?')})"
+    return ask
 
 
 def _probe_engine(
@@ -271,7 +254,9 @@ def probe_docker(
         >>> probe_docker("unix:///nonexistent").detail
         'No such file or directory'
     """
-    return _probe_engine("docker", base_url, name, DOCKER_HINT, _docker_version, timeout=timeout)
+    return _probe_engine(
+        "docker", base_url, name, DOCKER_HINT, _engine_version("docker"), timeout=timeout
+    )
 
 
 def probe_podman(
@@ -283,20 +268,9 @@ def probe_podman(
         >>> probe_podman("unix:///nonexistent").available
         False
     """
-    return _probe_engine("podman", base_url, name, PODMAN_HINT, _podman_version, timeout=timeout)
-
-
-def _engine_version(engine: EngineConfig, timeout: float) -> str:
-    """Reach a named engine as sessions do (ssh checks included) and say what answered."""
-    from kstlib.ops.engines.endpoints import connect
-
-    adapter: Any = connect(engine.runtime, engine.endpoint, timeout)
-    if adapter.runtime == "podman":
-        headers = adapter.client.api.get("/_ping").headers
-        version = headers.get("Libpod-Api-Version") or headers.get("Server") or "?"
-        return f"Podman {version} (API {headers.get('Api-Version', '?')})"
-    info = adapter.api.version()
-    return f"Docker {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+    return _probe_engine(
+        "podman", base_url, name, PODMAN_HINT, _engine_version("podman"), timeout=timeout
+    )
 
 
 def probe_engine(engine: EngineConfig, timeout: float, tmux_bin: str | None = None) -> Check:
@@ -314,7 +288,10 @@ def probe_engine(engine: EngineConfig, timeout: float, tmux_bin: str | None = No
         return Check(name, found.available, found.version, found.endpoint, found.detail, found.hint)
     where = engine.base_url or "-"
     try:
-        return Check(name, True, _engine_version(engine, timeout), where, "")
+        from kstlib.ops.engines.endpoints import connect
+
+        version = connect(engine.runtime, engine.endpoint, timeout).version()
+        return Check(name, True, version, where, "")
     except Exception as err:  # a diagnostic reports every failure, it never raises
         hint = "check the engine (kstlib ops doctor shows why above), or remove it from ops.engines"
         return Check(name, False, None, where, str(err), hint)

@@ -246,6 +246,7 @@ class PodmanEngine(http.HttpEngine):
         self._compat: Any = None
         self._compat_lock = threading.Lock()
         self._pullers: dict[float, Any] = {}
+        self._ping_headers: dict[str, str] = {}
 
     @classmethod
     def open(cls, endpoint: str, timeout: float) -> PodmanEngine:
@@ -262,7 +263,10 @@ class PodmanEngine(http.HttpEngine):
         import podman
 
         if ssh.is_ssh(endpoint):
-            return cls(cls._open_ssh(endpoint, timeout), endpoint, timeout)
+            client, headers = cls._open_ssh(endpoint, timeout)
+            opened = cls(client, endpoint, timeout)
+            opened._ping_headers = headers
+            return opened
         with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
             client = podman.PodmanClient(base_url=endpoint, timeout=timeout)
             if not http.uses_proxy(endpoint):
@@ -273,7 +277,22 @@ class PodmanEngine(http.HttpEngine):
             raise unreachable(
                 endpoint, f"no Podman API there (libpod ping: HTTP {status})", RUNTIME
             )
-        return cls(client, endpoint, timeout)
+        engine = cls(client, endpoint, timeout)
+        engine._ping_headers = dict(response.headers)
+        return engine
+
+    def version(self) -> str:
+        """The engine and API version, from the headers of the ping that opened it.
+
+        ``/_ping`` answers in milliseconds; ``/version`` can take half a second.
+
+        Example:
+            >>> engine.version()  # doctest: +SKIP
+            'Podman 4.3.1 (API 1.41)'
+        """
+        headers = self._ping_headers
+        version = headers.get("Libpod-Api-Version") or headers.get("Server") or "?"
+        return f"Podman {version} (API {headers.get('Api-Version', '?')})"
 
     @staticmethod
     def _open_ssh(endpoint: str, timeout: float) -> Any:
@@ -295,12 +314,13 @@ class PodmanEngine(http.HttpEngine):
                     base_url=target.sdk_url, identity=target.identity, timeout=timeout
                 )
                 client.api.trust_env = False
-                status = int(client.api.get("/_ping").status_code)
+                response = client.api.get("/_ping")
+                status = int(response.status_code)
             if status != 200:
                 raise unreachable(
                     endpoint, f"no Podman API there (libpod ping: HTTP {status})", RUNTIME
                 )
-            return client
+            return client, dict(response.headers)
 
         no_engine = (
             f"ssh to {target.where} works, but no Podman service answered at "
