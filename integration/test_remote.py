@@ -79,9 +79,8 @@ def test_a_session_lives_its_whole_life_on_an_ssh_engine(
     try:
         started = bot.start()
         assert started.runtime == engine.runtime and started.is_running
-        deadline = time.monotonic() + TIMEOUT
-        while "ready-42" not in bot.logs() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        # A followed log over ssh (its answer read chunk by chunk from the channel).
+        assert bot.wait_for_log("ready-42", timeout=TIMEOUT) == "ready-42"
         assert "ready-42" in bot.logs()
         assert bot.status().state.value == "running"
         # It really runs on that engine (the same daemon, seen through its local socket).

@@ -499,6 +499,7 @@ class Context:
             values["runtime"] = runtime
         if socket:
             values["socket_name"] = socket
+        values.update(engines.start_values(self))
 
         if args.shell_command is not None and args.argv is not None:
             raise UsageError("give the command either with -c/--command or after '--', not both")

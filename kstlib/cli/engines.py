@@ -34,7 +34,7 @@ class Context(Protocol):
     def _probe(self, name: str, place: Place, *, strict: bool = False) -> list[Place]: ...
 
 
-__all__ = ["named_engine", "probe_engines", "timeout_of"]
+__all__ = ["named_engine", "probe_engines", "start_values", "timeout_of"]
 
 
 def named_engine(ctx: Context) -> EngineConfig | None:
@@ -113,3 +113,26 @@ def probe_engines(ctx: Context, name: str) -> list[Place]:
         elif not isinstance(outcome.error, (OpsError, TimeoutError)):
             raise outcome.error
     return found
+
+
+def start_values(ctx: Context) -> dict[str, Any]:
+    """The session fields ``start --engine NAME`` sets: where the engine is (empty without it).
+
+    Example:
+        >>> import argparse
+        >>> from kstlib.cli.context import Context
+        >>> start_values(Context(argparse.Namespace(config=None)))
+        {}
+    """
+    from kstlib.ops.models import BackendType
+
+    engine = named_engine(ctx)
+    if engine is None:
+        return {}
+    if engine.backend == "tmux":
+        return {"backend": BackendType.TMUX, "socket_name": engine.socket_name}
+    return {
+        "backend": BackendType.coerce(engine.backend),
+        "runtime": engine.runtime,
+        "base_url": engine.endpoint,
+    }

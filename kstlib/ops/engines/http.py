@@ -358,7 +358,8 @@ class HttpEngine:
                 params,
                 stream=True,
                 timeout=(self.timeout, timeout),
-                headers={"Connection": "close"},
+                # Over ssh a closed connection closes its channel, and the answer with it.
+                headers={} if self.endpoint.startswith("ssh://") else {"Connection": "close"},
             )
             try:
                 self._raise_for_status(response)

@@ -269,7 +269,7 @@ def split_entries(payload: bytes) -> list[bytes]:
     return splitter.feed(payload) + splitter.flush()
 
 
-def _response_socket(response: Any) -> socket.socket | None:
+def _response_socket(response: Any) -> Any:
     """The socket under a streamed ``requests`` answer, so that reads can be bounded.
 
     With ``Connection: close``, :mod:`http.client` hands the socket over to the
@@ -287,7 +287,31 @@ def _response_socket(response: Any) -> socket.socket | None:
         return sock
     reader = getattr(getattr(raw, "_fp", None), "fp", None)
     sock = getattr(getattr(reader, "raw", None), "_sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+    if isinstance(sock, socket.socket):
+        return sock
+    # Over ssh (the docker SDK's paramiko transport) the answer reads a channel's file;
+    # the channel has the socket's settimeout and shutdown.
+    channel = getattr(reader, "channel", None)
+    if hasattr(channel, "settimeout") and hasattr(channel, "shutdown"):
+        return channel
+    return None
+
+
+def _chunks_without_read1(raw: Any) -> Any:
+    """A chunk reader for an answer whose file cannot ``read1`` (a paramiko channel's), else None.
+
+    :mod:`http.client` reads a chunked answer with ``read1`` of its file; a
+    paramiko ``ChannelFile`` has none, so such an answer is read chunk by
+    chunk (one log entry each) with urllib3's own chunk reader.
+
+    Example:
+        >>> _chunks_without_read1(object()) is None
+        True
+    """
+    reader = getattr(getattr(raw, "_fp", None), "fp", None)
+    if reader is None or hasattr(reader, "read1") or not getattr(raw, "chunked", False):
+        return None
+    return raw.read_chunked(decode_content=False)
 
 
 class LogStream:
@@ -314,7 +338,8 @@ class LogStream:
         self._translate = translate
         self._splitter = EntrySplitter()
         self._ended = False
-        self._sock: socket.socket | None = _response_socket(response)
+        self._sock: Any = _response_socket(response)
+        self._chunks: Any = None
 
     def read(self, timeout: float | None) -> list[bytes] | None:
         """The entries completed by the next bytes; ``None`` once the stream has ended.
@@ -337,7 +362,14 @@ class LogStream:
         try:
             with self._translate():
                 raw = self._response.raw
-                data = raw.read1(_READ_SIZE) if hasattr(raw, "read1") else raw.read(_READ_SIZE)
+                if self._chunks is None:
+                    self._chunks = _chunks_without_read1(raw) or False
+                if self._chunks is not False:
+                    data = next(self._chunks, b"")
+                elif hasattr(raw, "read1"):
+                    data = raw.read1(_READ_SIZE)
+                else:
+                    data = raw.read(_READ_SIZE)
         except BaseException:
             self._ended = True
             self._sock = None
