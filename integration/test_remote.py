@@ -293,3 +293,83 @@ def test_an_unresolvable_ssh_host_does_not_hold_up_the_list(
     assert done.returncode == 0
     assert [line for line in done.stderr.splitlines() if "ghost" in line] != []
     print(f"list with an unresolvable ssh engine took {took:.2f}s")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (this test's own sshd's connections)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("make", [edge, lab], ids=["docker", "podman"])
+def test_an_sshd_that_stops_is_refused_at_once_and_said_so(
+    sshd: dict[str, str], make: object, tmp_path: Path
+) -> None:
+    """A second sshd of this test's own (the harness's config on another port), used, then stopped."""
+    port = _free_port()
+    harness_config = Path(sshd["KSTLIB_TEST_SSH_CONFIG"]).parent / "sshd_config"
+    lines = []
+    for line in harness_config.read_text().splitlines():
+        word = line.split(" ", 1)[0]
+        if word == "ListenAddress":
+            line = f"ListenAddress 127.0.0.1:{port}"
+        elif word == "PidFile":
+            line = f"PidFile {tmp_path / 'sshd.pid'}"
+        lines.append(line)
+    config = tmp_path / "sshd_config"
+    config.write_text("\n".join(lines) + "\n")
+    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", str(config), "-E",
+                             str(tmp_path / "sshd.log")])
+    try:
+        import socket
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        # The harness's known_hosts names the host by its port: record this one too.
+        known = tmp_path / "known_hosts"
+        entries = Path(sshd["KSTLIB_TEST_SSH_KNOWN_HOSTS"]).read_text().split()
+        known.write_text(f"[127.0.0.1]:{port} {entries[1]} {entries[2]}\n")
+        path = PODMAN_SOCK if make is lab else ""
+        engine = make(sshd, base_url=ssh_url(sshd, path, port=str(port)),  # type: ignore[operator]
+                      known_hosts=str(known))
+        opener = DockerEngine if engine.runtime == "docker" else PodmanEngine
+        assert engine.endpoint is not None
+        opened = opener.open(engine.endpoint, TIMEOUT)
+        assert opened.list_containers() is not None
+    finally:
+        # Stop it whole: the listener and its per-connection children (which would
+        # otherwise keep serving the connections already made).
+        for pid in _children(proc.pid):
+            os.kill(pid, 9)
+        proc.terminate()
+        proc.wait(timeout=30)
+    # An engine already open whose sshd then stops: an OpsError, within the timeout.
+    began = time.monotonic()
+    with pytest.raises(ContainerRuntimeNotFoundError):
+        for _ in range(3):  # a pooled connection may answer once more
+            opened.list_containers()
+            opened.inspect("kstlib-no-such-container-" + uuid.uuid4().hex[:6])
+    print(f"open engine after its sshd stopped: error after {time.monotonic() - began:.2f}s")
+    err = _open(engine)
+    assert err.ssh_problem == "refused"  # type: ignore[attr-defined]
+    assert f"ssh to root@127.0.0.1:{port} was refused: no sshd listens there" in str(err)

@@ -76,6 +76,7 @@ def table() -> Table:
     ``docker.errors.APIError``: 409 on create, "already in use"  ``SessionExistsError``
     ``docker.errors.APIError`` (other)                          op error with the engine's words
     transport errors (refused, timed out, no socket, denied)    see ``http.transport_rows()``
+    ssh errors once connected (paramiko, e.g. sshd gone)        ``ContainerRuntimeNotFoundError``
     ``DockerException`` "Error while fetching server API ..."   ``ContainerRuntimeNotFoundError``
     other ``DockerException``, ``RequestException``,
     ``OSError``, ``ValueError``                                 op error
@@ -97,6 +98,7 @@ def table() -> Table:
         ((docker.errors.NotFound,), on_not_found),
         ((docker.errors.APIError,), on_api_error),
         *http.transport_rows(),
+        *ssh.table_rows(),
         ((docker.errors.DockerException,), _on_docker_exception),
         ((requests.exceptions.RequestException, OSError, ValueError), on_other),
     )

@@ -52,7 +52,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
-from kstlib.ops.engines import http, ssh
+from kstlib.ops.engines import http, podman_ssh, ssh
 from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec
 from kstlib.ops.engines.errors import (
     did_not_answer,
@@ -313,6 +313,8 @@ class PodmanEngine(http.HttpEngine):
                 client = podman.PodmanClient(
                     base_url=target.sdk_url, identity=target.identity, timeout=timeout
                 )
+                # podman-py's tunnel would wait 300 s for an ssh that already exited.
+                podman_ssh.mount(client, client.api.base_url.geturl(), target.identity, timeout)
                 client.api.trust_env = False
                 response = client.api.get("/_ping")
                 status = int(response.status_code)

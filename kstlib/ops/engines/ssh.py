@@ -240,6 +240,24 @@ def _ssh_config(host: str, path: str | None) -> dict[str, Any]:
         return {}  # an unreadable config: ssh's defaults, the login then says what fails
 
 
+def table_rows() -> tuple[tuple[tuple[type[BaseException], ...], Any], ...]:
+    """Translation rows for paramiko's errors once a connection is up (an sshd gone, say).
+
+    Empty without paramiko (then no ssh:// engine can be open either).
+
+    Example:
+        >>> [h.__name__ for _, h in table_rows()]
+        ['on_unreachable']
+    """
+    try:
+        import paramiko
+    except ImportError:
+        return ()
+    from kstlib.ops.engines.errors import on_unreachable
+
+    return (((paramiko.SSHException, EOFError), on_unreachable),)
+
+
 def problem(
     target: SshTarget, kind: str, sentence: str, runtime: str
 ) -> ContainerRuntimeNotFoundError:

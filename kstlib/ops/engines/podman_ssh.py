@@ -1,0 +1,126 @@
+"""podman-py's ssh transport, bounded: a tunnel that cannot come up fails at once.
+
+podman-py reaches an ``ssh://`` service through one ``ssh -L`` child per HTTP
+connection and then waits up to 300 s for the forwarded socket, without
+looking at the child: an ssh that exited at once (sshd gone, host unknown,
+login refused) is a five-minute hang on every new connection, also long after
+kstlib checked the host (:mod:`kstlib.ops.engines.ssh`). These subclasses of
+podman-py's own classes keep its tunnel and add the missing bound: the wait
+ends as soon as the ssh child has exited, and at the latest after the
+connection's timeout (the child is then stopped). The error is a
+:class:`ConnectionRefusedError` or :class:`TimeoutError`, which the Podman
+translation table turns into :class:`~kstlib.ops.exceptions.ContainerRuntimeNotFoundError`.
+
+Example:
+    >>> adapter = bounded_adapter("ssh://root@127.0.0.1:1/run/podman/podman.sock", None, 5)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+__all__ = ["bounded_adapter", "mount"]
+
+#: How often the wait looks at the ssh child.
+_POLL = 0.05
+
+
+def _classes() -> tuple[type[Any], type[Any]]:
+    """The bounded socket and adapter classes (built on first use: podman-py loads then)."""
+    from podman.api import ssh as podman_ssh
+
+    # podman-py's classes, untyped here: these subclasses replace two methods each.
+    ssh_socket: Any = podman_ssh.SSHSocket
+    ssh_connection: Any = podman_ssh.SSHConnection
+    ssh_pool: Any = podman_ssh.SSHConnectionPool
+    ssh_pool_manager: Any = podman_ssh.SSHPoolManager
+    ssh_adapter: Any = podman_ssh.SSHAdapter
+
+    class BoundedSSHSocket(ssh_socket):  # type: ignore[misc]
+        def connect(self, **kwargs: Any) -> None:
+            bound = self.gettimeout() or 30.0
+            box: dict[str, BaseException] = {}
+
+            def run() -> None:
+                try:
+                    super(BoundedSSHSocket, self).connect(**kwargs)
+                except BaseException as err:  # handed to the caller below
+                    box["error"] = err
+
+            worker = threading.Thread(target=run, name="kstlib-podman-ssh", daemon=True)
+            worker.start()
+            deadline = time.monotonic() + bound
+            while worker.is_alive():
+                worker.join(_POLL)
+                proc = self._proc
+                if not worker.is_alive():
+                    break
+                if proc is not None and proc.poll() is not None:
+                    raise ConnectionRefusedError(
+                        f"ssh exited (code {proc.returncode}) before its tunnel to {self.uri} "
+                        "came up"
+                    )
+                if time.monotonic() > deadline:
+                    if proc is not None:
+                        proc.kill()
+                    raise TimeoutError(
+                        f"the ssh tunnel to {self.uri} did not come up in {bound:g} s"
+                    )
+            if "error" in box:
+                raise box["error"]
+
+    class BoundedSSHConnection(ssh_connection):  # type: ignore[misc]
+        def connect(self) -> None:
+            sock = BoundedSSHSocket(self.uri, self.identity)
+            sock.settimeout(self.timeout)
+            sock.connect()
+            self.sock = sock
+
+    class BoundedSSHConnectionPool(ssh_pool):  # type: ignore[misc]
+        ConnectionCls = BoundedSSHConnection
+
+    class BoundedSSHPoolManager(ssh_pool_manager):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.pool_classes_by_scheme = {
+                "http": BoundedSSHConnectionPool,
+                "http+ssh": BoundedSSHConnectionPool,
+            }
+
+    class BoundedSSHAdapter(ssh_adapter):  # type: ignore[misc]
+        def init_poolmanager(
+            self, connections: int, maxsize: int, block: bool = False, **kwargs: Any
+        ) -> None:
+            pool_kwargs = {**kwargs, **self._pool_kwargs}
+            self.poolmanager = BoundedSSHPoolManager(
+                num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs
+            )
+
+    return BoundedSSHSocket, BoundedSSHAdapter
+
+
+def bounded_adapter(uri: str, identity: str | None, timeout: float) -> Any:
+    """podman-py's ``SSHAdapter`` for ``uri``, whose tunnels fail fast (see the module).
+
+    Example:
+        >>> bounded_adapter("ssh://h/run/podman/podman.sock", None, 5)  # doctest: +SKIP
+        <...BoundedSSHAdapter object at ...>
+    """
+    _, adapter = _classes()
+    options: dict[str, Any] = {"timeout": timeout}
+    if identity is not None:
+        options["identity"] = identity
+    return adapter(uri, **options)
+
+
+def mount(client: Any, uri: str, identity: str | None, timeout: float) -> None:
+    """Put the bounded adapter on a ``PodmanClient`` made for ``uri``, where podman-py put its own.
+
+    Example:
+        >>> mount(client, "ssh://h/run/podman/podman.sock", None, 5)  # doctest: +SKIP
+    """
+    adapter = bounded_adapter(uri, identity, timeout)
+    client.api.mount("http://", adapter)
+    client.api.mount("https://", adapter)
