@@ -55,7 +55,7 @@ def named_engine(ctx: Context) -> EngineConfig | None:
     wanted = ctx.option("engine")
     if wanted is None:
         return None
-    from kstlib.ops.locate import engine_named
+    from kstlib.ops.fleet import engine_named
 
     for other in ("backend", "runtime", "socket"):
         if ctx.option(other) is not None:

@@ -76,7 +76,7 @@ class Place:
     socket_name: str | None = None
     socket_path: str | None = None
     #: The named engine (``ops.engines``) this place is, if any.
-    engine: str | None = field(default=None, compare=False)
+    engine: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def label(self) -> str:

@@ -30,7 +30,16 @@ from kstlib.ops.models import SessionStatus, SessionTable
 if TYPE_CHECKING:
     from kstlib.ops.config_schema import EngineConfig
 
-__all__ = ["Outcome", "engine_runner", "gather", "list_engine", "list_engines"]
+__all__ = [
+    "Outcome",
+    "engine_named",
+    "engine_options",
+    "engine_runner",
+    "gather",
+    "list_engine",
+    "list_engines",
+    "named_engines",
+]
 
 _T = TypeVar("_T")
 #: Seconds granted beyond an engine's own timeout, so that its own (better) error arrives.
@@ -220,7 +229,6 @@ def engine_options(engine: object, given: Mapping[str, Any]) -> tuple[str, dict[
 
     if not isinstance(engine, EngineConfig):
         from kstlib.ops.config import load_config
-        from kstlib.ops.locate import engine_named
 
         engine = engine_named(engine, load_config().engines)
     place = ("socket_name",) if engine.backend == "tmux" else ("runtime", "base_url")
@@ -243,3 +251,54 @@ def engine_options(engine: object, given: Mapping[str, Any]) -> tuple[str, dict[
     if engine.timeout is not None and options.get("engine_timeout") is None:
         options["engine_timeout"] = engine.timeout
     return ("tmux" if engine.backend == "tmux" else engine.backend), options
+
+
+def named_engines(
+    engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig],
+) -> list[EngineConfig]:
+    """The :class:`~kstlib.ops.config_schema.EngineConfig` objects ``engines`` names.
+
+    Names are looked up in the config file (:func:`kstlib.ops.config.load_config`);
+    an unknown one is a :class:`~kstlib.ops.exceptions.SessionConfigError`
+    listing the known ones.
+
+    Example:
+        >>> named_engines(["edge"])
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: engine: 'edge' is not an engine (known: none defined in ops.engines)
+    """
+    from kstlib.ops.config_schema import EngineConfig
+
+    items = list(engines.values()) if isinstance(engines, Mapping) else list(engines)
+    if all(isinstance(e, EngineConfig) for e in items):
+        return [e for e in items if isinstance(e, EngineConfig)]
+    from kstlib.ops.config import load_config
+
+    known = load_config().engines
+    out: list[EngineConfig] = []
+    for item in items:
+        if isinstance(item, EngineConfig):
+            out.append(item)
+            continue
+        out.append(engine_named(item, known))
+    return out
+
+
+def engine_named(name: object, known: Mapping[str, EngineConfig]) -> EngineConfig:
+    """The engine called ``name`` among ``known``, or a SessionConfigError listing them.
+
+    Example:
+        >>> from kstlib.ops.config_schema import EngineConfig
+        >>> engine_named("lab", {"edge": EngineConfig("edge", "ssh://h", "docker")})
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: engine: 'lab' is not an engine (known: edge)
+    """
+    from kstlib.ops.exceptions import SessionConfigError
+    from kstlib.ops.validators import shown
+
+    if isinstance(name, str) and name in known:
+        return known[name]
+    names = ", ".join(sorted(known)) or "none defined in ops.engines"
+    raise SessionConfigError(f"engine: {shown(name)} is not an engine (known: {names})", "engine")

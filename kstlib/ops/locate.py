@@ -38,10 +38,8 @@ __all__ = [
     "Location",
     "Search",
     "auto_detect_backend",
-    "engine_named",
     "list_sessions",
     "locate_container",
-    "named_engines",
     "not_found",
     "reachable_engines",
     "search",
@@ -348,64 +346,13 @@ def list_sessions(
 def _list_named(
     engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig], timeout: float | None
 ) -> SessionTable:
-    from kstlib.ops.fleet import list_engines
+    from kstlib.ops.fleet import list_engines, named_engines
 
     chosen = named_engines(engines)
     table, down = list_engines(chosen, timeout)
     for name, err in down.items():
         warnings.warn(f"engine {name} skipped: {err}", EngineUnavailableWarning, stacklevel=3)
     return table
-
-
-def named_engines(
-    engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig],
-) -> list[EngineConfig]:
-    """The :class:`~kstlib.ops.config_schema.EngineConfig` objects ``engines`` names.
-
-    Names are looked up in the config file (:func:`kstlib.ops.config.load_config`);
-    an unknown one is a :class:`~kstlib.ops.exceptions.SessionConfigError`
-    listing the known ones.
-
-    Example:
-        >>> named_engines(["edge"])
-        Traceback (most recent call last):
-        ...
-        kstlib.ops.exceptions.SessionConfigError: engine: 'edge' is not an engine (known: none defined in ops.engines)
-    """
-    from kstlib.ops.config_schema import EngineConfig
-
-    items = list(engines.values()) if isinstance(engines, Mapping) else list(engines)
-    if all(isinstance(e, EngineConfig) for e in items):
-        return [e for e in items if isinstance(e, EngineConfig)]
-    from kstlib.ops.config import load_config
-
-    known = load_config().engines
-    out: list[EngineConfig] = []
-    for item in items:
-        if isinstance(item, EngineConfig):
-            out.append(item)
-            continue
-        out.append(engine_named(item, known))
-    return out
-
-
-def engine_named(name: object, known: Mapping[str, EngineConfig]) -> EngineConfig:
-    """The engine called ``name`` among ``known``, or a SessionConfigError listing them.
-
-    Example:
-        >>> from kstlib.ops.config_schema import EngineConfig
-        >>> engine_named("lab", {"edge": EngineConfig("edge", "ssh://h", "docker")})
-        Traceback (most recent call last):
-        ...
-        kstlib.ops.exceptions.SessionConfigError: engine: 'lab' is not an engine (known: edge)
-    """
-    from kstlib.ops.exceptions import SessionConfigError
-    from kstlib.ops.validators import shown
-
-    if isinstance(name, str) and name in known:
-        return known[name]
-    names = ", ".join(sorted(known)) or "none defined in ops.engines"
-    raise SessionConfigError(f"engine: {shown(name)} is not an engine (known: {names})", "engine")
 
 
 def locate_container(
