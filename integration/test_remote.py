@@ -373,3 +373,21 @@ def test_an_sshd_that_stops_is_refused_at_once_and_said_so(
     err = _open(engine)
     assert err.ssh_problem == "refused"  # type: ignore[attr-defined]
     assert f"ssh to root@127.0.0.1:{port} was refused: no sshd listens there" in str(err)
+
+
+def test_doctor_reports_each_named_engine(sshd: dict[str, str], tmp_path: Path) -> None:
+    e, p = edge(sshd), lab(sshd)
+    config = _write(tmp_path / "doctor.yml", {
+        "edge": {"backend": "docker", "base_url": e.base_url, "identity": e.identity,
+                 "known_hosts": e.known_hosts},
+        "lab": {"backend": "podman", "base_url": p.base_url, "identity": p.identity,
+                "known_hosts": p.known_hosts},
+        "ghost": {"backend": "docker", "base_url": "ssh://root@kstlib-no-such-host.invalid",
+                  "timeout": 3},
+    })
+    done = _cli(config, "doctor", "--json")
+    checks = {c["backend"]: c for c in json.loads(done.stdout)["backends"]}
+    assert checks["engine edge"]["available"] and checks["engine edge"]["version"].startswith("Docker")
+    assert checks["engine lab"]["available"] and checks["engine lab"]["version"].startswith("Podman")
+    assert not checks["engine ghost"]["available"]
+    assert "cannot be resolved" in checks["engine ghost"]["detail"]

@@ -150,3 +150,16 @@ def test_an_engine_that_is_down_is_one_warning_and_the_others_still_list() -> No
         list_sessions(engines={e.name: e for e in engines}, timeout=2)
     lines = [str(w.message) for w in caught if issubclass(w.category, EngineUnavailableWarning)]
     assert len(lines) == 1 and lines[0].startswith("engine gone skipped:")
+
+
+def test_without_paramiko_an_ssh_engine_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "paramiko", None)  # import paramiko -> ImportError
+    target = ssh.parse_target("ssh://ops@edge:22", ssh_config="/nonexistent")
+    with pytest.raises(Exception) as info:
+        ssh.login(target, 5, "docker")
+    assert info.value.ssh_problem == "no-paramiko"  # type: ignore[attr-defined]
+    assert "pip install 'kstlib[ssh]'" in str(info.value)
