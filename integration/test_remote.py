@@ -268,6 +268,9 @@ def test_status_finds_a_session_on_any_engine_and_refuses_to_guess(
         )
         one = _cli(config, "status", name, "--engine", "lab", "--json")
         assert json.loads(one.stdout)["runtime"] == "podman", one.stderr
+        assert json.loads(one.stdout)["engine"] == "lab"
+        logs = _cli(config, "logs", name, "--engine", "edge")
+        assert logs.returncode == 0, logs.stderr
         unknown = _cli(config, "status", name, "--engine", "nope")
         assert "'nope' is not an engine (known: edge, lab)" in unknown.stderr
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 from typing import Any
 
 from kstlib.cli import output, state
@@ -96,6 +97,8 @@ def cmd_status(ctx: Context) -> int:
             status = ctx.runner(place).status(name)
         except SessionNotFoundError:
             status = None  # it ended between the lookup and the query
+        if status is not None and place.engine is not None:
+            status = replace(status, engine=place.engine)
     if status is None:
         definition = ctx.config.sessions.get(name)
         if definition is None:
