@@ -394,3 +394,27 @@ def test_doctor_reports_each_named_engine(sshd: dict[str, str], tmp_path: Path) 
     assert checks["engine lab"]["available"] and checks["engine lab"]["version"].startswith("Podman")
     assert not checks["engine ghost"]["available"]
     assert "cannot be resolved" in checks["engine ghost"]["detail"]
+
+
+def test_the_cli_starts_and_stops_a_session_on_a_named_ssh_engine(
+    sshd: dict[str, str], tmp_path: Path
+) -> None:
+    p = lab(sshd)
+    config = _write(tmp_path / "cli.yml", {
+        "lab": {"backend": "podman", "base_url": p.base_url, "identity": p.identity,
+                "known_hosts": p.known_hosts},
+    })
+    name = unique("cli")
+    try:
+        done = _cli(config, "start", name, "--engine", "lab", "-i", TEST_IMAGE, "--json",
+                    "--", "sh", "-c", "echo up; sleep 60")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["runtime"] == "podman"
+        status = _cli(config, "status", name, "--engine", "lab", "--json")
+        assert json.loads(status.stdout)["state"] == "running", status.stderr
+        waited = _cli(config, "wait", name, "--engine", "lab", "--for", "^up", "-t", "10")
+        assert waited.stdout.strip() == "up", waited.stderr
+    finally:
+        stopped = _cli(config, "stop", name, "--engine", "lab", "-f")
+    assert stopped.returncode == 0, stopped.stderr
+    assert _cli(config, "status", name, "--engine", "lab").returncode == 3
