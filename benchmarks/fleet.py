@@ -12,6 +12,7 @@ as in a long-lived process, plus one cold round in a fresh process per mode.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -24,14 +25,17 @@ from kstlib.ops.fleet import list_engine, list_engines
 
 
 def engines(socket: str) -> list[EngineConfig]:
+    """The five engines of the measurement (the harness must be up)."""
     env = os.environ
     port = env["KSTLIB_TEST_SSH_PORT"]
-    ssh = {"identity": env["KSTLIB_TEST_SSH_KEY"], "known_hosts": env["KSTLIB_TEST_SSH_KNOWN_HOSTS"]}
+    ssh = {
+        "identity": env["KSTLIB_TEST_SSH_KEY"],
+        "known_hosts": env["KSTLIB_TEST_SSH_KNOWN_HOSTS"],
+    }
     return [
         EngineConfig("local", backend="tmux", socket_name=socket),
         EngineConfig("edge", f"ssh://root@127.0.0.1:{port}", "docker", **ssh),  # type: ignore[arg-type]
-        EngineConfig("lab", f"ssh://root@127.0.0.1:{port}/run/podman/podman.sock", "podman",
-                     **ssh),  # type: ignore[arg-type]
+        EngineConfig("lab", f"ssh://root@127.0.0.1:{port}/run/podman/podman.sock", "podman", **ssh),  # type: ignore[arg-type]
         EngineConfig("podman", "unix:///run/podman/podman.sock", "podman"),
         EngineConfig("second", env["KSTLIB_TEST_SWARM_MANAGER"], "docker"),
     ]
@@ -50,27 +54,32 @@ def hung_engines(fleet: list[EngineConfig], timeout: float = 2.0) -> None:
         listeners.append(server)
         # Accept and hold every connection, answering nothing (a hung daemon).
         held: list[socket.socket] = []
-        threading.Thread(target=lambda s=server, h=held: [h.append(s.accept()[0]) for _ in iter(int, 1)],
-                         daemon=True).start()
-    slow = [EngineConfig(f"hung{i}", f"tcp://127.0.0.1:{s.getsockname()[1]}", "docker",
-                         timeout=timeout) for i, s in enumerate(listeners)]
+        threading.Thread(
+            target=lambda s=server, h=held: [h.append(s.accept()[0]) for _ in iter(int, 1)],
+            daemon=True,
+        ).start()
+    slow = [
+        EngineConfig(f"hung{i}", f"tcp://127.0.0.1:{s.getsockname()[1]}", "docker", timeout=timeout)
+        for i, s in enumerate(listeners)
+    ]
     mixed = fleet + slow
     began = time.perf_counter()
     for e in mixed:
-        try:
+        with contextlib.suppress(Exception):  # the hung ones time out: that is the point
             list_engine(e, timeout)
-        except Exception:  # the hung ones time out: that is the point
-            pass
     one_by_one = time.perf_counter() - began
     began = time.perf_counter()
     _, down = list_engines(mixed, timeout=timeout)
     at_once = time.perf_counter() - began
-    print(f"  with 2 hung engines ({timeout:g} s timeout each): one after the other "
-          f"{one_by_one:.2f} s, all at once {at_once:.2f} s ({len(down)} reported down); "
-          f"ratio {at_once / one_by_one:.2f}")
+    print(
+        f"  with 2 hung engines ({timeout:g} s timeout each): one after the other "
+        f"{one_by_one:.2f} s, all at once {at_once:.2f} s ({len(down)} reported down); "
+        f"ratio {at_once / one_by_one:.2f}"
+    )
 
 
 def main() -> None:
+    """Measure and print; ROUNDS from the command line (default 15)."""
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     socket = f"kstlib-bench-fleet-{os.getpid()}"
     runner = TmuxRunner(socket_name=socket)
@@ -100,8 +109,10 @@ def main() -> None:
         print(f"  one after the other (sum)  median {med(sums) * 1000:7.1f} ms")
         print(f"  slowest engine alone        median {med(slowest) * 1000:7.1f} ms")
         print(f"  all at once (fleet)         median {med(parallel) * 1000:7.1f} ms")
-        print(f"  ratio at once / sum: {med(parallel) / med(sums):.2f}; "
-              f"at once / slowest: {med(parallel) / med(slowest):.2f}")
+        print(
+            f"  ratio at once / sum: {med(parallel) / med(sums):.2f}; "
+            f"at once / slowest: {med(parallel) / med(slowest):.2f}"
+        )
     finally:
         runner.stop("bench-fleet", graceful=False)
         runner.kill_server()
@@ -124,8 +135,9 @@ print(time.perf_counter() - began)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for parallel_mode in (False, True):
         code = cold.format(root=root, socket=socket, parallel=parallel_mode)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True, timeout=120).stdout.split()[-1]
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+        ).stdout.split()[-1]
         label = "all at once" if parallel_mode else "one after the other"
         print(f"  cold process, {label:20s} {float(out) * 1000:7.1f} ms (ssh logins included)")
 

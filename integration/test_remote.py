@@ -63,8 +63,12 @@ def edge(env: dict[str, str], **changes: object) -> EngineConfig:
 
 def lab(env: dict[str, str], **changes: object) -> EngineConfig:
     """Podman over ssh:// to its root socket."""
-    values: dict[str, object] = {"name": "lab", "base_url": ssh_url(env, PODMAN_SOCK),
-                                 "runtime": "podman", **changes}
+    values: dict[str, object] = {
+        "name": "lab",
+        "base_url": ssh_url(env, PODMAN_SOCK),
+        "runtime": "podman",
+        **changes,
+    }
     return edge(env, **values)
 
 
@@ -74,8 +78,9 @@ def test_a_session_lives_its_whole_life_on_an_ssh_engine(
 ) -> None:
     engine = make(sshd)  # type: ignore[operator]
     name = unique("remote")
-    bot = SessionManager(name, engine=engine, image=TEST_IMAGE,
-                         command=["sh", "-c", "echo ready-$((6*7)); sleep 60"])
+    bot = SessionManager(
+        name, engine=engine, image=TEST_IMAGE, command=["sh", "-c", "echo ready-$((6*7)); sleep 60"]
+    )
     try:
         started = bot.start()
         assert started.runtime == engine.runtime and started.is_running
@@ -84,8 +89,11 @@ def test_a_session_lives_its_whole_life_on_an_ssh_engine(
         assert "ready-42" in bot.logs()
         assert bot.status().state.value == "running"
         # It really runs on that engine (the same daemon, seen through its local socket).
-        local = DockerEngine.open("unix:///var/run/docker.sock", TIMEOUT) if engine.runtime == "docker" \
+        local = (
+            DockerEngine.open("unix:///var/run/docker.sock", TIMEOUT)
+            if engine.runtime == "docker"
             else PodmanEngine.open(f"unix://{PODMAN_SOCK}", TIMEOUT)
+        )
         assert local.inspect(name).state == "running"
     finally:
         assert bot.stop(graceful=False)
@@ -105,8 +113,9 @@ def test_each_ssh_failure_is_its_own_sentence(
     sshd: dict[str, str], make: object, tmp_path: Path
 ) -> None:
     other = tmp_path / "other_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
-                   check=True, timeout=30)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True, timeout=30
+    )
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     seen: dict[str, str] = {}
@@ -114,8 +123,10 @@ def test_each_ssh_failure_is_its_own_sentence(
         "auth-failed": {"identity": str(other)},
         "unknown-host-key": {"known_hosts": str(empty)},
         "refused": {"base_url": ssh_url(sshd, PODMAN_SOCK if make is lab else "", port="1")},
-        "unresolvable": {"base_url": "ssh://root@kstlib-no-such-host.invalid:2222"
-                         + (PODMAN_SOCK if make is lab else "")},
+        "unresolvable": {
+            "base_url": "ssh://root@kstlib-no-such-host.invalid:2222"
+            + (PODMAN_SOCK if make is lab else "")
+        },
     }
     for kind, changes in cases.items():
         began = time.monotonic()
@@ -155,8 +166,11 @@ def test_the_host_key_check_can_be_turned_off_explicitly(
 def own_podman(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A Podman API service of this test's own on a private socket (the engine it stops)."""
     sock = Path(f"/tmp/kstlib-remote-{uuid.uuid4().hex[:8]}.sock")
-    proc = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{sock}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{sock}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while not sock.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
@@ -171,10 +185,20 @@ def own_podman(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
 
 
 def _cli(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KSTLIB_CONFIG": str(config), "PYTHONPATH": str(ROOT),
-           "KSTLIB_OPS_ENGINE_TIMEOUT": str(int(TIMEOUT))}
-    return subprocess.run([sys.executable, "-m", "kstlib", "ops", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "KSTLIB_CONFIG": str(config),
+        "PYTHONPATH": str(ROOT),
+        "KSTLIB_OPS_ENGINE_TIMEOUT": str(int(TIMEOUT)),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "kstlib", "ops", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _write(path: Path, engines: dict[str, dict[str, object]]) -> Path:
@@ -183,30 +207,51 @@ def _write(path: Path, engines: dict[str, dict[str, object]]) -> Path:
 
 
 def test_four_engines_in_one_list_and_one_line_for_the_one_that_stopped(
-    sshd: dict[str, str], own_podman: tuple[str, subprocess.Popen[bytes]],
-    tmux_socket: str, tmp_path: Path,
+    sshd: dict[str, str],
+    own_podman: tuple[str, subprocess.Popen[bytes]],
+    tmux_socket: str,
+    tmp_path: Path,
 ) -> None:
     swarm_manager = os.environ.get("KSTLIB_TEST_SWARM_MANAGER") or harness(
-        "swarm-up", "the swarm manager dockerd").get("KSTLIB_TEST_SWARM_MANAGER")
+        "swarm-up", "the swarm manager dockerd"
+    ).get("KSTLIB_TEST_SWARM_MANAGER")
     if not swarm_manager:
         engine_missing("a second dockerd", "no KSTLIB_TEST_SWARM_MANAGER")
     podman_url, podman_proc = own_podman
     e = edge(sshd)
-    config = _write(tmp_path / "fleet.yml", {
-        "local": {"backend": "tmux", "socket_name": tmux_socket},
-        "edge": {"backend": "docker", "base_url": e.base_url, "identity": e.identity,
-                 "known_hosts": e.known_hosts},
-        "lab": {"backend": "podman", "base_url": podman_url},
-        "second": {"backend": "docker", "base_url": swarm_manager},
-    })
+    config = _write(
+        tmp_path / "fleet.yml",
+        {
+            "local": {"backend": "tmux", "socket_name": tmux_socket},
+            "edge": {
+                "backend": "docker",
+                "base_url": e.base_url,
+                "identity": e.identity,
+                "known_hosts": e.known_hosts,
+            },
+            "lab": {"backend": "podman", "base_url": podman_url},
+            "second": {"backend": "docker", "base_url": swarm_manager},
+        },
+    )
     names = {k: unique(k) for k in ("local", "edge", "lab", "second")}
     managers = [
         SessionManager(names["local"], socket_name=tmux_socket, command="sleep 60"),
         SessionManager(names["edge"], engine=e, image=TEST_IMAGE, command="sleep 60"),
-        SessionManager(names["lab"], backend="podman", base_url=podman_url, image=TEST_IMAGE,
-                       command="sleep 60"),
-        SessionManager(names["second"], backend="docker", base_url=swarm_manager,
-                       image="127.0.0.1:5000/kstlib/pulltest:1", command="sleep 60", pull="never"),
+        SessionManager(
+            names["lab"],
+            backend="podman",
+            base_url=podman_url,
+            image=TEST_IMAGE,
+            command="sleep 60",
+        ),
+        SessionManager(
+            names["second"],
+            backend="docker",
+            base_url=swarm_manager,
+            image="127.0.0.1:5000/kstlib/pulltest:1",
+            command="sleep 60",
+            pull="never",
+        ),
     ]
     try:
         for m in managers:
@@ -237,19 +282,27 @@ def test_four_engines_in_one_list_and_one_line_for_the_one_that_stopped(
         for m in managers[:2] + managers[3:]:
             m.stop(graceful=False)
         # the lab container outlives its private service: remove it through the root socket
-        SessionManager(names["lab"], backend="podman",
-                       base_url=f"unix://{PODMAN_SOCK}").stop(graceful=False)
+        SessionManager(names["lab"], backend="podman", base_url=f"unix://{PODMAN_SOCK}").stop(
+            graceful=False
+        )
 
 
 def test_status_finds_a_session_on_any_engine_and_refuses_to_guess(
     sshd: dict[str, str], tmp_path: Path
 ) -> None:
     e, p = edge(sshd), lab(sshd)
-    config = _write(tmp_path / "two.yml", {
-        name: {"backend": c.runtime, "base_url": c.base_url, "identity": c.identity,
-               "known_hosts": c.known_hosts}
-        for name, c in (("edge", e), ("lab", p))
-    })
+    config = _write(
+        tmp_path / "two.yml",
+        {
+            name: {
+                "backend": c.runtime,
+                "base_url": c.base_url,
+                "identity": c.identity,
+                "known_hosts": c.known_hosts,
+            }
+            for name, c in (("edge", e), ("lab", p))
+        },
+    )
     name = unique("where")
     on_edge = SessionManager(name, engine=e, image=TEST_IMAGE, command="sleep 60")
     on_lab = SessionManager(name, engine=p, image=TEST_IMAGE, command="sleep 60")
@@ -282,12 +335,17 @@ def test_status_finds_a_session_on_any_engine_and_refuses_to_guess(
 def test_an_unresolvable_ssh_host_does_not_hold_up_the_list(
     tmux_socket: str, tmp_path: Path
 ) -> None:
-    config = _write(tmp_path / "bad.yml", {
-        "local": {"backend": "tmux", "socket_name": tmux_socket},
-        "ghost": {"backend": "podman",
-                  "base_url": "ssh://root@kstlib-no-such-host.invalid/run/podman/podman.sock",
-                  "timeout": 3},
-    })
+    config = _write(
+        tmp_path / "bad.yml",
+        {
+            "local": {"backend": "tmux", "socket_name": tmux_socket},
+            "ghost": {
+                "backend": "podman",
+                "base_url": "ssh://root@kstlib-no-such-host.invalid/run/podman/podman.sock",
+                "timeout": 3,
+            },
+        },
+    )
     began = time.monotonic()
     done = _cli(config, "list", "--engine", "ghost")
     took = time.monotonic() - began
@@ -337,8 +395,9 @@ def test_an_sshd_that_stops_is_refused_at_once_and_said_so(
         lines.append(line)
     config = tmp_path / "sshd_config"
     config.write_text("\n".join(lines) + "\n")
-    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", str(config), "-E",
-                             str(tmp_path / "sshd.log")])
+    proc = subprocess.Popen(
+        ["/usr/sbin/sshd", "-D", "-f", str(config), "-E", str(tmp_path / "sshd.log")]
+    )
     try:
         import socket
 
@@ -353,8 +412,11 @@ def test_an_sshd_that_stops_is_refused_at_once_and_said_so(
         entries = Path(sshd["KSTLIB_TEST_SSH_KNOWN_HOSTS"]).read_text().split()
         known.write_text(f"[127.0.0.1]:{port} {entries[1]} {entries[2]}\n")
         path = PODMAN_SOCK if make is lab else ""
-        engine = make(sshd, base_url=ssh_url(sshd, path, port=str(port)),  # type: ignore[operator]
-                      known_hosts=str(known))
+        engine = make(
+            sshd,
+            base_url=ssh_url(sshd, path, port=str(port)),  # type: ignore[operator]
+            known_hosts=str(known),
+        )
         opener = DockerEngine if engine.runtime == "docker" else PodmanEngine
         assert engine.endpoint is not None
         opened = opener.open(engine.endpoint, TIMEOUT)
@@ -380,18 +442,36 @@ def test_an_sshd_that_stops_is_refused_at_once_and_said_so(
 
 def test_doctor_reports_each_named_engine(sshd: dict[str, str], tmp_path: Path) -> None:
     e, p = edge(sshd), lab(sshd)
-    config = _write(tmp_path / "doctor.yml", {
-        "edge": {"backend": "docker", "base_url": e.base_url, "identity": e.identity,
-                 "known_hosts": e.known_hosts},
-        "lab": {"backend": "podman", "base_url": p.base_url, "identity": p.identity,
-                "known_hosts": p.known_hosts},
-        "ghost": {"backend": "docker", "base_url": "ssh://root@kstlib-no-such-host.invalid",
-                  "timeout": 3},
-    })
+    config = _write(
+        tmp_path / "doctor.yml",
+        {
+            "edge": {
+                "backend": "docker",
+                "base_url": e.base_url,
+                "identity": e.identity,
+                "known_hosts": e.known_hosts,
+            },
+            "lab": {
+                "backend": "podman",
+                "base_url": p.base_url,
+                "identity": p.identity,
+                "known_hosts": p.known_hosts,
+            },
+            "ghost": {
+                "backend": "docker",
+                "base_url": "ssh://root@kstlib-no-such-host.invalid",
+                "timeout": 3,
+            },
+        },
+    )
     done = _cli(config, "doctor", "--json")
     checks = {c["backend"]: c for c in json.loads(done.stdout)["backends"]}
-    assert checks["engine edge"]["available"] and checks["engine edge"]["version"].startswith("Docker")
-    assert checks["engine lab"]["available"] and checks["engine lab"]["version"].startswith("Podman")
+    assert checks["engine edge"]["available"] and checks["engine edge"]["version"].startswith(
+        "Docker"
+    )
+    assert checks["engine lab"]["available"] and checks["engine lab"]["version"].startswith(
+        "Podman"
+    )
     assert not checks["engine ghost"]["available"]
     assert "cannot be resolved" in checks["engine ghost"]["detail"]
 
@@ -400,14 +480,33 @@ def test_the_cli_starts_and_stops_a_session_on_a_named_ssh_engine(
     sshd: dict[str, str], tmp_path: Path
 ) -> None:
     p = lab(sshd)
-    config = _write(tmp_path / "cli.yml", {
-        "lab": {"backend": "podman", "base_url": p.base_url, "identity": p.identity,
-                "known_hosts": p.known_hosts},
-    })
+    config = _write(
+        tmp_path / "cli.yml",
+        {
+            "lab": {
+                "backend": "podman",
+                "base_url": p.base_url,
+                "identity": p.identity,
+                "known_hosts": p.known_hosts,
+            },
+        },
+    )
     name = unique("cli")
     try:
-        done = _cli(config, "start", name, "--engine", "lab", "-i", TEST_IMAGE, "--json",
-                    "--", "sh", "-c", "echo up; sleep 60")
+        done = _cli(
+            config,
+            "start",
+            name,
+            "--engine",
+            "lab",
+            "-i",
+            TEST_IMAGE,
+            "--json",
+            "--",
+            "sh",
+            "-c",
+            "echo up; sleep 60",
+        )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["runtime"] == "podman"
         status = _cli(config, "status", name, "--engine", "lab", "--json")

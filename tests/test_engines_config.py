@@ -75,8 +75,11 @@ def test_a_bad_engine_names_its_key_and_line(body: str, words: str) -> None:
 def test_an_unknown_engine_lists_the_known_ones_everywhere(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(SessionConfigError, match=r"'mars' is not an engine \(known: cluster, "
-                                                 r"edge, lab, local\)"):
+    with pytest.raises(
+        SessionConfigError,
+        match=r"'mars' is not an engine \(known: cluster, "
+        r"edge, lab, local\)",
+    ):
         parse_config(FLEET.replace("engine: edge", "engine: mars"), source="fleet.yml")
     path = tmp_path / "kstlib.conf.yml"
     path.write_text(FLEET)
@@ -90,8 +93,9 @@ def test_an_unknown_engine_lists_the_known_ones_everywhere(
         engine_options("mars", {})
 
 
-def test_session_manager_takes_a_named_engine(monkeypatch: pytest.MonkeyPatch,
-                                              tmp_path: Path) -> None:
+def test_session_manager_takes_a_named_engine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     path = tmp_path / "kstlib.conf.yml"
     path.write_text(FLEET)
     monkeypatch.setenv("KSTLIB_CONFIG", str(path))
