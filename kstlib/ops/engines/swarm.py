@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.engines import http
 from kstlib.ops.engines.adapter import ContainerSpec, spec_from_config
@@ -39,6 +39,9 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.models import SessionConfig
 from kstlib.ops.translate import CallContext, Op, Table, explanation, op_error
 from kstlib.ops.validators import config_error
+
+if TYPE_CHECKING:
+    from docker.types import RestartPolicy
 
 __all__ = ["RUNTIME", "ServiceSpec", "SwarmEngine", "service_spec", "table", "translate"]
 
@@ -178,22 +181,21 @@ def service_spec(config: SessionConfig) -> ServiceSpec:
     )
 
 
-def _restart_policy(spec: ContainerSpec) -> dict[str, Any]:
+def _restart_policy(spec: ContainerSpec) -> RestartPolicy:
     """The swarm's restart policy for the session's (none, the default: the process ends once)."""
-    delay = int(RESTART_DELAY * 1e9)
+    from docker.types import RestartPolicy
+
+    delay = _ns(RESTART_DELAY)
     if spec.restart is None or spec.restart[0] == "no":
-        return {"Condition": "none"}
+        return RestartPolicy(condition="none")
     policy, retries = spec.restart
     if policy == "on-failure":
-        out: dict[str, Any] = {"Condition": "on-failure", "Delay": delay}
-        if retries:
-            out["MaxAttempts"] = retries
-        return out
-    return {"Condition": "any", "Delay": delay}  # always, unless-stopped
+        return RestartPolicy(condition="on-failure", delay=delay, max_attempts=retries)
+    return RestartPolicy(condition="any", delay=delay)  # always, unless-stopped
 
 
 def _ns(seconds: float) -> int:
-    return int(round(seconds * 1e9))
+    return round(seconds * 1e9)
 
 
 class SwarmEngine(http.HttpEngine):
@@ -303,13 +305,17 @@ class SwarmEngine(http.HttpEngine):
             if spec.replicas is None
             else types.ServiceMode("replicated", replicas=spec.replicas)
         )
-        ports = {
-            (p.host_port or p.container_port, p.protocol): (p.container_port, p.protocol, "host")
+        # Host mode: the routing mesh (ingress) needs overlay networking and iptables.
+        ports = [
+            {
+                "Protocol": p.protocol,
+                "PublishedPort": p.host_port or p.container_port,
+                "TargetPort": p.container_port,
+                "PublishMode": "host",
+            }
             for p in c.ports
-        }
-        endpoint_spec = (
-            types.EndpointSpec(ports={k[0]: v for k, v in ports.items()}) if ports else None
-        )
+        ]
+        endpoint_spec = types.EndpointSpec(ports=ports) if ports else None  # type: ignore[arg-type]
         with self._translate(Op.START, spec.name, image=c.image):
             created = self.api.create_service(
                 template,
@@ -401,12 +407,17 @@ class SwarmEngine(http.HttpEngine):
         from docker import types
 
         mode = types.ServiceMode("replicated", replicas=replicas) if replicas is not None else None
+        template = None
+        if force:
+            # A new ForceUpdate counter replaces every task, even with nothing else changed.
+            current = (service.get("Spec") or {}).get("TaskTemplate") or {}
+            template = {"ForceUpdate": int(current.get("ForceUpdate") or 0) + 1}
         with self._translate(Op.START, name):
             self.api.update_service(
                 service["ID"],
                 (service.get("Version") or {}).get("Index"),
+                task_template=template,
                 mode=mode,
-                force_update=force,
                 fetch_current_spec=True,
             )
 
@@ -432,4 +443,3 @@ class SwarmEngine(http.HttpEngine):
 
     def _wait(self, name: str, timeout: float) -> object:  # pragma: no cover - runner polls tasks
         raise NotImplementedError
-

@@ -50,8 +50,10 @@ def validate_replicas(replicas: object) -> int:
         >>> validate_replicas(3)
         3
     """
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or not (
-        1 <= replicas <= MAX_REPLICAS
+    if (
+        isinstance(replicas, bool)
+        or not isinstance(replicas, int)
+        or not (1 <= replicas <= MAX_REPLICAS)
     ):
         raise config_error(
             "replicas", f"{shown(replicas)} must be a whole number from 1 to {MAX_REPLICAS}"

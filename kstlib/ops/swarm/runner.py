@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,6 @@ from kstlib.ops.exceptions import (
     SessionError,
     SessionNotFoundError,
     SessionStartError,
-    SessionStopError,
     SessionTimeoutError,
 )
 from kstlib.ops.logfile import Since
@@ -236,7 +236,9 @@ class SwarmRunner:
             service = self.engine.find(name, Op.START)
             view = self._view(service, Op.START)
             if view.rejected is not None:
-                raise SessionStartError(name, _RUNTIME, f"the swarm rejected a task: {view.rejected}")
+                raise SessionStartError(
+                    name, _RUNTIME, f"the swarm rejected a task: {view.rejected}"
+                )
             if view.reason and _NO_NODE in view.reason and view.running == 0:
                 raise SessionStartError(name, _RUNTIME, view.reason)
             wanted = 1 if replicas is None else replicas
@@ -246,8 +248,10 @@ class SwarmRunner:
                 return _to_status(service, view)
             if time.monotonic() >= deadline:
                 raise SessionStartError(
-                    name, _RUNTIME, f"no task ran within {max(self.timeout, _START_WAIT):g} s "
-                    f"({view.reason or view.state.value})"
+                    name,
+                    _RUNTIME,
+                    f"no task ran within {max(self.timeout, _START_WAIT):g} s "
+                    f"({view.reason or view.state.value})",
                 )
             time.sleep(_POLL)
 
@@ -283,10 +287,8 @@ class SwarmRunner:
     def _remove_and_wait(self, service: _Service, op: Op, grace: float) -> None:
         engine = self.engine
         name, service_id = str(service["Spec"]["Name"]), str(service["ID"])
-        try:
+        with suppress(SessionNotFoundError):  # removed meanwhile: still wait for its tasks
             engine.remove(service_id, name, op)
-        except SessionNotFoundError:
-            pass  # removed meanwhile: still wait for its tasks
         deadline = time.monotonic() + grace + _STOP_MARGIN
         while True:
             tasks = engine.tasks(service_id, name, op)
@@ -450,9 +452,7 @@ class SwarmRunner:
         return out
 
     @staticmethod
-    def _line(
-        entry: bytes, timestamps: bool, ansi: bool, names: dict[str, str] | None
-    ) -> str:
+    def _line(entry: bytes, timestamps: bool, ansi: bool, names: dict[str, str] | None) -> str:
         stamp, details, text = _split_line(entry)
         if names is not None and details:
             task = details.get("id", "")
@@ -466,6 +466,7 @@ class SwarmRunner:
         since: Since | None = None,
         timestamps: bool = False,
         ansi: bool = True,
+        *,
         prefix: bool = False,
     ) -> str:
         """The last ``lines`` lines of every task's output, gathered by the manager.
@@ -497,6 +498,7 @@ class SwarmRunner:
         timestamps: bool = False,
         ansi: bool = True,
         timeout: float | None = None,
+        *,
         prefix: bool = False,
     ) -> Iterator[str]:
         """Yield every task's output lines as they come; end once the service has ended.
@@ -517,11 +519,19 @@ class SwarmRunner:
         limit = validate_optional_timeout(timeout)
         service = self.engine.find(name)
         names = self._task_names(service) if prefix else None
-        return self._follow(service, start, bool(timestamps), bool(ansi), limit, names)
+        return self._follow(
+            service,
+            start=start,
+            timestamps=bool(timestamps),
+            ansi=bool(ansi),
+            timeout=limit,
+            names=names,
+        )
 
     def _follow(
         self,
         service: _Service,
+        *,
         start: datetime | None,
         timestamps: bool,
         ansi: bool,

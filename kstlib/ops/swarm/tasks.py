@@ -167,7 +167,9 @@ def read_tasks(tasks: Sequence[Task], nodes: Mapping[str, Mapping[str, Any]]) ->
         for task in group:
             state = task_state(task)
             if state not in TERMINAL:
-                down = _node_down(str(task.get("NodeID") or ""), nodes) if task.get("NodeID") else None
+                down = (
+                    _node_down(str(task.get("NodeID") or ""), nodes) if task.get("NodeID") else None
+                )
                 if down is not None:
                     lost.append((task, down))
                 elif state == RUNNING:
