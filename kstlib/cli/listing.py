@@ -12,7 +12,7 @@ from typing import Any
 
 from kstlib.cli import output
 from kstlib.cli.context import Context
-from kstlib.cli.places import CONTAINER, TMUX, Place, _unique, defined_status
+from kstlib.cli.places import CONTAINER, SWARM, TMUX, Place, _unique, defined_status
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     OpsError,
@@ -54,6 +54,12 @@ def _list_places(ctx: Context) -> list[Place]:
             for e in config.engines.values()
             if runtime is None or e.runtime in (None, runtime)
         )
+    # A swarm when asked for (-b swarm), or where the config file defines services.
+    swarms = [s.base_url for s in config.sessions.values() if s.backend is SWARM]
+    if backend is SWARM and not swarms:
+        swarms = [None]
+    if backend in (None, SWARM):
+        places.extend(Place(SWARM, base_url=url) for url in swarms)
     return _unique(places)
 
 

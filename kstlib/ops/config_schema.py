@@ -64,6 +64,10 @@ SESSION_KEYS = (
     "pull",
     "registry_auth",
     "insecure_registries",
+    "replicas",
+    "placement",
+    "mode",
+    "stop_timeout",
 )
 ENGINE_KEYS = ("base_url", "runtime")
 #: Backend spellings accepted where a backend is named: docker/podman imply a runtime.
@@ -189,6 +193,8 @@ class OpsConfig:
         if backend is BackendType.TMUX:
             if self.tmux_socket is not None:
                 out["socket_name"] = self.tmux_socket
+        elif backend is BackendType.SWARM:
+            pass  # a swarm's engines are Docker's, and its nodes pull their own images
         else:
             if self.container_runtime is not None:
                 out["runtime"] = self.container_runtime
@@ -481,6 +487,9 @@ def _parse_session(
     if backend is BackendType.CONTAINER:
         values["runtime"] = runtime or defaults.container_runtime
         values["base_url"] = engine.base_url if engine else body.get("base_url")
+    elif backend is BackendType.SWARM:
+        values["runtime"] = runtime
+        values["base_url"] = engine.base_url if engine else body.get("base_url")
     else:
         values["runtime"] = runtime
         socket = body.get("socket_name", defaults.tmux_socket)
@@ -496,6 +505,10 @@ def _parse_session(
         "cpus",
         "labels",
         "socket_path",
+        "replicas",
+        "placement",
+        "mode",
+        "stop_timeout",
     ):
         if body.get(key) is not None:
             values[key] = body[key]
@@ -562,10 +575,10 @@ def _parse_session(
     if volumes:
         values["volumes"] = volumes
 
-    if backend is BackendType.CONTAINER and not values.get("image"):
+    if backend in (BackendType.CONTAINER, BackendType.SWARM) and not values.get("image"):
         raise ctx.error(
             f"{keypath}.image",
-            "is required for a container session (e.g. image: alpine:3.20)",
+            f"is required for a {backend.value} session (e.g. image: alpine:3.20)",
             parent,
             name,
         )

@@ -32,6 +32,7 @@ from kstlib.ops.locate import auto_detect_backend, search
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
 from kstlib.ops.runner import CommandRunner, KeySender, Runner
+from kstlib.ops.swarm.session import SwarmSessionOps
 from kstlib.ops.validators import validate_name
 
 if TYPE_CHECKING:
@@ -88,6 +89,10 @@ class SessionOptions(TypedDict, total=False):
     registry_auth: RegistryAuth | None
     insecure_registries: Sequence[str]
     on_progress: Callable[[PullProgress], None] | None
+    replicas: int | None
+    placement: Sequence[str]
+    mode: str | None
+    stop_timeout: float | None
     tmux_bin: str | None
     tmux_binary: str | None
     engine_timeout: float | None
@@ -97,13 +102,14 @@ class SessionOptions(TypedDict, total=False):
 _IMPLY_CONTAINER = ("image", "runtime", "base_url")
 
 
-class SessionManager(waits.SessionWaits):
+class SessionManager(waits.SessionWaits, SwarmSessionOps):
     """Manage one named session on tmux or in a container.
 
     Args:
         name: the session name (``^[A-Za-z][A-Za-z0-9_-]*$``, 1-64 chars).
-        backend: ``"tmux"``, ``"container"``, ``"docker"`` or ``"podman"``
-            (a container on that engine, as in the CLI and the config file);
+        backend: ``"tmux"``, ``"container"``, ``"docker"``, ``"podman"``
+            (a container on that engine, as in the CLI and the config file)
+            or ``"swarm"`` (a Docker Swarm service; ``base_url`` names a manager);
             ``"auto"`` (the default): a container when ``image``, ``runtime``
             or ``base_url`` is given, tmux otherwise; ``None``: find where an
             existing session lives, as :meth:`find` does (tmux when it
@@ -501,7 +507,7 @@ class SessionManager(waits.SessionWaits):
                 self.stop(graceful=True, timeout=stop_timeout)
 
     def restart(self, *, timeout: float = 10, **overrides: Any) -> SessionStatus:
-        """Stop the session if it exists (gracefully) and start it again.
+        """Stop the session if it exists (gracefully) and start it again (swarm: a rolling restart).
 
         Example:
             >>> bot = SessionManager("doc-restart", socket_name="kstlib-doc", command="sleep 30")
@@ -511,6 +517,8 @@ class SessionManager(waits.SessionWaits):
             >>> bot.stop(graceful=False)
             True
         """
+        if self.backend is BackendType.SWARM and not overrides:
+            return self._rolling_restart()
         with suppress(SessionNotFoundError):
             self.stop(graceful=True, timeout=timeout)
         return self.start(**overrides)

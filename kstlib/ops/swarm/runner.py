@@ -25,10 +25,8 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import suppress
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from kstlib.ops.container.logs import _parse_stamp, _render
 from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT, MANAGED_LABEL, MANAGED_VALUE
 from kstlib.ops.exceptions import (
     OpsError,
@@ -41,6 +39,7 @@ from kstlib.ops.exceptions import (
 )
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus, SessionTable
+from kstlib.ops.swarm import logs as service_logs
 from kstlib.ops.swarm.tasks import RUNNING, TaskView, read_tasks, task_state
 from kstlib.ops.translate import Op
 from kstlib.ops.validators import (
@@ -67,7 +66,6 @@ _STOP_MARGIN = 30.0
 _START_WAIT = 120.0
 #: The swarm's reason for a task no node can take (a constraint, or no node up).
 _NO_NODE = "no suitable node"
-_DETAILS = b"com.docker.swarm."
 _Service = Mapping[str, Any]
 
 
@@ -103,24 +101,6 @@ def _to_status(service: _Service, view: TaskView) -> SessionStatus:
         reason=view.reason,
         nodes=view.nodes,
     )
-
-
-def _split_line(entry: bytes) -> tuple[tuple[int, int] | None, dict[str, str], str]:
-    """One service log entry: its time (if asked for), its task details, its text."""
-    stamp = None
-    head, sep, rest = entry.partition(b" ")
-    if sep and head[:1].isdigit():
-        stamp = _parse_stamp(head)
-        if stamp is not None:
-            entry = rest
-    details: dict[str, str] = {}
-    if entry.startswith(_DETAILS):
-        head, _, entry = entry.partition(b" ")
-        for item in head.decode("utf-8", errors="replace").split(","):
-            key, _, value = item.partition("=")
-            details[key.rsplit(".", 1)[-1]] = value
-    text = entry.decode("utf-8", errors="replace").rstrip("\n")
-    return stamp, details, text[:-1] if text.endswith("\r") else text
 
 
 class SwarmRunner:
@@ -443,22 +423,6 @@ class SwarmRunner:
 
     # -- output -------------------------------------------------------------------------------
 
-    def _task_names(self, service: _Service) -> dict[str, str]:
-        name = str(service["Spec"]["Name"])
-        out = {}
-        for task in self.engine.tasks(str(service["ID"]), name):
-            slot = task.get("Slot") or str(task.get("NodeID") or "")[:12]
-            out[str(task.get("ID"))] = f"{name}.{slot}@{str(task.get('NodeID') or '')[:12]}"
-        return out
-
-    @staticmethod
-    def _line(entry: bytes, timestamps: bool, ansi: bool, names: dict[str, str] | None) -> str:
-        stamp, details, text = _split_line(entry)
-        if names is not None and details:
-            task = details.get("id", "")
-            text = f"{names.get(task, task[:12])} | {text}"
-        return _render(stamp, text, timestamps, ansi)
-
     def logs(
         self,
         name: str,
@@ -486,7 +450,10 @@ class SwarmRunner:
         service = self.engine.find(name)
         names = self._task_names(service) if prefix else None
         entries = self.engine.logs(str(service["ID"]), count, start, bool(timestamps))
-        out = [self._line(e, bool(timestamps), ansi, names) for e in entries]
+        out = [
+            service_logs.render(e, timestamps=bool(timestamps), ansi=ansi, names=names)
+            for e in entries
+        ]
         if count is not None:
             out = out[-count:] if count else []
         return "\n".join(out)
@@ -519,76 +486,40 @@ class SwarmRunner:
         limit = validate_optional_timeout(timeout)
         service = self.engine.find(name)
         names = self._task_names(service) if prefix else None
-        return self._follow(
-            service,
-            start=start,
-            timestamps=bool(timestamps),
-            ansi=bool(ansi),
-            timeout=limit,
-            names=names,
-        )
-
-    def _follow(
-        self,
-        service: _Service,
-        *,
-        start: datetime | None,
-        timestamps: bool,
-        ansi: bool,
-        timeout: float | None,
-        names: dict[str, str] | None,
-    ) -> Iterator[str]:
-        name = str(service["Spec"]["Name"])
-        deadline = None if timeout is None else time.monotonic() + timeout
-        expired = f"the follow timed out after {timeout or 0:g} s (the session is still running)"
         stream = self.engine.follow_logs(
             str(service["ID"]),
             name,
             tail=None if start is not None else 0,
             since=start,
-            timestamps=timestamps,
-            timeout=timeout,
+            timestamps=bool(timestamps),
+            timeout=limit,
         )
-        done = threading.Event()
-        ended = threading.Event()
 
-        def watch() -> None:
-            # The followed log never ends by itself: close it when the service has.
-            while not done.wait(0.3):
-                try:
-                    over = self._view(self.engine.find(name)).state is SessionState.EXITED
-                except SessionNotFoundError:
-                    over = True
-                except OpsError:
-                    continue
-                if over:
-                    done.wait(0.3)  # lines still on their way from the nodes
-                    ended.set()
-                    stream.interrupt()
-                    return
+        def ended() -> bool | None:
+            try:
+                return self._view(self.engine.find(name)).state is SessionState.EXITED
+            except SessionNotFoundError:
+                return True  # removed
+            except OpsError:
+                return None  # cannot tell now: ask again
 
-        watcher = threading.Thread(target=watch, name=f"kstlib-swarm-follow-{name}", daemon=True)
-        watcher.start()
-        try:
-            while True:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise SessionTimeoutError(name, _RUNTIME, expired)
-                try:
-                    entries = stream.read(left)
-                except SessionTimeoutError as err:
-                    raise SessionTimeoutError(name, _RUNTIME, expired) from err
-                except OpsError:
-                    if ended.is_set():
-                        return
-                    raise
-                if entries is None:
-                    return
-                for entry in entries:
-                    yield self._line(entry, timestamps, ansi, names)
-        finally:
-            done.set()
-            stream.close()
+        return service_logs.follow(
+            stream,
+            ended=ended,
+            deadline=None if limit is None else time.monotonic() + limit,
+            expired=SessionTimeoutError(
+                name,
+                _RUNTIME,
+                f"the follow timed out after {limit or 0:g} s (the session is still running)",
+            ),
+            line=lambda entry: service_logs.render(
+                entry, timestamps=bool(timestamps), ansi=bool(ansi), names=names
+            ),
+        )
+
+    def _task_names(self, service: _Service) -> dict[str, str]:
+        name = str(service["Spec"]["Name"])
+        return service_logs.task_names(name, self.engine.tasks(str(service["ID"]), name))
 
     # -- what a swarm manager cannot do ---------------------------------------------------------
 
