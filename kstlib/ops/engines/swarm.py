@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.engines import http
-from kstlib.ops.engines.adapter import ContainerSpec, spec_from_config
+from kstlib.ops.engines.adapter import MANAGED_LABEL, ContainerSpec, spec_from_config
 from kstlib.ops.engines.errors import on_api_error, on_not_found
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
@@ -277,7 +277,8 @@ class SwarmEngine(http.HttpEngine):
             command=c.command,
             env=[f"{k}={v}" for k, v in c.env.items()] or None,
             workdir=c.working_dir,
-            labels=dict(c.labels),
+            # The service carries kstlib's mark: a task's container is not a session of its own.
+            labels={k: v for k, v in c.labels.items() if k != MANAGED_LABEL} or None,
             mounts=mounts or None,
             init=c.init,
             tty=False,  # a tty service's logs come one byte per chunk; no attach anyway
