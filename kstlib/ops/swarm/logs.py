@@ -38,7 +38,7 @@ def split_line(entry: bytes) -> tuple[tuple[int, int] | None, dict[str, str], st
 
     Example:
         >>> split_line(b"2026-11-26T04:49:14.8Z com.docker.swarm.task.id=t1 hi\\n")
-        ((1795668554, 800000000), {'id': 't1'}, 'hi')
+        ((1795668554, 800000000), {'task': 't1'}, 'hi')
     """
     stamp = None
     head, sep, rest = entry.partition(b" ")
@@ -51,7 +51,7 @@ def split_line(entry: bytes) -> tuple[tuple[int, int] | None, dict[str, str], st
         head, _, entry = entry.partition(b" ")
         for item in head.decode("utf-8", errors="replace").split(","):
             key, _, value = item.partition("=")
-            details[key.rsplit(".", 1)[-1]] = value
+            details[key.rsplit(".", 2)[-2]] = value  # com.docker.swarm.task.id -> task
     text = entry.decode("utf-8", errors="replace").rstrip("\n")
     return stamp, details, text[:-1] if text.endswith("\r") else text
 
@@ -78,7 +78,7 @@ def render(entry: bytes, *, timestamps: bool, ansi: bool, names: dict[str, str] 
     """
     stamp, details, text = split_line(entry)
     if names is not None and details:
-        task = details.get("id", "")
+        task = details.get("task", "")
         text = f"{names.get(task, task[:12])} | {text}"
     return _render(stamp, text, timestamps, ansi)
 
