@@ -7,6 +7,7 @@ node's own engine for what really runs (or no longer runs) there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import urllib.request
@@ -275,3 +276,47 @@ def test_the_session_manager_runs_a_swarm_session(swarm: Swarm) -> None:
     finally:
         assert session.stop(timeout=2) is True
     swarm.gone_everywhere(name)
+
+
+def test_registry_credentials_go_with_the_service_to_the_node_that_pulls(
+    swarm: Swarm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kstlib.ops import RegistryAuth
+
+    registry = swarm.env["KSTLIB_TEST_AUTH_REGISTRY"]
+    with open(swarm.env["KSTLIB_TEST_REGISTRY_CREDENTIALS"], encoding="utf-8") as f:
+        user, password = f.read().split()[:2]
+    # A repository of its own on the login registry: no node has it yet.
+    repository = f"{registry}/kstlib/{swarm_name('auth')}"
+    swarm.manager.images.get(swarm.image).tag(repository, "1")
+    pushed = swarm.manager.images.push(
+        repository, "1", auth_config={"username": user, "password": password}
+    )
+    assert '"error"' not in pushed, pushed
+    swarm.manager.images.remove(f"{repository}:1")
+    worker_only = ["node.labels.role==worker"]
+    name = swarm_name()
+    try:
+        with pytest.raises(SessionStartError, match="No such image"):
+            swarm.runner.start(
+                swarm.config(name, ["sleep", "30"], placement=worker_only).with_overrides(
+                    image=f"{repository}:1"
+                )
+            )
+        assert not swarm.runner.exists(name)
+        monkeypatch.setenv("KSTLIB_SWARM_TEST_PW", password)
+        status = swarm.runner.start(
+            swarm.config(name, ["sh", "-c", LOOP], placement=worker_only).with_overrides(
+                image=f"{repository}:1",
+                registry_auth=RegistryAuth(username=user, password_env="KSTLIB_SWARM_TEST_PW"),
+            )
+        )
+        assert status.state is SessionState.RUNNING
+        assert status.nodes == (swarm.worker_id,)
+        swarm.runner.stop(name, timeout=2)
+    finally:
+        if swarm.runner.exists(name):
+            swarm.runner.stop(name, timeout=2)
+        swarm.gone_everywhere(name)
+        with contextlib.suppress(Exception):
+            swarm.worker.images.remove(f"{repository}:1")

@@ -249,12 +249,15 @@ class SwarmEngine(http.HttpEngine):
 
     # -- services ---------------------------------------------------------------------------
 
-    def create(self, spec: ServiceSpec) -> str:
-        """Create the service (``create_service``); return its id.
+    def create(self, spec: ServiceSpec, auth_config: Mapping[str, str] | None = None) -> str:
+        """Create the service (``POST /services/create``); return its id.
 
         The tasks run on the host network (no overlay or ingress is needed)
         with the session's init, env, working dir, mounts, limits, restart
         policy and grace period; published ports are host-mode.
+        ``auth_config`` goes to the manager as ``X-Registry-Auth``, and with
+        the service to every node that pulls its image (the SDK's
+        ``create_service`` only sends what its own Docker config holds).
 
         Example:
             >>> engine.create(service_spec(config))  # doctest: +SKIP
@@ -317,14 +320,23 @@ class SwarmEngine(http.HttpEngine):
             for p in c.ports
         ]
         endpoint_spec = types.EndpointSpec(ports=ports) if ports else None  # type: ignore[arg-type]
+        import docker.auth
+
+        body = {
+            "Name": spec.name,
+            "Labels": dict(c.labels),
+            "TaskTemplate": template,
+            "Mode": mode,
+            "EndpointSpec": endpoint_spec,
+        }
+        headers = (
+            {"X-Registry-Auth": docker.auth.encode_header(dict(auth_config))} if auth_config else {}
+        )
         with self._translate(Op.START, spec.name, image=c.image):
-            created = self.api.create_service(
-                template,
-                name=spec.name,
-                labels=dict(c.labels),
-                mode=mode,
-                endpoint_spec=endpoint_spec,
+            response = self.api._post_json(
+                self.api._url("/services/create"), data=body, headers=headers
             )
+            created = self.api._result(response, True)
         return str(created["ID"])
 
     def find(self, name: str, op: Op = Op.READ) -> Mapping[str, Any]:

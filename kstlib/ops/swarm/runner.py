@@ -199,7 +199,14 @@ class SwarmRunner:
 
                 raise SessionExistsError(name, _RUNTIME)
             self._remove_and_wait(previous, Op.START, spec.grace)
-        service_id = engine.create(spec)
+        from kstlib.ops.images import registry_of
+        from kstlib.ops.registry import find_credentials
+
+        # The nodes pull the image: they get the credentials with the service.
+        auth, _ = find_credentials(
+            registry_of(spec.container.image), "docker", config.registry_auth
+        )
+        service_id = engine.create(spec, auth)
         try:
             return self._until_started(name, service_id, spec.replicas)
         except OpsError as err:
