@@ -84,9 +84,11 @@ def test_swarm_options_are_checked_before_anything_is_created() -> None:
         ({"stop_timeout": -1}, "stop_timeout"),
         ({"runtime": "podman"}, "runtime"),
         ({"socket_name": "work"}, "socket_name"),
+        ({"name": "ends-with-dash-"}, "name"),
+        ({"name": "x" * 64}, "name"),
     ]:
         with pytest.raises(SessionConfigError) as caught:
-            SessionConfig(name="w", backend="swarm", image="app:1", **bad)
+            SessionConfig(**{"name": "w", "backend": "swarm", "image": "app:1", **bad})
         assert caught.value.field == field, bad
 
 

@@ -259,6 +259,7 @@ class SessionConfig:
                 self, "stop_timeout", options.validate_stop_timeout(self.stop_timeout)
             )
         if self.backend is BackendType.SWARM:
+            options.validate_service_name(self.name)
             for name in _NOT_SWARM:
                 if getattr(self, name) is not None:
                     raise validators.config_error(

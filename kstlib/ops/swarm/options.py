@@ -27,6 +27,7 @@ __all__ = [
     "validate_mode",
     "validate_placement",
     "validate_replicas",
+    "validate_service_name",
     "validate_stop_timeout",
 ]
 
@@ -41,6 +42,27 @@ MAX_REPLICAS = 1000
 # and a value; or a spread preference over a node attribute.
 _CONSTRAINT_RE = re.compile(r"(node|engine)\.[A-Za-z0-9_.-]+\s*(==|!=)\s*[^\s=!][^\n]*")
 _SPREAD_RE = re.compile(r"spread=(node|engine)\.[A-Za-z0-9_.-]+")
+# What the swarm accepts as a service name (a DNS label, with '_' too).
+_SERVICE_NAME_RE = re.compile(r"[A-Za-z0-9](?:[-_]*[A-Za-z0-9]+)*")
+_SERVICE_NAME_MAX = 63
+
+
+def validate_service_name(name: str) -> str:
+    """Check that a (valid) session name is also a swarm service name: at most 63 chars, no end '-'/'_'.
+
+    Example:
+        >>> validate_service_name("bot-")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: name: 'bot-' cannot be a swarm service name (at most 63 letters, digits, '-' or '_', ending with a letter or digit)
+    """
+    if len(name) > _SERVICE_NAME_MAX or not _SERVICE_NAME_RE.fullmatch(name):
+        raise config_error(
+            "name",
+            f"{shown(name)} cannot be a swarm service name (at most 63 letters, digits, '-' or "
+            "'_', ending with a letter or digit)",
+        )
+    return name
 
 
 def validate_replicas(replicas: object) -> int:
