@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from kstlib.ops.exceptions import (
     SessionExistsError,
     SessionNotFoundError,
     SessionStartError,
+    SessionTimeoutError,
 )
 from kstlib.ops.models import BackendType, SessionState
 from kstlib.ops.swarm import SwarmRunner
@@ -320,3 +322,36 @@ def test_registry_credentials_go_with_the_service_to_the_node_that_pulls(
         swarm.gone_everywhere(name)
         with contextlib.suppress(Exception):
             swarm.worker.images.remove(f"{repository}:1")
+
+
+def test_follow_logs_gathers_both_nodes_and_ends_when_the_service_goes(swarm: Swarm) -> None:
+    name = swarm_name()
+    command = [
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.3; done",
+    ]
+    swarm.runner.start(swarm.config(name, command, replicas=2, placement=["spread=node.id"]))
+    stopper: threading.Thread | None = None
+    try:
+        # A silent wait runs out at the follow's own deadline.
+        with pytest.raises(SessionTimeoutError, match="the follow timed out after 0.5 s"):
+            for _ in swarm.runner.follow_logs(name, timeout=0.5):
+                pass  # lines come, but the deadline ends the follow all the same
+        seen: set[str] = set()
+        lines = swarm.runner.follow_logs(name, prefix=True, timeout=60)
+        for line in lines:
+            task, _, said = line.partition(" | ")
+            assert said.startswith("tick "), line
+            seen.add(task.rsplit("@", 1)[1])
+            if len(seen) == 2 and stopper is None:
+                # The swarm's own followed log never ends; kstlib's ends with the service.
+                stopper = threading.Thread(target=swarm.runner.stop, args=(name,), daemon=True)
+                stopper.start()
+        assert seen == {swarm.manager_id[:12], swarm.worker_id[:12]}
+    finally:
+        if stopper is not None:
+            stopper.join(60)
+        if swarm.runner.exists(name):
+            swarm.runner.stop(name, timeout=2)
+    assert not swarm.runner.exists(name)
