@@ -355,3 +355,21 @@ def test_follow_logs_gathers_both_nodes_and_ends_when_the_service_goes(swarm: Sw
         if swarm.runner.exists(name):
             swarm.runner.stop(name, timeout=2)
     assert not swarm.runner.exists(name)
+
+
+def test_a_global_service_runs_one_task_on_every_node(swarm: Swarm) -> None:
+    name = swarm_name()
+    status = swarm.runner.start(swarm.config(name, ["sh", "-c", LOOP], mode="global"))
+    try:
+        assert status.state is SessionState.RUNNING
+
+        def on_both() -> tuple[str, ...] | None:
+            nodes = swarm.runner.status(name).nodes
+            return nodes if len(nodes) == 2 else None
+
+        assert set(until("a task on each node", on_both)) == {swarm.manager_id, swarm.worker_id}
+        with pytest.raises(SessionConfigError, match="global"):
+            swarm.runner.scale(name, 3)
+    finally:
+        swarm.runner.stop(name, timeout=2)
+    swarm.gone_everywhere(name)
