@@ -115,6 +115,7 @@ def test_status_to_dict_adds_nodes_only_for_a_swarm_service() -> None:
     assert "nodes" not in plain.to_dict()
     swarm = SessionStatus("a", SessionState.RUNNING, BackendType.SWARM, nodes=("n1", "n2"))
     assert swarm.to_dict()["nodes"] == ["n1", "n2"]
+    assert SessionStatus("a", SessionState.UNKNOWN, BackendType.SWARM).to_dict()["nodes"] == []
 
 
 # -- tasks -> status --------------------------------------------------------------------------

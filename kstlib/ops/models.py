@@ -421,7 +421,7 @@ class SessionStatus:
         window_count, socket_name, image, exit_code, runtime, managed,
         restart_count, oom_killed, reason, log_degraded (output is missing from the
         session's log); a swarm service's status adds nodes (the ids of the nodes its
-        tasks are on).
+        tasks are on, a list), and only a swarm service's.
 
         Example:
             >>> import json
@@ -432,7 +432,7 @@ class SessionStatus:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "nodes":
-                if value:
+                if self.backend is BackendType.SWARM:
                     out["nodes"] = list(value)
                 continue
             if isinstance(value, Enum):
