@@ -373,3 +373,25 @@ def test_a_global_service_runs_one_task_on_every_node(swarm: Swarm) -> None:
     finally:
         swarm.runner.stop(name, timeout=2)
     swarm.gone_everywhere(name)
+
+
+def test_concurrent_starts_of_one_name_have_one_winner(swarm: Swarm) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = swarm_name()
+    config = swarm.config(name, ["sh", "-c", LOOP])
+
+    def attempt(_: int) -> str:
+        try:
+            SwarmRunner(base_url=swarm.env["KSTLIB_TEST_SWARM_MANAGER"]).start(config)
+        except SessionExistsError:
+            return "exists"
+        return "started"
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            outcomes = sorted(pool.map(attempt, range(4)))
+        assert outcomes == ["exists", "exists", "exists", "started"]
+        assert [s.name for s in swarm.manager.services.list() if s.name == name] == [name]
+    finally:
+        swarm.runner.stop(name, timeout=2)
