@@ -1,8 +1,9 @@
 """``kstlib ops doctor``: which backends answer, their versions and endpoints.
 
-Each probe asks the engine through its SDK (libtmux, docker, podman), imported
-only when the probe runs, and turns every failure into a :class:`Check` with a
-reason and a hint; nothing raises.
+Each probe asks the engine through the same adapters the sessions use (the
+engine registry, :func:`kstlib.ops.engines.endpoints.connect`; libtmux for
+tmux), imported only when the probe runs, and turns every failure into a
+:class:`Check` with a reason and a hint; nothing raises.
 
 Example:
     >>> check = probe_tmux(tmux_bin="/no/such/tmux")
@@ -188,33 +189,15 @@ def endpoints(runtime: str, base_url: str | None = None) -> list[str]:
     return default_endpoints(runtime)
 
 
-def _docker_version(endpoint: str, timeout: float = TIMEOUT) -> str:
-    import docker
+def _engine_version(runtime: str) -> Callable[[str, float], str]:
+    """Ask one endpoint its version through the engine registry (the adapters' own clients)."""
 
-    client = docker.DockerClient(base_url=endpoint, timeout=timeout)  # type: ignore[arg-type]
-    try:
-        info = client.version()
-    finally:
-        client.close()
-    # Podman serves the Docker API too; its components say which engine answered.
-    components = " ".join(str(c.get("Name", "")) for c in info.get("Components") or [])
-    engine = "Podman" if "podman" in components.lower() else "Docker"
-    return f"{engine} {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+    def ask(endpoint: str, timeout: float) -> str:
+        from kstlib.ops.engines.endpoints import connect
 
+        return connect(runtime, endpoint, timeout).version()
 
-def _podman_version(endpoint: str, timeout: float = TIMEOUT) -> str:
-    import podman
-
-    client = podman.PodmanClient(base_url=endpoint, timeout=timeout)
-    try:
-        # /_ping answers in milliseconds; /version can take half a second.
-        reply = client.api.get("/_ping")
-        reply.raise_for_status()
-        headers = reply.headers
-    finally:
-        client.close()  # type: ignore[no-untyped-call]
-    version = headers.get("Libpod-Api-Version") or headers.get("Server") or "?"
-    return f"Podman {version} (API {headers.get('Api-Version', '?')})"
+    return ask
 
 
 def _probe_engine(
@@ -270,7 +253,9 @@ def probe_docker(
         >>> probe_docker("unix:///nonexistent").detail
         'No such file or directory'
     """
-    return _probe_engine("docker", base_url, name, DOCKER_HINT, _docker_version, timeout=timeout)
+    return _probe_engine(
+        "docker", base_url, name, DOCKER_HINT, _engine_version("docker"), timeout=timeout
+    )
 
 
 def probe_podman(
@@ -282,7 +267,9 @@ def probe_podman(
         >>> probe_podman("unix:///nonexistent").available
         False
     """
-    return _probe_engine("podman", base_url, name, PODMAN_HINT, _podman_version, timeout=timeout)
+    return _probe_engine(
+        "podman", base_url, name, PODMAN_HINT, _engine_version("podman"), timeout=timeout
+    )
 
 
 def cmd_doctor(ctx: Context) -> int:
