@@ -31,6 +31,7 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.models import BackendType, SessionState
 from kstlib.ops.swarm import SwarmRunner
 
+from .conftest import DOCKER_URL
 from .swarm_support import RUN, RUN_LABEL, Swarm, open_swarm, swarm_name, until
 
 pytestmark = pytest.mark.docker
@@ -256,6 +257,11 @@ def test_a_worker_endpoint_is_not_a_manager(swarm: Swarm) -> None:
     runner = SwarmRunner(base_url=swarm.env["KSTLIB_TEST_SWARM_WORKER"], timeout=10)
     with pytest.raises(ContainerRuntimeNotFoundError, match="worker node"):
         runner.status("anything")
+    # The machine's own engine is in no swarm at all.
+    outside = SwarmRunner(base_url=DOCKER_URL, timeout=10)
+    with pytest.raises(ContainerRuntimeNotFoundError, match="swarm state is 'inactive'") as caught:
+        outside.list_sessions()
+    assert caught.value.endpoints == (DOCKER_URL,)
 
 
 def test_the_session_manager_runs_a_swarm_session(swarm: Swarm) -> None:
