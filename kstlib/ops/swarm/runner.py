@@ -33,6 +33,7 @@ from kstlib.ops.exceptions import (
     SessionAttachError,
     SessionConfigError,
     SessionError,
+    SessionExistsError,
     SessionNotFoundError,
     SessionStartError,
     SessionTimeoutError,
@@ -195,8 +196,6 @@ class SwarmRunner:
             previous = None
         if previous is not None:
             if self._view(previous, Op.START).state is not SessionState.EXITED:
-                from kstlib.ops.exceptions import SessionExistsError
-
                 raise SessionExistsError(name, _RUNTIME)
             self._remove_and_wait(previous, Op.START, spec.grace)
         from kstlib.ops.images import registry_of
@@ -228,10 +227,9 @@ class SwarmRunner:
                 )
             if view.reason and _NO_NODE in view.reason and view.running == 0:
                 raise SessionStartError(name, _RUNTIME, view.reason)
+            # A global service: one running task is enough (how many nodes fit is the swarm's).
             wanted = 1 if replicas is None else replicas
             if view.running >= wanted or view.state is SessionState.EXITED:
-                return _to_status(service, view)
-            if view.running and replicas is None and view.state is SessionState.RUNNING:
                 return _to_status(service, view)
             if time.monotonic() >= deadline:
                 raise SessionStartError(
@@ -249,7 +247,8 @@ class SwarmRunner:
         service's grace period (``stop_timeout`` at start, default 10 s: the
         swarm fixes it when the service is created, and ``graceful=False``
         cannot shorten it). This waits for every node to report its task
-        gone, up to ``timeout`` plus the grace period plus 30 s, then raises
+        gone, up to the longer of ``timeout`` and the grace period plus 30 s
+        (the swarm's round trips), then raises
         :class:`~kstlib.ops.exceptions.SessionStopError`; a task on a node that
         is down is not waited for (the node removes it when it comes back).
 
@@ -295,10 +294,10 @@ class SwarmRunner:
             time.sleep(_POLL)
 
     def restart(self, name: str, timeout: float | None = None) -> SessionStatus:
-        """Rolling restart (``force_update``): every task is replaced, one at a time.
+        """Rolling restart (a new ``ForceUpdate``): every task is replaced, one at a time.
 
-        Returns once the new tasks run (or ``timeout`` s, default the start
-        wait, pass: :class:`~kstlib.ops.exceptions.SessionTimeoutError`).
+        Returns once the new tasks run; after ``timeout`` seconds (default
+        120) :class:`~kstlib.ops.exceptions.SessionTimeoutError`.
 
         Example:
             >>> SwarmRunner().restart("web").state.value  # doctest: +SKIP
