@@ -21,7 +21,8 @@ JSON. Run it with ``make bench`` (starts the engines first), or::
     .venv/bin/python benchmarks/bench.py [--quick] [--only PART[,PART]] [--json PATH]
 
 where PART is import, tmux, tmux-scale (100 and 500 sessions on fresh servers:
-plain tmux, libtmux's object API and kstlib side by side), docker or podman.
+plain tmux, libtmux's object API and kstlib side by side), docker, podman or
+swarm (the harness's two-node swarm: benchmarks/bench_swarm.py).
 Upstream kstlib (in ``.venv-upstream``, made by ``make bench``) is measured
 beside kstlib's tmux ``start()+stop()`` in a worker process of its own.
 
@@ -1927,7 +1928,7 @@ def git_state() -> dict[str, Any]:
 # -- main ----------------------------------------------------------------------------------
 
 
-PARTS = ("import", "tmux", "tmux-scale", "docker", "podman")
+PARTS = ("import", "tmux", "tmux-scale", "docker", "podman", "swarm")
 
 
 def bench_side(bench: Bench, side_cls: type[Engine]) -> None:
@@ -2016,6 +2017,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 continue
             part(side_cls.runtime, partial(bench_side, bench, side_cls))
+        if "swarm" in chosen:
+            from benchmarks.bench_swarm import bench_swarm
+
+            part("swarm", lambda: bench_swarm(bench, Variant))
     except KeyboardInterrupt:
         bench.log("interrupted; everything created was removed")
         return 130

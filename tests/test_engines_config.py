@@ -11,7 +11,7 @@ import pytest
 from kstlib.cli.context import Context
 from kstlib.ops import SessionManager
 from kstlib.ops.config import parse_config
-from kstlib.ops.config_schema import EngineConfig
+from kstlib.ops.config_engines import EngineConfig
 from kstlib.ops.engines import ssh
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.fleet import engine_options, gather, list_engines
@@ -90,7 +90,7 @@ def test_an_unknown_engine_lists_the_known_ones_everywhere(
     with pytest.raises(SessionConfigError, match=r"'mars' is not an engine \(known: cluster"):
         list_sessions(engines=["mars"])
     with pytest.raises(SessionConfigError, match=r"'mars' is not an engine \(known: cluster"):
-        engine_options("mars", {})
+        engine_options("mars", "auto", {})
 
 
 def test_session_manager_takes_a_named_engine(

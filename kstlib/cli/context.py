@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 from kstlib.cli import engines, output, state
@@ -37,6 +37,7 @@ from kstlib.cli.places import (
     CONTAINER,
     ENGINE_TIMEOUT_ENV,
     RUNS_CONFIG_PROGRAMS,
+    SWARM,
     TMUX,
     Place,
     _option_error,
@@ -148,7 +149,7 @@ class Context:
         url = place.base_url
         if url is None or not url.startswith("ssh://") or self.may_run_config_programs():
             return
-        named = {e.endpoint for e in self.config.engines.values()}
+        named = {u for e in self.config.engines.values() for u in (e.base_url, e.endpoint)}
         named.update(s.base_url for s in self.config.sessions.values() if s.base_url)
         if url in named:
             raise SessionConfigError(
@@ -214,6 +215,10 @@ class Context:
         if place.backend is TMUX:
             return self.tmux_runner(place)
         self._check_endpoint(place)
+        if place.backend is SWARM:
+            from kstlib.ops.swarm import SwarmRunner
+
+            return SwarmRunner(base_url=place.base_url, timeout=self.engine_timeout)
         from kstlib.ops.container import ContainerRunner
 
         return ContainerRunner(
@@ -237,15 +242,15 @@ class Context:
             if runtime and runtime != backend:
                 raise UsageError(f"--runtime {runtime} contradicts --backend {backend}")
             backend, runtime = "container", backend
-        if backend == "tmux" and runtime:
-            raise UsageError(f"--runtime {runtime} is for containers, not for --backend tmux")
+        if backend in ("tmux", "swarm") and runtime:
+            raise UsageError(f"--runtime {runtime} is for containers, not for --backend {backend}")
         if socket is not None:
             try:
                 validators.validate_socket_name(socket)
             except SessionConfigError as err:
                 raise _option_error(err, "--socket") from None
-            if backend == "container":
-                raise UsageError("--socket/-L names a tmux server; it does not apply to containers")
+            if backend in ("container", "swarm"):
+                raise UsageError(f"--socket/-L names a tmux server; it does not apply to {backend}")
             backend = backend or "tmux"
         if runtime and backend is None:
             backend = "container"
@@ -314,8 +319,7 @@ class Context:
             >>> Context(argparse.Namespace(config=None, socket="w")).explicit_place("a").label
             'tmux (socket w)'
         """
-        engine = engines.named_engine(self)
-        if engine is not None:
+        if (engine := engines.named_engine(self)) is not None:
             return Place.of_engine(engine)
         backend, runtime, socket = self.explicit_backend()
         if backend is None:
@@ -327,6 +331,10 @@ class Context:
             if definition is not None and definition.backend is TMUX:
                 return Place.of(definition)
             return Place(TMUX, socket_name=self.config.tmux_socket)
+        if backend is SWARM:
+            if definition is not None and definition.backend is SWARM:
+                return Place.of(definition)
+            return Place(SWARM)
         base_url = None
         if (
             definition is not None
@@ -345,9 +353,9 @@ class Context:
         accepts connections and does not answer still raises: nobody can tell
         whether the session runs there.
         """
-        if place.backend is TMUX:
+        if place.backend is not CONTAINER:  # tmux, or a swarm: one exact-name look-up
             try:
-                return [place] if self.tmux_runner(place).exists(name) else []
+                return [place] if self.runner(place).exists(name) else []
             except BackendNotFoundError:
                 if strict:
                     raise
@@ -369,10 +377,7 @@ class Context:
         # One search (it asks an endpoint reached through both SDKs once); the
         # engines it needs are connected and cached above.
         runtimes = locate_container(name, place.runtime, place.base_url, timeout)
-        return [
-            Place(CONTAINER, runtime=rt, base_url=place.base_url, engine=place.engine)
-            for rt in runtimes
-        ]
+        return [replace(place, runtime=rt) for rt in runtimes]
 
     def search_places(self, name: str, *, tmux_only: bool = False) -> list[Place]:
         """The places to look for ``name``, in order.
@@ -495,6 +500,10 @@ class Context:
                 values["socket_name"] = config.tmux_socket
             if backend is CONTAINER and values.get("runtime") is None:
                 values["runtime"] = config.container_runtime
+            if backend is SWARM:  # a service has no tmux socket, and runs on Docker engines
+                values.pop("socket_name", None)
+                values.pop("socket_path", None)
+                values["runtime"] = None
         if runtime:
             values["runtime"] = runtime
         if socket:
@@ -544,6 +553,9 @@ class Context:
             values["restart"] = args.restart
         if getattr(args, "pull", None) is not None:
             values["pull"] = args.pull
+        for key in ("replicas", "placement", "mode"):  # swarm services
+            if getattr(args, key, None):
+                values[key] = getattr(args, key)
         if args.workdir is not None:
             workdir = args.workdir
             if values["backend"] is TMUX:
@@ -553,9 +565,9 @@ class Context:
             result = SessionConfig(**values)
         except SessionConfigError as err:
             raise _option_error(err) from None
-        if result.backend is CONTAINER and not result.image:
+        if result.backend in (CONTAINER, SWARM) and not result.image:
             raise SessionConfigError(
-                f"--image: an image is required to start {name!r} in a container "
+                f"--image: an image is required to start {name!r} in a {result.backend.value} "
                 "(give -i IMAGE, or 'image:' for it in the config file)",
                 field="image",
             )

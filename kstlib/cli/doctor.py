@@ -27,7 +27,7 @@ from kstlib.ops.models import BackendType
 
 if TYPE_CHECKING:
     from kstlib.cli.context import Context
-    from kstlib.ops.config_schema import EngineConfig
+    from kstlib.ops.config_engines import EngineConfig
 
 __all__ = [
     "Check",
@@ -277,7 +277,7 @@ def probe_engine(engine: EngineConfig, timeout: float, tmux_bin: str | None = No
     """Probe one named engine (``ops.engines``) as its sessions reach it.
 
     Example:
-        >>> from kstlib.ops.config_schema import EngineConfig
+        >>> from kstlib.ops.config_engines import EngineConfig
         >>> check = probe_engine(EngineConfig("gone", "unix:///nonexistent.sock", "docker"), 2)
         >>> check.backend, check.available
         ('engine gone', False)

@@ -17,7 +17,7 @@ from kstlib.ops.exceptions import OpsError
 
 if TYPE_CHECKING:
     from kstlib.ops.config import OpsConfig
-    from kstlib.ops.config_schema import EngineConfig
+    from kstlib.ops.config_engines import EngineConfig
 
 
 class Context(Protocol):
@@ -94,11 +94,7 @@ def probe_engines(ctx: Context, name: str) -> list[Place]:
     """
     from kstlib.ops.fleet import GRACE, gather
 
-    places = {
-        e.name: Place.of_engine(e)
-        for e in ctx.config.engines.values()
-        if e.backend != "swarm"  # the swarm backend searches its own services
-    }
+    places = {e.name: Place.of_engine(e) for e in ctx.config.engines.values()}
     if not places:
         return []
     outcomes = gather(
@@ -131,8 +127,9 @@ def start_values(ctx: Context) -> dict[str, Any]:
         return {}
     if engine.backend == "tmux":
         return {"backend": BackendType.TMUX, "socket_name": engine.socket_name}
+    place = Place.of_engine(engine)
     return {
         "backend": BackendType.coerce(engine.backend),
         "runtime": engine.runtime,
-        "base_url": engine.endpoint,
+        "base_url": place.base_url,
     }

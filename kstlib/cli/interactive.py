@@ -91,8 +91,8 @@ def cmd_attach(ctx: Context) -> int:
     place = ctx.require(name, first=False)
     sys.stdout.flush()
     runner = ctx.runner(place)
-    if place.backend is TMUX:
-        runner.attach(name)  # the tmux client takes over this process
+    if place.backend is not CONTAINER:
+        runner.attach(name)  # tmux: its client takes over this process; a swarm says why not
         return 0
     if not isinstance(runner, TerminalAttacher):
         raise UsageError(f"attach is not available for {runner!r}")

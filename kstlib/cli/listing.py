@@ -14,7 +14,7 @@ from typing import Any
 from kstlib.cli import output
 from kstlib.cli.context import Context
 from kstlib.cli.engines import named_engine, timeout_of
-from kstlib.cli.places import CONTAINER, TMUX, Place, _unique, defined_status
+from kstlib.cli.places import CONTAINER, SWARM, TMUX, Place, _unique, defined_status
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     OpsError,
@@ -56,10 +56,16 @@ def _list_places(ctx: Context) -> list[Place]:
         places.extend(Place(CONTAINER, runtime=rt) for rt in runtimes)
     for e in config.engines.values():
         place = Place.of_engine(e)
-        if e.backend == "swarm" or (backend is not None and place.backend is not backend):
-            continue  # the swarm backend lists its own services
-        if runtime is None or e.runtime in (None, runtime):
+        if backend is not None and place.backend is not backend:
+            continue
+        if place.backend is not CONTAINER or runtime is None or e.runtime in (None, runtime):
             places.append(place)
+    # A swarm when asked for (-b swarm), or where the config file defines services.
+    swarms = [s.base_url for s in config.sessions.values() if s.backend is SWARM]
+    if backend is SWARM and not swarms and not any(p.backend is SWARM for p in places):
+        swarms = [None]
+    if backend in (None, SWARM):
+        places.extend(Place(SWARM, base_url=url) for url in swarms)
     return _unique(places)
 
 

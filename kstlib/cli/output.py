@@ -87,6 +87,8 @@ def format_place(status: SessionStatus) -> str:
     if status.backend is BackendType.TMUX:
         server = f"socket {status.socket_name}" if status.socket_name else "default server"
         return f"tmux ({server})"
+    if status.backend is BackendType.SWARM:
+        return "swarm service"
     return f"container ({status.runtime})" if status.runtime else "container"
 
 
@@ -117,6 +119,11 @@ def render_status(status: SessionStatus) -> str:
         ("image", status.image or EMPTY),
         ("managed", "yes" if status.managed else "no"),
     ]
+    if status.backend is BackendType.SWARM:  # where its tasks run, and what the swarm says
+        items.append(("nodes", ", ".join(status.nodes) or EMPTY))
+        items.append(("restarts", str(status.restart_count)))
+        if status.reason:
+            items.append(("reason", status.reason))
     return render_panel(f"Session {status.name!r}: {_state(status)}", items)
 
 

@@ -21,7 +21,7 @@ from kstlib import __version__
 
 __all__ = ["BACKEND_CHOICES", "UsageError", "build_parser", "parse_args"]
 
-BACKEND_CHOICES = ("tmux", "container", "docker", "podman")
+BACKEND_CHOICES = ("tmux", "container", "docker", "podman", "swarm")
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_LINES = 100
 TAKES_ARGV = ("start", "restart", "exec")
@@ -101,7 +101,8 @@ def _where(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=BACKEND_CHOICES,
         metavar="BACKEND",
-        help="tmux, container, docker or podman (docker/podman: container on that runtime). "
+        help="tmux, container, docker, podman (docker/podman: container on that runtime) or "
+        "swarm (a Docker Swarm service; DOCKER_HOST or the config's base_url names a manager). "
         "Default: where the session is found, else the config file's default_backend.",
     )
     group.add_argument(
@@ -198,6 +199,21 @@ def _spec(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _swarm(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("swarm services (-b swarm)")
+    group.add_argument("--replicas", type=int, metavar="N", help="tasks to run (default 1)")
+    group.add_argument(
+        "--placement",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="constraint such as node.labels.role==worker, or spread=node.id (repeatable)",
+    )
+    group.add_argument(
+        "--mode", choices=("replicated", "global"), help="global: one task on every node"
+    )
+
+
 def _name(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", help="session name")
 
@@ -263,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     _name(p)
     _where(p)
     _spec(p)
+    _swarm(p)
     _output(p, "print nothing on success")
 
     p = _command(
@@ -292,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     _name(p)
     _where(p)
     _spec(p)
+    _swarm(p)
     _stop_options(p)
     _output(p, "print nothing on success")
 
@@ -519,7 +537,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         >>> parse_args(["ops", "stop", "bot", "--backend", "lxc"])
         Traceback (most recent call last):
         ...
-        kstlib.cli.parser.UsageError: argument -b/--backend: invalid choice: 'lxc' (choose from 'tmux', 'container', 'docker', 'podman') (see 'kstlib ops stop --help')
+        kstlib.cli.parser.UsageError: argument -b/--backend: invalid choice: 'lxc' (choose from 'tmux', 'container', 'docker', 'podman', 'swarm') (see 'kstlib ops stop --help')
     """
     options, command = split_argv(argv)
     if command is not None and "send-keys" in options:

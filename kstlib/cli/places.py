@@ -24,13 +24,14 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
 
 if TYPE_CHECKING:
-    from kstlib.ops.config_schema import EngineConfig
+    from kstlib.ops.config_engines import EngineConfig
 
 __all__ = ["Place", "defined_status", "parse_env"]
 
 
 TMUX = BackendType.TMUX
 CONTAINER = BackendType.CONTAINER
+SWARM = BackendType.SWARM
 #: Seconds any single container engine call of the CLI may take (default 30).
 ENGINE_TIMEOUT_ENV = "KSTLIB_OPS_ENGINE_TIMEOUT"
 #: The commands that start what the config file defines: they run its programs by design.
@@ -91,7 +92,7 @@ class Place:
         if self.backend is TMUX:
             where = self.socket_path or self.socket_name
             return f"tmux (socket {where})" if where else "tmux"
-        name = self.runtime or "container"
+        name = "swarm" if self.backend is SWARM else self.runtime or "container"
         return f"{name} at {self.base_url}" if self.base_url else name
 
     @classmethod
@@ -99,12 +100,14 @@ class Place:
         """The place of a named engine (``ops.engines``).
 
         Example:
-            >>> from kstlib.ops.config_schema import EngineConfig
+            >>> from kstlib.ops.config_engines import EngineConfig
             >>> Place.of_engine(EngineConfig("edge", "ssh://h", "docker")).label
             'engine edge'
         """
         if engine.backend == "tmux":
             return cls(TMUX, socket_name=engine.socket_name, engine=engine.name)
+        if engine.backend == "swarm":
+            return cls(SWARM, base_url=engine.base_url, engine=engine.name)
         return cls(CONTAINER, runtime=engine.runtime, base_url=engine.endpoint, engine=engine.name)
 
     @classmethod
@@ -117,6 +120,8 @@ class Place:
         """
         if config.backend is TMUX:
             return cls(TMUX, socket_name=config.socket_name, socket_path=config.socket_path)
+        if config.backend is SWARM:
+            return cls(SWARM, base_url=config.base_url)
         return cls(CONTAINER, runtime=config.runtime, base_url=config.base_url)
 
 
@@ -194,7 +199,7 @@ def defined_status(config: SessionConfig) -> SessionStatus:
         state=SessionState.DEFINED,
         backend=config.backend,
         socket_name=config.socket_name if config.backend is TMUX else None,
-        image=config.image if config.backend is CONTAINER else None,
+        image=config.image if config.backend is not TMUX else None,
         runtime=config.runtime if config.backend is CONTAINER else None,
         managed=True,
     )

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from kstlib.ops.manager import SessionManager
     from kstlib.ops.registry import PullProgress, PullResult, RegistryAuth, pull_image
     from kstlib.ops.runner import AbstractRunner, Runner
+    from kstlib.ops.swarm import SwarmRunner
     from kstlib.ops.tmux import TmuxRunner
 
 # The runners and the manager load on first use (PEP 562), so that
@@ -55,6 +56,7 @@ _LAZY = {
     "SessionManager": "kstlib.ops.manager",
     "auto_detect_backend": "kstlib.ops.locate",
     "TmuxRunner": "kstlib.ops.tmux",
+    "SwarmRunner": "kstlib.ops.swarm",
     "PullProgress": "kstlib.ops.registry",
     "PullResult": "kstlib.ops.registry",
     "RegistryAuth": "kstlib.ops.registry",
@@ -105,6 +107,7 @@ __all__ = [
     "SessionTable",
     "SessionTimeoutError",
     "StateDirError",
+    "SwarmRunner",
     "TmuxNotFoundError",
     "TmuxRunner",
     "auto_detect_backend",

@@ -20,7 +20,7 @@ __all__ = ["make_runner"]
 def make_runner(
     config: SessionConfig, tmux_bin: str | None = None, engine_timeout: float | None = None
 ) -> Runner:
-    """Build the runner that serves ``config`` (tmux server or container engine).
+    """Build the runner that serves ``config`` (tmux server, container engine or swarm manager).
 
     Example:
         >>> make_runner(SessionConfig(name="a", socket_name="kstlib-doc"))
@@ -32,6 +32,12 @@ def make_runner(
         return TmuxRunner(
             socket_name=config.socket_name, socket_path=config.socket_path, tmux_bin=tmux_bin
         )
+    if config.backend is BackendType.SWARM:
+        from kstlib.ops.swarm import SwarmRunner
+
+        if engine_timeout is None:
+            return SwarmRunner(base_url=config.base_url)
+        return SwarmRunner(base_url=config.base_url, timeout=engine_timeout)
     from kstlib.ops.container import ContainerRunner
 
     if engine_timeout is None:

@@ -49,13 +49,13 @@ from pathlib import Path
 from typing import Any
 
 from kstlib.ops import validators
+from kstlib.ops.config_engines import EngineConfig
 from kstlib.ops.config_schema import (
     CONFIG_ENV,
     CONFIG_FILENAME,
     MAX_CONFIG_BYTES,
     MAX_CONFIG_VALUES,
     OPS_KEYS,
-    EngineConfig,
     OpsConfig,
     _backend_and_runtime,
     _check_keys,

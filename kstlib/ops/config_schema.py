@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kstlib.ops import validators
+from kstlib.ops.config_engines import ENGINE_KEYS, EngineConfig, EngineProblem, engine_from
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.models import BackendType, SessionConfig
 
@@ -64,21 +65,11 @@ SESSION_KEYS = (
     "pull",
     "registry_auth",
     "insecure_registries",
+    "replicas",
+    "placement",
+    "mode",
+    "stop_timeout",
 )
-ENGINE_KEYS = (
-    "backend",
-    "base_url",
-    "runtime",
-    "socket_name",
-    "identity",
-    "known_hosts",
-    "verify_host_key",
-    "timeout",
-)
-#: What a named engine runs on: a tmux server, a container engine, a Docker Swarm.
-ENGINE_BACKENDS = ("tmux", "container", "swarm")
-#: Engine keys that only an ssh:// base_url uses.
-SSH_ENGINE_KEYS = ("identity", "known_hosts", "verify_host_key")
 #: Backend spellings accepted where a backend is named: docker/podman imply a runtime.
 RUNTIME_BACKENDS = ("docker", "podman")
 
@@ -99,76 +90,6 @@ def config_candidates() -> list[Path]:
         ['kstlib.conf.yml', 'kstlib.conf.yml']
     """
     return [Path.cwd() / CONFIG_FILENAME, _xdg_config_home() / "kstlib" / CONFIG_FILENAME]
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """A named engine from ``ops.engines``: a tmux server, a container engine or a swarm.
-
-    ``backend`` is ``"tmux"``, ``"container"`` (``runtime`` docker or podman,
-    ``None``: whichever answers at ``base_url``) or ``"swarm"`` (its manager at
-    ``base_url``). An ``ssh://`` engine may name the key (``identity``) and the
-    ``known_hosts`` file to check the host against, or turn that check off
-    (``verify_host_key=False``, not recommended); :attr:`endpoint` carries them
-    to the engine layer (:mod:`kstlib.ops.engines.ssh`). ``timeout``: seconds
-    each call to this engine may take (``None``: the caller's).
-
-    Example:
-        >>> e = EngineConfig(name="edge", base_url="ssh://ci@edge", runtime="docker",
-        ...                  identity="/keys/edge")
-        >>> e.endpoint, e.label
-        ('ssh://ci@edge?identity=%2Fkeys%2Fedge', 'edge (docker at ssh://ci@edge)')
-        >>> EngineConfig(name="local", backend="tmux").label
-        'local (tmux)'
-    """
-
-    name: str
-    base_url: str | None = None
-    runtime: str | None = None
-    backend: str = "container"
-    socket_name: str | None = None
-    identity: str | None = None
-    known_hosts: str | None = None
-    verify_host_key: bool = True
-    timeout: float | None = None
-
-    @property
-    def endpoint(self) -> str | None:
-        """``base_url`` with the ssh settings as its query (what :func:`~kstlib.ops.engines.connect` takes).
-
-        Example:
-            >>> EngineConfig(name="lab", base_url="ssh://h/run/podman/podman.sock",
-            ...              verify_host_key=False).endpoint
-            'ssh://h/run/podman/podman.sock?verify_host_key=no'
-        """
-        if self.base_url is None:
-            return None
-        from urllib.parse import urlencode
-
-        query: dict[str, str] = {}
-        if self.identity is not None:
-            query["identity"] = self.identity
-        if self.known_hosts is not None:
-            query["known_hosts"] = self.known_hosts
-        if not self.verify_host_key:
-            query["verify_host_key"] = "no"
-        if not query:
-            return self.base_url
-        joiner = "&" if "?" in self.base_url else "?"
-        return f"{self.base_url}{joiner}{urlencode(query)}"
-
-    @property
-    def label(self) -> str:
-        """The engine's name and what it is, for messages.
-
-        Example:
-            >>> EngineConfig(name="lab", base_url="unix:///p.sock", runtime="podman").label
-            'lab (podman at unix:///p.sock)'
-        """
-        if self.backend == "tmux":
-            return f"{self.name} (tmux{f' socket {self.socket_name}' if self.socket_name else ''})"
-        what = self.runtime or self.backend
-        return f"{self.name} ({what} at {self.base_url})"
 
 
 @dataclass(frozen=True)
@@ -258,6 +179,8 @@ class OpsConfig:
         if backend is BackendType.TMUX:
             if self.tmux_socket is not None:
                 out["socket_name"] = self.tmux_socket
+        elif backend is BackendType.SWARM:
+            pass  # a swarm's engines are Docker's, and its nodes pull their own images
         else:
             if self.container_runtime is not None:
                 out["runtime"] = self.container_runtime
@@ -462,98 +385,12 @@ def _parse_engines(ctx: _Context, raw: dict[Any, Any]) -> dict[str, EngineConfig
             ctx, {"base_url": value} if isinstance(value, str) else value, keypath, raw, key
         )
         _check_keys(ctx, body, ENGINE_KEYS, keypath)
-        engines[key] = _parse_engine(ctx, key, body, raw, keypath)
+        try:
+            engines[key] = engine_from(key, body)
+        except EngineProblem as err:
+            where, at = (body, err.key) if err.key in body else (raw, key)
+            raise ctx.error(f"{keypath}.{err.key}", err.problem, where, at) from None
     return engines
-
-
-def _parse_engine(
-    ctx: _Context, key: str, body: dict[Any, Any], raw: dict[Any, Any], keypath: str
-) -> EngineConfig:
-    def bad(field_: str, problem: str) -> SessionConfigError:
-        return ctx.error(
-            f"{keypath}.{field_}",
-            problem,
-            body if field_ in body else raw,
-            field_ if field_ in body else key,
-        )
-
-    backend = "container"
-    implied: str | None = None
-    if body.get("backend") is not None:
-        value = body["backend"]
-        if isinstance(value, str) and value.lower() in (*ENGINE_BACKENDS, *RUNTIME_BACKENDS):
-            backend = value.lower()
-            if backend in RUNTIME_BACKENDS:
-                backend, implied = "container", backend
-        else:
-            choices = ", ".join((*ENGINE_BACKENDS, *RUNTIME_BACKENDS))
-            raise bad(
-                "backend", f"{validators.shown(value)} is not a backend (choose from {choices})"
-            )
-    try:
-        base_url = validators.validate_base_url(body.get("base_url"))
-        runtime = _runtime(body.get("runtime"))
-        socket_name = (
-            validators.validate_socket_name(body["socket_name"])
-            if body.get("socket_name") is not None
-            else None
-        )
-    except SessionConfigError as err:
-        field_ = err.field if err.field in body else "base_url"
-        raise bad(field_ or "base_url", err.problem) from None
-    if implied and runtime and implied != runtime:
-        raise bad("runtime", f"{runtime!r} contradicts backend {implied!r}")
-    runtime = implied or runtime
-    if backend == "tmux":
-        for other in ("base_url", "runtime", *SSH_ENGINE_KEYS):
-            if body.get(other) is not None:
-                raise bad(other, "does not apply to a tmux engine (give socket_name, or nothing)")
-    else:
-        if socket_name is not None:
-            raise bad("socket_name", f"names a tmux server; this engine's backend is {backend}")
-        if base_url is None:
-            raise bad(
-                "base_url",
-                "is required (e.g. unix:///run/podman/podman.sock, tcp://host:2375, "
-                "ssh://user@host)",
-            )
-    ssh = base_url is not None and base_url.startswith("ssh://")
-    paths: dict[str, str | None] = {}
-    for name in ("identity", "known_hosts"):
-        value = body.get(name)
-        if value is None:
-            paths[name] = None
-            continue
-        if not ssh:
-            raise bad(name, "applies to an ssh:// base_url only")
-        if not isinstance(value, str) or not value:
-            raise bad(name, f"expected a file path, got {_type_name(value)}")
-        path = os.path.expanduser(value)
-        if not os.path.isabs(path):
-            raise bad(name, f"{validators.shown(value)} must be an absolute path (or start with ~)")
-        paths[name] = path
-    verify = body.get("verify_host_key", True)
-    if not isinstance(verify, bool):
-        raise bad("verify_host_key", f"expected true or false, got {_type_name(verify)}")
-    if not verify and not ssh:
-        raise bad("verify_host_key", "applies to an ssh:// base_url only")
-    timeout: float | None = None
-    if body.get("timeout") is not None:
-        value = body["timeout"]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
-            raise bad("timeout", f"{validators.shown(value)} is not a number of seconds (0-3600]")
-        timeout = float(value)
-    return EngineConfig(
-        name=key,
-        base_url=base_url,
-        runtime=runtime,
-        backend=backend,
-        socket_name=socket_name,
-        identity=paths["identity"],
-        known_hosts=paths["known_hosts"],
-        verify_host_key=verify,
-        timeout=timeout,
-    )
 
 
 def _parse_session(
@@ -644,6 +481,9 @@ def _parse_session(
     if backend is BackendType.CONTAINER:
         values["runtime"] = runtime or defaults.container_runtime
         values["base_url"] = engine.endpoint if engine else body.get("base_url")
+    elif backend is BackendType.SWARM:
+        values["runtime"] = runtime
+        values["base_url"] = engine.base_url if engine else body.get("base_url")
     else:
         values["runtime"] = runtime
         default_socket = engine.socket_name if engine else defaults.tmux_socket
@@ -660,6 +500,10 @@ def _parse_session(
         "cpus",
         "labels",
         "socket_path",
+        "replicas",
+        "placement",
+        "mode",
+        "stop_timeout",
     ):
         if body.get(key) is not None:
             values[key] = body[key]
@@ -726,10 +570,10 @@ def _parse_session(
     if volumes:
         values["volumes"] = volumes
 
-    if backend is BackendType.CONTAINER and not values.get("image"):
+    if backend in (BackendType.CONTAINER, BackendType.SWARM) and not values.get("image"):
         raise ctx.error(
             f"{keypath}.image",
-            "is required for a container session (e.g. image: alpine:3.20)",
+            f"is required for a {backend.value} session (e.g. image: alpine:3.20)",
             parent,
             name,
         )

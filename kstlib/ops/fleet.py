@@ -10,7 +10,7 @@ each runs in a daemon thread, so even an SDK call with no bound of its own
 (podman-py's ssh tunnel) never holds up the caller.
 
 Example:
-    >>> from kstlib.ops.config_schema import EngineConfig
+    >>> from kstlib.ops.config_engines import EngineConfig
     >>> table, down = list_engines([EngineConfig("gone", "unix:///nonexistent.sock", "docker")])
     >>> list(table), list(down)
     ([], ['gone'])
@@ -28,7 +28,7 @@ from kstlib.ops.exceptions import ContainerRuntimeNotFoundError, OpsError
 from kstlib.ops.models import SessionStatus, SessionTable
 
 if TYPE_CHECKING:
-    from kstlib.ops.config_schema import EngineConfig
+    from kstlib.ops.config_engines import EngineConfig
 
 __all__ = [
     "Outcome",
@@ -126,7 +126,7 @@ def engine_runner(engine: EngineConfig, timeout: float | None = None) -> Any:
     """The runner of a named engine (tmux server, container engine or swarm).
 
     Example:
-        >>> from kstlib.ops.config_schema import EngineConfig
+        >>> from kstlib.ops.config_engines import EngineConfig
         >>> engine_runner(EngineConfig("local", backend="tmux", socket_name="kstlib-doc"))
         TmuxRunner(socket='kstlib-doc')
     """
@@ -138,11 +138,10 @@ def engine_runner(engine: EngineConfig, timeout: float | None = None) -> Any:
 
         return TmuxRunner(socket_name=engine.socket_name)
     if engine.backend == "swarm":
-        # The swarm backend (kstlib.ops.swarm) takes its manager's URL as it is.
-        import importlib
+        # The swarm backend takes its manager's URL as it is.
+        from kstlib.ops.swarm import SwarmRunner
 
-        swarm = importlib.import_module("kstlib.ops.swarm")
-        return swarm.SwarmRunner(base_url=engine.base_url, timeout=limit)
+        return SwarmRunner(base_url=engine.base_url, timeout=limit)
     from kstlib.ops.container.runner import ContainerRunner
 
     return ContainerRunner(runtime=engine.runtime, base_url=engine.endpoint, timeout=limit)
@@ -152,7 +151,7 @@ def list_engine(engine: EngineConfig, timeout: float | None = None) -> list[Sess
     """The sessions of one named engine, each row's ``engine`` set to its name.
 
     Example:
-        >>> from kstlib.ops.config_schema import EngineConfig
+        >>> from kstlib.ops.config_engines import EngineConfig
         >>> list_engine(EngineConfig("local", backend="tmux", socket_name="kstlib-doc-empty"))
         []
     """
@@ -180,7 +179,7 @@ def list_engines(
     engines were given.
 
     Example:
-        >>> from kstlib.ops.config_schema import EngineConfig
+        >>> from kstlib.ops.config_engines import EngineConfig
         >>> table, down = list_engines([EngineConfig("t", backend="tmux", socket_name="kstlib-doc-empty")])
         >>> type(table).__name__, down
         ('SessionTable', {})
@@ -210,21 +209,28 @@ def list_engines(
     return SessionTable(rows), down
 
 
-def engine_options(engine: object, given: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def engine_options(
+    engine: object, backend: Any, given: Mapping[str, Any]
+) -> tuple[Any, dict[str, Any]]:
     """The backend and the SessionManager options that put a session on a named engine.
 
-    ``engine`` is an :class:`~kstlib.ops.config_schema.EngineConfig` or the name
+    ``engine`` is an :class:`~kstlib.ops.config_engines.EngineConfig` or the name
     of one in the config file (:func:`kstlib.ops.config.load_config`); an
     unknown name is a :class:`~kstlib.ops.exceptions.SessionConfigError`
     listing the known ones, and so is an option that names another place.
+    ``None``: ``backend`` and the options as they are.
 
     Example:
-        >>> from kstlib.ops.config_schema import EngineConfig
+        >>> from kstlib.ops.config_engines import EngineConfig
         >>> edge = EngineConfig("edge", "ssh://deploy@edge", "docker", timeout=10)
-        >>> engine_options(edge, {"image": "app:1"})
+        >>> engine_options(edge, "auto", {"image": "app:1"})
         ('container', {'image': 'app:1', 'runtime': 'docker', 'base_url': 'ssh://deploy@edge', 'engine_timeout': 10})
+        >>> engine_options(None, "auto", {"image": "app:1"})
+        ('auto', {'image': 'app:1'})
     """
-    from kstlib.ops.config_schema import EngineConfig
+    if engine is None:
+        return backend, dict(given)
+    from kstlib.ops.config_engines import EngineConfig
     from kstlib.ops.exceptions import SessionConfigError
 
     if not isinstance(engine, EngineConfig):
@@ -232,18 +238,19 @@ def engine_options(engine: object, given: Mapping[str, Any]) -> tuple[str, dict[
 
         engine = engine_named(engine, load_config().engines)
     place = ("socket_name",) if engine.backend == "tmux" else ("runtime", "base_url")
-    for key in ("backend", "socket_name", "socket_path", "runtime", "base_url"):
+    for key in ("socket_name", "socket_path", "runtime", "base_url"):
         if given.get(key) is not None and not (key == "runtime" and given[key] == engine.runtime):
             raise SessionConfigError(
                 f"{key}: engine {engine.name!r} already says where the session runs "
                 f"({engine.label}); drop {key}=",
                 key,
             )
-    options = {k: v for k, v in given.items() if k != "backend"}
+    options = dict(given)
     values = {
         "socket_name": engine.socket_name,
         "runtime": engine.runtime,
-        "base_url": engine.endpoint,
+        # a swarm manager's URL goes to the swarm backend as it is
+        "base_url": engine.base_url if engine.backend == "swarm" else engine.endpoint,
     }
     for key in place:
         if values[key] is not None:
@@ -268,7 +275,7 @@ def named_engines(
         ...
         kstlib.ops.exceptions.SessionConfigError: engine: 'edge' is not an engine (known: none defined in ops.engines)
     """
-    from kstlib.ops.config_schema import EngineConfig
+    from kstlib.ops.config_engines import EngineConfig
 
     items = list(engines.values()) if isinstance(engines, Mapping) else list(engines)
     if all(isinstance(e, EngineConfig) for e in items):
@@ -289,7 +296,7 @@ def engine_named(name: object, known: Mapping[str, EngineConfig]) -> EngineConfi
     """The engine called ``name`` among ``known``, or a SessionConfigError listing them.
 
     Example:
-        >>> from kstlib.ops.config_schema import EngineConfig
+        >>> from kstlib.ops.config_engines import EngineConfig
         >>> engine_named("lab", {"edge": EngineConfig("edge", "ssh://h", "docker")})
         Traceback (most recent call last):
         ...

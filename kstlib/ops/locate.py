@@ -26,11 +26,12 @@ from kstlib.ops.exceptions import (
     SessionAmbiguousError,
     SessionNotFoundError,
 )
+from kstlib.ops.fleet import engine_options
 from kstlib.ops.models import BackendType, SessionStatus, SessionTable
 from kstlib.ops.validators import validate_name
 
 if TYPE_CHECKING:
-    from kstlib.ops.config_schema import EngineConfig
+    from kstlib.ops.config_engines import EngineConfig
     from kstlib.ops.engines.adapter import EngineAdapter
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Location",
     "Search",
     "auto_detect_backend",
+    "engine_options",
     "list_sessions",
     "locate_container",
     "not_found",

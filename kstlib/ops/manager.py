@@ -28,16 +28,16 @@ from kstlib.ops.exceptions import (
     SessionError,
     SessionNotFoundError,
 )
-from kstlib.ops.locate import auto_detect_backend, search
+from kstlib.ops.locate import auto_detect_backend, engine_options, search
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
 from kstlib.ops.runner import CommandRunner, KeySender, Runner
+from kstlib.ops.swarm.session import SwarmSessionOps
 from kstlib.ops.validators import validate_name
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from kstlib.ops.config_schema import EngineConfig
     from kstlib.ops.registry import PullProgress, RegistryAuth
 
 __all__ = [
@@ -89,6 +89,10 @@ class SessionOptions(TypedDict, total=False):
     registry_auth: RegistryAuth | None
     insecure_registries: Sequence[str]
     on_progress: Callable[[PullProgress], None] | None
+    replicas: int | None
+    placement: Sequence[str]
+    mode: str | None
+    stop_timeout: float | None
     tmux_bin: str | None
     tmux_binary: str | None
     engine_timeout: float | None
@@ -98,20 +102,19 @@ class SessionOptions(TypedDict, total=False):
 _IMPLY_CONTAINER = ("image", "runtime", "base_url")
 
 
-class SessionManager(waits.SessionWaits):
+class SessionManager(waits.SessionWaits, SwarmSessionOps):
     """Manage one named session on tmux or in a container.
 
     Args:
         name: the session name (``^[A-Za-z][A-Za-z0-9_-]*$``, 1-64 chars).
-        backend: ``"tmux"``, ``"container"``, ``"docker"`` or ``"podman"``
-            (a container on that engine, as in the CLI and the config file);
+        backend: ``"tmux"``, ``"container"``, ``"docker"``, ``"podman"``
+            (a container on that engine, as in the CLI and the config file)
+            or ``"swarm"`` (a Docker Swarm service; ``base_url`` names a manager);
             ``"auto"`` (the default): a container when ``image``, ``runtime``
             or ``base_url`` is given, tmux otherwise; ``None``: find where an
             existing session lives, as :meth:`find` does (tmux when it
             exists nowhere yet).
-        engine: a named engine of ``kstlib.conf.yml`` (``ops.engines``, e.g.
-            ``"edge"`` for Docker over ssh) or an ``EngineConfig``: the session
-            runs there; an unknown name lists the known ones.
+        engine: a named engine (``ops.engines``) or its ``EngineConfig``: where it runs.
         **options: the :class:`~kstlib.ops.models.SessionConfig` fields
             (``command``, ``working_dir``, ``env``, ``socket_name``,
             ``socket_path``, ``image``, ``volumes``, ``log_volume``, ``ports``,
@@ -148,15 +151,11 @@ class SessionManager(waits.SessionWaits):
         name: str,
         *,
         backend: str | BackendType | None = "auto",
-        engine: str | EngineConfig | None = None,
+        engine: object = None,
         **given: Unpack[SessionOptions],
     ) -> None:
         validate_name(name)
-        options: dict[str, Any] = dict(given)
-        if engine is not None:  # a named engine of the config file (kstlib.ops.fleet)
-            from kstlib.ops.fleet import engine_options
-
-            backend, options = engine_options(engine, {"backend": None, **options})
+        backend, options = engine_options(engine, backend, dict(given))  # a named engine
         runner_options = {k: options.pop(k) for k in _RUNNER_OPTIONS if k in options}
         # upstream spelling: tmux_binary is libtmux's tmux_bin
         if "tmux_binary" in options:
@@ -510,7 +509,7 @@ class SessionManager(waits.SessionWaits):
                 self.stop(graceful=True, timeout=stop_timeout)
 
     def restart(self, *, timeout: float = 10, **overrides: Any) -> SessionStatus:
-        """Stop the session if it exists (gracefully) and start it again.
+        """Stop the session if it exists (gracefully) and start it again (swarm: a rolling restart).
 
         Example:
             >>> bot = SessionManager("doc-restart", socket_name="kstlib-doc", command="sleep 30")
@@ -520,6 +519,8 @@ class SessionManager(waits.SessionWaits):
             >>> bot.stop(graceful=False)
             True
         """
+        if self.backend is BackendType.SWARM and not overrides:
+            return self._rolling_restart()
         with suppress(SessionNotFoundError):
             self.stop(graceful=True, timeout=timeout)
         return self.start(**overrides)

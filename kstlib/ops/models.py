@@ -44,13 +44,14 @@ class BackendType(str, Enum):
 
     TMUX = "tmux"
     CONTAINER = "container"
+    SWARM = "swarm"
 
     def __str__(self) -> str:
         return self.value
 
     @classmethod
     def coerce(cls, value: object) -> BackendType:
-        """The backend named ``value`` (``tmux`` or ``container``, any case).
+        """The backend named ``value`` (``tmux``, ``container`` or ``swarm``, any case).
 
         Raises:
             SessionConfigError: ``value`` is not a backend.
@@ -134,6 +135,9 @@ _CONTAINER_ONLY = (
     "memory",
     "cpus",
 )
+#: SessionConfig fields a Swarm service cannot honour: the swarm's engine is Docker,
+#: and a tmux socket means nothing there.
+_NOT_SWARM = ("socket_name", "socket_path")
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,11 @@ class SessionConfig:
     # images from registries (kstlib.ops.registry)
     pull: str = "missing"
     registry_auth: RegistryAuth | None = None
+    # swarm services (kstlib.ops.swarm)
+    replicas: int | None = None
+    placement: tuple[str, ...] = ()
+    mode: str | None = None
+    stop_timeout: float | None = None
     insecure_registries: tuple[str, ...] = ()
     on_progress: Callable[[PullProgress], None] | None = field(
         default=None, compare=False, repr=False, metadata={"persist": False}
@@ -232,8 +241,47 @@ class SessionConfig:
             object.__setattr__(self, "registry_auth", validate_registry_auth(self.registry_auth))
         if self.on_progress is not None and not callable(self.on_progress):
             raise validators.config_error("on_progress", "expected a callable")
+        self._check_swarm_options()
         if self.backend is BackendType.TMUX:
             self._refuse_container_options()
+
+    def _check_swarm_options(self) -> None:
+        """Swarm-only options are checked, and refused on the other backends."""
+        from kstlib.ops.swarm import options
+
+        if self.replicas is not None:
+            object.__setattr__(self, "replicas", options.validate_replicas(self.replicas))
+        object.__setattr__(self, "placement", options.validate_placement(self.placement))
+        if self.mode is not None:
+            object.__setattr__(self, "mode", options.validate_mode(self.mode))
+        if self.stop_timeout is not None:
+            object.__setattr__(
+                self, "stop_timeout", options.validate_stop_timeout(self.stop_timeout)
+            )
+        if self.backend is BackendType.SWARM:
+            options.validate_service_name(self.name)
+            for name in _NOT_SWARM:
+                if getattr(self, name) is not None:
+                    raise validators.config_error(
+                        name, "is a tmux option; a swarm service runs on the swarm's nodes"
+                    )
+            if self.runtime not in (None, "docker"):
+                raise validators.config_error(
+                    "runtime", f"{self.runtime!r}: a swarm runs on Docker engines only"
+                )
+            if self.mode == "global" and self.replicas is not None:
+                raise validators.config_error(
+                    "replicas", "a global service runs one task per node; leave replicas out"
+                )
+            return
+        for name in options.SWARM_ONLY:
+            value = getattr(self, name)
+            if value is not None and value != ():
+                raise validators.config_error(
+                    name,
+                    f"{validators.short(value)} needs a swarm service, but the backend is "
+                    f"{self.backend.value}; give backend='swarm'",
+                )
 
     def _refuse_container_options(self) -> None:
         """A tmux session runs on the host: an option only a container honours is an error."""
@@ -353,6 +401,8 @@ class SessionStatus:
     oom_killed: bool | None = None
     reason: str | None = None
     log_degraded: bool = False
+    #: swarm: the ids of the nodes the service's current tasks are on (empty elsewhere)
+    nodes: tuple[str, ...] = ()
     #: The named engine (``ops.engines``) it was listed from; ``None``: a local default.
     engine: str | None = None
 
@@ -372,7 +422,9 @@ class SessionStatus:
         The keys are stable: name, state, backend, pid, created_at,
         window_count, socket_name, image, exit_code, runtime, managed,
         restart_count, oom_killed, reason, log_degraded (output is missing from the
-        session's log), engine (the named engine it was listed from).
+        session's log), engine (the named engine it was listed from); a swarm
+        service's status adds nodes (the ids of the nodes its tasks are on, a list),
+        and only a swarm service's.
 
         Example:
             >>> import json
@@ -382,6 +434,10 @@ class SessionStatus:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "nodes":
+                if self.backend is BackendType.SWARM:
+                    out["nodes"] = list(value)
+                continue
             if isinstance(value, Enum):
                 value = value.value
             elif isinstance(value, datetime):

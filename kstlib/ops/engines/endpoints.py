@@ -18,10 +18,14 @@ import errno
 import os
 import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, cast
 
 from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT, EngineAdapter
 from kstlib.ops.engines.errors import no_engine_answered, unreachable
 from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
+
+if TYPE_CHECKING:
+    from kstlib.ops.engines.swarm import SwarmEngine
 
 #: The order in which ``runtime=None`` tries the engines.
 AUTO_ORDER = ("podman", "docker")
@@ -40,7 +44,7 @@ def default_endpoints(runtime: str, env: Mapping[str, str] | None = None) -> lis
         ['unix:///run/user/1000/podman/podman.sock', 'unix:///run/podman/podman.sock']
     """
     env = os.environ if env is None else env
-    if runtime == "docker":
+    if runtime in ("docker", "swarm"):  # a swarm manager is a Docker engine
         return [env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"]
     if env.get("CONTAINER_HOST"):
         return [env["CONTAINER_HOST"]]
@@ -86,6 +90,11 @@ def _open(runtime: str, endpoint: str, timeout: float) -> EngineAdapter:
         from kstlib.ops.engines.docker import DockerEngine
 
         return DockerEngine.open(endpoint, timeout)
+    if runtime == "swarm":
+        from kstlib.ops.engines.swarm import SwarmEngine
+
+        # Services, not containers: connect_swarm() hands it out with its own type.
+        return cast("EngineAdapter", SwarmEngine.open(endpoint, timeout))
     from kstlib.ops.engines.podman import PodmanEngine
 
     return PodmanEngine.open(endpoint, timeout)
@@ -134,6 +143,21 @@ def connect(
         raise last
     # Several: list them all; the last one's error (and the SDK's) stays the cause.
     raise no_engine_answered(tried, runtime) from last
+
+
+def connect_swarm(base_url: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> SwarmEngine:
+    """Return the cached adapter of the swarm manager at ``base_url`` (``None``: ``DOCKER_HOST``).
+
+    Raises :class:`~kstlib.ops.exceptions.ContainerRuntimeNotFoundError` when
+    nothing answers there, or when the engine is not a swarm manager.
+
+    Example:
+        >>> connect_swarm("unix:///nonexistent.sock")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No swarm engine API answered (tried: unix:///nonexistent.sock). ...
+    """
+    return cast("SwarmEngine", connect("swarm", base_url, timeout))
 
 
 def forget(adapter: EngineAdapter) -> None:

@@ -55,7 +55,6 @@ from urllib.parse import quote_plus
 from kstlib.ops.engines import http, podman_ssh, ssh
 from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec
 from kstlib.ops.engines.errors import (
-    did_not_answer,
     on_api_error,
     on_image_missing,
     on_not_found,
@@ -67,7 +66,7 @@ from kstlib.ops.engines.streams import (
     demux,
     log_params,
 )
-from kstlib.ops.exceptions import ContainerRuntimeNotFoundError, OpsError, SessionConfigError
+from kstlib.ops.exceptions import OpsError, SessionConfigError
 from kstlib.ops.translate import CallContext, Op, Table, explanation, translate_with, translating
 
 if TYPE_CHECKING:
@@ -263,7 +262,8 @@ class PodmanEngine(http.HttpEngine):
         import podman
 
         if ssh.is_ssh(endpoint):
-            client, headers = cls._open_ssh(endpoint, timeout)
+            # kstlib checks the host and bounds podman-py's tunnel (podman_ssh).
+            client, headers = podman_ssh.open_client(endpoint, timeout, translate)
             opened = cls(client, endpoint, timeout)
             opened._ping_headers = headers
             return opened
@@ -293,58 +293,6 @@ class PodmanEngine(http.HttpEngine):
         headers = self._ping_headers
         version = headers.get("Libpod-Api-Version") or headers.get("Server") or "?"
         return f"Podman {version} (API {headers.get('Api-Version', '?')})"
-
-    @staticmethod
-    def _open_ssh(endpoint: str, timeout: float) -> Any:
-        """Check the host and the login with paramiko, then hand podman-py the tunnel, bounded.
-
-        podman-py runs ``ssh`` with ``StrictHostKeyChecking no`` and waits up to
-        300 s for a tunnel that fails: :func:`kstlib.ops.engines.ssh.login`
-        checks the host key and the key first, and the first ping is bounded by
-        ``timeout``.
-        """
-        import podman
-
-        target = ssh.parse_target(endpoint)
-        ssh.login(target, timeout, RUNTIME).close()
-
-        def ping() -> Any:
-            with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
-                client = podman.PodmanClient(
-                    base_url=target.sdk_url, identity=target.identity, timeout=timeout
-                )
-                # podman-py's tunnel would wait 300 s for an ssh that already exited.
-                podman_ssh.mount(client, client.api.base_url.geturl(), target.identity, timeout)
-                client.api.trust_env = False
-                response = client.api.get("/_ping")
-                status = int(response.status_code)
-            if status != 200:
-                raise unreachable(
-                    endpoint, f"no Podman API there (libpod ping: HTTP {status})", RUNTIME
-                )
-            return client, dict(response.headers)
-
-        no_engine = (
-            f"ssh to {target.where} works, but no Podman service answered at "
-            f"{target.path or '(no socket path in the URL)'} there (start it: podman system "
-            "service --time=0 unix://PATH)"
-        )
-        try:
-            return ssh.bounded(
-                ping,
-                timeout,
-                lambda: ssh.problem(
-                    target,
-                    "timeout",
-                    f"ssh to {target.where} logged in, but the tunnel to {target.path} did not "
-                    f"come up within {timeout:g} s",
-                    RUNTIME,
-                ),
-            )
-        except ContainerRuntimeNotFoundError as err:
-            if getattr(err, "ssh_problem", None) is not None or did_not_answer(err):
-                raise
-            raise ssh.problem(target, "no-engine", no_engine, RUNTIME) from err
 
     def _container(self, ref: str) -> Any:
         # A model over the name or id alone: its methods then cost one request

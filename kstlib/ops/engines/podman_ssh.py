@@ -124,3 +124,71 @@ def mount(client: Any, uri: str, identity: str | None, timeout: float) -> None:
     adapter = bounded_adapter(uri, identity, timeout)
     client.api.mount("http://", adapter)
     client.api.mount("https://", adapter)
+
+
+def open_client(endpoint: str, timeout: float, translate: Any) -> tuple[Any, dict[str, str]]:
+    """A ``PodmanClient`` over ssh, after kstlib checked the host and the login; and its ping headers.
+
+    podman-py runs ``ssh`` with ``StrictHostKeyChecking no``:
+    :func:`kstlib.ops.engines.ssh.login` checks the host key and the key first;
+    the client's tunnels are bounded (:func:`mount`), and so is the first ping.
+    ``translate`` is the Podman module's translation context manager.
+
+    Raises:
+        ContainerRuntimeNotFoundError: with ``ssh_problem`` saying what failed.
+
+    Example:
+        >>> open_client("ssh://root@127.0.0.1:1/run/podman/podman.sock", 2, None)
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.ContainerRuntimeNotFoundError: The podman engine at ssh://root@127.0.0.1:1/run/podman/podman.sock cannot be reached: ssh to root@127.0.0.1:1 was refused: ...
+    """
+    import podman
+
+    from kstlib.ops.engines import ssh
+    from kstlib.ops.engines.errors import did_not_answer, unreachable
+    from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
+    from kstlib.ops.translate import Op
+
+    runtime = "podman"
+    target = ssh.parse_target(endpoint)
+    ssh.login(target, timeout, runtime).close()
+
+    def ping() -> tuple[Any, dict[str, str]]:
+        with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
+            client = podman.PodmanClient(
+                base_url=target.sdk_url, identity=target.identity, timeout=timeout
+            )
+            # podman-py's own tunnel would wait 300 s for an ssh that already exited.
+            mount(client, client.api.base_url.geturl(), target.identity, timeout)
+            client.api.trust_env = False
+            response = client.api.get("/_ping")
+            status = int(response.status_code)
+        if status != 200:
+            raise unreachable(
+                endpoint, f"no Podman API there (libpod ping: HTTP {status})", runtime
+            )
+        return client, dict(response.headers)
+
+    def too_slow() -> Exception:
+        return ssh.problem(
+            target,
+            "timeout",
+            f"ssh to {target.where} logged in, but the tunnel to {target.path} did not come up "
+            f"within {timeout:g} s",
+            runtime,
+        )
+
+    try:
+        return ssh.bounded(ping, timeout, too_slow)
+    except ContainerRuntimeNotFoundError as err:
+        if getattr(err, "ssh_problem", None) is not None or did_not_answer(err):
+            raise
+        where = target.path or "(no socket path in the URL)"
+        raise ssh.problem(
+            target,
+            "no-engine",
+            f"ssh to {target.where} works, but no Podman service answered at {where} there "
+            "(start it: podman system service --time=0 unix://PATH)",
+            runtime,
+        ) from err

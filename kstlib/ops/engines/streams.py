@@ -381,6 +381,21 @@ class LogStream:
             return self._splitter.flush()
         return self._splitter.feed(bytes(data))
 
+    def interrupt(self) -> None:
+        """End a read blocked in another thread (it sees the stream end); that thread closes.
+
+        Only the socket is shut down: the answer itself stays the reading
+        thread's, which must still call :meth:`close`.
+
+        Example:
+            >>> import requests
+            >>> LogStream(requests.Response(), contextlib.nullcontext).interrupt()
+        """
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
         """Release the answer (idempotent). A read blocked in another thread returns.
 

@@ -1,0 +1,139 @@
+"""``kstlib ops start/status/logs/list/stop -b swarm`` on the two-node swarm, as a user types them.
+
+Each command runs as a child process with an isolated HOME and config
+folder; the manager is named by ``DOCKER_HOST`` (with ``-b swarm``) or by a
+config file's ``backend: swarm`` entry with its ``base_url``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .swarm_support import RUN, RUN_LABEL, Swarm, open_swarm, swarm_name, until
+
+pytestmark = pytest.mark.docker
+
+SCRIPT = Path(sys.executable).with_name("kstlib")
+KSTLIB = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "kstlib"]
+
+
+@pytest.fixture(scope="module")
+def swarm() -> Iterator[Swarm]:
+    yield from open_swarm()
+
+
+class Cli:
+    def __init__(self, root: Path, manager: str) -> None:
+        self.cwd = root
+        self.env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("KSTLIB_CONFIG", "XDG_"))
+        }
+        self.env.update(
+            HOME=str(root / "home"),
+            XDG_CONFIG_HOME=str(root / "config"),
+            XDG_STATE_HOME=str(root / "state"),
+            DOCKER_HOST=manager,
+        )
+
+    def __call__(self, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [*KSTLIB, *args],
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert proc.returncode == code, (args, proc.returncode, proc.stdout, proc.stderr)
+        return proc
+
+    def json(self, *args: str) -> Any:
+        at = args.index("--") if "--" in args else len(args)
+        return json.loads(self(*args[:at], "--json", *args[at:]).stdout)
+
+
+def test_start_status_logs_list_stop_with_dash_b_swarm(swarm: Swarm, tmp_path: Path) -> None:
+    cli = Cli(tmp_path, swarm.env["KSTLIB_TEST_SWARM_MANAGER"])
+    name = swarm_name("cli")
+    # A longer name that shares the prefix: never touched by commands on NAME.
+    other = f"{name}-2"
+    loop = "trap 'exit 0' TERM; echo hello from $NODE; while :; do sleep 1; done"
+    common = ["-b", "swarm", "-i", swarm.image, "-e", "NODE={{.Node.ID}}"]
+    cli("ops", "start", other, *common, "--", "sh", "-c", loop)
+    try:
+        started = cli.json(
+            "ops", "start", name, *common, "--replicas", "2",
+            "--placement", "spread=node.id", "--", "sh", "-c", loop,
+        )  # fmt: skip
+        assert started["backend"] == "swarm" and started["state"] == "running"
+        assert sorted(started["nodes"]) == sorted([swarm.manager_id, swarm.worker_id])
+        status = cli.json("ops", "status", name, "-b", "swarm")
+        assert (status["name"], status["managed"], status["state"]) == (name, True, "running")
+        assert sorted(status["nodes"]) == sorted([swarm.manager_id, swarm.worker_id])
+
+        def both() -> str | None:
+            out = cli("ops", "logs", name, "-b", "swarm").stdout
+            want = [f"hello from {swarm.manager_id}", f"hello from {swarm.worker_id}"]
+            return out if all(w in out for w in want) else None
+
+        until("lines from both nodes through 'kstlib ops logs'", both)
+        rows = {r["name"]: r for r in cli.json("ops", "list", "-b", "swarm")}
+        assert rows[name]["state"] == "running" and rows[other]["state"] == "running"
+        assert all(r["backend"] == "swarm" for r in rows.values())
+        # What a manager cannot do: a clear error, exit 1, never a traceback.
+        refused = cli("ops", "attach", name, "-b", "swarm", code=1).stderr
+        assert "a swarm manager cannot attach a terminal to a task" in refused
+        refused = cli("ops", "exec", name, "-b", "swarm", "--", "true", code=1).stderr
+        assert "cannot run a command in a task" in refused
+        cli("ops", "stop", name, "-b", "swarm", "-t", "2")
+        missing = cli("ops", "status", name, "-b", "swarm", code=3)
+        assert "was not found on the swarm backend" in missing.stderr
+        assert cli.json("ops", "status", other, "-b", "swarm")["state"] == "running"
+    finally:
+        for each in (name, other):
+            if swarm.runner.exists(each):
+                swarm.runner.stop(each, timeout=2)
+    swarm.gone_everywhere(name)
+
+
+def test_a_config_file_entry_with_backend_swarm(swarm: Swarm, tmp_path: Path) -> None:
+    cli = Cli(tmp_path, "unix:///nonexistent-docker.sock")  # only the file names the manager
+    name = swarm_name("cfg")
+    config = tmp_path / "kstlib.conf.yml"
+    config.write_text(
+        "ops:\n"
+        "  sessions:\n"
+        f"    {name}:\n"
+        "      backend: swarm\n"
+        f"      base_url: {swarm.env['KSTLIB_TEST_SWARM_MANAGER']}\n"
+        f"      image: {swarm.image}\n"
+        "      command: [sh, -c, 'echo one-shot; exit 3']\n"
+        "      placement: [node.labels.role==worker]\n"
+        "      stop_timeout: 1\n"
+        f"      labels: {{{RUN_LABEL}: '{RUN}'}}\n",
+        encoding="utf-8",
+    )
+    started = cli.json("ops", "start", name)
+    try:
+        assert started["nodes"] == [swarm.worker_id]
+        until(
+            "the one-shot to end",
+            lambda: cli.json("ops", "status", name)["state"] == "exited",
+        )
+        status = cli.json("ops", "status", name)
+        assert (status["exit_code"], status["backend"]) == (3, "swarm")
+        assert cli("ops", "logs", name).stdout == "one-shot\n"
+        assert name in cli("ops", "list", "-q").stdout.split()
+    finally:
+        cli("ops", "stop", name)
+    assert not swarm.runner.exists(name)

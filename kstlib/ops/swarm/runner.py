@@ -1,0 +1,564 @@
+"""The swarm backend: a session is one Docker Swarm service, through the docker SDK.
+
+:class:`SwarmRunner` gives a service the session semantics of
+:mod:`kstlib.ops`: ``start`` creates the service (labelled as kstlib's) and
+returns once a task runs or has ended; ``status`` reads its tasks
+(:mod:`kstlib.ops.swarm.tasks`); ``logs`` and ``follow_logs`` read the
+manager's gathered logs of every task on every node; ``stop`` removes the
+service and returns once the swarm has no task of it left; ``restart`` is a
+rolling restart and ``scale`` changes the replica count. The SDK calls and
+their translation are in :mod:`kstlib.ops.engines.swarm`.
+
+Example:
+    >>> runner = SwarmRunner(base_url="unix:///tmp/kstlib-engines/swarm/manager.sock")
+    >>> cfg = SessionConfig(name="web", backend="swarm", image="127.0.0.1:5000/kstlib/pulltest:1",
+    ...                     command=["sh", "-c", "echo ready; sleep 300"], replicas=2)
+    >>> runner.start(cfg).state.value  # doctest: +SKIP
+    'running'
+    >>> runner.stop("web")  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+
+from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT, MANAGED_LABEL, MANAGED_VALUE
+from kstlib.ops.exceptions import (
+    OpsError,
+    SessionAttachError,
+    SessionConfigError,
+    SessionError,
+    SessionExistsError,
+    SessionNotFoundError,
+    SessionStartError,
+    SessionTimeoutError,
+)
+from kstlib.ops.logfile import Since
+from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus, SessionTable
+from kstlib.ops.swarm import logs as service_logs
+from kstlib.ops.swarm.tasks import RUNNING, TaskView, read_tasks, task_state
+from kstlib.ops.translate import Op
+from kstlib.ops.validators import (
+    validate_base_url,
+    validate_call_timeout,
+    validate_lines,
+    validate_lookup_name,
+    validate_optional_timeout,
+    validate_since,
+)
+
+if TYPE_CHECKING:
+    from kstlib.ops.engines.swarm import SwarmEngine
+
+__all__ = ["SwarmRunner"]
+
+_BACKEND = BackendType.SWARM
+_RUNTIME = "swarm"
+#: Polling step while waiting on tasks (the manager answers a task list in ~5 ms).
+_POLL = 0.1
+#: Beyond the grace period, how long a stop waits for every node to report its task gone.
+_STOP_MARGIN = 30.0
+#: The longest a start waits for a first task to run (a node may be pulling the image).
+_START_WAIT = 120.0
+#: The swarm's reason for a task no node can take (a constraint, or no node up).
+_NO_NODE = "no suitable node"
+_Service = Mapping[str, Any]
+
+
+def _managed(service: _Service) -> bool:
+    labels = (service.get("Spec") or {}).get("Labels") or {}
+    return bool(labels.get(MANAGED_LABEL) == MANAGED_VALUE)
+
+
+def _image(service: _Service) -> str | None:
+    spec = ((service.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
+    image = str(spec.get("Image") or "")
+    return image.split("@", 1)[0] or None  # the swarm pins the digest it resolved
+
+
+def _replicas(service: _Service) -> int | None:
+    mode = (service.get("Spec") or {}).get("Mode") or {}
+    replicated = mode.get("Replicated")
+    return int(replicated.get("Replicas") or 0) if replicated is not None else None
+
+
+def _to_status(service: _Service, view: TaskView) -> SessionStatus:
+    from kstlib.ops.engines.streams import parse_timestamp
+
+    return SessionStatus(
+        name=str((service.get("Spec") or {}).get("Name") or ""),
+        state=view.state,
+        backend=_BACKEND,
+        created_at=parse_timestamp(service.get("CreatedAt")),
+        image=_image(service),
+        exit_code=view.exit_code if view.state is SessionState.EXITED else None,
+        managed=_managed(service),
+        restart_count=view.restart_count,
+        reason=view.reason,
+        nodes=view.nodes,
+    )
+
+
+class SwarmRunner:
+    """Run sessions as Docker Swarm services on the swarm of one manager node.
+
+    Args:
+        base_url: the manager's Docker API (``unix://``, ``tcp://``, ``ssh://``);
+            ``None``: ``DOCKER_HOST``, else the default socket.
+        timeout: seconds any single manager call may take.
+
+    The manager is contacted on first use (and must be a manager:
+    :class:`~kstlib.ops.exceptions.ContainerRuntimeNotFoundError` otherwise).
+    Errors carry ``"swarm"`` as their backend.
+
+    Example:
+        >>> SwarmRunner(base_url="unix:///tmp/kstlib-engines/swarm/manager.sock")
+        SwarmRunner(base_url='unix:///tmp/kstlib-engines/swarm/manager.sock')
+    """
+
+    backend = _BACKEND
+
+    def __init__(self, base_url: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.base_url = validate_base_url(base_url)
+        self.timeout = validate_call_timeout(timeout)
+        self._engine: SwarmEngine | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SwarmRunner(base_url={self.base_url!r})"
+
+    @property
+    def engine(self) -> SwarmEngine:
+        """The manager's adapter (connected on first use).
+
+        Example:
+            >>> SwarmRunner(base_url="unix:///nonexistent.sock").engine
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No swarm engine API answered (tried: unix:///nonexistent.sock). ...
+        """
+        from kstlib.ops.engines.endpoints import connect_swarm
+
+        with self._lock:
+            if self._engine is None:
+                self._engine = connect_swarm(self.base_url, self.timeout)
+            return self._engine
+
+    def _view(self, service: _Service, op: Op = Op.READ) -> TaskView:
+        engine = self.engine
+        name = str(service["Spec"]["Name"])
+        tasks = engine.tasks(str(service["ID"]), name, op)
+        return read_tasks(tasks, engine.nodes(name) if tasks else {})
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, config: SessionConfig) -> SessionStatus:
+        """Create the service for ``config``; return its status once a task runs or has ended.
+
+        The service is labelled ``io.kstlib.managed=true``; its tasks run on the
+        host network with the config's image, argv, env, working dir, mounts,
+        host-mode ports, limits, init and restart policy (none unless
+        ``restart`` says: ``on-failure:N`` -> on-failure with N attempts,
+        ``always``/``unless-stopped`` -> any), ``replicas``, ``mode`` and
+        ``placement``. A service of that name whose tasks have all ended is
+        replaced; a live one raises
+        :class:`~kstlib.ops.exceptions.SessionExistsError` (so does a
+        concurrent start: the manager arbitrates). A task the swarm rejects
+        (no such image on a node, no node fits the placement) is a
+        :class:`~kstlib.ops.exceptions.SessionStartError` with the swarm's
+        words, and the service is removed.
+
+        Example:
+            >>> SwarmRunner().start(cfg).nodes  # doctest: +SKIP
+            ('zk9cgsgktkrw9anj72u4piy30', 'geab9vto3ruaygi4h7ilfaf66')
+        """
+        from kstlib.ops.engines.swarm import service_spec
+
+        if not isinstance(config, SessionConfig):
+            raise SessionConfigError(
+                f"config: expected a SessionConfig, got {type(config).__name__}", "config"
+            )
+        if config.backend is not BackendType.SWARM:
+            raise SessionConfigError(
+                f"backend: {config.backend.value!r} config given to the swarm runner", "backend"
+            )
+        spec = service_spec(config)
+        name = config.name
+        engine = self.engine
+        try:
+            previous: _Service | None = engine.find(name, Op.START)
+        except SessionNotFoundError:
+            previous = None
+        if previous is not None:
+            if self._view(previous, Op.START).state is not SessionState.EXITED:
+                raise SessionExistsError(name, _RUNTIME)
+            self._remove_and_wait(previous, Op.START, spec.grace)
+        from kstlib.ops.images import registry_of
+        from kstlib.ops.registry import find_credentials
+
+        # The nodes pull the image: they get the credentials with the service.
+        auth, _ = find_credentials(
+            registry_of(spec.container.image), "docker", config.registry_auth
+        )
+        service_id = engine.create(spec, auth)
+        try:
+            return self._until_started(name, service_id, spec.replicas)
+        except OpsError as err:
+            reason = err.reason if isinstance(err, SessionStartError) else str(err)
+            try:
+                self._remove_and_wait(engine.find(name, Op.START), Op.START, spec.grace)
+            except OpsError as cleanup:
+                reason += f" (removing the service also failed: {cleanup})"
+            raise SessionStartError(name, _RUNTIME, reason) from err
+
+    def _until_started(self, name: str, service_id: str, replicas: int | None) -> SessionStatus:
+        deadline = time.monotonic() + max(self.timeout, _START_WAIT)
+        while True:
+            service = self.engine.find(name, Op.START)
+            view = self._view(service, Op.START)
+            if view.rejected is not None:
+                raise SessionStartError(
+                    name, _RUNTIME, f"the swarm rejected a task: {view.rejected}"
+                )
+            if view.reason and _NO_NODE in view.reason and view.running == 0:
+                raise SessionStartError(name, _RUNTIME, view.reason)
+            # A global service: one running task is enough (how many nodes fit is the swarm's).
+            wanted = 1 if replicas is None else replicas
+            if view.running >= wanted or view.state is SessionState.EXITED:
+                return _to_status(service, view)
+            if time.monotonic() >= deadline:
+                raise SessionStartError(
+                    name,
+                    _RUNTIME,
+                    f"no task ran within {max(self.timeout, _START_WAIT):g} s "
+                    f"({view.reason or view.state.value})",
+                )
+            time.sleep(_POLL)
+
+    def stop(self, name: str, graceful: bool = True, timeout: float = 10) -> bool:
+        """Remove service ``name``; return ``True`` once the swarm has no task of it left.
+
+        Every task gets its stop signal (SIGTERM), and the kill after the
+        service's grace period (``stop_timeout`` at start, default 10 s: the
+        swarm fixes it when the service is created, and ``graceful=False``
+        cannot shorten it). This waits for every node to report its task
+        gone, up to the longer of ``timeout`` and the grace period plus 30 s
+        (the swarm's round trips), then raises
+        :class:`~kstlib.ops.exceptions.SessionStopError`; a task on a node that
+        is down is not waited for (the node removes it when it comes back).
+
+        Example:
+            >>> SwarmRunner().stop("web", timeout=5)  # doctest: +SKIP
+            True
+        """
+        validate_lookup_name(name)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+            raise SessionConfigError(f"timeout: {timeout!r} must not be negative", "timeout")
+        service = self.engine.find(name, Op.STOP)
+        grace = self._grace(service)
+        self._remove_and_wait(service, Op.STOP, max(grace, float(timeout)))
+        return True
+
+    @staticmethod
+    def _grace(service: _Service) -> float:
+        spec = ((service.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
+        grace = spec.get("StopGracePeriod")
+        return grace / 1e9 if isinstance(grace, int) else 10.0
+
+    def _remove_and_wait(self, service: _Service, op: Op, grace: float) -> None:
+        engine = self.engine
+        name, service_id = str(service["Spec"]["Name"]), str(service["ID"])
+        with suppress(SessionNotFoundError):  # removed meanwhile: still wait for its tasks
+            engine.remove(service_id, name, op)
+        deadline = time.monotonic() + grace + _STOP_MARGIN
+        while True:
+            tasks = engine.tasks(service_id, name, op)
+            nodes = engine.nodes(name) if tasks else {}
+            left = [
+                t
+                for t in tasks
+                if (nodes.get(str(t.get("NodeID"))) or {}).get("Status", {}).get("State") == "ready"
+            ]
+            if not left:
+                return
+            if time.monotonic() >= deadline:
+                where = ", ".join(sorted({f"{t.get('NodeID')} ({task_state(t)})" for t in left}))
+                raise op.error_class(  # type: ignore[call-arg]
+                    name, _RUNTIME, f"tasks still on nodes after the grace period: {where}"
+                )
+            time.sleep(_POLL)
+
+    def restart(self, name: str, timeout: float | None = None) -> SessionStatus:
+        """Rolling restart (a new ``ForceUpdate``): every task is replaced, one at a time.
+
+        Returns once the new tasks run; after ``timeout`` seconds (default
+        120) :class:`~kstlib.ops.exceptions.SessionTimeoutError`.
+
+        Example:
+            >>> SwarmRunner().restart("web").state.value  # doctest: +SKIP
+            'running'
+        """
+        validate_lookup_name(name)
+        limit = validate_optional_timeout(timeout)
+        engine = self.engine
+        service = engine.find(name, Op.START)
+        before = {str(t.get("ID")) for t in engine.tasks(str(service["ID"]), name, Op.START)}
+        engine.update(service, name, force=True)
+        return self._until_fresh(name, before, _replicas(service), limit)
+
+    def scale(self, name: str, replicas: int, timeout: float | None = None) -> SessionStatus:
+        """Change the number of replicas; return once that many tasks run.
+
+        Example:
+            >>> SwarmRunner().scale("web", 3).state.value  # doctest: +SKIP
+            'running'
+        """
+        from kstlib.ops.swarm.options import validate_replicas
+
+        validate_lookup_name(name)
+        count = validate_replicas(replicas)
+        limit = validate_optional_timeout(timeout)
+        engine = self.engine
+        service = engine.find(name, Op.START)
+        if _replicas(service) is None:
+            raise SessionConfigError(
+                "replicas: a global service runs one task per node; it cannot be scaled",
+                "replicas",
+            )
+        engine.update(service, name, replicas=count)
+        return self._until_fresh(name, set(), count, limit, exact=True)
+
+    def _until_fresh(
+        self,
+        name: str,
+        old: set[str],
+        wanted: int | None,
+        timeout: float | None,
+        exact: bool = False,
+    ) -> SessionStatus:
+        limit = max(self.timeout, _START_WAIT) if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        engine = self.engine
+        while True:
+            service = engine.find(name)
+            tasks = engine.tasks(str(service["ID"]), name)
+            fresh = [t for t in tasks if str(t.get("ID")) not in old and task_state(t) == RUNNING]
+            live = [t for t in tasks if task_state(t) == RUNNING]
+            count = 1 if wanted is None else wanted
+            if len(fresh) >= count and (not exact or len(live) == count):
+                return _to_status(service, read_tasks(tasks, engine.nodes(name)))
+            if time.monotonic() >= deadline:
+                raise SessionTimeoutError(
+                    name, _RUNTIME, f"{len(fresh)} of {count} tasks running after {limit:g} s"
+                )
+            time.sleep(_POLL)
+
+    def wait(self, name: str, timeout: float | None = None) -> int:
+        """Wait until every task has ended for good; the exit code (first non-zero one).
+
+        Example:
+            >>> SwarmRunner().wait("job", timeout=30)  # doctest: +SKIP
+            3
+        """
+        validate_lookup_name(name)
+        validate_optional_timeout(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            service = self.engine.find(name)
+            view = self._view(service)
+            if view.state is SessionState.EXITED:
+                return view.exit_code if view.exit_code is not None else -1
+            if deadline is not None and time.monotonic() >= deadline:
+                raise SessionTimeoutError(name, _RUNTIME, f"still running after {timeout:g} s")
+            time.sleep(_POLL)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def status(self, name: str) -> SessionStatus:
+        """State, exit code, restarts, nodes and ownership of service ``name``, from its tasks.
+
+        Three manager calls (service, tasks, nodes). A task whose node is
+        down is named in ``reason``; when no other task runs, the state is
+        UNKNOWN.
+
+        Example:
+            >>> SwarmRunner().status("web").nodes  # doctest: +SKIP
+            ('zk9cgsgktkrw9anj72u4piy30',)
+        """
+        validate_lookup_name(name)
+        service = self.engine.find(name)
+        return _to_status(service, self._view(service))
+
+    def exists(self, name: str) -> bool:
+        """Whether a service named exactly ``name`` exists.
+
+        Example:
+            >>> SwarmRunner().exists("no-such-service")  # doctest: +SKIP
+            False
+        """
+        validate_lookup_name(name)
+        try:
+            self.engine.find(name)
+        except SessionNotFoundError:
+            return False
+        return True
+
+    def list_sessions(self) -> SessionTable:
+        """Every service of the swarm (kstlib's marked ``managed``): three manager calls.
+
+        Example:
+            >>> [s.name for s in SwarmRunner().list_sessions()]  # doctest: +SKIP
+            ['web']
+        """
+        engine = self.engine
+        services = engine.services()
+        if not services:
+            return SessionTable()
+        by_service: dict[str, list[Mapping[str, Any]]] = {}
+        for task in engine.all_tasks():
+            by_service.setdefault(str(task.get("ServiceID")), []).append(task)
+        nodes = engine.nodes()
+        return SessionTable(
+            _to_status(s, read_tasks(by_service.get(str(s["ID"]), []), nodes)) for s in services
+        )
+
+    # -- output -------------------------------------------------------------------------------
+
+    def logs(
+        self,
+        name: str,
+        lines: int | None = 100,
+        since: Since | None = None,
+        timestamps: bool = False,
+        ansi: bool = True,
+        *,
+        prefix: bool = False,
+    ) -> str:
+        """The last ``lines`` lines of every task's output, gathered by the manager.
+
+        Lines from every node, as the manager gathers them (each node's in
+        order). ``prefix`` starts each line with its task (``web.2@NODE | ``).
+        A node that is down cannot send its logs: the manager then adds a
+        line of its own (``Error grabbing logs: ... node ... is not available``).
+
+        Example:
+            >>> SwarmRunner().logs("web", lines=2, prefix=True)  # doctest: +SKIP
+            'web.1@zk9cgsgktkrw | ready\\nweb.2@geab9vto3ruay | ready'
+        """
+        validate_lookup_name(name)
+        count = validate_lines(lines)
+        start = validate_since(since)
+        service = self.engine.find(name)
+        names = self._task_names(service) if prefix else None
+        entries = self.engine.logs(str(service["ID"]), count, start, bool(timestamps))
+        out = [
+            service_logs.render(e, timestamps=bool(timestamps), ansi=ansi, names=names)
+            for e in entries
+        ]
+        if count is not None:
+            out = out[-count:] if count else []
+        return "\n".join(out)
+
+    def follow_logs(
+        self,
+        name: str,
+        since: Since | None = None,
+        timestamps: bool = False,
+        ansi: bool = True,
+        timeout: float | None = None,
+        *,
+        prefix: bool = False,
+    ) -> Iterator[str]:
+        """Yield every task's output lines as they come; end once the service has ended.
+
+        The swarm's followed log never ends by itself (not even when the
+        service is removed): a watcher closes it once every task has ended
+        for good or the service is gone. Without ``since``, only new lines;
+        with it, from then on. ``timeout`` raises
+        :class:`~kstlib.ops.exceptions.SessionTimeoutError` at the deadline.
+
+        Example:
+            >>> for line in SwarmRunner().follow_logs("job"):  # doctest: +SKIP
+            ...     print(line)
+            step 1
+        """
+        validate_lookup_name(name)
+        start = validate_since(since)
+        limit = validate_optional_timeout(timeout)
+        service = self.engine.find(name)
+        names = self._task_names(service) if prefix else None
+        stream = self.engine.follow_logs(
+            str(service["ID"]),
+            name,
+            tail=None if start is not None else 0,
+            since=start,
+            timestamps=bool(timestamps),
+            timeout=limit,
+        )
+
+        def ended() -> bool | None:
+            try:
+                return self._view(self.engine.find(name)).state is SessionState.EXITED
+            except SessionNotFoundError:
+                return True  # removed
+            except OpsError:
+                return None  # cannot tell now: ask again
+
+        return service_logs.follow(
+            stream,
+            ended=ended,
+            deadline=None if limit is None else time.monotonic() + limit,
+            expired=SessionTimeoutError(
+                name,
+                _RUNTIME,
+                f"the follow timed out after {limit or 0:g} s (the session is still running)",
+            ),
+            line=lambda entry: service_logs.render(
+                entry, timestamps=bool(timestamps), ansi=bool(ansi), names=names
+            ),
+        )
+
+    def _task_names(self, service: _Service) -> dict[str, str]:
+        name = str(service["Spec"]["Name"])
+        return service_logs.task_names(name, self.engine.tasks(str(service["ID"]), name))
+
+    # -- what a swarm manager cannot do ---------------------------------------------------------
+
+    def attach(self, name: str) -> None:
+        """Not possible: a manager cannot attach a terminal to a task (it may run on another node).
+
+        Example:
+            >>> SwarmRunner().attach("web")
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionAttachError: Could not attach to session 'web' on the swarm backend: a swarm manager cannot attach a terminal to a task (it may run on another node); read its output with logs/follow_logs, or attach through the node's own engine (backend='docker', base_url of that node)
+        """
+        validate_lookup_name(name)
+        raise SessionAttachError(
+            name,
+            _RUNTIME,
+            "a swarm manager cannot attach a terminal to a task (it may run on another node); "
+            "read its output with logs/follow_logs, or attach through the node's own engine "
+            "(backend='docker', base_url of that node)",
+        )
+
+    def exec(self, name: str, command: str | list[str] | tuple[str, ...]) -> tuple[int, str]:
+        """Not possible: a manager cannot run a command in a task (it may run on another node).
+
+        Example:
+            >>> SwarmRunner().exec("web", ["true"])
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionError: swarm cannot exec in session 'web': a manager cannot run a command in a task (it may run on another node); exec through the node's own engine (backend='docker', base_url of that node)
+        """
+        validate_lookup_name(name)
+        raise SessionError(
+            f"swarm cannot exec in session {name!r}: a manager cannot run a command in a task "
+            "(it may run on another node); exec through the node's own engine "
+            "(backend='docker', base_url of that node)"
+        )
