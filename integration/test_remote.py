@@ -517,3 +517,19 @@ def test_the_cli_starts_and_stops_a_session_on_a_named_ssh_engine(
         stopped = _cli(config, "stop", name, "--engine", "lab", "-f")
     assert stopped.returncode == 0, stopped.stderr
     assert _cli(config, "status", name, "--engine", "lab").returncode == 3
+
+
+def test_a_swarm_engine_is_one_more_named_engine(tmp_path: Path) -> None:
+    manager = harness("swarm-up", "the swarm manager").get("KSTLIB_TEST_SWARM_MANAGER")
+    if not manager:
+        engine_missing("the swarm manager", "no KSTLIB_TEST_SWARM_MANAGER")
+    config = _write(tmp_path / "swarm.yml", {"cluster": {"backend": "swarm", "base_url": manager}})
+    done = _cli(config, "list", "--engine", "cluster", "--json")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert all(row["engine"] == "cluster" for row in json.loads(done.stdout))
+    gone = _write(
+        tmp_path / "gone.yml",
+        {"cluster": {"backend": "swarm", "base_url": "unix:///nonexistent-kstlib-swarm.sock"}},
+    )
+    down = _cli(gone, "list")
+    assert [line for line in down.stderr.splitlines() if "engine cluster" in line] != []
