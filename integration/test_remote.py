@@ -184,6 +184,74 @@ def own_podman(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     sock.unlink(missing_ok=True)
 
 
+@pytest.fixture(scope="module")
+def tcp_dockerd() -> Iterator[str]:
+    """A dockerd of this module's own on tcp://127.0.0.1 (the "remote over tcp" Docker).
+
+    Its own data, exec root and containerd (as ENGINES.md describes), the vfs
+    storage driver (no mounts to leave behind), the test image loaded from the
+    shared daemon. Docker 20.10 waits about 15 s before serving a tcp socket
+    without TLS (its deprecation notice): hence one per module.
+    """
+    import shutil
+    import tempfile
+
+    if shutil.which("dockerd") is None or shutil.which("docker") is None:
+        engine_missing("a tcp dockerd", "dockerd or docker is not installed")
+    root = Path(tempfile.mkdtemp(prefix="kstlib-tcpd-", dir="/tmp"))
+    url = f"tcp://127.0.0.1:{_free_port()}"
+    log = (root / "dockerd.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            "dockerd",
+            "--host",
+            url,
+            "--data-root",
+            str(root / "data"),
+            "--exec-root",
+            str(root / "exec"),
+            "--pidfile",
+            str(root / "dockerd.pid"),
+            "--bridge=none",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--storage-driver=vfs",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            up = subprocess.run(
+                ["docker", "-H", url, "version"], capture_output=True, timeout=30, check=False
+            )
+            if up.returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            tail = (root / "dockerd.log").read_text(errors="replace")[-800:]
+            engine_missing("a tcp dockerd", f"it did not come up:\n{tail}")
+        saved = subprocess.run(
+            ["docker", "save", TEST_IMAGE], capture_output=True, timeout=120, check=True
+        ).stdout
+        subprocess.run(
+            ["docker", "-H", url, "load"], input=saved, capture_output=True, timeout=120, check=True
+        )
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _cli(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -210,13 +278,10 @@ def test_four_engines_in_one_list_and_one_line_for_the_one_that_stopped(
     sshd: dict[str, str],
     own_podman: tuple[str, subprocess.Popen[bytes]],
     tmux_socket: str,
+    tcp_dockerd: str,
     tmp_path: Path,
 ) -> None:
-    swarm_manager = os.environ.get("KSTLIB_TEST_SWARM_MANAGER") or harness(
-        "swarm-up", "the swarm manager dockerd"
-    ).get("KSTLIB_TEST_SWARM_MANAGER")
-    if not swarm_manager:
-        engine_missing("a second dockerd", "no KSTLIB_TEST_SWARM_MANAGER")
+    """Local tmux, Docker over ssh, a Podman (this test's own service, stopped midway), tcp Docker."""
     podman_url, podman_proc = own_podman
     e = edge(sshd)
     config = _write(
@@ -230,7 +295,7 @@ def test_four_engines_in_one_list_and_one_line_for_the_one_that_stopped(
                 "known_hosts": e.known_hosts,
             },
             "lab": {"backend": "podman", "base_url": podman_url},
-            "second": {"backend": "docker", "base_url": swarm_manager},
+            "second": {"backend": "docker", "base_url": tcp_dockerd},
         },
     )
     names = {k: unique(k) for k in ("local", "edge", "lab", "second")}
@@ -247,8 +312,8 @@ def test_four_engines_in_one_list_and_one_line_for_the_one_that_stopped(
         SessionManager(
             names["second"],
             backend="docker",
-            base_url=swarm_manager,
-            image="127.0.0.1:5000/kstlib/pulltest:1",
+            base_url=tcp_dockerd,
+            image=TEST_IMAGE,
             command="sleep 60",
             pull="never",
         ),
