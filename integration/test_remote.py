@@ -100,11 +100,11 @@ def test_a_session_lives_its_whole_life_on_an_ssh_engine(
     assert not bot.exists()
 
 
-def _open(engine: EngineConfig) -> ContainerRuntimeNotFoundError:
+def _open(engine: EngineConfig, timeout: float = TIMEOUT) -> ContainerRuntimeNotFoundError:
     opener = DockerEngine if engine.runtime == "docker" else PodmanEngine
     assert engine.endpoint is not None
     with pytest.raises(ContainerRuntimeNotFoundError) as info:
-        opener.open(engine.endpoint, TIMEOUT)
+        opener.open(engine.endpoint, timeout)
     return info.value
 
 
@@ -118,8 +118,26 @@ def test_each_ssh_failure_is_its_own_sentence(
     )
     empty = tmp_path / "known_hosts"
     empty.write_text("")
+    # The host's name and port, with another key: a changed host key.
+    changed = tmp_path / "changed_known_hosts"
+    kind_, key_ = Path(f"{other}.pub").read_text().split()[:2]
+    changed.write_text(f"[127.0.0.1]:{sshd['KSTLIB_TEST_SSH_PORT']} {kind_} {key_}\n")
+    # Something that accepts connections and never says a word (no sshd behind the port).
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    held: list[socket.socket] = []
+    threading.Thread(
+        target=lambda: [held.append(silent.accept()[0]) for _ in range(8)], daemon=True
+    ).start()
+    path = PODMAN_SOCK if make is lab else ""
     seen: dict[str, str] = {}
     cases = {
+        "changed-host-key": {"known_hosts": str(changed)},
+        "timeout": {"base_url": ssh_url(sshd, path, port=str(silent.getsockname()[1]))},
         "auth-failed": {"identity": str(other)},
         "unknown-host-key": {"known_hosts": str(empty)},
         "refused": {"base_url": ssh_url(sshd, PODMAN_SOCK if make is lab else "", port="1")},
@@ -128,13 +146,17 @@ def test_each_ssh_failure_is_its_own_sentence(
             + (PODMAN_SOCK if make is lab else "")
         },
     }
+    messages: dict[str, str] = {}
     for kind, changes in cases.items():
         began = time.monotonic()
-        err = _open(make(sshd, **changes))  # type: ignore[operator]
+        err = _open(make(sshd, **changes), 2)  # type: ignore[operator]
         seen[kind] = f"{time.monotonic() - began:.2f}s"
         assert err.ssh_problem == kind, (kind, str(err))  # type: ignore[attr-defined]
         assert str(err).count(". ") <= 1 and "\n" not in str(err)  # one sentence
-    messages = {kind: str(_open(make(sshd, **changes))) for kind, changes in cases.items()}  # type: ignore[operator]
+        messages[kind] = str(err)
+    silent.close()
+    assert "does not match the one in " + str(changed) in messages["changed-host-key"]
+    assert "did not answer within 2 s" in messages["timeout"]
     assert "refused with key" in messages["auth-failed"] and str(other) in messages["auth-failed"]
     assert "not in " + str(empty) in messages["unknown-host-key"]
     assert "verify_host_key" in messages["unknown-host-key"]

@@ -39,6 +39,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -334,7 +335,8 @@ def _translate(
         return problem(
             target,
             "timeout",
-            f"ssh to {where} did not answer within {timeout:g} s (host down or firewalled?)",
+            f"ssh to {where} did not answer within {timeout:g} s (host down or firewalled, "
+            "or no sshd behind that port?)",
             runtime,
         )
     if isinstance(err, (paramiko.ssh_exception.NoValidConnectionsError, ConnectionRefusedError)):
@@ -404,10 +406,17 @@ def login(target: SshTarget, timeout: float, runtime: str) -> Any:
     client.set_missing_host_key_policy(
         _refuse_unknown() if target.verify_host_key else paramiko.AutoAddPolicy()
     )
+    began = time.monotonic()
     try:
         client.connect(**connect_params(target, timeout))
     except Exception as err:
         client.close()
+        if time.monotonic() - began >= timeout * 0.9 and not isinstance(
+            err, (_UnknownHostKey, paramiko.BadHostKeyException, paramiko.AuthenticationException)
+        ):
+            # paramiko reports a silent peer as a generic "no existing session" or banner error.
+            silent = TimeoutError(f"no ssh handshake within {timeout:g} s ({err})")
+            raise _translate(target, silent, runtime, timeout) from err
         raise _translate(target, err, runtime, timeout) from err
     return client
 
