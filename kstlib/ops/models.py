@@ -133,6 +133,7 @@ _CONTAINER_ONLY = (
     "labels",
     "memory",
     "cpus",
+    "network",
 )
 
 
@@ -186,6 +187,8 @@ class SessionConfig:
     memory: str | None = None
     cpus: float | None = None
     init: bool = True
+    #: ``None``: the engine's default network; ``"host"``, ``"none"`` or a network's name
+    network: str | None = None
     # images from registries (kstlib.ops.registry)
     pull: str = "missing"
     registry_auth: RegistryAuth | None = None
