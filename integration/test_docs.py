@@ -6,9 +6,19 @@ CLI. A block that cannot run here says so right above its fence:
 
     <!-- docs-test: skip (why) -->
 
+A block that shows a file the reader saves says so, and is written into
+the reader's folder before the blocks after it run:
+
+    <!-- docs-test: file kstlib.conf.yml [other names] -->
+
 Each page runs with a private tmux default server (``TMUX_TMPDIR``), its own
 state and config folders and a scratch working folder, and everything it
-started is removed afterwards.
+started is removed afterwards. The example images the pages name
+(:data:`DOC_IMAGES`) are played, in both engines, by a stand-in made from the
+test image: its ``python``, ``nginx`` and ``postgres`` say what they were
+asked to run and then run until stopped (a one-off ``-c CODE``, ``-t`` or
+``-v`` exits at once). Only
+names an engine lacks are tagged, and only those are removed afterwards.
 """
 
 from __future__ import annotations
@@ -21,7 +31,9 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +41,18 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w+)\s*$")
 SKIP = re.compile(r"<!--\s*docs-test:\s*skip\s*\((.+?)\)\s*-->")
+FILE = re.compile(r"<!--\s*docs-test:\s*file\s+(.+?)\s*-->")
 RUNNABLE = {"python", "console"}
+TEST_IMAGE = "localhost/kstlib-test:latest"
+#: The images the pages' examples name; a stand-in plays them.
+DOC_IMAGES = ("postgres:16", "nginx:1.27", "localhost/myapp:1.4")
+_STANDIN = (
+    "#!/bin/sh\n"
+    "# plays the applications the docs name: says what it runs, then runs until stopped\n"
+    'case "$1" in -c|-t|-v|--version) exit 0;; esac\n'
+    'echo "$(basename "$0") $*: ready"\n'
+    "while :; do sleep 3600; done\n"
+)
 
 
 @dataclass
@@ -39,6 +62,7 @@ class Block:
     lang: str
     code: str
     skip: str | None
+    files: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -65,8 +89,74 @@ def blocks(page: Path) -> list[Block]:
         i += 1
         before = "\n".join(lines[max(0, start - 3) : start])
         marker = SKIP.search(before)
-        out.append(Block(page, start + 1, lang, "\n".join(body), marker.group(1) if marker else None))
+        named = FILE.search(before)
+        out.append(Block(page, start + 1, lang, "\n".join(body), marker.group(1) if marker else None,
+                         tuple(named.group(1).split()) if named else ()))
     return out
+
+
+def _standin(runtime: str, url: str) -> list[str]:
+    """Tag the stand-in image under every :data:`DOC_IMAGES` name the engine lacks."""
+    script = "; ".join([
+        f"printf %s {shlex.quote(_STANDIN)} > /bin/docs-standin",
+        "chmod 755 /bin/docs-standin",
+        *(f"ln -s docs-standin /bin/{app}" for app in ("python", "nginx", "postgres")),
+    ])
+    if runtime == "docker":
+        import docker
+
+        client: Any = docker.DockerClient(base_url=url)
+        missing = [n for n in DOC_IMAGES if not client.images.list(name=n)]
+    else:
+        import podman
+
+        client = podman.PodmanClient(base_url=url)
+        missing = [n for n in DOC_IMAGES if not client.images.exists(n)]
+    if missing:
+        box = client.containers.run(TEST_IMAGE, detach=True, tty=True, stdin_open=True)
+        try:
+            code, out = box.exec_run(["sh", "-c", script])[:2]
+            assert code == 0, out
+            image = box.commit()
+        finally:
+            box.remove(force=True)
+        for ref in missing:
+            repo, _, tag = ref.rpartition(":")
+            if runtime == "podman" and "/" not in repo:
+                repo = f"docker.io/library/{repo}"  # what Podman resolves a short name to
+            image.tag(repo, tag)
+    client.close()
+    return missing
+
+
+def _untag(runtime: str, url: str, refs: list[str]) -> None:
+    if runtime == "docker":
+        import docker
+
+        client: Any = docker.DockerClient(base_url=url)
+    else:
+        import podman
+
+        client = podman.PodmanClient(base_url=url)
+    for ref in refs:
+        with contextlib.suppress(Exception):
+            client.images.remove(ref)
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def doc_images() -> Iterator[None]:
+    """The docs' example images, in every engine that answers."""
+    made: list[tuple[str, str, list[str]]] = []
+    for runtime, url in (("docker", "unix:///var/run/docker.sock"),
+                         ("podman", "unix:///run/podman/podman.sock")):
+        try:
+            made.append((runtime, url, _standin(runtime, url)))
+        except Exception as err:  # an engine that is not there: its blocks fail and say why
+            print(f"docs: no stand-in images on {runtime}: {err}", file=sys.stderr)
+    yield
+    for runtime, url, refs in made:
+        _untag(runtime, url, refs)
 
 
 @contextlib.contextmanager
@@ -131,16 +221,20 @@ def page_ids() -> list[str]:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=page_ids())
-def test_every_code_block_of_the_page_runs(page: Path, tmp_path: Path) -> None:
-    runnable = [b for b in blocks(page) if b.lang in RUNNABLE]
+def test_every_code_block_of_the_page_runs(page: Path, tmp_path: Path, doc_images: None) -> None:
+    every = blocks(page)
+    runnable = [b for b in every if b.lang in RUNNABLE]
     if not runnable:
         return
     namespace: dict[str, object] = {"__name__": "__docs__"}
     ran = 0
+    began = datetime.now(timezone.utc) - timedelta(seconds=2)  # engine clocks round down
     with reader_world(tmp_path) as env:
         try:
-            for block in runnable:
-                if block.skip:
+            for block in every:
+                for file in block.files:
+                    Path(file).write_text(block.code + "\n")
+                if block.skip or block.lang not in RUNNABLE:
                     continue
                 if block.lang == "python":
                     try:
@@ -151,18 +245,37 @@ def test_every_code_block_of_the_page_runs(page: Path, tmp_path: Path) -> None:
                     run_console(block, env)
                 ran += 1
         finally:
-            cleanup(namespace)
+            cleanup(namespace, began, page)
     assert ran + sum(1 for b in runnable if b.skip) == len(runnable)
 
 
-def cleanup(namespace: dict[str, object]) -> None:
-    """Stop every session a page's managers still have."""
-    from kstlib.ops import OpsError, SessionManager
+def cleanup(namespace: dict[str, object], since: datetime | None = None,
+            page: Path | None = None) -> None:
+    """Stop every session a page's managers still have, and the containers it started.
+
+    A container counts as the page's when kstlib made it after the page began
+    and the page names it (other tests' containers have names of their own).
+    """
+    import warnings
+
+    from kstlib.ops import ContainerRunner, OpsError, SessionManager
+    from kstlib.ops.locate import list_sessions
 
     for value in namespace.values():
         if isinstance(value, SessionManager):
             with contextlib.suppress(OpsError):
                 value.stop(graceful=False)
+    if since is None or page is None:
+        return
+    words = set(re.findall(r"[A-Za-z][A-Za-z0-9_-]*", page.read_text()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = list_sessions(tmux=False)
+    for row in rows:
+        if row.managed and row.name in words and row.created_at is not None \
+                and row.created_at >= since:
+            with contextlib.suppress(OpsError):
+                ContainerRunner(runtime=row.runtime).stop(row.name, graceful=False)
 
 
 def test_markers_say_why() -> None:
