@@ -203,3 +203,51 @@ def test_a_full_disk_loses_output_visibly_and_logging_resumes(tmp_path: Path,
     finally:
         runner.kill_server()
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+# -- a server killed right after a start leaves no process behind ---------------------------
+
+
+def _holding(folder: Path) -> list[tuple[int, str]]:
+    """Live processes with a file open in ``folder`` (a collector, a pipe-pane ``cat``)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            targets = [os.readlink(f"/proc/{entry}/fd/{fd}") for fd in os.listdir(f"/proc/{entry}/fd")]
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if state != "Z" and any(t.startswith(str(folder) + "/") for t in targets):
+            found.append((int(entry), argv))
+    return found
+
+
+@pytest.mark.parametrize("how", ["sigkill", "kill-server"])
+@pytest.mark.parametrize("after", [0.0, 0.5])
+def test_a_server_killed_right_after_a_start_leaves_no_process(
+    own: TmuxRunner, how: str, after: float
+) -> None:
+    # after=0: killed while the collector and the pipe-pane cat are still being
+    # started; after=0.5: both run (checked), so the check below sees them.
+    folder = server_folder(own.socket_name, None, create=False)
+    for round_ in range(3):
+        own.start(SessionConfig(name=f"brief{round_}", command="echo hi; sleep 60"))
+        if after:
+            wait_for_log(own, f"brief{round_}", "^hi$", timeout=10)
+            time.sleep(after)
+            holders = " ".join(argv for _, argv in _holding(folder))
+            assert "collector" in holders and "cat" in holders, holders
+        if how == "sigkill":
+            os.kill(server_pid(own), signal.SIGKILL)
+        else:
+            own.kill_server()
+        left = _holding(folder)
+        for _ in range(100):  # orphans notice their server is gone and leave (up to 10 s)
+            if not left:
+                break
+            time.sleep(0.1)
+            left = _holding(folder)
+        assert left == [], f"round {round_}: processes still hold {folder}: {left}"

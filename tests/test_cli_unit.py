@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import argparse
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -19,7 +20,7 @@ import pytest
 from kstlib.cli import commands, main, output, state
 from kstlib.cli.commands import Context, Place
 from kstlib.cli.doctor import probe_docker, probe_podman, probe_tmux, reason
-from kstlib.cli.parser import UsageError, parse_args, split_argv
+from kstlib.cli.parser import UsageError, build_parser, parse_args, split_argv
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     SessionAmbiguousError,
@@ -589,15 +590,23 @@ def test_help_imports_no_container_sdk() -> None:
 
 
 def test_commands_module_imports_no_container_sdk() -> None:
-    code = ("import sys, kstlib.cli.commands, kstlib.cli.doctor\n"
+    code = ("import sys, kstlib.cli.commands, kstlib.cli.doctor, kstlib.cli.lifecycle, "
+            "kstlib.cli.listing, kstlib.cli.interactive, kstlib.cli.pull\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('docker', 'podman')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.stdout.strip() == "[]", proc.stderr
 
 
-def test_commands_table_is_complete() -> None:
-    assert set(commands.COMMANDS) == {"start", "stop", "restart", "attach", "status", "logs",
-                                      "list", "exec", "send-keys", "doctor", "wait", "pull"}
+def test_every_command_is_declared_with_its_handler() -> None:
+    names = {"start", "stop", "restart", "attach", "status", "logs",
+             "list", "exec", "send-keys", "doctor", "wait", "pull"}
+    ops = next(a for a in build_parser()._subparsers._group_actions  # type: ignore[union-attr]
+               if a.dest == "area").choices["ops"]
+    declared = next(a for a in ops._subparsers._group_actions if a.dest == "command_name")
+    assert set(declared.choices) == names
+    for name, parser in declared.choices.items():
+        handler = commands.handler_of(argparse.Namespace(handler=parser.get_default("handler")))
+        assert callable(handler) and handler.__name__ == "cmd_" + name.replace("-", "_")
     with pytest.raises(UsageError):
         parse_args(["ops", "list", "--", "x"])

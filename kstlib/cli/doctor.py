@@ -1,8 +1,9 @@
 """``kstlib ops doctor``: which backends answer, their versions and endpoints.
 
-Each probe asks the engine through its SDK (libtmux, docker, podman), imported
-only when the probe runs, and turns every failure into a :class:`Check` with a
-reason and a hint; nothing raises.
+Each probe asks the engine through the same adapters the sessions use (the
+engine registry, :func:`kstlib.ops.engines.endpoints.connect`; libtmux for
+tmux), imported only when the probe runs, and turns every failure into a
+:class:`Check` with a reason and a hint; nothing raises.
 
 Example:
     >>> check = probe_tmux(tmux_bin="/no/such/tmux")
@@ -16,12 +17,20 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kstlib.ops.exceptions import CONTAINER_INSTALL_HINT, TMUX_INSTALL_HINT
+from kstlib.cli import output
+from kstlib.ops import validators
+from kstlib.ops.config import OpsConfig
+from kstlib.ops.exceptions import CONTAINER_INSTALL_HINT, TMUX_INSTALL_HINT, SessionConfigError
+from kstlib.ops.models import BackendType
+
+if TYPE_CHECKING:
+    from kstlib.cli.context import Context
 
 __all__ = [
     "Check",
+    "cmd_doctor",
     "endpoints",
     "probe_docker",
     "probe_podman",
@@ -180,33 +189,15 @@ def endpoints(runtime: str, base_url: str | None = None) -> list[str]:
     return default_endpoints(runtime)
 
 
-def _docker_version(endpoint: str, timeout: float = TIMEOUT) -> str:
-    import docker
+def _engine_version(runtime: str) -> Callable[[str, float], str]:
+    """Ask one endpoint its version through the engine registry (the adapters' own clients)."""
 
-    client = docker.DockerClient(base_url=endpoint, timeout=timeout)  # type: ignore[arg-type]
-    try:
-        info = client.version()
-    finally:
-        client.close()
-    # Podman serves the Docker API too; its components say which engine answered.
-    components = " ".join(str(c.get("Name", "")) for c in info.get("Components") or [])
-    engine = "Podman" if "podman" in components.lower() else "Docker"
-    return f"{engine} {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+    def ask(endpoint: str, timeout: float) -> str:
+        from kstlib.ops.engines.endpoints import connect
 
+        return connect(runtime, endpoint, timeout).version()
 
-def _podman_version(endpoint: str, timeout: float = TIMEOUT) -> str:
-    import podman
-
-    client = podman.PodmanClient(base_url=endpoint, timeout=timeout)
-    try:
-        # /_ping answers in milliseconds; /version can take half a second.
-        reply = client.api.get("/_ping")
-        reply.raise_for_status()
-        headers = reply.headers
-    finally:
-        client.close()  # type: ignore[no-untyped-call]
-    version = headers.get("Libpod-Api-Version") or headers.get("Server") or "?"
-    return f"Podman {version} (API {headers.get('Api-Version', '?')})"
+    return ask
 
 
 def _probe_engine(
@@ -262,7 +253,9 @@ def probe_docker(
         >>> probe_docker("unix:///nonexistent").detail
         'No such file or directory'
     """
-    return _probe_engine("docker", base_url, name, DOCKER_HINT, _docker_version, timeout=timeout)
+    return _probe_engine(
+        "docker", base_url, name, DOCKER_HINT, _engine_version("docker"), timeout=timeout
+    )
 
 
 def probe_podman(
@@ -274,4 +267,119 @@ def probe_podman(
         >>> probe_podman("unix:///nonexistent").available
         False
     """
-    return _probe_engine("podman", base_url, name, PODMAN_HINT, _podman_version, timeout=timeout)
+    return _probe_engine(
+        "podman", base_url, name, PODMAN_HINT, _engine_version("podman"), timeout=timeout
+    )
+
+
+def cmd_doctor(ctx: Context) -> int:
+    """``kstlib ops doctor``: each backend, usable or not, and what to do about it.
+
+    Example:
+        >>> from kstlib.cli import main
+        >>> main(["ops", "doctor", "-q"]) in (0, 1)
+        True
+    """
+    config_info: dict[str, Any] = {"path": None, "valid": True, "error": None, "sessions": 0}
+    try:
+        config = ctx.config
+        config_info.update(
+            path=str(config.path) if config.path else None, sessions=len(config.sessions)
+        )
+        if ctx.invalid_sessions:
+            config_info.update(
+                valid=False, error="; ".join(str(e) for e in ctx.invalid_sessions.values())
+            )
+    except SessionConfigError as err:
+        config = OpsConfig()
+        config_info.update(valid=False, error=str(err))
+    timeout = min(float(TIMEOUT), ctx.engine_timeout)  # doctor never waits long
+    checks = [
+        probe_tmux(
+            ctx.tmux_binary() if config_info["valid"] else None,
+            ctx.option("socket") or config.tmux_socket,
+        ),
+        probe_docker(timeout=timeout),
+        probe_podman(timeout=timeout),
+    ]
+    for engine in config.engines.values():
+        if engine.base_url.startswith("ssh://") and not ctx.may_run_config_programs():
+            # reaching it runs ssh with the host a file from the current folder names
+            checks.append(
+                Check(
+                    f"engine {engine.name}",
+                    False,
+                    None,
+                    engine.base_url,
+                    "not probed: an ssh:// engine of a project-local config file",
+                    f"pass --config {config.source} to trust the file",
+                )
+            )
+            continue
+        probe = probe_podman if engine.runtime == "podman" else probe_docker
+        checks.append(probe(engine.base_url, name=f"engine {engine.name}", timeout=timeout))
+    public = _public_ports(config)
+    config_info["public_ports"] = public
+    usable = any(c.available for c in checks)
+    if ctx.args.json:
+        output.emit(
+            output.dumps_json({"config": config_info, "backends": [c.to_dict() for c in checks]})
+        )
+    elif not ctx.args.quiet:
+        rows = [
+            [
+                c.backend,
+                "ok" if c.available else "unavailable",
+                c.version or "-",
+                c.endpoint,
+                c.detail or "-",
+            ]
+            for c in checks
+        ]
+        output.emit(
+            output.render_table(["BACKEND", "STATUS", "VERSION", "ENDPOINT", "DETAIL"], rows)
+        )
+        for c in checks:
+            if not c.available and c.hint:
+                output.emit(f"\nTo use {c.backend}: {c.hint}")
+        if config_info["valid"]:
+            where = config_info["path"] or "none found (optional)"
+            output.emit(f"\nConfig file: {where}")
+        else:
+            output.emit(f"\nConfig file: invalid: {config_info['error']}")
+        for name, ports in public.items():
+            _, host, ctr, proto = validators.parse_port(ports[0])
+            local = f"127.0.0.1:{host}:{ctr}" + ("" if proto == "tcp" else f"/{proto}")
+            output.emit(
+                f"\nSession {name!r} publishes {', '.join(ports)} on every network interface: "
+                f"any host that can reach this machine can connect. Write {local} to keep "
+                "it on this machine."
+            )
+        count = sum(c.available for c in checks)
+        output.emit(
+            f"{count} of {len(checks)} backends usable."
+            + ("" if usable else " Install or start one of them (see above).")
+        )
+    return 0 if usable else 1
+
+
+def _public_ports(config: OpsConfig) -> dict[str, list[str]]:
+    """The config's container sessions' port mappings that bind every interface.
+
+    ``"8080:80"`` binds 0.0.0.0 (and ::), as ``docker run -p`` does.
+
+    Example:
+        >>> from kstlib.ops.config import parse_config
+        >>> _public_ports(parse_config(
+        ...     "ops: {sessions: {web: {backend: docker, image: nginx, "
+        ...     "ports: ['8080:80', '127.0.0.1:8443:443']}}}", source="x.yml"))
+        {'web': ['8080:80']}
+    """
+    out: dict[str, list[str]] = {}
+    for name, session in config.sessions.items():
+        if session.backend is not BackendType.CONTAINER:
+            continue
+        wide = [p for p in session.ports if validators.parse_port(p)[0] in (None, "0.0.0.0", "::")]
+        if wide:
+            out[name] = wide
+    return out

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kstlib.ops.models import BackendType, SessionState, SessionStatus
 
@@ -216,3 +217,40 @@ def dumps_json(data: Any) -> str:
         }
     """
     return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+# -- printing a command's results -----------------------------------------------------------
+
+
+def emit(text: str = "") -> None:
+    """Print one line of a command's result on stdout."""
+    sys.stdout.write(text + "\n")
+
+
+class HasOptions(Protocol):
+    """What :func:`emit_status` needs of a command's context: its options."""
+
+    def option(self, name: str) -> Any:
+        """The value of option ``name``, ``None`` when the command has none."""
+
+
+def emit_status(ctx: HasOptions, status: SessionStatus, quiet_text: str | None) -> None:
+    """Print a status as ``--json``, ``--quiet`` (``quiet_text``) or a panel asks."""
+    if ctx.option("json"):
+        emit(dumps_json(status.to_dict()))
+    elif ctx.option("quiet"):
+        if quiet_text is not None:
+            emit(quiet_text)
+    else:
+        emit(render_status(status))
+
+
+def note(message: str) -> None:
+    """Print ``kstlib: note: MESSAGE`` on stderr."""
+    sys.stderr.write(f"kstlib: note: {message}\n")
+
+
+def warn(message: str) -> None:
+    """Print ``kstlib: warning: MESSAGE`` on stderr, on one line."""
+    line = " ".join(message.split())
+    sys.stderr.write(f"kstlib: warning: {line}\n")

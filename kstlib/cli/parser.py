@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from kstlib import __version__
 
@@ -208,6 +208,15 @@ def _stop_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _command(
+    commands: argparse._SubParsersAction[_Parser], name: str, handler: str, **kwargs: Any
+) -> _Parser:
+    """Declare command ``name`` run by ``handler`` (``"module:function"``, imported on use)."""
+    parser = commands.add_parser(name, **kwargs)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``kstlib`` parser.
 
@@ -238,8 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = ops.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=_Parser)
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "start",
+        "kstlib.cli.lifecycle:cmd_start",
         help="start a session",
         description="Start session NAME. Options override its definition in the config file.",
         usage="kstlib ops start NAME [options] [-- COMMAND [ARG ...]]",
@@ -249,8 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     _spec(p)
     _output(p, "print nothing on success")
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "stop",
+        "kstlib.cli.lifecycle:cmd_stop",
         help="stop a session and remove it",
         description="Stop session NAME: SIGTERM, wait --timeout "
         "seconds, then kill; the session is removed.",
@@ -261,8 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--force", action="store_true", help="kill at once, no grace period")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "restart",
+        "kstlib.cli.lifecycle:cmd_restart",
         help="stop a session, then start it again",
         description="Stop NAME gracefully (if it runs), then start it with "
         "its config file definition, else the configuration of its last "
@@ -275,8 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     _stop_options(p)
     _output(p, "print nothing on success")
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "attach",
+        "kstlib.cli.interactive:cmd_attach",
         help="connect this terminal to a session",
         description="Attach this terminal to session NAME "
         "(tmux: detach with the prefix key, then d).",
@@ -284,8 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     _name(p)
     _where(p)
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "status",
+        "kstlib.cli.lifecycle:cmd_status",
         help="show a session's state",
         description="Show the state of session NAME. Without -b it is "
         "looked up in the config file's place, then on tmux, then on the "
@@ -295,8 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     _where(p)
     _output(p, "print the state only")
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "logs",
+        "kstlib.cli.lifecycle:cmd_logs",
         help="print a session's recent output",
         description="Print the last lines of session NAME's output (also after it exited).",
     )
@@ -332,8 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-color", action="store_true", help="strip colours and other terminal escape sequences"
     )
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "wait",
+        "kstlib.cli.lifecycle:cmd_wait",
         help="wait for a session to exit, or for a log line",
         description="Wait until session NAME exits and exit with its exit "
         "code; with --for REGEX, wait until its output has a line matching "
@@ -373,8 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
         "once the wait is over, as --print-code does",
     )
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "list",
+        "kstlib.cli.listing:cmd_list",
         help="list sessions on every reachable backend",
         description="List the sessions of every reachable backend (tmux, "
         "Docker, Podman) and the config file's sessions that do not run "
@@ -388,8 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output(p, "print the names only")
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "exec",
+        "kstlib.cli.interactive:cmd_exec",
         help="run a command in a container session",
         description="Run COMMAND in the running container session NAME, "
         "print its output and exit with its exit code.",
@@ -398,8 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     _name(p)
     _where(p)
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "send-keys",
+        "kstlib.cli.interactive:cmd_send_keys",
         help="type keys into a tmux session",
         description="Type KEYS literally into tmux session NAME, then Enter (unless --no-enter).",
         usage="kstlib ops send-keys NAME [options] (KEYS | -- WORD ...)",
@@ -413,8 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", metavar="PATH", help="config file")
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "pull",
+        "kstlib.cli.pull:cmd_pull",
         help="pull an image from its registry",
         description="Pull IMAGE into a container engine (--runtime, else the first that "
         "answers: Podman, then Docker), with a progress bar on a terminal. Credentials "
@@ -444,8 +475,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="PATH", help="config file")
     _output(p, "print nothing on success")
 
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "doctor",
+        "kstlib.cli.doctor:cmd_doctor",
         help="check which backends are usable",
         description="Probe tmux, Docker and Podman (and the config file's "
         "engines): reachable or not, version, endpoint, and what to do "

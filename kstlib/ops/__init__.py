@@ -38,8 +38,8 @@ from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionS
 
 if TYPE_CHECKING:
     from kstlib.ops.container import ContainerRunner
-    from kstlib.ops.locate import EngineUnavailableWarning, list_sessions
-    from kstlib.ops.manager import SessionManager, auto_detect_backend
+    from kstlib.ops.locate import EngineUnavailableWarning, auto_detect_backend, list_sessions
+    from kstlib.ops.manager import SessionManager
     from kstlib.ops.registry import PullProgress, PullResult, RegistryAuth, pull_image
     from kstlib.ops.runner import AbstractRunner, Runner
     from kstlib.ops.tmux import TmuxRunner
@@ -53,7 +53,7 @@ _LAZY = {
     "Runner": "kstlib.ops.runner",
     "list_sessions": "kstlib.ops.locate",
     "SessionManager": "kstlib.ops.manager",
-    "auto_detect_backend": "kstlib.ops.manager",
+    "auto_detect_backend": "kstlib.ops.locate",
     "TmuxRunner": "kstlib.ops.tmux",
     "PullProgress": "kstlib.ops.registry",
     "PullResult": "kstlib.ops.registry",

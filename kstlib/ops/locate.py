@@ -29,6 +29,7 @@ from kstlib.ops.exceptions import (
     SessionNotFoundError,
 )
 from kstlib.ops.models import BackendType, SessionStatus, SessionTable
+from kstlib.ops.validators import validate_name
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
@@ -38,6 +39,7 @@ __all__ = [
     "EngineUnavailableWarning",
     "Location",
     "Search",
+    "auto_detect_backend",
     "list_sessions",
     "locate_container",
     "not_found",
@@ -419,3 +421,31 @@ def locate_container(
     """
     found = search_containers(name, runtime, base_url, timeout).found
     return [loc.runtime for loc in found if loc.runtime is not None]
+
+
+def auto_detect_backend(
+    name: str,
+    *,
+    socket_name: str | None = None,
+    socket_path: str | None = None,
+    runtime: str | None = None,
+    base_url: str | None = None,
+) -> BackendType | None:
+    """Return the backend where session ``name`` lives, ``None`` if nowhere.
+
+    Searches tmux, then every reachable container engine (Podman, Docker).
+    A name found on more than one raises
+    :class:`~kstlib.ops.exceptions.SessionAmbiguousError` listing them
+    (e.g. ``["tmux", "podman"]``).
+
+    Example:
+        >>> auto_detect_backend("no-such-session", socket_name="kstlib-doc") is None
+        True
+    """
+    validate_name(name)
+    found = search(
+        name, socket_name=socket_name, socket_path=socket_path, runtime=runtime, base_url=base_url
+    ).found
+    if len(found) > 1:
+        raise SessionAmbiguousError(name, [loc.label for loc in found])
+    return found[0].backend if found else None

@@ -15,26 +15,24 @@ Example:
 
 from __future__ import annotations
 
-import http.client
 import os
-import re
-import socket
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from kstlib.ops import waits
+from kstlib.ops.backends import make_runner
 from kstlib.ops.exceptions import (
     SessionAmbiguousError,
     SessionConfigError,
     SessionError,
     SessionNotFoundError,
-    SessionTimeoutError,
 )
+from kstlib.ops.locate import auto_detect_backend, search
 from kstlib.ops.logfile import Since
-from kstlib.ops.models import BackendType, Command, SessionConfig, SessionState, SessionStatus
+from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
 from kstlib.ops.runner import CommandRunner, KeySender, Runner
-from kstlib.ops.validators import validate_name, validate_timeout
+from kstlib.ops.validators import validate_name
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -49,6 +47,8 @@ __all__ = [
     "make_runner",
     "wait_for_log",
 ]
+
+wait_for_log = waits.wait_for_log
 
 #: Options that choose where a session runs rather than what it runs.
 _RUNNER_OPTIONS = ("tmux_bin", "engine_timeout")
@@ -97,126 +97,7 @@ class SessionOptions(TypedDict, total=False):
 _IMPLY_CONTAINER = ("image", "runtime", "base_url")
 
 
-def make_runner(
-    config: SessionConfig, tmux_bin: str | None = None, engine_timeout: float | None = None
-) -> Runner:
-    """Build the runner that serves ``config`` (tmux server or container engine).
-
-    Example:
-        >>> make_runner(SessionConfig(name="a", socket_name="kstlib-doc"))
-        TmuxRunner(socket='kstlib-doc')
-    """
-    if config.backend is BackendType.TMUX:
-        from kstlib.ops.tmux import TmuxRunner
-
-        return TmuxRunner(
-            socket_name=config.socket_name, socket_path=config.socket_path, tmux_bin=tmux_bin
-        )
-    from kstlib.ops.container import ContainerRunner
-
-    if engine_timeout is None:
-        return ContainerRunner(runtime=config.runtime, base_url=config.base_url)
-    return ContainerRunner(runtime=config.runtime, base_url=config.base_url, timeout=engine_timeout)
-
-
-def auto_detect_backend(
-    name: str,
-    *,
-    socket_name: str | None = None,
-    socket_path: str | None = None,
-    runtime: str | None = None,
-    base_url: str | None = None,
-) -> BackendType | None:
-    """Return the backend where session ``name`` lives, ``None`` if nowhere.
-
-    Searches tmux, then every reachable container engine (Podman, Docker).
-    A name found on more than one raises
-    :class:`~kstlib.ops.exceptions.SessionAmbiguousError` listing them
-    (e.g. ``["tmux", "podman"]``).
-
-    Example:
-        >>> auto_detect_backend("no-such-session", socket_name="kstlib-doc") is None
-        True
-    """
-    from kstlib.ops.locate import search
-
-    validate_name(name)
-    found = search(
-        name, socket_name=socket_name, socket_path=socket_path, runtime=runtime, base_url=base_url
-    ).found
-    if len(found) > 1:
-        raise SessionAmbiguousError(name, [loc.label for loc in found])
-    return found[0].backend if found else None
-
-
-def _pattern(pattern: object) -> re.Pattern[str]:
-    if isinstance(pattern, re.Pattern):
-        return pattern
-    if not isinstance(pattern, str):
-        raise SessionConfigError(
-            f"pattern: expected a regular expression string, got {type(pattern).__name__}",
-            "pattern",
-        )
-    try:
-        return re.compile(pattern)
-    except re.error as err:
-        raise SessionConfigError(
-            f"pattern: {pattern!r} is not a regular expression: {err}", "pattern"
-        ) from None
-
-
-def _check_port(port: object) -> int:
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise SessionConfigError(f"port: {port!r} is not a port number (1-65535)", "port")
-    return port
-
-
-#: Pause between readiness attempts (a refused connection answers at once).
-_READY_POLL = 0.1
-
-
-def wait_for_log(
-    runner: Runner, name: str, pattern: str | re.Pattern[str], timeout: float = 30
-) -> str:
-    """Return the first output line of session ``name`` that matches ``pattern``.
-
-    See :meth:`SessionManager.wait_for_log`.
-
-    Example:
-        >>> from kstlib.ops import TmuxRunner
-        >>> runner = TmuxRunner(socket_name="kstlib-doc")
-        >>> _ = runner.start(SessionConfig(name="doc-wfl", command="echo up; sleep 30"))
-        >>> wait_for_log(runner, "doc-wfl", "^up$", timeout=10)
-        'up'
-        >>> runner.stop("doc-wfl", graceful=False)
-        True
-    """
-    regex = _pattern(pattern)
-    limit = validate_timeout(timeout)
-    lines = runner.follow_logs(name, since=0, ansi=False, timeout=timeout)
-    try:
-        for line in lines:
-            if regex.search(line):
-                return line
-    except SessionTimeoutError as err:
-        raise SessionTimeoutError(
-            name, err.backend, f"no line matched {regex.pattern!r} within {limit:g} s"
-        ) from err
-    finally:
-        close = getattr(lines, "close", None)
-        if close is not None:
-            close()
-    try:
-        code: int | None = runner.status(name).exit_code
-    except SessionNotFoundError:
-        code = None
-    raise SessionError(
-        f"session {name!r} on {runner.backend.value} ended (exit code {code}) before "
-        f"printing a line that matches {regex.pattern!r}"
-    )
-
-
-class SessionManager:
+class SessionManager(waits.SessionWaits):
     """Manage one named session on tmux or in a container.
 
     Args:
@@ -292,7 +173,6 @@ class SessionManager:
         self._runner: Runner | None = None
 
     def _detect(self, name: str, options: dict[str, Any]) -> BackendType:
-        from kstlib.ops.locate import search
 
         found = search(
             name,
@@ -352,8 +232,6 @@ class SessionManager:
             ...
             kstlib.ops.exceptions.SessionNotFoundError: Session 'doc-find' was not found (searched: tmux (socket kstlib-doc), docker at unix:///nonexistent.sock (not reachable)); ...
         """
-        from kstlib.ops.locate import search
-
         validate_name(name)
         where = search(
             name,
@@ -545,41 +423,6 @@ class SessionManager:
             self.name, since=since, timestamps=timestamps, ansi=ansi, timeout=timeout
         )
 
-    def wait(self, timeout: float | None = None) -> int:
-        """Wait until the process exits (after any restarts) and return its exit code.
-
-        Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError` after
-        ``timeout`` seconds.
-
-        Example:
-            >>> bot = SessionManager("doc-wait", socket_name="kstlib-doc")
-            >>> _ = bot.start("exit 7")
-            >>> bot.wait(timeout=5)
-            7
-            >>> bot.stop()
-            True
-        """
-        return self._lookup().wait(self.name, timeout=timeout)
-
-    def wait_for_log(self, pattern: str | re.Pattern[str], timeout: float = 30) -> str:
-        """Return the first output line that matches the regex ``pattern``.
-
-        Lines already written count too, so it is the way to wait for
-        readiness. Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError`
-        after ``timeout`` seconds (its message names the pattern), and
-        :class:`~kstlib.ops.exceptions.SessionError` if the session ends first.
-        See also :meth:`wait_for_port` and :meth:`wait_for_http`.
-
-        Example:
-            >>> bot = SessionManager("doc-ready", socket_name="kstlib-doc")
-            >>> _ = bot.start("sleep 0.2; echo 'listening on :8080'; sleep 30")
-            >>> bot.wait_for_log(r"listening on :\\d+", timeout=10)
-            'listening on :8080'
-            >>> bot.stop(graceful=False)
-            True
-        """
-        return wait_for_log(self._lookup(), self.name, pattern, timeout)
-
     def exec(self, command: Command) -> tuple[int, str]:
         """Run ``command`` beside the session's process; return ``(exit_code, output)``.
 
@@ -630,143 +473,9 @@ class SessionManager:
             )
         runner.send_keys(self.name, keys, enter=enter)
 
-    def _ready_wait(
-        self, what: str, timeout: object, attempt: Callable[[float], str | None]
-    ) -> None:
-        """Call ``attempt(seconds left)`` until it returns ``None`` (ready) or time runs out.
-
-        ``attempt`` returns why it is not ready yet. Between attempts the
-        session is checked: one that has exited (or vanished) ends the wait.
-        """
-        limit = validate_timeout(timeout)
-        deadline = time.monotonic() + limit
-        while True:
-            left = deadline - time.monotonic()
-            why = attempt(max(min(left, 5.0), 0.05))
-            if why is None:
-                return
-            st = self.status()  # SessionNotFoundError if it is gone
-            if not st.is_running:
-                raise SessionError(
-                    f"session {self.name!r} on {self._where()} ended (exit code "
-                    f"{st.exit_code}) before {what} ({why})"
-                )
-            if time.monotonic() >= deadline:
-                raise SessionTimeoutError(
-                    self.name,
-                    self._config.runtime or self.backend,
-                    f"{what} did not happen within {limit:g} s ({why})",
-                )
-            time.sleep(min(_READY_POLL, max(deadline - time.monotonic(), 0)))
-
-    def wait_for_port(self, port: int, host: str = "127.0.0.1", timeout: float = 30) -> None:
-        """Wait until a TCP connection to ``host:port`` succeeds (the session listens).
-
-        The same rules as :meth:`wait_for_log`: raises
-        :class:`~kstlib.ops.exceptions.SessionTimeoutError` after ``timeout``
-        seconds (the message has the last connection error), and
-        :class:`~kstlib.ops.exceptions.SessionError` if the session exits
-        first. A container's published port is reached on the host side
-        (``ports=["8080:80"]``: ``wait_for_port(8080)``).
-
-        Example:
-            >>> bot = SessionManager("doc-port", socket_name="kstlib-doc")
-            >>> _ = bot.start("sleep 30")
-            >>> bot.wait_for_port(1, timeout=0.2)
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionTimeoutError: Could not wait for session 'doc-port' on the tmux backend: port 127.0.0.1:1 accepting connections did not happen within 0.2 s (...)
-            >>> bot.stop(graceful=False)
-            True
-        """
-        number = _check_port(port)
-        if not isinstance(host, str) or not host:
-            raise SessionConfigError(f"host: {host!r} must be a host name or address", "host")
-
-        def attempt(seconds: float) -> str | None:
-            try:
-                with socket.create_connection((host, number), timeout=seconds):
-                    return None
-            except OSError as err:
-                return f"{type(err).__name__}: {err}"
-
-        self._ready_wait(f"port {host}:{number} accepting connections", timeout, attempt)
-
-    def wait_for_http(self, url: str, status: int = 200, timeout: float = 30) -> int:
-        """Wait until ``GET url`` answers with HTTP ``status``; return that status.
-
-        The same rules as :meth:`wait_for_log` and :meth:`wait_for_port`.
-        Redirects are followed; proxies from the environment are not used
-        (readiness is about this machine). Only ``http://`` and ``https://``.
-
-        Example:
-            >>> bot = SessionManager("doc-http", socket_name="kstlib-doc")
-            >>> _ = bot.start("sleep 30")
-            >>> bot.wait_for_http("http://127.0.0.1:1/health", timeout=0.2)
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionTimeoutError: Could not wait for session 'doc-http' on the tmux backend: HTTP 200 from http://127.0.0.1:1/health did not happen within 0.2 s (...)
-            >>> bot.stop(graceful=False)
-            True
-        """
-        import urllib.error
-        import urllib.request
-
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise SessionConfigError(f"url: {url!r} must start with http:// or https://", "url")
-        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-            raise SessionConfigError(f"status: {status!r} is not an HTTP status", "status")
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-        def attempt(seconds: float) -> str | None:
-            try:
-                with opener.open(url, timeout=seconds) as answer:
-                    code = int(answer.status)
-            except urllib.error.HTTPError as err:
-                code = int(err.code)
-                err.close()
-            except (OSError, ValueError, http.client.HTTPException) as err:
-                return f"{type(err).__name__}: {err}"
-            return None if code == status else f"HTTP {code}"
-
-        self._ready_wait(f"HTTP {status} from {url}", timeout, attempt)
-        return status
-
     def _where(self) -> str:
         runtime = self._config.runtime
         return f"{self.backend.value}" + (f" ({runtime})" if runtime else "")
-
-    def wait_until_running(self, timeout: float = 30) -> SessionStatus:
-        """Wait until the session exists and runs; return its status.
-
-        Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError` after
-        ``timeout`` seconds and :class:`~kstlib.ops.exceptions.SessionError`
-        if it exits instead.
-
-        Example:
-            >>> bot = SessionManager("doc-up", socket_name="kstlib-doc")
-            >>> _ = bot.start("sleep 30")
-            >>> bot.wait_until_running(timeout=5).state.value
-            'running'
-            >>> bot.stop(graceful=False)
-            True
-        """
-        deadline = time.monotonic() + validate_timeout(timeout)
-        while True:
-            try:
-                st = self.status()
-            except SessionNotFoundError:
-                st = None
-            if st is not None and st.is_running:
-                return st
-            if st is not None and st.state is SessionState.EXITED:
-                raise SessionError(
-                    f"session {self.name!r} on {self._where()} exited with code "
-                    f"{st.exit_code} instead of running"
-                )
-            if time.monotonic() >= deadline:
-                raise SessionTimeoutError(self.name, self.backend, f"not running after {timeout} s")
-            time.sleep(0.05)
 
     @contextmanager
     def running(

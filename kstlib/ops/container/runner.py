@@ -26,27 +26,18 @@ Example:
 
 from __future__ import annotations
 
-import os
-import re
-import sys
-import threading
 import time
-from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager, suppress
-from datetime import datetime, timezone
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from kstlib.ops.engines.adapter import (
-    DEFAULT_TIMEOUT,
     ContainerInfo,
     ContainerSpec,
     spec_from_config,
 )
-from kstlib.ops.engines.endpoints import connect, forget
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     OpsError,
-    SessionAttachError,
     SessionConfigError,
     SessionExistsError,
     SessionNotFoundError,
@@ -56,7 +47,6 @@ from kstlib.ops.exceptions import (
 )
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import (
-    BackendType,
     SessionConfig,
     SessionState,
     SessionStatus,
@@ -64,20 +54,18 @@ from kstlib.ops.models import (
 )
 from kstlib.ops.translate import Op
 from kstlib.ops.validators import (
-    validate_base_url,
-    validate_call_timeout,
-    validate_command,
     validate_lines,
     validate_lookup_name,
     validate_optional_timeout,
-    validate_runtime,
     validate_since,
 )
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
-from kstlib.ops.container.logs import _Cursor, _Lines, _render
-from kstlib.ops.container.relay import _EXIT_GRACE, _EXIT_SLICE, _ExitWatch, _relay, _TerminalError
+from kstlib.ops.container.base import _POLL, _WAIT_SLICE, _require_engine_name
+from kstlib.ops.container.exec_attach import ContainerExecAttach
+from kstlib.ops.container.follow import ContainerFollow
+from kstlib.ops.container.logs import _Lines, _render
 from kstlib.ops.container.states import (
     _LIVE,
     _NO_POLICY,
@@ -90,28 +78,7 @@ from kstlib.ops.container.states import (
 __all__ = ["ContainerRunner"]
 
 
-_BACKEND = BackendType.CONTAINER
-
-
-# What Docker and Podman accept as a container name; nothing else can exist
-# there, and it is never put into an API path.
-_ENGINE_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
-
-
-# Polling step while a restart is due; longest single engine wait for a
-# container with a restart policy (Podman's wait may miss a quick restart).
-_POLL = 0.1
-
-
-_WAIT_SLICE = 1.0
-
-
-def _require_engine_name(engine: EngineAdapter, name: str) -> None:
-    if not _ENGINE_NAME_RE.fullmatch(name):
-        raise SessionNotFoundError(name, engine.runtime)
-
-
-class ContainerRunner:
+class ContainerRunner(ContainerFollow, ContainerExecAttach):
     """Run sessions as containers on one Docker or Podman engine.
 
     Args:
@@ -135,92 +102,6 @@ class ContainerRunner:
         >>> runner.backend.value
         'container'
     """
-
-    backend = _BACKEND
-
-    def __init__(
-        self,
-        runtime: str | None = None,
-        base_url: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> None:
-        self._runtime = validate_runtime(runtime) if runtime is not None else None
-        self.base_url = validate_base_url(base_url)
-        self.timeout = validate_call_timeout(timeout)
-        self._engine: EngineAdapter | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"ContainerRunner(runtime={self._runtime!r}, base_url={self.base_url!r})"
-
-    # -- the engine ---------------------------------------------------------------------
-
-    @property
-    def engine(self) -> EngineAdapter:
-        """The engine adapter (connected on first use).
-
-        Raises:
-            ContainerRuntimeNotFoundError: no engine answers; lists the endpoints tried.
-
-        Example:
-            >>> ContainerRunner(runtime="docker", base_url="unix:///nonexistent.sock").engine
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No docker engine API answered (tried: unix:///nonexistent.sock). ...
-        """
-        with self._lock:
-            if self._engine is None:
-                self._engine = connect(self._runtime, self.base_url, self.timeout)
-            return self._engine
-
-    @property
-    def runtime(self) -> str:
-        """``"docker"`` or ``"podman"``: the engine in use (connects when asked to choose).
-
-        Example:
-            >>> ContainerRunner(runtime="docker").runtime
-            'docker'
-        """
-        if self._runtime is not None:
-            return self._runtime
-        return self.engine.runtime
-
-    @property
-    def endpoint(self) -> str:
-        """The API endpoint of the engine in use.
-
-        Example:
-            >>> ContainerRunner(runtime="docker").endpoint  # doctest: +SKIP
-            'unix:///var/run/docker.sock'
-        """
-        return self.engine.endpoint
-
-    @contextmanager
-    def _using(self) -> Iterator[EngineAdapter]:
-        engine = self.engine
-        with self._forgetting(engine):
-            yield engine
-
-    @contextmanager
-    def _forgetting(self, engine: EngineAdapter) -> Iterator[None]:
-        try:
-            yield
-        except ContainerRuntimeNotFoundError:
-            # The engine went away: ask again (and re-ping) next time.
-            forget(engine)
-            with self._lock:
-                if self._engine is engine:
-                    self._engine = None
-            raise
-
-    @staticmethod
-    def _inspect(engine: EngineAdapter, name: str, op: Op = Op.READ) -> ContainerInfo:
-        _require_engine_name(engine, name)
-        info = engine.inspect(name, op)
-        if info.name != name:
-            # The engine also matches id prefixes; sessions match names exactly.
-            raise SessionNotFoundError(name, engine.runtime)
-        return info
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -509,297 +390,3 @@ class ContainerRunner:
         if count is not None:
             out = out[-count:] if count else []
         return "\n".join(_render(stamp, text, bool(timestamps), ansi) for stamp, text in out)
-
-    def follow_logs(
-        self,
-        name: str,
-        since: Since | None = None,
-        timestamps: bool = False,
-        ansi: bool = True,
-        timeout: float | None = None,
-    ) -> Iterator[str]:
-        """Yield the container's output lines as they are written; end when it ends for good.
-
-        Through the engine's streaming logs API. Without ``since``, only the
-        lines written once the iteration has begun; with it, the lines
-        written from then on, then the new ones. A restart by the container's
-        restart policy does not end it: the next run's lines follow. It ends
-        when the container has exited and will not be restarted, or is
-        removed. ``timestamps`` and ``ansi`` are as for :meth:`logs`. With
-        ``timeout`` (seconds, from the first line asked for), it raises
-        :class:`~kstlib.ops.exceptions.SessionTimeoutError` ("the follow timed
-        out after T s") at the deadline, even if the container is silent: no
-        read waits past it and no line is yielded after it. Leaving the loop early (or
-        ``close()``) releases the engine connection at once; no thread is
-        used.
-
-        Example:
-            >>> for line in ContainerRunner(runtime="docker").follow_logs("job"):  # doctest: +SKIP
-            ...     print(line)
-            step 1
-            step 2
-        """
-        validate_lookup_name(name)
-        start = validate_since(since)
-        limit = validate_optional_timeout(timeout)
-        with self._using() as engine:
-            info = self._inspect(engine, name)
-        return self._follow(
-            engine, info, start=start, timestamps=bool(timestamps), ansi=bool(ansi), timeout=limit
-        )
-
-    def _follow(
-        self,
-        engine: EngineAdapter,
-        info: ContainerInfo,
-        *,
-        start: datetime | None,
-        timestamps: bool,
-        ansi: bool,
-        timeout: float | None,
-    ) -> Iterator[str]:
-        name, runtime = info.name, engine.runtime
-        deadline = None if timeout is None else time.monotonic() + timeout
-        # The follow ran out of time; the session itself is fine and runs on.
-        expired = f"the follow timed out after {timeout or 0:g} s (the session is still running)"
-
-        def left() -> float | None:
-            # Asked before every read and every line: nothing is yielded, and
-            # no read waits, past the deadline.
-            if deadline is None:
-                return None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise SessionTimeoutError(name, runtime, expired)
-            return remaining
-
-        # Lines always come with the engine's times (shown only if asked for),
-        # so that each new read resumes right after the last line yielded: a
-        # restart takes a new stream, and after the container stops, Podman's
-        # stream may skip lines; what it sends then is read again, plainly.
-        cursor = _Cursor()
-        watch = _RestartWatch()
-        check = engine.follow_needs_check
-        since, tail = (start, None) if start is not None else (None, 0)
-        # "Written after the call", for a read that cannot use tail=0.
-        anchor = start or datetime.now(timezone.utc)
-        with self._forgetting(engine):
-            try:
-                current: ContainerInfo | None = info
-                while current is not None:
-                    info = current
-                    if info.state == "running":
-                        opened = time.monotonic()
-                        heard = yield from self._stream(
-                            engine,
-                            info,
-                            cursor,
-                            since=since,
-                            tail=tail,
-                            check=check,
-                            left=left,
-                            style=(timestamps, ansi),
-                        )
-                        if not heard and time.monotonic() - opened < _POLL:
-                            time.sleep(min(_POLL, left() or _POLL))
-                    current = self._after_stream(engine, info, watch, left)
-                    since, tail = cursor.resume() or anchor, None
-                # The container is done: what the streams did not bring, in one plain read.
-                left()
-                try:
-                    entries = engine.logs(info.id, None, since=since, timestamps=True)
-                except SessionNotFoundError:
-                    entries = []  # removed meanwhile: nothing more to read
-                final = _Lines(stamped=True, cursor=cursor)
-                for stamp, text in final.feed(entries) + final.flush():
-                    left()
-                    yield _render(stamp, text, timestamps, ansi)
-            except SessionTimeoutError as err:
-                if deadline is not None and time.monotonic() >= deadline and err.reason != expired:
-                    raise SessionTimeoutError(name, runtime, expired) from err
-                raise
-
-    def _stream(
-        self,
-        engine: EngineAdapter,
-        info: ContainerInfo,
-        cursor: _Cursor,
-        *,
-        since: datetime | None,
-        tail: int | None,
-        check: bool,
-        left: Callable[[], float | None],
-        style: tuple[bool, bool],
-    ) -> Generator[str, None, bool]:
-        """Yield the lines of one followed-log stream of a running container; whether any came.
-
-        With ``check``, each chunk is used only once an inspect shows the same
-        run still going; otherwise it is left for the next read.
-        """
-        heard = False
-        stream = engine.follow_logs(
-            info.id, info.name, tail=tail, since=since, timestamps=True, timeout=left()
-        )
-        try:
-            lines = _Lines(stamped=True, cursor=cursor)
-            while (entries := stream.read(left())) is not None:
-                if not entries:
-                    continue
-                heard = True
-                if check and not self._same_run(engine, info):
-                    break
-                for stamp, text in lines.feed(entries):
-                    left()
-                    yield _render(stamp, text, *style)
-        finally:
-            stream.close()
-        return heard
-
-    def _same_run(self, engine: EngineAdapter, info: ContainerInfo) -> bool:
-        try:
-            current = self._inspect(engine, info.name)
-        except SessionNotFoundError:
-            return False
-        return (current.id, current.state, current.started_at) == (
-            info.id,
-            "running",
-            info.started_at,
-        )
-
-    def _after_stream(
-        self,
-        engine: EngineAdapter,
-        info: ContainerInfo,
-        watch: _RestartWatch,
-        left: Callable[[], float | None],
-    ) -> ContainerInfo | None:
-        """After a followed log ended: the container to follow on, or ``None`` when it is done."""
-        while True:
-            try:
-                current = self._inspect(engine, info.name)
-            except SessionNotFoundError:
-                return None  # removed: the session is over
-            if current.id != info.id or watch.settled(current):
-                return None  # exited for good, or replaced by another session of that name
-            if current.state == "running":
-                return current
-            if _state(current) is not SessionState.RUNNING:
-                return None  # paused, or never started: nothing more will come
-            time.sleep(min(_POLL, left() or _POLL))
-
-    def exec(self, name: str, command: str | list[str] | tuple[str, ...]) -> tuple[int, str]:
-        """Run ``command`` in the running container; return ``(exit_code, output)``.
-
-        A list is the argv; a string is split with :mod:`shlex` (no shell).
-        Output is stdout then stderr as the engine relays them (no terminal).
-        Bounded by the runner's ``timeout``.
-
-        Example:
-            >>> ContainerRunner(runtime="docker").exec("bot", ["echo", "hi"])  # doctest: +SKIP
-            (0, 'hi\\n')
-        """
-        import shlex
-
-        validate_lookup_name(name)
-        checked = validate_command(command)
-        if checked is None:
-            raise SessionConfigError("command: must not be empty", "command")
-        argv = shlex.split(checked) if isinstance(checked, str) else list(checked)
-        with self._using() as engine:
-            _require_engine_name(engine, name)
-            code, output = engine.exec(name, argv)
-        return code, output.decode("utf-8", errors="replace")
-
-    # -- attach -------------------------------------------------------------------------
-
-    def attach(self, name: str) -> None:
-        """Connect this terminal to the container until a detach, or until it ends.
-
-        See :meth:`attach_terminal`, which also tells how the attach ended.
-
-        Example:
-            >>> ContainerRunner(runtime="docker").attach("bot")  # doctest: +SKIP
-        """
-        self.attach_terminal(name)
-
-    def attach_terminal(self, name: str) -> int | None:
-        """Connect this terminal to the container; tell whether it was a detach or an end.
-
-        A container with a TTY (kstlib's are) gets the terminal in raw mode, and
-        its size follows the terminal's (SIGWINCH); detach with Ctrl-P Ctrl-Q.
-        A container without a TTY (started elsewhere) leaves the terminal as it
-        is (line editing and echo, no raw mode); detach with Ctrl-C or Ctrl-D.
-        The terminal is always restored; a detach leaves the container running.
-        Works on Podman through its Docker-compatible API on the same socket.
-
-        Returns:
-            ``None`` after a detach (the session runs on), or the container's
-            exit code when it ended while attached (``-1`` when the engine could
-            not tell it: the container was removed at once).
-
-        Example:
-            >>> ContainerRunner(runtime="docker").attach_terminal("bot")  # doctest: +SKIP
-            5
-        """
-        validate_lookup_name(name)
-        with self._using() as engine:
-            runtime = engine.runtime
-            info = self._inspect(engine, name, Op.ATTACH)
-            if _state(info) is not SessionState.RUNNING:
-                raise SessionAttachError(
-                    name, runtime, f"the container is {info.state}, not running; start it first"
-                )
-            try:
-                in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
-            except (AttributeError, ValueError, OSError) as err:
-                raise SessionAttachError(name, runtime, "standard input is not a terminal") from err
-            if not os.isatty(in_fd):
-                raise SessionAttachError(name, runtime, "standard input is not a terminal")
-            resize: Callable[[], None] | None = None
-            if info.tty:
-
-                def resize() -> None:
-                    try:
-                        size = os.get_terminal_size(in_fd)
-                    except OSError as err:
-                        raise SessionAttachError(name, runtime, f"no terminal size: {err}") from err
-                    engine.resize(name, size.lines, size.columns)
-
-                resize()
-            # Watch for the exit before attaching, so its code is known even when
-            # the container is removed right after (a stop from elsewhere).
-            watch = _ExitWatch(engine, info.id, min(self.timeout, _EXIT_SLICE))
-            handle = engine.attach_socket(name)
-            try:
-                detached = _relay(
-                    handle.sock,
-                    in_fd,
-                    out_fd,
-                    framed=not info.tty,
-                    raw=bool(info.tty),
-                    on_resize=resize,
-                )
-            except OSError as err:
-                watch.cancel()
-                raise SessionAttachError(name, runtime, f"the connection broke: {err}") from err
-            except _TerminalError as err:
-                watch.cancel()
-                raise SessionAttachError(name, runtime, f"the terminal failed: {err}") from err
-            except BaseException:
-                watch.cancel()
-                raise
-            finally:
-                handle.sock.close()
-            if detached:
-                watch.cancel()
-                return None
-            code = watch.result(min(self.timeout, _EXIT_GRACE))
-            if code is not None:
-                return code
-            try:
-                info = self._inspect(engine, name)
-            except SessionNotFoundError:
-                return -1  # removed at once: the code went with it
-            if _state(info) is SessionState.RUNNING:
-                return None  # the engine closed the connection; the session runs on
-            return info.exit_code if info.exit_code is not None else -1

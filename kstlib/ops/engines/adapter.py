@@ -313,6 +313,10 @@ class EngineAdapter(Protocol):
     #: still runs (the caller then inspects before using it).
     follow_needs_check: bool
 
+    def version(self) -> str:
+        """The engine and API version, e.g. ``"Docker 20.10.24 (API 1.41)"``."""
+        ...
+
     def create(self, spec: ContainerSpec) -> str:
         """Create (not start) the container; return its id."""
         ...

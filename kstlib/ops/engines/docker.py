@@ -199,6 +199,21 @@ class DockerEngine(http.HttpEngine):
             api.trust_env = False
         return cls(api, endpoint, timeout)
 
+    def version(self) -> str:
+        """The engine and API version (one ``/version`` call).
+
+        Podman serves the Docker API too; its components say which engine answered.
+
+        Example:
+            >>> engine.version()  # doctest: +SKIP
+            'Docker 20.10.24+dfsg1 (API 1.41)'
+        """
+        with self._translate(Op.READ, None):
+            info = self.api.version()
+        components = " ".join(str(c.get("Name", "")) for c in info.get("Components") or [])
+        engine = "Podman" if "podman" in components.lower() else "Docker"
+        return f"{engine} {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+
     def create(self, spec: ContainerSpec) -> str:
         """Create the container described by ``spec`` (``create_container``); return its id.
 

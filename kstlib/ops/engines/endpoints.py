@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections.abc import Mapping
@@ -78,7 +79,9 @@ def _open(runtime: str, endpoint: str, timeout: float) -> EngineAdapter:
     """Create an adapter; raises ContainerRuntimeNotFoundError if the engine does not answer."""
     if endpoint.startswith("unix://") and not os.path.exists(endpoint[len("unix://") :]):
         # No socket file: nothing to ask, and no SDK error to translate.
-        raise unreachable(endpoint, "no socket file", runtime)
+        path = endpoint[len("unix://") :]
+        missing = FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        raise unreachable(endpoint, "no socket file", runtime) from missing
     if runtime == "docker":
         from kstlib.ops.engines.docker import DockerEngine
 

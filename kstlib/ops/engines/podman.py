@@ -247,6 +247,7 @@ class PodmanEngine(http.HttpEngine):
         self._compat: Any = None
         self._compat_lock = threading.Lock()
         self._pullers: dict[float, Any] = {}
+        self._ping_headers: dict[str, str] = {}
 
     @classmethod
     def open(cls, endpoint: str, timeout: float) -> PodmanEngine:
@@ -272,7 +273,22 @@ class PodmanEngine(http.HttpEngine):
             raise unreachable(
                 endpoint, f"no Podman API there (libpod ping: HTTP {status})", RUNTIME
             )
-        return cls(client, endpoint, timeout)
+        engine = cls(client, endpoint, timeout)
+        engine._ping_headers = dict(response.headers)
+        return engine
+
+    def version(self) -> str:
+        """The engine and API version, from the headers of the ping that opened it.
+
+        ``/_ping`` answers in milliseconds; ``/version`` can take half a second.
+
+        Example:
+            >>> engine.version()  # doctest: +SKIP
+            'Podman 4.3.1 (API 1.41)'
+        """
+        headers = self._ping_headers
+        version = headers.get("Libpod-Api-Version") or headers.get("Server") or "?"
+        return f"Podman {version} (API {headers.get('Api-Version', '?')})"
 
     def _container(self, ref: str) -> Any:
         # A model over the name or id alone: its methods then cost one request

@@ -1,0 +1,577 @@
+"""One command's context: its arguments, config file, runners and session search.
+
+Example:
+    >>> import argparse
+    >>> Context(argparse.Namespace(config=None, backend="tmux", runtime=None)).explicit_backend()
+    (<BackendType.TMUX: 'tmux'>, None, None)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+from kstlib.cli import output, state
+from kstlib.cli.parser import UsageError
+from kstlib.ops import validators
+from kstlib.ops.config import OpsConfig, load_config
+from kstlib.ops.exceptions import (
+    BackendNotFoundError,
+    SessionAmbiguousError,
+    SessionConfigError,
+    SessionNotFoundError,
+)
+from kstlib.ops.models import BackendType, SessionConfig, SessionStatus
+from kstlib.ops.runner import Runner
+
+if TYPE_CHECKING:
+    from kstlib.ops.tmux import TmuxRunner
+from kstlib.cli.places import (
+    _CONTAINER_NAME,
+    _CONTAINER_NAME_RULE,
+    _NOT_TMUX_NAME,
+    _TMUX_NAME_RULE,
+    CONTAINER,
+    ENGINE_TIMEOUT_ENV,
+    RUNS_CONFIG_PROGRAMS,
+    TMUX,
+    Place,
+    _option_error,
+    _resolve_cli_volume,
+    _unique,
+    parse_env,
+)
+
+__all__ = ["Context"]
+
+
+class Context:
+    """One command's arguments, its config file (read on first use) and its runners.
+
+    Example:
+        >>> import argparse
+        >>> ctx = Context(argparse.Namespace(config=None, backend="docker", runtime=None))
+        >>> ctx.explicit_place("bot")
+        Place(backend=<BackendType.CONTAINER: 'container'>, runtime='docker', base_url=None, socket_name=None, socket_path=None)
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._config: OpsConfig | None = None
+        self._noted_binary = False
+        self._invalid: dict[str, SessionConfigError] = {}
+
+    @property
+    def config(self) -> OpsConfig:
+        """The configuration (``--config``, else the lookup order of :mod:`kstlib.ops.config`).
+
+        An invalid entry under ``ops.sessions`` is left out (see
+        :attr:`invalid_sessions`), unless it is the one this command names:
+        then its error is raised.
+
+        Example:
+            >>> import argparse, os, tempfile
+            >>> path = os.path.join(tempfile.mkdtemp(), "ops.yml")
+            >>> _ = open(path, "w").write("ops: {tmux_socket: work}")
+            >>> Context(argparse.Namespace(config=path)).config.tmux_socket
+            'work'
+        """
+        if self._config is None:
+            invalid: dict[str, SessionConfigError] = {}
+            self._config = load_config(getattr(self.args, "config", None), invalid=invalid)
+            self._invalid = invalid
+        name = self.option("name")
+        if isinstance(name, str) and name in self._invalid:
+            raise self._invalid[name]
+        return self._config
+
+    @property
+    def engine_timeout(self) -> float:
+        """Seconds an engine call may take: ``$KSTLIB_OPS_ENGINE_TIMEOUT``, default 30.
+
+        Raises:
+            SessionConfigError: the variable is not a whole number of seconds (1 or more).
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace()).engine_timeout
+            30.0
+        """
+        from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
+        from kstlib.ops.settings import env_int
+
+        return float(env_int(ENGINE_TIMEOUT_ENV, int(DEFAULT_TIMEOUT), minimum=1, unit="seconds"))
+
+    def may_run_config_programs(self) -> bool:
+        """Whether this command may run a program the config file names.
+
+        A project-local file (``./kstlib.conf.yml``, see :mod:`kstlib.ops.config`)
+        came with the folder, not from the user: only ``start`` and ``restart``,
+        which run what it defines anyway, may run its programs.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(config=None, command_name="list")).may_run_config_programs()
+            True
+        """
+        return not self.config.project_local or self.option("command_name") in RUNS_CONFIG_PROGRAMS
+
+    def tmux_binary(self) -> str | None:
+        """The tmux program to run: the config's ``tmux_binary`` unless this command may not.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(config=None)).tmux_binary() is None
+            True
+        """
+        binary = self.config.tmux_binary
+        if binary is None or self.may_run_config_programs():
+            return binary
+        if not self._noted_binary:
+            self._noted_binary = True
+            output.note(
+                f"not running ops.tmux_binary {validators.shown(binary)} of the project-local "
+                f"{self.config.source} for '{self.option('command_name')}' (tmux from PATH "
+                f"instead); pass --config {self.config.source} to trust it"
+            )
+        return None
+
+    def _check_endpoint(self, place: Place) -> None:
+        """Refuse an ssh:// engine named by a project-local config in a read-only command.
+
+        Both SDKs reach an ssh:// endpoint by running the ``ssh`` program with
+        the host the file names.
+        """
+        url = place.base_url
+        if url is None or not url.startswith("ssh://") or self.may_run_config_programs():
+            return
+        named = {e.base_url for e in self.config.engines.values()}
+        named.update(s.base_url for s in self.config.sessions.values() if s.base_url)
+        if url in named:
+            raise SessionConfigError(
+                f"{self.config.source}: base_url {validators.shown(url)}: an ssh:// engine of a "
+                f"project-local config file is reached only by start and restart (ssh would "
+                f"run for '{self.option('command_name')}'); pass --config "
+                f"{self.config.source} to trust the file",
+                field="base_url",
+            )
+
+    @property
+    def invalid_sessions(self) -> dict[str, SessionConfigError]:
+        """The config file's session entries that are not valid, by name, with their error.
+
+        Example:
+            >>> import argparse, os, tempfile
+            >>> path = os.path.join(tempfile.mkdtemp(), "ops.yml")
+            >>> _ = open(path, "w").write("ops: {sessions: {ok: {}, bad: {colour: x}}}")
+            >>> ctx = Context(argparse.Namespace(config=path))
+            >>> list(ctx.config.sessions), list(ctx.invalid_sessions)
+            (['ok'], ['bad'])
+        """
+        _ = self.config
+        return dict(self._invalid)
+
+    def option(self, name: str) -> Any:
+        """An option's value, ``None`` when this command has no such option.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace()).option("socket") is None
+            True
+        """
+        return getattr(self.args, name, None)
+
+    # -- runners -------------------------------------------------------------------------
+
+    def tmux_runner(self, place: Place) -> TmuxRunner:
+        """The tmux runner for a tmux place (``ops.tmux_binary`` applied).
+
+        Example:
+            >>> import argparse
+            >>> ctx = Context(argparse.Namespace(config=None))
+            >>> ctx.tmux_runner(Place(BackendType.TMUX, socket_name="x"))
+            TmuxRunner(socket='x')
+        """
+        from kstlib.ops.tmux import TmuxRunner
+
+        return TmuxRunner(
+            socket_name=place.socket_name,
+            socket_path=place.socket_path,
+            tmux_bin=self.tmux_binary(),
+        )
+
+    def runner(self, place: Place) -> Runner:
+        """The runner serving ``place`` (container SDKs load here, not before).
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(config=None)).runner(Place(BackendType.TMUX))
+            TmuxRunner(socket='default')
+        """
+        if place.backend is TMUX:
+            return self.tmux_runner(place)
+        self._check_endpoint(place)
+        from kstlib.ops.container import ContainerRunner
+
+        return ContainerRunner(
+            runtime=place.runtime, base_url=place.base_url, timeout=self.engine_timeout
+        )
+
+    # -- where is the session ---------------------------------------------------------------
+
+    def explicit_backend(self) -> tuple[BackendType | None, str | None, str | None]:
+        """``(backend, runtime, socket)`` from ``-b``, ``--runtime`` and ``-L``, checked.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(backend=None, runtime="podman")).explicit_backend()
+            (<BackendType.CONTAINER: 'container'>, 'podman', None)
+        """
+        backend: str | None = self.option("backend")
+        runtime: str | None = self.option("runtime")
+        socket: str | None = self.option("socket")
+        if backend in ("docker", "podman"):
+            if runtime and runtime != backend:
+                raise UsageError(f"--runtime {runtime} contradicts --backend {backend}")
+            backend, runtime = "container", backend
+        if backend == "tmux" and runtime:
+            raise UsageError(f"--runtime {runtime} is for containers, not for --backend tmux")
+        if socket is not None:
+            try:
+                validators.validate_socket_name(socket)
+            except SessionConfigError as err:
+                raise _option_error(err, "--socket") from None
+            if backend == "container":
+                raise UsageError("--socket/-L names a tmux server; it does not apply to containers")
+            backend = backend or "tmux"
+        if runtime and backend is None:
+            backend = "container"
+        return (BackendType(backend) if backend else None), runtime, socket
+
+    def lookup_name(self, *, backend: BackendType | None = None) -> str:
+        """The ``NAME`` argument of a look-up command, checked against the backends in scope.
+
+        A name that no backend in scope can hold is a usage error (exit 2), not
+        a session that was not found: tmux turns ``.`` and ``:`` in session names
+        into ``_``, and Docker and Podman names are ``[A-Za-z0-9][A-Za-z0-9_.-]*``.
+        ``backend`` is the only backend the command works on (``exec``: containers,
+        ``send-keys``: tmux); else ``-b``/``--runtime``/``-L`` decide, else both.
+
+        Raises:
+            SessionConfigError: no session of that name can exist there.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(name="my.bot", backend="tmux")).lookup_name()
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionConfigError: name: 'my.bot' cannot be a tmux session name (tmux names cannot contain '.' or ':')
+            >>> Context(argparse.Namespace(name="my.bot", backend=None)).lookup_name()
+            'my.bot'
+        """
+        name: str = validators.validate_lookup_name(self.args.name)
+        if backend is None:
+            backend = self.explicit_backend()[0]
+        tmux_ok = not _NOT_TMUX_NAME.search(name)
+        container_ok = _CONTAINER_NAME.fullmatch(name) is not None
+        if backend is TMUX and not tmux_ok:
+            problem = f"cannot be a tmux session name ({_TMUX_NAME_RULE})"
+        elif backend is CONTAINER and not container_ok:
+            problem = f"cannot be a container name ({_CONTAINER_NAME_RULE})"
+        elif not (tmux_ok or container_ok):
+            problem = (
+                f"cannot be a session name on any backend ({_TMUX_NAME_RULE}; "
+                f"{_CONTAINER_NAME_RULE})"
+            )
+        else:
+            return name
+        raise SessionConfigError(f"name: {name!r} {problem}", field="name")
+
+    def _definition(self, name: str) -> SessionConfig | None:
+        return self.config.sessions.get(name)
+
+    def default_socket(self, name: str) -> str | None:
+        """The tmux socket for ``name`` when ``-L`` is not given.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(config=None, socket="w")).default_socket("a") is None
+            True
+        """
+        definition = self._definition(name)
+        if definition is not None and definition.backend is TMUX:
+            return definition.socket_name
+        return self.config.tmux_socket
+
+    def explicit_place(self, name: str) -> Place | None:
+        """The place the options name, ``None`` when they name none.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(config=None, socket="w")).explicit_place("a").label
+            'tmux (socket w)'
+        """
+        backend, runtime, socket = self.explicit_backend()
+        if backend is None:
+            return None
+        definition = self._definition(name)
+        if backend is TMUX:
+            if socket is not None:
+                return Place(TMUX, socket_name=socket)
+            if definition is not None and definition.backend is TMUX:
+                return Place.of(definition)
+            return Place(TMUX, socket_name=self.config.tmux_socket)
+        base_url = None
+        if (
+            definition is not None
+            and definition.backend is CONTAINER
+            and runtime in (None, definition.runtime)
+        ):
+            base_url = definition.base_url
+        return Place(CONTAINER, runtime=runtime, base_url=base_url)
+
+    def _probe(self, name: str, place: Place, *, strict: bool = False) -> list[Place]:
+        """The places matching ``place`` that hold a session called ``name``.
+
+        ``strict``: the user chose this place (``-b``, ``--runtime``, a
+        definition): a backend that does not answer is an error, never "not
+        there". Otherwise an absent backend is skipped, but an engine that
+        accepts connections and does not answer still raises: nobody can tell
+        whether the session runs there.
+        """
+        if place.backend is TMUX:
+            try:
+                return [place] if self.tmux_runner(place).exists(name) else []
+            except BackendNotFoundError:
+                if strict:
+                    raise
+                return []
+        from kstlib.ops.container import locate_container
+        from kstlib.ops.engines.endpoints import connect
+        from kstlib.ops.engines.errors import did_not_answer
+        from kstlib.ops.validators import validate_base_url
+
+        self._check_endpoint(place)
+        timeout = self.engine_timeout
+        base_url = validate_base_url(place.base_url)
+        for runtime in [place.runtime] if place.runtime else ["podman", "docker"]:
+            try:
+                connect(runtime, base_url, timeout)  # raises what locate would skip
+            except BackendNotFoundError as err:
+                if strict or did_not_answer(err):
+                    raise
+        # One search (it asks an endpoint reached through both SDKs once); the
+        # engines it needs are connected and cached above.
+        runtimes = locate_container(name, place.runtime, place.base_url, timeout)
+        return [Place(CONTAINER, runtime=rt, base_url=place.base_url) for rt in runtimes]
+
+    def search_places(self, name: str, *, tmux_only: bool = False) -> list[Place]:
+        """The places to look for ``name``, in order.
+
+        Example:
+            >>> import argparse
+            >>> ctx = Context(argparse.Namespace(config=None, backend="tmux"))
+            >>> [p.label for p in ctx.search_places("a")] == [ctx.explicit_place("a").label]
+            True
+        """
+        explicit = self.explicit_place(name)
+        if explicit is not None:
+            return [explicit]
+        definition = self._definition(name)
+        places: list[Place] = []
+        if definition is not None and not (tmux_only and definition.backend is CONTAINER):
+            places.append(Place.of(definition))
+        for socket in _unique([self.default_socket(name), self.config.tmux_socket, None]):
+            places.append(Place(TMUX, socket_name=socket))
+        if not tmux_only:
+            # The local engines only: a remote engine is searched when a session's
+            # definition names it, not for every lookup.
+            places.append(Place(CONTAINER))
+        return _unique(places)
+
+    def find(self, name: str, *, first: bool, tmux_only: bool = False) -> Place | None:
+        """Where session ``name`` runs, ``None`` if nowhere.
+
+        ``first=True`` answers from the first place that has it (tmux is asked
+        before any container engine, so no container SDK is loaded for a tmux
+        session); ``first=False`` asks every place and raises
+        :class:`~kstlib.ops.exceptions.SessionAmbiguousError` when several have it.
+
+        Example:
+            >>> import argparse
+            >>> ctx = Context(argparse.Namespace(config=None, socket="kstlib-doc"))
+            >>> ctx.find("no-such-session", first=True) is None
+            True
+        """
+        found: list[Place] = []
+        chosen = {self.explicit_place(name)}
+        definition = self._definition(name)
+        if definition is not None:
+            chosen.add(Place.of(definition))
+        for place in self.search_places(name, tmux_only=tmux_only):
+            hits = [p for p in self._probe(name, place, strict=place in chosen) if p not in found]
+            found.extend(hits)
+            if first and found:
+                break
+        if len(found) > 1:
+            raise SessionAmbiguousError(name, [p.label for p in found])
+        return found[0] if found else None
+
+    def not_found(self, name: str) -> SessionNotFoundError:
+        """The error for a session found nowhere, naming where kstlib looked.
+
+        Example:
+            >>> import argparse
+            >>> print(Context(argparse.Namespace(config=None, backend="podman")).not_found("x"))
+            Session 'x' was not found on the podman backend; check the name with 'kstlib ops list'.
+        """
+        explicit = self.explicit_place(name)
+        where = explicit.label if explicit is not None else "tmux or container"
+        return SessionNotFoundError(name, where)
+
+    def require(self, name: str, *, first: bool, tmux_only: bool = False) -> Place:
+        """Like :meth:`find`, but a missing session raises ``SessionNotFoundError``.
+
+        Example:
+            >>> import argparse
+            >>> Context(argparse.Namespace(config=None, socket="kstlib-doc")).require(
+            ...     "no-such-session", first=True)
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionNotFoundError: Session 'no-such-session' was not found on the tmux (socket kstlib-doc) backend; check the name with 'kstlib ops list'.
+        """
+        place = self.find(name, first=first, tmux_only=tmux_only)
+        if place is None:
+            raise self.not_found(name)
+        return place
+
+    # -- what to start -------------------------------------------------------------------------
+
+    def start_config(self, *, restart: bool = False) -> SessionConfig:
+        """The configuration to start: the options over the definition (or the defaults).
+
+        ``restart=True`` falls back on the last configuration ``kstlib ops start``
+        used when the config file does not define the session.
+
+        Example:
+            >>> import argparse
+            >>> ns = argparse.Namespace(name="bot", config=None, backend="tmux", runtime=None,
+            ...     socket="w", image=None, shell_command="sleep 9", argv=None, env=["A=1"],
+            ...     volume=[], port=[], workdir=None)
+            >>> cfg = Context(ns).start_config()
+            >>> cfg.command, cfg.env, cfg.socket_name
+            ('sleep 9', {'A': '1'}, 'w')
+        """
+        args = self.args
+        try:
+            name = validators.validate_name(args.name)
+        except SessionConfigError as err:
+            raise _option_error(err) from None
+        config = self.config
+        last = state.load(name) if restart and not config.is_defined(name) else None
+        if config.is_defined(name):
+            values = config.session_fields(name)
+        elif last is not None:
+            values = {f.name: getattr(last.config, f.name) for f in fields(last.config)}
+        else:
+            values = config.defaults_for(name)
+        backend, runtime, socket = self.explicit_backend()
+        if backend is None and args.image and values["backend"] is TMUX:
+            backend = CONTAINER
+        if backend is not None and backend is not values["backend"]:
+            values["backend"] = backend
+            if backend is TMUX and values.get("socket_name") is None:
+                values["socket_name"] = config.tmux_socket
+            if backend is CONTAINER and values.get("runtime") is None:
+                values["runtime"] = config.container_runtime
+        if runtime:
+            values["runtime"] = runtime
+        if socket:
+            values["socket_name"] = socket
+
+        if args.shell_command is not None and args.argv is not None:
+            raise UsageError("give the command either with -c/--command or after '--', not both")
+        given_command = args.shell_command is not None or args.argv is not None
+        if args.argv is not None:
+            if not args.argv:
+                raise UsageError("no command after '--'")
+            values["command"] = list(args.argv)
+        elif args.shell_command is not None:
+            values["command"] = args.shell_command
+        if (
+            restart
+            and not config.is_defined(name)
+            and last is None
+            and not (given_command or args.image)
+        ):
+            raise UsageError(
+                f"cannot restart {name!r}: it is not defined in {config.source} and was not "
+                "started with 'kstlib ops start' here; give its command with -c or after '--'"
+            )
+        if args.image is not None:
+            values["image"] = args.image
+        cli_env = parse_env(args.env)
+        if cli_env:
+            values["env"] = {**values.get("env", {}), **cli_env}
+        if last is not None and not (given_command or args.image):
+            # The record keeps env names, never values: they must be given again.
+            missing = [k for k in last.env_keys if k not in cli_env]
+            if missing:
+                raise UsageError(
+                    f"cannot restart {name!r} from its last start: kstlib does not keep env "
+                    f"values, give them again with -e ({', '.join(f'{k}=...' for k in missing)})"
+                )
+        if args.volume:
+            values["volumes"] = [
+                *values.get("volumes", ()),
+                *(_resolve_cli_volume(v) for v in args.volume),
+            ]
+        if args.port:
+            values["ports"] = [*values.get("ports", ()), *args.port]
+        if getattr(args, "restart", None) is not None:
+            values["restart"] = args.restart
+        if getattr(args, "pull", None) is not None:
+            values["pull"] = args.pull
+        if args.workdir is not None:
+            workdir = args.workdir
+            if values["backend"] is TMUX:
+                workdir = os.path.abspath(os.path.expanduser(workdir))
+            values["working_dir"] = workdir
+        try:
+            result = SessionConfig(**values)
+        except SessionConfigError as err:
+            raise _option_error(err) from None
+        if result.backend is CONTAINER and not result.image:
+            raise SessionConfigError(
+                f"--image: an image is required to start {name!r} in a container "
+                "(give -i IMAGE, or 'image:' for it in the config file)",
+                field="image",
+            )
+        return result
+
+    def start(self, config: SessionConfig) -> SessionStatus:
+        """Start ``config`` where it says and remember it for ``restart``.
+
+        Example:
+            >>> import argparse
+            >>> ctx = Context(argparse.Namespace(config=None))
+            >>> ctx.start(SessionConfig(name="bot", command="sleep 9")).state.value
+            ... # doctest: +SKIP
+            'running'
+        """
+        bar = None
+        if config.backend is CONTAINER and config.on_progress is None:
+            from kstlib.cli.progress import terminal_progress
+
+            bar = terminal_progress(sys.stderr)
+        try:
+            started = config if bar is None else config.with_overrides(on_progress=bar)
+            status = self.runner(Place.of(config)).start(started)
+        finally:
+            if bar is not None:
+                bar.close()
+        state.save(config)
+        return status

@@ -1,0 +1,180 @@
+"""Where a session runs (:class:`Place`) and the CLI's own input rules.
+
+The CLI's spellings of config fields, the session-name rules per backend,
+``--env`` parsing and the status shown for a session only defined in the
+config file.
+
+Example:
+    >>> Place(BackendType.TMUX, socket_name="work").label
+    'tmux (socket work)'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kstlib.ops import validators
+from kstlib.ops.exceptions import (
+    SessionConfigError,
+)
+from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
+
+__all__ = ["Place", "defined_status", "parse_env"]
+
+
+TMUX = BackendType.TMUX
+CONTAINER = BackendType.CONTAINER
+#: Seconds any single container engine call of the CLI may take (default 30).
+ENGINE_TIMEOUT_ENV = "KSTLIB_OPS_ENGINE_TIMEOUT"
+#: The commands that start what the config file defines: they run its programs by design.
+#: Every other command runs no program a project-local config file names.
+RUNS_CONFIG_PROGRAMS = ("start", "restart")
+#: CLI spellings of SessionConfig fields, for error messages about CLI values.
+OPTION_OF = {
+    "name": "session name",
+    "command": "--command",
+    "working_dir": "--workdir",
+    "env": "--env",
+    "image": "--image",
+    "volumes": "--volume",
+    "ports": "--port",
+    "runtime": "--runtime",
+    "socket_name": "--socket",
+}
+
+
+# What a session name can be on each backend (beyond validate_lookup_name's rule).
+_NOT_TMUX_NAME = re.compile(r"[.:]")
+_TMUX_NAME_RULE = "tmux names cannot contain '.' or ':'"
+_CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_CONTAINER_NAME_RULE = (
+    "container names are letters, digits, '_', '.' and '-', starting with a letter or digit"
+)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a session runs: a tmux server or a container engine.
+
+    ``runtime=None`` on a container place means "whichever engine has it".
+
+    Example:
+        >>> Place(BackendType.CONTAINER, runtime="podman").label
+        'podman'
+    """
+
+    backend: BackendType
+    runtime: str | None = None
+    base_url: str | None = None
+    socket_name: str | None = None
+    socket_path: str | None = None
+
+    @property
+    def label(self) -> str:
+        """A short human name for this place, used in messages.
+
+        Example:
+            >>> Place(BackendType.TMUX).label
+            'tmux'
+        """
+        if self.backend is TMUX:
+            where = self.socket_path or self.socket_name
+            return f"tmux (socket {where})" if where else "tmux"
+        name = self.runtime or "container"
+        return f"{name} at {self.base_url}" if self.base_url else name
+
+    @classmethod
+    def of(cls, config: SessionConfig) -> Place:
+        """The place a session configuration starts in.
+
+        Example:
+            >>> Place.of(SessionConfig(name="a", socket_name="w")).socket_name
+            'w'
+        """
+        if config.backend is TMUX:
+            return cls(TMUX, socket_name=config.socket_name, socket_path=config.socket_path)
+        return cls(CONTAINER, runtime=config.runtime, base_url=config.base_url)
+
+
+def _unique(items: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def _option_error(err: SessionConfigError, option: str | None = None) -> SessionConfigError:
+    """Re-word a validator's ``field: problem`` as ``--option: problem``."""
+    field = err.field or ""
+    top = field.split("[", 1)[0]
+    option = option or OPTION_OF.get(top)
+    if option is None:
+        return err
+    problem = err.problem
+    if top == "env":  # which variable is wrong: its key (never its value)
+        option += field[len(top) :]
+    return SessionConfigError(f"{option}: {problem}", field=err.field, problem=problem)
+
+
+def parse_env(items: Sequence[str]) -> dict[str, str]:
+    """Parse repeated ``--env KEY=VALUE`` options.
+
+    Example:
+        >>> parse_env(["MODE=fast", "EMPTY=", "URL=a=b"])
+        {'MODE': 'fast', 'EMPTY': '', 'URL': 'a=b'}
+        >>> parse_env(["MODE"])
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: --env: item 1 has no '=': give KEY=VALUE (e.g. -e MODE=fast)
+    """
+    env: dict[str, str] = {}
+    for number, item in enumerate(items, 1):
+        # An item may be a secret pasted in the wrong place: never echo it.
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SessionConfigError(
+                f"--env: item {number} has no '=': give KEY=VALUE (e.g. -e MODE=fast)",
+                field="env",
+            )
+        if not validators.ENV_KEY_RE.fullmatch(key):
+            raise SessionConfigError(
+                f"--env: item {number}: the name before '=' must match "
+                "^[A-Za-z_][A-Za-z0-9_]*$ (e.g. -e MODE=fast)",
+                field="env",
+            )
+        env[key] = value
+    try:
+        return validators.validate_env(env)
+    except SessionConfigError as err:
+        raise _option_error(err, "--env") from None
+
+
+def _resolve_cli_volume(volume: str) -> str:
+    """``./data:/data`` on the command line means the current directory's ``data``."""
+    host, sep, rest = volume.partition(":")
+    if sep and (host.startswith((".", "~"))):
+        host = os.path.abspath(os.path.expanduser(host))
+    return host + sep + rest
+
+
+def defined_status(config: SessionConfig) -> SessionStatus:
+    """The status shown for a session that is only in the config file.
+
+    Example:
+        >>> defined_status(SessionConfig(name="web", backend="container", image="nginx")).state
+        <SessionState.DEFINED: 'defined'>
+    """
+    return SessionStatus(
+        name=config.name,
+        state=SessionState.DEFINED,
+        backend=config.backend,
+        socket_name=config.socket_name if config.backend is TMUX else None,
+        image=config.image if config.backend is CONTAINER else None,
+        runtime=config.runtime if config.backend is CONTAINER else None,
+        managed=True,
+    )

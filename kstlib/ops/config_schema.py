@@ -1,0 +1,577 @@
+"""The schema of ``kstlib.conf.yml``'s ``ops:`` section: its keys, its model, its checks.
+
+:class:`OpsConfig` and :class:`EngineConfig` are what a file turns into; the
+functions here check one mapping each (``ops.engines``, one entry of
+``ops.sessions``) and build messages that name the file, the line and the key
+path. :mod:`kstlib.ops.config` finds and reads the file and calls them.
+
+Example:
+    >>> sorted(ENGINE_KEYS)
+    ['base_url', 'runtime']
+"""
+
+import difflib
+import os
+import shutil
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from kstlib.ops import validators
+from kstlib.ops.exceptions import SessionConfigError
+from kstlib.ops.models import BackendType, SessionConfig
+
+CONFIG_FILENAME = "kstlib.conf.yml"
+CONFIG_ENV = "KSTLIB_CONFIG"
+#: A config file is a few kilobytes; refuse to parse something absurdly large.
+MAX_CONFIG_BYTES = 1024 * 1024
+#: The most values a config file may hold once its YAML aliases are expanded. Aliases
+#: (``*defaults``) are handy for sharing an env or a volume list; an "alias bomb" of a
+#: few hundred bytes expands to billions of values and would exhaust CPU and memory.
+MAX_CONFIG_VALUES = 100_000
+
+OPS_KEYS = (
+    "default_backend",
+    "container_runtime",
+    "tmux_socket",
+    "tmux_binary",
+    "engines",
+    "sessions",
+    "pull",
+    "insecure_registries",
+)
+SESSION_KEYS = (
+    "backend",
+    "command",
+    "working_dir",
+    "env",
+    "image",
+    "volumes",
+    "ports",
+    "runtime",
+    "socket_name",
+    "socket_path",
+    "log_volume",
+    "restart",
+    "memory",
+    "cpus",
+    "labels",
+    "init",
+    "base_url",
+    "engine",
+    "pull",
+    "registry_auth",
+    "insecure_registries",
+)
+ENGINE_KEYS = ("base_url", "runtime")
+#: Backend spellings accepted where a backend is named: docker/podman imply a runtime.
+RUNTIME_BACKENDS = ("docker", "podman")
+
+
+def _xdg_config_home() -> Path:
+    value = os.environ.get("XDG_CONFIG_HOME", "")
+    # The XDG spec says a relative value is invalid and must be ignored.
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path.home() / ".config"
+
+
+def config_candidates() -> list[Path]:
+    """The optional places searched when no path is given and ``$KSTLIB_CONFIG`` is unset.
+
+    Example:
+        >>> [p.name for p in config_candidates()]
+        ['kstlib.conf.yml', 'kstlib.conf.yml']
+    """
+    return [Path.cwd() / CONFIG_FILENAME, _xdg_config_home() / "kstlib" / CONFIG_FILENAME]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """A named container engine endpoint from ``ops.engines``.
+
+    Example:
+        >>> EngineConfig(name="build-box", base_url="ssh://ci@build-box", runtime="podman").runtime
+        'podman'
+    """
+
+    name: str
+    base_url: str
+    runtime: str | None = None
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    """The ``ops:`` section of a ``kstlib.conf.yml``, validated.
+
+    ``sessions`` maps each defined name to a complete
+    :class:`~kstlib.ops.models.SessionConfig` (defaults already applied,
+    relative host paths resolved against the file's directory).
+
+    Example:
+        >>> OpsConfig().sessions, OpsConfig().default_backend.value
+        ({}, 'tmux')
+    """
+
+    path: Path | None = None
+    default_backend: BackendType = BackendType.TMUX
+    container_runtime: str | None = None
+    tmux_socket: str | None = None
+    tmux_binary: str | None = None
+    engines: Mapping[str, EngineConfig] = field(default_factory=dict)
+    sessions: Mapping[str, SessionConfig] = field(default_factory=dict)
+    #: The default pull policy of container sessions (``None``: ``missing``).
+    pull: str | None = None
+    #: Registries allowed over plain HTTP for every session (loopback always is).
+    insecure_registries: tuple[str, ...] = ()
+    #: Found as ``./kstlib.conf.yml`` in the current directory, not named by the user.
+    project_local: bool = False
+
+    @property
+    def source(self) -> str:
+        """Where this configuration came from, for messages.
+
+        Example:
+            >>> OpsConfig().source
+            'no config file'
+        """
+        return str(self.path) if self.path is not None else "no config file"
+
+    def is_defined(self, name: str) -> bool:
+        """Whether session ``name`` is defined in the file.
+
+        Example:
+            >>> OpsConfig().is_defined("bot")
+            False
+        """
+        return name in self.sessions
+
+    def session(self, name: str) -> SessionConfig:
+        """The definition of session ``name``.
+
+        Raises:
+            SessionConfigError: the session is not defined.
+
+        Example:
+            >>> OpsConfig().session("bot")
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionConfigError: session 'bot' is not defined: no config file found (looked for ...)
+        """
+        try:
+            return self.sessions[name]
+        except KeyError:
+            pass
+        if self.path is None:
+            where = (
+                "no config file found (looked for "
+                + ", ".join(str(p) for p in config_candidates())
+                + f"; set ${CONFIG_ENV} or pass a path)"
+            )
+        else:
+            defined = ", ".join(sorted(self.sessions)) or "none"
+            where = f"it is not in {self.path} (defined there: {defined})"
+        raise SessionConfigError(
+            f"session {validators.shown(name)} is not defined: {where}", field="sessions"
+        )
+
+    def defaults_for(self, name: str, backend: BackendType | None = None) -> dict[str, Any]:
+        """Field values for a session that the file does not define: the ``ops`` defaults.
+
+        Example:
+            >>> OpsConfig(tmux_socket="work").defaults_for("adhoc")
+            {'name': 'adhoc', 'backend': <BackendType.TMUX: 'tmux'>, 'socket_name': 'work'}
+        """
+        backend = backend or self.default_backend
+        out: dict[str, Any] = {"name": name, "backend": backend}
+        if backend is BackendType.TMUX:
+            if self.tmux_socket is not None:
+                out["socket_name"] = self.tmux_socket
+        else:
+            if self.container_runtime is not None:
+                out["runtime"] = self.container_runtime
+            if self.pull is not None:
+                out["pull"] = self.pull
+            if self.insecure_registries:
+                out["insecure_registries"] = self.insecure_registries
+        return out
+
+    def session_fields(self, name: str) -> dict[str, Any]:
+        """The session's :class:`SessionConfig` fields as a dict (defaults if not defined).
+
+        Example:
+            >>> OpsConfig().session_fields("adhoc")["backend"].value
+            'tmux'
+        """
+        if name not in self.sessions:
+            return self.defaults_for(name)
+        cfg = self.sessions[name]
+        return {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+
+    def manager_options(self, name: str) -> dict[str, Any]:
+        """Keyword arguments for :class:`~kstlib.ops.manager.SessionManager` for ``name``.
+
+        Example:
+            >>> from kstlib.ops.config import parse_config
+            >>> cfg = parse_config("ops: {tmux_binary: /usr/bin/tmux, sessions: {a: {}}}",
+            ...                    source="inline.yml")
+            >>> cfg.manager_options("a")["tmux_bin"]
+            '/usr/bin/tmux'
+        """
+        definition = self.session(name)
+        options = {f.name: getattr(definition, f.name) for f in fields(definition)}
+        options.pop("name")
+        if self.tmux_binary is not None:
+            options["tmux_bin"] = self.tmux_binary
+        return options
+
+
+class _Context:
+    """Builds error messages that name the file, the line and the key path."""
+
+    def __init__(self, source: str, lines: dict[int, dict[Any, int]]) -> None:
+        self.source = source
+        self.lines = lines
+
+    def line_of(self, mapping: object, key: object) -> int | None:
+        try:
+            return self.lines.get(id(mapping), {}).get(key)
+        except TypeError:
+            return None
+
+    def error(
+        self, keypath: str, problem: str, mapping: object = None, key: object = None
+    ) -> SessionConfigError:
+        line = self.line_of(mapping, key) if mapping is not None else None
+        where = f"{self.source}:{line}" if line else self.source
+        return SessionConfigError(f"{where}: {keypath}: {problem}", field=keypath, problem=problem)
+
+    def wrap(
+        self, err: SessionConfigError, prefix: str, mapping: object, key: object
+    ) -> SessionConfigError:
+        # A validator's error carries its field and problem; put the key path in front.
+        inner_field = err.field or str(key)
+        problem = err.problem
+        # env[KEY] / labels[KEY]: point at KEY's own line when it is known.
+        top, _, rest = inner_field.partition("[")
+        nested = mapping.get(top) if isinstance(mapping, dict) else None
+        if rest.endswith("]") and isinstance(nested, dict) and self.line_of(nested, rest[:-1]):
+            mapping, key = nested, rest[:-1]
+        return self.error(f"{prefix}.{inner_field}", problem, mapping, key)
+
+
+def _check_keys(
+    ctx: _Context, mapping: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str
+) -> None:
+    for key in mapping:
+        if not isinstance(key, str) or key not in allowed:
+            text = validators.shown_key(key)
+            hint = difflib.get_close_matches(text, allowed, n=1)
+            suggestion = f"did you mean {hint[0]!r}? " if hint else ""
+            raise ctx.error(
+                f"{prefix}.{text}",
+                f"unknown key ({suggestion}known: {', '.join(allowed)})",
+                mapping,
+                key,
+            )
+
+
+def _mapping(
+    ctx: _Context, value: object, keypath: str, parent: object, key: object
+) -> dict[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ctx.error(keypath, f"expected a mapping, got {_type_name(value)}", parent, key)
+    return value
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _backend_and_runtime(value: object) -> tuple[BackendType, str | None]:
+    """``tmux``/``container``, or ``docker``/``podman`` meaning container on that runtime."""
+    if isinstance(value, str) and value.lower() in RUNTIME_BACKENDS:
+        return BackendType.CONTAINER, value.lower()
+    try:
+        return BackendType.coerce(value), None
+    except SessionConfigError:
+        choices = ", ".join([*(b.value for b in BackendType), *RUNTIME_BACKENDS])
+        raise validators.config_error(
+            "backend", f"{validators.shown(value)} is not a backend (choose from {choices})"
+        ) from None
+
+
+def _runtime(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and value.lower() == "auto"):
+        return None
+    return validators.validate_runtime(value)
+
+
+def _resolve_host_path(path: str, base: Path) -> str:
+    """Expand ``~`` and make a relative path absolute against the config file's directory."""
+    if path.startswith("~"):
+        return os.path.expanduser(path)
+    if path == "." or path.startswith(("./", "../")) or path == "..":
+        return os.path.normpath(str(base / path))
+    return path
+
+
+def _resolve_volume(volume: object, base: Path) -> object:
+    """Resolve the host side of ``./data:/data`` (docker compose does the same)."""
+    if not isinstance(volume, str):
+        return volume
+    host, sep, rest = volume.partition(":")
+    return _resolve_host_path(host, base) + sep + rest if sep else volume
+
+
+def _program_problem(program: str) -> str | None:
+    """Why a config file may not name ``program`` to run, or ``None`` when it may.
+
+    An absolute path or a bare name found on ``PATH``; the file and every
+    folder above it owned by root or the current user and writable by no one
+    else (git's ``safe.directory`` and tmux's socket folder apply the same
+    test): otherwise another user could swap the program kstlib runs.
+    """
+    shown = validators.shown(program)
+    if os.sep in program and not os.path.isabs(program):
+        return (
+            f"{shown} must be an absolute path or a program name looked up on PATH "
+            "(a relative path would run a program from the config file's folder)"
+        )
+    if program.startswith("~"):
+        return f"{shown} must be an absolute path (write it out, without '~')"
+    found = program if os.path.isabs(program) else shutil.which(program)
+    if found is None or not os.path.exists(found):
+        return None  # nothing to run: the backend reports tmux as not found when used
+    me = os.geteuid()
+    target = Path(os.path.realpath(found))
+    for part in (target, *target.parents):
+        try:
+            st = os.stat(part)
+        except OSError:
+            continue
+        if st.st_uid not in (0, me):
+            return f"{shown}: {part} is owned by uid {st.st_uid}, not by root or you"
+        # In a sticky folder (/tmp) others may add files but not replace ours.
+        sticky = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky:
+            return f"{shown}: {part} is writable by other users"
+    return None
+
+
+def _number_to_str(value: object) -> object:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _yaml_hint(key: str, value: object) -> str:
+    """Explain the YAML 1.1 surprises that turn a value into another type."""
+    if key == "ports" and isinstance(value, list) and any(isinstance(v, int) for v in value):
+        return (
+            " (YAML reads an unquoted mapping such as 22:22 as a base-60 number: "
+            'quote port mappings, e.g. "2222:22")'
+        )
+    if isinstance(value, bool) or (
+        isinstance(value, dict) and any(isinstance(v, bool) for v in value.values())
+    ):
+        return " (YAML reads yes/no/on/off/true/false as booleans: quote the value)"
+    return ""
+
+
+def _parse_engines(ctx: _Context, raw: dict[Any, Any]) -> dict[str, EngineConfig]:
+    engines: dict[str, EngineConfig] = {}
+    for key, value in raw.items():
+        keypath = f"ops.engines.{validators.shown_key(key)}"
+        if not isinstance(key, str) or not key:
+            raise ctx.error(keypath, "an engine name must be a non-empty string", raw, key)
+        body = _mapping(
+            ctx, {"base_url": value} if isinstance(value, str) else value, keypath, raw, key
+        )
+        _check_keys(ctx, body, ENGINE_KEYS, keypath)
+        try:
+            base_url = validators.validate_optional_str("base_url", body.get("base_url"))
+            runtime = _runtime(body.get("runtime"))
+        except SessionConfigError as err:
+            bad = err.field if err.field in body else key
+            raise ctx.wrap(err, keypath, body if bad in body else raw, bad) from None
+        if base_url is None:
+            raise ctx.error(
+                f"{keypath}.base_url",
+                "is required (e.g. unix:///run/podman/"
+                "podman.sock, tcp://host:2375, ssh://user@host)",
+                raw,
+                key,
+            )
+        engines[key] = EngineConfig(name=key, base_url=base_url, runtime=runtime)
+    return engines
+
+
+def _parse_session(
+    ctx: _Context,
+    *,
+    name: object,
+    raw: object,
+    parent: dict[Any, Any],
+    defaults: OpsConfig,
+    base_dir: Path,
+) -> SessionConfig:
+    keypath = f"ops.sessions.{validators.shown_key(name)}"
+    try:
+        validators.validate_name(name)
+    except SessionConfigError as err:
+        raise ctx.error(keypath, f"invalid session name: {err.problem}", parent, name) from None
+    name = str(name)
+    body = _mapping(ctx, raw, keypath, parent, name)
+    _check_keys(ctx, body, SESSION_KEYS, keypath)
+
+    def fail(err: SessionConfigError, key: str) -> SessionConfigError:
+        value = body.get(key)
+        wrapped = ctx.wrap(err, keypath, body, key)
+        hint = _yaml_hint(key, value)
+        if hint:
+            wrapped = SessionConfigError(
+                wrapped.message + hint, field=wrapped.field, problem=wrapped.problem + hint
+            )
+        return wrapped
+
+    values: dict[str, Any] = {"name": name}
+    try:
+        if "backend" in body:
+            backend, implied_runtime = _backend_and_runtime(body["backend"])
+        else:
+            backend, implied_runtime = defaults.default_backend, None
+    except SessionConfigError as err:
+        raise fail(err, "backend") from None
+    values["backend"] = backend
+
+    engine: EngineConfig | None = None
+    if body.get("engine") is not None:
+        ref = body["engine"]
+        if not isinstance(ref, str) or ref not in defaults.engines:
+            known = ", ".join(sorted(defaults.engines)) or "none defined in ops.engines"
+            raise ctx.error(
+                f"{keypath}.engine",
+                f"{validators.shown(ref)} is not an engine (known: {known})",
+                body,
+                "engine",
+            )
+        if body.get("base_url") is not None:
+            raise ctx.error(
+                f"{keypath}.engine", "give either engine or base_url, not both", body, "engine"
+            )
+        engine = defaults.engines[ref]
+
+    try:
+        runtime = _runtime(body.get("runtime"))
+    except SessionConfigError as err:
+        raise fail(err, "runtime") from None
+    if implied_runtime and runtime and implied_runtime != runtime:
+        raise ctx.error(
+            f"{keypath}.runtime",
+            f"{runtime!r} contradicts backend {implied_runtime!r}",
+            body,
+            "runtime",
+        )
+    runtime = implied_runtime or runtime or (engine.runtime if engine else None)
+    if backend is BackendType.CONTAINER:
+        values["runtime"] = runtime or defaults.container_runtime
+        values["base_url"] = engine.base_url if engine else body.get("base_url")
+    else:
+        values["runtime"] = runtime
+        socket = body.get("socket_name", defaults.tmux_socket)
+        values["socket_name"] = socket
+
+    for key in (
+        "command",
+        "env",
+        "image",
+        "ports",
+        "restart",
+        "memory",
+        "cpus",
+        "labels",
+        "socket_path",
+    ):
+        if body.get(key) is not None:
+            values[key] = body[key]
+    # `command: [sleep, 30]` and `memory: 1024` are natural YAML: numbers become strings.
+    if isinstance(values.get("command"), list):
+        values["command"] = [_number_to_str(v) for v in values["command"]]
+    if "memory" in values:
+        values["memory"] = _number_to_str(values["memory"])
+    if body.get("restart") is False:
+        values["restart"] = "no"  # YAML 1.1 reads an unquoted `no` as false
+    if body.get("init") is not None:
+        if not isinstance(body["init"], bool):
+            raise ctx.error(
+                f"{keypath}.init",
+                f"expected true or false, got {_type_name(body['init'])}",
+                body,
+                "init",
+            )
+        values["init"] = body["init"]
+    if backend is BackendType.CONTAINER and defaults.pull is not None:
+        values["pull"] = defaults.pull
+    for key in ("pull", "registry_auth"):
+        if body.get(key) is not None:
+            values[key] = body[key]
+    insecure = body.get("insecure_registries")
+    if defaults.insecure_registries or insecure is not None:
+        if insecure is not None and not isinstance(insecure, list):
+            raise ctx.error(
+                f"{keypath}.insecure_registries",
+                f"expected a list of host[:port], got {_type_name(insecure)}",
+                body,
+                "insecure_registries",
+            )
+        values["insecure_registries"] = [*defaults.insecure_registries, *(insecure or [])]
+    if body.get("working_dir") is not None:
+        wd = body["working_dir"]
+        # Inside a container the path belongs to the image; on the host it is ours.
+        if isinstance(wd, str) and backend is BackendType.TMUX:
+            wd = _resolve_host_path(wd, base_dir)
+        values["working_dir"] = wd
+
+    volumes: list[object] = []
+    raw_volumes = body.get("volumes")
+    if raw_volumes is not None:
+        if not isinstance(raw_volumes, list):
+            raise ctx.error(
+                f"{keypath}.volumes",
+                f"expected a list of strings, got {_type_name(raw_volumes)}",
+                body,
+                "volumes",
+            )
+        volumes.extend(_resolve_volume(v, base_dir) for v in raw_volumes)
+    if body.get("log_volume") is not None:
+        try:
+            validators.validate_volumes([_resolve_volume(body["log_volume"], base_dir)])
+        except SessionConfigError as err:
+            raise fail(
+                SessionConfigError(
+                    err.message.replace("volumes", "log_volume", 1), field="log_volume"
+                ),
+                "log_volume",
+            ) from None
+        volumes.append(_resolve_volume(body["log_volume"], base_dir))
+    if volumes:
+        values["volumes"] = volumes
+
+    if backend is BackendType.CONTAINER and not values.get("image"):
+        raise ctx.error(
+            f"{keypath}.image",
+            "is required for a container session (e.g. image: alpine:3.20)",
+            parent,
+            name,
+        )
+    try:
+        return SessionConfig(**values)
+    except SessionConfigError as err:
+        top = (err.field or "").split("[", 1)[0]
+        key = top if top in body else ("backend" if top == "image" else top)
+        raise fail(err, key) from None

@@ -1,0 +1,226 @@
+"""Following a container's output: :meth:`ContainerFollow.follow_logs`.
+
+Through the engine's streaming logs API, across restarts by the container's
+restart policy, bounded by an optional deadline; no thread is used.
+
+Example:
+    >>> from kstlib.ops.container import ContainerRunner
+    >>> issubclass(ContainerRunner, ContainerFollow)
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Iterator
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from kstlib.ops.engines.adapter import (
+    ContainerInfo,
+)
+from kstlib.ops.exceptions import (
+    SessionNotFoundError,
+    SessionTimeoutError,
+)
+from kstlib.ops.logfile import Since
+from kstlib.ops.models import (
+    SessionState,
+)
+from kstlib.ops.validators import (
+    validate_lookup_name,
+    validate_optional_timeout,
+    validate_since,
+)
+
+if TYPE_CHECKING:
+    from kstlib.ops.engines.adapter import EngineAdapter
+from kstlib.ops.container.base import _POLL, ContainerBase
+from kstlib.ops.container.logs import _Cursor, _Lines, _render
+from kstlib.ops.container.states import (
+    _RestartWatch,
+    _state,
+)
+
+__all__ = ["ContainerFollow"]
+
+
+class ContainerFollow(ContainerBase):
+    """The log follower of :class:`~kstlib.ops.container.runner.ContainerRunner`."""
+
+    def follow_logs(
+        self,
+        name: str,
+        since: Since | None = None,
+        timestamps: bool = False,
+        ansi: bool = True,
+        timeout: float | None = None,
+    ) -> Iterator[str]:
+        """Yield the container's output lines as they are written; end when it ends for good.
+
+        Through the engine's streaming logs API. Without ``since``, only the
+        lines written once the iteration has begun; with it, the lines
+        written from then on, then the new ones. A restart by the container's
+        restart policy does not end it: the next run's lines follow. It ends
+        when the container has exited and will not be restarted, or is
+        removed. ``timestamps`` and ``ansi`` are as for :meth:`logs`. With
+        ``timeout`` (seconds, from the first line asked for), it raises
+        :class:`~kstlib.ops.exceptions.SessionTimeoutError` ("the follow timed
+        out after T s") at the deadline, even if the container is silent: no
+        read waits past it and no line is yielded after it. Leaving the loop early (or
+        ``close()``) releases the engine connection at once; no thread is
+        used.
+
+        Example:
+            >>> for line in ContainerRunner(runtime="docker").follow_logs("job"):  # doctest: +SKIP
+            ...     print(line)
+            step 1
+            step 2
+        """
+        validate_lookup_name(name)
+        start = validate_since(since)
+        limit = validate_optional_timeout(timeout)
+        with self._using() as engine:
+            info = self._inspect(engine, name)
+        return self._follow(
+            engine, info, start=start, timestamps=bool(timestamps), ansi=bool(ansi), timeout=limit
+        )
+
+    def _follow(
+        self,
+        engine: EngineAdapter,
+        info: ContainerInfo,
+        *,
+        start: datetime | None,
+        timestamps: bool,
+        ansi: bool,
+        timeout: float | None,
+    ) -> Iterator[str]:
+        name, runtime = info.name, engine.runtime
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # The follow ran out of time; the session itself is fine and runs on.
+        expired = f"the follow timed out after {timeout or 0:g} s (the session is still running)"
+
+        def left() -> float | None:
+            # Asked before every read and every line: nothing is yielded, and
+            # no read waits, past the deadline.
+            if deadline is None:
+                return None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SessionTimeoutError(name, runtime, expired)
+            return remaining
+
+        # Lines always come with the engine's times (shown only if asked for),
+        # so that each new read resumes right after the last line yielded: a
+        # restart takes a new stream, and after the container stops, Podman's
+        # stream may skip lines; what it sends then is read again, plainly.
+        cursor = _Cursor()
+        watch = _RestartWatch()
+        check = engine.follow_needs_check
+        since, tail = (start, None) if start is not None else (None, 0)
+        # "Written after the call", for a read that cannot use tail=0.
+        anchor = start or datetime.now(timezone.utc)
+        with self._forgetting(engine):
+            try:
+                current: ContainerInfo | None = info
+                while current is not None:
+                    info = current
+                    if info.state == "running":
+                        opened = time.monotonic()
+                        heard = yield from self._stream(
+                            engine,
+                            info,
+                            cursor,
+                            since=since,
+                            tail=tail,
+                            check=check,
+                            left=left,
+                            style=(timestamps, ansi),
+                        )
+                        if not heard and time.monotonic() - opened < _POLL:
+                            time.sleep(min(_POLL, left() or _POLL))
+                    current = self._after_stream(engine, info, watch, left)
+                    since, tail = cursor.resume() or anchor, None
+                # The container is done: what the streams did not bring, in one plain read.
+                left()
+                try:
+                    entries = engine.logs(info.id, None, since=since, timestamps=True)
+                except SessionNotFoundError:
+                    entries = []  # removed meanwhile: nothing more to read
+                final = _Lines(stamped=True, cursor=cursor)
+                for stamp, text in final.feed(entries) + final.flush():
+                    left()
+                    yield _render(stamp, text, timestamps, ansi)
+            except SessionTimeoutError as err:
+                if deadline is not None and time.monotonic() >= deadline and err.reason != expired:
+                    raise SessionTimeoutError(name, runtime, expired) from err
+                raise
+
+    def _stream(
+        self,
+        engine: EngineAdapter,
+        info: ContainerInfo,
+        cursor: _Cursor,
+        *,
+        since: datetime | None,
+        tail: int | None,
+        check: bool,
+        left: Callable[[], float | None],
+        style: tuple[bool, bool],
+    ) -> Generator[str, None, bool]:
+        """Yield the lines of one followed-log stream of a running container; whether any came.
+
+        With ``check``, each chunk is used only once an inspect shows the same
+        run still going; otherwise it is left for the next read.
+        """
+        heard = False
+        stream = engine.follow_logs(
+            info.id, info.name, tail=tail, since=since, timestamps=True, timeout=left()
+        )
+        try:
+            lines = _Lines(stamped=True, cursor=cursor)
+            while (entries := stream.read(left())) is not None:
+                if not entries:
+                    continue
+                heard = True
+                if check and not self._same_run(engine, info):
+                    break
+                for stamp, text in lines.feed(entries):
+                    left()
+                    yield _render(stamp, text, *style)
+        finally:
+            stream.close()
+        return heard
+
+    def _same_run(self, engine: EngineAdapter, info: ContainerInfo) -> bool:
+        try:
+            current = self._inspect(engine, info.name)
+        except SessionNotFoundError:
+            return False
+        return (current.id, current.state, current.started_at) == (
+            info.id,
+            "running",
+            info.started_at,
+        )
+
+    def _after_stream(
+        self,
+        engine: EngineAdapter,
+        info: ContainerInfo,
+        watch: _RestartWatch,
+        left: Callable[[], float | None],
+    ) -> ContainerInfo | None:
+        """After a followed log ended: the container to follow on, or ``None`` when it is done."""
+        while True:
+            try:
+                current = self._inspect(engine, info.name)
+            except SessionNotFoundError:
+                return None  # removed: the session is over
+            if current.id != info.id or watch.settled(current):
+                return None  # exited for good, or replaced by another session of that name
+            if current.state == "running":
+                return current
+            if _state(current) is not SessionState.RUNNING:
+                return None  # paused, or never started: nothing more will come
+            time.sleep(min(_POLL, left() or _POLL))

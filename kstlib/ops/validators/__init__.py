@@ -1,0 +1,383 @@
+"""Input checks run before any engine call.
+
+Each check raises :class:`~kstlib.ops.exceptions.SessionConfigError` naming
+the field and what is wrong with the value, so nothing is created from bad
+input.
+
+The checks of container-only options live in
+:mod:`kstlib.ops.validators.container` and are re-exported here, so this
+package stays the one place to look.
+
+Example:
+    >>> validate_name("bot-2")
+    'bot-2'
+    >>> validate_ports(["127.0.0.1:8080:80/tcp"])
+    ('127.0.0.1:8080:80/tcp',)
+    >>> validate_env({"1BAD": "x"})
+    Traceback (most recent call last):
+    ...
+    kstlib.ops.exceptions.SessionConfigError: env: key '1BAD' must match ^[A-Za-z_][A-Za-z0-9_]*$
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+
+from kstlib.ops.validators._common import (
+    MAX_SHOWN,
+    _require_str,
+    _short,
+    config_error,
+    short,
+    shown,
+    shown_key,
+)
+from kstlib.ops.validators.container import (
+    HOST_PORT_RE,
+    IMAGE_RE,
+    MAX_IMAGE,
+    MEMORY_RE,
+    PULL_POLICIES,
+    RESTART_RE,
+    RUNTIMES,
+    VOLUME_NAME_RE,
+    VOLUME_OPTIONS,
+    parse_port,
+    resolve_host_path,
+    validate_cpus,
+    validate_image,
+    validate_insecure_registries,
+    validate_memory,
+    validate_ports,
+    validate_pull,
+    validate_restart,
+    validate_runtime,
+    validate_volumes,
+)
+
+__all__ = [
+    "ENV_KEY_RE",
+    "HOST_PORT_RE",
+    "IMAGE_RE",
+    "MAX_COMMAND_BYTES",
+    "MAX_ENV_KEYS",
+    "MAX_ENV_VALUE_BYTES",
+    "MAX_IMAGE",
+    "MAX_NAME",
+    "MAX_SHOWN",
+    "MEMORY_RE",
+    "NAME_RE",
+    "PULL_POLICIES",
+    "RESTART_RE",
+    "RUNTIMES",
+    "VOLUME_NAME_RE",
+    "VOLUME_OPTIONS",
+    "config_error",
+    "parse_port",
+    "resolve_host_path",
+    "short",
+    "shown",
+    "shown_key",
+    "validate_base_url",
+    "validate_call_timeout",
+    "validate_command",
+    "validate_cpus",
+    "validate_env",
+    "validate_image",
+    "validate_insecure_registries",
+    "validate_labels",
+    "validate_lines",
+    "validate_lookup_name",
+    "validate_memory",
+    "validate_name",
+    "validate_optional_str",
+    "validate_optional_timeout",
+    "validate_ports",
+    "validate_pull",
+    "validate_restart",
+    "validate_runtime",
+    "validate_since",
+    "validate_socket_name",
+    "validate_timeout",
+    "validate_volumes",
+]
+
+
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+MAX_NAME = 64
+ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Linux refuses a single argument or env string over 128 KiB (MAX_ARG_STRLEN).
+MAX_ENV_VALUE_BYTES = 128 * 1024
+MAX_ENV_KEYS = 1024
+MAX_COMMAND_BYTES = 128 * 1024
+# The image reference grammar of the distribution spec, simplified to one regex.
+
+
+def validate_name(name: object) -> str:
+    """Check a session name: 1-64 chars, ``^[A-Za-z][A-Za-z0-9_-]*$``.
+
+    Example:
+        >>> validate_name("a" * 65)
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: name: must be 1 to 64 characters long, got 65
+    """
+    value = _require_str("name", name)
+    if not 1 <= len(value) <= MAX_NAME:
+        raise config_error("name", f"must be 1 to {MAX_NAME} characters long, got {len(value)}")
+    if not NAME_RE.fullmatch(value):
+        raise config_error(
+            "name",
+            f"{_short(value)} must start with a letter and contain only letters, "
+            "digits, '_' and '-'",
+        )
+    return value
+
+
+def validate_lookup_name(name: object) -> str:
+    """Check a name used to look up an existing session.
+
+    Lenient, since sessions kstlib did not create (named by tmux, docker or a
+    person) may use other characters; only what no engine accepts is refused.
+
+    Example:
+        >>> validate_lookup_name("0")
+        '0'
+    """
+    value = _require_str("name", name)
+    if not value or len(value) > 255 or any(c in value for c in ":\n\r\t"):
+        raise config_error("name", f"{_short(value)} is not a session name")
+    return value
+
+
+def validate_command(command: object) -> str | tuple[str, ...] | None:
+    """Check a command: ``None``, a non-empty string, or a non-empty argv list of strings.
+
+    Example:
+        >>> validate_command(["echo", "a;b"])
+        ('echo', 'a;b')
+    """
+    if command is None:
+        return None
+    if isinstance(command, str):
+        _require_str("command", command)
+        if not command.strip():
+            raise config_error("command", "must not be empty")
+        if len(command.encode()) > MAX_COMMAND_BYTES:
+            raise config_error("command", f"is longer than {MAX_COMMAND_BYTES} bytes")
+        return command
+    if isinstance(command, Sequence) and not isinstance(command, (bytes, bytearray)):
+        argv = tuple(command)
+        if not argv:
+            raise config_error("command", "an argv list must not be empty")
+        total = 0
+        for i, arg in enumerate(argv):
+            _require_str(f"command[{i}]", arg)
+            total += len(arg.encode()) + 1
+        if not argv[0]:
+            raise config_error("command", "the program (argv[0]) must not be empty")
+        if total > MAX_COMMAND_BYTES:
+            raise config_error("command", f"is longer than {MAX_COMMAND_BYTES} bytes")
+        return argv
+    raise config_error(
+        "command", f"expected a string or a list of strings, got {type(command).__name__}"
+    )
+
+
+def validate_env(env: object) -> dict[str, str]:
+    """Check environment variables: keys ``^[A-Za-z_][A-Za-z0-9_]*$``, string values.
+
+    Example:
+        >>> validate_env({"GREETING": "hello 'world'"})
+        {'GREETING': "hello 'world'"}
+    """
+    if env is None:
+        return {}
+    if not isinstance(env, Mapping):
+        raise config_error(
+            "env", f"expected a mapping of names to values, got {type(env).__name__}"
+        )
+    if len(env) > MAX_ENV_KEYS:
+        raise config_error("env", f"has {len(env)} keys, more than the {MAX_ENV_KEYS} allowed")
+    out: dict[str, str] = {}
+    for key, raw in env.items():
+        if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
+            raise config_error("env", f"key {_short(key)} must match ^[A-Za-z_][A-Za-z0-9_]*$")
+        number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
+        value = _require_str(f"env[{key}]", str(raw) if number else raw, secret=True)
+        if len(value.encode()) > MAX_ENV_VALUE_BYTES:
+            raise config_error(f"env[{key}]", f"is longer than {MAX_ENV_VALUE_BYTES} bytes")
+        out[key] = value
+    return out
+
+
+def validate_labels(labels: object) -> dict[str, str]:
+    """Check container labels: non-empty string keys, string values.
+
+    Example:
+        >>> validate_labels({"team": "ops"})
+        {'team': 'ops'}
+    """
+    if labels is None:
+        return {}
+    if not isinstance(labels, Mapping):
+        raise config_error("labels", f"expected a mapping, got {type(labels).__name__}")
+    out: dict[str, str] = {}
+    for key, value in labels.items():
+        if not isinstance(key, str) or not key or len(key) > 255:
+            raise config_error("labels", f"key {_short(key)} must be a non-empty string")
+        _require_str(f"labels[{key}]", key)
+        out[key] = _require_str(f"labels[{key}]", value)
+    return out
+
+
+def validate_socket_name(socket_name: object) -> str:
+    """Check a tmux socket name (``-L``): non-empty, no ``/``.
+
+    Example:
+        >>> validate_socket_name("ci-run")
+        'ci-run'
+    """
+    value = _require_str("socket_name", socket_name)
+    if not value or "/" in value or len(value) > 100:
+        raise config_error("socket_name", f"{_short(value)} must be a short name without '/'")
+    return value
+
+
+def validate_optional_str(field: str, value: object) -> str | None:
+    """Check that an optional field is a string without NUL.
+
+    Example:
+        >>> validate_optional_str("working_dir", "/tmp")
+        '/tmp'
+    """
+    if value is None:
+        return None
+    text = _require_str(field, value)
+    if not text:
+        raise config_error(field, "must not be empty")
+    return text
+
+
+# -- call arguments: one rule each ----------------------------------------------------
+
+_URL_SCHEMES = ("unix", "tcp", "ssh", "http", "https")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _seconds(value: object) -> bool:
+    """Whether ``value`` is a finite, non-negative number of seconds (not a bool)."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def validate_timeout(timeout: object, field: str = "timeout") -> float:
+    """Check a timeout: a finite, non-negative number of seconds (the one rule).
+
+    Example:
+        >>> validate_timeout(5)
+        5.0
+        >>> validate_timeout(float("nan"))
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: timeout: nan must be a finite, non-negative number of seconds
+    """
+    if not _seconds(timeout):
+        raise config_error(
+            field, f"{shown(timeout)} must be a finite, non-negative number of seconds"
+        )
+    return float(timeout)  # type: ignore[arg-type]
+
+
+def validate_optional_timeout(timeout: object, field: str = "timeout") -> float | None:
+    """:func:`validate_timeout`, where ``None`` (no limit) is allowed.
+
+    Example:
+        >>> validate_optional_timeout(None) is None
+        True
+    """
+    return None if timeout is None else validate_timeout(timeout, field)
+
+
+def validate_call_timeout(timeout: object) -> float:
+    """Check the timeout of one engine API call: the timeout rule, and more than 0.
+
+    Example:
+        >>> validate_call_timeout(30)
+        30.0
+        >>> validate_call_timeout(0)
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: timeout: 0 must be a finite, positive number of seconds
+    """
+    if not _seconds(timeout) or not timeout:
+        raise config_error(
+            "timeout", f"{shown(timeout)} must be a finite, positive number of seconds"
+        )
+    return float(timeout)  # type: ignore[arg-type]
+
+
+def validate_lines(lines: object) -> int | None:
+    """Check a number of log lines: ``None`` (all) or a non-negative integer.
+
+    Example:
+        >>> validate_lines(20), validate_lines(None)
+        (20, None)
+    """
+    if lines is None:
+        return None
+    if isinstance(lines, bool) or not isinstance(lines, int) or lines < 0:
+        raise config_error("lines", f"{shown(lines)} must be a non-negative integer")
+    return lines
+
+
+def validate_since(since: object) -> datetime | None:
+    """``since`` as an aware datetime: a datetime (naive: UTC) or a Unix time in seconds.
+
+    Example:
+        >>> validate_since(0).isoformat()
+        '1970-01-01T00:00:00+00:00'
+    """
+    if since is None:
+        return None
+    if isinstance(since, datetime):
+        return since if since.tzinfo is not None else since.replace(tzinfo=timezone.utc)
+    if isinstance(since, (int, float)) and not isinstance(since, bool) and math.isfinite(since):
+        try:
+            return _EPOCH + timedelta(seconds=since)
+        except OverflowError:
+            pass
+    raise config_error("since", f"{shown(since)} must be a datetime or a Unix time in seconds")
+
+
+def validate_base_url(base_url: object) -> str | None:
+    """Check an engine URL: ``unix://``, ``tcp://``, ``ssh://``, ``http(s)://``.
+
+    Example:
+        >>> validate_base_url("ssh://ops@build-01")
+        'ssh://ops@build-01'
+        >>> validate_base_url("ftp://x")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: base_url: 'ftp://x' must start with unix://, tcp://, ssh://, http:// or https://
+    """
+    if base_url is None:
+        return None
+    if (
+        not isinstance(base_url, str)
+        or "://" not in base_url
+        or (base_url.split("://", 1)[0] not in _URL_SCHEMES)
+        or not base_url.split("://", 1)[1]
+    ):
+        raise config_error(
+            "base_url",
+            f"{shown(base_url)} must start with unix://, tcp://, ssh://, http:// or https://",
+        )
+    return base_url
