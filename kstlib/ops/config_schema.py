@@ -59,6 +59,7 @@ SESSION_KEYS = (
     "cpus",
     "labels",
     "init",
+    "network",
     "base_url",
     "engine",
     "pull",
@@ -496,6 +497,7 @@ def _parse_session(
         "cpus",
         "labels",
         "socket_path",
+        "network",
     ):
         if body.get(key) is not None:
             values[key] = body[key]

@@ -223,6 +223,9 @@ class SessionConfig:
             validators.validate_memory(self.memory)
         if self.cpus is not None:
             object.__setattr__(self, "cpus", validators.validate_cpus(self.cpus))
+        if self.network is not None:
+            validators.validate_network(self.network)
+            validators.validate_network_ports(self.network, self.ports)
         object.__setattr__(self, "pull", validators.validate_pull(self.pull))
         object.__setattr__(
             self,

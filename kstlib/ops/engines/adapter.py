@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from kstlib.ops.exceptions import SessionStartError
 from kstlib.ops.models import SessionConfig
 from kstlib.ops.translate import Op
-from kstlib.ops.validators import config_error, parse_port
+from kstlib.ops.validators import NETWORK_MODES, config_error, parse_port
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.pull import PullTracker
@@ -35,8 +35,6 @@ MANAGED_LABEL = "io.kstlib.managed"
 MANAGED_VALUE = "true"
 #: Seconds any single engine API call may take (a graceful stop adds its own timeout).
 DEFAULT_TIMEOUT = 30.0
-#: Network modes every engine knows; any other ``network`` names a network of the engine.
-NETWORK_MODES = ("host", "none")
 #: Detach sequence of :meth:`~kstlib.ops.container.ContainerRunner.attach` (Ctrl-P Ctrl-Q).
 DETACH_KEYS = "ctrl-p,ctrl-q"
 

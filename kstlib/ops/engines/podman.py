@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from kstlib.ops.engines import http
-from kstlib.ops.engines.adapter import NETWORK_MODES, ContainerInfo, ContainerSpec, missing_network
+from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, missing_network
 from kstlib.ops.engines.errors import (
     on_api_error,
     on_image_missing,
@@ -68,6 +68,7 @@ from kstlib.ops.engines.streams import (
 )
 from kstlib.ops.exceptions import OpsError, SessionConfigError
 from kstlib.ops.translate import CallContext, Op, Table, explanation, translate_with, translating
+from kstlib.ops.validators import NETWORK_MODES
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.pull import PullTracker
