@@ -2,11 +2,11 @@
 
 A container publishes a port (``ports: ["8080:80"]``) through the engine's
 default bridge network. Where that bridge is off (``dockerd --bridge=none``;
-Podman with ``netns = "none"`` in its containers.conf, or without its
-``podman`` network) containers get only a loopback interface, the engine
-still accepts ``ports`` and the published port silently leads nowhere.
-:func:`probe_bridge` asks the engine through its SDK and says so; nothing
-raises.
+Podman without its ``podman`` network, or with ``netns = "none"`` in its
+containers.conf) containers get only a loopback interface, the engine still
+accepts ``ports`` and the published port silently leads nowhere.
+:func:`probe_bridge` asks the engine, through the engine registry, and says
+so; nothing raises.
 
 Example:
     >>> probe_bridge("docker", "unix:///nonexistent.sock") is None
@@ -16,76 +16,85 @@ Example:
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Iterable
 
-__all__ = ["probe_bridge"]
+from kstlib.ops.engines.adapter import MANAGED_LABEL, ContainerSpec, EngineAdapter
+
+__all__ = ["network_notes", "probe_bridge"]
 
 #: Seconds each engine call of the probe may take.
 TIMEOUT = 5.0
 
-_ADVICE = (
-    "published ports (ports:) do not reach containers on the default network; "
+ADVICE = (
+    "published ports (ports:, -p) do not reach containers on its default network; "
     "use network: host (the container shares the host's ports) or a network of yours"
 )
 
 
-def _docker_bridge(endpoint: str, timeout: float) -> str | None:
-    import docker
-
-    api = docker.APIClient(base_url=endpoint, version="auto", timeout=timeout)  # type: ignore[arg-type]
-    try:
-        found = api.networks(names=["bridge"])
-    finally:
-        api.close()
-    if any(item.get("Name") == "bridge" for item in found or []):
+def _default_mode(engine: EngineAdapter, images: Iterable[str]) -> str | None:
+    """The network mode a container gets by default, from one created (never started)."""
+    image = next((i for i in images if engine.image_exists(i)), None)
+    if image is None:
         return None
-    return f"docker has no 'bridge' network (dockerd runs with --bridge=none): {_ADVICE}"
-
-
-def _podman_bridge(endpoint: str, timeout: float) -> str | None:
-    import podman
-
-    client = podman.PodmanClient(base_url=endpoint, timeout=timeout)
+    name = f"kstlib-doctor-{uuid.uuid4().hex[:10]}"
+    spec = ContainerSpec(
+        name=name, image=image, command=["true"], labels={MANAGED_LABEL: "doctor"}, init=False
+    )
+    ref = engine.create(spec)
     try:
-        if not client.networks.exists("podman"):
-            return f"podman has no 'podman' network (its default bridge): {_ADVICE}"
-        # Podman's default network mode comes from its containers.conf, which no
-        # API call reports: a container created (never started) shows it.
-        images = client.images.list()
-        if not images:
-            return None
-        probe: Any = client.containers.create(
-            images[0].id, ["true"], name=f"kstlib-doctor-{uuid.uuid4().hex[:10]}"
-        )
-        try:
-            mode = (probe.attrs.get("HostConfig") or {}).get("NetworkMode")
-            if mode is None:
-                probe.reload()
-                mode = (probe.attrs.get("HostConfig") or {}).get("NetworkMode")
-        finally:
-            probe.remove(force=True)
+        return engine.inspect(ref).network_mode
     finally:
-        client.close()  # type: ignore[no-untyped-call]
-    if mode == "none":
-        return (
-            'podman gives containers no network by default (netns = "none" in its '
-            f"containers.conf): {_ADVICE}"
-        )
-    return None
+        engine.remove(ref, name)
 
 
-def probe_bridge(runtime: str, endpoint: str, timeout: float = TIMEOUT) -> str | None:
-    """One line when ``runtime``'s default network cannot publish ports, else ``None``.
+def probe_bridge(
+    runtime: str, endpoint: str, timeout: float = TIMEOUT, images: Iterable[str] = ()
+) -> str | None:
+    """One sentence when ``runtime``'s default network cannot publish ports, else ``None``.
 
-    An engine that does not answer yields ``None`` (the availability probe
-    already reports it).
+    Docker: its ``bridge`` network is missing. Podman: its default network is
+    missing, or (Podman's default mode comes from its containers.conf, which
+    no API call reports) a container created from one of ``images`` (never
+    started, removed at once) gets network mode ``none``. An engine that
+    does not answer yields ``None``: the availability probe reports it.
 
     Example:
         >>> probe_bridge("podman", "unix:///nonexistent.sock") is None
         True
     """
-    ask = _docker_bridge if runtime == "docker" else _podman_bridge
+    from kstlib.ops.engines.endpoints import connect
+
     try:
-        return ask(endpoint, timeout)
+        engine = connect(runtime, endpoint, timeout)
+        if not engine.has_network("bridge"):
+            return f"{runtime} has no default bridge network: {ADVICE}"
+        if runtime == "podman":
+            # Any image at hand will do: the probe's container is never started.
+            images = [*images, *(c.image for c in engine.list_containers() if c.image)]
+        if runtime == "podman" and _default_mode(engine, images) == "none":
+            return (
+                'podman gives containers no network by default (netns = "none" in its '
+                f"containers.conf): {ADVICE}"
+            )
     except Exception:  # a diagnostic never raises; an engine that is down is reported elsewhere
         return None
+    return None
+
+
+def network_notes(
+    checks: Iterable[tuple[str, bool, str]], images: Iterable[str], timeout: float = TIMEOUT
+) -> dict[str, str]:
+    """For each usable ``(runtime, available, endpoint)`` whose bridge is off, its note.
+
+    Example:
+        >>> network_notes([("docker", False, "unix:///var/run/docker.sock")], [])
+        {}
+    """
+    wanted = list(images)
+    notes: dict[str, str] = {}
+    for runtime, available, endpoint in checks:
+        if available and runtime in ("docker", "podman"):
+            note = probe_bridge(runtime, endpoint, timeout, wanted)
+            if note is not None:
+                notes[runtime] = note
+    return notes

@@ -269,6 +269,8 @@ class ContainerInfo:
     finished_at: datetime | None = None
     oom_killed: bool | None = None
     error: str | None = None
+    #: ``HostConfig.NetworkMode`` of an inspect (``host``, ``none``, a network...); lists lack it
+    network_mode: str | None = None
 
     @property
     def managed(self) -> bool:
