@@ -298,8 +298,10 @@ def search(
         >>> from kstlib.ops import SessionConfig, TmuxRunner
         >>> runner = TmuxRunner(socket_name="kstlib-doc")
         >>> _ = runner.start(SessionConfig(name="doc-search", command="sleep 30"))
-        >>> search("doc-search", socket_name="kstlib-doc", containers=False).found
-        [Location(backend=<BackendType.TMUX: 'tmux'>, runtime=None, endpoint=None)]
+        >>> [loc.label for loc in search("doc-search", socket_name="kstlib-doc", containers=False).found]
+        ['tmux (socket kstlib-doc)']
+        >>> [loc.socket_name for loc in search("doc-search", containers=False).found]  # every server
+        ['kstlib-doc']
         >>> runner.stop("doc-search", graceful=False)
         True
     """

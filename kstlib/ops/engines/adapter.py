@@ -169,7 +169,7 @@ def missing_network(engine: EngineAdapter, spec: ContainerSpec) -> SessionStartE
         >>> missing_network(Engine(), ContainerSpec("web", "app:1", network="host")) is None
         True
         >>> print(missing_network(Engine(), ContainerSpec("web", "app:1", network="front")))
-        Failed to start session 'web' on the docker backend: network 'front' does not exist on docker; create it first (docker network create front) or use network 'host' or 'none'.
+        Could not start session 'web' on the docker backend: network 'front' does not exist on docker; create it first (docker network create front) or use network 'host' or 'none'
     """
     network = spec.network
     if network is None or network in NETWORK_MODES or engine.has_network(network):
