@@ -76,16 +76,22 @@ class Location:
     endpoint: str | None = None
     socket_name: str | None = None
     socket_path: str | None = None
+    #: found on a tmux server the search was not told of (one of the user's others)
+    discovered: bool = False
 
     @property
     def label(self) -> str:
         """What an error lists: ``"tmux"``, ``"tmux (socket orion)"``, ``"docker"``, ``"podman"``.
 
+        A tmux server the caller did not name is named in the label.
+
         Example:
-            >>> Location(BackendType.TMUX).label, Location(BackendType.TMUX, socket_name="w").label
-            ('tmux', 'tmux (socket w)')
+            >>> Location(BackendType.TMUX, socket_name="w").label
+            'tmux'
+            >>> Location(BackendType.TMUX, socket_name="w", discovered=True).label
+            'tmux (socket w)'
         """
-        if self.backend is BackendType.TMUX and (self.socket_name or self.socket_path):
+        if self.backend is BackendType.TMUX and self.discovered:
             return _tmux_label(self.socket_name, self.socket_path)
         return self.runtime or self.backend.value
 
@@ -299,9 +305,9 @@ def search(
         >>> runner = TmuxRunner(socket_name="kstlib-doc")
         >>> _ = runner.start(SessionConfig(name="doc-search", command="sleep 30"))
         >>> [loc.label for loc in search("doc-search", socket_name="kstlib-doc", containers=False).found]
+        ['tmux']
+        >>> [loc.label for loc in search("doc-search", containers=False).found]  # every server
         ['tmux (socket kstlib-doc)']
-        >>> [loc.socket_name for loc in search("doc-search", containers=False).found]  # every server
-        ['kstlib-doc']
         >>> runner.stop("doc-search", graceful=False)
         True
     """
@@ -318,7 +324,12 @@ def search(
             try:
                 if _tmux_runner(sname, spath, tmux_bin, discovered).exists(name):
                     result.found.append(
-                        Location(BackendType.TMUX, socket_name=sname, socket_path=spath)
+                        Location(
+                            BackendType.TMUX,
+                            socket_name=sname,
+                            socket_path=spath,
+                            discovered=discovered,
+                        )
                     )
             except BackendNotFoundError:
                 result.unreachable.append(label)
