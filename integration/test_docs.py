@@ -147,16 +147,44 @@ def _untag(runtime: str, url: str, refs: list[str]) -> None:
 @pytest.fixture(scope="module")
 def doc_images() -> Iterator[None]:
     """The docs' example images, in every engine that answers."""
-    made: list[tuple[str, str, list[str]]] = []
+    made: list[tuple[str, str, list[str], list[str]]] = []
     for runtime, url in (("docker", "unix:///var/run/docker.sock"),
                          ("podman", "unix:///run/podman/podman.sock")):
         try:
-            made.append((runtime, url, _standin(runtime, url)))
+            made.append((runtime, url, _standin(runtime, url), _volumes(runtime, url)))
         except Exception as err:  # an engine that is not there: its blocks fail and say why
             print(f"docs: no stand-in images on {runtime}: {err}", file=sys.stderr)
     yield
-    for runtime, url, refs in made:
+    for runtime, url, refs, volumes in made:
         _untag(runtime, url, refs)
+        _volumes(runtime, url, remove=volumes)  # only those the pages made
+
+
+#: Named volumes the pages' examples mount (the engines create them on first use).
+DOC_VOLUMES = ("myapp-cache",)
+
+
+def _volumes(runtime: str, url: str, remove: list[str] | None = None) -> list[str]:
+    """The :data:`DOC_VOLUMES` the engine lacks; with ``remove``, remove those first."""
+    if runtime == "docker":
+        import docker
+
+        client: Any = docker.DockerClient(base_url=url)
+    else:
+        import podman
+
+        client = podman.PodmanClient(base_url=url)
+    for name in remove or []:
+        with contextlib.suppress(Exception):
+            client.volumes.get(name).remove()
+    absent = []
+    for name in DOC_VOLUMES:
+        try:
+            client.volumes.get(name)
+        except Exception:
+            absent.append(name)
+    client.close()
+    return absent
 
 
 @contextlib.contextmanager
@@ -177,6 +205,7 @@ def reader_world(tmp: Path) -> Iterator[dict[str, str]]:
         "print(f\"connected to exchange ({os.environ.get('MODE', 'test')} mode)\", flush=True)\n"
         "while True:\n    time.sleep(1)\n"
     )
+    (tmp / "work" / "data").mkdir()  # a bind mount's source (Podman wants it to exist)
     os.environ.pop("TMUX", None)
     os.environ.pop("KSTLIB_CONFIG", None)
     os.chdir(tmp / "work")
