@@ -125,8 +125,23 @@ def _standin(runtime: str, url: str) -> list[str]:
             if runtime == "podman" and "/" not in repo:
                 repo = f"docker.io/library/{repo}"  # what Podman resolves a short name to
             image.tag(repo, tag)
+        if runtime == "docker" and REGISTRY:
+            # The pages' registry examples pull it for real, from the test registry.
+            image.tag(f"{REGISTRY}/{REGISTRY_REPO}", "1")
+            client.images.push(f"{REGISTRY}/{REGISTRY_REPO}", "1")
     client.close()
     return missing
+
+
+#: The test registry (integration/engines); the pages' examples say 127.0.0.1:5000.
+REGISTRY = os.environ.get("KSTLIB_TEST_REGISTRY", "")
+REGISTRY_REPO = "team/app"
+DOCS_REGISTRY = "127.0.0.1:5000"
+
+
+def as_run_here(code: str) -> str:
+    """A block's code with the docs' example registry replaced by the test registry."""
+    return code.replace(DOCS_REGISTRY, REGISTRY) if REGISTRY else code
 
 
 def _untag(runtime: str, url: str, refs: list[str]) -> None:
@@ -138,7 +153,8 @@ def _untag(runtime: str, url: str, refs: list[str]) -> None:
         import podman
 
         client = podman.PodmanClient(base_url=url)
-    for ref in refs:
+    pulled = [f"{REGISTRY}/{REGISTRY_REPO}:1"] if REGISTRY else []
+    for ref in [*refs, *pulled]:
         with contextlib.suppress(Exception):
             client.images.remove(ref)
     client.close()
@@ -223,7 +239,7 @@ def run_console(block: Block, env: dict[str, str]) -> None:
     """Run each ``$ kstlib ...`` line in a shell; the page's ``kstlib:`` lines must appear."""
     env = dict(env, PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
     steps: list[tuple[str, list[str]]] = []
-    for raw in block.code.splitlines():
+    for raw in as_run_here(block.code).splitlines():
         if raw.startswith("$ "):
             steps.append((raw[2:].split(" #", 1)[0].strip(), []))
         elif steps:
@@ -267,7 +283,7 @@ def test_every_code_block_of_the_page_runs(page: Path, tmp_path: Path, doc_image
                     continue
                 if block.lang == "python":
                     try:
-                        exec(compile(block.code, block.where, "exec"), namespace)
+                        exec(compile(as_run_here(block.code), block.where, "exec"), namespace)
                     except Exception as err:
                         pytest.fail(f"{block.where}: {type(err).__name__}: {err}", pytrace=False)
                 else:
