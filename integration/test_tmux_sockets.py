@@ -131,6 +131,7 @@ def test_search_finds_a_session_on_a_custom_socket_past_dead_and_stuck_servers(
     assert "dead" not in " ".join(found.searched + found.unreachable)
     manager = SessionManager.find(name)
     assert manager.status().socket_name == "orion"
+    assert SessionManager(name, backend=None).status().socket_name == "orion"
     assert "on-orion" in manager.logs()
     assert manager.stop(graceful=False)
     assert not runner.exists(name)

@@ -148,6 +148,9 @@ class SessionConfig:
     on the tmux backend is an error, never silently dropped. A relative host
     path in ``volumes`` (``./data:/app/data``) is resolved against the
     current directory, as the config file resolves it against its own folder.
+    ``network`` is ``"host"``, ``"none"`` or the name of a network of the
+    engine (``None``: its default network); published ``ports`` on
+    ``"host"`` or ``"none"`` are an error (the engines would ignore them).
     ``pull`` (``missing``,
     ``always``, ``never``), ``registry_auth``, ``insecure_registries`` and
     ``on_progress`` say how a container's image comes from its registry
