@@ -298,6 +298,17 @@ class SessionWaits:
         """
         return wait_for_log(self._lookup(), self.name, pattern, timeout)
 
+    def _ready(self, what: str, attempt: Attempt, timeout: object) -> None:
+        ready_wait(
+            self.name,
+            self.status,
+            what,
+            attempt,
+            where=self._where(),
+            backend=self._timeout_backend(),
+            timeout=timeout,
+        )
+
     def wait_for_port(self, port: int, host: str = "127.0.0.1", timeout: float = 30) -> None:
         """Wait until a TCP connection to ``host:port`` succeeds (the session listens).
 
@@ -320,15 +331,7 @@ class SessionWaits:
             True
         """
         what, attempt = port_probe(host, port)
-        ready_wait(
-            self.name,
-            self.status,
-            what,
-            attempt,
-            where=self._where(),
-            backend=self._timeout_backend(),
-            timeout=timeout,
-        )
+        self._ready(what, attempt, timeout)
 
     def wait_for_http(self, url: str, status: int = 200, timeout: float = 30) -> int:
         """Wait until ``GET url`` answers with HTTP ``status``; return that status.
@@ -349,15 +352,7 @@ class SessionWaits:
             True
         """
         what, attempt = http_probe(url, status)
-        ready_wait(
-            self.name,
-            self.status,
-            what,
-            attempt,
-            where=self._where(),
-            backend=self._timeout_backend(),
-            timeout=timeout,
-        )
+        self._ready(what, attempt, timeout)
         return status
 
     def _timeout_backend(self) -> str | BackendType:

@@ -221,3 +221,56 @@ def tidy(folder: Path) -> None:
             os.unlink(folder / leftover)
     with contextlib.suppress(OSError):
         folder.rmdir()
+
+
+def socket_file(socket_name: str | None, socket_path: str | None) -> Path:
+    """The socket file a tmux client uses for ``-S socket_path`` or ``-L socket_name``.
+
+    ``-L`` names live in ``$TMUX_TMPDIR/tmux-UID/`` (``/tmp`` when unset), as
+    tmux places them; no name is the ``default`` socket there.
+
+    Example:
+        >>> socket_file("work", None).name, socket_file(None, "/run/x.sock")
+        ('work', PosixPath('/run/x.sock'))
+    """
+    if socket_path is not None:
+        return Path(socket_path)
+    folder = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+    return folder / (socket_name or "default")
+
+
+def remove_dead_socket(path: Path) -> bool:
+    """Remove ``path`` if it is the user's own socket and no server listens on it.
+
+    tmux leaves its socket file behind when its server exits; its own clients
+    remove such a file when a connection to it is refused, as this does.
+    Anything else (not a socket, another user's, a live server) is left alone.
+
+    Example:
+        >>> remove_dead_socket(Path("/nonexistent/socket"))
+        False
+    """
+    import socket
+    import stat
+
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.getuid():
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(str(path))
+    except ConnectionRefusedError:
+        pass  # nobody listens: a dead server's file
+    except OSError:
+        return False  # busy, gone, or not ours to judge
+    else:
+        return False  # a live server
+    finally:
+        probe.close()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    return True

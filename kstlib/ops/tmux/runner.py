@@ -481,6 +481,15 @@ class TmuxRunner(TmuxLogs):
         except OSError as err:
             raise SessionAttachError(name, BACKEND, f"cannot run {argv[0]}: {err}") from err
 
+    def _remove_socket_file(self) -> None:
+        # tmux leaves the socket file of a killed server; the server exits just
+        # after answering kill-server, so give it a moment to stop listening.
+        path = files.socket_file(self.socket_name, self.socket_path)
+        for _ in range(20):
+            if files.remove_dead_socket(path) or not path.exists():
+                return
+            time.sleep(0.01)
+
     def kill_server(self) -> None:
         """Kill this runner's tmux server and every session on it, and remove their files.
 
@@ -488,6 +497,7 @@ class TmuxRunner(TmuxLogs):
             >>> TmuxRunner(socket_name="kstlib-doc").kill_server()
         """
         self._run(SessionError, None, "kill-server", missing_ok=True)
+        self._remove_socket_file()
         # With the server gone, every file of its folder is an orphan. The
         # folder is checked first (0700, ours, not a link), so nothing
         # outside it is ever touched; its collector may remove it meanwhile.
