@@ -146,6 +146,12 @@ def test_cli_logs_follow_n_on_tmux(tmux: TmuxRunner, cli_env: dict[str, str],
     got = follow_cli([name, "-L", str(tmux.socket_name), "-f", "-n", "3"], cli_env, 3,
                      gate.touch)
     assert got == ["3", "4", "5", "later"]
+    # the session has ended: -n all -f prints everything kept, then ends; -n 0 -f nothing
+    everything = follow_cli([name, "-L", str(tmux.socket_name), "-f", "-n", "all"], cli_env, 0,
+                            lambda: None)
+    assert everything == ["1", "2", "3", "4", "5", "later"]
+    assert follow_cli([name, "-L", str(tmux.socket_name), "-f", "-n", "0"], cli_env, 0,
+                      lambda: None) == []
 
 
 def test_cli_logs_follow_n_on_containers(
