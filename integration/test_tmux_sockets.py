@@ -200,6 +200,8 @@ def test_cli_finds_sessions_on_custom_sockets(world: World, cli: Callable[..., A
     listed = cli("list", "-b", "tmux", "--json").stdout
     assert f'"name": "{name}"' in listed and '"socket_name": "orion"' in listed
     assert '"state": "running"' in cli("status", name, "--json").stdout
+    assert '"socket_name": "orion"' in cli("status", name, "-b", "tmux", "--json").stdout
+    cli("status", name, "-L", "vega", code=3)  # a named server is the only one asked
     assert "from-orion" in cli("logs", name).stdout
     cli("stop", name)
     assert not world.has("orion", name)

@@ -389,6 +389,11 @@ class Context:
             True
         """
         explicit = self.explicit_place(name)
+        if explicit is not None and explicit.backend is TMUX and self.option("socket") is None:
+            # -b tmux without -L: that server first, then the user's other ones
+            return _unique(
+                [explicit, *(Place(TMUX, socket_name=s) for s in self.discovered_sockets())]
+            )
         if explicit is not None:
             return [explicit]
         definition = self._definition(name)
