@@ -401,3 +401,23 @@ def test_concurrent_starts_of_one_name_have_one_winner(swarm: Swarm) -> None:
         assert [s.name for s in swarm.manager.services.list() if s.name == name] == [name]
     finally:
         swarm.runner.stop(name, timeout=2)
+
+
+def test_follow_logs_with_lines_yields_the_backlog_then_follows(swarm: Swarm) -> None:
+    # One replica prints 1..5, then waits for the test's gate before "later":
+    # the backlog and the followed line come in a known order, without timing.
+    name = swarm_name()
+    gate = f"/tmp/{name}.gate"
+    script = f"for i in 1 2 3 4 5; do echo line $i; done; while [ ! -e {gate} ]; do sleep 0.1; done; echo later; sleep 60"
+    swarm.runner.start(swarm.config(name, ["sh", "-c", script], placement=["node.role==manager"]))
+    try:
+        until("five lines", lambda: swarm.runner.logs(name).count("line ") == 5 or None)
+        lines = swarm.runner.follow_logs(name, lines=2, timeout=60)
+        assert [next(lines), next(lines)] == ["line 4", "line 5"]
+        swarm.manager.containers.list(filters={"label": f"com.docker.swarm.service.name={name}"})[
+            0
+        ].exec_run(["touch", gate])
+        assert next(lines) == "later"
+        lines.close()
+    finally:
+        swarm.runner.stop(name, timeout=2)

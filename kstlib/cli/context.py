@@ -43,7 +43,9 @@ from kstlib.cli.places import (
     _option_error,
     _resolve_cli_volume,
     _unique,
+    discover,
     parse_env,
+    tmux_timeout,
 )
 
 __all__ = ["Context"]
@@ -64,6 +66,8 @@ class Context:
         self._config: OpsConfig | None = None
         self._noted_binary = False
         self._invalid: dict[str, SessionConfigError] = {}
+        self._sockets: list[str] | None = None
+        self._discovered: set[str] = set()  # found in tmux's folder, named by nobody
 
     @property
     def config(self) -> OpsConfig:
@@ -202,7 +206,14 @@ class Context:
             socket_name=place.socket_name,
             socket_path=place.socket_path,
             tmux_bin=self.tmux_binary(),
+            timeout=tmux_timeout(place, self._discovered),
         )
+
+    def discovered_sockets(self) -> list[str]:
+        """The user's live tmux servers, searched when no ``-L`` is given (:func:`discover`)."""
+        if self._sockets is None:
+            self._sockets, self._discovered = discover(self.config, self.option("socket"))
+        return self._sockets
 
     def runner(self, place: Place) -> Runner:
         """The runner serving ``place`` (container SDKs load here, not before).
@@ -389,13 +400,20 @@ class Context:
             True
         """
         explicit = self.explicit_place(name)
+        if explicit is not None and explicit.backend is TMUX and self.option("socket") is None:
+            # -b tmux without -L: that server first, then the user's other ones
+            return _unique(
+                [explicit, *(Place(TMUX, socket_name=s) for s in self.discovered_sockets())]
+            )
         if explicit is not None:
             return [explicit]
         definition = self._definition(name)
         places: list[Place] = []
         if definition is not None and not (tmux_only and definition.backend is CONTAINER):
             places.append(Place.of(definition))
-        for socket in _unique([self.default_socket(name), self.config.tmux_socket, None]):
+        # Then every other server of the user: a session started with tmux -L is found.
+        sockets = [self.default_socket(name), self.config.tmux_socket, None]
+        for socket in _unique([*sockets, *self.discovered_sockets()]):
             places.append(Place(TMUX, socket_name=socket))
         if not tmux_only:
             # The local engines only: a remote engine is searched when a session's
@@ -549,6 +567,8 @@ class Context:
             ]
         if args.port:
             values["ports"] = [*values.get("ports", ()), *args.port]
+        if getattr(args, "network", None) is not None:
+            values["network"] = args.network
         if getattr(args, "restart", None) is not None:
             values["restart"] = args.restart
         if getattr(args, "pull", None) is not None:

@@ -380,10 +380,13 @@ def cmd_doctor(ctx: Context) -> int:
     public = _public_ports(config)
     config_info["public_ports"] = public
     usable = any(c.available for c in checks)
+    from kstlib.cli.doctor_network import network_notes
+
+    images = [s.image for s in config.sessions.values() if s.image]
+    notes = network_notes([(c.backend, c.available, c.endpoint) for c in checks], images, timeout)
     if ctx.args.json:
-        output.emit(
-            output.dumps_json({"config": config_info, "backends": [c.to_dict() for c in checks]})
-        )
+        report = {"config": config_info, "backends": [c.to_dict() for c in checks]}
+        output.emit(output.dumps_json({**report, "network": notes}))
     elif not ctx.args.quiet:
         rows = [
             [
@@ -414,6 +417,8 @@ def cmd_doctor(ctx: Context) -> int:
                 f"any host that can reach this machine can connect. Write {local} to keep "
                 "it on this machine."
             )
+        for note in notes.values():
+            output.emit(f"\nNetwork: {note}.")
         count = sum(c.available for c in checks)
         output.emit(
             f"{count} of {len(checks)} backends usable."

@@ -111,6 +111,8 @@ def cmd_status(ctx: Context) -> int:
 def cmd_logs(ctx: Context) -> int:
     """``kstlib ops logs NAME [-n N] [-f]``: the session's recent output.
 
+    With ``-f``, the last ``N`` lines, then every new line until the session ends.
+
     Example:
         >>> from kstlib.cli import main
         >>> main(["ops", "logs", "no-such-session", "-L", "kstlib-doc"])
@@ -122,8 +124,16 @@ def cmd_logs(ctx: Context) -> int:
     # could make the terminal answer (typed into the user's shell) or retitle it.
     show = output.terminal_safe if _is_terminal(sys.stdout) else _unchanged
     if ctx.args.follow:
+        # As docker logs -f --tail N: the last N lines (-n all: every line kept), then new ones.
+        backlog, since = ctx.args.lines, ctx.args.since
+        if backlog is None and since is None:
+            since = 0
         lines = runner.follow_logs(
-            name, since=ctx.args.since, timestamps=ctx.args.timestamps, ansi=not ctx.args.no_color
+            name,
+            since=since,
+            timestamps=ctx.args.timestamps,
+            ansi=not ctx.args.no_color,
+            lines=backlog,
         )
         for line in lines:
             sys.stdout.write(show(line) + "\n")

@@ -48,6 +48,8 @@ def _list_places(ctx: Context) -> list[Place]:
                     None,
                     config.tmux_socket,
                     *(s.socket_name for s in config.sessions.values() if s.backend is TMUX),
+                    # the user's other servers (tmux -L NAME), found in tmux's socket folder
+                    *ctx.discovered_sockets(),
                 ]
             )
         places.extend(Place(TMUX, socket_name=s) for s in sockets)

@@ -180,6 +180,12 @@ def _spec(parser: argparse.ArgumentParser) -> None:
         help="published port (repeatable)",
     )
     group.add_argument(
+        "--network",
+        metavar="NETWORK",
+        help="container network: host (the host's own network; no -p), none (loopback "
+        "only; no -p) or the name of an engine network (default: the engine's)",
+    )
+    group.add_argument(
         "-w",
         "--workdir",
         metavar="DIR",
@@ -358,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-f",
         "--follow",
         action="store_true",
-        help="keep printing new output until the session ends (Ctrl-C stops)",
+        help="print the last N lines (-n), then keep printing new output until the session "
+        "ends (Ctrl-C stops)",
     )
     p.add_argument(
         "--since",

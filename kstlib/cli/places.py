@@ -46,6 +46,7 @@ OPTION_OF = {
     "image": "--image",
     "volumes": "--volume",
     "ports": "--port",
+    "network": "--network",
     "runtime": "--runtime",
     "socket_name": "--socket",
 }
@@ -203,3 +204,38 @@ def defined_status(config: SessionConfig) -> SessionStatus:
         runtime=config.runtime if config.backend is CONTAINER else None,
         managed=True,
     )
+
+
+def discover(config: Any, given: str | None) -> tuple[list[str], set[str]]:
+    """The user's live tmux servers (``tmux -L NAME``), and those of them nobody named.
+
+    ``config`` is the :class:`~kstlib.ops.config.OpsConfig`; ``given`` the ``-L``
+    socket. A server named by neither is asked with a short timeout
+    (:func:`tmux_timeout`).
+
+    Example:
+        >>> from kstlib.ops.config import OpsConfig
+        >>> sockets, unnamed = discover(OpsConfig(), None)
+        >>> set(sockets) >= unnamed
+        True
+    """
+    from kstlib.ops.tmux.sockets import user_sockets
+
+    named = {config.tmux_socket, given, *(s.socket_name for s in config.sessions.values())}
+    sockets = user_sockets()
+    return sockets, set(sockets) - named
+
+
+def tmux_timeout(place: Place, unnamed: set[str]) -> float:
+    """Seconds a tmux call of ``place`` may take: short for a server nobody named.
+
+    Example:
+        >>> tmux_timeout(Place(TMUX, socket_name="orion"), {"orion"})
+        2.0
+    """
+    from kstlib.ops.tmux.call import DEFAULT_TIMEOUT
+    from kstlib.ops.tmux.sockets import DISCOVERY_TIMEOUT
+
+    if place.socket_path is None and place.socket_name in unnamed:
+        return DISCOVERY_TIMEOUT
+    return DEFAULT_TIMEOUT

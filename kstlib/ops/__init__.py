@@ -8,9 +8,10 @@ Example:
     >>> bot.stop()
     True
 
-Sessions anywhere: :func:`list_sessions` lists tmux's default server and
-every reachable engine in one table; ``SessionManager.find(name)`` returns
-the manager of an existing session wherever it runs.
+Sessions anywhere: :func:`list_sessions` lists tmux's default server, the
+user's other tmux servers and every reachable engine in one table;
+``SessionManager.find(name)`` returns the manager of an existing session
+wherever it runs.
 """
 
 from __future__ import annotations

@@ -60,6 +60,7 @@ SESSION_KEYS = (
     "cpus",
     "labels",
     "init",
+    "network",
     "base_url",
     "engine",
     "pull",
@@ -504,6 +505,7 @@ def _parse_session(
         "placement",
         "mode",
         "stop_timeout",
+        "network",
     ):
         if body.get(key) is not None:
             values[key] = body[key]

@@ -1,11 +1,14 @@
 """One search for sessions over tmux and every reachable container engine.
 
 A session name alone does not say where the session runs. :func:`search`
-looks on a tmux server (the default one unless told) and on every container
+looks on tmux (the given server; without one, the default server and every
+other server of the user found in tmux's socket folder, as ``tmux -L NAME``
+makes them: see :mod:`kstlib.ops.tmux.sockets`) and on every container
 engine that answers (Podman, then Docker, each endpoint once), and reports
 where it found the name and what it searched. :func:`list_sessions` lists
-them all in one :class:`~kstlib.ops.models.SessionTable`; an engine that is
-down is skipped with an :class:`EngineUnavailableWarning`, not an exception.
+them all in one :class:`~kstlib.ops.models.SessionTable`; an engine or a
+tmux server that is down is skipped with an :class:`EngineUnavailableWarning`,
+not an exception.
 
 Example:
     >>> found = search("no-such-session", socket_name="kstlib-doc", containers=False)
@@ -33,6 +36,7 @@ from kstlib.ops.validators import validate_name
 if TYPE_CHECKING:
     from kstlib.ops.config_engines import EngineConfig
     from kstlib.ops.engines.adapter import EngineAdapter
+    from kstlib.ops.tmux import TmuxRunner
 
 __all__ = [
     "EngineUnavailableWarning",
@@ -46,6 +50,7 @@ __all__ = [
     "reachable_engines",
     "search",
     "search_containers",
+    "tmux_servers",
 ]
 
 
@@ -60,7 +65,10 @@ class EngineUnavailableWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Location:
-    """Where a session was found: a backend, and for containers the runtime and endpoint.
+    """Where a session was found: a backend; the runtime and endpoint, or the tmux server.
+
+    ``socket_name``/``socket_path`` name the tmux server (both ``None``: the
+    default server).
 
     Example:
         >>> Location(BackendType.CONTAINER, "docker", "unix:///var/run/docker.sock").label
@@ -70,15 +78,25 @@ class Location:
     backend: BackendType
     runtime: str | None = None
     endpoint: str | None = None
+    socket_name: str | None = None
+    socket_path: str | None = None
+    #: found on a tmux server the search was not told of (one of the user's others)
+    discovered: bool = False
 
     @property
     def label(self) -> str:
-        """What an error lists: ``"tmux"``, ``"docker"`` or ``"podman"``.
+        """What an error lists: ``"tmux"``, ``"tmux (socket orion)"``, ``"docker"``, ``"podman"``.
+
+        A tmux server the caller did not name is named in the label.
 
         Example:
-            >>> Location(BackendType.TMUX).label
+            >>> Location(BackendType.TMUX, socket_name="w").label
             'tmux'
+            >>> Location(BackendType.TMUX, socket_name="w", discovered=True).label
+            'tmux (socket w)'
         """
+        if self.backend is BackendType.TMUX and self.discovered:
+            return _tmux_label(self.socket_name, self.socket_path)
         return self.runtime or self.backend.value
 
 
@@ -148,6 +166,44 @@ def _tmux_label(socket_name: str | None, socket_path: str | None) -> str:
     if socket_path:
         return f"tmux (socket {socket_path})"
     return f"tmux (socket {socket_name})" if socket_name else "tmux (default server)"
+
+
+def tmux_servers(
+    socket_name: str | None = None, socket_path: str | None = None, *, discover: bool = True
+) -> list[tuple[str | None, str | None]]:
+    """The tmux servers a look-up asks, as ``(socket_name, socket_path)`` pairs, in order.
+
+    A named server (``socket_name`` or ``socket_path``) is the only one.
+    Otherwise the default server, then, with ``discover``, every other live
+    server of the user in tmux's socket folder
+    (:func:`~kstlib.ops.tmux.sockets.user_sockets`): a session started with
+    ``tmux -L orion`` is found without naming ``orion``.
+
+    Example:
+        >>> tmux_servers("work")
+        [('work', None)]
+        >>> tmux_servers(discover=False)
+        [(None, None)]
+    """
+    if socket_name is not None or socket_path is not None:
+        return [(socket_name, socket_path)]
+    servers: list[tuple[str | None, str | None]] = [(None, None)]
+    if discover:
+        from kstlib.ops.tmux.sockets import user_sockets
+
+        servers.extend((name, None) for name in user_sockets())
+    return servers
+
+
+def _tmux_runner(
+    socket_name: str | None, socket_path: str | None, tmux_bin: str | None, discovered: bool
+) -> TmuxRunner:
+    from kstlib.ops.tmux import TmuxRunner
+    from kstlib.ops.tmux.sockets import DISCOVERY_TIMEOUT
+
+    if discovered:  # nobody asked for this server: a stuck one costs little
+        return TmuxRunner(socket_name=socket_name, tmux_bin=tmux_bin, timeout=DISCOVERY_TIMEOUT)
+    return TmuxRunner(socket_name=socket_name, socket_path=socket_path, tmux_bin=tmux_bin)
 
 
 def reachable_engines(
@@ -235,15 +291,27 @@ def search(
     containers: bool = True,
     tmux_bin: str | None = None,
     timeout: float | None = None,
+    discover: bool = True,
 ) -> Search:
-    """Search tmux (the default server, or the given socket) and every reachable engine.
+    """Search tmux and every reachable engine for a session named exactly ``name``.
+
+    tmux: the given server (``socket_name``/``socket_path``); without one,
+    the default server and, with ``discover``, every other live server of
+    the user (:func:`tmux_servers`; each may take at most
+    :data:`~kstlib.ops.tmux.sockets.DISCOVERY_TIMEOUT` seconds a call, and
+    one that does not answer is listed in ``unreachable``). A name on several
+    servers or engines is several :class:`Location` entries
+    (:meth:`Search.one` raises
+    :class:`~kstlib.ops.exceptions.SessionAmbiguousError`).
 
     Example:
         >>> from kstlib.ops import SessionConfig, TmuxRunner
         >>> runner = TmuxRunner(socket_name="kstlib-doc")
         >>> _ = runner.start(SessionConfig(name="doc-search", command="sleep 30"))
-        >>> search("doc-search", socket_name="kstlib-doc", containers=False).found
-        [Location(backend=<BackendType.TMUX: 'tmux'>, runtime=None, endpoint=None)]
+        >>> [loc.label for loc in search("doc-search", socket_name="kstlib-doc", containers=False).found]
+        ['tmux']
+        >>> [loc.label for loc in search("doc-search", containers=False).found]  # every server
+        ['tmux (socket kstlib-doc)']
         >>> runner.stop("doc-search", graceful=False)
         True
     """
@@ -252,16 +320,30 @@ def search(
     validate_lookup_name(name)
     result = Search()
     if tmux:
-        from kstlib.ops.tmux import TmuxRunner
-
-        label = _tmux_label(socket_name, socket_path)
-        try:
-            runner = TmuxRunner(socket_name=socket_name, socket_path=socket_path, tmux_bin=tmux_bin)
-            if runner.exists(name):
-                result.found.append(Location(BackendType.TMUX))
-            result.searched.append(label)
-        except BackendNotFoundError:
-            result.unreachable.append(label)
+        servers = tmux_servers(socket_name, socket_path, discover=discover)
+        others = 0
+        for index, (sname, spath) in enumerate(servers):
+            discovered = index > 0
+            label = _tmux_label(sname, spath)
+            try:
+                if _tmux_runner(sname, spath, tmux_bin, discovered).exists(name):
+                    result.found.append(
+                        Location(
+                            BackendType.TMUX,
+                            socket_name=sname,
+                            socket_path=spath,
+                            discovered=discovered,
+                        )
+                    )
+            except BackendNotFoundError:
+                result.unreachable.append(label)
+                continue
+            if discovered:
+                others += 1
+            else:
+                result.searched.append(label)
+        if others:
+            result.searched.append(f"{others} other tmux server{'s' if others > 1 else ''}")
     if containers:
         found = search_containers(name, runtime, base_url, timeout)
         result.found.extend(found.found)
@@ -279,20 +361,23 @@ def list_sessions(
     tmux: bool = True,
     containers: bool = True,
     timeout: float | None = None,
+    discover: bool = True,
     engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig] | None = None,
 ) -> SessionTable:
-    """Every session on tmux (the default server) and on every reachable engine, in one table.
+    """Every session on tmux and on every reachable engine, in one table.
+
+    tmux: the given server, else the default one and (``discover``) every
+    other live server of the user, as :func:`search` asks them. The table's
+    ``backend``, ``runtime`` and ``socket_name`` columns say where each runs.
+    tmux that is not installed, or a server or engine that does not answer,
+    is skipped with an :class:`EngineUnavailableWarning`.
 
     ``engines``: list these named engines instead (``ops.engines`` of the
-    config file: :class:`~kstlib.ops.config_schema.EngineConfig` objects, a
+    config file: :class:`~kstlib.ops.config_engines.EngineConfig` objects, a
     mapping of them, or their names), all at once and each within its own
     timeout (:func:`kstlib.ops.fleet.list_engines`); each row's ``engine``
     says where it runs, and each engine that did not answer is one
-    :class:`EngineUnavailableWarning`.
-
-    The table's ``backend`` and ``runtime`` columns say where each runs.
-    tmux that is not installed, or an engine that does not answer, is skipped
-    with an :class:`EngineUnavailableWarning`. To stop a session wherever it
+    :class:`EngineUnavailableWarning`. To stop a session wherever it
     runs: ``SessionManager.find(name).stop()``.
 
     Example:
@@ -309,15 +394,13 @@ def list_sessions(
         return _list_named(engines, timeout)
     rows: list[SessionStatus] = []
     if tmux:
-        from kstlib.ops.tmux import TmuxRunner
-
-        try:
-            rows.extend(
-                TmuxRunner(socket_name=socket_name, socket_path=socket_path).list_sessions()
-            )
-        except BackendNotFoundError as err:
-            label = _tmux_label(socket_name, socket_path)
-            warnings.warn(f"{label} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
+        servers = tmux_servers(socket_name, socket_path, discover=discover)
+        for index, (sname, spath) in enumerate(servers):
+            try:
+                rows.extend(_tmux_runner(sname, spath, None, index > 0).list_sessions())
+            except BackendNotFoundError as err:
+                label = _tmux_label(sname, spath)
+                warnings.warn(f"{label} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
     if containers:
         from kstlib.ops.container.states import _to_status
         from kstlib.ops.engines.endpoints import forget

@@ -110,14 +110,14 @@ def _render(record: str, timestamps: bool, ansi: bool) -> str:
     return f"{stamp} {text}" if timestamps else text
 
 
-def _tail_records(path: Path, count: int) -> list[str]:
-    """The last ``count`` records of one file, reading backwards block by block."""
+def _tail_records(path: Path, count: int, end: int | None = None) -> list[str]:
+    """The last ``count`` records of one file (of its first ``end`` bytes), read backwards."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
         return []
     with handle:
-        end = handle.seek(0, os.SEEK_END)
+        end = handle.seek(0, os.SEEK_END) if end is None else end
         data = b""
         pos = end
         while pos > 0 and data.count(b"\n") <= count:
@@ -175,20 +175,50 @@ def read_lines(
     return [_render(r, timestamps, ansi) for r in records]
 
 
+def _backlog(path: Path, lines: int, threshold: str | None) -> tuple[list[str], int]:
+    """The last ``lines`` records written so far (from ``threshold`` on), and where they end.
+
+    The end is the offset right after the last whole record, so that a
+    follow from there neither repeats nor skips one.
+    """
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - _BLOCK))
+            tail = handle.read()
+            end = size - len(tail) + tail.rfind(b"\n") + 1  # after the last whole record
+            if threshold is not None:
+                handle.seek(0)
+                head = handle.read(end).decode("utf-8", "replace").splitlines()
+    except FileNotFoundError:
+        return [], 0
+    if threshold is None:
+        records = _data(_tail_records(path, lines + 1, end))[-lines:] if lines else []
+        if len(records) < lines:
+            older = _data(_tail_records(Path(f"{path}.1"), lines - len(records) + 1))
+            records = older[len(older) - (lines - len(records)) :] + records
+        return records, end
+    records = _data([*_all_records(Path(f"{path}.1")), *head])
+    records = [r for r in records if r.partition("\t")[0] >= threshold]
+    return (records[-lines:] if lines else []), end
+
+
 def follow_lines(
     path: Path,
     alive: Callable[[], bool],
     *,
     since: Since | None = None,
+    lines: int | None = None,
     timestamps: bool = False,
     ansi: bool = True,
     poll: float = 0.05,
 ) -> Iterator[str]:
     """Yield the log's lines as they are written until ``alive()`` turns false.
 
-    Lines already in the file are yielded first (from ``since`` on when given,
-    else none of them). It ends at the run's end mark, or once ``alive()`` is
-    false and the file has been drained.
+    Lines already in the file are yielded first: the last ``lines`` of them
+    when given (of those from ``since`` on, with ``since``), else those from
+    ``since`` on, else none. It ends at the run's end mark, or once
+    ``alive()`` is false and the file has been drained.
 
     Example:
         >>> import tempfile, pathlib
@@ -196,12 +226,19 @@ def follow_lines(
         >>> _ = p.write_text("2026-01-01T00:00:00.000000Z\\tdone\\n")
         >>> list(follow_lines(p, alive=lambda: False, since=0))
         ['done']
+        >>> _ = p.write_text("".join(f"2026-01-01T00:00:0{i}.000000Z\\t{i}\\n" for i in range(5)))
+        >>> list(follow_lines(p, alive=lambda: False, lines=2))
+        ['3', '4']
     """
     threshold = since_stamp(since) if since is not None else None
     handle = None
     inode = None
     pending = b""
-    if threshold is None:
+    if lines is not None:
+        backlog, start = _backlog(path, lines, threshold)
+        for record in backlog:
+            yield _render(record, timestamps, ansi)
+    elif threshold is None:
         try:
             start = path.stat().st_size
         except FileNotFoundError:

@@ -85,6 +85,7 @@ class SessionOptions(TypedDict, total=False):
     memory: str | None
     cpus: float | None
     init: bool
+    network: str | None
     pull: str
     registry_auth: RegistryAuth | None
     insecure_registries: Sequence[str]
@@ -199,6 +200,8 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         where = found[0]
         if where.runtime is not None and options.get("runtime") is None:
             options["runtime"] = where.runtime
+        if where.socket_name is not None and options.get("socket_name") is None:
+            options["socket_name"] = where.socket_name  # found on another tmux server
         return where.backend
 
     @classmethod
@@ -214,7 +217,8 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
     ) -> SessionManager:
         """The manager of an existing session, wherever it runs.
 
-        Searches tmux (the default server, or ``socket_name``/``socket_path``)
+        Searches tmux (``socket_name``/``socket_path``; else the default server and
+        every other live server of the user, as ``tmux -L NAME`` makes them)
         and every reachable container engine (Podman, then Docker, or only
         ``runtime``/``base_url``). ``options`` are as for the constructor
         (``engine_timeout``, ``tmux_bin``, ...).
@@ -251,8 +255,13 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             timeout=options.get("engine_timeout"),
         ).one(name)
         if where.backend is BackendType.TMUX:
+            # The server it was found on (another of the user's when none was named).
             return cls(
-                name, backend="tmux", socket_name=socket_name, socket_path=socket_path, **options
+                name,
+                backend="tmux",
+                socket_name=where.socket_name,
+                socket_path=where.socket_path,
+                **options,
             )
         return cls(name, backend="container", runtime=where.runtime, base_url=base_url, **options)
 
@@ -410,11 +419,15 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         timestamps: bool = False,
         ansi: bool = True,
         timeout: float | None = None,
+        lines: int | None = None,
     ) -> Iterator[str]:
         """Yield output lines as they are written; the iteration ends with the session.
 
-        Only lines written after the call, unless ``since`` is given. With
-        ``timeout``, the follow ends at that deadline with
+        ``lines=N`` first yields the last N lines written before the call (as
+        ``tail -n N -f`` and ``docker logs -f --tail N`` do; of those from
+        ``since`` on, with ``since``); without it, only lines written after
+        the call, unless ``since`` is given. With ``timeout``, the follow
+        ends at that deadline with
         :class:`~kstlib.ops.exceptions.SessionTimeoutError` if the session
         still runs then (the session goes on; no line written after the
         deadline is yielded).
@@ -424,11 +437,13 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             >>> _ = bot.start("sleep 0.3; echo a; echo b")
             >>> list(bot.follow_logs())
             ['a', 'b']
+            >>> list(bot.follow_logs(lines=1))
+            ['b']
             >>> bot.stop()
             True
         """
         return self._lookup().follow_logs(
-            self.name, since=since, timestamps=timestamps, ansi=ansi, timeout=timeout
+            self.name, since=since, timestamps=timestamps, ansi=ansi, timeout=timeout, lines=lines
         )
 
     def exec(self, command: Command) -> tuple[int, str]:

@@ -134,6 +134,7 @@ _CONTAINER_ONLY = (
     "labels",
     "memory",
     "cpus",
+    "network",
 )
 #: SessionConfig fields a Swarm service cannot honour: the swarm's engine is Docker,
 #: and a tmux socket means nothing there.
@@ -151,6 +152,9 @@ class SessionConfig:
     on the tmux backend is an error, never silently dropped. A relative host
     path in ``volumes`` (``./data:/app/data``) is resolved against the
     current directory, as the config file resolves it against its own folder.
+    ``network`` is ``"host"``, ``"none"`` or the name of a network of the
+    engine (``None``: its default network); published ``ports`` on
+    ``"host"`` or ``"none"`` are an error (the engines would ignore them).
     ``pull`` (``missing``,
     ``always``, ``never``), ``registry_auth``, ``insecure_registries`` and
     ``on_progress`` say how a container's image comes from its registry
@@ -190,6 +194,8 @@ class SessionConfig:
     memory: str | None = None
     cpus: float | None = None
     init: bool = True
+    #: ``None``: the engine's default network; ``"host"``, ``"none"`` or a network's name
+    network: str | None = None
     # images from registries (kstlib.ops.registry)
     pull: str = "missing"
     registry_auth: RegistryAuth | None = None
@@ -229,6 +235,9 @@ class SessionConfig:
             validators.validate_memory(self.memory)
         if self.cpus is not None:
             object.__setattr__(self, "cpus", validators.validate_cpus(self.cpus))
+        if self.network is not None:
+            validators.validate_network(self.network)
+            validators.validate_network_ports(self.network, self.ports)
         object.__setattr__(self, "pull", validators.validate_pull(self.pull))
         object.__setattr__(
             self,

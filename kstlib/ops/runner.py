@@ -71,8 +71,15 @@ class Runner(Protocol):
         timestamps: bool = False,
         ansi: bool = True,
         timeout: float | None = None,
+        *,
+        lines: int | None = None,
     ) -> Iterator[str]:
-        """Yield output lines as they are written, until the session ends."""
+        """Yield output lines as they are written, until the session ends.
+
+        The last ``lines`` lines written before the call come first (of those
+        from ``since`` on, with ``since``); without ``lines``, those from
+        ``since`` on, else none.
+        """
         ...
 
     def wait(self, name: str, timeout: float | None = None) -> int:

@@ -28,6 +28,7 @@ from kstlib.ops.models import (
     SessionState,
 )
 from kstlib.ops.validators import (
+    validate_lines,
     validate_lookup_name,
     validate_optional_timeout,
     validate_since,
@@ -55,12 +56,16 @@ class ContainerFollow(ContainerBase):
         timestamps: bool = False,
         ansi: bool = True,
         timeout: float | None = None,
+        *,
+        lines: int | None = None,
     ) -> Iterator[str]:
         """Yield the container's output lines as they are written; end when it ends for good.
 
-        Through the engine's streaming logs API. Without ``since``, only the
-        lines written once the iteration has begun; with it, the lines
-        written from then on, then the new ones. A restart by the container's
+        Through the engine's streaming logs API. ``lines=N`` first yields the
+        last N lines written before the call (of those from ``since`` on, with
+        ``since``), as ``docker logs -f --tail N`` does. Otherwise, without
+        ``since``, only the lines written once the iteration has begun; with
+        it, the lines written from then on, then the new ones. A restart by the container's
         restart policy does not end it: the next run's lines follow. It ends
         when the container has exited and will not be restarted, or is
         removed. ``timestamps`` and ``ansi`` are as for :meth:`logs`. With
@@ -80,10 +85,17 @@ class ContainerFollow(ContainerBase):
         validate_lookup_name(name)
         start = validate_since(since)
         limit = validate_optional_timeout(timeout)
+        count = validate_lines(lines)
         with self._using() as engine:
             info = self._inspect(engine, name)
         return self._follow(
-            engine, info, start=start, timestamps=bool(timestamps), ansi=bool(ansi), timeout=limit
+            engine,
+            info,
+            start=start,
+            timestamps=bool(timestamps),
+            ansi=bool(ansi),
+            timeout=limit,
+            lines=count,
         )
 
     def _follow(
@@ -95,6 +107,7 @@ class ContainerFollow(ContainerBase):
         timestamps: bool,
         ansi: bool,
         timeout: float | None,
+        lines: int | None = None,
     ) -> Iterator[str]:
         name, runtime = info.name, engine.runtime
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -118,11 +131,24 @@ class ContainerFollow(ContainerBase):
         cursor = _Cursor()
         watch = _RestartWatch()
         check = engine.follow_needs_check
-        since, tail = (start, None) if start is not None else (None, 0)
+        since, tail = (start, None) if start is not None and lines is None else (None, 0)
         # "Written after the call", for a read that cannot use tail=0.
         anchor = start or datetime.now(timezone.utc)
         with self._forgetting(engine):
             try:
+                if lines:
+                    # The backlog: its last lines, then the stream resumes right after them.
+                    left()
+                    extra = min(max(lines, 16), 1000)  # entries are not lines: ask for more
+                    entries = engine.logs(info.id, lines + extra, since=start, timestamps=True)
+                    backlog = _Lines(stamped=True, cursor=cursor).feed(entries)
+                    for stamp, text in backlog[-lines:]:
+                        left()
+                        yield _render(stamp, text, timestamps, ansi)
+                    resumed = cursor.resume()
+                    since, tail = (resumed or start), None
+                    if since is None:
+                        since, tail = None, None  # nothing written yet: everything is new
                 current: ContainerInfo | None = info
                 while current is not None:
                     info = current

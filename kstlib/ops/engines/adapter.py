@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from kstlib.ops.exceptions import SessionStartError
 from kstlib.ops.models import SessionConfig
 from kstlib.ops.translate import Op
-from kstlib.ops.validators import config_error, parse_port
+from kstlib.ops.validators import NETWORK_MODES, config_error, parse_port
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.pull import PullTracker
@@ -147,11 +148,38 @@ class ContainerSpec:
     restart: tuple[str, int] | None = None
     memory: int | None = None
     cpus: float | None = None
+    #: ``None``: the engine's default network; ``"host"``, ``"none"`` or a network's name.
+    network: str | None = None
     # A terminal keeps stdout and stderr in the order written (two pipes do
     # not: the engines read them in separate goroutines) and lets attach work
     # like a terminal, as a tmux pane does.
     tty: bool = True
     stdin_open: bool = True
+
+
+def missing_network(engine: EngineAdapter, spec: ContainerSpec) -> SessionStartError | None:
+    """The error for a ``spec.network`` that names a network the engine lacks, else ``None``.
+
+    Asked before the container is created, so that nothing is left behind.
+
+    Example:
+        >>> class Engine:
+        ...     runtime = "docker"
+        ...     def has_network(self, network): return network == "backend"
+        >>> missing_network(Engine(), ContainerSpec("web", "app:1", network="host")) is None
+        True
+        >>> print(missing_network(Engine(), ContainerSpec("web", "app:1", network="front")))
+        Could not start session 'web' on the docker backend: network 'front' does not exist on docker; create it first (docker network create front) or use network 'host' or 'none'
+    """
+    network = spec.network
+    if network is None or network in NETWORK_MODES or engine.has_network(network):
+        return None
+    return SessionStartError(
+        spec.name,
+        engine.runtime,
+        f"network {network!r} does not exist on {engine.runtime}; create it first "
+        f"({engine.runtime} network create {network}) or use network 'host' or 'none'",
+    )
 
 
 def memory_bytes(memory: str) -> int:
@@ -202,6 +230,7 @@ def spec_from_config(config: SessionConfig) -> ContainerSpec:
         restart=restart,
         memory=memory_bytes(config.memory) if config.memory is not None else None,
         cpus=config.cpus,
+        network=config.network,
     )
 
 
@@ -240,6 +269,8 @@ class ContainerInfo:
     finished_at: datetime | None = None
     oom_killed: bool | None = None
     error: str | None = None
+    #: ``HostConfig.NetworkMode`` of an inspect (``host``, ``none``, a network...); lists lack it
+    network_mode: str | None = None
 
     @property
     def managed(self) -> bool:
@@ -292,6 +323,10 @@ class EngineAdapter(Protocol):
 
     def start(self, ref: str, name: str) -> None:
         """Start a created container."""
+        ...
+
+    def has_network(self, network: str) -> bool:
+        """Whether the engine has a network of that exact name (one call)."""
         ...
 
     def inspect(self, name: str, op: Op = Op.READ) -> ContainerInfo:

@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.engines import http, ssh
-from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec
+from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, missing_network
 from kstlib.ops.engines.errors import (
     did_not_answer,
     on_api_error,
@@ -259,8 +259,12 @@ class DockerEngine(http.HttpEngine):
             f"{b.source}:{b.target}" + (f":{','.join(b.options)}" if b.options else "")
             for b in spec.binds
         ]
+        missing = missing_network(self, spec)
+        if missing is not None:
+            raise missing
         with self._translate(Op.START, spec.name, image=spec.image):
             host_config = self.api.create_host_config(
+                network_mode=spec.network,
                 binds=binds or None,
                 port_bindings=port_bindings or None,
                 init=spec.init,
@@ -281,6 +285,18 @@ class DockerEngine(http.HttpEngine):
                 host_config=host_config,
             )
         return str(created["Id"])
+
+    def has_network(self, network: str) -> bool:
+        """Whether a network of that exact name exists (``networks``, filtered by name).
+
+        Example:
+            >>> engine.has_network("host")  # doctest: +SKIP
+            True
+        """
+        with self._translate(Op.START, None):
+            found = self.api.networks(names=[network])
+        # The engine's name filter matches parts of names too.
+        return any(item.get("Name") == network for item in found or [])
 
     def start(self, ref: str, name: str) -> None:
         """Start a created container (``POST /containers/{id}/start``).

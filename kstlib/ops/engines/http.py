@@ -192,7 +192,9 @@ def inspect_info(
     pid = state.get("Pid")
     code = state.get("ExitCode")
     policy, retries = restart_policy(payload.get("HostConfig"))
+    mode = (payload.get("HostConfig") or {}).get("NetworkMode")
     return ContainerInfo(
+        network_mode=str(mode) if mode else None,
         id=str(payload.get("Id", "")),
         name=str(payload.get("Name") or "").lstrip("/"),
         state=str(state.get("Status") or "unknown"),

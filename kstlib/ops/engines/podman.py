@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from kstlib.ops.engines import http, podman_ssh, ssh
-from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec
+from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, missing_network
 from kstlib.ops.engines.errors import (
     on_api_error,
     on_image_missing,
@@ -68,6 +68,7 @@ from kstlib.ops.engines.streams import (
 )
 from kstlib.ops.exceptions import OpsError, SessionConfigError
 from kstlib.ops.translate import CallContext, Op, Table, explanation, translate_with, translating
+from kstlib.ops.validators import NETWORK_MODES
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.pull import PullTracker
@@ -78,6 +79,8 @@ RUNTIME = "podman"
 #: Docker API version spoken to Podman's compatible endpoint (for attach).
 COMPAT_API_VERSION = "1.40"
 _CPU_PERIOD = 100_000
+#: The network Podman attaches a container to in bridge mode unless told otherwise.
+_DEFAULT_NETWORK = "podman"
 _NO_SUCH_CONTAINER = "no such container"
 
 
@@ -355,6 +358,15 @@ class PodmanEngine(http.HttpEngine):
             }
         if spec.memory is not None:
             kwargs["mem_limit"] = spec.memory
+        if spec.network in NETWORK_MODES or spec.network == "bridge":
+            kwargs["network_mode"] = spec.network
+        elif spec.network is not None:
+            # A named network needs bridge mode (podman's own default may be "none").
+            kwargs["network_mode"] = "bridge"
+            kwargs["networks"] = {spec.network: {}}
+        missing = missing_network(self, spec)
+        if missing is not None:
+            raise missing
         if spec.cpus is not None:
             # podman-py drops nano_cpus; a CFS quota is the same limit.
             kwargs["cpu_period"] = _CPU_PERIOD
@@ -362,6 +374,21 @@ class PodmanEngine(http.HttpEngine):
         with self._translate(Op.START, spec.name, image=spec.image):
             container = self.client.containers.create(spec.image, spec.command, **kwargs)
             return str(container.id)
+
+    def has_network(self, network: str) -> bool:
+        """Whether a network of that name exists (``networks.exists``).
+
+        ``bridge`` is Podman's default network (named ``podman``), as in
+        Docker's API.
+
+        Example:
+            >>> engine.has_network("podman")  # doctest: +SKIP
+            True
+        """
+        with self._translate(Op.START, None):
+            return bool(
+                self.client.networks.exists(_DEFAULT_NETWORK if network == "bridge" else network)
+            )
 
     def start(self, ref: str, name: str) -> None:
         """Start a created container (``Container.start``, no inspect first).

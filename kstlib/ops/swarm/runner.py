@@ -472,14 +472,17 @@ class SwarmRunner:
         ansi: bool = True,
         timeout: float | None = None,
         *,
+        lines: int | None = None,
         prefix: bool = False,
     ) -> Iterator[str]:
         """Yield every task's output lines as they come; end once the service has ended.
 
         The swarm's followed log never ends by itself (not even when the
         service is removed): a watcher closes it once every task has ended
-        for good or the service is gone. Without ``since``, only new lines;
-        with it, from then on. ``timeout`` raises
+        for good or the service is gone. ``lines=N`` first yields the last N
+        lines already written (the manager's ``tail``, of those from ``since``
+        on). Otherwise, without ``since``, only new lines; with it, from then
+        on. ``timeout`` raises
         :class:`~kstlib.ops.exceptions.SessionTimeoutError` at the deadline.
 
         Example:
@@ -489,13 +492,15 @@ class SwarmRunner:
         """
         validate_lookup_name(name)
         start = validate_since(since)
+        count = validate_lines(lines)
         limit = validate_optional_timeout(timeout)
         service = self.engine.find(name)
         names = self._task_names(service) if prefix else None
+        tail = count if count is not None else (None if start is not None else 0)
         stream = self.engine.follow_logs(
             str(service["ID"]),
             name,
-            tail=None if start is not None else 0,
+            tail=tail,
             since=start,
             timestamps=bool(timestamps),
             timeout=limit,

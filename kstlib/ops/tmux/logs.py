@@ -211,11 +211,15 @@ class TmuxLogs(TmuxClient):
         timestamps: bool = False,
         ansi: bool = True,
         timeout: float | None = None,
+        *,
+        lines: int | None = None,
     ) -> Iterator[str]:
         """Yield the session's output lines as they are written; end when it ends.
 
-        Lines written before the call are included only from ``since`` on.
-        With ``timeout`` (seconds), raise
+        Lines written before the call come first: the last ``lines`` of them
+        (of those from ``since`` on, with ``since``) as ``tail -n N -f`` and
+        ``docker logs -f --tail N`` do, else those from ``since`` on, else
+        none. With ``timeout`` (seconds), raise
         :class:`~kstlib.ops.exceptions.SessionTimeoutError` if the session is
         still running then.
 
@@ -225,18 +229,29 @@ class TmuxLogs(TmuxClient):
             >>> _ = runner.start(SessionConfig(name="doc6", command="sleep 0.3; echo a; echo b"))
             >>> list(runner.follow_logs("doc6"))
             ['a', 'b']
+            >>> list(runner.follow_logs("doc6", lines=1))
+            ['b']
             >>> runner.stop("doc6")
             True
         """
         validate_lookup_name(name)
         validate_optional_timeout(timeout)
+        check_lines(lines)
         pane = self._pane_or_missing(name)
         if pane.log is None:
             raise SessionError(
                 f"tmux session {name!r} was not started by kstlib, so it has no log file to follow"
             )
+        if lines is not None:
+            self._settle(pane)  # an exited session's backlog holds all of its output
         return self._follow(
-            name, pane.log, since=since, timestamps=timestamps, ansi=ansi, timeout=timeout
+            name,
+            pane.log,
+            since=since,
+            lines=lines,
+            timestamps=timestamps,
+            ansi=ansi,
+            timeout=timeout,
         )
 
     def _follow(
@@ -245,6 +260,7 @@ class TmuxLogs(TmuxClient):
         log: Path,
         *,
         since: Since | None,
+        lines: int | None,
         timestamps: bool,
         ansi: bool,
         timeout: float | None,
@@ -260,7 +276,9 @@ class TmuxLogs(TmuxClient):
             current = self._query(name)
             return current is not None and current.status.is_running
 
-        yield from follow_lines(log, alive, since=since, timestamps=timestamps, ansi=ansi)
+        yield from follow_lines(
+            log, alive, since=since, lines=lines, timestamps=timestamps, ansi=ansi
+        )
         if timed_out:
             raise SessionTimeoutError(name, BACKEND, f"still running after {timeout} s")
 

@@ -30,6 +30,10 @@ MEMORY_RE = re.compile(r"[0-9]{1,15}[bkmgBKMG]?")
 RUNTIMES = ("docker", "podman")
 #: The pull policies: pull when the engine lacks the image, always, never.
 PULL_POLICIES: tuple[str, ...] = ("missing", "always", "never")
+#: Network modes every engine knows; any other ``network`` names a network of the engine.
+NETWORK_MODES: tuple[str, ...] = ("host", "none")
+#: A network name as both engines accept one.
+NETWORK_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 #: A registry address: ``host[:port]`` or ``[ipv6][:port]``.
 HOST_PORT_RE = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
 
@@ -271,3 +275,55 @@ def validate_insecure_registries(value: object) -> tuple[str, ...]:
             )
         out.append(item)
     return tuple(out)
+
+
+def validate_network(network: object) -> str:
+    """Check a container's ``network``: ``host``, ``none`` or a network's name.
+
+    The engine is asked whether a named network exists when the container
+    is started (before it is created).
+
+    Example:
+        >>> validate_network("host"), validate_network("backend_net")
+        ('host', 'backend_net')
+        >>> validate_network("my net")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: network: 'my net' is not 'host', 'none' or a network name (letters, digits, '_', '.', '-'; a letter or digit first)
+    """
+    value = _require_str("network", network)
+    if not NETWORK_NAME_RE.fullmatch(value):
+        raise config_error(
+            "network",
+            f"{_short(value)} is not 'host', 'none' or a network name "
+            "(letters, digits, '_', '.', '-'; a letter or digit first)",
+        )
+    return value
+
+
+def validate_network_ports(network: str | None, ports: Iterable[str]) -> None:
+    """Refuse published ports on the ``host`` or ``none`` network: they would do nothing.
+
+    On ``host`` the container's ports are the host's own (nothing to
+    publish); on ``none`` there is no interface to publish them on. Both
+    engines accept the combination and silently ignore the ports.
+
+    Example:
+        >>> validate_network_ports("host", ["8080:80"])
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: ports: cannot be published on network 'host': the container already uses the host's ports (drop ports:, or use another network)
+    """
+    ports = list(ports)
+    if network == "host" and ports:
+        raise config_error(
+            "ports",
+            "cannot be published on network 'host': the container already uses the "
+            "host's ports (drop ports:, or use another network)",
+        )
+    if network == "none" and ports:
+        raise config_error(
+            "ports",
+            "cannot be published on network 'none': the container has no network "
+            "interface but its loopback (drop ports:, or use another network)",
+        )
