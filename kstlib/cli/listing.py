@@ -56,19 +56,20 @@ def _list_places(ctx: Context) -> list[Place]:
     if backend in (None, CONTAINER):
         runtimes = [runtime] if runtime else ["podman", "docker"]
         places.extend(Place(CONTAINER, runtime=rt) for rt in runtimes)
+    named: list[Place] = []  # first: a server or engine both named and local keeps its name
     for e in config.engines.values():
         place = Place.of_engine(e)
         if backend is not None and place.backend is not backend:
             continue
         if place.backend is not CONTAINER or runtime is None or e.runtime in (None, runtime):
-            places.append(place)
+            named.append(place)
     # A swarm when asked for (-b swarm), or where the config file defines services.
     swarms = [s.base_url for s in config.sessions.values() if s.backend is SWARM]
-    if backend is SWARM and not swarms and not any(p.backend is SWARM for p in places):
+    if backend is SWARM and not swarms and not any(p.backend is SWARM for p in named):
         swarms = [None]
     if backend in (None, SWARM):
         places.extend(Place(SWARM, base_url=url) for url in swarms)
-    return _unique(places)
+    return _unique([*named, *places])
 
 
 def _list_place(ctx: Context, place: Place) -> list[SessionStatus]:
