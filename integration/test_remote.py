@@ -620,3 +620,31 @@ def test_a_swarm_engine_is_one_more_named_engine(tmp_path: Path) -> None:
     )
     down = _cli(gone, "list")
     assert [line for line in down.stderr.splitlines() if "engine cluster" in line] != []
+
+
+def test_podman_over_ssh_pulls_through_the_checked_tunnel_and_refuses_attach(
+    sshd: dict[str, str],
+) -> None:
+    from kstlib.ops.engines.endpoints import connect
+    from kstlib.ops.exceptions import SessionAttachError
+
+    registry = os.environ.get("KSTLIB_TEST_REGISTRY") or harness("up", "the registry").get(
+        "KSTLIB_TEST_REGISTRY"
+    )
+    p = lab(sshd)
+    name = unique("pull")
+    bot = SessionManager(
+        name,
+        engine=p,
+        image=f"{registry}/kstlib/pulltest:1",
+        pull="always",
+        insecure_registries=[str(registry)],
+        command=["sleep", "60"],
+    )
+    try:
+        assert bot.start().is_running
+        assert p.endpoint is not None
+        with pytest.raises(SessionAttachError, match="not supported"):
+            connect("podman", p.endpoint, TIMEOUT).attach_socket(name)
+    finally:
+        bot.stop(graceful=False)

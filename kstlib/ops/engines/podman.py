@@ -66,7 +66,7 @@ from kstlib.ops.engines.streams import (
     demux,
     log_params,
 )
-from kstlib.ops.exceptions import OpsError, SessionConfigError
+from kstlib.ops.exceptions import OpsError, SessionAttachError, SessionConfigError
 from kstlib.ops.translate import CallContext, Op, Table, explanation, translate_with, translating
 from kstlib.ops.validators import NETWORK_MODES
 
@@ -514,6 +514,8 @@ class PodmanEngine(http.HttpEngine):
     def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
         from kstlib.ops.engines import docker as docker_engine
 
+        if ssh.is_ssh(self.endpoint):  # the compatible API is reached through Docker's ssh way
+            raise SessionAttachError(name, RUNTIME, "attach over ssh:// is not supported on Podman")
         api = self.compat()
         ctx = CallContext(Op.ATTACH, name, RUNTIME, self.endpoint, self.timeout)
         return api, translating(docker_engine.table, ctx, call)
@@ -538,11 +540,13 @@ class PodmanEngine(http.HttpEngine):
 
         with self._compat_lock:
             client = self._pullers.get(timeout)
+            if client is None and ssh.is_ssh(self.endpoint):  # checked host, bounded tunnel
+                client = podman_ssh.open_client(self.endpoint, timeout, translate)[0]
             if client is None:
                 client = podman.PodmanClient(base_url=self.endpoint, timeout=timeout)
                 if not http.uses_proxy(self.endpoint):
                     client.api.trust_env = False
-                self._pullers[timeout] = client
+            self._pullers[timeout] = client
             return client
 
     def pull(
