@@ -10,6 +10,7 @@ import contextlib
 import os
 import pickle
 import pty
+import secrets
 import select
 import socket
 import sys
@@ -832,3 +833,24 @@ def test_runtime_none_picks_podman_then_docker(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ContainerRuntimeNotFoundError) as info:
         ContainerRunner(timeout=5).list_sessions()
     assert info.value.endpoints == (f"podman at {missing}", f"docker at {missing}2")
+
+
+def test_exists_matches_exact_names_only(
+    runner: ContainerRunner, names: Callable[..., str]
+) -> None:
+    # Podman answers a name with a character outside 0-9a-f through libpod's
+    # /exists endpoint (it cannot be an id prefix); an all-hex name is inspected.
+    plain = names("ex")  # has '-' and letters past f: the /exists path on Podman
+    runner.start(cfg(plain, ["sleep", "60"]))
+    assert runner.exists(plain)
+    assert not runner.exists(plain[:-2])  # a prefix of the name is another name
+    assert not runner.exists(plain + "x")
+    hexname = "fade" + secrets.token_hex(5)  # all hex: could be an id prefix
+    runner.start(cfg(hexname, ["sleep", "60"]))
+    try:
+        assert runner.exists(hexname)
+        assert not runner.exists(hexname[:-2])
+    finally:
+        runner.stop(hexname, graceful=False)
+    assert not runner.exists(hexname)
+    assert not runner.exists("9-not-a-container-name")  # no engine can hold it: False, no call

@@ -326,10 +326,10 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
         validate_lookup_name(name)
         with self._using() as engine:
             try:
-                self._inspect(engine, name)
+                _require_engine_name(engine, name)
             except SessionNotFoundError:
-                return False
-            return True
+                return False  # no engine can hold a container of that name
+            return engine.exists(name)
 
     def list_sessions(self) -> SessionTable:
         """Every container on the engine, kstlib's own marked ``managed``, as a table.

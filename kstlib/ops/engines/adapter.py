@@ -333,6 +333,10 @@ class EngineAdapter(Protocol):
         """One inspect call."""
         ...
 
+    def exists(self, name: str) -> bool:
+        """Whether a container named exactly ``name`` exists (never an id prefix)."""
+        ...
+
     def list_containers(self) -> list[ContainerInfo]:
         """Every container, in one list call."""
         ...

@@ -32,7 +32,7 @@ from kstlib.ops.engines.streams import (
     restart_policy,
     split_entries,
 )
-from kstlib.ops.exceptions import SessionAttachError
+from kstlib.ops.exceptions import SessionAttachError, SessionNotFoundError
 from kstlib.ops.translate import CallContext, Op, Table, translating
 
 if TYPE_CHECKING:
@@ -276,6 +276,10 @@ class HttpEngine:
 
     # -- the SDK calls a subclass provides ------------------------------------------------
 
+    def inspect(self, name: str, op: Op = Op.READ) -> ContainerInfo:
+        """One inspect call (see :class:`~kstlib.ops.engines.adapter.EngineAdapter`)."""
+        raise NotImplementedError
+
     def _logs_request(self, ref: str, params: dict[str, str], **options: Any) -> Any:
         """``GET /containers/{ref}/logs`` through the SDK's session; the raw response."""
         raise NotImplementedError
@@ -293,6 +297,18 @@ class HttpEngine:
         raise NotImplementedError
 
     # -- shared operations ----------------------------------------------------------------
+
+    def exists(self, name: str) -> bool:
+        """Whether a container named exactly ``name`` exists: one inspect.
+
+        Example:
+            >>> engine.exists("bot")  # doctest: +SKIP
+            True
+        """
+        try:
+            return self.inspect(name).name == name
+        except SessionNotFoundError:
+            return False
 
     def _log_entries(self, ref: str, params: dict[str, str]) -> list[bytes]:
         response = self._logs_request(ref, params)

@@ -43,6 +43,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 import signal
 import threading
 from collections.abc import Mapping
@@ -72,6 +73,9 @@ from kstlib.ops.validators import NETWORK_MODES
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.pull import PullTracker
+
+# A name with one of these characters cannot be (a prefix of) a container id.
+_NOT_HEX = re.compile(r"[^0-9a-f]")
 
 __all__ = ["COMPAT_API_VERSION", "RUNTIME", "PodmanEngine", "table", "translate"]
 
@@ -413,6 +417,27 @@ class PodmanEngine(http.HttpEngine):
             response = self.client.api.get(f"/containers/{quote_plus(name)}/json")
             response.raise_for_status()
             return info_from_inspect(response.json())
+
+    def exists(self, name: str) -> bool:
+        """Whether a container named exactly ``name`` exists.
+
+        A name with a character outside ``0-9a-f`` cannot be an id prefix, so
+        libpod's ``GET /containers/{name}/exists`` (204 or 404, no body: the
+        call podman-py's ``containers.exists`` makes) answers for that exact
+        name; any other name is inspected, and its name compared.
+
+        Example:
+            >>> engine.exists("bot")  # doctest: +SKIP
+            True
+        """
+        if not _NOT_HEX.search(name):
+            return super().exists(name)
+        with self._translate(Op.READ, name):
+            response = self.client.api.get(f"/containers/{quote_plus(name)}/exists")
+            if response.status_code == 404:
+                return False
+            response.raise_for_status()
+            return True
 
     def list_containers(self) -> list[ContainerInfo]:
         """Every container, running or not: one sparse ``containers.list`` call (no pods' infra).
