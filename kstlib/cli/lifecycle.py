@@ -17,6 +17,7 @@ from kstlib.cli import output, state
 from kstlib.cli.context import Context
 from kstlib.cli.parser import UsageError
 from kstlib.cli.places import Place, defined_status
+from kstlib.cli.starting import start_config
 from kstlib.ops import validators
 from kstlib.ops.exceptions import (
     SessionNotFoundError,
@@ -38,7 +39,7 @@ def cmd_start(ctx: Context) -> int:
         >>> main(["ops", "start", "bot", "-c", "x", "--", "y"])  # both forms of a command
         2
     """
-    status = ctx.start(ctx.start_config())
+    status = ctx.start(start_config(ctx))
     output.emit_status(ctx, status, None)
     return 0
 
@@ -70,7 +71,7 @@ def cmd_restart(ctx: Context) -> int:
         >>> main(["ops", "restart", "9lives"])
         2
     """
-    config = ctx.start_config(restart=True)
+    config = start_config(ctx, restart=True)
     # Where it will start is the likeliest place it runs now (a last-start socket
     # that no default search covers, for one).
     hits = ctx._probe(config.name, Place.of(config))

@@ -16,9 +16,9 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from kstlib.ops import waits
 from kstlib.ops.backends import make_runner
@@ -31,6 +31,7 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.locate import auto_detect_backend, engine_options, search
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
+from kstlib.ops.options import SessionOptions
 from kstlib.ops.runner import CommandRunner, KeySender, Runner
 from kstlib.ops.swarm.session import SwarmSessionOps
 from kstlib.ops.validators import validate_name
@@ -38,7 +39,8 @@ from kstlib.ops.validators import validate_name
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from kstlib.ops.registry import PullProgress, RegistryAuth
+    from kstlib.ops.config_engines import EngineConfig
+
 
 __all__ = [
     "SessionConfigError",
@@ -53,50 +55,6 @@ wait_for_log = waits.wait_for_log
 
 #: Options that choose where a session runs rather than what it runs.
 _RUNNER_OPTIONS = ("tmux_bin", "engine_timeout")
-
-
-class SessionOptions(TypedDict, total=False):
-    """The keyword options of :class:`SessionManager`, typed so that mypy catches a typo.
-
-    Every :class:`~kstlib.ops.models.SessionConfig` field but ``name`` and
-    ``backend`` (a test keeps the two lists equal), plus the runner's own:
-    ``tmux_bin`` (upstream spelling ``tmux_binary``) and ``engine_timeout``.
-    An unknown key is also refused at run time (SessionConfigError).
-
-    Example:
-        >>> options: SessionOptions = {"command": "top", "env": {"TERM": "xterm"}}
-        >>> sorted(options)
-        ['command', 'env']
-    """
-
-    command: str | Sequence[str] | None
-    working_dir: str | None
-    env: Mapping[str, str]
-    socket_name: str | None
-    socket_path: str | None
-    image: str | None
-    volumes: Sequence[str]
-    log_volume: str | None
-    ports: Sequence[str]
-    runtime: str | None
-    base_url: str | None
-    labels: Mapping[str, str]
-    restart: str | None
-    memory: str | None
-    cpus: float | None
-    init: bool
-    network: str | None
-    pull: str
-    registry_auth: RegistryAuth | None
-    insecure_registries: Sequence[str]
-    on_progress: Callable[[PullProgress], None] | None
-    replicas: int | None
-    placement: Sequence[str]
-    mode: str | None
-    stop_timeout: float | None
-    tmux_bin: str | None
-    tmux_binary: str | None
-    engine_timeout: float | None
 
 
 #: Options that mean a container when no backend is named.
@@ -152,7 +110,7 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         name: str,
         *,
         backend: str | BackendType | None = "auto",
-        engine: object = None,
+        engine: str | EngineConfig | None = None,
         **given: Unpack[SessionOptions],
     ) -> None:
         validate_name(name)

@@ -63,6 +63,7 @@ from kstlib.ops.engines.errors import (
     on_unreachable,
     unreachable,
 )
+from kstlib.ops.engines.libpod import _garbled_tail, info_from_inspect, info_from_list
 from kstlib.ops.engines.streams import (
     demux,
     log_params,
@@ -164,69 +165,6 @@ def table() -> Table:
 #: ``translate(op, name, endpoint, timeout, *, image=None, connecting=False)``: every
 #: podman-py / HTTP / OS error raised inside becomes an OpsError (see :func:`table`).
 translate = http.Translator(RUNTIME, table)
-
-
-# -- libpod payloads -> ContainerInfo -----------------------------------------------------
-
-
-def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
-    """Normalise a libpod ``GET /containers/{id}/json`` payload.
-
-    Example:
-        >>> info = info_from_inspect({"Id": "abc", "Name": "bot", "ImageName": "app:1",
-        ...     "Created": "2024-05-01T14:00:00.123456789+02:00",
-        ...     "State": {"Status": "running", "Pid": 4242, "ExitCode": 0},
-        ...     "Config": {"Labels": {"io.kstlib.managed": "true"}, "Tty": True}})
-        >>> info.pid, info.managed, info.created_at.isoformat()
-        (4242, True, '2024-05-01T14:00:00.123456+02:00')
-    """
-    config = payload.get("Config") or {}
-    return http.inspect_info(
-        payload,
-        image=str(payload.get("ImageName") or config.get("Image") or "") or None,
-        # Podman 4.3 reports OOMKilled false even when the OOM killer struck:
-        # only a true value tells anything.
-        oom_killed=True if (payload.get("State") or {}).get("OOMKilled") is True else None,
-    )
-
-
-def info_from_list(item: Mapping[str, Any]) -> ContainerInfo:
-    """Normalise one entry of libpod's ``GET /containers/json?all=true``.
-
-    Example:
-        >>> info = info_from_list({"Id": "abc", "Names": ["bot"], "State": "exited",
-        ...     "ExitCode": 3, "Pid": 0, "Created": "2024-05-01T12:00:00Z", "Image": "app:1",
-        ...     "Labels": None})
-        >>> info.name, info.exit_code, info.pid, info.managed
-        ('bot', 3, None, False)
-    """
-    names = [str(n) for n in item.get("Names") or []]
-    pid = item.get("Pid")
-    code = item.get("ExitCode")
-    return http.list_info(
-        item,
-        name=names[0].lstrip("/") if names else str(item.get("Id", ""))[:12],
-        exit_code=int(code) if isinstance(code, int) else None,
-        pid=int(pid) if isinstance(pid, int) and pid > 0 else None,
-    )
-
-
-def _garbled_tail(entries: list[bytes], stamped: bool) -> bool:
-    """Whether a tail answer shows Podman's backward-read bug (a terminal line with more after its ``\\r``).
-
-    With a terminal every line ends in ``\\r\\n``; Podman 4.3's tail glues
-    the partial entries that follow a line onto it, behind its ``\\r``. (A
-    line that really holds a ``\\r``, a progress bar say, costs a full read.)
-
-    Example:
-        >>> _garbled_tail([b"b\\rp2p1\\n"], stamped=False), _garbled_tail([b"b\\r\\n", b"p1"], stamped=False)
-        (True, False)
-    """
-    for entry in entries:
-        text = entry.partition(b" ")[2] if stamped else entry
-        if b"\r" in text.rstrip(b"\n")[:-1]:
-            return True
-    return False
 
 
 class PodmanEngine(http.HttpEngine):
