@@ -138,6 +138,7 @@ MANAGER_CALLS: dict[str, Call] = {
     "find": lambda m, n: SessionManager.find(
         n, socket_name=m.config.socket_name, runtime=m.config.runtime, base_url=m.config.base_url
     ),
+    "scale": lambda m, n: m.scale(2),  # swarm only: the others say so (SessionError)
 }
 MANAGER_BAD: dict[str, Call] = {
     "start": lambda m, n: m.start(command=42),
@@ -151,6 +152,7 @@ MANAGER_BAD: dict[str, Call] = {
     "wait_for_port": lambda m, n: m.wait_for_port(0),
     "wait_for_http": lambda m, n: m.wait_for_http("ftp://example.org/"),
     "find": lambda m, n: SessionManager.find("9bad"),
+    "scale": lambda m, n: m.scale(-1),
 }
 
 

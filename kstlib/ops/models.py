@@ -256,7 +256,7 @@ class SessionConfig:
 
     def _check_swarm_options(self) -> None:
         """Swarm-only options are checked, and refused on the other backends."""
-        from kstlib.ops.swarm import options
+        from kstlib.ops.validators import swarm as options
 
         if self.replicas is not None:
             object.__setattr__(self, "replicas", options.validate_replicas(self.replicas))

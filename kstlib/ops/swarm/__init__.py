@@ -1,6 +1,6 @@
 """The swarm backend: a session is one Docker Swarm service, driven through the docker SDK.
 
-* :mod:`kstlib.ops.swarm.options`: the options only a service has (replicas, placement, mode).
+* :mod:`kstlib.ops.validators.swarm`: the options only a service has (replicas, placement, mode).
 * :mod:`kstlib.ops.swarm.tasks`: a service's tasks read as a session status.
 * :mod:`kstlib.ops.swarm.runner`: :class:`SwarmRunner`, the session operations.
 

@@ -49,6 +49,7 @@ from kstlib.ops.validators import (
     validate_lines,
     validate_lookup_name,
     validate_optional_timeout,
+    validate_replicas,
     validate_since,
 )
 
@@ -318,8 +319,6 @@ class SwarmRunner:
             >>> SwarmRunner().scale("web", 3).state.value  # doctest: +SKIP
             'running'
         """
-        from kstlib.ops.swarm.options import validate_replicas
-
         validate_lookup_name(name)
         count = validate_replicas(replicas)
         limit = validate_optional_timeout(timeout)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kstlib.ops.exceptions import SessionError, SessionNotFoundError
+from kstlib.ops.validators import validate_replicas
 
 if TYPE_CHECKING:
     from kstlib.ops.models import SessionConfig, SessionStatus
@@ -67,6 +68,7 @@ class SwarmSessionOps:
             >>> SessionManager("web", backend="swarm").scale(3).state.value  # doctest: +SKIP
             'running'
         """
+        validate_replicas(replicas)  # bad input first, whatever the backend
         return self._swarm("replicas to scale").scale(self.name, replicas, timeout=timeout)
 
     def _rolling_restart(self) -> SessionStatus:

@@ -5,7 +5,8 @@ the field and what is wrong with the value, so nothing is created from bad
 input.
 
 The checks of container-only options live in
-:mod:`kstlib.ops.validators.container` and are re-exported here, so this
+:mod:`kstlib.ops.validators.container`, those of swarm services in
+:mod:`kstlib.ops.validators.swarm`; both are re-exported here, so this
 package stays the one place to look.
 
 Example:
@@ -61,6 +62,13 @@ from kstlib.ops.validators.container import (
     validate_runtime,
     validate_volumes,
 )
+from kstlib.ops.validators.swarm import (
+    validate_mode,
+    validate_placement,
+    validate_replicas,
+    validate_service_name,
+    validate_stop_timeout,
+)
 
 __all__ = [
     "ENV_KEY_RE",
@@ -98,17 +106,22 @@ __all__ = [
     "validate_lines",
     "validate_lookup_name",
     "validate_memory",
+    "validate_mode",
     "validate_name",
     "validate_network",
     "validate_network_ports",
     "validate_optional_str",
     "validate_optional_timeout",
+    "validate_placement",
     "validate_ports",
     "validate_pull",
+    "validate_replicas",
     "validate_restart",
     "validate_runtime",
+    "validate_service_name",
     "validate_since",
     "validate_socket_name",
+    "validate_stop_timeout",
     "validate_timeout",
     "validate_volumes",
 ]

@@ -1,4 +1,4 @@
-"""The options only a Swarm service has: replicas, placement, mode, stop grace period.
+"""The checks of the options only a Swarm service has: replicas, placement, mode, grace period.
 
 Checked when a :class:`~kstlib.ops.models.SessionConfig` is built, before any
 engine call; each rule raises :class:`~kstlib.ops.exceptions.SessionConfigError`
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from kstlib.ops.validators import config_error, shown
+from kstlib.ops.validators._common import config_error, shown
 
 __all__ = [
     "MAX_REPLICAS",
