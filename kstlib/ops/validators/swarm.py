@@ -1,6 +1,6 @@
 """The checks of the options only a Swarm service has: replicas, placement, mode, grace period.
 
-Checked when a :class:`~kstlib.ops.models.SessionConfig` is built, before any
+Checked when a session configuration is built, before any
 engine call; each rule raises :class:`~kstlib.ops.exceptions.SessionConfigError`
 naming the field.
 
