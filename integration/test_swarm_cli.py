@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from kstlib.ops import TmuxRunner
+
 from .swarm_support import RUN, RUN_LABEL, Swarm, open_swarm, swarm_name, until
 
 pytestmark = pytest.mark.docker
@@ -87,6 +89,11 @@ def test_start_status_logs_list_stop_with_dash_b_swarm(swarm: Swarm, tmp_path: P
             return out if all(w in out for w in want) else None
 
         until("lines from both nodes through 'kstlib ops logs'", both)
+        # --prefix names each line's task and node (TASK.SLOT@NODE | line).
+        prefixed = cli("ops", "logs", name, "-b", "swarm", "--prefix").stdout.splitlines()
+        nodes = {line.split(" | ", 1)[0].rsplit("@", 1)[1] for line in prefixed if " | " in line}
+        assert nodes == {swarm.manager_id[:12], swarm.worker_id[:12]}, prefixed
+        assert all(line.startswith(f"{name}.") for line in prefixed), prefixed
         rows = {r["name"]: r for r in cli.json("ops", "list", "-b", "swarm")}
         assert rows[name]["state"] == "running" and rows[other]["state"] == "running"
         assert all(r["backend"] == "swarm" for r in rows.values())
@@ -137,3 +144,16 @@ def test_a_config_file_entry_with_backend_swarm(swarm: Swarm, tmp_path: Path) ->
     finally:
         cli("ops", "stop", name)
     assert not swarm.runner.exists(name)
+
+
+def test_logs_prefix_is_for_swarm_sessions_only(tmp_path: Path) -> None:
+    cli = Cli(tmp_path, "unix:///nonexistent-docker.sock")
+    socket, name = swarm_name("sock"), swarm_name("tm")
+    cli("ops", "start", name, "-L", socket, "-c", "echo hi; sleep 30")
+    try:
+        refused = cli("ops", "logs", name, "-L", socket, "--prefix", code=2).stderr
+        assert "--prefix" in refused and "only swarm sessions" in refused
+    finally:
+        cli("ops", "stop", name, "-L", socket, "-f")
+        TmuxRunner(socket_name=socket).kill_server()  # and its socket file
+

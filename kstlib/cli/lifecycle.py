@@ -24,7 +24,7 @@ from kstlib.ops.exceptions import (
     SessionTimeoutError,
 )
 from kstlib.ops.manager import wait_for_log
-from kstlib.ops.models import SessionStatus
+from kstlib.ops.models import BackendType, SessionStatus
 
 __all__ = ["cmd_logs", "cmd_restart", "cmd_start", "cmd_status", "cmd_stop", "cmd_wait"]
 
@@ -113,6 +113,7 @@ def cmd_logs(ctx: Context) -> int:
     """``kstlib ops logs NAME [-n N] [-f]``: the session's recent output.
 
     With ``-f``, the last ``N`` lines, then every new line until the session ends.
+    ``--prefix`` (swarm sessions) starts each line with its task and node.
 
     Example:
         >>> from kstlib.cli import main
@@ -121,6 +122,14 @@ def cmd_logs(ctx: Context) -> int:
     """
     name = ctx.lookup_name()
     runner = ctx.runner(ctx.require(name, first=True))
+    task_prefix: dict[str, bool] = {}
+    if ctx.option("prefix"):
+        if runner.backend is not BackendType.SWARM:
+            raise UsageError(
+                f"--prefix: session {name!r} runs on {runner.backend.value}, which has no tasks "
+                "to name; only swarm sessions do"
+            )
+        task_prefix["prefix"] = True
     # On a terminal, only colours pass: any other sequence in a session's output
     # could make the terminal answer (typed into the user's shell) or retitle it.
     show = output.terminal_safe if _is_terminal(sys.stdout) else _unchanged
@@ -135,6 +144,7 @@ def cmd_logs(ctx: Context) -> int:
             timestamps=ctx.args.timestamps,
             ansi=not ctx.args.no_color,
             lines=backlog,
+            **task_prefix,  # swarm: prefix=True
         )
         for line in lines:
             sys.stdout.write(show(line) + "\n")
@@ -146,6 +156,7 @@ def cmd_logs(ctx: Context) -> int:
         since=ctx.args.since,
         timestamps=ctx.args.timestamps,
         ansi=not ctx.args.no_color,
+        **task_prefix,
     )
     if text:
         output.emit(show(text))

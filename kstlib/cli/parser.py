@@ -382,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-color", action="store_true", help="strip colours and other terminal escape sequences"
     )
+    p.add_argument(
+        "--prefix",
+        action="store_true",
+        help="swarm: start each line with its task and node (web.2@NODE | ...)",
+    )
 
     p = _command(
         commands,
