@@ -35,6 +35,7 @@ __all__ = [
     "engine_named",
     "engine_options",
     "engine_runner",
+    "find_on_engines",
     "gather",
     "list_engine",
     "list_engines",
@@ -207,6 +208,43 @@ def list_engines(
         else:
             raise outcome.error
     return SessionTable(rows), down
+
+
+def find_on_engines(
+    name: str, engines: Iterable[EngineConfig], timeout: float | None = None
+) -> tuple[list[EngineConfig], list[str]]:
+    """The named engines that hold session ``name``, all asked at once (each bounded).
+
+    Returns them, and the engines searched as labels for a not-found message
+    (``engine edge``; ``engine lab (not reachable)`` for one that did not answer).
+
+    Example:
+        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> find_on_engines("nobody", [EngineConfig("t", backend="tmux", socket_name="kstlib-doc")])
+        ([], ['engine t'])
+    """
+    from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
+
+    chosen = {e.name: e for e in engines}
+    limits = {n: (e.timeout or timeout or DEFAULT_TIMEOUT) for n, e in chosen.items()}
+    tasks: dict[str, Callable[[], bool]] = {
+        n: (lambda e=e, t=limits[n]: bool(engine_runner(e, t).exists(name)))  # type: ignore[misc]
+        for n, e in chosen.items()
+    }
+    outcomes = gather(
+        tasks,
+        {n: t + GRACE for n, t in limits.items()},
+        lambda key, seconds: _did_not_answer(chosen[key])(key, limits[key]),
+    )
+    for outcome in outcomes.values():
+        if outcome.error is not None and not isinstance(outcome.error, OpsError):
+            raise outcome.error
+    holding = [chosen[n] for n, outcome in outcomes.items() if outcome.value]
+    searched = [
+        f"engine {n}" + ("" if outcome.ok else " (not reachable)")
+        for n, outcome in outcomes.items()
+    ]
+    return holding, searched
 
 
 def engine_options(

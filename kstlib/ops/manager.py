@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,8 @@ from kstlib.ops.exceptions import (
     SessionError,
     SessionNotFoundError,
 )
-from kstlib.ops.locate import auto_detect_backend, engine_options, search
+from kstlib.ops.fleet import find_on_engines, named_engines
+from kstlib.ops.locate import auto_detect_backend, engine_options, not_found, search
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
 from kstlib.ops.options import SessionOptions
@@ -171,9 +172,15 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         socket_path: str | None = None,
         runtime: str | None = None,
         base_url: str | None = None,
+        engines: Iterable[str | EngineConfig] | None = None,
         **options: Any,
     ) -> SessionManager:
         """The manager of an existing session, wherever it runs.
+
+        ``engines`` (names in the config file's ``ops.engines``, or
+        :class:`~kstlib.ops.config_engines.EngineConfig`): search those named
+        engines instead, all at once, each within its timeout
+        (:func:`kstlib.ops.fleet.find_on_engines`).
 
         Searches tmux (``socket_name``/``socket_path``; else the default server and
         every other live server of the user, as ``tmux -L NAME`` makes them)
@@ -203,6 +210,15 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             kstlib.ops.exceptions.SessionNotFoundError: Session 'doc-find' was not found (searched: tmux (socket kstlib-doc), docker at unix:///nonexistent.sock (not reachable)); ...
         """
         validate_name(name)
+        if engines is not None:
+            holding, searched = find_on_engines(
+                name, named_engines(engines), options.get("engine_timeout")
+            )
+            if len(holding) > 1:
+                raise SessionAmbiguousError(name, [f"engine {e.name}" for e in holding])
+            if not holding:
+                raise not_found(name, "any", searched)
+            return cls(name, engine=holding[0], **options)
         where = search(
             name,
             socket_name=socket_name,
