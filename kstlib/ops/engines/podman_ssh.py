@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from typing import Any
@@ -70,6 +71,16 @@ def _classes() -> tuple[type[Any], type[Any]]:
                     )
             if "error" in box:
                 raise box["error"]
+
+        def close(self) -> None:
+            # podman-py unlinks its forwarding socket without checking that it is
+            # still there (ssh removes it on exit): finish closing all the same,
+            # rather than print a traceback from a finalizer at interpreter exit.
+            try:
+                super().close()
+            except FileNotFoundError:
+                self._proc = None
+                socket.socket.close(self)
 
     class BoundedSSHConnection(ssh_connection):  # type: ignore[misc]
         def connect(self) -> None:
