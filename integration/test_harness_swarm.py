@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from .conftest import engine_missing, harness
+from .swarm_support import until
 
 docker = pytest.importorskip("docker", reason="the docker SDK is not installed")
 from docker.types import (  # noqa: E402
@@ -39,19 +39,6 @@ ENGINES = Path(__file__).resolve().parent / "engines" / "engines.sh"
 LABEL = "kstlib.test.harness"
 #: Seconds a task gets between SIGTERM and SIGKILL (the commands below trap TERM).
 GRACE_NS = 3_000_000_000
-T = TypeVar("T")
-
-
-def until(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
-    """Poll PROBE until it returns something truthy; fail with WHAT after TIMEOUT."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.1)
-    pytest.fail(f"{what} within {timeout:.0f} s (last: {last!r})")
 
 
 @dataclass(frozen=True)
@@ -140,7 +127,7 @@ def test_a_spread_service_runs_on_both_nodes_and_its_logs_come_from_both(swarm: 
         labels={LABEL: "1"},
     )
     try:
-        tasks = until("2 running tasks", lambda: running_tasks(svc, 2))
+        tasks = until("2 running tasks", lambda: running_tasks(svc, 2), timeout=60)
         assert {t["NodeID"] for t in tasks} == {swarm.manager_id, swarm.worker_id}
         # Each node's own engine runs one of them: the worker pulled the image itself.
         per_node = swarm.containers(name)
@@ -151,7 +138,7 @@ def test_a_spread_service_runs_on_both_nodes_and_its_logs_come_from_both(swarm: 
             want = (f"hello node={swarm.manager_id}", f"hello node={swarm.worker_id}")
             return text if all(w in text for w in want) else None
 
-        text = until("a log line from each node through service logs", both_nodes_logged)
+        text = until("a log line from each node through service logs", both_nodes_logged, timeout=60)
         assert sorted(line.split(" task=")[1].rsplit(".", 1)[0] for line in text.splitlines()) == [
             f"{name}.1",
             f"{name}.2",
@@ -196,6 +183,7 @@ def test_a_one_shot_task_on_the_labelled_worker_reports_its_exit_code(swarm: Swa
             until(
                 "its output through service logs",
                 lambda: b"".join(svc.logs(stdout=True, stderr=True)).decode(),
+                timeout=60,
             )
             == "last words\n"
         )
