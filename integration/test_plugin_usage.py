@@ -44,7 +44,7 @@ def test_a_misspelt_backend_marker_is_a_usage_error(pytester: pytest.Pytester) -
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([
         "*test_needs_docker: @pytest.mark.ops_backend: unknown backend 'dokcer' "
-        "(choose from tmux, container, docker, podman); did you mean 'docker'?*"
+        "(choose from tmux, container, docker, podman, swarm); did you mean 'docker'?*"
     ])
     result.assert_outcomes()
 

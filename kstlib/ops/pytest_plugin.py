@@ -8,7 +8,8 @@ Installed with kstlib (a ``pytest11`` entry point), so any test suite can use:
 * ``--kstlib-ops-keep``: keep the sessions after the tests, for debugging (their
   names are listed in pytest's terminal summary);
 * ``@pytest.mark.ops_backend("docker")``: the test needs that backend (tmux,
-  docker, podman or container); the test is skipped when it is missing, and
+  docker, podman, container, or swarm: a swarm manager at ``DOCKER_HOST``); the
+  test is skipped when it is missing, and
   fails instead under ``KSTLIB_REQUIRE_ENGINES=1``. A name that is not a
   backend (a typo) is a usage error that stops the run.
 
@@ -65,7 +66,7 @@ __all__ = [
 ]
 
 OpsSessionFactory = Callable[..., SessionManager]
-_BACKENDS = ("tmux", "container", "docker", "podman")
+_BACKENDS = ("tmux", "container", "docker", "podman", "swarm")
 #: Set to 1 (CI) so that a test whose backend is missing fails instead of being skipped.
 REQUIRE_ENGINES_ENV = "KSTLIB_REQUIRE_ENGINES"
 
@@ -116,7 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "ops_backend(name): the test needs the kstlib.ops backend 'tmux', 'docker', "
-        "'podman' or 'container'; skipped when it is missing, failed under "
+        "'podman', 'container' or 'swarm'; skipped when it is missing, failed under "
         "KSTLIB_REQUIRE_ENGINES=1",
     )
 
@@ -149,14 +150,22 @@ def backend_problem(backend: str) -> str | None:
 
     Example:
         >>> backend_problem("kubernetes")
-        "unknown backend 'kubernetes' (choose from tmux, container, docker, podman)"
+        "unknown backend 'kubernetes' (choose from tmux, container, docker, podman, swarm)"
         >>> backend_problem("dokcer")
-        "unknown backend 'dokcer' (choose from tmux, container, docker, podman); did you mean 'docker'?"
+        "unknown backend 'dokcer' (choose from tmux, container, docker, podman, swarm); did you mean 'docker'?"
     """
     if backend not in _BACKENDS:
         return _unknown_backend(backend)
     if backend == "tmux":
         return None if shutil.which("tmux") else "tmux is not on PATH"
+    if backend == "swarm":  # a swarm manager at DOCKER_HOST (or the default socket)
+        from kstlib.ops.swarm import SwarmRunner
+
+        try:
+            SwarmRunner().engine  # noqa: B018
+        except OpsError as err:
+            return str(err)
+        return None
     from kstlib.ops.container import ContainerRunner
 
     try:
