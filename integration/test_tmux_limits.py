@@ -20,7 +20,7 @@ import pytest
 
 from kstlib.ops import SessionConfig, TmuxNotFoundError, TmuxRunner
 from kstlib.ops.manager import wait_for_log
-from kstlib.ops.tmux.files import server_folder
+from kstlib.ops.tmux.files import RunFiles, server_folder, wake_collector
 
 from .conftest import unique
 
@@ -235,6 +235,11 @@ def test_a_server_killed_right_after_a_start_leaves_no_process(
     folder = server_folder(own.socket_name, None, create=False)
     for round_ in range(3):
         own.start(SessionConfig(name=f"brief{round_}", command="echo hi; sleep 60"))
+        if round_ == 0:
+            # A start whose client was killed between making its run files and
+            # creating its session (SIGTERM to the caller): a FIFO no pane will open.
+            RunFiles(folder, "stray").create({}, max_bytes=4096)
+            wake_collector(folder, "stray")
         if after:
             wait_for_log(own, f"brief{round_}", "^hi$", timeout=10)
             time.sleep(after)

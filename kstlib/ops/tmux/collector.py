@@ -55,6 +55,10 @@ HEADER = b"#kstlib-run"
 _CHUNK = 65536
 _PARENT_CHECK_S = 0.1
 _PRUNE_S = 1.0
+# Once its server is gone, the runs it had then get this long to deliver their
+# last bytes (their pipe-pane cat ends with the server); a run that never had a
+# writer (a start interrupted before its pane existed) is dropped after it.
+_ORPHAN_GRACE_S = 5.0
 _LOCK_WAIT_S = 2.0
 
 
@@ -93,6 +97,7 @@ class _Writer:
         self.buffer = b""
         self.in_line = False
         self.degraded = False
+        self.added = 0.0  # when the collector took it on (monotonic)
 
     def split(self, data: bytes) -> list[tuple[bytes, bool]]:
         """Cut buffered output at end marks: ``(text, ended)`` pieces ready to write."""
@@ -204,6 +209,7 @@ class _Collector:
         self.runs: set[str] = set()
         # Started after its server died (a server killed at once): an orphan from birth.
         self.orphaned = not _is_tmux(server_pid)
+        self.orphaned_at: float | None = None  # when the loop first saw it orphaned
         ctl = os.path.join(folder, "ctl")
         with contextlib.suppress(FileExistsError):
             os.mkfifo(ctl, 0o600)
@@ -224,6 +230,7 @@ class _Collector:
             writer = _Writer(self.folder, run)
         except (OSError, ValueError):
             return  # its session is gone, or not a run of ours
+        writer.added = time.monotonic()
         self.runs.add(run)
         self.writers[writer.reader] = writer
         self.selector.register(writer.reader, selectors.EVENT_READ)
@@ -265,9 +272,15 @@ class _Collector:
             self.drop(writer)
 
     def prune(self) -> None:
-        """Drop runs whose FIFO was removed: a stopped session, or a start that failed."""
+        """Drop the runs no output can come for any more.
+
+        Those whose FIFO was removed (a stopped session, a start that failed),
+        and, a while after the server died, the runs it had then.
+        """
+        orphaned_at = self.orphaned_at
+        late = orphaned_at is not None and time.monotonic() - orphaned_at > _ORPHAN_GRACE_S
         for writer in list(self.writers.values()):
-            if not writer.present():
+            if not writer.present() or (late and writer.added <= (orphaned_at or 0.0)):
                 self.drop(writer)
 
     def run(self) -> None:
@@ -284,6 +297,8 @@ class _Collector:
                     self.pump(self.writers[key.fd])
             if os.getppid() != self.server_pid:
                 self.orphaned = True  # the tmux server is gone
+            if self.orphaned and self.orphaned_at is None:
+                self.orphaned_at = time.monotonic()
             if self.orphaned or time.monotonic() - pruned > _PRUNE_S:
                 self.prune()
                 pruned = time.monotonic()
