@@ -140,7 +140,9 @@ class ContainerFollow(ContainerBase):
                     # The backlog: its last lines, then the stream resumes right after them.
                     left()
                     extra = min(max(lines, 16), 1000)  # entries are not lines: ask for more
-                    entries = engine.logs(info.id, lines + extra, since=start, timestamps=True)
+                    entries = engine.logs(
+                        info.id, lines + extra, since=start, timestamps=True, keep=lines
+                    )
                     backlog = _Lines(stamped=True, cursor=cursor).feed(entries)
                     for stamp, text in backlog[-lines:]:
                         left()

@@ -382,7 +382,7 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
         tail = None if count is None else count + min(max(count, 16), 1000) if count else 0
         with self._using() as engine:
             _require_engine_name(engine, name)
-            entries = engine.logs(name, tail, since=start, timestamps=bool(timestamps))
+            entries = engine.logs(name, tail, since=start, timestamps=bool(timestamps), keep=count)
         assembler = _Lines(stamped=bool(timestamps))
         out = assembler.feed(entries) + assembler.flush()
         while out and not out[-1][1]:

@@ -347,11 +347,15 @@ class EngineAdapter(Protocol):
         tail: int | None,
         since: datetime | None = None,
         timestamps: bool = False,
+        *,
+        keep: int | None = None,
     ) -> list[bytes]:
         """The last ``tail`` log entries (``None``: all) from ``since`` on, in one call.
 
         Entries as :func:`split_entries` cuts them; with ``timestamps`` each
-        starts with the engine's RFC 3339 time and a space.
+        starts with the engine's RFC 3339 time and a space. ``keep``: the
+        caller uses only the last ``keep`` lines (an engine's check of its
+        answer need only look at those).
         """
         ...
 

@@ -321,6 +321,8 @@ class HttpEngine:
         tail: int | None,
         since: datetime | None = None,
         timestamps: bool = False,
+        *,
+        keep: int | None = None,
     ) -> list[bytes]:
         """The container's last ``tail`` log entries (``None``: all) from ``since`` on, in one call.
 
@@ -329,10 +331,15 @@ class HttpEngine:
             [b'ready\\r\\n']
         """
         with self._translate(Op.READ, name):
-            return self._read_logs(name, tail, since, timestamps)
+            return self._read_logs(name, tail, since, timestamps, keep)
 
     def _read_logs(
-        self, name: str, tail: int | None, since: datetime | None, timestamps: bool
+        self,
+        name: str,
+        tail: int | None,
+        since: datetime | None,
+        timestamps: bool,
+        keep: int | None = None,
     ) -> list[bytes]:
         return self._log_entries(name, log_params(tail, since, timestamps))
 

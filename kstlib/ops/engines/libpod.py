@@ -78,3 +78,19 @@ def _garbled_tail(entries: list[bytes], stamped: bool) -> bool:
         if b"\r" in text.rstrip(b"\n")[:-1]:
             return True
     return False
+
+
+def _last_lines(entries: list[bytes], keep: int) -> list[bytes]:
+    r"""The entries that make up the last ``keep`` lines (and a partial line after them).
+
+    Example:
+        >>> _last_lines([b"a\r\n", b"b", b"c\r\n", b"d\r\n"], 2)
+        [b'b', b'c\r\n', b'd\r\n']
+    """
+    ends = 0
+    for index in range(len(entries) - 1, -1, -1):
+        if entries[index].endswith(b"\n"):
+            ends += 1
+            if ends > keep:
+                return entries[index + 1 :]
+    return entries

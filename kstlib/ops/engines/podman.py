@@ -63,7 +63,12 @@ from kstlib.ops.engines.errors import (
     on_unreachable,
     unreachable,
 )
-from kstlib.ops.engines.libpod import _garbled_tail, info_from_inspect, info_from_list
+from kstlib.ops.engines.libpod import (
+    _garbled_tail,
+    _last_lines,
+    info_from_inspect,
+    info_from_list,
+)
 from kstlib.ops.engines.streams import (
     demux,
     log_params,
@@ -406,10 +411,16 @@ class PodmanEngine(http.HttpEngine):
             return [info_from_list(c.attrs) for c in found if not c.attrs.get("IsInfra")]
 
     def _read_logs(
-        self, name: str, tail: int | None, since: datetime | None, timestamps: bool
+        self,
+        name: str,
+        tail: int | None,
+        since: datetime | None,
+        timestamps: bool,
+        keep: int | None = None,
     ) -> list[bytes]:
         entries = self._log_entries(name, log_params(tail, since, timestamps))
-        if tail is not None and _garbled_tail(entries, timestamps):
+        used = entries if keep is None else _last_lines(entries, keep)
+        if tail is not None and _garbled_tail(used, timestamps):
             # Podman 4.3 reads a tail backwards and glues partial lines to the
             # line before; a read from the start is right (the caller cuts it).
             entries = self._log_entries(name, log_params(None, since, timestamps))
