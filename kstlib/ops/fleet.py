@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Outcome",
+    "ask_engines",
     "engine_named",
     "engine_options",
     "engine_runner",
@@ -170,6 +171,39 @@ def _did_not_answer(engine: EngineConfig) -> Callable[[str, float], BaseExceptio
     return make
 
 
+def ask_engines(
+    engines: Iterable[EngineConfig],
+    timeout: float | None,
+    task: Callable[[EngineConfig, float], _T],
+) -> dict[str, Outcome[_T]]:
+    """Run ``task(engine, its timeout)`` on every engine at once; each outcome by engine name.
+
+    Each engine gets its own timeout (``EngineConfig.timeout``, else
+    ``timeout``, else 30 s) plus :data:`GRACE`; one that does not finish by
+    then gets a :class:`~kstlib.ops.exceptions.ContainerRuntimeNotFoundError`
+    naming it.
+
+    Example:
+        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> out = ask_engines([EngineConfig("t", backend="tmux")], 1, lambda e, t: (e.name, t))
+        >>> out["t"].value
+        ('t', 1)
+    """
+    from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
+
+    chosen = {e.name: e for e in engines}
+    limits = {n: (e.timeout or timeout or DEFAULT_TIMEOUT) for n, e in chosen.items()}
+    tasks: dict[str, Callable[[], _T]] = {
+        n: (lambda e=e, t=limits[n]: task(e, t))  # type: ignore[misc]
+        for n, e in chosen.items()
+    }
+    return gather(
+        tasks,
+        {n: t + GRACE for n, t in limits.items()},
+        lambda key, seconds: _did_not_answer(chosen[key])(key, limits[key]),
+    )
+
+
 def list_engines(
     engines: Iterable[EngineConfig], timeout: float | None = None
 ) -> tuple[SessionTable, dict[str, OpsError]]:
@@ -185,19 +219,7 @@ def list_engines(
         >>> type(table).__name__, down
         ('SessionTable', {})
     """
-    from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
-
-    chosen = {e.name: e for e in engines}
-    limits = {n: (e.timeout or timeout or DEFAULT_TIMEOUT) for n, e in chosen.items()}
-    tasks: dict[str, Callable[[], list[SessionStatus]]] = {
-        n: (lambda e=e, t=limits[n]: list_engine(e, t))  # type: ignore[misc]
-        for n, e in chosen.items()
-    }
-    outcomes = gather(
-        tasks,
-        {n: t + GRACE for n, t in limits.items()},
-        lambda key, seconds: _did_not_answer(chosen[key])(key, limits[key]),
-    )
+    outcomes = ask_engines(engines, timeout, list_engine)
     rows: list[SessionStatus] = []
     down: dict[str, OpsError] = {}
     for name, outcome in outcomes.items():
@@ -223,23 +245,16 @@ def find_on_engines(
         >>> find_on_engines("nobody", [EngineConfig("t", backend="tmux", socket_name="kstlib-doc")])
         ([], ['engine t'])
     """
-    from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
-
-    chosen = {e.name: e for e in engines}
-    limits = {n: (e.timeout or timeout or DEFAULT_TIMEOUT) for n, e in chosen.items()}
-    tasks: dict[str, Callable[[], bool]] = {
-        n: (lambda e=e, t=limits[n]: bool(engine_runner(e, t).exists(name)))  # type: ignore[misc]
-        for n, e in chosen.items()
-    }
-    outcomes = gather(
-        tasks,
-        {n: t + GRACE for n, t in limits.items()},
-        lambda key, seconds: _did_not_answer(chosen[key])(key, limits[key]),
+    by_name = {e.name: e for e in engines}
+    outcomes = ask_engines(
+        by_name.values(),
+        timeout,
+        lambda engine, limit: bool(engine_runner(engine, limit).exists(name)),
     )
     for outcome in outcomes.values():
         if outcome.error is not None and not isinstance(outcome.error, OpsError):
             raise outcome.error
-    holding = [chosen[n] for n, outcome in outcomes.items() if outcome.value]
+    holding = [by_name[n] for n, outcome in outcomes.items() if outcome.value]
     searched = [
         f"engine {n}" + ("" if outcome.ok else " (not reachable)")
         for n, outcome in outcomes.items()
