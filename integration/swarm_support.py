@@ -83,8 +83,8 @@ class Swarm:
         )
 
 
-def open_swarm() -> Iterator[Swarm]:
-    """Bring the harness swarm up (or fail/skip), yield it, remove this run's services."""
+def swarm_up() -> tuple[dict[str, str], str, Any, Any]:
+    """Bring the harness swarm up (or fail/skip): its env, registry, manager and worker clients."""
     docker = pytest.importorskip("docker", reason="the docker SDK is not installed")
     env = harness("swarm-up", "the two-node test swarm")
     registry = env.get("KSTLIB_TEST_REGISTRY")
@@ -95,6 +95,13 @@ def open_swarm() -> Iterator[Swarm]:
     assert registry and manager_url and worker_url
     manager = docker.DockerClient(base_url=manager_url, timeout=30)
     worker = docker.DockerClient(base_url=worker_url, timeout=30)
+    return env, registry, manager, worker
+
+
+def open_swarm() -> Iterator[Swarm]:
+    """Bring the harness swarm up (or fail/skip), yield it, remove this run's services."""
+    env, registry, manager, worker = swarm_up()
+    manager_url = env["KSTLIB_TEST_SWARM_MANAGER"]
     swarm = Swarm(
         env=env,
         runner=SwarmRunner(base_url=manager_url, timeout=30),

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import engine_missing, harness
-from .swarm_support import until
+from .conftest import engine_missing
+from .swarm_support import swarm_up, until
 
 docker = pytest.importorskip("docker", reason="the docker SDK is not installed")
 from docker.types import (  # noqa: E402
@@ -64,15 +64,7 @@ class Swarm:
 
 @pytest.fixture(scope="session")
 def swarm() -> Iterator[Swarm]:
-    env = harness("swarm-up", "the two-node test swarm")
-    registry = env.get("KSTLIB_TEST_REGISTRY")
-    manager_url = env.get("KSTLIB_TEST_SWARM_MANAGER")
-    worker_url = env.get("KSTLIB_TEST_SWARM_WORKER")
-    if not (registry and manager_url and worker_url):
-        engine_missing("the two-node test swarm", f"'engines.sh env' lacks its endpoints: {env}")
-    assert registry and manager_url and worker_url
-    manager = docker.DockerClient(base_url=manager_url, timeout=30)
-    worker = docker.DockerClient(base_url=worker_url, timeout=30)
+    _, registry, manager, worker = swarm_up()
     nodes = {n.id: n.attrs for n in manager.nodes.list()}
     worker_id = worker.info()["Swarm"]["NodeID"]
     manager_id = manager.info()["Swarm"]["NodeID"]
