@@ -97,7 +97,7 @@ class _Writer:
         self.buffer = b""
         self.in_line = False
         self.degraded = False
-        self.added = 0.0  # when the collector took it on (monotonic)
+        self.added = time.monotonic()  # when the collector took it on
 
     def split(self, data: bytes) -> list[tuple[bytes, bool]]:
         """Cut buffered output at end marks: ``(text, ended)`` pieces ready to write."""
@@ -230,7 +230,6 @@ class _Collector:
             writer = _Writer(self.folder, run)
         except (OSError, ValueError):
             return  # its session is gone, or not a run of ours
-        writer.added = time.monotonic()
         self.runs.add(run)
         self.writers[writer.reader] = writer
         self.selector.register(writer.reader, selectors.EVENT_READ)
