@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -26,6 +27,23 @@ __all__ = ["bounded_adapter", "mount"]
 
 #: How often the wait looks at the ssh child.
 _POLL = 0.05
+#: How long a closing tunnel's ssh child has to exit on SIGTERM before it is killed.
+_STOP_GRACE = 1.0
+
+
+def _end(proc: Any) -> None:
+    """Stop podman-py's ssh child: SIGTERM, up to ``_STOP_GRACE`` s, then SIGKILL; reap it."""
+    with contextlib.suppress(OSError):
+        proc.terminate()
+    deadline = time.monotonic() + _STOP_GRACE
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(_POLL)
+    if proc.poll() is None:
+        with contextlib.suppress(OSError):
+            proc.kill()
+        deadline = time.monotonic() + _STOP_GRACE
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(_POLL)
 
 
 def _classes() -> tuple[type[Any], type[Any]]:
@@ -40,6 +58,8 @@ def _classes() -> tuple[type[Any], type[Any]]:
     ssh_adapter: Any = podman_ssh.SSHAdapter
 
     class BoundedSSHSocket(ssh_socket):  # type: ignore[misc]
+        _proc: Any  # podman-py's ssh child (a Popen), None once closed
+
         def connect(self, **kwargs: Any) -> None:
             bound = self.gettimeout() or 30.0
             box: dict[str, BaseException] = {}
@@ -73,14 +93,26 @@ def _classes() -> tuple[type[Any], type[Any]]:
                 raise box["error"]
 
         def close(self) -> None:
-            # podman-py unlinks its forwarding socket without checking that it is
-            # still there (ssh removes it on exit): finish closing all the same,
-            # rather than print a traceback from a finalizer at interpreter exit.
-            try:
-                super().close()
-            except FileNotFoundError:
-                self._proc = None
+            # podman-py's own close sends SIGTERM and then waits up to 20 s: an ssh
+            # child still in its handshake (or whose channel just failed) can sit
+            # out that SIGTERM, so a failed connection held its caller for the whole
+            # 20 s. The tunnel carries nothing once its HTTP connection is closed:
+            # end it within _STOP_GRACE, then kill it. podman-py also unlinked its
+            # forwarding socket without checking that it is still there (ssh
+            # removes it on exit), which printed a traceback from a finalizer.
+            proc = self._proc
+            if proc is None:
                 socket.socket.close(self)
+                return
+            self._proc = None
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+            _end(proc)
+            with contextlib.suppress(OSError):
+                self.local_sock.unlink()
+            socket.socket.close(self)
 
     class BoundedSSHConnection(ssh_connection):  # type: ignore[misc]
         def connect(self) -> None:
