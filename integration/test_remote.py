@@ -624,7 +624,10 @@ def test_a_swarm_engine_is_one_more_named_engine(tmp_path: Path) -> None:
         {"cluster": {"backend": "swarm", "base_url": "unix:///nonexistent-kstlib-swarm.sock"}},
     )
     down = _cli(gone, "list")
-    assert [line for line in down.stderr.splitlines() if "engine cluster" in line] != []
+    assert [line for line in down.stderr.splitlines() if "engine cluster" in line] != [], (
+        down.returncode,
+        down.stderr,
+    )
 
 
 def test_podman_over_ssh_pulls_through_the_checked_tunnel_and_refuses_attach(

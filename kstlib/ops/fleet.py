@@ -140,10 +140,9 @@ def engine_runner(engine: EngineConfig, timeout: float | None = None) -> Any:
 
         return TmuxRunner(socket_name=engine.socket_name)
     if engine.backend == "swarm":
-        # The swarm backend takes its manager's URL as it is.
         from kstlib.ops.swarm import SwarmRunner
 
-        return SwarmRunner(base_url=engine.base_url, timeout=limit)
+        return SwarmRunner(base_url=engine.endpoint, timeout=limit)
     from kstlib.ops.container.runner import ContainerRunner
 
     return ContainerRunner(runtime=engine.runtime, base_url=engine.endpoint, timeout=limit)
@@ -302,8 +301,8 @@ def engine_options(
     values = {
         "socket_name": engine.socket_name,
         "runtime": engine.runtime,
-        # a swarm manager's URL goes to the swarm backend as it is
-        "base_url": engine.base_url if engine.backend == "swarm" else engine.endpoint,
+        # with an ssh:// URL's key and known_hosts (swarm managers too)
+        "base_url": engine.endpoint,
     }
     for key in place:
         if values[key] is not None:

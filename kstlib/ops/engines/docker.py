@@ -43,7 +43,7 @@ from kstlib.ops.engines.errors import (
     on_timeout,
     on_unreachable,
 )
-from kstlib.ops.exceptions import ContainerRuntimeNotFoundError, OpsError
+from kstlib.ops.exceptions import OpsError
 from kstlib.ops.translate import CallContext, Op, Table
 
 if TYPE_CHECKING:
@@ -187,44 +187,7 @@ class DockerEngine(http.HttpEngine):
             ...
             kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No docker engine API answered (tried: unix:///nonexistent.sock). ...
         """
-        import docker
-
-        if ssh.is_ssh(endpoint):
-            return cls(cls._open_ssh(endpoint, timeout), endpoint, timeout)
-        with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
-            api = docker.APIClient(
-                base_url=endpoint,
-                version="auto",
-                timeout=timeout,  # type: ignore[arg-type]  # requests takes floats
-            )
-        if not http.uses_proxy(endpoint):
-            api.trust_env = False
-        return cls(api, endpoint, timeout)
-
-    @staticmethod
-    def _open_ssh(endpoint: str, timeout: float) -> Any:
-        """Log in over ssh (host key checked: :mod:`kstlib.ops.engines.ssh`), then ask the version."""
-        target = ssh.parse_target(endpoint)
-        client = ssh.login(target, timeout, RUNTIME)
-        try:
-            with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
-                return ssh.docker_api(target, timeout, client)
-        except ContainerRuntimeNotFoundError as err:
-            client.close()
-            if did_not_answer(err):
-                raise
-            # The login worked: what failed is the engine behind it.
-            raise ssh.problem(
-                target,
-                "no-engine",
-                f"ssh to {target.where} works, but no Docker engine answered there "
-                "('docker system dial-stdio' on that host needs the docker CLI and a running "
-                "dockerd)",
-                RUNTIME,
-            ) from err
-        except BaseException:
-            client.close()
-            raise
+        return cls(http.docker_api(endpoint, timeout, translate), endpoint, timeout)
 
     def version(self) -> str:
         """The engine and API version (one ``/version`` call).

@@ -23,8 +23,15 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from kstlib.ops.engines import ssh
 from kstlib.ops.engines.adapter import DETACH_KEYS, AttachHandle, ContainerInfo
-from kstlib.ops.engines.errors import on_connection_error, on_permission, on_timeout, on_unreachable
+from kstlib.ops.engines.errors import (
+    did_not_answer,
+    on_connection_error,
+    on_permission,
+    on_timeout,
+    on_unreachable,
+)
 from kstlib.ops.engines.streams import (
     LogStream,
     log_params,
@@ -32,7 +39,11 @@ from kstlib.ops.engines.streams import (
     restart_policy,
     split_entries,
 )
-from kstlib.ops.exceptions import SessionAttachError, SessionNotFoundError
+from kstlib.ops.exceptions import (
+    ContainerRuntimeNotFoundError,
+    SessionAttachError,
+    SessionNotFoundError,
+)
 from kstlib.ops.translate import CallContext, Op, Table, translating
 
 if TYPE_CHECKING:
@@ -41,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HttpEngine",
     "Translator",
+    "docker_api",
     "exit_code",
     "inspect_info",
     "list_info",
@@ -145,6 +157,65 @@ def uses_proxy(endpoint: str) -> bool:
         (True, False)
     """
     return endpoint.startswith(("tcp://", "http://", "https://"))
+
+
+def docker_api(endpoint: str, timeout: float, translate: Translator) -> Any:
+    """A ``docker.APIClient`` for ``endpoint``; its API version request doubles as a ping.
+
+    The one way every Docker API adapter (Docker, Swarm) connects. ``unix://``
+    and ``tcp://`` go straight to the SDK; ``ssh://`` logs in first with the
+    host key checked (:func:`kstlib.ops.engines.ssh.login`) and talks to
+    ``docker system dial-stdio`` over that login, never through the SDK's own
+    ssh set-up (which would take an unknown host key with a warning).
+    ``translate`` is the calling adapter's translation context manager; its
+    runtime names the engine in errors.
+
+    Example:
+        >>> from kstlib.ops.engines.docker import translate
+        >>> docker_api("unix:///nonexistent.sock", 1, translate)
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No docker engine API answered (tried: unix:///nonexistent.sock). ...
+    """
+    import docker
+
+    if ssh.is_ssh(endpoint):
+        return _docker_api_ssh(endpoint, timeout, translate)
+    with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
+        api = docker.APIClient(
+            base_url=endpoint,
+            version="auto",
+            timeout=timeout,  # type: ignore[arg-type]  # requests takes floats
+        )
+    if not uses_proxy(endpoint):
+        api.trust_env = False
+    return api
+
+
+def _docker_api_ssh(endpoint: str, timeout: float, translate: Translator) -> Any:
+    """Log in over ssh (host key checked), then ask the version over that login."""
+    runtime = translate.runtime
+    target = ssh.parse_target(endpoint)
+    client = ssh.login(target, timeout, runtime)
+    try:
+        with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
+            return ssh.docker_api(target, timeout, client)
+    except ContainerRuntimeNotFoundError as err:
+        client.close()
+        if did_not_answer(err):
+            raise
+        # The login worked: what failed is the engine behind it.
+        raise ssh.problem(
+            target,
+            "no-engine",
+            f"ssh to {target.where} works, but no Docker engine answered there "
+            "('docker system dial-stdio' on that host needs the docker CLI and a running "
+            "dockerd)",
+            runtime,
+        ) from err
+    except BaseException:
+        client.close()
+        raise
 
 
 def exit_code(result: object) -> int:

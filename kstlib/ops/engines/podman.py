@@ -498,7 +498,6 @@ class PodmanEngine(http.HttpEngine):
                         base_url=self.endpoint,
                         version=COMPAT_API_VERSION,
                         timeout=self.timeout,  # type: ignore[arg-type]  # requests takes floats
-                        use_ssh_client=self.endpoint.startswith("ssh://"),
                     )
             return self._compat
 

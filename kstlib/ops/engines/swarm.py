@@ -228,17 +228,8 @@ class SwarmEngine(http.HttpEngine):
             ...
             kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No swarm engine API answered (tried: unix:///nonexistent.sock). ...
         """
-        import docker
-
+        api = http.docker_api(endpoint, timeout, translate)
         with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
-            api = docker.APIClient(
-                base_url=endpoint,
-                version="auto",
-                timeout=timeout,  # type: ignore[arg-type]  # requests takes floats
-                use_ssh_client=endpoint.startswith("ssh://"),
-            )
-            if not http.uses_proxy(endpoint):
-                api.trust_env = False
             swarm = api.info().get("Swarm") or {}
         state = str(swarm.get("LocalNodeState") or "inactive")
         if state != "active":
