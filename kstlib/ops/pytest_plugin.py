@@ -15,7 +15,7 @@ Installed with kstlib (a ``pytest11`` entry point), so any test suite can use:
 
 A run that is killed (``SIGKILL``, a crash) cannot clean up, so every session
 the fixture starts is marked with its owner, the test process (pid and start
-time): a container label :data:`OWNER_LABEL`, a tmux session option
+time): a container or swarm service label :data:`OWNER_LABEL`, a tmux session option
 :data:`OWNER_OPTION`, and a record file (0600) under
 ``$XDG_STATE_HOME/kstlib/ops/pytest-owners/``. The next pytest run reaps the
 sessions whose owner is gone: it stops and removes only a session that
@@ -50,6 +50,7 @@ from typing import Any
 
 import pytest
 
+from kstlib.ops.engines.adapter import MANAGED_LABEL, MANAGED_VALUE
 from kstlib.ops.exceptions import OpsError, SessionConfigError, SessionNotFoundError
 from kstlib.ops.manager import SessionManager
 from kstlib.ops.models import BackendType, Command, SessionStatus
@@ -95,8 +96,10 @@ def require_engines() -> bool:
     )
 
 
-#: Container label naming the test process that started the container (``pid:start``).
+#: Label naming the test process that started a container or service (``pid:start``).
 OWNER_LABEL = "io.kstlib.pytest-owner"
+#: The backends whose sessions carry ``OWNER_LABEL`` (containers and swarm services).
+_LABELLED = (BackendType.CONTAINER, BackendType.SWARM)
 #: tmux session option naming the test process that started the session (``pid:start``).
 OWNER_OPTION = "@kstlib-pytest-owner"
 _KEPT = pytest.StashKey[list[str]]()
@@ -318,6 +321,8 @@ def _reap_one(record: dict[str, Any]) -> str:
                 return "done"  # not kstlib's, or not that run's: never touched
             tmux.stop(name, graceful=False)
             return "reaped"
+        if record.get("backend") == BackendType.SWARM.value:
+            return _reap_service(name, token, record.get("base_url"))
         from kstlib.ops.container import ContainerRunner
 
         runtime = record.get("runtime")
@@ -340,6 +345,18 @@ def _reap_one(record: dict[str, Any]) -> str:
         return "done"
     except (OpsError, ValueError, TypeError):
         return "retry"  # the backend does not answer now: next run
+
+
+def _reap_service(name: str, token: str, base_url: Any) -> str:
+    """Remove swarm service ``name`` if it is kstlib's and carries ``token`` as its owner."""
+    from kstlib.ops.swarm import SwarmRunner
+
+    runner = SwarmRunner(base_url=base_url)
+    labels = (runner.engine.find(name).get("Spec") or {}).get("Labels") or {}
+    if labels.get(MANAGED_LABEL) != MANAGED_VALUE or labels.get(OWNER_LABEL) != token:
+        return "done"  # not kstlib's, or not that run's: never touched
+    runner.stop(name, graceful=False)
+    return "reaped"
 
 
 def reap_orphans() -> list[str]:
@@ -416,7 +433,7 @@ class _OwnedSession(SessionManager):
             _write_record(self._record, record)
 
     def start(self, command: Command | None = None, **overrides: Any) -> SessionStatus:
-        if self.backend is BackendType.CONTAINER and "labels" in overrides:
+        if self.backend in _LABELLED and "labels" in overrides:
             overrides["labels"] = {**(overrides["labels"] or {}), OWNER_LABEL: self._owner}
         self._save_record()  # before: a run killed during start leaves a record to reap by
         status = super().start(command, **overrides)
@@ -469,7 +486,7 @@ def ops_session(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
         if backend in ("docker", "podman"):
             options.setdefault("runtime", backend)
             backend = "container"
-        if backend == "container":
+        if backend in ("container", "swarm"):
             options["labels"] = {**(options.get("labels") or {}), OWNER_LABEL: owner}
         session_name = name or f"{prefix}-{uuid.uuid4().hex[:8]}"
         manager = _OwnedSession(session_name, backend=backend, **options)
