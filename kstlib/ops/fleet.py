@@ -18,6 +18,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import pkgutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -41,11 +44,69 @@ __all__ = [
     "list_engine",
     "list_engines",
     "named_engines",
+    "preload",
 ]
 
 _T = TypeVar("_T")
 #: Seconds granted beyond an engine's own timeout, so that its own (better) error arrives.
 GRACE = 1.0
+
+
+#: What asking a place of each kind imports (kstlib packages: every module in them).
+_MODULES: dict[str, tuple[str, ...]] = {
+    "tmux": ("libtmux", "kstlib.ops.tmux"),
+    "container": (
+        "requests",
+        "docker",
+        "podman",
+        "kstlib.ops.container",
+        "kstlib.ops.engines",
+    ),
+    "swarm": ("requests", "docker", "kstlib.ops.swarm", "kstlib.ops.engines"),
+    "ssh": ("paramiko", "docker.transport.sshconn", "podman.api.ssh", "kstlib.ops.engines"),
+}
+_PRELOADED: set[str] = set()
+_PRELOAD_LOCK = threading.Lock()
+
+
+def preload(kinds: Iterable[str]) -> None:
+    """Import, in this thread, what asking places of these kinds imports.
+
+    ``kinds``: ``"tmux"``, ``"container"``, ``"swarm"``, ``"ssh"`` (an
+    ``ssh://`` engine). :func:`gather` calls it before its threads start:
+    Python's import locks are per module, and two threads that first import a
+    package and one of its modules at the same time can deadlock (importlib
+    then raises ``_DeadlockError`` in one of them; ``kstlib ops list`` with a
+    swarm and a container engine did, once in a CI run). A module that cannot
+    be imported is left to the task, which reports it as it always does.
+
+    Example:
+        >>> preload(["tmux"])
+        >>> import sys; "kstlib.ops.tmux.runner" in sys.modules
+        True
+    """
+    with _PRELOAD_LOCK:
+        for kind in dict.fromkeys(kinds):
+            for name in _MODULES.get(kind, ()):
+                if name in _PRELOADED:
+                    continue
+                _PRELOADED.add(name)
+                with contextlib.suppress(ImportError):
+                    module = importlib.import_module(name)
+                    if name.startswith("kstlib.") and hasattr(module, "__path__"):
+                        for info in pkgutil.iter_modules(module.__path__, f"{name}."):
+                            importlib.import_module(info.name)
+
+
+def kinds_of(backend: object, base_url: str | None) -> list[str]:
+    """The :func:`preload` kinds of a place: its backend, and ``"ssh"`` for an ssh:// URL.
+
+    Example:
+        >>> kinds_of("container", "ssh://ops@edge")
+        ['container', 'ssh']
+    """
+    kind = str(getattr(backend, "value", backend))
+    return [kind, "ssh"] if (base_url or "").startswith("ssh://") else [kind]
 
 
 class Outcome(Generic[_T]):
@@ -81,11 +142,13 @@ def gather(
     tasks: Mapping[str, Callable[[], _T]],
     timeouts: Mapping[str, float],
     on_timeout: Callable[[str, float], BaseException],
+    kinds: Iterable[str] = (),
 ) -> dict[str, Outcome[_T]]:
     """Run every task at once, each in a daemon thread; wait for each at most its timeout.
 
     A task still running when its time is up gets ``on_timeout(key, seconds)``
-    as its error and is left to finish on its own.
+    as its error and is left to finish on its own. ``kinds``: the kinds of
+    place the tasks ask (see :func:`preload`), imported before the threads start.
 
     Example:
         >>> import time
@@ -94,6 +157,7 @@ def gather(
         >>> out["fast"].value, str(out["slow"].error)
         (1, 'slow > 0.1 s')
     """
+    preload(kinds)
     began = time.monotonic()
     results: dict[str, Outcome[_T]] = {}
     lock = threading.Lock()
@@ -200,6 +264,7 @@ def ask_engines(
         tasks,
         {n: t + GRACE for n, t in limits.items()},
         lambda key, seconds: _did_not_answer(chosen[key])(key, limits[key]),
+        [k for e in chosen.values() for k in kinds_of(e.backend, e.base_url)],
     )
 
 
