@@ -137,7 +137,11 @@ class TmuxLogs(TmuxClient):
         if not collector_alive(log.parent):
             self._run(SessionError, None, "run-shell", "-b", collector_command(log.parent))
         deadline = time.monotonic() + _LOG_SETTLE
-        while not ended(log) and time.monotonic() < deadline and log.exists():
+        # While the collector rotates, the log is briefly only "<run>.log.1": still settling.
+        rotated = log.with_name(log.name + ".1")
+        while not ended(log) and time.monotonic() < deadline:
+            if not log.exists() and not rotated.exists():
+                return  # stopped and tidied away meanwhile
             time.sleep(0.01)
 
     def logs(
