@@ -70,9 +70,9 @@ def test_concurrent_replacement_of_an_exited_container_has_one_winner(
 
 def _contend_in_process(runtime: str, base_url: str, config: SessionConfig, barrier: Any,
                         results: Any) -> None:
-    runner = ContainerRunner(runtime=runtime, base_url=base_url, timeout=30)
-    barrier.wait()
-    try:
+    try:  # every contender reports, whatever happens to it
+        runner = ContainerRunner(runtime=runtime, base_url=base_url, timeout=30)
+        barrier.wait(timeout=60)
         runner.start(config)
         results.put("won")
     except SessionExistsError:
@@ -84,7 +84,10 @@ def _contend_in_process(runtime: str, base_url: str, config: SessionConfig, barr
 def test_concurrent_replacement_from_many_processes_has_one_winner(
     runner: ContainerRunner, names: Callable[..., str]
 ) -> None:
-    context = multiprocessing.get_context("fork")
+    # forkserver, not fork: a fork of this threaded test process can inherit a lock
+    # that another thread held at that moment, and hang the child for good.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     for _ in range(3):
         name = names("race")
         runner.start(cfg(name, ["true"]))
@@ -104,4 +107,5 @@ def test_concurrent_replacement_from_many_processes_has_one_winner(
         outcomes = sorted(results.get(timeout=120) for _ in procs)
         for p in procs:
             p.join(timeout=60)
+        assert [p.exitcode for p in procs] == [0] * CONTENDERS
         assert outcomes == ["exists"] * (CONTENDERS - 1) + ["won"], outcomes

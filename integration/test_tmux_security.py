@@ -338,9 +338,9 @@ def test_a_bad_max_log_bytes_setting_is_a_config_error(own: TmuxRunner,
 def _racer(socket: str, state: str, name: str, barrier: multiprocessing.synchronize.Barrier,
            results: multiprocessing.queues.Queue) -> None:  # type: ignore[name-defined]
     os.environ["XDG_STATE_HOME"] = state
-    runner = TmuxRunner(socket_name=socket)
-    barrier.wait()
-    try:
+    try:  # every racer reports, whatever happens to it
+        runner = TmuxRunner(socket_name=socket)
+        barrier.wait(timeout=30)
         runner.start(SessionConfig(name=name, command=["sleep", "60"]))
         results.put("won")
     except SessionExistsError:
@@ -350,7 +350,10 @@ def _racer(socket: str, state: str, name: str, barrier: multiprocessing.synchron
 
 
 def test_replacing_an_exited_session_has_exactly_one_winner(own: TmuxRunner, state: Path) -> None:
-    ctx = multiprocessing.get_context("fork")
+    # forkserver, not fork: a fork of this threaded test process can inherit a lock
+    # that another thread held at that moment, and hang the child for good.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
     for round_ in range(12):
         name = f"race-{round_}"
         own.start(SessionConfig(name=name, command="exit 1"))
