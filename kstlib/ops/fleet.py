@@ -41,6 +41,7 @@ __all__ = [
     "engine_runner",
     "find_on_engines",
     "gather",
+    "kinds_of",
     "list_engine",
     "list_engines",
     "named_engines",
