@@ -33,17 +33,14 @@ _STOP_GRACE = 1.0
 
 def _end(proc: Any) -> None:
     """Stop podman-py's ssh child: SIGTERM, up to ``_STOP_GRACE`` s, then SIGKILL; reap it."""
-    with contextlib.suppress(OSError):
-        proc.terminate()
-    deadline = time.monotonic() + _STOP_GRACE
-    while proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(_POLL)
-    if proc.poll() is None:
+    for send in (proc.terminate, proc.kill):
         with contextlib.suppress(OSError):
-            proc.kill()
+            send()
         deadline = time.monotonic() + _STOP_GRACE
         while proc.poll() is None and time.monotonic() < deadline:
             time.sleep(_POLL)
+        if proc.returncode is not None:
+            return
 
 
 def _classes() -> tuple[type[Any], type[Any]]:
