@@ -299,7 +299,7 @@ def probe_engine(engine: EngineConfig, timeout: float, tmux_bin: str | None = No
 
 def _probe_named(ctx: Context, config: OpsConfig, timeout: float) -> list[Check]:
     """Every named engine at once, each bounded by ``timeout`` (an ssh host may hang)."""
-    from kstlib.ops.fleet import GRACE, gather, kinds_of
+    from kstlib.ops.fleet import GRACE, gather, place_kinds
 
     checks: dict[str, Check] = {}
     tasks: dict[str, Callable[[], Check]] = {}
@@ -329,11 +329,11 @@ def _probe_named(ctx: Context, config: OpsConfig, timeout: float) -> list[Check]
             "check the host and the engine, or allow more time (timeout: in ops.engines)",
         )
 
-    kinds = [
-        k for n in tasks for k in kinds_of(config.engines[n].backend, config.engines[n].base_url)
-    ]
     done = gather(
-        tasks, dict.fromkeys(tasks, timeout + GRACE), lambda k, s: _Hung(hung(k, s)), kinds
+        tasks,
+        dict.fromkeys(tasks, timeout + GRACE),
+        lambda k, s: _Hung(hung(k, s)),
+        place_kinds(config.engines[n] for n in tasks),
     )
     for key, outcome in done.items():
         if isinstance(outcome.error, _Hung):

@@ -92,7 +92,7 @@ def probe_engines(ctx: Context, name: str) -> list[Place]:
         >>> probe_engines(Context(argparse.Namespace(config=None)), "bot")
         []
     """
-    from kstlib.ops.fleet import GRACE, gather, kinds_of
+    from kstlib.ops.fleet import GRACE, gather, place_kinds
 
     places = {e.name: Place.of_engine(e) for e in ctx.config.engines.values()}
     if not places:
@@ -101,7 +101,7 @@ def probe_engines(ctx: Context, name: str) -> list[Place]:
         {n: (lambda p=p: ctx._probe(name, p)) for n, p in places.items()},  # type: ignore[misc]
         {n: timeout_of(ctx, p) + GRACE for n, p in places.items()},
         lambda key, seconds: TimeoutError(f"engine {key}: no answer within {seconds:g} s"),
-        [k for p in places.values() for k in kinds_of(p.backend, p.base_url)],
+        place_kinds(places.values()),
     )
     found: list[Place] = []
     for outcome in outcomes.values():

@@ -93,7 +93,7 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
         >>> collect_sessions(Context(ns))[0]
         []
     """
-    from kstlib.ops.fleet import GRACE, gather, kinds_of
+    from kstlib.ops.fleet import GRACE, gather, place_kinds
 
     backend, _, _ = _list_filter(ctx)
     places = {str(i): place for i, place in enumerate(_list_places(ctx))}
@@ -101,7 +101,7 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
         {k: (lambda p=p: _list_place(ctx, p)) for k, p in places.items()},  # type: ignore[misc]
         {k: timeout_of(ctx, p) + GRACE for k, p in places.items()},
         lambda key, seconds: BackendNotFoundError(f"no answer within {seconds - GRACE:g} s"),
-        [k for p in places.values() for k in kinds_of(p.backend, p.base_url)],
+        place_kinds(places.values()),
     )
     statuses: list[SessionStatus] = []
     unreachable: list[str] = []

@@ -45,6 +45,7 @@ __all__ = [
     "list_engine",
     "list_engines",
     "named_engines",
+    "place_kinds",
     "preload",
 ]
 
@@ -108,6 +109,17 @@ def kinds_of(backend: object, base_url: str | None) -> list[str]:
     """
     kind = str(getattr(backend, "value", backend))
     return [kind, "ssh"] if (base_url or "").startswith("ssh://") else [kind]
+
+
+def place_kinds(places: Iterable[Any]) -> list[str]:
+    """The :func:`preload` kinds of places (anything with ``backend`` and ``base_url``).
+
+    Example:
+        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> place_kinds([EngineConfig("t", backend="tmux"), EngineConfig("e", "ssh://h", "docker")])
+        ['tmux', 'container', 'ssh']
+    """
+    return [k for p in places for k in kinds_of(p.backend, p.base_url)]
 
 
 class Outcome(Generic[_T]):
@@ -265,7 +277,7 @@ def ask_engines(
         tasks,
         {n: t + GRACE for n, t in limits.items()},
         lambda key, seconds: _did_not_answer(chosen[key])(key, limits[key]),
-        [k for e in chosen.values() for k in kinds_of(e.backend, e.base_url)],
+        place_kinds(chosen.values()),
     )
 
 
