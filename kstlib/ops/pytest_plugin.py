@@ -50,7 +50,6 @@ from typing import Any
 
 import pytest
 
-from kstlib.ops.engines.adapter import MANAGED_LABEL, MANAGED_VALUE
 from kstlib.ops.exceptions import OpsError, SessionConfigError, SessionNotFoundError
 from kstlib.ops.manager import SessionManager
 from kstlib.ops.models import BackendType, Command, SessionStatus
@@ -350,10 +349,12 @@ def _reap_one(record: dict[str, Any]) -> str:
 def _reap_service(name: str, token: str, base_url: Any) -> str:
     """Remove swarm service ``name`` if it is kstlib's and carries ``token`` as its owner."""
     from kstlib.ops.swarm import SwarmRunner
+    from kstlib.ops.swarm.runner import _managed
 
     runner = SwarmRunner(base_url=base_url)
-    labels = (runner.engine.find(name).get("Spec") or {}).get("Labels") or {}
-    if labels.get(MANAGED_LABEL) != MANAGED_VALUE or labels.get(OWNER_LABEL) != token:
+    service = runner.engine.find(name)
+    labels = (service.get("Spec") or {}).get("Labels") or {}
+    if not _managed(service) or labels.get(OWNER_LABEL) != token:
         return "done"  # not kstlib's, or not that run's: never touched
     runner.stop(name, graceful=False)
     return "reaped"
@@ -486,7 +487,7 @@ def ops_session(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
         if backend in ("docker", "podman"):
             options.setdefault("runtime", backend)
             backend = "container"
-        if backend in ("container", "swarm"):
+        if backend in (b.value for b in _LABELLED):
             options["labels"] = {**(options.get("labels") or {}), OWNER_LABEL: owner}
         session_name = name or f"{prefix}-{uuid.uuid4().hex[:8]}"
         manager = _OwnedSession(session_name, backend=backend, **options)
