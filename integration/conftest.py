@@ -11,6 +11,7 @@ import shlex
 import subprocess
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,11 @@ def tmux(tmux_socket: str) -> Iterator[TmuxRunner]:
     for st in runner.list_sessions():
         if st.name not in before:
             runner.stop(st.name, graceful=False)
+
+
+@pytest.fixture(scope="module")
+def swarm() -> Iterator[Any]:
+    """The two-node harness swarm (:class:`swarm_support.Swarm`); the module's services go after."""
+    from .swarm_support import open_swarm
+
+    yield from open_swarm()

@@ -12,23 +12,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kstlib.ops.pytest_plugin import OWNER_LABEL, owner_token, reap_orphans
 
-from .swarm_support import RUN, RUN_LABEL, Swarm, open_swarm, swarm_name, until
+from .swarm_support import RUN, RUN_LABEL, Swarm, swarm_name, until
 
 pytestmark = pytest.mark.docker
 
 DEAD = "999999999:1"  # no such pid: an owner that is gone
-
-
-@pytest.fixture(scope="module")
-def swarm() -> Iterator[Swarm]:
-    yield from open_swarm()
 
 
 def test_the_fixture_labels_its_service_with_the_test_process(

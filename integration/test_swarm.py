@@ -12,7 +12,6 @@ import os
 import socket
 import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,17 +31,12 @@ from kstlib.ops.models import BackendType, SessionState
 from kstlib.ops.swarm import SwarmRunner
 
 from .conftest import DOCKER_URL
-from .swarm_support import RUN, RUN_LABEL, Swarm, open_swarm, swarm_name, until
+from .swarm_support import RUN, RUN_LABEL, Swarm, swarm_name, until
 
 pytestmark = pytest.mark.docker
 
 #: A task that says hello, and bye on SIGTERM (busybox sh wakes from sleep 1 to run the trap).
 LOOP = "trap 'echo bye; exit 0' TERM; echo hello; while :; do sleep 1; done"
-
-
-@pytest.fixture(scope="module")
-def swarm() -> Iterator[Swarm]:
-    yield from open_swarm()
 
 
 def test_two_spread_replicas_run_on_both_nodes_log_from_both_and_stop_leaves_nothing(

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,12 @@ import pytest
 
 from kstlib.ops import TmuxRunner
 
-from .swarm_support import RUN, RUN_LABEL, Swarm, open_swarm, swarm_name, until
+from .swarm_support import RUN, RUN_LABEL, Swarm, swarm_name, until
 
 pytestmark = pytest.mark.docker
 
 SCRIPT = Path(sys.executable).with_name("kstlib")
 KSTLIB = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "kstlib"]
-
-
-@pytest.fixture(scope="module")
-def swarm() -> Iterator[Swarm]:
-    yield from open_swarm()
 
 
 class Cli:

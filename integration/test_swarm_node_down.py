@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 
 import pytest
 
 from kstlib.ops.models import SessionState, SessionStatus
 
 from .conftest import harness
-from .swarm_support import Swarm, open_swarm, swarm_name, until
+from .swarm_support import Swarm, swarm_name, until
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="module")
-def swarm() -> Iterator[Swarm]:
-    yield from open_swarm()
 
 
 def test_a_task_on_a_killed_worker_shows_as_on_a_down_node_and_nothing_hangs(
