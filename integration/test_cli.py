@@ -35,7 +35,8 @@ KSTLIB = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "kstlib"]
 #: The documented --json schema of one session (docs/cli.md).
 STATUS_KEYS = {"name", "state", "backend", "pid", "created_at", "window_count", "socket_name",
                "image", "exit_code", "runtime", "managed", "restart_count",
-               "oom_killed", "reason", "log_degraded", "engine"}
+               "oom_killed", "reason", "log_degraded", "engine", "last_exit_code",
+               "last_exited_at"}
 RUNTIMES = [
     pytest.param("docker", marks=pytest.mark.docker, id="docker"),
     pytest.param("podman", marks=pytest.mark.podman, id="podman"),

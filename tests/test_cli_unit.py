@@ -36,7 +36,8 @@ CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 #: The documented --json schema (docs/cli.md): a new field must be documented there too.
 STATUS_KEYS = {"name", "state", "backend", "pid", "created_at", "window_count", "socket_name",
                "image", "exit_code", "runtime", "managed", "restart_count",
-               "oom_killed", "reason", "log_degraded", "engine"}
+               "oom_killed", "reason", "log_degraded", "engine", "last_exit_code",
+               "last_exited_at"}
 
 
 class FakeRunner:

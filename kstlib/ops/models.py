@@ -414,6 +414,10 @@ class SessionStatus:
     nodes: tuple[str, ...] = ()
     #: The named engine (``ops.engines``) it was listed from; ``None``: a local default.
     engine: str | None = None
+    #: A restarting session: the exit code of its last run (``None``: no run ended yet).
+    last_exit_code: int | None = None
+    #: A restarting session: when its last run ended (timezone-aware; ``None``: unknown).
+    last_exited_at: datetime | None = None
 
     @property
     def is_running(self) -> bool:
@@ -431,7 +435,8 @@ class SessionStatus:
         The keys are stable: name, state, backend, pid, created_at,
         window_count, socket_name, image, exit_code, runtime, managed,
         restart_count, oom_killed, reason, log_degraded (output is missing from the
-        session's log), engine (the named engine it was listed from); a swarm
+        session's log), engine (the named engine it was listed from), last_exit_code
+        and last_exited_at (the last run of a restarting session); a swarm
         service's status adds nodes (the ids of the nodes its tasks are on, a list),
         and only a swarm service's.
 
