@@ -248,6 +248,6 @@ def test_status_to_dict_is_json_ready_and_stable() -> None:
         "created_at": "2026-11-25T12:00:00+00:00", "window_count": None, "socket_name": None,
         "image": "localhost/app:1", "exit_code": 3, "runtime": "podman", "managed": True,
         "restart_count": 0, "oom_killed": None, "reason": None, "log_degraded": False,
-        "engine": None,
+        "engine": None, "last_exit_code": None, "last_exited_at": None,
     }
     assert not status.is_running
