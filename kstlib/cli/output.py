@@ -70,6 +70,8 @@ def printable(text: str) -> str:
         >>> print(printable("a\nb\x9b2J"), printable("plain"))
         a\x0ab\x9b2J plain
     """
+    if text.isprintable():  # no Cc, Cf, Zl or Zp character: the common case, at C speed
+        return text
     return _UNPRINTABLE_RE.sub(_escape, text)
 
 
