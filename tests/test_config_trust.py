@@ -231,3 +231,14 @@ def test_a_container_option_on_tmux_names_its_values_plainly() -> None:
         SessionConfig(name="a", ports=["8080:80", "127.0.0.1:9000:90"])
     assert "ports: 8080:80, 127.0.0.1:9000:90 needs a container" in str(info.value)
     assert "(" not in str(info.value).split("needs")[0]
+
+
+def test_the_library_refuses_a_project_only_remote_engine_too(folders: tuple[Path, Path]) -> None:
+    project, _ = folders
+    (project / "kstlib.conf.yml").write_text(
+        "ops:\n  engines:\n    prod: {base_url: 'tcp://10.20.30.40:2375', runtime: docker}\n"
+        "  sessions:\n    app: {image: 'app:1', engine: prod}\n"
+    )
+    with pytest.raises(SessionConfigError, match="a remote engine named only by a project-local"):
+        load_config().manager_options("app")
+    assert load_config("kstlib.conf.yml").manager_options("app")["base_url"].startswith("tcp://")

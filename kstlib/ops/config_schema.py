@@ -222,6 +222,10 @@ class OpsConfig:
     def manager_options(self, name: str) -> dict[str, Any]:
         """Keyword arguments for :class:`~kstlib.ops.manager.SessionManager` for ``name``.
 
+        Raises:
+            SessionConfigError: ``name`` is not defined, or it runs on a remote
+                engine that only an untrusted project-local file names.
+
         Example:
             >>> from kstlib.ops.config import parse_config
             >>> cfg = parse_config("ops: {tmux_binary: /usr/bin/tmux, sessions: {a: {}}}",
@@ -230,6 +234,14 @@ class OpsConfig:
             '/usr/bin/tmux'
         """
         definition = self.session(name)
+        if self.untrusted_endpoint(definition.base_url):
+            raise SessionConfigError(
+                f"{self.source}: ops.sessions.{name}: base_url "
+                f"{validators.shown(definition.base_url)}: a remote engine named only by a "
+                "project-local config file is not reached; pass its path, or add its folder "
+                "to ops.trusted_projects of your own config file",
+                field="base_url",
+            )
         options = {f.name: getattr(definition, f.name) for f in fields(definition)}
         options.pop("name")
         if self.tmux_binary is not None:
