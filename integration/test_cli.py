@@ -249,7 +249,7 @@ def test_unknown_session_exits_3(cli: Cli, tmux_socket: str) -> None:
 def test_usage_and_config_errors_exit_2_with_one_line(cli: Cli, tmux_socket: str) -> None:
     name = unique("cli")
     cases = [
-        (["start", name, "-L", tmux_socket, "-e", "NOVALUE"], "--env: item 1 has no '='"),
+        (["start", name, "-L", tmux_socket, "-e", "NOVALUE"], "--env: item 1 names a variable that is not set"),
         (["start", name, "-L", tmux_socket, "-e", "9X=1"], "--env: item 1: the name before '=' must match"),
         (["start", "9-bad-name", "-L", tmux_socket], "session name: '9-bad-name' must start"),
         (["start", name, "-b", "lxc"], "invalid choice: 'lxc'"),

@@ -88,7 +88,10 @@ def test_read_only_commands_never_run_ssh_for_a_project_local_engine(
     cli("ops", "list", env=env, code=None)
     cli("ops", "doctor", env=env, code=None)
     err = cli.error("ops", "logs", "web", env=env, code=2)
-    assert "ssh:// engine of a project-local config file is reached only by start" in err
+    assert "'logs' reaches no remote engine that only a project-local config file names" in err
+    # start would send the session's env there: refused as well, saying how to trust the file
+    err = cli.error("ops", "start", "web", env=env, code=2)
+    assert "'start' reaches no remote engine" in err and "ops.trusted_projects" in err
     assert not mark.exists(), mark.read_text()
 
 

@@ -293,7 +293,7 @@ def test_unknown_session_is_exit_3_everywhere(world: FakeWorld,
 def test_bad_input_is_exit_2(world: FakeWorld, capsys: pytest.CaptureFixture[str]) -> None:
     cases = [
         (["start", "9lives"], "session name: '9lives' must start with a letter"),
-        (["start", "ok", "-e", "NOEQUALS"], "--env: item 1 has no '='"),
+        (["start", "ok", "-e", "NOEQUALS"], "--env: item 1 names a variable that is not set"),
         (["start", "ok", "-e", "1X=y"], "--env: item 1: the name before '=' must match"),
         (["start", "ok", "-b", "docker", "-i", "Bad:Image"], "--image: 'Bad:Image'"),
         (["start", "ok", "-b", "docker", "-i", "alpine", "-p", "99999:1"], "--port:"),

@@ -42,7 +42,9 @@ DEBUG_ENV = "KSTLIB_DEBUG"
 
 
 def _fail(message: str) -> None:
-    line = " ".join(str(message).split())
+    from kstlib.cli.output import printable
+
+    line = printable(" ".join(str(message).split()))
     try:
         sys.stderr.write(f"kstlib: error: {line}\n")
         sys.stderr.flush()

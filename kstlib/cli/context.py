@@ -85,9 +85,11 @@ class Context:
             invalid: dict[str, SessionConfigError] = {}
             self._config = load_config(getattr(self.args, "config", None), invalid=invalid)
             self._invalid = invalid
+            for line in self._config.notes:  # what a project-local file may not set
+                output.note(line)
         name = self.option("name")
-        if isinstance(name, str) and name in self._invalid:
-            raise self._invalid[name]
+        if isinstance(name, str) and (name in self._invalid or "" in self._invalid):
+            raise self._invalid.get(name) or self._invalid[""]
         return self._config
 
     @property
@@ -142,24 +144,24 @@ class Context:
         return None
 
     def _check_endpoint(self, place: Place) -> None:
-        """Refuse an ssh:// engine named by a project-local config in a read-only command.
+        """Refuse a remote engine (ssh://, tcp://) only an untrusted project-local file names.
 
-        Both SDKs reach an ssh:// endpoint by running the ``ssh`` program with
-        the host the file names.
+        Data sent there (env values, keys, a registry password) would leave
+        for a host the folder chose, and ssh would run for it: no command
+        reaches it until the user trusts the file (:mod:`kstlib.ops.config_trust`).
         """
         url = place.base_url
-        if url is None or not url.startswith("ssh://") or self.may_run_config_programs():
+        if not self.config.untrusted_endpoint(url):
             return
-        named = {u for e in self.config.engines.values() for u in (e.base_url, e.endpoint)}
-        named.update(s.base_url for s in self.config.sessions.values() if s.base_url)
-        if url in named:
-            raise SessionConfigError(
-                f"{self.config.source}: base_url {validators.shown(url)}: an ssh:// engine of a "
-                f"project-local config file is reached only by start and restart (ssh would "
-                f"run for '{self.option('command_name')}'); pass --config "
-                f"{self.config.source} to trust the file",
-                field="base_url",
-            )
+        from kstlib.ops.config_trust import how_to_trust
+
+        raise SessionConfigError(
+            f"{self.config.source}: base_url {validators.shown(url)}: "
+            f"'{self.option('command_name')}' reaches no remote engine that only a "
+            "project-local config file names (env values and keys would go to a host the "
+            f"folder chose); {how_to_trust(self.config)}",
+            field="base_url",
+        )
 
     @property
     def invalid_sessions(self) -> dict[str, SessionConfigError]:

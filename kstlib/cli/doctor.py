@@ -304,15 +304,17 @@ def _probe_named(ctx: Context, config: OpsConfig, timeout: float) -> list[Check]
     checks: dict[str, Check] = {}
     tasks: dict[str, Callable[[], Check]] = {}
     for engine in config.engines.values():
-        if (engine.base_url or "").startswith("ssh://") and not ctx.may_run_config_programs():
-            # reaching it runs ssh with the host a file from the current folder names
+        if config.untrusted_endpoint(engine.base_url):
+            # a host a file from the current folder chose (ssh would run for an ssh:// one)
+            from kstlib.ops.config_trust import how_to_trust
+
             checks[engine.name] = Check(
                 f"engine {engine.name}",
                 False,
                 None,
                 engine.base_url or "-",
-                "not probed: an ssh:// engine of a project-local config file",
-                f"pass --config {config.source} to trust the file",
+                "not probed: a remote engine named only by a project-local config file",
+                how_to_trust(config),
             )
             continue
         limit = min(engine.timeout or timeout, timeout)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from kstlib.cli import EXIT_FAILED
+from kstlib.cli import EXIT_FAILED, output
 from kstlib.cli.context import Context
 from kstlib.cli.parser import UsageError
 from kstlib.cli.places import CONTAINER, TMUX
@@ -96,7 +96,7 @@ def cmd_attach(ctx: Context) -> int:
         return 0
     if not isinstance(runner, TerminalAttacher):
         raise UsageError(f"attach is not available for {runner!r}")
-    where = getattr(runner, "runtime", None) or place.label
+    where = output.printable(getattr(runner, "runtime", None) or place.label)
     code = runner.attach_terminal(name)
     if code is None:
         # the relay left the cursor at the start of a line (a newline if needed)

@@ -159,7 +159,7 @@ def cmd_logs(ctx: Context) -> int:
         **task_prefix,
     )
     if text:
-        output.emit(show(text))
+        output.emit_output(show(text))
     return 0
 
 
@@ -206,7 +206,7 @@ def cmd_wait(ctx: Context) -> int:
         if ctx.args.json:
             output.emit(output.dumps_json({"name": name, "line": line}))
         elif not ctx.args.quiet and not ctx.args.print_code:
-            output.emit(output.terminal_safe(line) if _is_terminal(sys.stdout) else line)
+            output.emit_output(output.terminal_safe(line) if _is_terminal(sys.stdout) else line)
         return 0
     code = runner.wait(name, timeout=ctx.args.timeout)
     if ctx.args.json:

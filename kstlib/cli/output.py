@@ -1,7 +1,12 @@
 """Plain-text rendering for the CLI: aligned tables and key/value panels.
 
 No colours and no third-party dependency: output stays readable in a pipe,
-a CI log and a terminal alike.
+a CI log and a terminal alike. Every line the CLI prints about sessions
+(tables, panels, notes, warnings, errors) goes through :func:`printable`: a
+name, an image or a message from an engine can carry terminal escape
+sequences (set the clipboard, the title, move the cursor), and these are
+shown as text (``\x1b``), never sent to the terminal. A session's own output
+(``logs``, ``wait --for``) is printed by :func:`emit_output` instead.
 
 Example:
     >>> print(render_table(["NAME", "STATE"], [["bot", "running"], ["worker-2", "exited"]]))
@@ -23,27 +28,64 @@ from kstlib.ops.models import BackendType, SessionState, SessionStatus
 
 __all__ = [
     "dumps_json",
+    "emit",
+    "emit_output",
     "format_created",
     "format_place",
+    "note",
+    "printable",
     "render_panel",
     "render_status",
     "render_status_table",
     "render_table",
     "terminal_safe",
+    "warn",
 ]
 
 EMPTY = "-"
 
 
+# C0 (newline and tab included), DEL, C1, and the Unicode marks that reorder or
+# break a line (bidi overrides and isolates, line and paragraph separators).
+_UNPRINTABLE_RE = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    r"""``text`` with every control character written out as a visible escape.
+
+    C0 characters (newline and tab too), DEL, C1 characters and the Unicode
+    marks that reorder or break a line become ``\x1b``, ``\x9b``, ``\u202e``...:
+    an escape sequence from an engine (``ESC ] 52`` sets the clipboard, others
+    retitle the terminal or move the cursor) reaches the screen as text. The one
+    function the CLI prints engine-supplied strings through.
+
+    Example:
+        >>> print(printable("web\x1b]52;c;ZWNobw==\x07"))
+        web\x1b]52;c;ZWNobw==\x07
+        >>> print(printable("a\nb\x9b2J"), printable("plain"))
+        a\x0ab\x9b2J plain
+    """
+    if text.isprintable():  # no Cc, Cf, Zl or Zp character: the common case, at C speed
+        return text
+    return _UNPRINTABLE_RE.sub(_escape, text)
+
+
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """Left-aligned columns separated by two spaces; trailing spaces are trimmed.
+
+    Each cell is :func:`printable` first (one cell, one line).
 
     Example:
         >>> print(render_table(["A", "LONGER"], [["xyz", "1"]]))
         A    LONGER
         xyz  1
     """
-    table = [list(headers), *(list(r) for r in rows)]
+    table = [[printable(c) for c in headers], *([printable(c) for c in r] for r in rows)]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
     lines = [
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in table
@@ -60,8 +102,9 @@ def render_panel(title: str, items: Sequence[tuple[str, str]]) -> str:
           state  running
           pid    42
     """
+    items = [(printable(k), printable(v)) for k, v in items]
     width = max((len(k) for k, _ in items), default=0)
-    return "\n".join([title, *(f"  {k.ljust(width)}  {v}" for k, v in items)])
+    return "\n".join([printable(title), *(f"  {k.ljust(width)}  {v}" for k, v in items)])
 
 
 def format_created(created: datetime | None) -> str:
@@ -228,14 +271,34 @@ def dumps_json(data: Any) -> str:
           "pid": null
         }
     """
-    return json.dumps(data, indent=2, ensure_ascii=False)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    # JSON escapes C0 itself; DEL, C1 and the line-breaking marks get \\uXXXX too.
+    return _JSON_EXTRA_RE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+_JSON_EXTRA_RE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 # -- printing a command's results -----------------------------------------------------------
 
 
 def emit(text: str = "") -> None:
-    """Print one line of a command's result on stdout."""
+    r"""Print a command's result on stdout, each of its lines :func:`printable`.
+
+    Example:
+        >>> emit("Stopped session 'a\x1b[2J'.")
+        Stopped session 'a\x1b[2J'.
+    """
+    sys.stdout.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
+
+
+def emit_output(text: str) -> None:
+    """Print a session's own output on stdout as prepared (see :func:`terminal_safe`).
+
+    Example:
+        >>> emit_output("bot: ready")
+        bot: ready
+    """
     sys.stdout.write(text + "\n")
 
 
@@ -258,11 +321,12 @@ def emit_status(ctx: HasOptions, status: SessionStatus, quiet_text: str | None) 
 
 
 def note(message: str) -> None:
-    """Print ``kstlib: note: MESSAGE`` on stderr."""
-    sys.stderr.write(f"kstlib: note: {message}\n")
+    """Print ``kstlib: note: MESSAGE`` on stderr, its lines :func:`printable`."""
+    text = "\n".join(printable(line) for line in message.split("\n"))
+    sys.stderr.write(f"kstlib: note: {text}\n")
 
 
 def warn(message: str) -> None:
     """Print ``kstlib: warning: MESSAGE`` on stderr, on one line."""
-    line = " ".join(message.split())
+    line = printable(" ".join(message.split()))
     sys.stderr.write(f"kstlib: warning: {line}\n")

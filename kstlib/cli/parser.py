@@ -160,8 +160,17 @@ def _spec(parser: argparse.ArgumentParser) -> None:
         "--env",
         action="append",
         default=[],
-        metavar="KEY=VALUE",
-        help="environment variable (repeatable)",
+        metavar="KEY[=VALUE]",
+        help="environment variable; KEY alone passes kstlib's own value of KEY, so that the "
+        "value is not on the command line (repeatable)",
+    )
+    group.add_argument(
+        "--env-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read environment variables from FILE: KEY=VALUE lines, # comments, KEY alone "
+        "as for -e (repeatable; -e wins)",
     )
     group.add_argument(
         "-v",

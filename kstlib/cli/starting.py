@@ -17,20 +17,12 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING
 
 from kstlib.cli import engines, state
-from kstlib.cli.parser import UsageError
-from kstlib.ops import validators
-from kstlib.ops.exceptions import (
-    SessionConfigError,
-)
-from kstlib.ops.models import SessionConfig
-
-if TYPE_CHECKING:
-    pass
 from kstlib.cli.context import Context
+from kstlib.cli.parser import UsageError
 from kstlib.cli.places import (
     CONTAINER,
     SWARM,
@@ -39,8 +31,124 @@ from kstlib.cli.places import (
     _resolve_cli_volume,
     parse_env,
 )
+from kstlib.ops import validators
+from kstlib.ops.exceptions import (
+    SessionConfigError,
+)
+from kstlib.ops.models import SessionConfig
 
-__all__ = ["start_config"]
+__all__ = ["env_options", "read_env_file", "start_config"]
+
+#: An env file holds a few variables; refuse to read something absurdly large.
+MAX_ENV_FILE_BYTES = 1024 * 1024
+
+
+def _from_environment(key: str, where: str, environ: Mapping[str, str]) -> str:
+    """The value of ``key`` in kstlib's own environment (``-e KEY``, a bare line of an env file)."""
+    if key not in environ:
+        # The name is not echoed: an item without '=' may be a secret pasted in the wrong place.
+        raise SessionConfigError(
+            f"{where} names a variable that is not set in kstlib's environment (KEY alone "
+            "passes kstlib's own value: export it first, or give KEY=VALUE)",
+            field="env",
+        )
+    return environ[key]
+
+
+def read_env_file(path: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables of an env file, as ``docker run --env-file`` reads it.
+
+    One ``KEY=VALUE`` per line (the value is taken as it is: no quotes, no
+    expansion); blank lines and lines starting with ``#`` are skipped; a line
+    ``KEY`` alone takes kstlib's own value of ``KEY``. Messages name the file
+    and the line, never a value.
+
+    Raises:
+        SessionConfigError: the file cannot be read, or a line is not valid.
+
+    Example:
+        >>> import os, tempfile
+        >>> p = os.path.join(tempfile.mkdtemp(), "app.env")
+        >>> _ = open(p, "w").write("# settings\\nMODE=fast\\n\\nURL=a=b\\nHOME\\n")
+        >>> env = read_env_file(p, {"HOME": "/home/ci"})
+        >>> env
+        {'MODE': 'fast', 'URL': 'a=b', 'HOME': '/home/ci'}
+        >>> _ = open(p, "w").write("MODE fast\\n")
+        >>> read_env_file(p)
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: --env-file '...app.env':1: the name before '=' must match ^[A-Za-z_][A-Za-z0-9_]*$
+    """
+    environ = os.environ if environ is None else environ
+    shown = validators.shown(path)
+    try:
+        with open(os.path.expanduser(path), "rb") as handle:
+            data = handle.read(MAX_ENV_FILE_BYTES + 1)
+    except OSError as err:
+        raise SessionConfigError(
+            f"--env-file {shown}: cannot be read ({err.strerror or err})", field="env"
+        ) from None
+    if len(data) > MAX_ENV_FILE_BYTES:
+        raise SessionConfigError(
+            f"--env-file {shown}: more than {MAX_ENV_FILE_BYTES} bytes", field="env"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise SessionConfigError(
+            f"--env-file {shown}: is not UTF-8 text ({err.reason})", field="env"
+        ) from None
+    env: dict[str, str] = {}
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = raw.removesuffix("\r").lstrip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"--env-file {shown}:{number}"
+        key, sep, value = line.partition("=")
+        if not validators.ENV_KEY_RE.fullmatch(key):
+            raise SessionConfigError(
+                f"{where}: the name before '=' must match ^[A-Za-z_][A-Za-z0-9_]*$", field="env"
+            )
+        env[key] = value if sep else _from_environment(key, where, environ)
+    try:
+        return validators.validate_env(env)
+    except SessionConfigError as err:
+        raise _option_error(err, f"--env-file {shown}") from None
+
+
+def env_options(
+    items: Sequence[str], files: Sequence[str] = (), environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The env of ``-e KEY=VALUE`` / ``-e KEY`` and ``--env-file FILE`` options (``-e`` wins).
+
+    ``-e KEY`` without ``=`` takes kstlib's own value of ``KEY``, as ``docker
+    run -e KEY`` does: the value never appears on a command line, where other
+    users of the machine could read it (``/proc/PID/cmdline``).
+
+    Raises:
+        SessionConfigError: an item or a file is not valid, or ``KEY`` is not set.
+
+    Example:
+        >>> env_options(["MODE=fast", "TOKEN"], environ={"TOKEN": "s3cret"})
+        {'MODE': 'fast', 'TOKEN': 's3cret'}
+        >>> env_options(["TOKEN"], environ={})
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: --env: item 1 names a variable that is not set in kstlib's environment (KEY alone passes kstlib's own value: export it first, or give KEY=VALUE)
+    """
+    environ = os.environ if environ is None else environ
+    env: dict[str, str] = {}
+    for path in files:
+        env.update(read_env_file(path, environ))
+    given: list[str] = []
+    for number, item in enumerate(items, 1):
+        if "=" not in item and validators.ENV_KEY_RE.fullmatch(item):
+            value = _from_environment(item, f"--env: item {number}", environ)
+            given.append(f"{item}={value}")
+        else:
+            given.append(item)
+    env.update(parse_env(given))
+    return env
 
 
 def start_config(ctx: Context, *, restart: bool = False) -> SessionConfig:
@@ -112,7 +220,7 @@ def start_config(ctx: Context, *, restart: bool = False) -> SessionConfig:
         )
     if args.image is not None:
         values["image"] = args.image
-    cli_env = parse_env(args.env)
+    cli_env = env_options(args.env, getattr(args, "env_file", None) or [])
     if cli_env:
         values["env"] = {**values.get("env", {}), **cli_env}
     if last is not None and not (given_command or args.image):

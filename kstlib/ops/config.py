@@ -43,6 +43,7 @@ Example:
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -63,10 +64,15 @@ from kstlib.ops.config_schema import (
     _mapping,
     _parse_engines,
     _parse_session,
-    _program_problem,
     _runtime,
     _type_name,
     config_candidates,
+)
+from kstlib.ops.config_trust import (
+    merge_project,
+    program_problem,
+    trusts,
+    validate_trusted_projects,
 )
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.models import BackendType, SessionConfig
@@ -150,7 +156,80 @@ def is_project_local(found: Path | None, path: str | os.PathLike[str] | None = N
     """
     if found is None or path is not None or os.environ.get(CONFIG_ENV):
         return False
-    return found == config_candidates()[0]
+    local, own = config_candidates()
+    if found != local:
+        return False
+    try:  # the user working in their own config folder
+        return found.resolve() != own.resolve()
+    except (OSError, RuntimeError):
+        return True
+
+
+def _user_file() -> Path | None:
+    """The user's own config file (``$XDG_CONFIG_HOME/kstlib/kstlib.conf.yml``), if any."""
+    own = config_candidates()[1]
+    try:
+        return own if own.is_file() else None
+    except OSError:
+        return None
+
+
+def read_config_text(path: Path) -> str:
+    """The text of config file ``path``: one open, at most :data:`MAX_CONFIG_BYTES` read.
+
+    The size is checked on the open descriptor and the read stops one byte
+    past the limit, so a file swapped or grown after a check (or a FIFO, a
+    device) can neither block nor exhaust memory.
+
+    Raises:
+        SessionConfigError: not a regular file, too large, unreadable or not UTF-8.
+
+    Example:
+        >>> read_config_text(Path("/dev/zero"))
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: /dev/zero: is not a regular file
+    """
+
+    def too_large(size: str) -> SessionConfigError:
+        return SessionConfigError(
+            f"{path}: is {size} bytes, more than the {MAX_CONFIG_BYTES} allowed for a config file",
+            field="config",
+        )
+
+    # O_NONBLOCK: a FIFO put in the file's place must not make the open wait for a writer.
+    flags = os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        fd = os.open(path, flags)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise SessionConfigError(f"{path}: is not a regular file", field="config")
+            if info.st_size > MAX_CONFIG_BYTES:
+                raise too_large(str(info.st_size))
+            while total <= MAX_CONFIG_BYTES:
+                chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - total)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+        finally:
+            os.close(fd)
+    except OSError as err:
+        raise SessionConfigError(
+            f"{path}: cannot be read ({err.strerror or err}); check its permissions",
+            field="config",
+        ) from err
+    if total > MAX_CONFIG_BYTES:
+        raise too_large("more than")
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SessionConfigError(
+            f"{path}: is not UTF-8 text ({err.reason})", field="config"
+        ) from err
 
 
 def load_config(
@@ -161,7 +240,9 @@ def load_config(
     r"""Find, read and validate the configuration (empty if there is no file).
 
     ``invalid``: see :func:`parse_config` (bad session entries are skipped and
-    collected there instead of failing the whole file).
+    collected there instead of failing the whole file; ``""`` holds the error
+    of an ``ops.sessions`` that is not a mapping). A project-local file is
+    merged under the user's own (:mod:`kstlib.ops.config_trust`).
 
     Example:
         >>> import os, tempfile
@@ -175,27 +256,15 @@ def load_config(
     found = find_config_file(path)
     if found is None:
         return OpsConfig()
-    local = is_project_local(found, path)
-    try:
-        size = found.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise SessionConfigError(
-                f"{found}: is {size} bytes, more than the {MAX_CONFIG_BYTES} allowed "
-                "for a config file",
-                field="config",
-            )
-        text = found.read_text(encoding="utf-8")
-    except OSError as err:
-        raise SessionConfigError(
-            f"{found}: cannot be read ({err.strerror or err}); check its permissions",
-            field="config",
-        ) from err
-    except UnicodeDecodeError as err:
-        raise SessionConfigError(
-            f"{found}: is not UTF-8 text ({err.reason})", field="config"
-        ) from err
-    config = parse_config(text, source=found, invalid=invalid)
-    return replace(config, project_local=True) if local else config
+    config = parse_config(read_config_text(found), source=found, invalid=invalid)
+    if not is_project_local(found, path):
+        return config
+    own = _user_file()
+    user = OpsConfig()
+    if own is not None:
+        user = parse_config(read_config_text(own), source=own, invalid=invalid)
+    project = replace(config, project_local=True)
+    return merge_project(project, user, trusted=trusts(user.trusted_projects, found))
 
 
 # -- parsing --------------------------------------------------------------------------
@@ -394,7 +463,7 @@ def parse_config(
         except SessionConfigError as err:
             raise ctx.error("ops.tmux_binary", err.problem, ops, "tmux_binary") from None
         if tmux_binary is not None:
-            problem = _program_problem(tmux_binary)
+            problem = program_problem(tmux_binary)
             if problem is not None:
                 raise ctx.error("ops.tmux_binary", problem, ops, "tmux_binary")
 
@@ -417,6 +486,10 @@ def parse_config(
             ops,
             "insecure_registries",
         ) from None
+    try:
+        trusted_projects = validate_trusted_projects(ops.get("trusted_projects"))
+    except SessionConfigError as err:
+        raise ctx.error("ops.trusted_projects", err.problem, ops, "trusted_projects") from None
     defaults = OpsConfig(
         path=path,
         default_backend=default_backend,
@@ -426,8 +499,15 @@ def parse_config(
         engines=engines,
         pull=pull,
         insecure_registries=insecure_registries,
+        trusted_projects=trusted_projects,
     )
-    raw_sessions = _mapping(ctx, ops.get("sessions"), "ops.sessions", ops, "sessions")
+    try:
+        raw_sessions = _mapping(ctx, ops.get("sessions"), "ops.sessions", ops, "sessions")
+    except SessionConfigError as err:
+        if invalid is None:
+            raise
+        invalid[""] = err  # the whole section: no session is ever named ""
+        raw_sessions = {}
     sessions: dict[str, SessionConfig] = {}
     for name, body in raw_sessions.items():
         try:
@@ -448,4 +528,5 @@ def parse_config(
         sessions=sessions,
         pull=pull,
         insecure_registries=insecure_registries,
+        trusted_projects=trusted_projects,
     )

@@ -12,8 +12,6 @@ Example:
 
 import difflib
 import os
-import shutil
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -42,6 +40,7 @@ OPS_KEYS = (
     "sessions",
     "pull",
     "insecure_registries",
+    "trusted_projects",
 )
 SESSION_KEYS = (
     "backend",
@@ -119,6 +118,14 @@ class OpsConfig:
     insecure_registries: tuple[str, ...] = ()
     #: Found as ``./kstlib.conf.yml`` in the current directory, not named by the user.
     project_local: bool = False
+    #: Project folders (or files) the user trusts (``ops.trusted_projects`` of their own file).
+    trusted_projects: tuple[str, ...] = ()
+    #: Remote engine URLs that only an untrusted project-local file names: never reached.
+    untrusted_urls: frozenset[str] = frozenset()
+    #: The user's own file merged under a project-local one (:mod:`kstlib.ops.config_trust`).
+    user_path: Path | None = None
+    #: What was skipped of a project-local file, one sentence each (the CLI prints them).
+    notes: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -129,6 +136,15 @@ class OpsConfig:
             'no config file'
         """
         return str(self.path) if self.path is not None else "no config file"
+
+    def untrusted_endpoint(self, url: str | None) -> bool:
+        """Whether ``url`` is a remote engine named only by an untrusted project-local file.
+
+        Example:
+            >>> OpsConfig(untrusted_urls=frozenset({"tcp://h:2375"})).untrusted_endpoint("tcp://h:2375")
+            True
+        """
+        return url is not None and url in self.untrusted_urls
 
     def is_defined(self, name: str) -> bool:
         """Whether session ``name`` is defined in the file.
@@ -206,6 +222,10 @@ class OpsConfig:
     def manager_options(self, name: str) -> dict[str, Any]:
         """Keyword arguments for :class:`~kstlib.ops.manager.SessionManager` for ``name``.
 
+        Raises:
+            SessionConfigError: ``name`` is not defined, or it runs on a remote
+                engine that only an untrusted project-local file names.
+
         Example:
             >>> from kstlib.ops.config import parse_config
             >>> cfg = parse_config("ops: {tmux_binary: /usr/bin/tmux, sessions: {a: {}}}",
@@ -214,6 +234,14 @@ class OpsConfig:
             '/usr/bin/tmux'
         """
         definition = self.session(name)
+        if self.untrusted_endpoint(definition.base_url):
+            raise SessionConfigError(
+                f"{self.source}: ops.sessions.{name}: base_url "
+                f"{validators.shown(definition.base_url)}: a remote engine named only by a "
+                "project-local config file is not reached; pass its path, or add its folder "
+                "to ops.trusted_projects of your own config file",
+                field="base_url",
+            )
         options = {f.name: getattr(definition, f.name) for f in fields(definition)}
         options.pop("name")
         if self.tmux_binary is not None:
@@ -319,41 +347,6 @@ def _resolve_volume(volume: object, base: Path) -> object:
         return volume
     host, sep, rest = volume.partition(":")
     return _resolve_host_path(host, base) + sep + rest if sep else volume
-
-
-def _program_problem(program: str) -> str | None:
-    """Why a config file may not name ``program`` to run, or ``None`` when it may.
-
-    An absolute path or a bare name found on ``PATH``; the file and every
-    folder above it owned by root or the current user and writable by no one
-    else (git's ``safe.directory`` and tmux's socket folder apply the same
-    test): otherwise another user could swap the program kstlib runs.
-    """
-    shown = validators.shown(program)
-    if os.sep in program and not os.path.isabs(program):
-        return (
-            f"{shown} must be an absolute path or a program name looked up on PATH "
-            "(a relative path would run a program from the config file's folder)"
-        )
-    if program.startswith("~"):
-        return f"{shown} must be an absolute path (write it out, without '~')"
-    found = program if os.path.isabs(program) else shutil.which(program)
-    if found is None or not os.path.exists(found):
-        return None  # nothing to run: the backend reports tmux as not found when used
-    me = os.geteuid()
-    target = Path(os.path.realpath(found))
-    for part in (target, *target.parents):
-        try:
-            st = os.stat(part)
-        except OSError:
-            continue
-        if st.st_uid not in (0, me):
-            return f"{shown}: {part} is owned by uid {st.st_uid}, not by root or you"
-        # In a sticky folder (/tmp) others may add files but not replace ours.
-        sticky = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
-        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky:
-            return f"{shown}: {part} is writable by other users"
-    return None
 
 
 def _number_to_str(value: object) -> object:

@@ -297,9 +297,12 @@ class SessionConfig:
         for name in _CONTAINER_ONLY:
             value = getattr(self, name)
             if value is not None and value not in ((), {}):
+                shown = validators.short(value)
+                if isinstance(value, (tuple, list, dict)):  # the values, not a Python repr
+                    shown = ", ".join(validators.short(str(v)).strip("'\"") for v in value)
                 raise validators.config_error(
                     name,
-                    f"{validators.short(value)} needs a container, but the backend is tmux "
+                    f"{shown} needs a container, but the backend is tmux "
                     "(a tmux session runs on the host); give backend='container' "
                     "(or 'docker'/'podman')",
                 )
