@@ -478,12 +478,13 @@ def bounded(call: Callable[[], _T], timeout: float, on_timeout: Callable[[], Exc
 
 
 def docker_api(target: SshTarget, timeout: float, client: Any) -> Any:
-    """A ``docker.APIClient`` over the docker SDK's own ssh transport, logged in as ``client``.
+    """A ``docker.APIClient`` whose connections are channels of the checked login ``client``.
 
-    The SDK's adapter would read ``~/.ssh`` alone and log in itself; this one
-    takes the checked, logged-in paramiko ``client`` from :func:`login` (and
-    logs in again the same way if the connection drops). The API version is
-    asked once, as ``version="auto"`` would.
+    The SDK's own adapter would read ``~/.ssh`` alone and log in itself; here
+    each connection runs ``docker system dial-stdio`` on the paramiko
+    ``client`` from :func:`login` (:mod:`kstlib.ops.engines.ssh_channel`),
+    which logs in again the same way if the connection drops. The API version
+    is asked once, as ``version="auto"`` would.
 
     Example:
         >>> api = docker_api(target, 10, login(target, 10, "docker"))  # doctest: +SKIP
@@ -492,26 +493,15 @@ def docker_api(target: SshTarget, timeout: float, client: Any) -> Any:
     """
     import docker
     import docker.constants
-    from docker.transport import SSHHTTPAdapter
 
-    params = connect_params(target, timeout)
+    from kstlib.ops.engines.ssh_channel import channel_adapter, dial_stdio_opener
 
-    class CheckedSSHAdapter(SSHHTTPAdapter):
-        def _create_paramiko_client(self, base_url: str) -> None:
-            self.ssh_client = client
-            self.ssh_params = params
-
-        def _connect(self) -> None:
-            transport = client.get_transport()
-            if transport is None or not transport.is_active():
-                client.connect(**self.ssh_params)
-
-    # One ssh channel per pooled connection: sshd allows 10 per login (MaxSessions),
-    # so at most the SDK's own number of pools for ssh (9), as it does itself.
-    adapter = CheckedSSHAdapter(
-        target.sdk_url,
-        timeout=timeout,  # type: ignore[arg-type]
-        pool_connections=docker.constants.DEFAULT_NUM_POOLS_SSH,
+    adapter = channel_adapter(
+        dial_stdio_opener(),
+        client,
+        connect_params(target, timeout),
+        timeout,
+        pools=docker.constants.DEFAULT_NUM_POOLS_SSH,
     )
     # A fixed version: the constructor makes no request; the real one is asked below.
     api: Any = docker.APIClient(base_url="tcp://127.0.0.1:9", version="1.41", timeout=timeout)  # type: ignore[arg-type]
