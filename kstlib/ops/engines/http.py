@@ -199,7 +199,7 @@ def _docker_api_ssh(endpoint: str, timeout: float, translate: Translator) -> Any
     client = ssh.login(target, timeout, runtime)
     try:
         with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
-            return ssh.docker_api(target, timeout, client)
+            return ssh.docker_api(target, timeout, client, runtime)
     except ContainerRuntimeNotFoundError as err:
         client.close()
         if did_not_answer(err):

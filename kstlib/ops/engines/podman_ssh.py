@@ -54,7 +54,11 @@ def open_client(endpoint: str, timeout: float, translate: Any) -> tuple[Any, dic
     target = ssh.parse_target(endpoint)
     login = ssh.login(target, timeout, runtime)
     adapter = channel_adapter(
-        streamlocal_opener(target.path), login, ssh.connect_params(target, timeout), timeout
+        streamlocal_opener(target.path),
+        login,
+        ssh.connect_params(target, timeout),
+        timeout,
+        refused=ssh.relogin_error(target, timeout, runtime),
     )
 
     def ping() -> tuple[Any, dict[str, str]]:

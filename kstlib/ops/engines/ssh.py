@@ -58,6 +58,7 @@ __all__ = [
     "login",
     "parse_target",
     "problem",
+    "relogin_error",
 ]
 
 #: What ``ContainerRuntimeNotFoundError.ssh_problem`` may say.
@@ -421,6 +422,23 @@ def login(target: SshTarget, timeout: float, runtime: str) -> Any:
     return client
 
 
+def relogin_error(
+    target: SshTarget, timeout: float, runtime: str
+) -> Callable[[Exception], Exception]:
+    """How a failed login again (a dropped connection made anew) is told: as :func:`login` tells it.
+
+    Example:
+        >>> t = parse_target("ssh://ops@h:2222", ssh_config="/nonexistent")
+        >>> relogin_error(t, 5, "podman")(ConnectionRefusedError()).ssh_problem
+        'refused'
+    """
+
+    def told(err: Exception) -> Exception:
+        return _translate(target, err, runtime, timeout)
+
+    return told
+
+
 def connect_params(target: SshTarget, timeout: float) -> dict[str, Any]:
     """The keyword arguments of ``paramiko.SSHClient.connect`` for ``target``.
 
@@ -477,7 +495,7 @@ def bounded(call: Callable[[], _T], timeout: float, on_timeout: Callable[[], Exc
     return box["value"]  # type: ignore[no-any-return]
 
 
-def docker_api(target: SshTarget, timeout: float, client: Any) -> Any:
+def docker_api(target: SshTarget, timeout: float, client: Any, runtime: str = "docker") -> Any:
     """A ``docker.APIClient`` whose connections are channels of the checked login ``client``.
 
     The SDK's own adapter would read ``~/.ssh`` alone and log in itself; here
@@ -502,6 +520,7 @@ def docker_api(target: SshTarget, timeout: float, client: Any) -> Any:
         connect_params(target, timeout),
         timeout,
         pools=docker.constants.DEFAULT_NUM_POOLS_SSH,
+        refused=relogin_error(target, timeout, runtime),
     )
     # A fixed version: the constructor makes no request; the real one is asked below.
     api: Any = docker.APIClient(base_url="tcp://127.0.0.1:9", version="1.41", timeout=timeout)  # type: ignore[arg-type]

@@ -136,11 +136,14 @@ def channel_adapter(
     params: Mapping[str, Any],
     timeout: float,
     pools: int = 9,
+    *,
+    refused: Callable[[Exception], Exception] | None = None,
 ) -> Any:
     """A requests adapter whose every connection is a channel made by ``opener`` on ``client``.
 
     ``client`` is the logged-in, host-checked ``paramiko.SSHClient``; if its
-    login drops, it logs in again with ``params`` (the same checks). At most
+    login drops, it logs in again with ``params`` (the same checks; a failure
+    there is raised as ``refused(error)`` when given). At most
     ``pools`` pooled connections: sshd allows 10 channels per login
     (MaxSessions). Closing the adapter closes the login.
 
@@ -154,17 +157,46 @@ def channel_adapter(
     ssh_pool: Any = sshconn.SSHConnectionPool
     ssh_adapter: Any = sshconn.SSHHTTPAdapter
     relogin = threading.Lock()
+    # A refused login again, per thread: urllib3 wraps whatever a connect raises
+    # into a generic connection error; the adapter raises the refusal itself.
+    refusals = threading.local()
 
-    def channel(wanted: object) -> Any:
-        bound = _seconds(wanted, timeout)
+    def login() -> Any:
         with relogin:
             transport = client.get_transport()
             if transport is None or not transport.is_active():
-                client.connect(**params)
+                try:
+                    client.connect(**params)
+                except Exception as err:
+                    client.close()
+                    if refused is None:
+                        raise
+                    told = refused(err)
+                    refusals.error = told
+                    raise told from err
                 transport = client.get_transport()
-        chan = opener(transport, bound)
-        chan.settimeout(bound)
-        return chan
+            return transport
+
+    def channel(wanted: object) -> Any:
+        from paramiko.ssh_exception import SSHException
+
+        bound = _seconds(wanted, timeout)
+        for again in (True, False):
+            transport = login()
+            try:
+                chan = opener(transport, bound)
+            except SSHException:
+                if again and not transport.is_active():
+                    continue  # the login ended meanwhile: log in again (checked again)
+                raise
+            except OSError as err:
+                if again and not transport.is_active():
+                    continue
+                # Not an OSError to urllib3, which takes a reset for a reply still to read.
+                raise SSHException(f"the ssh login broke ({err})") from err
+            chan.settimeout(bound)
+            return chan
+        raise SSHException("the ssh login keeps breaking")  # pragma: no cover
 
     class ChannelConnection(ssh_connection):  # type: ignore[misc]
         def connect(self) -> None:
@@ -174,7 +206,28 @@ def channel_adapter(
         def _new_conn(self) -> Any:
             return ChannelConnection(None, self.timeout, None)
 
+        def _get_conn(self, timeout: Any = None) -> Any:
+            conn = super()._get_conn(timeout)
+            chan = conn.sock
+            if chan is not None and (chan.closed or not chan.get_transport().is_active()):
+                conn.close()  # its login ended: the request opens a channel anew
+            return conn
+
     class ChannelAdapter(ssh_adapter):  # type: ignore[misc]
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            # Log in again here when the login is known to have ended; a login
+            # that ends during the request is made again inside urllib3.
+            login()
+            refusals.error = None
+            try:
+                return super().send(request, *args, **kwargs)
+            except Exception:
+                told = getattr(refusals, "error", None)
+                if told is None:
+                    raise
+                refusals.error = None
+                raise told from told.__cause__  # the login's own error stays the cause
+
         def get_connection(self, url: str, proxies: Any = None) -> Any:
             with self.pools.lock:
                 pool = self.pools.get(url)
