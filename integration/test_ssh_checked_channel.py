@@ -189,3 +189,65 @@ def test_no_process_is_started_nor_left_by_a_failed_connect(
     # connection, which could outlive a failed connect).
     assert seen == set() and _children() - before == set()
     assert all(c.channels == 0 and not c.received for c in server.connections)
+
+
+@pytest.mark.parametrize("runtime", ["podman", "docker"])
+def test_debug_logging_of_every_library_shows_no_secret(
+    runtime: str,
+    client_key: str,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """DEBUG on for everything (podman-py's ssh adapter printed each request, headers and body).
+
+    A start with an env value and a pull with credentials, over ssh.
+    """
+    import logging
+
+    env = harness("sshd-up", "the test sshd")
+    registry = os.environ.get("KSTLIB_TEST_AUTH_REGISTRY")
+    creds = os.environ.get("KSTLIB_TEST_REGISTRY_CREDENTIALS")
+    if not (registry and creds):
+        engine_missing("the test registries", "KSTLIB_TEST_AUTH_REGISTRY is not set")
+    assert registry and creds
+    user, password = Path(creds).read_text().split("\n")[:2]
+    engine = EngineConfig(
+        name="lab",
+        base_url=f"ssh://root@127.0.0.1:{env['KSTLIB_TEST_SSH_PORT']}"
+        + (PODMAN_SOCK if runtime == "podman" else ""),
+        runtime=runtime,
+        identity=client_key,
+        known_hosts=env["KSTLIB_TEST_SSH_KNOWN_HOSTS"],
+        timeout=TIMEOUT + 0.5,  # an engine of its own, not one cached by another test
+    )
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+    logging.basicConfig(level=logging.DEBUG, force=True)  # a handler on stderr, as users do
+    caplog.set_level(logging.DEBUG)
+    name = unique("debug")
+    try:
+        bot = SessionManager(
+            name,
+            engine=engine,
+            image=f"{registry}/kstlib/pulltest:1",
+            pull="always",
+            registry_auth={"username": user, "password": password},
+            insecure_registries=[registry],
+            env={"API_TOKEN": SECRET},
+            command=["sleep", "60"],
+        )
+        try:
+            assert bot.start().is_running
+        finally:
+            assert bot.stop(graceful=False)
+    finally:
+        root.setLevel(saved[0])
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[1]:
+            root.addHandler(handler)
+    out, err = capfd.readouterr()
+    shown = out + err + caplog.text
+    assert "DEBUG" in shown and "paramiko" in shown  # DEBUG really was on
+    for secret in (SECRET, password, "X-Registry-Auth", "API_TOKEN="):
+        assert secret not in shown, secret
