@@ -208,7 +208,7 @@ def _docker_api_ssh(endpoint: str, timeout: float, translate: Translator) -> Any
         raise ssh.problem(
             target,
             "no-engine",
-            f"ssh to {target.where} works, but no Docker engine answered there "
+            "the ssh login works, but no Docker engine answered there "
             "('docker system dial-stdio' on that host needs the docker CLI and a running "
             "dockerd)",
             runtime,

@@ -40,7 +40,7 @@ def open_client(endpoint: str, timeout: float, translate: Any) -> tuple[Any, dic
         >>> open_client("ssh://root@127.0.0.1:1/run/podman/podman.sock", 2, None)
         Traceback (most recent call last):
         ...
-        kstlib.ops.exceptions.ContainerRuntimeNotFoundError: The podman engine at ssh://root@127.0.0.1:1/run/podman/podman.sock cannot be reached: ssh to root@127.0.0.1:1 was refused: ...
+        kstlib.ops.exceptions.ContainerRuntimeNotFoundError: The podman engine at ssh://root@127.0.0.1:1/run/podman/podman.sock cannot be reached: ssh was refused: ...
     """
     import podman
 
@@ -79,8 +79,7 @@ def open_client(endpoint: str, timeout: float, translate: Any) -> tuple[Any, dic
         return ssh.problem(
             target,
             "timeout",
-            f"ssh to {target.where} logged in, but {target.path} there did not answer "
-            f"within {timeout:g} s",
+            f"the ssh login works, but {target.path} there did not answer within {timeout:g} s",
             runtime,
         )
 
@@ -94,7 +93,7 @@ def open_client(endpoint: str, timeout: float, translate: Any) -> tuple[Any, dic
         raise ssh.problem(
             target,
             "no-engine",
-            f"ssh to {target.where} works, but no Podman service answered at {where} there "
+            f"the ssh login works, but no Podman service answered at {where} there "
             "(start it: podman system service --time=0 unix://PATH)",
             runtime,
         ) from err

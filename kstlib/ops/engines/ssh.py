@@ -61,6 +61,7 @@ PROBLEMS = (
     "unknown-host-key",
     "changed-host-key",
     "auth-failed",
+    "bad-known-hosts",
     "ssh-failed",
     "no-engine",
 )
@@ -99,7 +100,7 @@ def problem(
         The docker engine at ssh://ops@h:2222 cannot be reached: nothing listens there.
     """
     err = ContainerRuntimeNotFoundError(
-        f"The {runtime} engine at {target.endpoint} cannot be reached: {sentence}.",
+        f"The {runtime} engine at {target.shown} cannot be reached: {sentence}.",
         [target.endpoint],
     )
     err.ssh_problem = kind  # type: ignore[attr-defined]
@@ -120,32 +121,34 @@ def _translate(
 ) -> ContainerRuntimeNotFoundError:
     import paramiko
 
-    where = target.where
+    # The engine's URL (its host and port) starts the message: the sentences do not repeat it.
     if isinstance(err, _UnknownHostKey):
+        user = f"{target.user}@" if target.user else ""
         return problem(
             target,
             "unknown-host-key",
-            f"the host key of {where} is not in {target.host_key_files}; check it and record it "
-            f"(connect once with 'ssh -p {target.port} {target.user + '@' if target.user else ''}"
-            f"{target.hostname}'), or give known_hosts=FILE; verify_host_key: false turns the "
-            "check off (not recommended)",
+            f"its host key is not in {target.host_key_files}; check it and record it (connect "
+            f"once with 'ssh -p {target.port} {user}{target.hostname}'), or give "
+            "known_hosts=FILE; verify_host_key: false turns the check off (not recommended)",
             runtime,
         )
+    if isinstance(err, _BadKnownHosts):
+        return problem(target, "bad-known-hosts", str(err), runtime)
     if isinstance(err, paramiko.BadHostKeyException):
         return problem(
             target,
             "changed-host-key",
-            f"the host key of {where} does not match the one in {target.host_key_files} "
-            "(the host was reinstalled, or someone is in between): check it before you "
-            "update known_hosts",
+            f"its host key does not match the one in {target.host_key_files} (the host was "
+            "reinstalled, or someone is in between): check it before you update known_hosts",
             runtime,
         )
     if isinstance(err, paramiko.AuthenticationException):
         key = f"key {target.identity}" if target.identity else "the default keys and the ssh agent"
+        user = f"as {target.user} " if target.user else ""
         return problem(
             target,
             "auth-failed",
-            f"ssh login as {where} was refused with {key} ({type(err).__name__}: {err}); "
+            f"the ssh login {user}was refused with {key} ({type(err).__name__}: {err}); "
             "check the key (identity) and the remote authorized_keys",
             runtime,
         )
@@ -161,7 +164,7 @@ def _translate(
         return problem(
             target,
             "timeout",
-            f"ssh to {where} did not answer within {timeout:g} s (host down or firewalled, "
+            f"ssh did not answer within {timeout:g} s (host down or firewalled, "
             "or no sshd behind that port?)",
             runtime,
         )
@@ -169,20 +172,40 @@ def _translate(
         return problem(
             target,
             "refused",
-            f"ssh to {where} was refused: no sshd listens there (is sshd running, is the "
-            "port right?)",
+            "ssh was refused: no sshd listens there (is sshd running, is the port right?)",
             runtime,
         )
-    return problem(
-        target,
-        "ssh-failed",
-        f"ssh to {where} failed ({type(err).__name__}: {err})",
-        runtime,
-    )
+    return problem(target, "ssh-failed", f"ssh failed ({type(err).__name__}: {err})", runtime)
 
 
 class _UnknownHostKey(Exception):
     """A host key that no known_hosts file lists."""
+
+
+class _BadKnownHosts(Exception):
+    """A known_hosts file with a line that is not a host key entry (the sentence says which)."""
+
+
+def _load_known_hosts(client: Any, path: str) -> None:
+    """Load ``path`` into ``client``; a malformed line is a :class:`_BadKnownHosts` naming it."""
+    import paramiko
+
+    try:
+        client.load_system_host_keys(path)
+    except paramiko.hostkeys.InvalidHostKey as err:
+        bad = str(getattr(err, "line", "")).strip()
+        number = None
+        try:
+            with open(path, encoding="utf-8", errors="replace") as lines:
+                number = next((n for n, line in enumerate(lines, 1) if line.strip() == bad), None)
+        except OSError:
+            pass
+        at = f"line {number}" if number else "a line"
+        reason = getattr(err, "exc", None) or err
+        raise _BadKnownHosts(
+            f"the known_hosts file {path}, {at}, is not a host key entry ({reason}); fix or "
+            "remove that line (ssh-keygen -R HOST removes a host's entries)"
+        ) from err
 
 
 def _refuse_unknown() -> Any:
@@ -209,7 +232,7 @@ def login(target: SshTarget, timeout: float, runtime: str) -> Any:
         >>> login(t, 2, "docker")
         Traceback (most recent call last):
         ...
-        kstlib.ops.exceptions.ContainerRuntimeNotFoundError: The docker engine at ssh://root@127.0.0.1:1 cannot be reached: ssh to root@127.0.0.1:1 was refused: ...
+        kstlib.ops.exceptions.ContainerRuntimeNotFoundError: The docker engine at ssh://root@127.0.0.1:1 cannot be reached: ssh was refused: ...
     """
     try:
         import paramiko
@@ -224,10 +247,12 @@ def login(target: SshTarget, timeout: float, runtime: str) -> Any:
     client = paramiko.SSHClient()
     for path in target.known_hosts:
         try:
-            client.load_system_host_keys(path)
+            _load_known_hosts(client, path)
+        except _BadKnownHosts as err:
+            raise _translate(target, err, runtime, timeout) from err.__cause__
         except (OSError, paramiko.SSHException) as err:
             raise problem(
-                target, "ssh-failed", f"known_hosts file {path} cannot be read ({err})", runtime
+                target, "ssh-failed", f"the known_hosts file {path} cannot be read ({err})", runtime
             ) from err
     client.set_missing_host_key_policy(
         _refuse_unknown() if target.verify_host_key else paramiko.AutoAddPolicy()

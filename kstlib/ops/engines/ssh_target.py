@@ -49,8 +49,10 @@ def is_ssh(endpoint: str | None) -> bool:
 class SshTarget:
     """One ssh login: where, as whom, with which key and host keys.
 
-    Build it with :func:`parse_target`. ``endpoint`` is what the user wrote
-    (messages name it); :attr:`sdk_url` is what the SDKs get.
+    Build it with :func:`parse_target`. ``endpoint`` is what the user wrote;
+    :attr:`shown` is how messages name it; :attr:`sdk_url` is what the SDKs get.
+    ``looked_in`` are the known_hosts files looked for, ``known_hosts`` those
+    that exist.
 
     Example:
         >>> SshTarget("ssh://h", "h", "10.0.0.5", 22, None, "", None, (), True).where
@@ -66,6 +68,28 @@ class SshTarget:
     identity: str | None
     known_hosts: tuple[str, ...]
     verify_host_key: bool
+    looked_in: tuple[str, ...] = ()
+
+    @property
+    def shown(self) -> str:
+        """The endpoint for messages: as written, without kstlib's query.
+
+        The login it resolves to follows when ``~/.ssh/config`` changed it.
+
+        Example:
+            >>> parse_target("ssh://ops@h:2222/run/x.sock?identity=/k", ssh_config="/nonexistent").shown
+            'ssh://ops@h:2222/run/x.sock'
+            >>> SshTarget("ssh://lab", "lab", "10.0.0.5", 22, "ops", "", None, (), True).shown
+            'ssh://lab (ops@10.0.0.5:22)'
+        """
+        written = self.endpoint.split("?", 1)[0]
+        parts = urlsplit(written[len("http+") :] if written.startswith("http+") else written)
+        same = (parts.hostname, parts.port or 22, parts.username) == (
+            self.hostname,
+            self.port,
+            self.user,
+        )
+        return written if same else f"{written} ({self.where})"
 
     @property
     def where(self) -> str:
@@ -92,13 +116,21 @@ class SshTarget:
 
     @property
     def host_key_files(self) -> str:
-        """The known_hosts files consulted, for messages.
+        """The known_hosts files consulted, for messages ("... is not in FILES").
 
         Example:
-            >>> SshTarget("ssh://h", "h", "h", 22, None, "", None, (), True).host_key_files
-            'no known_hosts file'
+            >>> SshTarget("ssh://h", "h", "h", 22, None, "", None, ("/k",), True).host_key_files
+            '/k'
+            >>> SshTarget("ssh://h", "h", "h", 22, None, "", None, (), True, ("/a",)).host_key_files
+            'any known_hosts file (/a does not exist)'
         """
-        return ", ".join(self.known_hosts) or "no known_hosts file"
+        if self.known_hosts:
+            return ", ".join(self.known_hosts)
+        if not self.looked_in:
+            return "any known_hosts file"
+        if len(self.looked_in) == 1:
+            return f"any known_hosts file ({self.looked_in[0]} does not exist)"
+        return f"any known_hosts file (none of {', '.join(self.looked_in)} exists)"
 
 
 def _bool(value: str, key: str) -> bool:
@@ -161,9 +193,8 @@ def parse_target(endpoint: str, *, ssh_config: str | None = None) -> SshTarget:
         known = str(found["userknownhostsfile"]).split()
     else:
         known = ["~/.ssh/known_hosts", _SYSTEM_KNOWN_HOSTS]
-    known_files = tuple(
-        p for p in (os.path.expanduser(k) for k in known) if p != "/dev/null" and os.path.exists(p)
-    )
+    looked_in = tuple(p for p in (os.path.expanduser(k) for k in known) if p != "/dev/null")
+    known_files = tuple(p for p in looked_in if os.path.exists(p))
     verify = (
         _bool(given["verify_host_key"], "verify_host_key") if "verify_host_key" in given else True
     )
@@ -177,6 +208,7 @@ def parse_target(endpoint: str, *, ssh_config: str | None = None) -> SshTarget:
         identity=os.path.expanduser(identity) if identity else None,
         known_hosts=known_files,
         verify_host_key=verify,
+        looked_in=looked_in,
     )
 
 
