@@ -420,11 +420,13 @@ def test_a_lost_ssh_channel_is_engine_unreachable(runtime: str) -> None:
 
     module = docker_engine if runtime == "docker" else podman_engine
     cause = paramiko.ChannelException(2, "Connect failed")
-    where = "ssh://root@nohost/run/podman/podman.sock"
+    where = "ssh://root@nohost/run/podman/podman.sock?identity=%2Fk%2Fid"
     with (
         pytest.raises(ContainerRuntimeNotFoundError) as info,
         module.translate(Op.READ, "bot", where, 5),
     ):
         raise cause
     assert info.value.__cause__ is cause
-    assert "ssh://root@nohost" in str(info.value)
+    # The engine named by its URL, without kstlib's query (issue 22 point 12).
+    assert "ssh://root@nohost/run/podman/podman.sock" in str(info.value)
+    assert "identity=" not in str(info.value)

@@ -97,8 +97,9 @@ class Translator:
 
         ``call`` names the engine call for the DEBUG log (with its duration).
         """
+        shown = ssh.shown_endpoint(endpoint)  # an ssh:// one without kstlib's query
         ctx = CallContext(
-            op, name, self.runtime, endpoint, timeout, image=image, connecting=connecting
+            op, name, self.runtime, shown, timeout, image=image, connecting=connecting
         )
         return translating(self.table, ctx, call)
 

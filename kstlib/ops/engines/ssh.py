@@ -36,7 +36,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kstlib.ops.engines.ssh_target import QUERY_KEYS, SshTarget, is_ssh, parse_target
+from kstlib.ops.engines.ssh_target import (
+    QUERY_KEYS,
+    SshTarget,
+    is_ssh,
+    parse_target,
+    shown_endpoint,
+)
 from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
 
 __all__ = [
@@ -50,6 +56,7 @@ __all__ = [
     "parse_target",
     "problem",
     "relogin_error",
+    "shown_endpoint",
 ]
 
 #: What ``ContainerRuntimeNotFoundError.ssh_problem`` may say.

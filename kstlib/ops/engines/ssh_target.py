@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.validators import shown
 
-__all__ = ["QUERY_KEYS", "SshTarget", "is_ssh", "parse_target"]
+__all__ = ["QUERY_KEYS", "SshTarget", "is_ssh", "parse_target", "shown_endpoint"]
 
 #: The query keys an ``ssh://`` endpoint may carry (kstlib's, removed before the SDK sees it).
 QUERY_KEYS = ("identity", "known_hosts", "verify_host_key")
@@ -43,6 +43,21 @@ def is_ssh(endpoint: str | None) -> bool:
         (True, False, False)
     """
     return bool(endpoint) and str(endpoint).startswith(("ssh://", "http+ssh://"))
+
+
+def shown_endpoint(endpoint: str) -> str:
+    """``endpoint`` as messages show it: an ``ssh://`` one without kstlib's query.
+
+    The query holds only kstlib's own keys (``identity``, ``known_hosts``,
+    ``verify_host_key``), already said where they matter; other endpoints are unchanged.
+
+    Example:
+        >>> shown_endpoint("ssh://ops@h:2222/run/x.sock?identity=%2Fk%2Fid")
+        'ssh://ops@h:2222/run/x.sock'
+        >>> shown_endpoint("unix:///run/podman/podman.sock")
+        'unix:///run/podman/podman.sock'
+    """
+    return endpoint.split("?", 1)[0] if is_ssh(endpoint) else endpoint
 
 
 @dataclass(frozen=True)
@@ -82,7 +97,7 @@ class SshTarget:
             >>> SshTarget("ssh://lab", "lab", "10.0.0.5", 22, "ops", "", None, (), True).shown
             'ssh://lab (ops@10.0.0.5:22)'
         """
-        written = self.endpoint.split("?", 1)[0]
+        written = shown_endpoint(self.endpoint)
         parts = urlsplit(written[len("http+") :] if written.startswith("http+") else written)
         same = (parts.hostname, parts.port or 22, parts.username) == (
             self.hostname,
