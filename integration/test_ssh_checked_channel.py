@@ -68,6 +68,20 @@ def _local_has(name: str) -> bool:
     return PodmanEngine.open(f"unix://{PODMAN_SOCK}", TIMEOUT).exists(name)
 
 
+def _wait_logged_out(opened: object) -> None:
+    """Wait (bounded) until the client has seen its ssh login end, so the next call logs in again."""
+    import time
+
+    login = opened.client.api.adapters["http://"].ssh_client  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        transport = login.get_transport()
+        if transport is None or not transport.is_active():
+            return
+        time.sleep(0.01)
+    raise AssertionError("the client never saw its ssh login end")
+
+
 def test_a_whole_session_travels_on_the_one_checked_connection(
     client_key: str, fake: tuple[FakeSshd, Path]
 ) -> None:
@@ -98,6 +112,7 @@ def test_a_different_key_on_the_next_connection_gets_nothing(
     assert opened.list_containers() is not None
     assert b"GET /" in server.connections[0].received  # the fake is on the data path
     server.drop()  # the attacker ends that connection: the next one shows its own key
+    _wait_logged_out(opened)
 
     name = unique("mitm")
     bot = SessionManager(
@@ -130,6 +145,27 @@ def test_a_different_key_on_the_next_connection_gets_nothing(
     assert SECRET.encode() not in sent and password.encode() not in sent
     assert b"x-registry-auth" not in sent.lower()
     assert not _local_has(name)
+
+
+def test_a_dropped_login_is_made_again_and_checked_again(client_key: str, tmp_path: Path) -> None:
+    right = paramiko.ECDSAKey.generate()
+    with FakeSshd([right], PODMAN_SOCK) as server:  # the right key every time
+        known = tmp_path / "known_hosts"
+        known.write_text(f"[127.0.0.1]:{server.port} {right.get_name()} {right.get_base64()}\n")
+        engine = _engine(server, known, client_key)
+        assert engine.endpoint is not None
+        opened = connect("podman", engine.endpoint, TIMEOUT)
+        assert opened.list_containers() is not None
+        server.drop()
+        _wait_logged_out(opened)
+        name = unique("again")
+        bot = SessionManager(name, engine=engine, image=TEST_IMAGE, command=["sleep", "60"])
+        try:
+            assert bot.start().is_running
+        finally:
+            assert bot.stop(graceful=False)
+        assert len(server.connections) == 2  # one login again, and it carried the rest
+        assert b"/containers/create" in server.connections[1].received
 
 
 def _children() -> set[int]:
