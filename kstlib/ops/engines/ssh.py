@@ -321,8 +321,8 @@ def connect_params(target: SshTarget, timeout: float) -> dict[str, Any]:
 def bounded(call: Callable[[], _T], timeout: float, on_timeout: Callable[[], Exception]) -> _T:
     """Run ``call`` in a daemon thread; raise ``on_timeout()`` if it takes over ``timeout`` s.
 
-    For an SDK call that has no bound of its own (podman-py waits up to 300 s
-    for its ssh tunnel): the thread is left to finish on its own, and never
+    For a first call whose steps are each bounded but not their sum (a channel,
+    then an answer): the thread is left to finish on its own, and never
     holds up the interpreter's exit.
 
     Example:
