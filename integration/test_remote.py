@@ -158,6 +158,9 @@ def test_each_ssh_failure_is_its_own_sentence(
         seen[kind] = f"{time.monotonic() - began:.2f}s"
         assert err.ssh_problem == kind, (kind, str(err))  # type: ignore[attr-defined]
         assert str(err).count(". ") <= 1 and "\n" not in str(err)  # one sentence
+        # The engine named once, without kstlib's query (identity=%2F...).
+        assert "?" not in str(err).split(" cannot be reached")[0], str(err)
+        assert "identity=" not in str(err) and "no known_hosts file" not in str(err)
         messages[kind] = str(err)
     silent.close()
     assert "does not match the one in " + str(changed) in messages["changed-host-key"]
@@ -529,7 +532,8 @@ def test_an_sshd_that_stops_is_refused_at_once_and_said_so(
     print(f"open engine after its sshd stopped: error after {time.monotonic() - began:.2f}s")
     err = _open(engine)
     assert err.ssh_problem == "refused"  # type: ignore[attr-defined]
-    assert f"ssh to root@127.0.0.1:{port} was refused: no sshd listens there" in str(err)
+    assert str(err).startswith(f"The {engine.runtime} engine at ssh://root@127.0.0.1:{port}")
+    assert "cannot be reached: ssh was refused: no sshd listens there" in str(err)
 
 
 def test_doctor_reports_each_named_engine(sshd: dict[str, str], tmp_path: Path) -> None:

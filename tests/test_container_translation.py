@@ -411,16 +411,22 @@ def test_every_table_row_is_reachable(runtime: str) -> None:
             assert not all(issubclass(t, earlier) for t in types), (types, earlier)
 
 
-def test_podman_ssh_tunnel_failure_is_engine_unreachable() -> None:
-    import subprocess
+@pytest.mark.parametrize("runtime", ["docker", "podman"])
+def test_a_lost_ssh_channel_is_engine_unreachable(runtime: str) -> None:
+    import paramiko
 
-    from kstlib.ops.engines import podman as podman_engine
     from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
     from kstlib.ops.translate import Op
 
-    cause = subprocess.TimeoutExpired(["ssh", "nohost"], 5)
-    with pytest.raises(ContainerRuntimeNotFoundError) as info:
-        with podman_engine.translate(Op.READ, "bot", "ssh://root@nohost/run/podman/podman.sock", 5):
-            raise cause
+    module = docker_engine if runtime == "docker" else podman_engine
+    cause = paramiko.ChannelException(2, "Connect failed")
+    where = "ssh://root@nohost/run/podman/podman.sock?identity=%2Fk%2Fid"
+    with (
+        pytest.raises(ContainerRuntimeNotFoundError) as info,
+        module.translate(Op.READ, "bot", where, 5),
+    ):
+        raise cause
     assert info.value.__cause__ is cause
-    assert "ssh://root@nohost" in str(info.value)
+    # The engine named by its URL, without kstlib's query (issue 22 point 12).
+    assert "ssh://root@nohost/run/podman/podman.sock" in str(info.value)
+    assert "identity=" not in str(info.value)

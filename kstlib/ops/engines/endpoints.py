@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, cast
 from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT, EngineAdapter
 from kstlib.ops.engines.errors import no_engine_answered, unreachable
 from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
+from kstlib.ops.validators.urls import refuse_password
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.swarm import SwarmEngine
@@ -106,8 +107,10 @@ def connect(
     """Return the cached adapter of the first engine that answers.
 
     ``runtime=None`` tries Podman, then Docker. ``base_url`` names one
-    endpoint; otherwise :func:`default_endpoints` are tried. An endpoint that
-    does not answer is skipped; when none does,
+    endpoint; otherwise :func:`default_endpoints` are tried. An endpoint with
+    a password in it is refused (``SessionConfigError``, the password masked)
+    before anything is contacted. An endpoint that does not answer is
+    skipped; when none does,
     :class:`~kstlib.ops.exceptions.ContainerRuntimeNotFoundError` lists every
     endpoint tried. Only "engine unreachable" is skipped: any other error
     propagates.
@@ -124,6 +127,7 @@ def connect(
     for rt in runtimes:
         endpoints = [base_url] if base_url is not None else default_endpoints(rt)
         for endpoint in endpoints:
+            refuse_password(endpoint)
             key = (rt, endpoint, timeout)
             with _CACHE_LOCK:
                 cached = _CACHE.get(key)

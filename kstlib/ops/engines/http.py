@@ -97,8 +97,9 @@ class Translator:
 
         ``call`` names the engine call for the DEBUG log (with its duration).
         """
+        shown = ssh.shown_endpoint(endpoint)  # an ssh:// one without kstlib's query
         ctx = CallContext(
-            op, name, self.runtime, endpoint, timeout, image=image, connecting=connecting
+            op, name, self.runtime, shown, timeout, image=image, connecting=connecting
         )
         return translating(self.table, ctx, call)
 
@@ -199,7 +200,7 @@ def _docker_api_ssh(endpoint: str, timeout: float, translate: Translator) -> Any
     client = ssh.login(target, timeout, runtime)
     try:
         with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
-            return ssh.docker_api(target, timeout, client)
+            return ssh.docker_api(target, timeout, client, runtime)
     except ContainerRuntimeNotFoundError as err:
         client.close()
         if did_not_answer(err):
@@ -208,7 +209,7 @@ def _docker_api_ssh(endpoint: str, timeout: float, translate: Translator) -> Any
         raise ssh.problem(
             target,
             "no-engine",
-            f"ssh to {target.where} works, but no Docker engine answered there "
+            "the ssh login works, but no Docker engine answered there "
             "('docker system dial-stdio' on that host needs the docker CLI and a running "
             "dockerd)",
             runtime,

@@ -127,7 +127,7 @@ def table() -> Table:
     ``APIError`` 500 "image not known"                          op error naming the image
     ``APIError`` (other)                                        op error with the engine's words
     transport errors (refused, timed out, no socket, denied)    see ``http.transport_rows()``
-    ssh tunnel failure (``subprocess.SubprocessError``)         ``ContainerRuntimeNotFoundError``
+    ssh channel or login lost (``paramiko.SSHException``)        ``ContainerRuntimeNotFoundError``
     ``PodmanError``, ``RequestException``, ``OSError``,
     ``ValueError`` (e.g. a JSON decode error)                   op error
     ==========================================================  =====================================
@@ -138,23 +138,15 @@ def table() -> Table:
         >>> [h.__name__ for _, h in table()][:3]
         ['on_image_missing', 'on_not_found', '_on_api_error']
     """
-    import podman.api.ssh
     import podman.errors
     import requests.exceptions
-
-    # podman-py reaches ssh:// engines through an ssh child process; when that
-    # tunnel cannot be made (host unknown, ssh hangs) its subprocess error is
-    # what escapes. The class is taken from podman-py's own module.
-    tunnel_errors: tuple[type[Exception], ...] = (
-        podman.api.ssh.__dict__["subprocess"].SubprocessError,
-    )
 
     return (
         ((podman.errors.ImageNotFound,), on_image_missing),
         ((podman.errors.NotFound,), on_not_found),
         ((podman.errors.APIError,), _on_api_error),
         *http.transport_rows(),
-        (tunnel_errors, on_unreachable),
+        *ssh.table_rows(),
         (
             (
                 podman.errors.DockerException,
@@ -212,7 +204,7 @@ class PodmanEngine(http.HttpEngine):
         import podman
 
         if ssh.is_ssh(endpoint):
-            # kstlib checks the host and bounds podman-py's tunnel (podman_ssh).
+            # Every request is a channel of kstlib's checked ssh login (podman_ssh).
             client, headers = podman_ssh.open_client(endpoint, timeout, translate)
             opened = cls(client, endpoint, timeout)
             opened._ping_headers = headers
@@ -530,7 +522,7 @@ class PodmanEngine(http.HttpEngine):
 
         with self._compat_lock:
             client = self._pullers.get(timeout)
-            if client is None and ssh.is_ssh(self.endpoint):  # checked host, bounded tunnel
+            if client is None and ssh.is_ssh(self.endpoint):  # a checked login of its own
                 client = podman_ssh.open_client(self.endpoint, timeout, translate)[0]
             if client is None:
                 client = podman.PodmanClient(base_url=self.endpoint, timeout=timeout)

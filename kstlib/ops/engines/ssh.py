@@ -1,34 +1,28 @@
-"""Engines over ``ssh://``: who to log in as, which key, which host keys, checked first.
+"""Engines over ``ssh://``: one paramiko login, host key checked first, carries everything.
 
-Both SDKs reach a remote engine through ssh, each in its own way: the docker
-SDK logs in with paramiko and runs ``docker system dial-stdio`` there; podman-py
-runs the ``ssh`` program with ``StrictHostKeyChecking no`` (it never checks the
-host) to forward the remote socket, and waits up to 300 s for a tunnel that
-may never come. So kstlib does the login itself first, with paramiko, bounded
-by the engine timeout: it checks the host key against ``known_hosts`` (an
-unknown or changed key is refused), logs in with the key, and only then hands
-the engine to the SDK. Each way this can fail is its own
+kstlib logs in itself, with paramiko, bounded by the engine timeout: it checks
+the host key against the known_hosts files (an unknown or changed key is
+refused), logs in with the key, and then every request to the engine is a
+channel of *that* login (:mod:`kstlib.ops.engines.ssh_channel`): Docker's
+``docker system dial-stdio``, Podman's remote socket. Neither SDK's own ssh
+set-up is used (the docker SDK's reads ``~/.ssh`` alone; podman-py's runs an
+``ssh`` program that never checks the host), and no process is started. Each
+way a login can fail is its own
 :class:`~kstlib.ops.exceptions.ContainerRuntimeNotFoundError` sentence, whose
 ``ssh_problem`` attribute names it (:data:`PROBLEMS`).
 
-Settings come as users keep them: ``~/.ssh/config`` (``HostName``, ``Port``,
-``User``, ``IdentityFile``, ``UserKnownHostsFile`` of the host), then
-``~/.ssh/known_hosts`` and ``/etc/ssh/ssh_known_hosts``, then the default keys
-and the ssh agent. The endpoint's query overrides them: ``identity=PATH``,
-``known_hosts=PATH`` and ``verify_host_key=no`` (the opt-out: trust whatever
-host answers; not recommended). Named engines in ``kstlib.conf.yml`` write
-these for you (``identity:``, ``known_hosts:``, ``verify_host_key:``).
+Which user, host, port, key and known_hosts files: :mod:`kstlib.ops.engines.ssh_target`
+(``~/.ssh/config``, then the endpoint's query ``identity=PATH``,
+``known_hosts=PATH``, ``verify_host_key=no``; named engines in
+``kstlib.conf.yml`` write these for you).
 
-paramiko is the ``ssh`` extra (``pip install kstlib[ssh]``): the docker SDK needs
-it for any ``ssh://`` URL, and kstlib needs it to check the host before podman-py
-runs ``ssh``. Without it an ``ssh://`` engine is a
-:class:`~kstlib.ops.exceptions.ContainerRuntimeNotFoundError` that says so.
+paramiko is the ``ssh`` extra (``pip install kstlib[ssh]``). Without it an
+``ssh://`` engine is a :class:`~kstlib.ops.exceptions.ContainerRuntimeNotFoundError`
+that says so.
 
 Example:
     >>> t = parse_target("ssh://deploy@edge:2200/run/podman/podman.sock?identity=/k/edge",
     ...                  ssh_config="/nonexistent")
-    >>> t.user, t.hostname, t.port, t.path, t.identity
-    ('deploy', 'edge', 2200, '/run/podman/podman.sock', '/k/edge')
     >>> t.sdk_url
     'ssh://deploy@edge:2200/run/podman/podman.sock'
 """
@@ -36,17 +30,20 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
 
-from kstlib.ops.exceptions import ContainerRuntimeNotFoundError, SessionConfigError
-from kstlib.ops.validators import shown
+from kstlib.ops.engines.ssh_target import (
+    QUERY_KEYS,
+    SshTarget,
+    is_ssh,
+    parse_target,
+    shown_endpoint,
+)
+from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
 
 __all__ = [
     "PROBLEMS",
@@ -58,6 +55,8 @@ __all__ = [
     "login",
     "parse_target",
     "problem",
+    "relogin_error",
+    "shown_endpoint",
 ]
 
 #: What ``ContainerRuntimeNotFoundError.ssh_problem`` may say.
@@ -69,176 +68,11 @@ PROBLEMS = (
     "unknown-host-key",
     "changed-host-key",
     "auth-failed",
+    "bad-known-hosts",
     "ssh-failed",
     "no-engine",
 )
-#: The query keys an ``ssh://`` endpoint may carry (kstlib's, removed before the SDK sees it).
-QUERY_KEYS = ("identity", "known_hosts", "verify_host_key")
-_SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
-_FALSE = ("no", "false", "0", "off")
-_TRUE = ("yes", "true", "1", "on")
-
 _T = TypeVar("_T")
-
-
-def is_ssh(endpoint: str | None) -> bool:
-    """Whether ``endpoint`` is reached over ssh.
-
-    Example:
-        >>> is_ssh("ssh://root@host"), is_ssh("unix:///run/podman/podman.sock"), is_ssh(None)
-        (True, False, False)
-    """
-    return bool(endpoint) and str(endpoint).startswith(("ssh://", "http+ssh://"))
-
-
-@dataclass(frozen=True)
-class SshTarget:
-    """One ssh login: where, as whom, with which key and host keys.
-
-    Build it with :func:`parse_target`. ``endpoint`` is what the user wrote
-    (messages name it); :attr:`sdk_url` is what the SDKs get.
-
-    Example:
-        >>> SshTarget("ssh://h", "h", "10.0.0.5", 22, None, "", None, (), True).where
-        '10.0.0.5:22'
-    """
-
-    endpoint: str
-    host: str
-    hostname: str
-    port: int
-    user: str | None
-    path: str
-    identity: str | None
-    known_hosts: tuple[str, ...]
-    verify_host_key: bool
-
-    @property
-    def where(self) -> str:
-        """``[user@]host:port`` for messages.
-
-        Example:
-            >>> parse_target("ssh://ops@10.0.0.5", ssh_config="/nonexistent").where
-            'ops@10.0.0.5:22'
-        """
-        user = f"{self.user}@" if self.user else ""
-        return f"{user}{self.hostname}:{self.port}"
-
-    @property
-    def sdk_url(self) -> str:
-        """The URL handed to the SDK: resolved host, port and user, without kstlib's query.
-
-        Example:
-            >>> parse_target("ssh://ops@h:2222?identity=/k", ssh_config="/nonexistent").sdk_url
-            'ssh://ops@h:2222'
-        """
-        user = f"{self.user}@" if self.user else ""
-        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
-        return f"ssh://{user}{host}:{self.port}{self.path}"
-
-    @property
-    def host_key_files(self) -> str:
-        """The known_hosts files consulted, for messages.
-
-        Example:
-            >>> SshTarget("ssh://h", "h", "h", 22, None, "", None, (), True).host_key_files
-            'no known_hosts file'
-        """
-        return ", ".join(self.known_hosts) or "no known_hosts file"
-
-
-def _bool(value: str, key: str) -> bool:
-    lowered = value.lower()
-    if lowered in _FALSE:
-        return False
-    if lowered in _TRUE:
-        return True
-    raise SessionConfigError(f"base_url: {key}={shown(value)} must be yes or no", "base_url")
-
-
-def parse_target(endpoint: str, *, ssh_config: str | None = None) -> SshTarget:
-    """Resolve an ``ssh://`` endpoint as ``ssh`` would, plus kstlib's query keys.
-
-    ``ssh_config`` is the client config to read (default ``~/.ssh/config``;
-    a missing file is fine). ``~`` in paths is expanded.
-
-    Raises:
-        SessionConfigError: the URL has no host, a bad port or an unknown query key.
-
-    Example:
-        >>> parse_target("ssh://h?colour=blue", ssh_config="/nonexistent")
-        Traceback (most recent call last):
-        ...
-        kstlib.ops.exceptions.SessionConfigError: base_url: 'ssh://h?colour=blue': unknown query key 'colour' (known: identity, known_hosts, verify_host_key)
-        >>> parse_target("ssh://h?verify_host_key=no", ssh_config="/nonexistent").verify_host_key
-        False
-    """
-    url = endpoint[len("http+") :] if endpoint.startswith("http+ssh://") else endpoint
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        raise SessionConfigError(f"base_url: {shown(endpoint)}: bad port", "base_url") from None
-    if not parts.hostname:
-        raise SessionConfigError(f"base_url: {shown(endpoint)}: no host", "base_url")
-    query = parse_qs(parts.query, keep_blank_values=True)
-    for key in query:
-        if key not in QUERY_KEYS:
-            raise SessionConfigError(
-                f"base_url: {shown(endpoint)}: unknown query key {key!r} "
-                f"(known: {', '.join(QUERY_KEYS)})",
-                "base_url",
-            )
-    given = {k: v[-1] for k, v in query.items()}
-    host = parts.hostname
-    found = _ssh_config(host, ssh_config)
-    hostname = str(found.get("hostname") or host)
-    if port is None:
-        port = int(found.get("port") or 22)
-    user = parts.username or found.get("user")
-    identity = given.get("identity")
-    if identity is None:
-        files = [os.path.expanduser(f) for f in found.get("identityfile") or []]
-        identity = next((f for f in files if os.path.exists(f)), None)
-    if "known_hosts" in given:
-        known = [given["known_hosts"]]
-    elif found.get("userknownhostsfile"):
-        known = str(found["userknownhostsfile"]).split()
-    else:
-        known = ["~/.ssh/known_hosts", _SYSTEM_KNOWN_HOSTS]
-    known_files = tuple(
-        p for p in (os.path.expanduser(k) for k in known) if p != "/dev/null" and os.path.exists(p)
-    )
-    verify = (
-        _bool(given["verify_host_key"], "verify_host_key") if "verify_host_key" in given else True
-    )
-    return SshTarget(
-        endpoint=endpoint,
-        host=host,
-        hostname=hostname,
-        port=port,
-        user=str(user) if user else None,
-        path=parts.path,
-        identity=os.path.expanduser(identity) if identity else None,
-        known_hosts=known_files,
-        verify_host_key=verify,
-    )
-
-
-def _ssh_config(host: str, path: str | None) -> dict[str, Any]:
-    """The ``~/.ssh/config`` entries for ``host`` (empty without paramiko or a file)."""
-    path = os.path.expanduser(path or "~/.ssh/config")
-    if not os.path.isfile(path):
-        return {}
-    try:
-        import paramiko
-    except ImportError:
-        return {}
-    try:
-        config = paramiko.SSHConfig.from_path(path)
-        return dict(config.lookup(host))
-    except (OSError, ValueError, paramiko.SSHException):
-        return {}  # an unreadable config: ssh's defaults, the login then says what fails
 
 
 def table_rows() -> tuple[tuple[tuple[type[BaseException], ...], Any], ...]:
@@ -273,7 +107,7 @@ def problem(
         The docker engine at ssh://ops@h:2222 cannot be reached: nothing listens there.
     """
     err = ContainerRuntimeNotFoundError(
-        f"The {runtime} engine at {target.endpoint} cannot be reached: {sentence}.",
+        f"The {runtime} engine at {target.shown} cannot be reached: {sentence}.",
         [target.endpoint],
     )
     err.ssh_problem = kind  # type: ignore[attr-defined]
@@ -294,32 +128,34 @@ def _translate(
 ) -> ContainerRuntimeNotFoundError:
     import paramiko
 
-    where = target.where
+    # The engine's URL (its host and port) starts the message: the sentences do not repeat it.
     if isinstance(err, _UnknownHostKey):
+        user = f"{target.user}@" if target.user else ""
         return problem(
             target,
             "unknown-host-key",
-            f"the host key of {where} is not in {target.host_key_files}; check it and record it "
-            f"(connect once with 'ssh -p {target.port} {target.user + '@' if target.user else ''}"
-            f"{target.hostname}'), or give known_hosts=FILE; verify_host_key: false turns the "
-            "check off (not recommended)",
+            f"its host key is not in {target.host_key_files}; check it and record it (connect "
+            f"once with 'ssh -p {target.port} {user}{target.hostname}'), or give "
+            "known_hosts=FILE; verify_host_key: false turns the check off (not recommended)",
             runtime,
         )
+    if isinstance(err, _BadKnownHosts):
+        return problem(target, "bad-known-hosts", str(err), runtime)
     if isinstance(err, paramiko.BadHostKeyException):
         return problem(
             target,
             "changed-host-key",
-            f"the host key of {where} does not match the one in {target.host_key_files} "
-            "(the host was reinstalled, or someone is in between): check it before you "
-            "update known_hosts",
+            f"its host key does not match the one in {target.host_key_files} (the host was "
+            "reinstalled, or someone is in between): check it before you update known_hosts",
             runtime,
         )
     if isinstance(err, paramiko.AuthenticationException):
         key = f"key {target.identity}" if target.identity else "the default keys and the ssh agent"
+        user = f"as {target.user} " if target.user else ""
         return problem(
             target,
             "auth-failed",
-            f"ssh login as {where} was refused with {key} ({type(err).__name__}: {err}); "
+            f"the ssh login {user}was refused with {key} ({type(err).__name__}: {err}); "
             "check the key (identity) and the remote authorized_keys",
             runtime,
         )
@@ -335,7 +171,7 @@ def _translate(
         return problem(
             target,
             "timeout",
-            f"ssh to {where} did not answer within {timeout:g} s (host down or firewalled, "
+            f"ssh did not answer within {timeout:g} s (host down or firewalled, "
             "or no sshd behind that port?)",
             runtime,
         )
@@ -343,20 +179,40 @@ def _translate(
         return problem(
             target,
             "refused",
-            f"ssh to {where} was refused: no sshd listens there (is sshd running, is the "
-            "port right?)",
+            "ssh was refused: no sshd listens there (is sshd running, is the port right?)",
             runtime,
         )
-    return problem(
-        target,
-        "ssh-failed",
-        f"ssh to {where} failed ({type(err).__name__}: {err})",
-        runtime,
-    )
+    return problem(target, "ssh-failed", f"ssh failed ({type(err).__name__}: {err})", runtime)
 
 
 class _UnknownHostKey(Exception):
     """A host key that no known_hosts file lists."""
+
+
+class _BadKnownHosts(Exception):
+    """A known_hosts file with a line that is not a host key entry (the sentence says which)."""
+
+
+def _load_known_hosts(client: Any, path: str) -> None:
+    """Load ``path`` into ``client``; a malformed line is a :class:`_BadKnownHosts` naming it."""
+    import paramiko
+
+    try:
+        client.load_system_host_keys(path)
+    except paramiko.hostkeys.InvalidHostKey as err:
+        bad = str(getattr(err, "line", "")).strip()
+        number = None
+        try:
+            with open(path, encoding="utf-8", errors="replace") as lines:
+                number = next((n for n, line in enumerate(lines, 1) if line.strip() == bad), None)
+        except OSError:
+            pass
+        at = f"line {number}" if number else "a line"
+        reason = getattr(err, "exc", None) or err
+        raise _BadKnownHosts(
+            f"the known_hosts file {path}, {at}, is not a host key entry ({reason}); fix or "
+            "remove that line (ssh-keygen -R HOST removes a host's entries)"
+        ) from err
 
 
 def _refuse_unknown() -> Any:
@@ -383,7 +239,7 @@ def login(target: SshTarget, timeout: float, runtime: str) -> Any:
         >>> login(t, 2, "docker")
         Traceback (most recent call last):
         ...
-        kstlib.ops.exceptions.ContainerRuntimeNotFoundError: The docker engine at ssh://root@127.0.0.1:1 cannot be reached: ssh to root@127.0.0.1:1 was refused: ...
+        kstlib.ops.exceptions.ContainerRuntimeNotFoundError: The docker engine at ssh://root@127.0.0.1:1 cannot be reached: ssh was refused: ...
     """
     try:
         import paramiko
@@ -398,10 +254,12 @@ def login(target: SshTarget, timeout: float, runtime: str) -> Any:
     client = paramiko.SSHClient()
     for path in target.known_hosts:
         try:
-            client.load_system_host_keys(path)
+            _load_known_hosts(client, path)
+        except _BadKnownHosts as err:
+            raise _translate(target, err, runtime, timeout) from err.__cause__
         except (OSError, paramiko.SSHException) as err:
             raise problem(
-                target, "ssh-failed", f"known_hosts file {path} cannot be read ({err})", runtime
+                target, "ssh-failed", f"the known_hosts file {path} cannot be read ({err})", runtime
             ) from err
     client.set_missing_host_key_policy(
         _refuse_unknown() if target.verify_host_key else paramiko.AutoAddPolicy()
@@ -419,6 +277,23 @@ def login(target: SshTarget, timeout: float, runtime: str) -> Any:
             raise _translate(target, silent, runtime, timeout) from err
         raise _translate(target, err, runtime, timeout) from err
     return client
+
+
+def relogin_error(
+    target: SshTarget, timeout: float, runtime: str
+) -> Callable[[Exception], Exception]:
+    """How a failed login again (a dropped connection made anew) is told: as :func:`login` tells it.
+
+    Example:
+        >>> t = parse_target("ssh://ops@h:2222", ssh_config="/nonexistent")
+        >>> relogin_error(t, 5, "podman")(ConnectionRefusedError()).ssh_problem
+        'refused'
+    """
+
+    def told(err: Exception) -> Exception:
+        return _translate(target, err, runtime, timeout)
+
+    return told
 
 
 def connect_params(target: SshTarget, timeout: float) -> dict[str, Any]:
@@ -446,8 +321,8 @@ def connect_params(target: SshTarget, timeout: float) -> dict[str, Any]:
 def bounded(call: Callable[[], _T], timeout: float, on_timeout: Callable[[], Exception]) -> _T:
     """Run ``call`` in a daemon thread; raise ``on_timeout()`` if it takes over ``timeout`` s.
 
-    For an SDK call that has no bound of its own (podman-py waits up to 300 s
-    for its ssh tunnel): the thread is left to finish on its own, and never
+    For a first call whose steps are each bounded but not their sum (a channel,
+    then an answer): the thread is left to finish on its own, and never
     holds up the interpreter's exit.
 
     Example:
@@ -477,13 +352,14 @@ def bounded(call: Callable[[], _T], timeout: float, on_timeout: Callable[[], Exc
     return box["value"]  # type: ignore[no-any-return]
 
 
-def docker_api(target: SshTarget, timeout: float, client: Any) -> Any:
-    """A ``docker.APIClient`` over the docker SDK's own ssh transport, logged in as ``client``.
+def docker_api(target: SshTarget, timeout: float, client: Any, runtime: str = "docker") -> Any:
+    """A ``docker.APIClient`` whose connections are channels of the checked login ``client``.
 
-    The SDK's adapter would read ``~/.ssh`` alone and log in itself; this one
-    takes the checked, logged-in paramiko ``client`` from :func:`login` (and
-    logs in again the same way if the connection drops). The API version is
-    asked once, as ``version="auto"`` would.
+    The SDK's own adapter would read ``~/.ssh`` alone and log in itself; here
+    each connection runs ``docker system dial-stdio`` on the paramiko
+    ``client`` from :func:`login` (:mod:`kstlib.ops.engines.ssh_channel`),
+    which logs in again the same way if the connection drops. The API version
+    is asked once, as ``version="auto"`` would.
 
     Example:
         >>> api = docker_api(target, 10, login(target, 10, "docker"))  # doctest: +SKIP
@@ -492,26 +368,16 @@ def docker_api(target: SshTarget, timeout: float, client: Any) -> Any:
     """
     import docker
     import docker.constants
-    from docker.transport import SSHHTTPAdapter
 
-    params = connect_params(target, timeout)
+    from kstlib.ops.engines.ssh_channel import channel_adapter, dial_stdio_opener
 
-    class CheckedSSHAdapter(SSHHTTPAdapter):
-        def _create_paramiko_client(self, base_url: str) -> None:
-            self.ssh_client = client
-            self.ssh_params = params
-
-        def _connect(self) -> None:
-            transport = client.get_transport()
-            if transport is None or not transport.is_active():
-                client.connect(**self.ssh_params)
-
-    # One ssh channel per pooled connection: sshd allows 10 per login (MaxSessions),
-    # so at most the SDK's own number of pools for ssh (9), as it does itself.
-    adapter = CheckedSSHAdapter(
-        target.sdk_url,
-        timeout=timeout,  # type: ignore[arg-type]
-        pool_connections=docker.constants.DEFAULT_NUM_POOLS_SSH,
+    adapter = channel_adapter(
+        dial_stdio_opener(),
+        client,
+        connect_params(target, timeout),
+        timeout,
+        pools=docker.constants.DEFAULT_NUM_POOLS_SSH,
+        refused=relogin_error(target, timeout, runtime),
     )
     # A fixed version: the constructor makes no request; the real one is asked below.
     api: Any = docker.APIClient(base_url="tcp://127.0.0.1:9", version="1.41", timeout=timeout)  # type: ignore[arg-type]

@@ -69,6 +69,7 @@ from kstlib.ops.validators.swarm import (
     validate_service_name,
     validate_stop_timeout,
 )
+from kstlib.ops.validators.urls import refuse_password
 
 __all__ = [
     "ENV_KEY_RE",
@@ -401,4 +402,4 @@ def validate_base_url(base_url: object) -> str | None:
             "base_url",
             f"{shown(base_url)} must start with unix://, tcp://, ssh://, http:// or https://",
         )
-    return base_url
+    return refuse_password(base_url)
