@@ -37,36 +37,47 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import difflib
-import json
 import os
 import shutil
-import stat
-import uuid
+import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kstlib.ops.exceptions import OpsError, SessionConfigError, SessionNotFoundError
+from kstlib.ops.exceptions import OpsError, SessionConfigError
 from kstlib.ops.manager import SessionManager
-from kstlib.ops.models import BackendType, Command, SessionStatus
-from kstlib.ops.statedir import state_dir
+from kstlib.ops.pytest_plugin.owner import owner_token, read_records, records_dir, release_lock
+from kstlib.ops.pytest_plugin.reaper import OWNER_LABEL, OWNER_OPTION, reap_orphans
+from kstlib.ops.pytest_plugin.sessions import (
+    BACKENDS,
+    REUSE_LABEL,
+    REUSE_OPTION,
+    SessionFactory,
+    unknown_backend,
+)
+from kstlib.ops.pytest_plugin.tc_owner import finish_testcontainers, watch_testcontainers
 
 __all__ = [
     "OWNER_LABEL",
     "OWNER_OPTION",
+    "REUSE_LABEL",
+    "REUSE_OPTION",
     "OpsSessionFactory",
     "backend_problem",
+    "ops_container",
     "ops_session",
+    "ops_session_class",
+    "ops_session_module",
+    "ops_session_package",
+    "ops_session_session",
     "owner_token",
     "reap_orphans",
+    "require_engines",
 ]
 
 OpsSessionFactory = Callable[..., SessionManager]
-_BACKENDS = ("tmux", "container", "docker", "podman", "swarm")
+_BACKENDS = BACKENDS
 #: Set to 1 (CI) so that a test whose backend is missing fails instead of being skipped.
 REQUIRE_ENGINES_ENV = "KSTLIB_REQUIRE_ENGINES"
 
@@ -95,12 +106,6 @@ def require_engines() -> bool:
     )
 
 
-#: Label naming the test process that started a container or service (``pid:start``).
-OWNER_LABEL = "io.kstlib.pytest-owner"
-#: The backends whose sessions carry ``OWNER_LABEL`` (containers and swarm services).
-_LABELLED = (BackendType.CONTAINER, BackendType.SWARM)
-#: tmux session option naming the test process that started the session (``pid:start``).
-OWNER_OPTION = "@kstlib-pytest-owner"
 _KEPT = pytest.StashKey[list[str]]()
 
 
@@ -114,21 +119,56 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: The names pytest may give this plugin: its entry point's, and the module's (``-p``).
+_NAMES = ("kstlib_ops", "kstlib.ops.pytest_plugin")
+#: nested pytest runs in this process (pytester's in-process runs): only the outer one
+#: ends this process's ownership
+_DEPTH: list[int] = []
+
+
+def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
+    """Register once whatever the spelling: block this plugin's other name.
+
+    ``-p kstlib.ops.pytest_plugin`` registers the module under its own name before the
+    entry point (``kstlib_ops``) is loaded, and ``pytest_plugins = [...]`` in a conftest
+    after it; pytest refuses one module under two names, so the other one is blocked.
+    """
+    if plugin is not sys.modules[__name__]:
+        return
+    mine = manager.get_name(plugin)
+    for name in _NAMES:
+        if name != mine and manager.get_plugin(name) is None and not manager.is_blocked(name):
+            manager.set_blocked(name)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``ops_backend`` marker."""
+    """Register the ``ops_backend`` marker; watch for testcontainers' session id."""
     config.addinivalue_line(
         "markers",
         "ops_backend(name): the test needs the kstlib.ops backend 'tmux', 'docker', "
         "'podman', 'container' or 'swarm'; skipped when it is missing, failed under "
         "KSTLIB_REQUIRE_ENGINES=1",
     )
+    _DEPTH.append(1)
+    watch_testcontainers()
 
 
-def _unknown_backend(backend: object) -> str:
-    """The message for a backend name that does not exist, with a guess when one is close."""
-    guess = difflib.get_close_matches(str(backend), _BACKENDS, n=1)
-    hint = f"; did you mean {guess[0]!r}?" if guess else ""
-    return f"unknown backend {backend!r} (choose from {', '.join(_BACKENDS)}){hint}"
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End this process's ownership: testcontainers' leftovers, then the lock if unused."""
+    if _DEPTH:
+        _DEPTH.pop()
+    if _DEPTH:
+        return
+    finish_testcontainers(keep=bool(config.getoption("--kstlib-ops-keep", False)))
+    folder = records_dir(create=False)
+    if folder is None:
+        return
+    token = owner_token()
+    if not any(record.get("owner") == token for _, record in read_records(folder)):
+        release_lock(folder, token)
+
+
+_unknown_backend = unknown_backend
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -191,209 +231,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip(message)
 
 
-# -- ownership marks and the reaper ------------------------------------------------------
-
-
-def _proc_stat(pid: int) -> list[bytes] | None:
-    """The fields of ``/proc/<pid>/stat`` after the command name (Linux), ``None`` if none."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    return data.rsplit(b")", 1)[-1].split()
-
-
-def _process_start(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot, Linux), ``None`` if unknown."""
-    fields = _proc_stat(pid)
-    return fields[19].decode() if fields is not None and len(fields) > 19 else None
-
-
-def owner_token(pid: int | None = None) -> str:
-    """The mark of a test process: ``"<pid>:<start time>"`` (``"<pid>:?"`` without /proc).
-
-    Example:
-        >>> owner_token().split(":")[0] == str(os.getpid())
-        True
-    """
-    pid = os.getpid() if pid is None else pid
-    return f"{pid}:{_process_start(pid) or '?'}"
-
-
-def _owner_alive(token: str) -> bool:
-    """Whether the test process that ``token`` names still runs.
-
-    The same process, that is: not a later one that reuses its pid.
-    """
-    pid_text, _, start = token.partition(":")
-    try:
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's process: alive
-    fields = _proc_stat(pid)
-    if fields and fields[0] in (b"Z", b"X"):
-        return False  # killed, not yet collected by its parent
-    if start in ("", "?"):
-        return True
-    return _process_start(pid) in (start, None)
-
-
-def _records_dir(create: bool) -> Path | None:
-    """The owner records' folder (0700, ours, no symlink), ``None`` when unusable."""
-    folder = state_dir() / "pytest-owners"
-    try:
-        if create:
-            folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with contextlib.suppress(FileExistsError):
-                folder.mkdir(mode=0o700)
-        info = folder.lstat()
-    except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        return None
-    if info.st_mode & 0o077:
-        try:
-            os.chmod(folder, 0o700)
-        except OSError:
-            return None
-    return folder
-
-
-def _write_record(path: Path, record: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(record, handle)
-    os.replace(tmp, path)
-
-
-def _tmux_owner(runner: Any, name: str) -> str | None:
-    """The owner mark of tmux session ``name`` (``None``: unmarked, or no such session)."""
-    from libtmux.exc import LibTmuxException
-
-    try:
-        proc = runner.server.cmd("show-options", "-qv", "-t", f"={name}:", OWNER_OPTION)
-    except (LibTmuxException, OpsError, OSError):  # no answer means no mark
-        return None
-    out = [line for line in (proc.stdout or []) if line]
-    return out[0] if len(out) == 1 and not proc.stderr else None
-
-
-def _mark_tmux(runner: Any, name: str, token: str) -> None:
-    from libtmux.exc import LibTmuxException
-
-    # best effort: an unmarked session is never reaped
-    with contextlib.suppress(LibTmuxException, OpsError, OSError):
-        runner.server.cmd("set-option", "-t", f"={name}:", OWNER_OPTION, token)
-
-
-def _reap_one(record: dict[str, Any]) -> str:
-    """Remove the session a dead owner's record names if it carries that owner's mark.
-
-    Returns ``"reaped"``, ``"done"`` (gone already, or not that owner's: left alone)
-    or ``"retry"`` (the backend did not answer).
-    """
-    name, token = str(record.get("name")), str(record.get("owner"))
-    try:
-        if record.get("backend") == BackendType.TMUX.value:
-            from kstlib.ops.tmux import TmuxRunner
-
-            tmux = TmuxRunner(
-                socket_name=record.get("socket_name"),
-                socket_path=record.get("socket_path"),
-                tmux_bin=record.get("tmux_bin"),
-            )
-            if not tmux.exists(name):
-                return "done"
-            status: SessionStatus = tmux.status(name)
-            if not status.managed or _tmux_owner(tmux, name) != token:
-                return "done"  # not kstlib's, or not that run's: never touched
-            tmux.stop(name, graceful=False)
-            return "reaped"
-        if record.get("backend") == BackendType.SWARM.value:
-            return _reap_service(name, token, record.get("base_url"))
-        from kstlib.ops.container import ContainerRunner
-
-        runtime = record.get("runtime")
-        outcome = "done"
-        # runtime None: the engine was picked at start; look on both
-        for engine_name in [runtime] if runtime else ["podman", "docker"]:
-            runner = ContainerRunner(runtime=engine_name, base_url=record.get("base_url"))
-            try:
-                info = runner.engine.inspect(name)
-            except SessionNotFoundError:
-                continue
-            except OpsError:
-                outcome = "retry"  # this engine does not answer now: next run
-                continue
-            if info.name == name and info.managed and info.labels.get(OWNER_LABEL) == token:
-                runner.stop(name, graceful=False)
-                return "reaped"
-        return outcome
-    except SessionNotFoundError:
-        return "done"
-    except (OpsError, ValueError, TypeError):
-        return "retry"  # the backend does not answer now: next run
-
-
-def _reap_service(name: str, token: str, base_url: Any) -> str:
-    """Remove swarm service ``name`` if it is kstlib's and carries ``token`` as its owner."""
-    from kstlib.ops.swarm import SwarmRunner
-    from kstlib.ops.swarm.runner import _managed
-
-    runner = SwarmRunner(base_url=base_url)
-    service = runner.engine.find(name)
-    labels = (service.get("Spec") or {}).get("Labels") or {}
-    if not _managed(service) or labels.get(OWNER_LABEL) != token:
-        return "done"  # not kstlib's, or not that run's: never touched
-    runner.stop(name, graceful=False)
-    return "reaped"
-
-
-def reap_orphans() -> list[str]:
-    """Stop and remove the sessions of test runs that were killed; return their names.
-
-    Only sessions whose record names an owner process that is gone, and that
-    still carry that owner's mark, are removed. Called at the start of every
-    pytest session; cheap when there is nothing to reap (one folder listing).
-
-    Example:
-        >>> reap_orphans()  # doctest: +SKIP
-        ['test_worker-1f2e3d4c']
-    """
-    folder = _records_dir(create=False)
-    if folder is None:
-        return []
-    reaped: list[str] = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            if path.is_symlink():
-                continue
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(record, dict) or _owner_alive(str(record.get("owner"))):
-            continue
-        outcome = _reap_one(record)
-        if outcome == "retry":
-            continue
-        with contextlib.suppress(OSError):
-            path.unlink()
-        if outcome == "reaped":
-            reaped.append(str(record.get("name")))
-    return reaped
-
-
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Reap what killed runs left behind (see :func:`reap_orphans`)."""
     if hasattr(session.config, "workerinput"):
@@ -410,43 +247,23 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.write_line(line)
 
 
-class _OwnedSession(SessionManager):
-    """A SessionManager whose sessions carry the test process's owner mark."""
+def _prefix(node: Any) -> str:
+    """A session-name prefix from a test node's name (``test_x.py`` -> ``test_x-py``)."""
+    prefix = "".join(
+        c if c.isascii() and (c.isalnum() or c in "_-") else "-" for c in str(node.name)
+    )[:40].strip("-_")
+    return prefix if prefix[:1].isalpha() else f"t{prefix}"
 
-    _owner: str = ""
-    _record: Path | None = None
 
-    def _save_record(self) -> None:
-        if self._record is None:
-            return
-        config = self.config
-        record = {
-            "owner": self._owner,
-            "name": self.name,
-            "backend": config.backend.value,
-            "runtime": config.runtime,
-            "base_url": config.base_url,
-            "socket_name": config.socket_name,
-            "socket_path": config.socket_path,
-            "tmux_bin": self._tmux_bin,
-        }
-        with contextlib.suppress(OSError):
-            _write_record(self._record, record)
-
-    def start(self, command: Command | None = None, **overrides: Any) -> SessionStatus:
-        if self.backend in _LABELLED and "labels" in overrides:
-            overrides["labels"] = {**(overrides["labels"] or {}), OWNER_LABEL: self._owner}
-        self._save_record()  # before: a run killed during start leaves a record to reap by
-        status = super().start(command, **overrides)
-        self._save_record()  # the overrides may have moved it
-        if self.backend is BackendType.TMUX:
-            _mark_tmux(self.runner, self.name, self._owner)
-        return status
-
-    def _forget(self) -> None:
-        if self._record is not None:
-            with contextlib.suppress(OSError):
-                self._record.unlink()
+def _factory(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
+    """A factory for the requesting scope; its sessions are stopped when the scope ends."""
+    keep = bool(request.config.getoption("--kstlib-ops-keep"))
+    factory = SessionFactory(_prefix(request.node), keep=keep)
+    yield factory
+    kept, errors = factory.close()
+    request.config.stash.setdefault(_KEPT, []).extend(kept)
+    if errors:
+        pytest.fail("kstlib.ops could not clean up: " + "; ".join(errors), pytrace=False)
 
 
 @pytest.fixture
@@ -454,11 +271,18 @@ def ops_session(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
     """Start sessions for a test; every one is stopped and removed afterwards.
 
     Call it like :class:`~kstlib.ops.SessionManager`, with the command first:
-    ``ops_session(command, backend="tmux", name=None, start=True, **options)``.
-    ``backend`` is ``"tmux"``, ``"container"``, ``"docker"`` or ``"podman"``
-    (the last two: a container on that engine). The name defaults to a unique
-    ``<test>-<random>``. Each session is marked with this test process as its
-    owner, so that a run killed before its cleanup is reaped by the next one.
+    ``ops_session(command, backend="tmux", name=None, start=True, reuse=False,
+    **options)``. ``backend`` is ``"tmux"``, ``"container"``, ``"docker"``,
+    ``"podman"`` (the last two: a container on that engine) or ``"swarm"``. The
+    name defaults to a unique ``<test>-<random>``. Each session is marked with this
+    test process as its owner, so that a run killed before its cleanup is reaped by
+    the next one. ``reuse=True`` keeps the session after the run and finds it again
+    in the next run when its configuration is the same (restarted when not); it is
+    never stopped nor reaped (``kstlib ops stop NAME`` removes it).
+
+    The same factory at wider scopes: :func:`ops_session_class`,
+    :func:`ops_session_module`, :func:`ops_session_package`,
+    :func:`ops_session_session`.
 
     Example:
         .. code-block:: python
@@ -467,55 +291,109 @@ def ops_session(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
                 worker = ops_session("echo ready; sleep 60")
                 assert worker.wait_for_log("ready", timeout=5) == "ready"
     """
-    made: list[_OwnedSession] = []
-    owner = owner_token()
-    prefix = "".join(
-        c if c.isascii() and (c.isalnum() or c in "_-") else "-" for c in request.node.name
-    )[:40].strip("-_")
-    prefix = prefix if prefix[:1].isalpha() else f"t{prefix}"
+    yield from _factory(request)
 
-    def factory(
-        command: Command | None = None,
-        *,
-        backend: str = "tmux",
-        name: str | None = None,
-        start: bool = True,
-        **options: Any,
+
+@pytest.fixture(scope="class")
+def ops_session_class(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
+    """:func:`ops_session` for a class-scoped fixture: stopped after the class's tests.
+
+    Example:
+        .. code-block:: python
+
+            @pytest.fixture(scope="class")
+            def queue(ops_session_class):
+                return ops_session_class("echo up; sleep 600")
+    """
+    yield from _factory(request)
+
+
+@pytest.fixture(scope="module")
+def ops_session_module(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
+    """:func:`ops_session` for a module-scoped fixture: stopped after the module's tests.
+
+    Example:
+        .. code-block:: python
+
+            @pytest.fixture(scope="module")
+            def redis(ops_session_module):
+                db = ops_session_module(["redis-server"], backend="docker", image="redis:7")
+                db.wait_for_log("Ready to accept connections", timeout=30)
+                return db
+    """
+    yield from _factory(request)
+
+
+@pytest.fixture(scope="package")
+def ops_session_package(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
+    """:func:`ops_session` for a package-scoped fixture: stopped after the package's tests.
+
+    Example:
+        .. code-block:: python
+
+            @pytest.fixture(scope="package")
+            def broker(ops_session_package):
+                return ops_session_package("echo up; sleep 600")
+    """
+    yield from _factory(request)
+
+
+@pytest.fixture(scope="session")
+def ops_session_session(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
+    """:func:`ops_session` for a session-scoped fixture: stopped at the end of the run.
+
+    Example:
+        .. code-block:: python
+
+            @pytest.fixture(scope="session")
+            def database(ops_session_session):
+                return ops_session_session("echo up; sleep 600", name="shared-db")
+    """
+    yield from _factory(request)
+
+
+def _tc_name(container: Any) -> str:
+    """The engine's name of a testcontainers container (started)."""
+    wrapped = getattr(container, "get_wrapped_container", None)
+    inner = wrapped() if callable(wrapped) else None
+    name = getattr(inner, "name", None)
+    if not isinstance(name, str) or not name:
+        raise SessionConfigError(
+            f"container: {type(container).__name__} is neither a name nor a started "
+            "testcontainers container",
+            "container",
+        )
+    return name
+
+
+@pytest.fixture
+def ops_container() -> Callable[..., SessionManager]:
+    """Hand a container started by someone else (testcontainers) to kstlib, by name.
+
+    ``ops_container(container, runtime=None, base_url=None)``: ``container`` is a
+    name or a started testcontainers container; the result is a
+    :class:`~kstlib.ops.SessionManager` for it (``status()``, ``logs()``,
+    ``wait_for_log()``, kstlib's typed errors). kstlib does not stop it: its owner
+    does (and, without Ryuk, the plugin removes what a killed run left, see the
+    guide). Without ``runtime``, kstlib finds the container on the engines it knows.
+
+    Example:
+        .. code-block:: python
+
+            def test_cache(ops_container):
+                with DockerContainer("localhost/kstlib-test:latest").with_command(
+                    "sh -c 'echo up; sleep 60'"
+                ) as tc:
+                    assert ops_container(tc).wait_for_log("up", timeout=10) == "up"
+    """
+
+    def adopt(
+        container: Any, *, runtime: str | None = None, base_url: str | None = None
     ) -> SessionManager:
-        if backend not in _BACKENDS:
-            raise SessionConfigError(f"backend: {_unknown_backend(backend)}", field="backend")
-        if backend in ("docker", "podman"):
-            options.setdefault("runtime", backend)
-            backend = "container"
-        if backend in (b.value for b in _LABELLED):
-            options["labels"] = {**(options.get("labels") or {}), OWNER_LABEL: owner}
-        session_name = name or f"{prefix}-{uuid.uuid4().hex[:8]}"
-        manager = _OwnedSession(session_name, backend=backend, **options)
-        manager._owner = owner
-        folder = _records_dir(create=True)
-        if folder is not None:
-            manager._record = folder / f"{uuid.uuid4().hex}.json"
-        made.append(manager)
-        if start:
-            manager.start(command)
-        return manager
+        name = container if isinstance(container, str) else _tc_name(container)
+        options: dict[str, Any] = {"base_url": base_url}
+        if runtime is not None:
+            options["runtime"] = runtime
+        return SessionManager(name, backend="container", **options)
 
-    yield factory
-    if request.config.getoption("--kstlib-ops-keep"):
-        kept = request.config.stash.setdefault(_KEPT, [])
-        for manager in made:
-            manager._forget()  # kept on purpose: not for the reaper
-            kept.append(f"kept session {manager.name!r} on {manager.backend.value}")
-        return
-    errors: list[str] = []
-    for manager in reversed(made):
-        try:
-            manager.stop(graceful=True, timeout=5)
-        except SessionNotFoundError:
-            pass
-        except OpsError as err:
-            errors.append(str(err))
-            continue  # the record stays: a later run tries again
-        manager._forget()
-    if errors:
-        pytest.fail("kstlib.ops could not clean up: " + "; ".join(errors), pytrace=False)
+    return adopt
