@@ -181,6 +181,8 @@ def test_ops_container_hands_a_testcontainers_container_to_kstlib(
         assert session.logs().splitlines()[:2] == ["first", "ready"]
         by_name = ops_container(session.name, runtime=runtime, base_url=ENGINE_URLS[runtime])
         assert by_name.status().pid == status.pid
+        found = ops_container(tc)  # no runtime: kstlib finds it on the engines it knows
+        assert found.status().runtime == runtime and found.status().pid == status.pid
     with pytest.raises(SessionNotFoundError) as caught:  # testcontainers removed it
         session.status()
     assert caught.value.name == session.name
