@@ -109,19 +109,19 @@ def test_a_live_run_in_another_pid_namespace_is_not_reaped_a_killed_one_is(
         assert theirs[2] == ours[2] and theirs[4] == ours[4]  # same boot, same host
 
         next_run(tmp_path, env)  # the namespaced run lives: its lock is held
-        assert [runners[r].exists(n) for r, n in zip(runners, names)] == [True, True]
+        assert [runners[r].exists(n) for r, n in zip(runners, names, strict=True)] == [True, True]
 
         os.killpg(proc.pid, signal.SIGKILL)  # the whole namespace, no cleanup
         proc.wait(timeout=30)
         next_run(tmp_path, env)  # its lock is free now: reaped
-        assert [runners[r].exists(n) for r, n in zip(runners, names)] == [False, False]
+        assert [runners[r].exists(n) for r, n in zip(runners, names, strict=True)] == [False, False]
         folder = tmp_path / "state" / "kstlib" / "ops" / "pytest-owners"
         assert list(folder.glob("*.json")) == [] and list(folder.glob("*.lock")) == []
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        for runtime, name in zip(runners, names):
+        for runtime, name in zip(runners, names, strict=False):
             with contextlib.suppress(OpsError):
                 runners[runtime].stop(name, graceful=False)
 
@@ -145,7 +145,7 @@ def test_marks_from_elsewhere_are_never_judged_dead(
     folder.mkdir(parents=True)
     for level in (folder, *folder.parents[:3]):
         level.chmod(0o700)
-    pid, start, boot, pidns, host = owner_token().split(":")
+    _pid, _start, boot, pidns, host = owner_token().split(":")
     dead = "999999999"
     marks = {
         "here": f"{dead}:1:{boot}:{pidns}:{host}",  # dead, this namespace: reaped

@@ -102,17 +102,17 @@ def test_same_config_is_found_again_changed_config_restarts(tmp_path: Path, sock
     try:
         first = runs.run("a")
         # kept after the run: running, with the hash, and no owner mark
-        for runner, name in zip(runs.runners, runs.names):
+        for runner, name in zip(runs.runners, runs.names, strict=True):
             assert runner.status(name).is_running
         labels = runs.runners[1].engine.inspect(runs.names[1]).labels
         assert REUSE_LABEL in labels and "io.kstlib.pytest-owner" not in labels
         assert len(labels[REUSE_LABEL]) == 32  # a keyed hash: no env value in it
         assert runs.run("a") == first  # same configuration: the same sessions
         changed = runs.run("b")  # the env changed: every one restarted
-        assert [c != f for c, f in zip(changed, first)] == [True, True, True]
+        assert [c != f for c, f in zip(changed, first, strict=True)] == [True, True, True]
         assert runs.run("b") == changed
     finally:
-        for runner, name in zip(runs.runners, runs.names):
+        for runner, name in zip(runs.runners, runs.names, strict=True):
             with contextlib.suppress(OpsError):
                 runner.stop(name, graceful=False)
 
@@ -155,6 +155,6 @@ def test_the_reaper_never_touches_a_reused_session(tmp_path: Path, socket: str) 
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-        for runner, name in zip(runs.runners, runs.names):
+        for runner, name in zip(runs.runners, runs.names, strict=True):
             with contextlib.suppress(OpsError):
                 runner.stop(name, graceful=False)

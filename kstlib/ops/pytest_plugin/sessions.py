@@ -78,7 +78,12 @@ def _reuse_key() -> bytes:
     try:
         fd = create_private(path)
     except FileExistsError:
-        return path.read_bytes()
+        try:  # never through a symlink
+            read = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return b"kstlib-reuse"
+        with os.fdopen(read, "rb") as handle:
+            return handle.read(64)
     except OSError:
         return b"kstlib-reuse"
     key = os.urandom(32)

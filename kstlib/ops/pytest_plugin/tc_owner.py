@@ -47,20 +47,32 @@ _DONE: set[int] = set()
 _MINE: list[tuple[int, Path, dict[str, Any]]] = []
 
 
+def _tc_host() -> str | None:
+    """The ``tc.host`` setting of testcontainers (``~/.testcontainers.properties``), if loaded."""
+    config = sys.modules.get("testcontainers.core.config")
+    if config is None:
+        return None
+    try:  # best effort: a third party's settings reader
+        host = config.testcontainers_config.tc_properties_get_tc_host()
+    except Exception:
+        return None
+    return host if isinstance(host, str) and host else None
+
+
 def tc_engines() -> list[list[str | None]]:
     """Where this run's testcontainers containers can be: ``[runtime, base_url]`` pairs.
 
-    ``DOCKER_HOST`` (what testcontainers talks to, Podman's socket included), then
-    the default Docker and Podman sockets.
+    testcontainers' ``tc.host`` and ``DOCKER_HOST`` (what it talks to, Podman's
+    socket included), then the default Docker and Podman sockets.
 
     Example:
         >>> ["docker", "unix:///var/run/docker.sock"] in tc_engines()
         True
     """
     pairs: list[list[str | None]] = []
-    host = os.environ.get("DOCKER_HOST")
-    if host:
-        pairs.append(["docker", host])  # testcontainers speaks Docker's API there
+    for host in (_tc_host(), os.environ.get("DOCKER_HOST")):
+        if host and host not in [p[1] for p in pairs]:
+            pairs.append(["docker", host])  # testcontainers speaks Docker's API there
     for pair in (["docker", _DOCKER], ["podman", _PODMAN]):
         if pair[1] not in [p[1] for p in pairs]:
             pairs.append(list(pair))
