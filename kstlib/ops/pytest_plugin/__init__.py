@@ -1,10 +1,19 @@
 """pytest plugin: real sessions as test fixtures, cleaned up whatever happens.
 
-Installed with kstlib (a ``pytest11`` entry point), so any test suite can use:
+Installed with kstlib (a ``pytest11`` entry point, ``kstlib_ops``; where
+autoloading is off, ``-p kstlib.ops.pytest_plugin`` or ``pytest_plugins``: every
+spelling registers it once), so any test suite can use:
 
 * ``ops_session``: a factory fixture that starts sessions on any backend with
   names unique to the test run, and stops and removes every one of them after
-  the test, whether it passed or failed;
+  the test, whether it passed or failed; the same factory at wider scopes:
+  ``ops_session_class``, ``ops_session_module``, ``ops_session_package``,
+  ``ops_session_session``, each cleaned up at the end of its scope;
+* ``reuse=True`` (any of them): the session outlives the run and the next run
+  finds it again when its configuration hash (:data:`REUSE_LABEL`,
+  :data:`REUSE_OPTION`) is the same, restarts it when not;
+* ``ops_container``: a container started by someone else (testcontainers), by
+  name, as a :class:`~kstlib.ops.SessionManager`;
 * ``--kstlib-ops-keep``: keep the sessions after the tests, for debugging (their
   names are listed in pytest's terminal summary);
 * ``@pytest.mark.ops_backend("docker")``: the test needs that backend (tmux,
@@ -14,13 +23,16 @@ Installed with kstlib (a ``pytest11`` entry point), so any test suite can use:
   backend (a typo) is a usage error that stops the run.
 
 A run that is killed (``SIGKILL``, a crash) cannot clean up, so every session
-the fixture starts is marked with its owner, the test process (pid and start
-time): a container or swarm service label :data:`OWNER_LABEL`, a tmux session option
-:data:`OWNER_OPTION`, and a record file (0600) under
-``$XDG_STATE_HOME/kstlib/ops/pytest-owners/``. The next pytest run reaps the
-sessions whose owner is gone: it stops and removes only a session that
-carries the mark of a dead owner, never one of a live run, nor one kstlib did
-not start.
+the fixtures start is marked with its owner, the test process (pid, start time,
+boot id, pid namespace, host): a container or swarm service label
+:data:`OWNER_LABEL`, a tmux session option :data:`OWNER_OPTION`, and a record
+file (0600) under ``$XDG_STATE_HOME/kstlib/ops/pytest-owners/``; the process
+holds a lock there while it runs. The next pytest run reaps the sessions whose
+owner is dead (its lock is free; see :mod:`kstlib.ops.pytest_plugin.owner`): it
+stops and removes only a session that carries the mark of a dead owner, never
+one of a live run (in any pid namespace), nor one kstlib did not start, nor a
+reused one. The containers testcontainers starts during a run are reaped the
+same way, without Ryuk (:mod:`kstlib.ops.pytest_plugin.tc_owner`).
 
 Example:
     .. code-block:: python
