@@ -61,6 +61,20 @@ def wait_for(predicate: Any, what: str) -> None:
     raise AssertionError(f"timed out after {WAIT_S} s waiting for {what}")
 
 
+def stat(pid: int) -> list[str]:
+    """``/proc/<pid>/stat`` after the command name (state first), ``[]`` once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def gone(pid: int, start: str) -> bool:
+    """Whether process ``pid`` (started at ``start``) has exited: a zombie's lock is free."""
+    fields = stat(pid)
+    return len(fields) < 20 or fields[19] != start or fields[0] in ("Z", "X")
+
+
 def next_run(where: Path, env: dict[str, str]) -> None:
     (where / "test_next.py").write_text("def test_nothing():\n    pass\n")
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -111,8 +125,13 @@ def test_a_live_run_in_another_pid_namespace_is_not_reaped_a_killed_one_is(
         next_run(tmp_path, env)  # the namespaced run lives: its lock is held
         assert [runners[r].exists(n) for r, n in zip(runners, names, strict=True)] == [True, True]
 
+        # pid 1 of the namespace, as this namespace sees it: the child of unshare
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 1
+        inner, start = int(children[0]), stat(int(children[0]))[19]
         os.killpg(proc.pid, signal.SIGKILL)  # the whole namespace, no cleanup
         proc.wait(timeout=30)
+        wait_for(lambda: gone(inner, start), "the namespace's pytest to exit")
         next_run(tmp_path, env)  # its lock is free now: reaped
         assert [runners[r].exists(n) for r, n in zip(runners, names, strict=True)] == [False, False]
         folder = tmp_path / "state" / "kstlib" / "ops" / "pytest-owners"

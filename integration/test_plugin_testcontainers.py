@@ -34,7 +34,12 @@ TC_LABEL = "org.testcontainers.session-id"
 
 INNER = """
 import pathlib, time
+import pytest
 from testcontainers.core.container import DockerContainer
+
+@pytest.fixture(autouse=True)
+def engine(monkeypatch):  # imported above, pointed at its engine only now
+    monkeypatch.setenv("DOCKER_HOST", {url!r})
 
 def test_holds_containers():
     kept = DockerContainer({image!r}).with_command("sleep 600").start()
@@ -62,13 +67,13 @@ def wait_for(predicate: Any, what: str) -> None:
 class Run:
     """One pytest process whose test starts two testcontainers containers and blocks."""
 
-    def __init__(self, where: Path, env: dict[str, str]) -> None:
+    def __init__(self, where: Path, env: dict[str, str], url: str) -> None:
         tag = uuid.uuid4().hex[:8]
         self.ready = where / f"ready-{tag}"
         self.release = where / f"release-{tag}"
         test = where / f"test_tc_{tag}.py"
         test.write_text(INNER.format(image=TEST_IMAGE, ready=str(self.ready),
-                                     release=str(self.release)))
+                                     release=str(self.release), url=url))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
             cwd=where, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -108,9 +113,13 @@ def test_a_killed_runs_testcontainers_are_reaped_without_ryuk(
     tmp_path: Path, engine: Any
 ) -> None:
     runtime, client = engine
+    # The engine under another path: the record must name what the test pointed at.
+    alias = tmp_path / f"{runtime}.sock"
+    alias.symlink_to(ENGINE_URLS[runtime].removeprefix("unix://"))
+    url = f"unix://{alias}"
     base = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
     env = {**base, "XDG_STATE_HOME": str(tmp_path / "state"),
-           "TESTCONTAINERS_RYUK_DISABLED": "true", "DOCKER_HOST": ENGINE_URLS[runtime],
+           "TESTCONTAINERS_RYUK_DISABLED": "true",
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent),
                                           os.environ.get("PYTHONPATH", "")])}
     killed = live = None
@@ -120,10 +129,10 @@ def test_a_killed_runs_testcontainers_are_reaped_without_ryuk(
         return bool(client.containers.list(all=True, filters={"name": f"^/?{name}$"}))
 
     try:
-        killed = Run(tmp_path, env)
+        killed = Run(tmp_path, env, url)
         killed_names = killed.names()
         made += killed_names
-        live = Run(tmp_path, env)
+        live = Run(tmp_path, env, url)
         live_names = live.names()
         made += live_names
         killed.kill()
@@ -134,13 +143,14 @@ def test_a_killed_runs_testcontainers_are_reaped_without_ryuk(
         records = [json.loads(p.read_text()) for p in folder.glob("tc-*.json")]
         assert {r["session_id"] for r in records} == session_ids
         assert all(r["kind"] == "testcontainers" for r in records)
+        assert all(["docker", url] in r["engines"] for r in records)  # seen before the test
 
         # The next run (no testcontainers in it, no DOCKER_HOST) reaps the killed run's.
         (tmp_path / "test_next.py").write_text("def test_nothing():\n    pass\n")
         nxt = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
              str(tmp_path / "test_next.py")],
-            cwd=tmp_path, env={k: v for k, v in env.items() if k != "DOCKER_HOST"},
+            cwd=tmp_path, env=env,
             capture_output=True, text=True, timeout=300, check=False)
         assert nxt.returncode == 0, nxt.stdout + nxt.stderr
         assert [exists(n) for n in killed_names] == [False, False]

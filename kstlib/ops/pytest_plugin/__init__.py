@@ -68,7 +68,11 @@ from kstlib.ops.pytest_plugin.sessions import (
     SessionFactory,
     unknown_backend,
 )
-from kstlib.ops.pytest_plugin.tc_owner import finish_testcontainers, watch_testcontainers
+from kstlib.ops.pytest_plugin.tc_owner import (
+    finish_testcontainers,
+    refresh_testcontainers,
+    watch_testcontainers,
+)
 
 __all__ = [
     "OWNER_LABEL",
@@ -241,6 +245,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             if required:
                 pytest.fail(f"KSTLIB_REQUIRE_ENGINES=1 and {message}", pytrace=False)
             pytest.skip(message)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """Before a test's body: the engines testcontainers may use now (fixtures set them)."""
+    refresh_testcontainers()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Before a test's teardown: the engines its body pointed testcontainers at."""
+    refresh_testcontainers()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -36,7 +36,12 @@ from kstlib.ops.pytest_plugin.owner import (
 )
 from kstlib.ops.pytest_plugin.reaper import reap_testcontainers
 
-__all__ = ["finish_testcontainers", "tc_engines", "watch_testcontainers"]
+__all__ = [
+    "finish_testcontainers",
+    "refresh_testcontainers",
+    "tc_engines",
+    "watch_testcontainers",
+]
 
 _LABELS = "testcontainers.core.labels"
 _DOCKER = "unix:///var/run/docker.sock"
@@ -104,6 +109,31 @@ def _record(labels: ModuleType) -> None:
         _DONE.discard(os.getpid())
         return
     _MINE.append((os.getpid(), path, record))
+
+
+def refresh_testcontainers() -> None:
+    """Add to this run's record the engines named since it was written (a new ``DOCKER_HOST``).
+
+    Called before each test's body and teardown: a fixture that points
+    testcontainers at another engine (``monkeypatch.setenv("DOCKER_HOST", ...)``)
+    is seen before the test starts containers there.
+
+    Example:
+        >>> refresh_testcontainers()
+    """
+    for index, (pid, path, record) in enumerate(_MINE):
+        if pid != os.getpid():
+            continue
+        known = record["engines"]
+        new = [pair for pair in tc_engines() if pair not in known]
+        if not new:
+            continue
+        wider = {**record, "engines": known + new}
+        try:
+            write_record(path, wider)
+        except OSError:
+            continue
+        _MINE[index] = (pid, path, wider)
 
 
 def finish_testcontainers(keep: bool) -> list[str]:
