@@ -203,8 +203,8 @@ def hold_lock(folder: Path, token: str) -> bool:
     """Take (once per process) the lock that says the run ``token`` names is alive.
 
     Blocking: a reaper holds a free lock only for the moment it looks. Returns
-    whether the lock is held (``False``: no lock file could be made; the owner is
-    then judged by its pid).
+    whether the lock is held (``False``: no lock file could be made, or the file
+    system has no locks; the owner is then judged by its pid, in its namespace).
 
     Example:
         >>> import tempfile
@@ -215,14 +215,17 @@ def hold_lock(folder: Path, token: str) -> bool:
     """
     if any(pid == os.getpid() and held == token for pid, held, _ in _HELD):
         return True
+    path = _lock_path(folder, token)
     try:
-        fd = create_private(_lock_path(folder, token), exclusive=False)
+        fd = create_private(path, exclusive=False)
     except OSError:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-    except OSError:
+    except OSError:  # no locks on this file system: no lock file, the pid rule applies
         os.close(fd)
+        with contextlib.suppress(OSError):
+            path.unlink()
         return False
     _HELD.append((os.getpid(), token, fd))
     return True
@@ -271,8 +274,11 @@ def claim(folder: Path, token: str) -> Iterator[bool]:
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             yield False  # held: the run is alive, wherever it runs
+            return
+        except OSError:  # no locks here: as without a lock file
+            yield owner.here and _pid_dead(owner)
             return
         yield True
         if not any(r.get("owner") == token for _, r in read_records(folder)):

@@ -218,7 +218,8 @@ class SessionFactory:
         )
         manager.owner = owner
         folder = records_dir(create=True)
-        if folder is not None and hold_lock(folder, owner):
+        if folder is not None:
+            hold_lock(folder, owner)  # without a lock, the owner is judged by its pid
             manager.record = folder / f"{uuid.uuid4().hex}.json"
         self.made.append(manager)
         if start:
