@@ -154,3 +154,10 @@ def test_the_reuse_hash_follows_the_config_not_our_marks(
     assert "one" not in same
     key = tmp_path / "state" / "kstlib" / "ops" / "pytest-owners" / "reuse.key"
     assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
+
+
+def test_a_testcontainers_engine_whose_socket_is_gone_holds_nothing() -> None:
+    from kstlib.ops.pytest_plugin.reaper import reap_testcontainers
+
+    record = {"session_id": "s", "engines": [["docker", "unix:///nonexistent/docker.sock"]]}
+    assert reap_testcontainers(record) == ("done", [])

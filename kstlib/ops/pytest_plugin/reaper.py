@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 from kstlib.ops.exceptions import OpsError, SessionNotFoundError
@@ -126,8 +127,9 @@ def reap_testcontainers(record: dict[str, Any]) -> tuple[str, list[str]]:
     """Remove the containers carrying the record's testcontainers session id.
 
     Looks on each engine the record names (``engines``: ``[runtime, base_url]``
-    pairs). Returns the outcome (``"done"`` or ``"retry"``: an engine did not
-    answer) and the names removed.
+    pairs; a unix socket that no longer exists is no engine, so nothing to look
+    at). Returns the outcome (``"done"`` or ``"retry"``: an engine did not answer)
+    and the names removed.
 
     Example:
         >>> reap_testcontainers({"session_id": "", "engines": []})
@@ -143,6 +145,9 @@ def reap_testcontainers(record: dict[str, Any]) -> tuple[str, list[str]]:
     for pair in engines:
         if not isinstance(pair, list) or len(pair) != 2:
             continue
+        url = str(pair[1] or "")
+        if url.startswith("unix://") and not os.path.exists(url[len("unix://") :]):
+            continue  # no socket, no engine: nothing of the run can be there
         runner = ContainerRunner(runtime=pair[0], base_url=pair[1])
         try:
             mine = [

@@ -45,7 +45,6 @@ __all__ = [
 
 _LABELS = "testcontainers.core.labels"
 _DOCKER = "unix:///var/run/docker.sock"
-_PODMAN = "unix:///run/podman/podman.sock"
 #: pids for which the record is written (once per process)
 _DONE: set[int] = set()
 #: this process's record: (pid, path, record)
@@ -65,23 +64,19 @@ def _tc_host() -> str | None:
 
 
 def tc_engines() -> list[list[str | None]]:
-    """Where this run's testcontainers containers can be: ``[runtime, base_url]`` pairs.
+    """Where testcontainers starts containers now: ``[runtime, base_url]`` pairs.
 
-    testcontainers' ``tc.host`` and ``DOCKER_HOST`` (what it talks to, Podman's
-    socket included), then the default Docker and Podman sockets.
+    Its ``tc.host`` setting, else ``DOCKER_HOST`` (Podman's socket included), else
+    Docker's default socket, as testcontainers itself chooses; spoken to with
+    Docker's API, as testcontainers does. A record gains the engines named later
+    in the run (see :func:`refresh_testcontainers`).
 
     Example:
-        >>> ["docker", "unix:///var/run/docker.sock"] in tc_engines()
-        True
+        >>> tc_engines()[0][0]
+        'docker'
     """
-    pairs: list[list[str | None]] = []
-    for host in (_tc_host(), os.environ.get("DOCKER_HOST")):
-        if host and host not in [p[1] for p in pairs]:
-            pairs.append(["docker", host])  # testcontainers speaks Docker's API there
-    for pair in (["docker", _DOCKER], ["podman", _PODMAN]):
-        if pair[1] not in [p[1] for p in pairs]:
-            pairs.append(list(pair))
-    return pairs
+    host = _tc_host() or os.environ.get("DOCKER_HOST") or _DOCKER
+    return [["docker", host]]
 
 
 def _record(labels: ModuleType) -> None:
