@@ -117,3 +117,35 @@ def test_ops_session_in_a_module_fixture_is_still_a_scope_mismatch(
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*ScopeMismatch*"])
+
+
+def test_session_factory_gives_a_package_its_own_dependency(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, socket: str
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(pytester.path / "state"))
+    pytester.makeconftest(f"""
+        from kstlib.ops import TmuxRunner
+
+        def alive():
+            return sorted(s.name for s in TmuxRunner(socket_name={socket!r}).list_sessions())
+    """)
+    for package in ("pkg_a", "pkg_b"):
+        folder = pytester.mkpydir(package)
+        (folder / "conftest.py").write_text(
+            "import pytest\n"
+            "from kstlib.ops.pytest_plugin import session_factory\n\n"
+            "@pytest.fixture(scope='package')\n"
+            "def per_package(request):\n"
+            "    with session_factory(request) as start:\n"
+            f"        yield start(['sleep', '600'], socket_name={socket!r})\n"
+        )
+        for module in ("test_1", "test_2"):
+            (folder / f"{module}.py").write_text(
+                "from conftest import alive\n\n"
+                "def test_it(per_package):\n"
+                "    assert alive() == [per_package.name]  # the other package's is gone\n"
+                f"    assert per_package.name.startswith({package!r})\n"
+            )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=4)
+    assert [s.name for s in TmuxRunner(socket_name=socket).list_sessions()] == []

@@ -7,8 +7,9 @@ spelling registers it once), so any test suite can use:
 * ``ops_session``: a factory fixture that starts sessions on any backend with
   names unique to the test run, and stops and removes every one of them after
   the test, whether it passed or failed; the same factory at wider scopes:
-  ``ops_session_class``, ``ops_session_module``, ``ops_session_package``,
-  ``ops_session_session``, each cleaned up at the end of its scope;
+  ``ops_session_class``, ``ops_session_module``, ``ops_session_session``, each
+  cleaned up at the end of its scope, and :func:`session_factory` for a fixture
+  of any scope (a package's);
 * ``reuse=True`` (any of them): the session outlives the run and the next run
   finds it again when its configuration hash (:data:`REUSE_LABEL`,
   :data:`REUSE_OPTION`) is the same, restarts it when not;
@@ -49,6 +50,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -85,11 +87,11 @@ __all__ = [
     "ops_session",
     "ops_session_class",
     "ops_session_module",
-    "ops_session_package",
     "ops_session_session",
     "owner_token",
     "reap_orphans",
     "require_engines",
+    "session_factory",
 ]
 
 OpsSessionFactory = Callable[..., SessionManager]
@@ -280,18 +282,48 @@ def _prefix(node: Any) -> str:
     prefix = "".join(
         c if c.isascii() and (c.isalnum() or c in "_-") else "-" for c in str(node.name)
     )[:40].strip("-_")
+    if not prefix:
+        return "session"
     return prefix if prefix[:1].isalpha() else f"t{prefix}"
+
+
+@contextlib.contextmanager
+def session_factory(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
+    """The ``ops_session`` factory for a fixture of any scope, cleaned up when it exits.
+
+    For scopes the ready-made fixtures do not cover, a package's above all: pytest
+    gives a package-scoped fixture the package of the ``conftest.py`` that defines
+    it (one defined in a plugin lives for the whole run), so it must be defined
+    there.
+
+    Example:
+        .. code-block:: python
+
+            # pkg/conftest.py
+            @pytest.fixture(scope="package")
+            def broker(request):
+                with session_factory(request) as start:
+                    yield start("echo up; sleep 600")
+    """
+    keep = bool(request.config.getoption("--kstlib-ops-keep"))
+    factory = SessionFactory(_prefix(request.node), keep=keep)
+    failed = False
+    try:
+        yield factory
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        kept, errors = factory.close()
+        request.config.stash.setdefault(_KEPT, []).extend(kept)
+        if errors and not failed:
+            pytest.fail("kstlib.ops could not clean up: " + "; ".join(errors), pytrace=False)
 
 
 def _factory(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
     """A factory for the requesting scope; its sessions are stopped when the scope ends."""
-    keep = bool(request.config.getoption("--kstlib-ops-keep"))
-    factory = SessionFactory(_prefix(request.node), keep=keep)
-    yield factory
-    kept, errors = factory.close()
-    request.config.stash.setdefault(_KEPT, []).extend(kept)
-    if errors:
-        pytest.fail("kstlib.ops could not clean up: " + "; ".join(errors), pytrace=False)
+    with session_factory(request) as factory:
+        yield factory
 
 
 @pytest.fixture
@@ -309,8 +341,8 @@ def ops_session(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
     never stopped nor reaped (``kstlib ops stop NAME`` removes it).
 
     The same factory at wider scopes: :func:`ops_session_class`,
-    :func:`ops_session_module`, :func:`ops_session_package`,
-    :func:`ops_session_session`.
+    :func:`ops_session_module`, :func:`ops_session_session`; for any other scope
+    (a package's), :func:`session_factory` in your own fixture.
 
     Example:
         .. code-block:: python
@@ -348,20 +380,6 @@ def ops_session_module(request: pytest.FixtureRequest) -> Iterator[OpsSessionFac
                 db = ops_session_module(["redis-server"], backend="docker", image="redis:7")
                 db.wait_for_log("Ready to accept connections", timeout=30)
                 return db
-    """
-    yield from _factory(request)
-
-
-@pytest.fixture(scope="package")
-def ops_session_package(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
-    """:func:`ops_session` for a package-scoped fixture: stopped after the package's tests.
-
-    Example:
-        .. code-block:: python
-
-            @pytest.fixture(scope="package")
-            def broker(ops_session_package):
-                return ops_session_package("echo up; sleep 600")
     """
     yield from _factory(request)
 
