@@ -161,3 +161,12 @@ def test_a_testcontainers_engine_whose_socket_is_gone_holds_nothing() -> None:
 
     record = {"session_id": "s", "engines": [["docker", "unix:///nonexistent/docker.sock"]]}
     assert reap_testcontainers(record) == ("done", [])
+
+
+def test_reuse_without_start_is_refused_before_anything() -> None:
+    from kstlib.ops.exceptions import SessionConfigError
+    from kstlib.ops.pytest_plugin.sessions import SessionFactory
+
+    with pytest.raises(SessionConfigError) as caught:
+        SessionFactory("t", keep=False)(["sleep", "9"], reuse=True, start=False)
+    assert caught.value.field == "start"

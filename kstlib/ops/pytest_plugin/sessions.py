@@ -209,6 +209,12 @@ class SessionFactory:
             options.setdefault("runtime", backend)
             backend = "container"
         if reuse:
+            if not start:
+                raise SessionConfigError(
+                    "start: reuse=True finds the kept session or starts it; start=False "
+                    "contradicts it",
+                    field="start",
+                )
             return self._reuse(command, backend, name, options)
         owner = owner_token()
         if backend in (b.value for b in LABELLED):
