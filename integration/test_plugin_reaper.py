@@ -24,6 +24,7 @@ import pytest
 from kstlib.ops import TmuxRunner
 from kstlib.ops.exceptions import OpsError
 from kstlib.ops.models import SessionConfig
+from kstlib.ops.pytest_plugin import owner_token
 
 from .conftest import DOCKER_URL, PODMAN_URL, TEST_IMAGE, unique
 from .test_cli import container_runner
@@ -182,12 +183,14 @@ def test_a_killed_run_is_reaped_by_the_next_and_nothing_else(
         option = tmux.server.cmd("show-options", "-qv", "-t", f"={killed_names[0]}:",
                                  "@kstlib-pytest-owner").stdout
         assert option == [token]
-        # A record whose dead owner names sessions that are not its own: left alone.
+        # A record whose dead owner (this namespace, no lock) names sessions that are not
+        # its own: the sessions are left alone, the record dropped.
+        dead = ":".join(["999999999", "1", *owner_token().split(":")[2:]])
         for name in (foreign, unowned):
             (folder / f"forged-{name}.json").write_text(json.dumps(
-                {"owner": "999999999:1", "name": name, "backend": "tmux", "socket_name": socket}))
+                {"owner": dead, "name": name, "backend": "tmux", "socket_name": socket}))
         (folder / "forged-outsider.json").write_text(json.dumps(
-            {"owner": "999999999:1", "name": outsider.name, "backend": "container",
+            {"owner": dead, "name": outsider.name, "backend": "container",
              "runtime": "docker", "base_url": DOCKER_URL}))
 
         # The next run reaps the killed run's sessions, and only those.

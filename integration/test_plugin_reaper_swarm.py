@@ -22,7 +22,8 @@ from .swarm_support import RUN, RUN_LABEL, Swarm, swarm_name, until
 
 pytestmark = pytest.mark.docker
 
-DEAD = "999999999:1"  # no such pid: an owner that is gone
+# no such pid in this pid namespace, boot and host: an owner that is gone
+DEAD = ":".join(["999999999", "1", *owner_token().split(":")[2:]])
 
 
 def test_the_fixture_labels_its_service_with_the_test_process(
@@ -51,7 +52,7 @@ def test_a_dead_owners_service_is_reaped_and_nothing_else(
     folder.mkdir(parents=True, mode=0o700)
     folder.parent.chmod(0o700)
     manager_url = swarm.env["KSTLIB_TEST_SWARM_MANAGER"]
-    owners = {"orphan": DEAD, "live": owner_token(), "other": "999999998:1"}
+    owners = {"orphan": DEAD, "live": owner_token(), "other": DEAD.replace("999999999", "999999998")}
     names = {kind: swarm_name(kind) for kind in (*owners, "foreign")}
     for kind, owner in owners.items():
         swarm.runner.start(
