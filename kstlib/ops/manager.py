@@ -152,7 +152,9 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             timeout=self._engine_timeout,
         ).found
         if len(found) > 1:
-            raise SessionAmbiguousError(name, [loc.label for loc in found])
+            raise SessionAmbiguousError(
+                name, [loc.backend for loc in found], places=[loc.label for loc in found]
+            )
         if not found:
             wants_container = any(options.get(k) is not None for k in _IMPLY_CONTAINER)
             return BackendType.CONTAINER if wants_container else BackendType.TMUX
@@ -191,8 +193,9 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         Raises:
             SessionNotFoundError: the name exists nowhere; the message (and
                 ``.searched``) names every place searched.
-            SessionAmbiguousError: it exists in several places (``.backends``
-                lists them, e.g. ``["tmux", "docker"]``); pick one with
+            SessionAmbiguousError: it exists in several places (``.places``
+                lists them, e.g. ``["tmux", "docker"]``; ``.backends`` their
+                types, ``["tmux", "container"]``); pick one with
                 ``SessionManager(name, backend=...)``.
 
         Example:
@@ -215,7 +218,11 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
                 name, named_engines(engines), options.get("engine_timeout")
             )
             if len(holding) > 1:
-                raise SessionAmbiguousError(name, [f"engine {e.name}" for e in holding])
+                raise SessionAmbiguousError(
+                    name,
+                    [e.backend for e in holding],
+                    places=[f"engine {e.name}" for e in holding],
+                )
             if not holding:
                 raise not_found(name, "any", searched)
             return cls(name, engine=holding[0], **options)
