@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from kstlib.ops import waits
 from kstlib.ops.backends import make_runner
+from kstlib.ops.display import LogText
 from kstlib.ops.exceptions import (
     SessionAmbiguousError,
     SessionConfigError,
@@ -372,7 +373,7 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         since: Since | None = None,
         timestamps: bool = False,
         ansi: bool = True,
-    ) -> str:
+    ) -> LogText:
         """The last ``lines`` lines of output (``None``: everything kept).
 
         ``since`` (an aware datetime or a Unix time) keeps what was written
@@ -389,9 +390,8 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             >>> bot.stop()
             True
         """
-        return self._lookup().logs(
-            self.name, lines=lines, since=since, timestamps=timestamps, ansi=ansi
-        )
+        runner = self._lookup()  # the text's notebook view renders its colours (LogText)
+        return LogText(runner.logs(self.name, lines, since=since, timestamps=timestamps, ansi=ansi))
 
     def follow_logs(
         self,
