@@ -60,7 +60,7 @@ if str(REPO) not in sys.path:
 
 IMAGE = "localhost/kstlib-test:latest"
 DOCKER_URL = "unix:///var/run/docker.sock"
-PODMAN_URL = "unix:///run/podman/podman.sock"
+PODMAN_URL = os.environ.get("KSTLIB_TEST_PODMAN_URL", "unix:///run/podman/podman.sock")
 CONTAINERS_CONF = REPO / "integration" / "engines" / "containers.conf"
 KSTLIB_BIN = Path(sys.executable).parent / "kstlib"
 # The fields kstlib reads for status() / list_sessions() (kstlib.ops.tmux.pane.FORMAT,

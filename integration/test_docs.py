@@ -61,6 +61,8 @@ STOP = re.compile(r"<!--\s*docs-test:\s*stop\s+([A-Za-z_]\w*)\s+after\s+(\d+)\s*
 FILE = re.compile(r"<!--\s*docs-test:\s*file\s+(.+?)\s*-->")
 RUNNABLE = {"python", "console"}
 TEST_IMAGE = "localhost/kstlib-test:latest"
+DOCKER_URL = os.environ.get("KSTLIB_TEST_DOCKER_URL", "unix:///var/run/docker.sock")
+PODMAN_URL = os.environ.get("KSTLIB_TEST_PODMAN_URL", "unix:///run/podman/podman.sock")
 #: The images the pages' examples name; a stand-in plays them.
 DOC_IMAGES = ("postgres:16", "nginx:1.27", "localhost/myapp:1.4")
 _STANDIN = (
@@ -184,8 +186,7 @@ def _untag(runtime: str, url: str, refs: list[str]) -> None:
 def doc_images() -> Iterator[None]:
     """The docs' example images, in every engine that answers."""
     made: list[tuple[str, str, list[str], list[str]]] = []
-    for runtime, url in (("docker", "unix:///var/run/docker.sock"),
-                         ("podman", "unix:///run/podman/podman.sock")):
+    for runtime, url in (("docker", DOCKER_URL), ("podman", PODMAN_URL)):
         try:
             made.append((runtime, url, _standin(runtime, url), _volumes(runtime, url)))
         except Exception as err:  # an engine that is not there: its blocks fail and say why

@@ -31,7 +31,7 @@ from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
 from .conftest import TEST_IMAGE, engine_missing, harness, unique
 
 ROOT = Path(__file__).resolve().parent.parent
-PODMAN_SOCK = "/run/podman/podman.sock"
+PODMAN_SOCK = os.environ.get("KSTLIB_TEST_PODMAN_SOCK", "/run/podman/podman.sock")
 TIMEOUT = 10.0
 
 

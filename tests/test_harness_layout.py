@@ -73,3 +73,27 @@ def test_bash_parses_the_harness() -> None:
             ["bash", "-n", str(part)], capture_output=True, text=True, check=False
         )
         assert done.returncode == 0, f"{part.name}: {done.stderr}"
+
+
+@pytest.mark.parametrize("part", PARTS, ids=lambda p: p.name)
+def test_the_harness_never_uses_the_users_home(part: Path) -> None:
+    """No command of the harness reads or writes ``~`` (``~/.ssh`` above all): its files live in $STATE."""
+    for number, line in enumerate(part.read_text().splitlines(), 1):
+        code = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
+        assert "~/" not in code and "$HOME" not in code and "${HOME" not in code, (
+            f"{part.name}:{number}: {line.strip()}"
+        )
+
+
+def test_the_podman_service_is_the_harness_own_on_its_own_socket() -> None:
+    """The harness starts Podman on a socket under $STATE and never adopts one that answers elsewhere."""
+    text = (HARNESS / "podman.sh").read_text()
+    assert 'PODMAN_SOCK="$PODMAN_DIR/podman.sock"' in text
+    assert 'PODMAN_DIR="$STATE/podman"' in text
+    start = text[text.index("start_podman() {") :]
+    start = start[: start.index("\n}\n")]
+    # It reuses a service only when the pid file names its own, alive.
+    assert 'podman_ours "$PODMAN_PIDFILE" && answers "$PODMAN_SOCK"' in start
+    assert "/run/podman" not in start
+    env = (HARNESS / "engines.sh").read_text()
+    assert "export CONTAINER_HOST=" in env and "export KSTLIB_TEST_PODMAN_URL=" in env

@@ -21,8 +21,9 @@
 #   engines.sh sshd-up     a private sshd on 127.0.0.1 (key login as root, $STATE/sshd)
 #   engines.sh sshd-down   stop it
 #
-# Endpoints: Docker unix:///var/run/docker.sock, Podman
-# unix:///run/podman/podman.sock. State (pid files, logs) lives in
+# Endpoints: Docker unix:///var/run/docker.sock, Podman a service of the
+# harness's own on unix://$STATE/podman/podman.sock (never one that already
+# answers elsewhere: see podman.sh). State (pid files, logs) lives in
 # $KSTLIB_ENGINES_STATE (default /tmp/kstlib-engines).
 # Registries: Debian's docker-registry (distribution 2.8) over plain HTTP on
 # loopback, state under $STATE/registry/{open,auth}/ (config, storage, port,
@@ -38,7 +39,6 @@ CONF="$HERE/containers.conf"
 STATE="${KSTLIB_ENGINES_STATE:-/tmp/kstlib-engines}"
 IMAGE="localhost/kstlib-test:latest"
 DOCKER_SOCK=/var/run/docker.sock
-PODMAN_SOCK=/run/podman/podman.sock
 WAIT_S="${KSTLIB_ENGINES_WAIT:-30}"
 BUSYBOX="${KSTLIB_BUSYBOX:-/bin/busybox}"
 IMAGE_PATH_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -77,11 +77,13 @@ report() { # one line per engine; returns 1 if any does not answer
         printf 'engines: %-7s %-36s %s\n' docker "unix://$DOCKER_SOCK" "NOT ANSWERING$(no_access "$DOCKER_SOCK")"
         rc=1
     fi
-    if answers "$PODMAN_SOCK"; then
-        v="$(engine_version "$PODMAN_SOCK")"
-        printf 'engines: %-7s %-36s %s\n' podman "unix://$PODMAN_SOCK" "${v:-?}"
+    local podman_sock
+    podman_sock="$(podman_socket)"
+    if answers "$podman_sock"; then
+        v="$(engine_version "$podman_sock")"
+        printf 'engines: %-7s %-36s %s\n' podman "unix://$podman_sock" "${v:-?}"
     else
-        printf 'engines: %-7s %-36s %s\n' podman "unix://$PODMAN_SOCK" "NOT ANSWERING$(no_access "$PODMAN_SOCK")"
+        printf 'engines: %-7s %-36s %s\n' podman "unix://$podman_sock" "NOT ANSWERING$(no_access "$podman_sock")"
         rc=1
     fi
     report_registries || rc=1
@@ -107,7 +109,7 @@ cmd_up() {
 cmd_down() {
     mkdir -p "$STATE"
     stop_pidfile docker "$STATE/dockerd.pid" dockerd
-    stop_pidfile podman "$STATE/podman.pid" "podman system service"
+    stop_podman
     stop_pidfile "registry (open)" "$REG_DIR/open/pid" docker-registry
     stop_pidfile "registry (auth)" "$REG_DIR/auth/pid" docker-registry
     cmd_swarm_down
@@ -117,6 +119,11 @@ cmd_down() {
 cmd_env() {
     printf 'export CONTAINERS_CONF=%q\n' "$CONF"
     printf 'export TESTCONTAINERS_RYUK_DISABLED=true\n'
+    local podman_sock
+    podman_sock="$(podman_socket)"
+    printf 'export CONTAINER_HOST=%q\n' "unix://$podman_sock"
+    printf 'export KSTLIB_TEST_PODMAN_URL=%q\n' "unix://$podman_sock"
+    printf 'export KSTLIB_TEST_PODMAN_SOCK=%q\n' "$podman_sock"
     local open auth
     open="$(reg_port open)"
     auth="$(reg_port auth)"

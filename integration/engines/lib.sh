@@ -125,13 +125,38 @@ stop_pidfile() { # stop_pidfile NAME PIDFILE COMMAND-NAME
     rm -f "$pf"
 }
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_busy() { # port_busy PORT [ADDR]: something accepts TCP connections there (default 127.0.0.1)
+    (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null
+}
 
-free_port() { # free_port PREFERRED -> the first free port from PREFERRED on
-    local p="$1"
-    while port_busy "$p"; do
+udp_busy() { # udp_busy PORT: a socket is bound to that UDP port (needs ss; else: not known, no)
+    command -v ss >/dev/null 2>&1 && [ -n "$(ss -Hlun "sport = :$1" 2>/dev/null)" ]
+}
+
+port_holder() { # port_holder PORT [tcp|udp] -> what listens there, for a message
+    local who="" flag=-Hltnp
+    [ "${2:-tcp}" = udp ] && flag=-Hlunp
+    if command -v ss >/dev/null 2>&1; then
+        who="$(ss "$flag" "sport = :$1" 2>/dev/null | awk '{ print $4, $6 }' | head -n 3 | paste -sd ';' -)"
+    fi
+    printf '%s' "${who:-a program of this machine}"
+}
+
+free_port() { # free_port PREFERRED [WHAT [ADDR...]] -> the first port from PREFERRED on, free on each ADDR
+    local p="$1" what="${2:-a registry}" addr busy
+    local addrs=("${@:3}")
+    [ ${#addrs[@]} = 0 ] && addrs=(127.0.0.1)
+    while :; do
+        busy=0
+        for addr in "${addrs[@]}"; do
+            port_busy "$p" "$addr" && busy=1
+        done
+        [ "$busy" = 0 ] && break
         p=$((p + 2))
-        [ "$p" -lt "$(($1 + 200))" ] || die "no free port for a registry near $1"
+        [ "$p" -lt "$(($1 + 200))" ] ||
+            die "no free port for $what from $1 to $(($1 + 198)) on ${addrs[*]} (port $1: $(port_holder "$1"))"
     done
+    # On stderr: the caller captures the port from stdout.
+    [ "$p" = "$1" ] || log "port $1 (for $what) is taken by $(port_holder "$1"): using $p" >&2
     printf '%s' "$p"
 }

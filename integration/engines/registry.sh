@@ -86,7 +86,7 @@ start_registry() { # start_registry KIND PREFERRED-PORT
     # The port it had (the images stay in its storage), else a free one.
     port="$(reg_port "$kind")"
     if [ -z "$port" ] || port_busy "$port"; then
-        port="$(free_port "$2")"
+        port="$(free_port "$2" "the $kind registry")"
     fi
     {
         printf 'version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n'

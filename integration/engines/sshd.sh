@@ -114,7 +114,7 @@ start_sshd() {
     sshd_ours && stop_pidfile sshd "$SSHD_DIR/sshd.pid" "sshd -D -f $SSHD_DIR/sshd_config"
     is_root || die "starting the test sshd needs root (it logs in as root to reach the engines' sockets)"
     if [ -z "$port" ] || port_busy "$port"; then
-        port="$(free_port 2222)"
+        port="$(free_port 2222 "the test sshd")"
     fi
     echo "$port" >"$SSHD_DIR/port"
     sshd_files "$port"

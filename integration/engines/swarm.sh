@@ -6,11 +6,16 @@
 # its own data root, exec root (and so its own managed containerd), pid file
 # and unix socket under $STATE/swarm. The manager advertises 127.0.0.1, the
 # worker 127.0.0.2 (two loopback addresses, so the 2377/7946/4789 ports do not
-# clash). No iptables here: no overlay network, no ingress routing mesh; tasks
+# clash). A control port (2377) or data path port (4789/udp) that something else
+# of the machine holds (its own swarm) is replaced by a free one when the swarm
+# is formed ($SWARM_DIR/port); the gossip port 7946 cannot be moved, so a taken
+# one stops swarm-up with what holds it. No iptables here: no overlay network, no ingress routing mesh; tasks
 # use the host network. Images come from the open loopback registry.
 SWARM_DIR="$STATE/swarm"
 SWARM_NODES="manager worker"
-SWARM_PORT=2377
+SWARM_PORT=2377 # the control port of a swarm formed before $SWARM_DIR/port existed
+SWARM_GOSSIP_PORT=7946
+SWARM_DATA_PORT=4789
 SWARM_LABEL_ROLE="worker"
 
 swarm_sock() { printf '%s' "$SWARM_DIR/$1.sock"; }
@@ -62,13 +67,35 @@ start_swarm_daemon() { # start_swarm_daemon NODE
     wait_for "swarm dockerd ($node)" "$sock" "$pid" "$lg"
 }
 
+gossip_free() { # gossip_free ADDR: the fixed gossip port is free there, else stop and say who holds it
+    if port_busy "$SWARM_GOSSIP_PORT" "$1"; then
+        die "port $SWARM_GOSSIP_PORT on $1 (swarm gossip, fixed by Docker) is taken by $(port_holder "$SWARM_GOSSIP_PORT"); stop that (a swarm of this machine?) or run with KSTLIB_ENGINES_SWARM=0"
+    fi
+}
+
+swarm_ports() { # the control and data path ports of a new swarm: free ones, kept in $SWARM_DIR/port
+    local data="$SWARM_DATA_PORT"
+    SWARM_PORT="$(free_port 2377 "the swarm's control port" 127.0.0.1 127.0.0.2)"
+    while udp_busy "$data"; do
+        log "port $data/udp (swarm data path) is taken by $(port_holder "$data" udp): trying $((data + 1))"
+        data=$((data + 1))
+        [ "$data" -lt "$((SWARM_DATA_PORT + 100))" ] || die "no free UDP port for the swarm's data path"
+    done
+    SWARM_DATA_PORT="$data"
+    echo "$SWARM_PORT" >"$SWARM_DIR/port"
+}
+
 swarm_form() { # init the manager, join the worker, label it; each step only if needed
     local m w token mid wid i
+    [ -s "$SWARM_DIR/port" ] && SWARM_PORT="$(cat "$SWARM_DIR/port")"
     read -r m _ mid <<<"$(swarm_state manager)"
     if [ "$m" != active ]; then
-        log "swarm: init on the manager (advertise 127.0.0.1, listen 127.0.0.1:$SWARM_PORT)"
+        swarm_ports
+        gossip_free 127.0.0.1
+        log "swarm: init on the manager (advertise 127.0.0.1, listen 127.0.0.1:$SWARM_PORT, data path $SWARM_DATA_PORT/udp)"
         swarm_cli manager swarm init --advertise-addr 127.0.0.1 \
-            --listen-addr "127.0.0.1:$SWARM_PORT" >/dev/null
+            --listen-addr "127.0.0.1:$SWARM_PORT" --data-path-port "$SWARM_DATA_PORT" >/dev/null ||
+            die "swarm init on the manager failed (see $SWARM_DIR/manager/dockerd.log)"
         read -r m _ mid <<<"$(swarm_state manager)"
         [ "$m" = active ] || die "swarm init on the manager failed (state: ${m:-?})"
     fi
@@ -83,6 +110,9 @@ swarm_form() { # init the manager, join the worker, label it; each step only if 
         w=inactive
     fi
     if [ "$w" != active ]; then
+        gossip_free 127.0.0.2
+        port_busy "$SWARM_PORT" 127.0.0.2 &&
+            die "port $SWARM_PORT on 127.0.0.2 (the worker's swarm port) is taken by $(port_holder "$SWARM_PORT")"
         token="$(swarm_cli manager swarm join-token -q worker)"
         log "swarm: the worker joins (advertise 127.0.0.2, listen 127.0.0.2:$SWARM_PORT)"
         # Through the API with the body on stdin: the join token never appears
