@@ -197,6 +197,8 @@ def own_podman(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         ["podman", "system", "service", "--time=0", f"unix://{sock}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # CONTAINER_HOST (the harness's service) would make this podman a remote client.
+        env={k: v for k, v in os.environ.items() if k not in ("CONTAINER_HOST", "CONTAINER_CONNECTION")},
     )
     deadline = time.monotonic() + 30
     while not sock.exists() and time.monotonic() < deadline and proc.poll() is None:
