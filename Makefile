@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed
 ENGINES := integration/engines/engines.sh
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-fast lint typecheck docs bench engines-up engines-down tmux clean
+.PHONY: help install demo test test-fast lint lint-sh typecheck docs bench engines-up engines-down tmux clean
 
 help:
 	@echo "make demo          run a real session lifecycle on tmux"
 	@echo "make test          install, start the engines, run every test"
 	@echo "make test-fast     unit tests only (no engine)"
 	@echo "make lint          ruff + mypy --strict on kstlib/"
+	@echo "make lint-sh       shellcheck on the engines harness (integration/engines/*.sh)"
 	@echo "make docs          build the Sphinx docs (warnings are errors)"
 	@echo "make engines-up    install and start tmux, Docker and Podman, build the test image"
 	@echo "make engines-down  stop the engines started by engines-up"
@@ -59,6 +60,10 @@ lint: install
 	$(BIN)/ruff check kstlib
 	$(BIN)/ruff format --check kstlib
 	$(BIN)/mypy
+
+# shellcheck comes with the engines (engines.sh up installs it with apt).
+lint-sh:
+	cd integration/engines && shellcheck -x *.sh
 
 docs: install
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html

@@ -23,6 +23,9 @@ from kstlib.ops import SessionConfig, TmuxRunner
 from kstlib.ops.config_engines import EngineConfig
 from kstlib.ops.fleet import list_engine, list_engines
 
+#: The harness's Podman socket (``engines.sh env`` exports it).
+PODMAN_SOCK = os.environ.get("KSTLIB_TEST_PODMAN_SOCK", "/run/podman/podman.sock")
+
 
 def engines(socket: str) -> list[EngineConfig]:
     """The five engines of the measurement (the harness must be up)."""
@@ -35,8 +38,8 @@ def engines(socket: str) -> list[EngineConfig]:
     return [
         EngineConfig("local", backend="tmux", socket_name=socket),
         EngineConfig("edge", f"ssh://root@127.0.0.1:{port}", "docker", **ssh),  # type: ignore[arg-type]
-        EngineConfig("lab", f"ssh://root@127.0.0.1:{port}/run/podman/podman.sock", "podman", **ssh),  # type: ignore[arg-type]
-        EngineConfig("podman", "unix:///run/podman/podman.sock", "podman"),
+        EngineConfig("lab", f"ssh://root@127.0.0.1:{port}{PODMAN_SOCK}", "podman", **ssh),  # type: ignore[arg-type]
+        EngineConfig("podman", f"unix://{PODMAN_SOCK}", "podman"),
         EngineConfig("second", env["KSTLIB_TEST_SWARM_MANAGER"], "docker"),
     ]
 

@@ -69,12 +69,13 @@ def test_same_name_in_tmux_and_a_container_is_ambiguous(
     with pytest.raises(SessionAmbiguousError) as info:
         auto_detect_backend(name, **where)
     assert info.value.name == name
-    assert info.value.backends == ["tmux", runtime]
+    assert info.value.places == ["tmux", runtime]
+    assert info.value.backends == ["tmux", "container"]
     assert "--backend" in str(info.value)
 
     with pytest.raises(SessionAmbiguousError) as mgr_info:
         SessionManager(name, backend=None, **where)
-    assert mgr_info.value.backends == ["tmux", runtime]
+    assert mgr_info.value.places == ["tmux", runtime]
 
     # An explicit backend settles it.
     explicit = SessionManager(name, backend="container", image=TEST_IMAGE, **where)
@@ -96,7 +97,8 @@ def test_every_engine_is_searched_when_no_runtime_is_given(
     containers("docker", name)
     with pytest.raises(SessionAmbiguousError) as info:
         auto_detect_backend(name, socket_name=tmux_socket)
-    assert info.value.backends == ["tmux", "podman", "docker"]
+    assert info.value.places == ["tmux", "podman", "docker"]
+    assert info.value.backends == ["tmux", "container", "container"]
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

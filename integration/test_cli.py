@@ -541,3 +541,17 @@ def test_restart_policy_option(cli: Cli) -> None:
     assert (data["state"], data["exit_code"], data["restart_count"]) == ("exited", 3, 2)
     cli.error("ops", "start", "bad", "-L", "w", "--restart", "sometimes", "--", "true", code=2)
     cli("ops", "stop", "crashy", "-L", "w", "-q")
+
+
+@pytest.mark.tmux
+def test_start_prints_upstreams_first_line_then_the_status(
+        cli: Cli, tmux_socket: str, cleanup: Callable[[Callable[[], None]], None]) -> None:
+    name = unique("cli")
+    cleanup(lambda: cli.tmux(tmux_socket).stop(name, graceful=False))
+    out = cli("ops", "start", name, "-L", tmux_socket, "-c", "sleep 60").stdout
+    first, rest = out.split("\n", 1)
+    assert first == f"Session '{name}' started (tmux backend)."
+    assert rest.startswith(f"Session '{name}': running\n")
+    # --quiet and --json print no such line.
+    cli("ops", "stop", name, "-L", tmux_socket, "-t", "5")
+    assert cli("ops", "start", name, "-L", tmux_socket, "-q", "-c", "sleep 60").stdout == ""

@@ -22,7 +22,7 @@ import pytest
 from .conftest import DOCKER_URL, PODMAN_URL, engine_missing, harness
 
 ENGINES = Path(__file__).resolve().parent / "engines" / "engines.sh"
-PODMAN_SOCK = "/run/podman/podman.sock"
+PODMAN_SOCK = os.environ.get("KSTLIB_TEST_PODMAN_SOCK", "/run/podman/podman.sock")
 
 
 @pytest.fixture(scope="session")

@@ -321,7 +321,8 @@ def test_find_returns_the_manager_wherever_the_session_runs(
         try:
             with pytest.raises(SessionAmbiguousError) as amb:
                 SessionManager.find(on_tmux, socket_name=tmux_socket)
-            assert amb.value.backends == ["tmux", runtime]
+            assert amb.value.places == ["tmux", runtime]
+            assert amb.value.backends == ["tmux", "container"]
         finally:
             runner.stop(on_tmux, graceful=False)
 

@@ -31,7 +31,7 @@ from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
 from .conftest import TEST_IMAGE, engine_missing, harness, unique
 
 ROOT = Path(__file__).resolve().parent.parent
-PODMAN_SOCK = "/run/podman/podman.sock"
+PODMAN_SOCK = os.environ.get("KSTLIB_TEST_PODMAN_SOCK", "/run/podman/podman.sock")
 TIMEOUT = 10.0
 
 
@@ -200,6 +200,8 @@ def own_podman(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         ["podman", "system", "service", "--time=0", f"unix://{sock}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # CONTAINER_HOST (the harness's service) would make this podman a remote client.
+        env={k: v for k, v in os.environ.items() if k not in ("CONTAINER_HOST", "CONTAINER_CONNECTION")},
     )
     deadline = time.monotonic() + 30
     while not sock.exists() and time.monotonic() < deadline and proc.poll() is None:

@@ -143,7 +143,8 @@ def test_a_name_on_two_servers_is_ambiguous(world: World) -> None:
     world.foreign("vega", name)
     with pytest.raises(SessionAmbiguousError) as err:
         search(name, containers=False).one(name)
-    assert err.value.backends == ["tmux (socket orion)", "tmux (socket vega)"]
+    assert err.value.places == ["tmux (socket orion)", "tmux (socket vega)"]
+    assert err.value.backends == ["tmux", "tmux"]
     with pytest.raises(SessionAmbiguousError):
         SessionManager.find(name)
 

@@ -447,7 +447,9 @@ class Context:
         if not found and not tmux_only and self.explicit_place(name) is None:
             found = engines.probe_engines(self, name)
         if len(found) > 1:
-            raise SessionAmbiguousError(name, [p.label for p in found])
+            raise SessionAmbiguousError(
+                name, [p.backend for p in found], places=[p.label for p in found]
+            )
         return found[0] if found else None
 
     def not_found(self, name: str) -> SessionNotFoundError:

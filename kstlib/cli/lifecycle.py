@@ -40,6 +40,9 @@ def cmd_start(ctx: Context) -> int:
         2
     """
     status = ctx.start(start_config(ctx))
+    if not ctx.option("json") and not ctx.option("quiet"):
+        # Upstream kstlib's first line, then the status block.
+        output.emit(f"Session '{status.name}' started ({status.backend.value} backend).")
     output.emit_status(ctx, status, None)
     return 0
 

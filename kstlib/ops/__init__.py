@@ -35,20 +35,33 @@ from kstlib.ops.exceptions import (
     StateDirError,
     TmuxNotFoundError,
 )
-from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus, SessionTable
 
 if TYPE_CHECKING:
     from kstlib.ops.container import ContainerRunner
     from kstlib.ops.locate import EngineUnavailableWarning, auto_detect_backend, list_sessions
     from kstlib.ops.manager import SessionManager
+    from kstlib.ops.models import (
+        BackendType,
+        SessionConfig,
+        SessionState,
+        SessionStatus,
+        SessionTable,
+    )
     from kstlib.ops.registry import PullProgress, PullResult, RegistryAuth, pull_image
     from kstlib.ops.runner import AbstractRunner, Runner
     from kstlib.ops.swarm import SwarmRunner
     from kstlib.ops.tmux import TmuxRunner
 
-# The runners and the manager load on first use (PEP 562), so that
-# ``import kstlib.ops`` costs only the exceptions and the models.
+# The models, the runners and the manager load on first use (PEP 562), so
+# that ``import kstlib.ops`` costs only the exceptions (the models need
+# dataclasses, datetime and the validators' compiled patterns; the runners
+# the engines' SDKs). tests/test_lazy_import.py holds this.
 _LAZY = {
+    "BackendType": "kstlib.ops.models",
+    "SessionConfig": "kstlib.ops.models",
+    "SessionState": "kstlib.ops.models",
+    "SessionStatus": "kstlib.ops.models",
+    "SessionTable": "kstlib.ops.models",
     "AbstractRunner": "kstlib.ops.runner",
     "ContainerRunner": "kstlib.ops.container",
     "EngineUnavailableWarning": "kstlib.ops.locate",

@@ -354,17 +354,25 @@ class SessionAmbiguousError(SessionError):
     Raised when auto-detection finds a session in more than one backend,
     requiring an explicit backend. Use --backend to disambiguate.
 
+    ``backends`` holds the backend types, as upstream kstlib has it
+    (``'tmux'``, ``'container'``, ``'swarm'``); ``places`` says where each one
+    is (``'tmux'``, ``'docker'``, ``'engine edge'``...), one per entry of
+    ``backends``. Without ``places=``, the places are the backends.
+
     Example:
-        >>> err = SessionAmbiguousError("bot", ["tmux", "podman"])
-        >>> err.backends
-        ['tmux', 'podman']
+        >>> err = SessionAmbiguousError("bot", ["tmux", "container"], places=["tmux", "podman"])
+        >>> err.backends, err.places
+        (['tmux', 'container'], ['tmux', 'podman'])
     """
 
-    def __init__(self, name: str, backends: Iterable[object]) -> None:
+    def __init__(
+        self, name: str, backends: Iterable[object], *, places: Iterable[object] | None = None
+    ) -> None:
         self.name = name
         self.backends = [_backend_name(b) for b in backends]
+        self.places = list(self.backends) if places is None else [_backend_name(p) for p in places]
         super().__init__(
-            f"Session {name!r} exists on several backends ({', '.join(self.backends)}); "
+            f"Session {name!r} exists on several backends ({', '.join(self.places)}); "
             "use --backend to disambiguate (backend= in Python)."
         )
 

@@ -131,7 +131,11 @@ class Search:
             'tmux'
         """
         if len(self.found) > 1:
-            raise SessionAmbiguousError(name, [loc.label for loc in self.found])
+            raise SessionAmbiguousError(
+                name,
+                [loc.backend for loc in self.found],
+                places=[loc.label for loc in self.found],
+            )
         if not self.found:
             searched = self.searched or ["nothing reachable"]
             searched = [*searched, *(f"{u} (not reachable)" for u in self.unreachable)]
@@ -486,5 +490,7 @@ def auto_detect_backend(
         name, socket_name=socket_name, socket_path=socket_path, runtime=runtime, base_url=base_url
     ).found
     if len(found) > 1:
-        raise SessionAmbiguousError(name, [loc.label for loc in found])
+        raise SessionAmbiguousError(
+            name, [loc.backend for loc in found], places=[loc.label for loc in found]
+        )
     return found[0].backend if found else None

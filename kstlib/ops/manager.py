@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from kstlib.ops import waits
 from kstlib.ops.backends import make_runner
+from kstlib.ops.display import LogText
 from kstlib.ops.exceptions import (
     SessionAmbiguousError,
     SessionConfigError,
@@ -152,7 +153,9 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             timeout=self._engine_timeout,
         ).found
         if len(found) > 1:
-            raise SessionAmbiguousError(name, [loc.label for loc in found])
+            raise SessionAmbiguousError(
+                name, [loc.backend for loc in found], places=[loc.label for loc in found]
+            )
         if not found:
             wants_container = any(options.get(k) is not None for k in _IMPLY_CONTAINER)
             return BackendType.CONTAINER if wants_container else BackendType.TMUX
@@ -191,8 +194,9 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         Raises:
             SessionNotFoundError: the name exists nowhere; the message (and
                 ``.searched``) names every place searched.
-            SessionAmbiguousError: it exists in several places (``.backends``
-                lists them, e.g. ``["tmux", "docker"]``); pick one with
+            SessionAmbiguousError: it exists in several places (``.places``
+                lists them, e.g. ``["tmux", "docker"]``; ``.backends`` their
+                types, ``["tmux", "container"]``); pick one with
                 ``SessionManager(name, backend=...)``.
 
         Example:
@@ -215,7 +219,11 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
                 name, named_engines(engines), options.get("engine_timeout")
             )
             if len(holding) > 1:
-                raise SessionAmbiguousError(name, [f"engine {e.name}" for e in holding])
+                raise SessionAmbiguousError(
+                    name,
+                    [e.backend for e in holding],
+                    places=[f"engine {e.name}" for e in holding],
+                )
             if not holding:
                 raise not_found(name, "any", searched)
             return cls(name, engine=holding[0], **options)
@@ -365,7 +373,7 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         since: Since | None = None,
         timestamps: bool = False,
         ansi: bool = True,
-    ) -> str:
+    ) -> LogText:
         """The last ``lines`` lines of output (``None``: everything kept).
 
         ``since`` (an aware datetime or a Unix time) keeps what was written
@@ -382,9 +390,8 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             >>> bot.stop()
             True
         """
-        return self._lookup().logs(
-            self.name, lines=lines, since=since, timestamps=timestamps, ansi=ansi
-        )
+        runner = self._lookup()  # the text's notebook view renders its colours (LogText)
+        return LogText(runner.logs(self.name, lines, since=since, timestamps=timestamps, ansi=ansi))
 
     def follow_logs(
         self,

@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from kstlib.ops.display import PlainLine
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.images import (
     DEFAULT_PULL_TIMEOUT,
@@ -215,7 +216,7 @@ def notebook_progress() -> ProgressCallback | None:
                 state["done"].add(event.layer)
             if event.total:
                 state["bytes"][event.layer] = (event.current or 0, event.total)
-        text = _summary(event, state)
+        text = PlainLine(_summary(event, state))  # shown as itself, not as a str repr
         if state["handle"] is None:
             state["handle"] = display(text, display_id=True)
         elif state["handle"] is not None:

@@ -17,5 +17,9 @@ Example:
 
 from kstlib.ops.tmux.pane import MANAGED_OPTION
 from kstlib.ops.tmux.runner import TmuxRunner
+from kstlib.ops.tmux.sockets import user_sockets
 
-__all__ = ["MANAGED_OPTION", "TmuxRunner"]
+#: Upstream kstlib's name: the user's live tmux servers other than the default one.
+discover_tmux_sockets = user_sockets
+
+__all__ = ["MANAGED_OPTION", "TmuxRunner", "discover_tmux_sockets"]

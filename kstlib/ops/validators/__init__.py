@@ -40,6 +40,8 @@ from kstlib.ops.validators.container import (
     HOST_PORT_RE,
     IMAGE_RE,
     MAX_IMAGE,
+    MAX_PORTS,
+    MAX_VOLUMES,
     MEMORY_RE,
     NETWORK_MODES,
     NETWORK_NAME_RE,
@@ -62,6 +64,12 @@ from kstlib.ops.validators.container import (
     validate_runtime,
     validate_volumes,
 )
+from kstlib.ops.validators.shell import (
+    DANGEROUS_ENV_KEYS,
+    MAX_SEND_KEYS_LENGTH,
+    refuse_shell_patterns,
+    validate_send_keys,
+)
 from kstlib.ops.validators.swarm import (
     validate_mode,
     validate_placement,
@@ -72,15 +80,25 @@ from kstlib.ops.validators.swarm import (
 from kstlib.ops.validators.urls import refuse_password
 
 __all__ = [
+    "DANGEROUS_ENV_KEYS",
     "ENV_KEY_RE",
     "HOST_PORT_RE",
     "IMAGE_RE",
     "MAX_COMMAND_BYTES",
+    "MAX_COMMAND_LENGTH",
     "MAX_ENV_KEYS",
+    "MAX_ENV_KEY_LENGTH",
     "MAX_ENV_VALUE_BYTES",
+    "MAX_ENV_VALUE_LENGTH",
+    "MAX_ENV_VARS",
     "MAX_IMAGE",
+    "MAX_IMAGE_NAME_LENGTH",
     "MAX_NAME",
+    "MAX_PORTS",
+    "MAX_SEND_KEYS_LENGTH",
+    "MAX_SESSION_NAME_LENGTH",
     "MAX_SHOWN",
+    "MAX_VOLUMES",
     "MEMORY_RE",
     "NAME_RE",
     "NETWORK_MODES",
@@ -102,6 +120,7 @@ __all__ = [
     "validate_cpus",
     "validate_env",
     "validate_image",
+    "validate_image_name",
     "validate_insecure_registries",
     "validate_labels",
     "validate_lines",
@@ -119,7 +138,9 @@ __all__ = [
     "validate_replicas",
     "validate_restart",
     "validate_runtime",
+    "validate_send_keys",
     "validate_service_name",
+    "validate_session_name",
     "validate_since",
     "validate_socket_name",
     "validate_stop_timeout",
@@ -134,7 +155,16 @@ ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: Linux refuses a single argument or env string over 128 KiB (MAX_ARG_STRLEN).
 MAX_ENV_VALUE_BYTES = 128 * 1024
 MAX_ENV_KEYS = 1024
+#: The longest environment key (as upstream kstlib).
+MAX_ENV_KEY_LENGTH = 128
 MAX_COMMAND_BYTES = 128 * 1024
+
+# Upstream kstlib's names for the same limits (one rule each: these are aliases).
+MAX_SESSION_NAME_LENGTH = MAX_NAME
+MAX_IMAGE_NAME_LENGTH = MAX_IMAGE
+MAX_COMMAND_LENGTH = MAX_COMMAND_BYTES
+MAX_ENV_VARS = MAX_ENV_KEYS
+MAX_ENV_VALUE_LENGTH = MAX_ENV_VALUE_BYTES
 # The image reference grammar of the distribution spec, simplified to one regex.
 
 
@@ -175,12 +205,20 @@ def validate_lookup_name(name: object) -> str:
     return value
 
 
-def validate_command(command: object) -> str | tuple[str, ...] | None:
+def validate_command(command: object, *, strict: bool = False) -> str | tuple[str, ...] | None:
     """Check a command: ``None``, a non-empty string, or a non-empty argv list of strings.
+
+    ``strict=True`` also refuses a command string holding a shell pattern
+    (``;``, ``|``, ``$(...)``, redirections, ``eval``...), as upstream kstlib
+    does by default; an argv list reaches no shell, so it has nothing to refuse.
 
     Example:
         >>> validate_command(["echo", "a;b"])
         ('echo', 'a;b')
+        >>> validate_command("echo a; echo b", strict=True)
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: command: contains ';' (command chaining), a potentially dangerous shell pattern (pass an argv list, or strict=False)
     """
     if command is None:
         return None
@@ -190,7 +228,7 @@ def validate_command(command: object) -> str | tuple[str, ...] | None:
             raise config_error("command", "must not be empty")
         if len(command.encode()) > MAX_COMMAND_BYTES:
             raise config_error("command", f"is longer than {MAX_COMMAND_BYTES} bytes")
-        return command
+        return refuse_shell_patterns("command", command) if strict else command
     if isinstance(command, Sequence) and not isinstance(command, (bytes, bytearray)):
         argv = tuple(command)
         if not argv:
@@ -209,8 +247,12 @@ def validate_command(command: object) -> str | tuple[str, ...] | None:
     )
 
 
-def validate_env(env: object) -> dict[str, str]:
+def validate_env(env: object, *, strict: bool = False) -> dict[str, str]:
     """Check environment variables: keys ``^[A-Za-z_][A-Za-z0-9_]*$``, string values.
+
+    ``strict=True`` also refuses the keys that load code into a process
+    (:data:`DANGEROUS_ENV_KEYS`: ``LD_PRELOAD``, ``PYTHONPATH``...), as upstream
+    kstlib always does.
 
     Example:
         >>> validate_env({"GREETING": "hello 'world'"})
@@ -228,6 +270,10 @@ def validate_env(env: object) -> dict[str, str]:
     for key, raw in env.items():
         if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
             raise config_error("env", f"key {_short(key)} must match ^[A-Za-z_][A-Za-z0-9_]*$")
+        if len(key) > MAX_ENV_KEY_LENGTH:
+            raise config_error("env", f"key {_short(key)} is longer than {MAX_ENV_KEY_LENGTH}")
+        if strict and key in DANGEROUS_ENV_KEYS:
+            raise config_error("env", f"key {key!r} loads code into the process (strict)")
         number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
         value = _require_str(f"env[{key}]", str(raw) if number else raw, secret=True)
         if len(value.encode()) > MAX_ENV_VALUE_BYTES:
@@ -403,3 +449,8 @@ def validate_base_url(base_url: object) -> str | None:
             f"{shown(base_url)} must start with unix://, tcp://, ssh://, http:// or https://",
         )
     return refuse_password(base_url)
+
+
+# Upstream kstlib's names for the same checks (aliases: one rule each).
+validate_session_name = validate_name
+validate_image_name = validate_image

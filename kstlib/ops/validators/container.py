@@ -23,6 +23,9 @@ IMAGE_RE = re.compile(
     r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,})?"
 )
 MAX_IMAGE = 255
+#: At most this many volumes and port mappings on one session (as upstream kstlib).
+MAX_VOLUMES = 20
+MAX_PORTS = 50
 VOLUME_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 VOLUME_OPTIONS = frozenset({"ro", "rw", "z", "Z"})
 RESTART_RE = re.compile(r"no|always|unless-stopped|on-failure(?::([0-9]{1,4}))?")
@@ -90,6 +93,8 @@ def validate_volumes(volumes: object, field: str = "volumes") -> tuple[str, ...]
         True
     """
     items = _sequence_of_str(field, volumes)
+    if len(items) > MAX_VOLUMES:
+        raise config_error(field, f"has {len(items)} entries, more than the {MAX_VOLUMES} allowed")
     out: list[str] = []
     for item in items:
         parts = item.split(":")
@@ -132,6 +137,8 @@ def validate_ports(ports: object) -> tuple[str, ...]:
         ('127.0.0.1:8080:80', '[::1]:5353:53/udp', '80', '127.0.0.1::9000')
     """
     items = _sequence_of_str("ports", ports)
+    if len(items) > MAX_PORTS:
+        raise config_error("ports", f"has {len(items)} entries, more than the {MAX_PORTS} allowed")
     for item in items:
         parse_port(item)
     return items

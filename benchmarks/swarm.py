@@ -51,17 +51,13 @@ def bench_swarm(bench: Any, variant: Any) -> None:
         return name
 
     def raw_running(name: str) -> None:
-        while not any(
-            t["Status"]["State"] == "running" for t in api.tasks(filters={"name": name})
-        ):
+        while not any(t["Status"]["State"] == "running" for t in api.tasks(filters={"name": name})):
             time.sleep(POLL)
 
     command = ["sh", "-c", "seq 1 300; while :; do sleep 1; done"]
     try:
         steady = fresh("steady")
-        runner.start(
-            SessionConfig(name=steady, backend="swarm", image=image, command=command)
-        )
+        runner.start(SessionConfig(name=steady, backend="swarm", image=image, command=command))
         time.sleep(1.0)  # the 300 lines are written
         bench.facts["swarm_nodes"] = len(api.nodes())
 
@@ -85,9 +81,7 @@ def bench_swarm(bench: Any, variant: Any) -> None:
             {
                 "kstlib": variant(lambda _: runner.logs(steady, 100)),
                 "raw": variant(
-                    lambda _: b"".join(
-                        api.service_logs(steady, stdout=True, stderr=True, tail=100)
-                    )
+                    lambda _: b"".join(api.service_logs(steady, stdout=True, stderr=True, tail=100))
                 ),
             },
         )
@@ -101,9 +95,7 @@ def bench_swarm(bench: Any, variant: Any) -> None:
 
         def kstlib_start(name: str) -> None:
             runner.start(
-                SessionConfig(
-                    name=name, backend="swarm", image=image, command=["sleep", "300"]
-                )
+                SessionConfig(name=name, backend="swarm", image=image, command=["sleep", "300"])
             )
             api.remove_service(name)  # untimed below: removal is the next prep's cost
 
