@@ -20,8 +20,9 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -32,9 +33,9 @@ from kstlib.ops.engines.errors import on_api_error, on_not_found
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     OpsError,
-    SessionAttachError,
     SessionExistsError,
     SessionNotFoundError,
+    SessionStartError,
 )
 from kstlib.ops.models import SessionConfig
 from kstlib.ops.translate import CallContext, Op, Table, explanation, op_error
@@ -198,11 +199,15 @@ def _ns(seconds: float) -> int:
     return round(seconds * 1e9)
 
 
-class SwarmEngine(http.HttpEngine):
-    """A swarm manager node, driven through ``docker.APIClient``.
+class SwarmEngine(http.HttpBase):
+    """A swarm manager node, driven through ``docker.APIClient``: a :class:`~kstlib.ops.engines.services.ServiceEngine`.
 
-    Create it with :meth:`open` (or :func:`kstlib.ops.engines.endpoints.connect`
-    with ``runtime="swarm"``, which caches it).
+    It offers services, tasks, nodes, secrets and the gathered logs; no
+    container call (a manager cannot inspect, wait for or attach to a task
+    that may run on another node).
+
+    Create it with :meth:`open` (or :func:`kstlib.ops.engines.endpoints.connect_swarm`,
+    which caches it).
 
     Example:
         >>> engine = SwarmEngine.open("unix:///tmp/kstlib-engines/swarm/manager.sock", 10)  # doctest: +SKIP
@@ -240,15 +245,22 @@ class SwarmEngine(http.HttpEngine):
 
     # -- services ---------------------------------------------------------------------------
 
-    def create(self, spec: ServiceSpec, auth_config: Mapping[str, str] | None = None) -> str:
+    def create(
+        self,
+        spec: ServiceSpec,
+        auth_config: Mapping[str, str] | None = None,
+        secrets: Mapping[str, tuple[str, str]] | None = None,
+    ) -> str:
         """Create the service (``POST /services/create``); return its id.
 
         The tasks run on the host network (no overlay or ingress is needed)
         with the session's init, env, working dir, mounts, limits, restart
         policy and grace period; published ports are host-mode.
         ``auth_config`` goes to the manager as ``X-Registry-Auth``, and with
-        the service to every node that pulls its image (the SDK's
-        ``create_service`` only sends what its own Docker config holds).
+        the service to every node that pulls its image; ``None`` sends no
+        header (the SDK's ``create_service`` would send what its own Docker
+        config holds). ``secrets`` maps a file name under ``/run/secrets``
+        to the ``(id, name)`` of a swarm secret (mode 0400, owner root).
 
         Example:
             >>> engine.create(service_spec(config))  # doctest: +SKIP
@@ -277,6 +289,11 @@ class SwarmEngine(http.HttpEngine):
             init=c.init,
             tty=False,  # a tty service's logs come one byte per chunk; no attach anyway
             stop_grace_period=_ns(spec.grace),
+            secrets=[
+                types.SecretReference(secret_id, secret_name, filename=file_name)
+                for file_name, (secret_id, secret_name) in (secrets or {}).items()
+            ]
+            or None,
         )
         resources = None
         if c.memory is not None or c.cpus is not None:
@@ -405,25 +422,32 @@ class SwarmEngine(http.HttpEngine):
     ) -> None:
         """Change the replica count, or force a rolling restart of every task.
 
+        The service's current spec goes back as the manager gave it, with only
+        the replica count (or the ``ForceUpdate`` counter) changed, at the
+        version it was read at (the manager refuses an update of a spec that
+        changed meanwhile). The SDK's ``update_service`` would add empty
+        ``DNSConfig``, ``Placement`` and ``Resources``: a different task
+        template, so the swarm would replace every running task. The
+        registry credentials the service was created with stay with it.
+
         Example:
             >>> engine.update(engine.find("bot"), "bot", replicas=3)  # doctest: +SKIP
         """
-        from docker import types
-
-        mode = types.ServiceMode("replicated", replicas=replicas) if replicas is not None else None
-        template = None
+        spec = copy.deepcopy(dict(service.get("Spec") or {}))
+        if replicas is not None:
+            spec["Mode"] = {"Replicated": {"Replicas": replicas}}
         if force:
             # A new ForceUpdate counter replaces every task, even with nothing else changed.
-            current = (service.get("Spec") or {}).get("TaskTemplate") or {}
-            template = {"ForceUpdate": int(current.get("ForceUpdate") or 0) + 1}
+            template = spec.setdefault("TaskTemplate", {})
+            template["ForceUpdate"] = int(template.get("ForceUpdate") or 0) + 1
+        version = (service.get("Version") or {}).get("Index")
         with self._translate(Op.START, name):
-            self.api.update_service(
-                service["ID"],
-                (service.get("Version") or {}).get("Index"),
-                task_template=template,
-                mode=mode,
-                fetch_current_spec=True,
+            response = self.api._post_json(
+                self.api._url("/services/{0}/update", str(service["ID"])),
+                data=spec,
+                params={"version": version},
             )
+            self.api._raise_for_status(response)
 
     # -- logs (the shared base reads them) ---------------------------------------------------
 
@@ -435,15 +459,80 @@ class SwarmEngine(http.HttpEngine):
     def _raise_for_status(self, response: Any) -> None:
         self.api._raise_for_status(response)
 
-    # -- what a manager cannot do ------------------------------------------------------------
+    # -- what the manager's own node has ------------------------------------------------------
 
-    def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
-        raise SessionAttachError(
+    def local_task_containers(self, service_id: str, name: str, op: Op = Op.READ) -> int:
+        """How many containers of the service the manager's own node still has (one call).
+
+        A node removes a task's container a moment after the swarm forgot the
+        task (the agent's own delay): the manager's task list cannot tell.
+
+        Example:
+            >>> engine.local_task_containers("wtcdkna0rexzjqinm4sbgw5c6", "bot")  # doctest: +SKIP
+            0
+        """
+        label = f"com.docker.swarm.service.id={service_id}"
+        with self._translate(op, name):
+            return len(self.api.containers(all=True, filters={"label": label}))
+
+    # -- secrets -----------------------------------------------------------------------------
+
+    def create_secret(
+        self, secret_name: str, data: bytes, labels: Mapping[str, str], name: str
+    ) -> str:
+        """Create a swarm secret holding ``data``; return its id.
+
+        The value goes to the manager in the request body only (never in a
+        log record, a repr or an error).
+
+        Example:
+            >>> engine.create_secret("bot-token-1a2b", b"s3cr3t", {}, "bot")  # doctest: +SKIP
+            'ktnbjxoalbkvbvedmg1urrz8h'
+        """
+        with self._translate(Op.START, name):
+            created = self.api.create_secret(secret_name, data, labels=dict(labels))
+        return str(created["ID"])
+
+    def find_secret(self, secret_name: str, name: str) -> tuple[str, str]:
+        """The ``(id, name)`` of the existing secret named exactly ``secret_name``.
+
+        Raises :class:`~kstlib.ops.exceptions.SessionStartError` when there is none.
+
+        Example:
+            >>> engine.find_secret("db-password", "bot")  # doctest: +SKIP
+            ('ktnbjxoalbkvbvedmg1urrz8h', 'db-password')
+        """
+        with self._translate(Op.START, name):
+            found = self.api.secrets(filters={"name": secret_name})
+        for secret in found:
+            if (secret.get("Spec") or {}).get("Name") == secret_name:
+                return str(secret["ID"]), secret_name
+        raise SessionStartError(
             name,
             RUNTIME,
-            "a swarm manager cannot attach to a task (it may run on another node); "
-            "read its output with logs/follow_logs",
+            f"the swarm has no secret named {secret_name!r} (docker secret create it first, "
+            "or give its value in secrets=)",
         )
 
-    def _wait(self, name: str, timeout: float) -> object:  # pragma: no cover - runner polls tasks
-        raise NotImplementedError
+    def secret_labels(self, secret_id: str, name: str) -> Mapping[str, str] | None:
+        """The labels of secret ``secret_id``; ``None`` when there is no such secret.
+
+        Example:
+            >>> engine.secret_labels("ktnbjxoalbkvbvedmg1urrz8h", "bot")  # doctest: +SKIP
+            {'io.kstlib.managed': 'true', 'io.kstlib.secret-of': 'bot'}
+        """
+        try:
+            with self._translate(Op.READ, name):
+                secret = self.api.inspect_secret(secret_id)
+        except SessionNotFoundError:
+            return None
+        return dict((secret.get("Spec") or {}).get("Labels") or {})
+
+    def remove_secret(self, secret_id: str, name: str, op: Op = Op.STOP) -> None:
+        """Remove secret ``secret_id``; one that is already gone is fine.
+
+        Example:
+            >>> engine.remove_secret("ktnbjxoalbkvbvedmg1urrz8h", "bot")  # doctest: +SKIP
+        """
+        with suppress(SessionNotFoundError), self._translate(op, name):
+            self.api.remove_secret(secret_id)
