@@ -311,9 +311,9 @@ def list_info(
 class HttpBase:
     """What every adapter over a Docker-shaped HTTP API shares: translation and log reads.
 
-    A subclass sets :attr:`runtime`, :attr:`translate` (its module's
-    :class:`Translator`) and :attr:`follow_needs_check`, and provides
-    :meth:`_logs_request` and :meth:`_raise_for_status`. The container
+    A subclass sets :attr:`runtime` and :attr:`translate` (its module's
+    :class:`Translator`), and provides :meth:`_logs_request` and
+    :meth:`_raise_for_status`. The container
     adapters build on :class:`HttpEngine`; the swarm's service adapter on
     this base alone (a service has no inspect, wait or attach of a container).
 
@@ -325,8 +325,6 @@ class HttpBase:
 
     runtime: str
     translate: ClassVar[Translator]
-    #: Whether a followed log may miss lines once the container stopped (re-read them).
-    follow_needs_check: bool = False
 
     def __init__(self, endpoint: str, timeout: float) -> None:
         self.endpoint = endpoint
@@ -447,14 +445,17 @@ class HttpBase:
 class HttpEngine(HttpBase):
     """The base of a container adapter over an HTTP engine API (Docker's, or Podman's).
 
-    Beyond :class:`HttpBase`, a subclass provides the container calls:
-    :meth:`inspect`, :meth:`_wait`, :meth:`_attach_api`.
+    Beyond :class:`HttpBase`, a subclass sets :attr:`follow_needs_check` and
+    provides the container calls: :meth:`inspect`, :meth:`_wait`, :meth:`_attach_api`.
 
     Example:
         >>> from kstlib.ops.engines.docker import DockerEngine
         >>> issubclass(DockerEngine, HttpEngine)
         True
     """
+
+    #: Whether a followed log may miss lines once the container stopped (re-read them).
+    follow_needs_check: bool = False
 
     # -- the SDK calls a subclass provides ------------------------------------------------
 

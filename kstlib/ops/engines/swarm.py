@@ -217,7 +217,6 @@ class SwarmEngine(http.HttpBase):
 
     runtime = RUNTIME
     translate = translate
-    follow_needs_check = False
 
     def __init__(self, api: Any, endpoint: str, timeout: float) -> None:
         super().__init__(endpoint, timeout)
