@@ -20,7 +20,7 @@ import pytest
 from kstlib.ops.exceptions import SessionStartError
 from kstlib.ops.models import SessionConfig, SessionState
 
-from .swarm_support import Swarm, swarm_name, until
+from .swarm_support import Swarm, auth_image, swarm_name, until
 
 pytestmark = pytest.mark.docker
 
@@ -97,28 +97,13 @@ def test_a_reference_to_a_missing_secret_is_a_start_error_before_anything_is_cre
     assert _labelled(swarm, name) == []
 
 
-def _auth_image(swarm: Swarm) -> str:
-    """The test image pushed to the login registry under a new name: no node has it."""
-    registry = swarm.env["KSTLIB_TEST_AUTH_REGISTRY"]
-    with open(swarm.env["KSTLIB_TEST_REGISTRY_CREDENTIALS"], encoding="utf-8") as f:
-        user, password = f.read().split()[:2]
-    repository = f"{registry}/kstlib/{swarm_name('wra')}"
-    swarm.manager.images.get(swarm.image).tag(repository, "1")
-    pushed = swarm.manager.images.push(
-        repository, "1", auth_config={"username": user, "password": password}
-    )
-    assert '"error"' not in pushed, pushed
-    swarm.manager.images.remove(f"{repository}:1")
-    return f"{repository}:1"
-
-
 def test_config_file_credentials_go_with_the_service_only_with_registry_auth(
     swarm: Swarm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The Docker config file of the harness holds the login registry's credentials.
     monkeypatch.setenv("DOCKER_CONFIG", swarm.env["KSTLIB_TEST_REGISTRY_DOCKER_CONFIG"])
     assert (Path(swarm.env["KSTLIB_TEST_REGISTRY_DOCKER_CONFIG"]) / "config.json").is_file()
-    image = _auth_image(swarm)
+    image = auth_image(swarm)
     worker_only = ["node.labels.role==worker"]
     name = swarm_name()
 
