@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.engines.adapter import MANAGED_LABEL, MANAGED_VALUE
 from kstlib.ops.exceptions import (
+    ContainerRuntimeNotFoundError,
     OpsError,
     SessionNotFoundError,
     SessionStartError,
@@ -166,10 +167,14 @@ def remove_and_wait(
             raise fail(f"tasks still on nodes: {where}")
         time.sleep(POLL)
     label = "com.docker.swarm.service.id"
+    reachable = list(nodes)
     while True:
         count = engine.local_task_containers(service_id, name, op)
-        for node in nodes:
-            count += sum(c.labels.get(label) == service_id for c in node.list_containers())
+        for node in list(reachable):
+            try:
+                count += sum(c.labels.get(label) == service_id for c in node.list_containers())
+            except ContainerRuntimeNotFoundError:
+                reachable.remove(node)  # went down: it removes the container when back
         if not count:
             break
         if time.monotonic() >= deadline:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT, MANAGED_LABEL, MANAGED_VALUE
 from kstlib.ops.exceptions import (
+    ContainerRuntimeNotFoundError,
     OpsError,
     SessionAttachError,
     SessionConfigError,
@@ -160,9 +161,14 @@ class SwarmRunner:
             return self._engine
 
     def _nodes(self) -> list[EngineAdapter]:
+        """The engines of ``node_urls`` that answer (a node that is down has nothing to wait for)."""
         from kstlib.ops.engines.endpoints import connect
 
-        return [connect("docker", url, self.timeout) for url in self.node_urls]
+        found = []
+        for url in self.node_urls:
+            with suppress(ContainerRuntimeNotFoundError):
+                found.append(connect("docker", url, self.timeout))
+        return found
 
     def _view(self, service: _Service, op: Op = Op.READ) -> TaskView:
         engine = self.engine
