@@ -230,9 +230,7 @@ class SwarmRunner:
         try:
             engine.create(spec, auth, mounts)
         except BaseException:
-            for secret_id in created:
-                with suppress(OpsError):
-                    engine.remove_secret(secret_id, name, Op.START)
+            self._drop_secrets(created, name)
             raise
         try:
             return lifecycle.until_started(engine, name, spec.replicas, self.timeout, _to_status)
@@ -243,7 +241,13 @@ class SwarmRunner:
                 lifecycle.remove_and_wait(engine, service, Op.START, spec.grace, self._nodes())
             except OpsError as cleanup:
                 reason += f" (removing the service also failed: {cleanup})"
+            self._drop_secrets(created, name)  # also when the service went some other way
             raise SessionStartError(name, _RUNTIME, reason) from err
+
+    def _drop_secrets(self, created: list[str], name: str) -> None:
+        for secret_id in created:
+            with suppress(OpsError):
+                self.engine.remove_secret(secret_id, name, Op.START)
 
     @staticmethod
     def _credentials(config: SessionConfig, image: str) -> dict[str, str] | None:
