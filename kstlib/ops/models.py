@@ -208,8 +208,7 @@ class SessionConfig:
     on_progress: Callable[[PullProgress], None] | None = field(
         default=None, compare=False, repr=False, metadata={"persist": False}
     )
-    #: swarm: secrets by value (never written down nor shown) and existing ones by name, both
-    #: at /run/secrets/NAME; with_registry_auth sends the Docker config files' credentials
+    #: swarm: secrets by value (never stored nor shown) or name; config files' registry logins
     secrets: Mapping[str, str] = field(default_factory=dict, metadata={"persist": False})
     secret_refs: tuple[str, ...] = ()
     with_registry_auth: bool = False
@@ -291,15 +290,7 @@ class SessionConfig:
                     "replicas", "a global service runs one task per node; leave replicas out"
                 )
             return
-        for name in options.SWARM_ONLY:
-            value = getattr(self, name)
-            if value is not None and value is not False and value not in ((), {}):
-                shown = dict.fromkeys(value, "***") if name == "secrets" else value
-                raise validators.config_error(
-                    name,
-                    f"{validators.short(shown)} needs a swarm service, but the backend is "
-                    f"{self.backend.value}; give backend='swarm'",
-                )
+        options.refuse_swarm_only(self, self.backend.value)
 
     def _refuse_container_options(self) -> None:
         """A tmux session runs on the host: an option only a container honours is an error."""

@@ -18,13 +18,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from kstlib.ops.validators._common import config_error, shown
+from kstlib.ops.validators._common import config_error, short, shown
 
 __all__ = [
     "MAX_REPLICAS",
     "MAX_SECRET_BYTES",
     "MODES",
     "SWARM_ONLY",
+    "refuse_swarm_only",
     "validate_flag",
     "validate_mode",
     "validate_placement",
@@ -239,3 +240,27 @@ def validate_flag(field: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise config_error(field, f"expected true or false, got {shown(value)}")
     return value
+
+
+def refuse_swarm_only(config: object, backend: str) -> None:
+    """Raise for an option of :data:`SWARM_ONLY` that ``config`` sets on another backend.
+
+    A secret's value is never shown, only its name.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> config = SimpleNamespace(**{**dict.fromkeys(SWARM_ONLY), "secrets": {"token": "s3cr3t"}})
+        >>> refuse_swarm_only(config, "container")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: secrets: {'token': '***'} needs a swarm service, but the backend is container; give backend='swarm'
+    """
+    for name in SWARM_ONLY:
+        value = getattr(config, name)
+        if value is not None and value is not False and value not in ((), {}):
+            what = dict.fromkeys(value, "***") if name == "secrets" else value
+            raise config_error(
+                name,
+                f"{short(what)} needs a swarm service, but the backend is {backend}; "
+                "give backend='swarm'",
+            )
