@@ -80,19 +80,26 @@ def test_stop_without_the_other_nodes_still_waits_for_the_managers_own(swarm: Sw
 
 
 @pytest.mark.parametrize(
-    ("argv", "words"),
+    ("argv", "init", "words"),
     [
-        (["no-such-program-here", "x"], "executable file not found"),
-        (["/etc/passwd"], "permission denied"),
+        (["no-such-program-here", "x"], False, "executable file not found"),
+        (["/etc/passwd"], False, "permission denied"),
+        # With the init (the default) the init says it; a task on the manager's
+        # node is asked whether the init ran the command before start returns.
+        (["no-such-program-here", "x"], True, "exec no-such-program-here failed"),
+        (["/etc/passwd"], True, "exec /etc/passwd failed: Permission denied"),
     ],
-    ids=["not-found", "not-executable"],
+    ids=["not-found", "not-executable", "init-not-found", "init-not-executable"],
 )
 def test_a_command_that_cannot_be_executed_is_a_start_error_and_nothing_stays(
-    swarm: Swarm, argv: list[str], words: str
+    swarm: Swarm, argv: list[str], init: bool, words: str
 ) -> None:
     name = swarm_name()
+    config = swarm.config(
+        name, argv, init=init, secrets={"token": "t0k3n-x"}, placement=["node.role==manager"]
+    )
     with pytest.raises(SessionStartError, match="could not be executed") as caught:
-        swarm.runner.start(swarm.config(name, argv, init=False, secrets={"token": "t0k3n-x"}))
+        swarm.runner.start(config)
     assert words in caught.value.reason
     assert not swarm.runner.exists(name)
     assert swarm.containers(name)["manager"] == []

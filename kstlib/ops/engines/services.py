@@ -41,6 +41,8 @@ class ServiceEngine(Protocol):
     runtime: str
     endpoint: str
     timeout: float
+    #: The manager's own node id (its engine also runs that node's tasks).
+    node_id: str
 
     def create(
         self,
@@ -93,6 +95,10 @@ class ServiceEngine(Protocol):
 
     def local_task_containers(self, service_id: str, name: str, op: Op = Op.READ) -> int:
         """How many containers of the service the manager's own node still has (one call)."""
+        ...
+
+    def local_handed_over(self, container_id: str, name: str) -> bool | None:
+        """Whether a task container on the manager's node has run its command (``None``: it ended)."""
         ...
 
     def create_secret(

@@ -221,6 +221,8 @@ class SwarmEngine(http.HttpBase):
     def __init__(self, api: Any, endpoint: str, timeout: float) -> None:
         super().__init__(endpoint, timeout)
         self.api = api
+        #: The manager's own node id (its engine also runs that node's tasks).
+        self.node_id = ""
 
     @classmethod
     def open(cls, endpoint: str, timeout: float) -> SwarmEngine:
@@ -240,7 +242,9 @@ class SwarmEngine(http.HttpBase):
             raise not_a_manager(endpoint, f"its swarm state is {state!r}")
         if not swarm.get("ControlAvailable"):
             raise not_a_manager(endpoint, "it is a worker node")
-        return cls(api, endpoint, timeout)
+        engine = cls(api, endpoint, timeout)
+        engine.node_id = str(swarm.get("NodeID") or "")
+        return engine
 
     # -- services ---------------------------------------------------------------------------
 
@@ -473,6 +477,41 @@ class SwarmEngine(http.HttpBase):
         label = f"com.docker.swarm.service.id={service_id}"
         with self._translate(op, name):
             return len(self.api.containers(all=True, filters={"label": label}))
+
+    def local_handed_over(self, container_id: str, name: str) -> bool | None:
+        """Whether the init of a task container on the manager's own node has run the command.
+
+        One ``top`` call: a child of the init with a command line of its own
+        (the init forks, then the child executes the command). ``False`` also
+        when the container no longer runs (the task's end will tell why);
+        ``None`` when the engine cannot tell (no ``top`` on that host).
+
+        Example:
+            >>> engine.local_handed_over("3f2a...", "bot")  # doctest: +SKIP
+            True
+        """
+        try:
+            with self._translate(Op.START, name):
+                answer = self.api.top(container_id, ps_args="-o pid,ppid,args")
+        except OpsError:
+            try:
+                with self._translate(Op.START, name):
+                    state = self.api.inspect_container(container_id).get("State") or {}
+            except OpsError:
+                return False  # removed meanwhile: the task's end tells why
+            return None if state.get("Running") else False
+        titles = [str(t).upper() for t in answer.get("Titles") or ()]
+        if not {"PID", "PPID"} <= set(titles):
+            return None
+        at_pid, at_ppid = titles.index("PID"), titles.index("PPID")
+        rows = [
+            (str(r[at_pid]), str(r[at_ppid]), " ".join(map(str, r[at_ppid + 1 :])))
+            for r in answer.get("Processes") or ()
+            if len(r) > max(at_pid, at_ppid)
+        ]
+        pids = {pid for pid, _, _ in rows}
+        roots = {pid: args for pid, ppid, args in rows if ppid not in pids}
+        return any(ppid in roots and args != roots[ppid] for _, ppid, args in rows)
 
     # -- secrets -----------------------------------------------------------------------------
 

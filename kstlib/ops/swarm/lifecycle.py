@@ -29,6 +29,7 @@ from kstlib.ops.exceptions import (
 )
 from kstlib.ops.models import SessionState, SessionStatus
 from kstlib.ops.swarm.tasks import (
+    ENDED_BY_ITSELF,
     RUNNING,
     TaskView,
     exit_code_of,
@@ -66,6 +67,8 @@ _NO_NODE = "no suitable node"
 _RUNTIME = "swarm"
 #: How many of the service's last log lines a start reads to find the init's exec failure.
 _INIT_LINES = 20
+#: How long a task that ended 126/127 without the init's words is read again for them.
+_LOG_LAG = 2.0
 
 
 def secret_labels(session: str) -> dict[str, str]:
@@ -183,16 +186,40 @@ def remove_and_wait(
     remove_secrets(engine, service, op)
 
 
-def _start_failure(engine: ServiceEngine, service: Service, tasks: Sequence[Any]) -> str | None:
-    """Why a task's program could not be executed (the swarm's or the init's words), if so."""
+def _start_failure(
+    engine: ServiceEngine, service: Service, tasks: Sequence[Any]
+) -> tuple[str | None, bool]:
+    """Why a task's program could not be executed, if so; and whether its words may be late.
+
+    The second item is ``True`` for a task that ended 126/127 without the
+    init's words in the output yet (the log may reach the manager a moment
+    after the task's end).
+    """
     failed = [t for t in tasks if task_state(t) == "failed"]
     found = next((f for f in map(start_failure, failed) if f is not None), None)
-    if found is None and any(exit_code_of(t) in (126, 127) for t in failed):
-        # With an init process, the init says it in the task's output (one more call).
-        entries = engine.logs(str(service["ID"]), _INIT_LINES)
-        log = b"\n".join(entries).decode("utf-8", "replace")
-        found = next((f for f in (start_failure(t, log) for t in failed) if f is not None), None)
-    return found
+    if found is not None or not any(exit_code_of(t) in (126, 127) for t in failed):
+        return found, False
+    # With an init process, the init says it in the task's output (one more call).
+    entries = engine.logs(str(service["ID"]), _INIT_LINES)
+    log = b"\n".join(entries).decode("utf-8", "replace")
+    found = next((f for f in (start_failure(t, log) for t in failed) if f is not None), None)
+    return found, found is None
+
+
+def _init_pending(engine: ServiceEngine, name: str, tasks: Sequence[Any]) -> bool:
+    """Whether a running task on the manager's node has an init that did not run the command yet.
+
+    Once a task ended by itself without a start failure, the command was
+    executed: nothing to wait for. Tasks on other nodes cannot be asked.
+    """
+    if any(task_state(t) in ENDED_BY_ITSELF for t in tasks):
+        return False
+    local = [
+        str((t.get("Status") or {}).get("ContainerStatus", {}).get("ContainerID") or "")
+        for t in tasks
+        if task_state(t) == RUNNING and t.get("NodeID") == engine.node_id
+    ]
+    return any(engine.local_handed_over(c, name) is False for c in local if c)
 
 
 def until_started(
@@ -201,13 +228,18 @@ def until_started(
     replicas: int | None,
     timeout: float,
     status: Callable[[Service, TaskView], SessionStatus],
+    *,
+    init: bool = False,
 ) -> SessionStatus:
     """Wait until the wanted tasks run or the service has ended; raise if it could not start.
 
     A task the swarm rejects, a placement no node fits, or a program that
     could not be executed (not found, not executable) raise
     :class:`~kstlib.ops.exceptions.SessionStartError` with the engine's
-    words (the caller removes the service).
+    words (the caller removes the service). With ``init``, a task on the
+    manager's own node counts as started once its init has executed the
+    command (one ``top``), so that a command the init cannot execute is
+    caught there too; a task on another node counts once it runs.
 
     Example:
         >>> until_started(engine, "web", 2, 120, to_status).state.value  # doctest: +SKIP
@@ -215,6 +247,7 @@ def until_started(
     """
     limit = max(timeout, START_WAIT)
     deadline = time.monotonic() + limit
+    silent_since: float | None = None
     while True:
         service = engine.find(name, Op.START)
         tasks = engine.tasks(str(service["ID"]), name, Op.START)
@@ -223,12 +256,18 @@ def until_started(
             raise SessionStartError(name, _RUNTIME, f"the swarm rejected a task: {view.rejected}")
         if view.reason and _NO_NODE in view.reason and view.running == 0:
             raise SessionStartError(name, _RUNTIME, view.reason)
-        failure = _start_failure(engine, service, tasks)
+        failure, late = _start_failure(engine, service, tasks)
         if failure is not None:
             raise SessionStartError(name, _RUNTIME, f"the command could not be executed: {failure}")
+        if late and silent_since is None:
+            silent_since = time.monotonic()
+        if late and time.monotonic() - (silent_since or 0.0) < _LOG_LAG:
+            time.sleep(POLL)  # an exit 126/127 whose output has not reached the manager yet
+            continue
         # A global service: one running task is enough (how many nodes fit is the swarm's).
         wanted = 1 if replicas is None else replicas
-        if view.running >= wanted or view.state is SessionState.EXITED:
+        started = view.running >= wanted or view.state is SessionState.EXITED
+        if started and not (init and _init_pending(engine, name, tasks)):
             return status(service, view)
         if time.monotonic() >= deadline:
             raise SessionStartError(

@@ -233,7 +233,9 @@ class SwarmRunner:
             self._drop_secrets(created, name)
             raise
         try:
-            return lifecycle.until_started(engine, name, spec.replicas, self.timeout, _to_status)
+            return lifecycle.until_started(
+                engine, name, spec.replicas, self.timeout, _to_status, init=spec.container.init
+            )
         except OpsError as err:
             reason = err.reason if isinstance(err, SessionStartError) else str(err)
             try:

@@ -29,6 +29,7 @@ from kstlib.ops.engines.streams import parse_timestamp
 from kstlib.ops.models import SessionState
 
 __all__ = [
+    "ENDED_BY_ITSELF",
     "RUNNING",
     "TERMINAL",
     "TaskView",
