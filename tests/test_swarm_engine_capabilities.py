@@ -66,14 +66,13 @@ def test_the_swarm_adapter_is_no_container_adapter() -> None:
 
 
 def test_the_swarm_adapter_offers_every_member_of_the_services_protocol() -> None:
-    missing = [
-        name
-        for name in sorted(_protocol_members(ServiceEngine))
-        if name not in ("runtime", "endpoint", "timeout")
-        and not callable(getattr(SwarmEngine, name, None))
-    ]
-    assert missing == []
-    assert SwarmEngine.runtime == "swarm"
+    engine = SwarmEngine(object(), "unix:///nonexistent.sock", 1.0)  # no call is made
+    data = set(ServiceEngine.__annotations__)
+    assert {"runtime", "endpoint", "timeout", "node_id"} <= data
+    assert [name for name in sorted(data) if not hasattr(engine, name)] == []
+    methods = _protocol_members(ServiceEngine) - data
+    assert [name for name in sorted(methods) if not callable(getattr(engine, name, None))] == []
+    assert engine.runtime == "swarm"
 
 
 def test_no_cast_hides_an_adapter_behind_the_other_protocol() -> None:
