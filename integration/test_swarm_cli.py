@@ -194,3 +194,22 @@ def test_with_registry_auth_flag_and_config_key_send_the_config_files_credential
         existing.remove()
         with contextlib.suppress(Exception):
             swarm.worker.images.remove(image)
+
+
+def test_stop_dash_b_swarm_returns_once_the_managers_node_has_no_container_of_it(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    cli = Cli(tmp_path, swarm.env["KSTLIB_TEST_SWARM_MANAGER"])
+    name = swarm_name("clistop")
+    cli(
+        "ops", "start", name, "-b", "swarm", "-i", swarm.image,
+        "--placement", "node.role==manager", "--", "sleep", "300",
+    )  # fmt: skip
+    try:
+        assert len(swarm.containers(name)["manager"]) == 1
+        cli("ops", "stop", name, "-b", "swarm", "-t", "1")
+        # Asked of the manager node's own engine right after the command returned.
+        assert swarm.containers(name)["manager"] == []
+    finally:
+        if swarm.runner.exists(name):
+            swarm.runner.stop(name, timeout=1)
