@@ -190,7 +190,7 @@ def test_with_registry_auth_flag_and_config_key_send_the_config_files_credential
     finally:
         for each in (flagged, filed):
             if swarm.runner.exists(each):
-                cli("ops", "stop", each, "-b", "swarm")
+                swarm.runner.stop(each, timeout=1)
         existing.remove()
         with contextlib.suppress(Exception):
             swarm.worker.images.remove(image)
