@@ -10,12 +10,17 @@ Needs the harness's two-node swarm (``engines.sh swarm-up``; its manager from
 * ``start-to-running``: ``SwarmRunner.start`` (returns once the task runs) vs
   ``create_service`` and polling ``tasks`` until one runs; the service is
   removed between samples, untimed.
+* ``stop-until-gone``: ``SwarmRunner(node_urls=[worker]).stop`` of two spread
+  replicas (returns once no node has a task container left) vs
+  ``remove_service`` and polling the tasks, then each node's containers, until
+  none is left; the services are started untimed.
 
 Everything it creates is named ``kb<pid>-...`` and removed at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import time
@@ -119,10 +124,62 @@ def bench_swarm(bench: Any, variant: Any) -> None:
             heavy=True,
             note="includes one remove_service call each",
         )
+        worker = os.environ.get("KSTLIB_TEST_SWARM_WORKER")
+        if worker:
+            _bench_stop(
+                bench, variant, api, manager=manager, worker=worker, image=image, fresh=fresh
+            )
     finally:
         for name in made:
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 api.remove_service(name)
-            except docker.errors.NotFound:
-                pass
         api.close()
+
+
+def _bench_stop(
+    bench: Any, variant: Any, api: Any, *, manager: str, worker: str, image: str, fresh: Any
+) -> None:
+    """The stop-until-gone row: kstlib's stop vs the raw calls and polls to the same end."""
+    import docker
+
+    from kstlib.ops.models import SessionConfig
+    from kstlib.ops.swarm import SwarmRunner
+
+    runner = SwarmRunner(base_url=manager, node_urls=[worker])
+    nodes = [api, docker.APIClient(base_url=worker, version="auto", timeout=30)]
+    loop = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
+
+    def started(tag: str) -> str:
+        name = fresh(tag)
+        config = SessionConfig(
+            name=name,
+            backend="swarm",
+            image=image,
+            command=loop,
+            replicas=2,
+            placement=["spread=node.id"],
+            stop_timeout=1,
+        )
+        runner.start(config)
+        return name
+
+    def raw_stop(name: str) -> None:
+        service_id = api.inspect_service(name)["ID"]
+        api.remove_service(service_id)
+        while [t for t in api.tasks(filters={"name": name}) if t["ServiceID"] == service_id]:
+            time.sleep(POLL)
+        label = {"label": f"com.docker.swarm.service.id={service_id}"}
+        while any(node.containers(all=True, filters=label) for node in nodes):
+            time.sleep(POLL)
+
+    bench.measure(
+        "swarm",
+        "stop-until-gone",
+        {
+            "kstlib": variant(lambda name: runner.stop(name, timeout=1), lambda: started("sk")),
+            "raw": variant(raw_stop, lambda: started("sr")),
+        },
+        heavy=True,
+        note="two spread replicas, 1 s grace; until no node has a container of it",
+    )
+    nodes[1].close()

@@ -83,6 +83,21 @@ class Swarm:
         )
 
 
+def auth_image(swarm: Swarm) -> str:
+    """The test image pushed to the login registry under a new name: no node has it."""
+    registry = swarm.env["KSTLIB_TEST_AUTH_REGISTRY"]
+    with open(swarm.env["KSTLIB_TEST_REGISTRY_CREDENTIALS"], encoding="utf-8") as f:
+        user, password = f.read().split()[:2]
+    repository = f"{registry}/kstlib/{swarm_name('wra')}"
+    swarm.manager.images.get(swarm.image).tag(repository, "1")
+    pushed = swarm.manager.images.push(
+        repository, "1", auth_config={"username": user, "password": password}
+    )
+    assert '"error"' not in pushed, pushed
+    swarm.manager.images.remove(f"{repository}:1")
+    return f"{repository}:1"
+
+
 def swarm_up() -> tuple[dict[str, str], str, Any, Any]:
     """Bring the harness swarm up (or fail/skip): its env, registry, manager and worker clients."""
     docker = pytest.importorskip("docker", reason="the docker SDK is not installed")

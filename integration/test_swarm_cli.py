@@ -7,6 +7,7 @@ config file's ``backend: swarm`` entry with its ``base_url``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 
 from kstlib.ops import TmuxRunner
 
-from .swarm_support import RUN, RUN_LABEL, Swarm, swarm_name, until
+from .swarm_support import RUN, RUN_LABEL, Swarm, auth_image, swarm_name, until
 
 pytestmark = pytest.mark.docker
 
@@ -151,3 +152,64 @@ def test_logs_prefix_is_for_swarm_sessions_only(tmp_path: Path) -> None:
         cli("ops", "stop", name, "-L", socket, "-f")
         TmuxRunner(socket_name=socket).kill_server()  # and its socket file
 
+
+def test_with_registry_auth_flag_and_config_key_send_the_config_files_credentials(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    image = auth_image(swarm)
+    existing = swarm.manager.secrets.create(name=swarm_name("kstlib-ref"), data=b"from-ref")
+    cli = Cli(tmp_path, swarm.env["KSTLIB_TEST_SWARM_MANAGER"])
+    cli.env["DOCKER_CONFIG"] = swarm.env["KSTLIB_TEST_REGISTRY_DOCKER_CONFIG"]
+    flagged, filed = swarm_name("flag"), swarm_name("cfg")
+    (tmp_path / "kstlib.conf.yml").write_text(
+        "ops:\n"
+        "  sessions:\n"
+        f"    {filed}:\n"
+        "      backend: swarm\n"
+        f"      image: {image}\n"
+        "      command: [sh, -c, 'cat /run/secrets/*; echo; sleep 300']\n"
+        "      placement: [node.labels.role==worker]\n"
+        "      with_registry_auth: true\n"
+        f"      secret_refs: [{existing.name}]\n"
+        "      stop_timeout: 1\n"
+        f"      labels: {{{RUN_LABEL}: '{RUN}'}}\n",
+        encoding="utf-8",
+    )
+    try:
+        started = cli.json(
+            "ops", "start", flagged, "-b", "swarm", "-i", image, "--with-registry-auth",
+            "--placement", "node.labels.role==worker", "--", "sleep", "300",
+        )  # fmt: skip
+        assert (started["state"], started["nodes"]) == ("running", [swarm.worker_id])
+        from_file = cli.json("ops", "start", filed)
+        assert (from_file["state"], from_file["nodes"]) == ("running", [swarm.worker_id])
+        until(
+            "the referenced secret in the task",
+            lambda: "from-ref" in cli("ops", "logs", filed).stdout,
+        )
+    finally:
+        for each in (flagged, filed):
+            if swarm.runner.exists(each):
+                swarm.runner.stop(each, timeout=1)
+        existing.remove()
+        with contextlib.suppress(Exception):
+            swarm.worker.images.remove(image)
+
+
+def test_stop_dash_b_swarm_returns_once_the_managers_node_has_no_container_of_it(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    cli = Cli(tmp_path, swarm.env["KSTLIB_TEST_SWARM_MANAGER"])
+    name = swarm_name("clistop")
+    cli(
+        "ops", "start", name, "-b", "swarm", "-i", swarm.image,
+        "--placement", "node.role==manager", "--", "sleep", "300",
+    )  # fmt: skip
+    try:
+        assert len(swarm.containers(name)["manager"]) == 1
+        cli("ops", "stop", name, "-b", "swarm", "-t", "1")
+        # Asked of the manager node's own engine right after the command returned.
+        assert swarm.containers(name)["manager"] == []
+    finally:
+        if swarm.runner.exists(name):
+            swarm.runner.stop(name, timeout=1)

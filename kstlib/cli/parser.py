@@ -227,6 +227,13 @@ def _swarm(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--mode", choices=("replicated", "global"), help="global: one task on every node"
     )
+    group.add_argument(
+        "--with-registry-auth",
+        action="store_true",
+        default=None,
+        help="send the registry credentials of the Docker config files with the service, "
+        "for the nodes that pull its image (as docker service create --with-registry-auth)",
+    )
 
 
 def _name(parser: argparse.ArgumentParser) -> None:

@@ -244,7 +244,7 @@ def start_config(ctx: Context, *, restart: bool = False) -> SessionConfig:
         values["restart"] = args.restart
     if getattr(args, "pull", None) is not None:
         values["pull"] = args.pull
-    for key in ("replicas", "placement", "mode"):  # swarm services
+    for key in ("replicas", "placement", "mode", "with_registry_auth"):  # swarm services
         if getattr(args, key, None):
             values[key] = getattr(args, key)
     if args.workdir is not None:

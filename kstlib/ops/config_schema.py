@@ -69,6 +69,8 @@ SESSION_KEYS = (
     "placement",
     "mode",
     "stop_timeout",
+    "secret_refs",
+    "with_registry_auth",
 )
 #: Backend spellings accepted where a backend is named: docker/podman imply a runtime.
 RUNTIME_BACKENDS = ("docker", "podman")
@@ -499,6 +501,8 @@ def _parse_session(
         "mode",
         "stop_timeout",
         "network",
+        "secret_refs",
+        "with_registry_auth",
     ):
         if body.get(key) is not None:
             values[key] = body[key]

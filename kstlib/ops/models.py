@@ -208,6 +208,10 @@ class SessionConfig:
     on_progress: Callable[[PullProgress], None] | None = field(
         default=None, compare=False, repr=False, metadata={"persist": False}
     )
+    #: swarm: secrets by value (never stored nor shown) or name; config files' registry logins
+    secrets: Mapping[str, str] = field(default_factory=dict, metadata={"persist": False})
+    secret_refs: tuple[str, ...] = ()
+    with_registry_auth: bool = False
 
     def __post_init__(self) -> None:
         validators.validate_name(self.name)
@@ -267,6 +271,9 @@ class SessionConfig:
             object.__setattr__(
                 self, "stop_timeout", options.validate_stop_timeout(self.stop_timeout)
             )
+        object.__setattr__(self, "secrets", options.validate_secrets(self.secrets))
+        object.__setattr__(self, "secret_refs", options.validate_secret_refs(self.secret_refs))
+        options.validate_flag("with_registry_auth", self.with_registry_auth)
         if self.backend is BackendType.SWARM:
             options.validate_service_name(self.name)
             for name in _NOT_SWARM:
@@ -283,14 +290,7 @@ class SessionConfig:
                     "replicas", "a global service runs one task per node; leave replicas out"
                 )
             return
-        for name in options.SWARM_ONLY:
-            value = getattr(self, name)
-            if value is not None and value != ():
-                raise validators.config_error(
-                    name,
-                    f"{validators.short(value)} needs a swarm service, but the backend is "
-                    f"{self.backend.value}; give backend='swarm'",
-                )
+        options.refuse_swarm_only(self, self.backend.value)
 
     def _refuse_container_options(self) -> None:
         """A tmux session runs on the host: an option only a container honours is an error."""
@@ -332,7 +332,7 @@ class SessionConfig:
             if not f.repr:
                 continue
             value = getattr(self, f.name)
-            if f.name == "env":
+            if f.name in ("env", "secrets"):
                 value = dict.fromkeys(value, "***")
             parts.append(f"{f.name}={value!r}")
         return f"{type(self).__name__}({', '.join(parts)})"

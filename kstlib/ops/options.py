@@ -56,6 +56,9 @@ class SessionOptions(TypedDict, total=False):
     placement: Sequence[str]
     mode: str | None
     stop_timeout: float | None
+    secrets: Mapping[str, str]
+    secret_refs: Sequence[str]
+    with_registry_auth: bool
     tmux_bin: str | None
     tmux_binary: str | None
     engine_timeout: float | None

@@ -299,7 +299,10 @@ class AttachHandle:
 
 
 class EngineAdapter(Protocol):
-    """One engine behind one SDK client. Every method translates its SDK's errors.
+    """One container engine behind one SDK client. Every method translates its SDK's errors.
+
+    The containers protocol (Docker, Podman); a swarm manager offers services
+    instead (:class:`~kstlib.ops.engines.services.ServiceEngine`).
 
     ``ref`` arguments are a container id or name; ``name`` is the session name
     used in error messages. Not-found raises

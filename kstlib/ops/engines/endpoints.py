@@ -18,7 +18,7 @@ import errno
 import os
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT, EngineAdapter
 from kstlib.ops.engines.errors import no_engine_answered, unreachable
@@ -58,7 +58,9 @@ def default_endpoints(runtime: str, env: Mapping[str, str] | None = None) -> lis
     return found
 
 
+#: One adapter per (runtime, endpoint, timeout); a swarm manager's (services) apart.
 _CACHE: dict[tuple[str, str, float], EngineAdapter] = {}
+_SWARM_CACHE: dict[tuple[str, float], SwarmEngine] = {}
 
 
 _CACHE_LOCK = threading.Lock()
@@ -69,6 +71,7 @@ def _reset_after_fork() -> None:
     # sockets are the same file descriptors. The lock was taken before the
     # fork (so no other thread held it then) and is released here.
     _CACHE.clear()
+    _SWARM_CACHE.clear()
     _CACHE_LOCK.release()
 
 
@@ -80,22 +83,21 @@ if hasattr(os, "register_at_fork"):
     )
 
 
-def _open(runtime: str, endpoint: str, timeout: float) -> EngineAdapter:
-    """Create an adapter; raises ContainerRuntimeNotFoundError if the engine does not answer."""
+def _check_socket(runtime: str, endpoint: str) -> None:
+    """No socket file: nothing to ask, and no SDK error to translate."""
     if endpoint.startswith("unix://") and not os.path.exists(endpoint[len("unix://") :]):
-        # No socket file: nothing to ask, and no SDK error to translate.
         path = endpoint[len("unix://") :]
         missing = FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
         raise unreachable(endpoint, "no socket file", runtime) from missing
+
+
+def _open(runtime: str, endpoint: str, timeout: float) -> EngineAdapter:
+    """Create a container adapter; ContainerRuntimeNotFoundError if the engine does not answer."""
+    _check_socket(runtime, endpoint)
     if runtime == "docker":
         from kstlib.ops.engines.docker import DockerEngine
 
         return DockerEngine.open(endpoint, timeout)
-    if runtime == "swarm":
-        from kstlib.ops.engines.swarm import SwarmEngine
-
-        # Services, not containers: connect_swarm() hands it out with its own type.
-        return cast("EngineAdapter", SwarmEngine.open(endpoint, timeout))
     from kstlib.ops.engines.podman import PodmanEngine
 
     return PodmanEngine.open(endpoint, timeout)
@@ -161,10 +163,22 @@ def connect_swarm(base_url: str | None = None, timeout: float = DEFAULT_TIMEOUT)
         ...
         kstlib.ops.exceptions.ContainerRuntimeNotFoundError: No swarm engine API answered (tried: unix:///nonexistent.sock). ...
     """
-    return cast("SwarmEngine", connect("swarm", base_url, timeout))
+    from kstlib.ops.engines.swarm import SwarmEngine
+
+    endpoint = base_url if base_url is not None else default_endpoints("swarm")[0]
+    key = (endpoint, timeout)
+    with _CACHE_LOCK:
+        cached = _SWARM_CACHE.get(key)
+    if cached is not None:
+        return cached
+    _check_socket("swarm", endpoint)
+    engine = SwarmEngine.open(endpoint, timeout)
+    with _CACHE_LOCK:
+        # Another thread may have won the race; keep one client per key.
+        return _SWARM_CACHE.setdefault(key, engine)
 
 
-def forget(adapter: EngineAdapter) -> None:
+def forget(adapter: EngineAdapter | SwarmEngine) -> None:
     """Drop ``adapter`` from the cache (its engine stopped answering), so the next call re-pings.
 
     Example:
@@ -173,3 +187,5 @@ def forget(adapter: EngineAdapter) -> None:
     with _CACHE_LOCK:
         for key in [k for k, v in _CACHE.items() if v is adapter]:
             del _CACHE[key]
+        for swarm_key in [k for k, v in _SWARM_CACHE.items() if v is adapter]:
+            del _SWARM_CACHE[swarm_key]

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from kstlib.ops.engines.pull import PullTracker
 
 __all__ = [
+    "HttpBase",
     "HttpEngine",
     "Translator",
     "docker_api",
@@ -308,23 +309,23 @@ def list_info(
     )
 
 
-class HttpEngine:
-    """The base of an adapter over an HTTP engine API (Docker's, or Podman's).
+class HttpBase:
+    """What every adapter over a Docker-shaped HTTP API shares: translation and log reads.
 
-    A subclass sets :attr:`runtime`, :attr:`translate` (its module's
-    :class:`Translator`) and :attr:`follow_needs_check`, and provides the
-    SDK calls: :meth:`_logs_request`, :meth:`_wait`, :meth:`_attach_api`.
+    A subclass sets :attr:`runtime` and :attr:`translate` (its module's
+    :class:`Translator`), and provides :meth:`_logs_request` and
+    :meth:`_raise_for_status`. The container
+    adapters build on :class:`HttpEngine`; the swarm's service adapter on
+    this base alone (a service has no inspect, wait or attach of a container).
 
     Example:
-        >>> from kstlib.ops.engines.docker import DockerEngine
-        >>> issubclass(DockerEngine, HttpEngine)
-        True
+        >>> from kstlib.ops.engines.swarm import SwarmEngine
+        >>> issubclass(SwarmEngine, HttpBase), issubclass(SwarmEngine, HttpEngine)
+        (True, False)
     """
 
     runtime: str
     translate: ClassVar[Translator]
-    #: Whether a followed log may miss lines once the container stopped (re-read them).
-    follow_needs_check: bool = False
 
     def __init__(self, endpoint: str, timeout: float) -> None:
         self.endpoint = endpoint
@@ -348,10 +349,6 @@ class HttpEngine:
 
     # -- the SDK calls a subclass provides ------------------------------------------------
 
-    def inspect(self, name: str, op: Op = Op.READ) -> ContainerInfo:
-        """One inspect call (see :class:`~kstlib.ops.engines.adapter.EngineAdapter`)."""
-        raise NotImplementedError
-
     def _logs_request(self, ref: str, params: dict[str, str], **options: Any) -> Any:
         """``GET /containers/{ref}/logs`` through the SDK's session; the raw response."""
         raise NotImplementedError
@@ -360,27 +357,7 @@ class HttpEngine:
         """Raise the SDK's error for an HTTP error answer."""
         raise NotImplementedError
 
-    def _wait(self, name: str, timeout: float) -> object:
-        """The SDK's wait for the container to stop; its raw result."""
-        raise NotImplementedError
-
-    def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
-        """A docker SDK ``APIClient`` for attach and resize, and the translation around its calls."""
-        raise NotImplementedError
-
     # -- shared operations ----------------------------------------------------------------
-
-    def exists(self, name: str) -> bool:
-        """Whether a container named exactly ``name`` exists: one inspect.
-
-        Example:
-            >>> engine.exists("bot")  # doctest: +SKIP
-            True
-        """
-        try:
-            return self.inspect(name).name == name
-        except SessionNotFoundError:
-            return False
 
     def _log_entries(self, ref: str, params: dict[str, str]) -> list[bytes]:
         response = self._logs_request(ref, params)
@@ -464,6 +441,50 @@ class HttpEngine:
                 response.close()
                 raise
         return LogStream(response, translate_stream)
+
+
+class HttpEngine(HttpBase):
+    """The base of a container adapter over an HTTP engine API (Docker's, or Podman's).
+
+    Beyond :class:`HttpBase`, a subclass sets :attr:`follow_needs_check` and
+    provides the container calls: :meth:`inspect`, :meth:`_wait`, :meth:`_attach_api`.
+
+    Example:
+        >>> from kstlib.ops.engines.docker import DockerEngine
+        >>> issubclass(DockerEngine, HttpEngine)
+        True
+    """
+
+    #: Whether a followed log may miss lines once the container stopped (re-read them).
+    follow_needs_check: bool = False
+
+    # -- the SDK calls a subclass provides ------------------------------------------------
+
+    def inspect(self, name: str, op: Op = Op.READ) -> ContainerInfo:
+        """One inspect call (see :class:`~kstlib.ops.engines.adapter.EngineAdapter`)."""
+        raise NotImplementedError
+
+    def _wait(self, name: str, timeout: float) -> object:
+        """The SDK's wait for the container to stop; its raw result."""
+        raise NotImplementedError
+
+    def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
+        """A docker SDK ``APIClient`` for attach and resize, and the translation around its calls."""
+        raise NotImplementedError
+
+    # -- shared operations ----------------------------------------------------------------
+
+    def exists(self, name: str) -> bool:
+        """Whether a container named exactly ``name`` exists: one inspect.
+
+        Example:
+            >>> engine.exists("bot")  # doctest: +SKIP
+            True
+        """
+        try:
+            return self.inspect(name).name == name
+        except SessionNotFoundError:
+            return False
 
     def wait(self, name: str, timeout: float) -> int:
         """Wait up to ``timeout`` s for the container to stop; return its exit code.

@@ -20,8 +20,9 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -32,9 +33,9 @@ from kstlib.ops.engines.errors import on_api_error, on_not_found
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     OpsError,
-    SessionAttachError,
     SessionExistsError,
     SessionNotFoundError,
+    SessionStartError,
 )
 from kstlib.ops.models import SessionConfig
 from kstlib.ops.translate import CallContext, Op, Table, explanation, op_error
@@ -198,11 +199,15 @@ def _ns(seconds: float) -> int:
     return round(seconds * 1e9)
 
 
-class SwarmEngine(http.HttpEngine):
-    """A swarm manager node, driven through ``docker.APIClient``.
+class SwarmEngine(http.HttpBase):
+    """A swarm manager node, driven through ``docker.APIClient``: a :class:`~kstlib.ops.engines.services.ServiceEngine`.
 
-    Create it with :meth:`open` (or :func:`kstlib.ops.engines.endpoints.connect`
-    with ``runtime="swarm"``, which caches it).
+    It offers services, tasks, nodes, secrets and the gathered logs; no
+    container call (a manager cannot inspect, wait for or attach to a task
+    that may run on another node).
+
+    Create it with :meth:`open` (or :func:`kstlib.ops.engines.endpoints.connect_swarm`,
+    which caches it).
 
     Example:
         >>> engine = SwarmEngine.open("unix:///tmp/kstlib-engines/swarm/manager.sock", 10)  # doctest: +SKIP
@@ -212,11 +217,12 @@ class SwarmEngine(http.HttpEngine):
 
     runtime = RUNTIME
     translate = translate
-    follow_needs_check = False
 
     def __init__(self, api: Any, endpoint: str, timeout: float) -> None:
         super().__init__(endpoint, timeout)
         self.api = api
+        #: The manager's own node id (its engine also runs that node's tasks).
+        self.node_id = ""
 
     @classmethod
     def open(cls, endpoint: str, timeout: float) -> SwarmEngine:
@@ -236,19 +242,28 @@ class SwarmEngine(http.HttpEngine):
             raise not_a_manager(endpoint, f"its swarm state is {state!r}")
         if not swarm.get("ControlAvailable"):
             raise not_a_manager(endpoint, "it is a worker node")
-        return cls(api, endpoint, timeout)
+        engine = cls(api, endpoint, timeout)
+        engine.node_id = str(swarm.get("NodeID") or "")
+        return engine
 
     # -- services ---------------------------------------------------------------------------
 
-    def create(self, spec: ServiceSpec, auth_config: Mapping[str, str] | None = None) -> str:
+    def create(
+        self,
+        spec: ServiceSpec,
+        auth_config: Mapping[str, str] | None = None,
+        secrets: Mapping[str, tuple[str, str]] | None = None,
+    ) -> str:
         """Create the service (``POST /services/create``); return its id.
 
         The tasks run on the host network (no overlay or ingress is needed)
         with the session's init, env, working dir, mounts, limits, restart
         policy and grace period; published ports are host-mode.
         ``auth_config`` goes to the manager as ``X-Registry-Auth``, and with
-        the service to every node that pulls its image (the SDK's
-        ``create_service`` only sends what its own Docker config holds).
+        the service to every node that pulls its image; ``None`` sends no
+        header (the SDK's ``create_service`` would send what its own Docker
+        config holds). ``secrets`` maps a file name under ``/run/secrets``
+        to the ``(id, name)`` of a swarm secret (mode 0400, owner root).
 
         Example:
             >>> engine.create(service_spec(config))  # doctest: +SKIP
@@ -277,6 +292,11 @@ class SwarmEngine(http.HttpEngine):
             init=c.init,
             tty=False,  # a tty service's logs come one byte per chunk; no attach anyway
             stop_grace_period=_ns(spec.grace),
+            secrets=[
+                types.SecretReference(secret_id, secret_name, filename=file_name)
+                for file_name, (secret_id, secret_name) in (secrets or {}).items()
+            ]
+            or None,
         )
         resources = None
         if c.memory is not None or c.cpus is not None:
@@ -405,25 +425,32 @@ class SwarmEngine(http.HttpEngine):
     ) -> None:
         """Change the replica count, or force a rolling restart of every task.
 
+        The service's current spec goes back as the manager gave it, with only
+        the replica count (or the ``ForceUpdate`` counter) changed, at the
+        version it was read at (the manager refuses an update of a spec that
+        changed meanwhile). The SDK's ``update_service`` would add empty
+        ``DNSConfig``, ``Placement`` and ``Resources``: a different task
+        template, so the swarm would replace every running task. The
+        registry credentials the service was created with stay with it.
+
         Example:
             >>> engine.update(engine.find("bot"), "bot", replicas=3)  # doctest: +SKIP
         """
-        from docker import types
-
-        mode = types.ServiceMode("replicated", replicas=replicas) if replicas is not None else None
-        template = None
+        spec = copy.deepcopy(dict(service.get("Spec") or {}))
+        if replicas is not None:
+            spec["Mode"] = {"Replicated": {"Replicas": replicas}}
         if force:
             # A new ForceUpdate counter replaces every task, even with nothing else changed.
-            current = (service.get("Spec") or {}).get("TaskTemplate") or {}
-            template = {"ForceUpdate": int(current.get("ForceUpdate") or 0) + 1}
+            template = spec.setdefault("TaskTemplate", {})
+            template["ForceUpdate"] = int(template.get("ForceUpdate") or 0) + 1
+        version = (service.get("Version") or {}).get("Index")
         with self._translate(Op.START, name):
-            self.api.update_service(
-                service["ID"],
-                (service.get("Version") or {}).get("Index"),
-                task_template=template,
-                mode=mode,
-                fetch_current_spec=True,
+            response = self.api._post_json(
+                self.api._url("/services/{0}/update", str(service["ID"])),
+                data=spec,
+                params={"version": version},
             )
+            self.api._raise_for_status(response)
 
     # -- logs (the shared base reads them) ---------------------------------------------------
 
@@ -435,15 +462,115 @@ class SwarmEngine(http.HttpEngine):
     def _raise_for_status(self, response: Any) -> None:
         self.api._raise_for_status(response)
 
-    # -- what a manager cannot do ------------------------------------------------------------
+    # -- what the manager's own node has ------------------------------------------------------
 
-    def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
-        raise SessionAttachError(
+    def local_task_containers(self, service_id: str, name: str, op: Op = Op.READ) -> int:
+        """How many containers of the service the manager's own node still has (one call).
+
+        A node removes a task's container a moment after the swarm forgot the
+        task (the agent's own delay): the manager's task list cannot tell.
+
+        Example:
+            >>> engine.local_task_containers("wtcdkna0rexzjqinm4sbgw5c6", "bot")  # doctest: +SKIP
+            0
+        """
+        label = f"com.docker.swarm.service.id={service_id}"
+        with self._translate(op, name):
+            return len(self.api.containers(all=True, filters={"label": label}))
+
+    def local_handed_over(self, container_id: str, name: str) -> bool | None:
+        """Whether the init of a task container on the manager's own node has run the command.
+
+        One ``top`` call: a child of the init with a command line of its own
+        (the init forks, then the child executes the command). ``False`` also
+        when the container no longer runs (the task's end will tell why);
+        ``None`` when the engine cannot tell (no ``top`` on that host).
+
+        Example:
+            >>> engine.local_handed_over("3f2a...", "bot")  # doctest: +SKIP
+            True
+        """
+        try:
+            with self._translate(Op.START, name):
+                answer = self.api.top(container_id, ps_args="-o pid,ppid,args")
+        except OpsError:
+            try:
+                with self._translate(Op.START, name):
+                    state = self.api.inspect_container(container_id).get("State") or {}
+            except OpsError:
+                return False  # removed meanwhile: the task's end tells why
+            return None if state.get("Running") else False
+        titles = [str(t).upper() for t in answer.get("Titles") or ()]
+        if not {"PID", "PPID"} <= set(titles):
+            return None
+        at_pid, at_ppid = titles.index("PID"), titles.index("PPID")
+        rows = [
+            (str(r[at_pid]), str(r[at_ppid]), " ".join(map(str, r[at_ppid + 1 :])))
+            for r in answer.get("Processes") or ()
+            if len(r) > max(at_pid, at_ppid)
+        ]
+        pids = {pid for pid, _, _ in rows}
+        roots = {pid: args for pid, ppid, args in rows if ppid not in pids}
+        return any(ppid in roots and args != roots[ppid] for _, ppid, args in rows)
+
+    # -- secrets -----------------------------------------------------------------------------
+
+    def create_secret(
+        self, secret_name: str, data: bytes, labels: Mapping[str, str], name: str
+    ) -> str:
+        """Create a swarm secret holding ``data``; return its id.
+
+        The value goes to the manager in the request body only (never in a
+        log record, a repr or an error).
+
+        Example:
+            >>> engine.create_secret("bot-token-1a2b", b"s3cr3t", {}, "bot")  # doctest: +SKIP
+            'ktnbjxoalbkvbvedmg1urrz8h'
+        """
+        with self._translate(Op.START, name):
+            created = self.api.create_secret(secret_name, data, labels=dict(labels))
+        return str(created["ID"])
+
+    def find_secret(self, secret_name: str, name: str) -> tuple[str, str]:
+        """The ``(id, name)`` of the existing secret named exactly ``secret_name``.
+
+        Raises :class:`~kstlib.ops.exceptions.SessionStartError` when there is none.
+
+        Example:
+            >>> engine.find_secret("db-password", "bot")  # doctest: +SKIP
+            ('ktnbjxoalbkvbvedmg1urrz8h', 'db-password')
+        """
+        with self._translate(Op.START, name):
+            found = self.api.secrets(filters={"name": secret_name})
+        for secret in found:
+            if (secret.get("Spec") or {}).get("Name") == secret_name:
+                return str(secret["ID"]), secret_name
+        raise SessionStartError(
             name,
             RUNTIME,
-            "a swarm manager cannot attach to a task (it may run on another node); "
-            "read its output with logs/follow_logs",
+            f"the swarm has no secret named {secret_name!r} (docker secret create it first, "
+            "or give its value in secrets=)",
         )
 
-    def _wait(self, name: str, timeout: float) -> object:  # pragma: no cover - runner polls tasks
-        raise NotImplementedError
+    def secret_labels(self, secret_id: str, name: str) -> Mapping[str, str] | None:
+        """The labels of secret ``secret_id``; ``None`` when there is no such secret.
+
+        Example:
+            >>> engine.secret_labels("ktnbjxoalbkvbvedmg1urrz8h", "bot")  # doctest: +SKIP
+            {'io.kstlib.managed': 'true', 'io.kstlib.secret-of': 'bot'}
+        """
+        try:
+            with self._translate(Op.READ, name):
+                secret = self.api.inspect_secret(secret_id)
+        except SessionNotFoundError:
+            return None
+        return dict((secret.get("Spec") or {}).get("Labels") or {})
+
+    def remove_secret(self, secret_id: str, name: str, op: Op = Op.STOP) -> None:
+        """Remove secret ``secret_id``; one that is already gone is fine.
+
+        Example:
+            >>> engine.remove_secret("ktnbjxoalbkvbvedmg1urrz8h", "bot")  # doctest: +SKIP
+        """
+        with suppress(SessionNotFoundError), self._translate(op, name):
+            self.api.remove_secret(secret_id)

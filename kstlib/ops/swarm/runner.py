@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT, MANAGED_LABEL, MANAGED_VALUE
 from kstlib.ops.exceptions import (
+    ContainerRuntimeNotFoundError,
     OpsError,
     SessionAttachError,
     SessionConfigError,
@@ -40,8 +41,9 @@ from kstlib.ops.exceptions import (
 )
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus, SessionTable
+from kstlib.ops.swarm import lifecycle
 from kstlib.ops.swarm import logs as service_logs
-from kstlib.ops.swarm.tasks import RUNNING, TaskView, read_tasks, task_state
+from kstlib.ops.swarm.tasks import TaskView, read_tasks
 from kstlib.ops.translate import Op
 from kstlib.ops.validators import (
     validate_base_url,
@@ -54,20 +56,14 @@ from kstlib.ops.validators import (
 )
 
 if TYPE_CHECKING:
-    from kstlib.ops.engines.swarm import SwarmEngine
+    from kstlib.ops.engines.adapter import EngineAdapter
+    from kstlib.ops.engines.services import ServiceEngine
 
 __all__ = ["SwarmRunner"]
 
 _BACKEND = BackendType.SWARM
 _RUNTIME = "swarm"
-#: Polling step while waiting on tasks (the manager answers a task list in ~5 ms).
-_POLL = 0.1
-#: Beyond the grace period, how long a stop waits for every node to report its task gone.
-_STOP_MARGIN = 30.0
-#: The longest a start waits for a first task to run (a node may be pulling the image).
-_START_WAIT = 120.0
-#: The swarm's reason for a task no node can take (a constraint, or no node up).
-_NO_NODE = "no suitable node"
+_POLL = lifecycle.POLL
 _Service = Mapping[str, Any]
 
 
@@ -102,6 +98,8 @@ def _to_status(service: _Service, view: TaskView) -> SessionStatus:
         restart_count=view.restart_count,
         reason=view.reason,
         nodes=view.nodes,
+        last_exit_code=view.last_exit_code,
+        last_exited_at=view.last_exited_at,
     )
 
 
@@ -112,6 +110,10 @@ class SwarmRunner:
         base_url: the manager's Docker API (``unix://``, ``tcp://``, ``ssh://``);
             ``None``: ``DOCKER_HOST``, else the default socket.
         timeout: seconds any single manager call may take.
+        node_urls: the Docker APIs of the swarm's other nodes, when this
+            process can reach them: :meth:`stop` then also waits until none
+            of them keeps a container of the service (the manager's own node
+            is always asked).
 
     The manager is contacted on first use (and must be a manager:
     :class:`~kstlib.ops.exceptions.ContainerRuntimeNotFoundError` otherwise).
@@ -124,17 +126,25 @@ class SwarmRunner:
 
     backend = _BACKEND
 
-    def __init__(self, base_url: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        node_urls: Sequence[str] = (),
+    ) -> None:
         self.base_url = validate_base_url(base_url)
         self.timeout = validate_call_timeout(timeout)
-        self._engine: SwarmEngine | None = None
+        if isinstance(node_urls, str):
+            node_urls = (node_urls,)
+        self.node_urls = tuple(str(validate_base_url(u)) for u in node_urls)
+        self._engine: ServiceEngine | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SwarmRunner(base_url={self.base_url!r})"
 
     @property
-    def engine(self) -> SwarmEngine:
+    def engine(self) -> ServiceEngine:
         """The manager's adapter (connected on first use).
 
         Example:
@@ -149,6 +159,16 @@ class SwarmRunner:
             if self._engine is None:
                 self._engine = connect_swarm(self.base_url, self.timeout)
             return self._engine
+
+    def _nodes(self) -> list[EngineAdapter]:
+        """The engines of ``node_urls`` that answer (a node that is down has nothing to wait for)."""
+        from kstlib.ops.engines.endpoints import connect
+
+        found = []
+        for url in self.node_urls:
+            with suppress(ContainerRuntimeNotFoundError):
+                found.append(connect("docker", url, self.timeout))
+        return found
 
     def _view(self, service: _Service, op: Op = Op.READ) -> TaskView:
         engine = self.engine
@@ -166,13 +186,19 @@ class SwarmRunner:
         host-mode ports, limits, init and restart policy (none unless
         ``restart`` says: ``on-failure:N`` -> on-failure with N attempts,
         ``always``/``unless-stopped`` -> any), ``replicas``, ``mode`` and
-        ``placement``. A service of that name whose tasks have all ended is
-        replaced; a live one raises
-        :class:`~kstlib.ops.exceptions.SessionExistsError` (so does a
-        concurrent start: the manager arbitrates). A task the swarm rejects
-        (no such image on a node, no node fits the placement) is a
-        :class:`~kstlib.ops.exceptions.SessionStartError` with the swarm's
-        words, and the service is removed.
+        ``placement``. ``secrets`` (values) become swarm secrets created with
+        the service and removed with it; they and ``secret_refs`` (existing
+        secrets) are files under ``/run/secrets``, never in the service's env.
+        Registry credentials go with the service when ``registry_auth`` is
+        given, or, with ``with_registry_auth=True``, from the Docker config
+        files (as ``docker service create --with-registry-auth``); otherwise
+        none. A service of that name whose tasks have all ended is replaced;
+        a live one raises :class:`~kstlib.ops.exceptions.SessionExistsError`
+        (so does a concurrent start: the manager arbitrates). A task the swarm
+        rejects (no such image on a node, no node fits the placement) or a
+        command that could not be executed is a
+        :class:`~kstlib.ops.exceptions.SessionStartError` with the engine's
+        words, and the service and its secrets are removed.
 
         Example:
             >>> SwarmRunner().start(cfg).nodes  # doctest: +SKIP
@@ -198,59 +224,60 @@ class SwarmRunner:
         if previous is not None:
             if self._view(previous, Op.START).state is not SessionState.EXITED:
                 raise SessionExistsError(name, _RUNTIME)
-            self._remove_and_wait(previous, Op.START, spec.grace)
-        from kstlib.ops.images import registry_of
-        from kstlib.ops.registry import find_credentials
-
-        # The nodes pull the image: they get the credentials with the service.
-        auth, _ = find_credentials(
-            registry_of(spec.container.image), "docker", config.registry_auth
-        )
-        service_id = engine.create(spec, auth)
+            lifecycle.remove_and_wait(engine, previous, Op.START, spec.grace, self._nodes())
+        auth = self._credentials(config, spec.container.image)
+        mounts, created = lifecycle.create_secrets(engine, name, config.secrets, config.secret_refs)
         try:
-            return self._until_started(name, service_id, spec.replicas)
+            engine.create(spec, auth, mounts)
+        except BaseException:
+            self._drop_secrets(created, name)
+            raise
+        try:
+            return lifecycle.until_started(
+                engine, name, spec.replicas, self.timeout, _to_status, init=spec.container.init
+            )
         except OpsError as err:
             reason = err.reason if isinstance(err, SessionStartError) else str(err)
             try:
-                self._remove_and_wait(engine.find(name, Op.START), Op.START, spec.grace)
+                service = engine.find(name, Op.START)
+                lifecycle.remove_and_wait(engine, service, Op.START, spec.grace, self._nodes())
             except OpsError as cleanup:
                 reason += f" (removing the service also failed: {cleanup})"
+            self._drop_secrets(created, name)  # also when the service went some other way
             raise SessionStartError(name, _RUNTIME, reason) from err
 
-    def _until_started(self, name: str, service_id: str, replicas: int | None) -> SessionStatus:
-        deadline = time.monotonic() + max(self.timeout, _START_WAIT)
-        while True:
-            service = self.engine.find(name, Op.START)
-            view = self._view(service, Op.START)
-            if view.rejected is not None:
-                raise SessionStartError(
-                    name, _RUNTIME, f"the swarm rejected a task: {view.rejected}"
-                )
-            if view.reason and _NO_NODE in view.reason and view.running == 0:
-                raise SessionStartError(name, _RUNTIME, view.reason)
-            # A global service: one running task is enough (how many nodes fit is the swarm's).
-            wanted = 1 if replicas is None else replicas
-            if view.running >= wanted or view.state is SessionState.EXITED:
-                return _to_status(service, view)
-            if time.monotonic() >= deadline:
-                raise SessionStartError(
-                    name,
-                    _RUNTIME,
-                    f"no task ran within {max(self.timeout, _START_WAIT):g} s "
-                    f"({view.reason or view.state.value})",
-                )
-            time.sleep(_POLL)
+    def _drop_secrets(self, created: list[str], name: str) -> None:
+        for secret_id in created:
+            with suppress(OpsError):
+                self.engine.remove_secret(secret_id, name, Op.START)
+
+    @staticmethod
+    def _credentials(config: SessionConfig, image: str) -> dict[str, str] | None:
+        """What goes with the service for the nodes' pulls (``None``: no credentials at all)."""
+        from kstlib.ops.images import registry_of
+        from kstlib.ops.registry import find_credentials
+
+        registry = registry_of(image)
+        explicit = config.registry_auth
+        if explicit is not None and explicit.applies_to(registry):
+            return explicit.auth_config()
+        if not config.with_registry_auth:
+            return None  # as docker service create without --with-registry-auth
+        return find_credentials(registry, "docker")[0]
 
     def stop(self, name: str, graceful: bool = True, timeout: float = 10) -> bool:
-        """Remove service ``name``; return ``True`` once the swarm has no task of it left.
+        """Remove service ``name``; return ``True`` once no node has a task or container of it.
 
         Every task gets its stop signal (SIGTERM), and the kill after the
         service's grace period (``stop_timeout`` at start, default 10 s: the
         swarm fixes it when the service is created, and ``graceful=False``
-        cannot shorten it). This waits for every node to report its task
-        gone, up to the longer of ``timeout`` and the grace period plus 30 s
+        cannot shorten it). This waits until the swarm lists no task of it,
+        then until the manager's own node, and each node of ``node_urls``,
+        has removed the task containers (a node does so about 2 s after the
+        swarm forgot the task), then removes the secrets kstlib created for
+        it; up to the longer of ``timeout`` and the grace period plus 30 s
         (the swarm's round trips), then raises
-        :class:`~kstlib.ops.exceptions.SessionStopError`; a task on a node that
+        :class:`~kstlib.ops.exceptions.SessionStopError`. A task on a node that
         is down is not waited for (the node removes it when it comes back).
 
         Example:
@@ -261,8 +288,8 @@ class SwarmRunner:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
             raise SessionConfigError(f"timeout: {timeout!r} must not be negative", "timeout")
         service = self.engine.find(name, Op.STOP)
-        grace = self._grace(service)
-        self._remove_and_wait(service, Op.STOP, max(grace, float(timeout)))
+        grace = max(self._grace(service), float(timeout))
+        lifecycle.remove_and_wait(self.engine, service, Op.STOP, grace, self._nodes())
         return True
 
     @staticmethod
@@ -270,29 +297,6 @@ class SwarmRunner:
         spec = ((service.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
         grace = spec.get("StopGracePeriod")
         return grace / 1e9 if isinstance(grace, int) else 10.0
-
-    def _remove_and_wait(self, service: _Service, op: Op, grace: float) -> None:
-        engine = self.engine
-        name, service_id = str(service["Spec"]["Name"]), str(service["ID"])
-        with suppress(SessionNotFoundError):  # removed meanwhile: still wait for its tasks
-            engine.remove(service_id, name, op)
-        deadline = time.monotonic() + grace + _STOP_MARGIN
-        while True:
-            tasks = engine.tasks(service_id, name, op)
-            nodes = engine.nodes(name) if tasks else {}
-            left = [
-                t
-                for t in tasks
-                if (nodes.get(str(t.get("NodeID"))) or {}).get("Status", {}).get("State") == "ready"
-            ]
-            if not left:
-                return
-            if time.monotonic() >= deadline:
-                where = ", ".join(sorted({f"{t.get('NodeID')} ({task_state(t)})" for t in left}))
-                raise op.error_class(  # type: ignore[call-arg]
-                    name, _RUNTIME, f"tasks still on nodes after the grace period: {where}"
-                )
-            time.sleep(_POLL)
 
     def restart(self, name: str, timeout: float | None = None) -> SessionStatus:
         """Rolling restart (a new ``ForceUpdate``): every task is replaced, one at a time.
@@ -310,10 +314,15 @@ class SwarmRunner:
         service = engine.find(name, Op.START)
         before = {str(t.get("ID")) for t in engine.tasks(str(service["ID"]), name, Op.START)}
         engine.update(service, name, force=True)
-        return self._until_fresh(name, before, _replicas(service), limit)
+        return lifecycle.until_fresh(
+            engine, name, before, _replicas(service), limit=self._limit(limit), status=_to_status
+        )
 
     def scale(self, name: str, replicas: int, timeout: float | None = None) -> SessionStatus:
-        """Change the number of replicas; return once that many tasks run.
+        """Change only the number of replicas; return once that many tasks run.
+
+        The running tasks keep running (the spec goes back unchanged but for
+        the count): scaling up adds tasks, scaling down removes the extra ones.
 
         Example:
             >>> SwarmRunner().scale("web", 3).state.value  # doctest: +SKIP
@@ -330,32 +339,12 @@ class SwarmRunner:
                 "replicas",
             )
         engine.update(service, name, replicas=count)
-        return self._until_fresh(name, set(), count, limit, exact=True)
+        return lifecycle.until_fresh(
+            engine, name, set(), count, limit=self._limit(limit), status=_to_status, exact=True
+        )
 
-    def _until_fresh(
-        self,
-        name: str,
-        old: set[str],
-        wanted: int | None,
-        timeout: float | None,
-        exact: bool = False,
-    ) -> SessionStatus:
-        limit = max(self.timeout, _START_WAIT) if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        engine = self.engine
-        while True:
-            service = engine.find(name)
-            tasks = engine.tasks(str(service["ID"]), name)
-            fresh = [t for t in tasks if str(t.get("ID")) not in old and task_state(t) == RUNNING]
-            live = [t for t in tasks if task_state(t) == RUNNING]
-            count = 1 if wanted is None else wanted
-            if len(fresh) >= count and (not exact or len(live) == count):
-                return _to_status(service, read_tasks(tasks, engine.nodes(name)))
-            if time.monotonic() >= deadline:
-                raise SessionTimeoutError(
-                    name, _RUNTIME, f"{len(fresh)} of {count} tasks running after {limit:g} s"
-                )
-            time.sleep(_POLL)
+    def _limit(self, timeout: float | None) -> float:
+        return max(self.timeout, lifecycle.START_WAIT) if timeout is None else timeout
 
     def wait(self, name: str, timeout: float | None = None) -> int:
         """Wait until every task has ended for good; the exit code (first non-zero one).

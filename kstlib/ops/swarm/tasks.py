@@ -19,18 +19,37 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from kstlib.ops.engines.streams import parse_timestamp
 from kstlib.ops.models import SessionState
 
-__all__ = ["RUNNING", "TERMINAL", "TaskView", "latest", "read_tasks"]
+__all__ = [
+    "ENDED_BY_ITSELF",
+    "RUNNING",
+    "TERMINAL",
+    "TaskView",
+    "exit_code_of",
+    "last_run",
+    "latest",
+    "read_tasks",
+    "start_failure",
+    "task_state",
+]
 
 #: Task states after which the task's container does not run any more.
 TERMINAL = frozenset({"complete", "failed", "shutdown", "rejected", "orphaned", "remove"})
 RUNNING = "running"
+#: Task states of a run that ended by itself (not stopped by the swarm).
+ENDED_BY_ITSELF = frozenset({"complete", "failed"})
+#: The swarm's words for a task whose program could not be executed (no such file, not executable).
+_NOT_STARTED = "starting container failed"
+#: What the init process (docker-init, tini) writes when it cannot execute the program.
+_INIT_EXEC_FAILED = re.compile(r"\[FATAL tini \(\d+\)\] (exec .* failed: .*)")
 #: Desired states that mean the swarm still wants the task to run.
 _WANTED = frozenset({"running", "ready", "accepted", "new", "pending", "assigned"})
 
@@ -108,6 +127,9 @@ class TaskView:
     lost: int = 0
     rejected: str | None = None
     settled: bool = False
+    #: The exit code and end time of the newest run that ended by itself (failed or complete).
+    last_exit_code: int | None = None
+    last_exited_at: datetime | None = None
 
 
 def _node_down(node_id: str, nodes: Mapping[str, Mapping[str, Any]]) -> str | None:
@@ -133,6 +155,61 @@ def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(i for i in items if i))
 
 
+def last_run(tasks: Sequence[Task]) -> tuple[int | None, datetime | None]:
+    """The exit code and end time of the newest task that ended by itself; ``(None, None)``: none.
+
+    A task the swarm shut down (a stop, a scale down, a rolling restart) is
+    not a run that ended: only ``failed`` and ``complete`` tasks count.
+
+    Example:
+        >>> t = {"Status": {"State": "failed", "Timestamp": "2026-01-01T00:00:05.5Z",
+        ...                 "ContainerStatus": {"ExitCode": 4}}}
+        >>> code, when = last_run([t])
+        >>> code, when.isoformat()
+        (4, '2026-01-01T00:00:05.500000+00:00')
+    """
+    ended = [t for t in tasks if task_state(t) in ENDED_BY_ITSELF]
+    if not ended:
+        return None, None
+
+    def moment(task: Task) -> float:
+        when = parse_timestamp(_status(task).get("Timestamp"))
+        return when.timestamp() if when else 0.0
+
+    newest = max(ended, key=moment)
+    return exit_code_of(newest), parse_timestamp(_status(newest).get("Timestamp"))
+
+
+def start_failure(task: Task, log: str = "") -> str | None:
+    """Why the task's program could not be executed, in the engine's words; ``None``: it was.
+
+    The swarm says so in the task's error (``starting container failed: ...
+    executable file not found``); with an init process, the init says it in
+    the task's output (``exec PROG failed: No such file or directory``) and
+    exits 127 (not found) or 126 (not executable).
+
+    Example:
+        >>> start_failure({"Status": {"State": "failed", "Err": 'starting container failed: '
+        ...     'exec: "nope": executable file not found in $PATH: unknown'}})
+        'starting container failed: exec: "nope": executable file not found in $PATH: unknown'
+        >>> start_failure({"Status": {"State": "failed", "ContainerStatus": {"ExitCode": 127}}},
+        ...               "[FATAL tini (7)] exec nope failed: No such file or directory")
+        'exec nope failed: No such file or directory'
+        >>> start_failure({"Status": {"State": "failed", "ContainerStatus": {"ExitCode": 3}}}) is None
+        True
+    """
+    if task_state(task) != "failed":
+        return None
+    words = _words(task) or ""
+    if words.startswith(_NOT_STARTED):
+        return words
+    if exit_code_of(task) in (126, 127):
+        found = _INIT_EXEC_FAILED.search(log)
+        if found is not None:
+            return found.group(1)
+    return None
+
+
 def read_tasks(tasks: Sequence[Task], nodes: Mapping[str, Mapping[str, Any]]) -> TaskView:
     """Read ``tasks`` (every task of one service) with the swarm's ``nodes`` (by id).
 
@@ -155,6 +232,12 @@ def read_tasks(tasks: Sequence[Task], nodes: Mapping[str, Mapping[str, Any]]) ->
         >>> view.reason
         'task of slot 2 on node n2 is unreachable (node down: heartbeat failure)'
     """
+    view = _read(tasks, nodes)
+    code, when = last_run(tasks)
+    return replace(view, last_exit_code=code, last_exited_at=when)
+
+
+def _read(tasks: Sequence[Task], nodes: Mapping[str, Mapping[str, Any]]) -> TaskView:
     groups = latest(tasks)
     restarts = sum(len(g) - 1 for g in groups.values())
     live: list[Task] = []
