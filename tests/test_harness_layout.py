@@ -97,3 +97,18 @@ def test_the_podman_service_is_the_harness_own_on_its_own_socket() -> None:
     assert "/run/podman" not in start
     env = (HARNESS / "engines.sh").read_text()
     assert "export CONTAINER_HOST=" in env and "export KSTLIB_TEST_PODMAN_URL=" in env
+
+
+def test_every_daemon_starts_in_a_folder_of_its_own() -> None:
+    # A daemon's working folder is where it may drop files by relative path: a
+    # Podman service started from the checkout left an empty `oom` file at the
+    # repository's root each time a container ran out of memory.
+    starts = [
+        (part.name, line.strip())
+        for part in PARTS
+        for line in part.read_text().splitlines()
+        if re.search(r"\bsetsid\b", line) and not line.lstrip().startswith("#")
+    ]
+    assert starts, "the harness starts no daemon"
+    for name, line in starts:
+        assert re.search(r'\benv -C "\$\w+" setsid\b', line), f"{name}: {line}"

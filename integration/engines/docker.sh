@@ -10,7 +10,7 @@ start_docker() {
     log "docker: starting dockerd (log: $lg)"
     # --bridge=none: never the default bridge (172.17.0.0/16 must never be a
     # traffic target here); containers get only a loopback interface.
-    setsid dockerd --host "unix://$DOCKER_SOCK" --bridge=none \
+    env -C "$STATE" setsid dockerd --host "unix://$DOCKER_SOCK" --bridge=none \
         --iptables=false --ip6tables=false </dev/null >>"$lg" 2>&1 &
     pid=$!
     echo "$pid" >"$STATE/dockerd.pid"

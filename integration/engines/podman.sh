@@ -43,7 +43,7 @@ start_podman() {
     rm -f "$PODMAN_SOCK"
     log "podman: starting 'podman system service' on unix://$PODMAN_SOCK (log: $lg)"
     env -u CONTAINER_HOST -u CONTAINER_CONNECTION CONTAINERS_CONF="$CONF" \
-        setsid podman system service --time=0 "unix://$PODMAN_SOCK" \
+        env -C "$PODMAN_DIR" setsid podman system service --time=0 "unix://$PODMAN_SOCK" \
         </dev/null >>"$lg" 2>&1 &
     pid=$!
     echo "$pid" >"$PODMAN_PIDFILE"

@@ -99,7 +99,7 @@ start_registry() { # start_registry KIND PREFERRED-PORT
     echo "$port" >"$dir/port"
     lg="$dir/registry.log"
     log "registry ($kind): starting docker-registry on 127.0.0.1:$port (log: $lg)"
-    setsid docker-registry serve "$dir/config.yml" </dev/null >>"$lg" 2>&1 &
+    env -C "$dir" setsid docker-registry serve "$dir/config.yml" </dev/null >>"$lg" 2>&1 &
     pid=$!
     echo "$pid" >"$dir/pid"
     for ((i = 0; i < WAIT_S * 10; i++)); do

@@ -60,7 +60,7 @@ start_swarm_daemon() { # start_swarm_daemon NODE
     log "swarm ($node): starting dockerd on unix://$sock (log: $lg)"
     # --exec-root of its own: dockerd then runs a containerd of its own too
     # (no containerd namespace shared with the main daemon).
-    setsid dockerd --host "unix://$sock" --data-root "$dir/data" --exec-root "$dir/exec" \
+    env -C "$dir" setsid dockerd --host "unix://$sock" --data-root "$dir/data" --exec-root "$dir/exec" \
         --pidfile "$(swarm_pidfile "$node")" --bridge=none --iptables=false --ip6tables=false \
         </dev/null >>"$lg" 2>&1 &
     pid=$!
