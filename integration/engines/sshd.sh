@@ -126,7 +126,7 @@ start_sshd() {
     log "sshd: starting a private sshd on 127.0.0.1:$port (log: $lg)"
     : >"$lg"
     # shellcheck disable=SC2094  # sshd (-E) and its stderr both append to the log
-    setsid /usr/sbin/sshd -D -f "$SSHD_DIR/sshd_config" -E "$lg" </dev/null >>"$lg" 2>&1 &
+    env -C "$SSHD_DIR" setsid /usr/sbin/sshd -D -f "$SSHD_DIR/sshd_config" -E "$lg" </dev/null >>"$lg" 2>&1 &
     pid=$!
     for ((i = 0; i < WAIT_S * 10; i++)); do
         port_busy "$port" && break
