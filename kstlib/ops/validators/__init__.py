@@ -85,6 +85,7 @@ __all__ = [
     "NETWORK_MODES",
     "NETWORK_NAME_RE",
     "PULL_POLICIES",
+    "RESERVED_ENV_PREFIX",
     "RESTART_RE",
     "RUNTIMES",
     "VOLUME_NAME_RE",
@@ -208,12 +209,24 @@ def validate_command(command: object) -> str | tuple[str, ...] | None:
     )
 
 
+#: Env keys starting with this are kstlib's own (the tmux session wrapper's variables).
+RESERVED_ENV_PREFIX = "__kstlib_"
+
+
 def validate_env(env: object) -> dict[str, str]:
     """Check environment variables: keys ``^[A-Za-z_][A-Za-z0-9_]*$``, string values.
+
+    Keys starting with ``__kstlib_`` are reserved: the tmux backend applies
+    the environment inside its session wrapper, whose variables bear that
+    prefix, so such a key could change the wrapper's own state.
 
     Example:
         >>> validate_env({"GREETING": "hello 'world'"})
         {'GREETING': "hello 'world'"}
+        >>> validate_env({"__kstlib_nonce": "x"})
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: env: key '__kstlib_nonce' is reserved (names starting with __kstlib_ are kstlib's own)
     """
     if env is None:
         return {}
@@ -227,6 +240,12 @@ def validate_env(env: object) -> dict[str, str]:
     for key, raw in env.items():
         if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
             raise config_error("env", f"key {_short(key)} must match ^[A-Za-z_][A-Za-z0-9_]*$")
+        if key.startswith(RESERVED_ENV_PREFIX):
+            raise config_error(
+                "env",
+                f"key {_short(key)} is reserved (names starting with {RESERVED_ENV_PREFIX} "
+                "are kstlib's own)",
+            )
         number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
         value = _require_str(f"env[{key}]", str(raw) if number else raw, secret=True)
         if len(value.encode()) > MAX_ENV_VALUE_BYTES:
