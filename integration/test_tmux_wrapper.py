@@ -12,11 +12,18 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from kstlib.ops import SessionConfig, SessionConfigError, SessionState, TmuxRunner
+from kstlib.ops import (
+    SessionConfig,
+    SessionConfigError,
+    SessionStartError,
+    SessionState,
+    TmuxRunner,
+)
 from kstlib.ops.tmux import files
 
 from .conftest import unique
@@ -95,7 +102,7 @@ def test_env_keys_named_after_wrapper_variables_change_nothing(own: TmuxRunner) 
     env = {key: "1" for key in OLD_NAMES}
     env.update(
         pane=victim_pane, TMUX_PANE=victim_pane, t="/bin/true", mode="always", most="5",
-        f="/etc/hostname", stop="0", delay="99999", _kstlib_nonce="forged",
+        f="/etc/passwd", stop="0", delay="99999", _kstlib_nonce="forged",
         sleep_bin="/bin/false", date_bin="/bin/false", tmux_env="/nonexistent,1,0",
         IFS="0123456789", PATH="/nonexistent",
     )
@@ -158,3 +165,73 @@ def test_a_server_killed_from_outside_leaves_no_process(own: TmuxRunner, delay: 
     tmux(own, "kill-server")
     # The pipe-pane shells, the wrappers and the collector all end with the server.
     wait_until(lambda: not lingering(folder), timeout=15)
+
+
+# -- 22.5: a program that cannot run is a start error, and leaves nothing ---------
+
+
+def leftovers(runner: TmuxRunner) -> list[str]:
+    folder = runner._folder()
+    return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        (["no-such-program-kstlib"], "command not found: no-such-program-kstlib"),
+        (["/nonexistent/prog", "-x"], "command not found: /nonexistent/prog"),
+        (["/etc/passwd"], "not executable: /etc/passwd"),
+        (["/tmp"], "not executable: /tmp"),
+    ],
+)
+def test_a_program_that_cannot_run_raises_and_leaves_nothing(
+    own: TmuxRunner, command: list[str], reason: str
+) -> None:
+    own.start(SessionConfig(name="keep", command=["sleep", "60"]))  # a live server and folder
+    with pytest.raises(SessionStartError) as info:
+        own.start(SessionConfig(name="bad", command=command))
+    assert info.value.reason == reason and info.value.name == "bad"
+    assert not own.exists("bad")
+    assert not [f for f in leftovers(own) if f.startswith("bad.")]  # no run file, log, FIFO
+    own.stop("keep", graceful=False)
+
+
+def test_a_program_is_looked_up_on_the_sessions_own_path(own: TmuxRunner, tmp_path: Path) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    tool = tools / "kstlib-tool"
+    tool.write_text("#!/bin/sh\necho tool-ran\n")
+    tool.chmod(0o755)
+    with pytest.raises(SessionStartError, match="command not found: kstlib-tool"):
+        own.start(SessionConfig(name="t1", command=["kstlib-tool"]))
+    own.start(SessionConfig(name="t2", command=["kstlib-tool"], env={"PATH": f"{tools}:/bin"}))
+    assert own.wait("t2", timeout=10) == 0 and own.logs("t2") == "tool-ran"
+    with pytest.raises(SessionStartError, match="not executable: ./kstlib-tool"):
+        tool.chmod(0o644)
+        own.start(SessionConfig(name="t3", command=["./kstlib-tool"], working_dir=str(tools)))
+    assert not own.exists("t3") and not own.exists("t1")
+
+
+def test_a_string_command_is_left_to_the_shell(own: TmuxRunner) -> None:
+    # The user's shell alone knows what its first word is: the start succeeds, and
+    # the session exits 127 as the shell says.
+    own.start(SessionConfig(name="sh", command="no-such-program-kstlib"))
+    assert own.wait("sh", timeout=10) == 127
+
+
+# -- 22.6: a restarting session shows its last run ----------------------------------
+
+
+def test_a_restarting_session_shows_its_last_exit_code_and_time(own: TmuxRunner) -> None:
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    own.start(SessionConfig(name="flaky", command="sleep 0.2; exit 4", restart="on-failure:2"))
+    st = wait_until(lambda: (s := own.status("flaky")).restart_count >= 1 and s)
+    assert st.last_exit_code == 4 and st.last_exited_at is not None
+    assert before <= st.last_exited_at <= datetime.now(timezone.utc)
+    assert own.wait("flaky", timeout=20) == 4
+    st = own.status("flaky")
+    assert st.restart_count == 2 and st.last_exit_code == 4 and st.exit_code == 4
+    own.start(SessionConfig(name="once", command="exit 2"))
+    assert own.wait("once", timeout=10) == 2
+    st = own.status("once")
+    assert st.last_exit_code is None and st.last_exited_at is None  # no restart policy

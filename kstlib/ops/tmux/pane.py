@@ -6,11 +6,13 @@ are separated by ``\\x1f``; the session name comes last because a foreign
 session's name is the only free text in it.
 
 Example:
-    >>> line = SEP.join(["42", "1", "", "", "1767225600", "1", "1", "3", "", "0", "1",
-    ...                  "7", "$1", "bot"])
+    >>> line = SEP.join(["42", "1", "", "", "1767225600", "1", "1", "3", "", "2", "1",
+    ...                  "7", "$1", "3 1767225660", "bot"])
     >>> p = parse(line, "sock")
     >>> p.status.state.value, p.status.exit_code, p.status.pid, p.server_pid, p.session_id
     ('exited', 3, None, 7, '$1')
+    >>> p.status.restart_count, p.status.last_exit_code, p.status.last_exited_at.isoformat()
+    (2, 3, '2026-01-01T00:01:00+00:00')
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from typing import NamedTuple
 
 from kstlib.ops.models import BackendType, SessionState, SessionStatus
 
-__all__ = ["EXIT_OPTION", "FORMAT", "LOG_OPTION", "MANAGED_OPTION", "RESTARTS_OPTION", "Pane"]
+__all__ = [
+    "EXIT_OPTION",
+    "FORMAT",
+    "LAST_OPTION",
+    "LOG_OPTION",
+    "MANAGED_OPTION",
+    "RESTARTS_OPTION",
+    "Pane",
+]
 
 #: Session user option that marks a session started by kstlib.
 MANAGED_OPTION = "@kstlib-managed"
@@ -29,6 +39,8 @@ MANAGED_OPTION = "@kstlib-managed"
 EXIT_OPTION = "@kstlib-exit"
 #: Pane user option where the wrapper counts the restarts of its restart policy.
 RESTARTS_OPTION = "@kstlib-restarts"
+#: Pane user option where a restarting wrapper records its last run: ``CODE UNIX_TIME``.
+LAST_OPTION = "@kstlib-last"
 #: Session user option holding the path of the session's log file.
 LOG_OPTION = "@kstlib-log"
 SEP = "\x1f"
@@ -46,6 +58,7 @@ _FIELDS = (
     "#{pane_pipe}",
     "#{pid}",
     "#{session_id}",
+    f"#{{{LAST_OPTION}}}",
     "#{session_name}",
 )
 FORMAT = SEP.join(_FIELDS)
@@ -74,8 +87,9 @@ def _status(fields: list[str], socket_name: str | None) -> SessionStatus:
         elif dead_signal:
             exit_code = 128 + int(dead_signal)
     restarts = fields[9]
+    last_code, _, last_at = fields[13].partition(" ")
     return SessionStatus(
-        name=fields[13],
+        name=fields[14],
         state=state,
         backend=BackendType.TMUX,
         pid=int(pid) if pid and state is SessionState.RUNNING else None,  # no dead pids
@@ -85,6 +99,10 @@ def _status(fields: list[str], socket_name: str | None) -> SessionStatus:
         socket_name=socket_name,
         managed=managed == "1",
         restart_count=int(restarts) if restarts.isdigit() else 0,
+        last_exit_code=int(last_code) if last_code.isdigit() else None,
+        last_exited_at=(
+            datetime.fromtimestamp(int(last_at), tz=timezone.utc) if last_at.isdigit() else None
+        ),
     )
 
 

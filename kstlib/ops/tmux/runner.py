@@ -56,6 +56,7 @@ from kstlib.ops.tmux.logs import (
     pipe_command,
 )
 from kstlib.ops.tmux.pane import FORMAT, LOG_OPTION, MANAGED_OPTION, parse, status_of
+from kstlib.ops.tmux.program import problem
 from kstlib.ops.validators import validate_lookup_name, validate_timeout
 
 __all__ = ["TmuxRunner"]
@@ -103,7 +104,10 @@ class TmuxRunner(TmuxLogs):
         """Start ``config.command`` in a new detached session named ``config.name``.
 
         A name whose previous session has exited is replaced; a running one raises
-        :class:`~kstlib.ops.exceptions.SessionExistsError`. The session keeps its
+        :class:`~kstlib.ops.exceptions.SessionExistsError`. A list command whose
+        program is not found or not executable raises
+        :class:`~kstlib.ops.exceptions.SessionStartError` before anything is
+        created (a string command runs in the shell, which alone can tell). The session keeps its
         pane after the process exits, so its exit code and output stay readable.
 
         Example:
@@ -124,6 +128,9 @@ class TmuxRunner(TmuxLogs):
                 f"working_dir: {config.working_dir!r} is not an existing directory",
                 field="working_dir",
             )
+        why = problem(config.command, config.env, config.working_dir)
+        if why is not None:  # nothing is created for a program that cannot run
+            raise SessionStartError(name, BACKEND, why)
         limit = max_log_bytes()
         for attempt in (1, 2):
             folder = self._folder(create=True)
