@@ -48,6 +48,7 @@ from kstlib.ops.statedir import existing_private_dir
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.call import arg, fmt
 from kstlib.ops.tmux.client import BACKEND, exact, exact_pane
+from kstlib.ops.tmux.keys import is_key_name
 from kstlib.ops.tmux.logs import (
     HEIGHT,
     TmuxLogs,
@@ -428,20 +429,34 @@ class TmuxRunner(TmuxLogs):
 
     # -- interaction --------------------------------------------------------------------
 
-    def send_keys(self, name: str, keys: str, enter: bool = True) -> None:
-        """Type ``keys`` literally into the session, then Enter unless ``enter=False``.
+    def send_keys(
+        self, name: str, keys: str, enter: bool = True, *, literal: bool | None = None
+    ) -> None:
+        """Type ``keys`` into the session, then Enter unless ``enter=False``.
+
+        ``literal=None`` (the default): a string that is exactly one tmux key
+        name (``C-c``, ``M-x``, ``Escape``, ``Up``, ``F5`` ...) is sent as that
+        key, anything else is typed as it is. ``literal=True`` always types the
+        characters; ``literal=False`` always reads ``keys`` as a tmux key name
+        (tmux types a string it does not know as a key).
 
         Example:
             >>> runner = TmuxRunner(socket_name="kstlib-doc")
             >>> _ = runner.start(SessionConfig(name="doc5", command="cat"))
             >>> runner.send_keys("doc5", "ping;")
+            >>> runner.send_keys("doc5", "C-c", enter=False)  # Ctrl-C: cat ends
             >>> runner.stop("doc5", graceful=False)
             True
         """
         validate_lookup_name(name)
         if not isinstance(keys, str):
             raise SessionConfigError(f"keys: expected a string, got {type(keys).__name__}", "keys")
-        args = ["send-keys", "-t", exact_pane(name), "-l", "--", arg(keys)]
+        if literal is not None and not isinstance(literal, bool):
+            raise SessionConfigError(
+                f"literal: expected True, False or None, got {type(literal).__name__}", "literal"
+            )
+        as_key = (not literal) if literal is not None else is_key_name(keys)
+        args = ["send-keys", "-t", exact_pane(name), *(() if as_key else ("-l",)), "--", arg(keys)]
         if enter:
             args += [";", "send-keys", "-t", exact_pane(name), "Enter"]
         self._run(SessionError, name, *args)
