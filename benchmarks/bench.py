@@ -81,6 +81,7 @@ TMUX_FORMAT = "\x1f".join(
         "#{pane_pipe}",
         "#{pid}",
         "#{session_id}",
+        "#{@kstlib-last}",
         "#{session_name}",
     ]
 )
@@ -106,7 +107,7 @@ class Settings:
     light: Plan
     heavy: Plan
     child: Plan  # fresh interpreters (import time, kstlib ops list)
-    tmux_sizes: tuple[int, ...] = (1, 100, 1000)
+    tmux_sizes: tuple[int, ...] = (1, 100, 200, 1000)
     container_sizes: tuple[int, ...] = (1, 50)
     #: Sessions per fresh server in the tmux scale rows (plain tmux, libtmux, kstlib).
     tmux_scale_sizes: tuple[int, ...] = (100, 500)
@@ -389,6 +390,7 @@ def bench_tmux(bench: Bench, upstream: Upstream | None) -> None:
                 },
                 size=count,
             )
+            tmux_start(bench, runner, server, counter, count)
             if size != bench.settings.tmux_sizes[0]:
                 continue
             bench.measure(
@@ -475,6 +477,41 @@ def make_tmux_fillers(cli: list[str], have: int, want: int) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+def tmux_start(bench: Bench, runner: Any, server: Any, counter: Iterator[int], size: int) -> None:
+    """start() alone against a plain ``new-session`` (issue 24: <= 1.2x); removed untimed."""
+    from kstlib.ops import SessionConfig
+
+    made: list[tuple[str, bool]] = []
+
+    def tidy() -> None:
+        while made:
+            name, ours = made.pop()
+            if ours:
+                runner.stop(name, graceful=False)
+            else:
+                server.cmd("kill-session", "-t", f"={name}")
+
+    def kstlib_run(_: object) -> None:
+        name = f"st-{next(counter)}"
+        made.append((name, True))
+        runner.start(SessionConfig(name=name, command=("sleep", "86400")))
+
+    def raw_run(_: object) -> None:
+        name = f"st-{next(counter)}"
+        made.append((name, False))
+        server.cmd("new-session", "-d", "-s", name, "-P", "-F", TMUX_FORMAT, "sleep 86400")
+
+    bench.measure(
+        "tmux",
+        "start",
+        {"kstlib": Variant(kstlib_run, tidy), "raw": Variant(raw_run, tidy)},
+        size=size,
+        heavy=True,
+        note="raw: plain new-session -P -F of the same fields; both removed untimed",
+    )
+    tidy()
 
 
 def tmux_start_stop(
@@ -1619,6 +1656,17 @@ def evaluate(bench: Bench) -> list[Target]:
                     1.0,
                     higher_is_better=True,
                     ci=ci_of(cs, ks),
+                )
+            )
+    for r in bench.rows:  # issue 24: the fork path within 1.2x of the same raw tmux call
+        if r.backend == "tmux" and r.op in ("start", "list_sessions", "status") and r.size:
+            targets.append(
+                Target(
+                    f"fork:tmux {r.op} [{r.size}]",
+                    f"tmux {r.op} [{r.size}]: kstlib/raw <= 1.2 (one tmux call)",
+                    ratio(r.median("kstlib"), r.median("raw")),
+                    1.2,
+                    ci=ci_of(samples(r), samples(r, "raw")),
                 )
             )
     sizes = bench.settings.tmux_sizes

@@ -50,7 +50,16 @@ from kstlib.ops.translate import (
 if TYPE_CHECKING:
     import libtmux
 
-__all__ = ["DEFAULT_TIMEOUT", "STDERR_TABLE", "arg", "fmt", "run_tmux", "translate", "type_table"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "STDERR_TABLE",
+    "arg",
+    "fmt",
+    "run_tmux",
+    "run_tmux_chain",
+    "translate",
+    "type_table",
+]
 
 _log = logging.getLogger("kstlib.ops.tmux")
 _BACKEND = BackendType.TMUX
@@ -294,6 +303,29 @@ def _call(server: libtmux.Server, args: tuple[str, ...], timeout: float | None) 
     )
 
 
+def _exec(
+    server: libtmux.Server,
+    timeout: float | None,
+    op_error: type[SessionError],
+    name: str | None,
+    args: tuple[str, ...],
+) -> tuple[Any, CallContext]:
+    began = time.perf_counter()
+    where = server.socket_path or server.socket_name or "default"
+    ctx = context(op_error, name, str(where), timeout or 0)
+    with translating(type_table, ctx):
+        proc = _call(server, args, timeout)
+    if _log.isEnabledFor(logging.DEBUG):
+        _log.debug(
+            "tmux %s (%d args) -> %s in %.1f ms",
+            args[0],
+            len(args),
+            proc.returncode,
+            (time.perf_counter() - began) * 1000,
+        )
+    return proc, ctx
+
+
 def run_tmux(
     server: libtmux.Server,
     timeout: float | None,
@@ -310,22 +342,39 @@ def run_tmux(
         TmuxNotFoundError: no tmux binary, or the server did not answer in time.
         SessionError: any other tmux failure (``op_error`` when it names a session).
     """
-    began = time.perf_counter()
-    where = server.socket_path or server.socket_name or "default"
-    ctx = context(op_error, name, str(where), timeout or 0)
-    with translating(type_table, ctx):
-        proc = _call(server, args, timeout)
-    if _log.isEnabledFor(logging.DEBUG):
-        _log.debug(
-            "tmux %s (%d args) -> %s in %.1f ms",
-            args[0],
-            len(args),
-            proc.returncode,
-            (time.perf_counter() - began) * 1000,
-        )
+    proc, ctx = _exec(server, timeout, op_error, name, args)
     if proc.returncode == 0:
         return list(proc.stdout)
     message = "; ".join(proc.stderr) or f"tmux {args[0]} exited with {proc.returncode}"
     if missing_ok and says(NOT_FOUND + NO_SERVER, message):
         return None
+    raise translate_text(STDERR_TABLE, message, ctx) or tmux_error(ctx, message)
+
+
+def run_tmux_chain(
+    server: libtmux.Server,
+    timeout: float | None,
+    op_error: type[SessionError],
+    name: str | None,
+    *args: str,
+) -> tuple[list[str], bool]:
+    """Run a chain of tmux commands whose last ones may fail by design.
+
+    tmux stops a chain at the first command that fails; what the commands
+    before it printed is kept. Returns that output and whether the whole
+    chain ran (``False``: a session or the server was missing on the way).
+
+    Raises:
+        TmuxNotFoundError: no tmux binary, or the server did not answer in time.
+        SessionError: a failure other than a missing session or server.
+    """
+    proc, ctx = _exec(server, timeout, op_error, name, args)
+    if proc.returncode == 0:
+        return list(proc.stdout), True
+    message = "; ".join(proc.stderr) or f"tmux {args[0]} exited with {proc.returncode}"
+    if says(NOT_FOUND + NO_SERVER, message):
+        out = list(proc.stdout)
+        if "has-session" in args and out == proc.stderr[:1]:
+            out = []  # libtmux hands has-session's error over as its output
+        return out, False
     raise translate_text(STDERR_TABLE, message, ctx) or tmux_error(ctx, message)

@@ -26,7 +26,7 @@ from kstlib.ops.exceptions import (
 )
 from kstlib.ops.models import BackendType
 from kstlib.ops.tmux import files
-from kstlib.ops.tmux.call import DEFAULT_TIMEOUT, run_tmux, translate
+from kstlib.ops.tmux.call import DEFAULT_TIMEOUT, run_tmux, run_tmux_chain, translate
 from kstlib.ops.tmux.pane import FORMAT, Pane, parse
 from kstlib.ops.validators import validate_optional_timeout, validate_socket_name
 
@@ -134,6 +134,12 @@ class TmuxClient:
     ) -> list[str] | None:
         """Run one tmux command (bounded); its stdout lines, ``None`` for a missing session."""
         return run_tmux(self.server, self.timeout, op_error, name, *args, missing_ok=missing_ok)
+
+    def _chain(
+        self, op_error: type[SessionError], name: str | None, *args: str
+    ) -> tuple[list[str], bool]:
+        """Run a tmux command chain (bounded); its output and whether it ran to the end."""
+        return run_tmux_chain(self.server, self.timeout, op_error, name, *args)
 
     def _query(self, name: str, op_error: type[SessionError] = SessionError) -> Pane | None:
         # list-panes fails on a missing target (display-message prints blanks),

@@ -17,9 +17,11 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import is_dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kstlib.ops.models import BackendType, SessionState, SessionStatus
 
@@ -74,6 +76,33 @@ class Pane(NamedTuple):
     session_id: str
 
 
+@lru_cache(maxsize=4096)
+def _when(unix: str) -> datetime | None:
+    """A tmux time (whole seconds since the epoch) as an aware datetime; sessions share many."""
+    return datetime.fromtimestamp(int(unix), tz=timezone.utc) if unix.isdigit() else None
+
+
+_TEMPLATE = SessionStatus(name="", state=SessionState.RUNNING, backend=BackendType.TMUX)
+# A listing builds thousands of statuses: filling a copy of a template's fields
+# costs a fifth of the frozen dataclass's __init__ (one object.__setattr__ a
+# field). Only while SessionStatus stays a plain frozen dataclass without checks.
+_FAST = (
+    is_dataclass(SessionStatus)
+    and not hasattr(SessionStatus, "__post_init__")
+    and not hasattr(SessionStatus, "__slots__")
+)
+
+
+def _new_status(values: dict[str, Any]) -> SessionStatus:
+    if not _FAST:
+        return SessionStatus(**values)
+    status = object.__new__(SessionStatus)
+    fields_ = status.__dict__
+    fields_.update(_TEMPLATE.__dict__)
+    fields_.update(values)
+    return status
+
+
 def _status(fields: list[str], socket_name: str | None) -> SessionStatus:
     (pid, dead, dead_status, dead_signal, created, windows, managed, recorded) = fields[:8]
     exit_code: int | None = None
@@ -88,21 +117,21 @@ def _status(fields: list[str], socket_name: str | None) -> SessionStatus:
             exit_code = 128 + int(dead_signal)
     restarts = fields[9]
     last_code, _, last_at = fields[13].partition(" ")
-    return SessionStatus(
-        name=fields[14],
-        state=state,
-        backend=BackendType.TMUX,
-        pid=int(pid) if pid and state is SessionState.RUNNING else None,  # no dead pids
-        created_at=datetime.fromtimestamp(int(created), tz=timezone.utc) if created else None,
-        window_count=int(windows) if windows else None,
-        exit_code=exit_code,
-        socket_name=socket_name,
-        managed=managed == "1",
-        restart_count=int(restarts) if restarts.isdigit() else 0,
-        last_exit_code=int(last_code) if last_code.isdigit() else None,
-        last_exited_at=(
-            datetime.fromtimestamp(int(last_at), tz=timezone.utc) if last_at.isdigit() else None
-        ),
+    return _new_status(
+        {
+            "name": fields[14],
+            "state": state,
+            "backend": BackendType.TMUX,
+            "pid": int(pid) if pid and state is SessionState.RUNNING else None,  # no dead pids
+            "created_at": _when(created),
+            "window_count": int(windows) if windows else None,
+            "exit_code": exit_code,
+            "socket_name": socket_name,
+            "managed": managed == "1",
+            "restart_count": int(restarts) if restarts.isdigit() else 0,
+            "last_exit_code": int(last_code) if last_code.isdigit() else None,
+            "last_exited_at": _when(last_at),
+        }
     )
 
 

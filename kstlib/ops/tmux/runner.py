@@ -333,6 +333,10 @@ class TmuxRunner(TmuxLogs):
         """
         validate_lookup_name(name)
         validate_timeout(timeout)
+        # Two tmux calls: the pane is read first, as the process group must be
+        # signalled before the session goes (tmux would only hang it up), and a
+        # call that times out on a stuck server must not remove the session
+        # later behind our back.
         pane = self._pane_or_missing(name, SessionStopError)
         st = pane.status
         if st.is_running and st.pid is not None:
@@ -341,19 +345,19 @@ class TmuxRunner(TmuxLogs):
                 self._await_exit(name, st.pid, timeout)
             else:
                 self._signal(name, st.pid, signal.SIGKILL)
-        # One call: remove the session and see whether the server has any left.
-        left = self._run(
+        # One call: remove the session (by its id: not a namesake started
+        # meanwhile), say so, and see whether the server has any left
+        # (has-session without a target fails on a server without sessions).
+        out, left = self._chain(
             SessionStopError,
             name,
-            "kill-session",
-            "-t",
-            pane.session_id or exact(name),
-            ";",
-            "list-sessions",
-            "-F",
-            "x",
-            missing_ok=True,
+            *("kill-session", "-t", pane.session_id or exact(name), ";"),
+            *("display-message", "-p", "k", ";", "has-session"),
         )
+        if not out and st.is_running and st.pid is not None:
+            # The session vanished meanwhile (its server was killed, or
+            # someone killed it): its processes must not outlive it.
+            self._signal(name, st.pid, signal.SIGKILL)
         if pane.log is not None:
             files.remove_run(pane.log)
         if not left:
@@ -376,9 +380,7 @@ class TmuxRunner(TmuxLogs):
                 if pidfd is not None:
                     ready, _, _ = select.select([pidfd], [], [], max(0.0, min(remaining, 0.25)))
                     if ready:
-                        if self._query(name, SessionStopError) is None:
-                            self._signal(name, pid, signal.SIGKILL)  # vanished: no orphans
-                        return
+                        return  # stop() then sees whether the session is still there
                 current = self._query(name, SessionStopError)
                 if current is None:
                     # The session vanished meanwhile (its server was killed, or
