@@ -54,7 +54,10 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "STDERR_TABLE",
     "arg",
+    "context",
+    "failed",
     "fmt",
+    "no_answer",
     "run_tmux",
     "run_tmux_chain",
     "translate",
@@ -295,10 +298,19 @@ def _call(server: libtmux.Server, args: tuple[str, ...], timeout: float | None) 
         for pid in _children_of(worker.tid):
             with suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-    where = server.socket_path or server.socket_name or "the default socket"
-    raise TmuxNotFoundError(
-        f"The tmux server on {where} did not answer within {timeout:g} s "
-        "(stopped or stuck?); kstlib gave up on the call. "
+    raise no_answer(str(server.socket_path or server.socket_name or "") or None, timeout)
+
+
+def no_answer(where: str | None, timeout: float) -> TmuxNotFoundError:
+    """The error of a call the server did not answer within ``timeout`` s.
+
+    Example:
+        >>> "did not answer within 5 s" in str(no_answer("s", 5))
+        True
+    """
+    return TmuxNotFoundError(
+        f"The tmux server on {where or 'the default socket'} did not answer within "
+        f"{timeout:g} s (stopped or stuck?); kstlib gave up on the call. "
         "Resume it (kill -CONT) or kill it, then try again."
     )
 
@@ -346,6 +358,17 @@ def run_tmux(
     if proc.returncode == 0:
         return list(proc.stdout)
     message = "; ".join(proc.stderr) or f"tmux {args[0]} exited with {proc.returncode}"
+    failed(ctx, message, missing_ok)
+    return None
+
+
+def failed(ctx: CallContext, message: str, missing_ok: bool) -> None:
+    """Return quietly for a missing session or server when ``missing_ok``; else raise.
+
+    Example:
+        >>> failed(context(None, "bot"), "can't find session: =bot", True) is None
+        True
+    """
     if missing_ok and says(NOT_FOUND + NO_SERVER, message):
         return None
     raise translate_text(STDERR_TABLE, message, ctx) or tmux_error(ctx, message)

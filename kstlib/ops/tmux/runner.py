@@ -520,6 +520,7 @@ class TmuxRunner(TmuxLogs):
         Example:
             >>> TmuxRunner(socket_name="kstlib-doc").kill_server()
         """
+        self.close()  # the control channel, if any, goes with its server
         self._run(SessionError, None, "kill-server", missing_ok=True)
         self._remove_socket_file()
         # With the server gone, every file of its folder is an orphan. The
