@@ -390,6 +390,7 @@ def bench_tmux(bench: Bench, upstream: Upstream | None) -> None:
                 },
                 size=count,
             )
+            tmux_control_rows(bench, socket, server, main, count)
             tmux_start(bench, runner, server, counter, count)
             if size != bench.settings.tmux_sizes[0]:
                 continue
@@ -477,6 +478,41 @@ def make_tmux_fillers(cli: list[str], have: int, want: int) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+def tmux_control_rows(bench: Bench, socket: str, server: Any, main: str, size: int) -> None:
+    """status/exists/list_sessions through the control-mode channel against the forked call."""
+    from kstlib.ops import TmuxRunner
+
+    channel = TmuxRunner(socket_name=socket, control=True)
+    try:
+        channel.exists(main)  # attach once, outside the timing
+        wait_for(lambda: channel._channels is not None and channel._channels._channel is not None
+                 and channel._channels._channel.alive, "the control channel")
+        queries = {
+            "status (control)": (
+                lambda _: channel.status(main),
+                lambda _: server.cmd("list-panes", "-t", f"={main}:", "-F", TMUX_FORMAT),
+            ),
+            "exists (control)": (
+                lambda _: channel.exists(main),
+                lambda _: server.cmd("has-session", "-t", f"={main}"),
+            ),
+            "list_sessions (control)": (
+                lambda _: channel.list_sessions(),
+                lambda _: server.cmd("list-sessions", "-F", TMUX_FORMAT),
+            ),
+        }
+        for op, (ours, raw) in queries.items():
+            bench.measure(
+                "tmux",
+                op,
+                {"kstlib": Variant(ours), "raw": Variant(raw)},
+                size=size,
+                note="kstlib through its tmux -C channel; raw: the same command forked by libtmux",
+            )
+    finally:
+        channel.close()
 
 
 def tmux_start(bench: Bench, runner: Any, server: Any, counter: Iterator[int], size: int) -> None:
@@ -1656,6 +1692,18 @@ def evaluate(bench: Bench) -> list[Target]:
                     1.0,
                     higher_is_better=True,
                     ci=ci_of(cs, ks),
+                )
+            )
+    for r in bench.rows:  # issue 24: the control channel >= 10x below the forked call
+        if r.backend == "tmux" and r.op in ("status (control)", "exists (control)") and r.size:
+            targets.append(
+                Target(
+                    f"control:tmux {r.op} [{r.size}]",
+                    f"tmux {r.op} [{r.size}]: raw/kstlib >= 10",
+                    ratio(r.median("raw"), r.median("kstlib")),
+                    10,
+                    higher_is_better=True,
+                    ci=ci_of(samples(r, "raw"), samples(r)),
                 )
             )
     for r in bench.rows:  # issue 24: the fork path within 1.2x of the same raw tmux call

@@ -4,7 +4,8 @@
 Issue 24's fork-path rows: ``list_sessions()`` against the raw ``list-sessions
 -F`` of the same fields, ``status()`` against the raw ``list-panes``, and
 ``start()`` / ``stop(graceful=False)`` against plain ``new-session`` /
-``kill-session``, each on one private server filled with ``SIZES`` sessions;
+``kill-session``, and the queries through the opt-in control-mode channel
+(``TmuxRunner(control=True)``) against the same forked command, each on one private server filled with ``SIZES`` sessions;
 medians of interleaved rounds (ms). Run::
 
     .venv/bin/python benchmarks/tmux_floor.py [--sizes 1,101,200,1000] [--rounds 60]
@@ -69,6 +70,7 @@ def main() -> int:
     socket = f"kstlib-floor-{os.getpid()}"
     cli = [shutil.which("tmux") or "tmux", "-L", socket]
     runner = TmuxRunner(socket_name=socket)
+    channel = TmuxRunner(socket_name=socket, control=True)
     server = libtmux.Server(socket_name=socket)
     rows: list[dict[str, object]] = []
     counter = iter(range(10**6))
@@ -105,7 +107,21 @@ def main() -> int:
                     "raw": lambda: server.cmd("has-session", "-t", "=main"),
                 },
                 "start+stop": {"kstlib": start_stop_kstlib, "raw": start_stop_raw},
+                "status (control)": {
+                    "kstlib": lambda: channel.status("main"),
+                    "raw": lambda: server.cmd("list-panes", "-t", "=main:", "-F", FORMAT),
+                },
+                "exists (control)": {
+                    "kstlib": lambda: channel.exists("main"),
+                    "raw": lambda: server.cmd("has-session", "-t", "=main"),
+                },
+                "list_sessions (control)": {
+                    "kstlib": channel.list_sessions,
+                    "raw": lambda: server.cmd("list-sessions", "-F", FORMAT),
+                },
             }
+            channel.exists("main")
+            time.sleep(0.05)
             for op, fns in measured.items():
                 rounds = opts.rounds if op != "start+stop" else max(10, opts.rounds // 3)
                 med = median_ms(fns, rounds)
@@ -118,6 +134,7 @@ def main() -> int:
                     flush=True,
                 )
     finally:
+        channel.close()
         runner.kill_server()
         subprocess.run([*cli, "kill-server"], capture_output=True, check=False)
     if opts.json:
