@@ -483,7 +483,17 @@ def make_tmux_fillers(cli: list[str], have: int, want: int) -> None:
 def tmux_control_rows(bench: Bench, socket: str, server: Any, main: str, size: int) -> None:
     """status/exists/list_sessions through the control-mode channel against the forked call."""
     from kstlib.ops import TmuxRunner
+    from kstlib.ops.tmux import control
 
+    version = run_cli([shutil.which("tmux") or "tmux", "-V"]).strip()
+    if not control.version_ok(version):
+        note = (
+            f"tmux: the control channel stays off on {version} (it crashes the server); "
+            "benchmarks/tmux_floor.py --control-anyway measures it"
+        )
+        if note not in bench.notes:
+            bench.notes.append(note)
+        return
     channel = TmuxRunner(socket_name=socket, control=True)
     try:
         channel.exists(main)  # attach once, outside the timing

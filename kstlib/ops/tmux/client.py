@@ -99,6 +99,7 @@ class TmuxClient:
         self._server: libtmux.Server | None = None
         # The persistent control-mode channel for queries (opt-in, see control.py).
         self._channels = control_mode.Channels() if control_mode.wanted(control) else None
+        self._channel_version_ok: bool | None = None  # asked on first use
 
     @property
     def binary(self) -> str | None:
@@ -167,6 +168,14 @@ class TmuxClient:
         line = control_mode.encode(args)
         channels = self._channels
         if line is None or channels is None:
+            return None
+        if self._channel_version_ok is None:
+            from libtmux.common import get_version
+
+            with translate(None, None):
+                version = str(get_version(tmux_bin=self._tmux_path()))
+            self._channel_version_ok = control_mode.version_ok(version)
+        if not self._channel_version_ok:
             return None
         channel = channels.get([self._tmux_path(), *self._socket_args()])
         if channel is None:

@@ -1,6 +1,7 @@
 """A persistent tmux control-mode client (``tmux -C``) that answers queries without a fork.
 
-Opt-in (``KSTLIB_TMUX_CONTROL=1`` or ``TmuxRunner(control=True)``): a runner
+Opt-in (``KSTLIB_TMUX_CONTROL=1`` or ``TmuxRunner(control=True)``), and only
+with tmux 3.4 or later (:data:`MIN_VERSION`: tmux 3.3a crashes): a runner
 then keeps one control client attached to its server with
 ``-f no-output,ignore-size,read-only``, so it never receives pane output,
 never resizes a session and can run only tmux's read-only commands. The
@@ -41,7 +42,17 @@ import time
 import weakref
 from collections.abc import Sequence
 
-__all__ = ["READ_ONLY", "RETRY_AFTER", "Channel", "ChannelDead", "Channels", "encode", "wanted"]
+__all__ = [
+    "MIN_VERSION",
+    "READ_ONLY",
+    "RETRY_AFTER",
+    "Channel",
+    "ChannelDead",
+    "Channels",
+    "encode",
+    "version_ok",
+    "wanted",
+]
 
 #: The commands the channel carries: the read-only queries kstlib's look-ups make.
 READ_ONLY = frozenset({"list-panes", "list-sessions", "has-session"})
@@ -52,6 +63,25 @@ _QUOTABLE = re.compile(r"[^'\\\n\r\x00]*")
 _FLAGS = "no-output,ignore-size,read-only"
 #: After a channel ends, the fork path serves this long before a new one is tried.
 RETRY_AFTER = 1.0
+
+
+#: The oldest tmux the channel is used with. tmux 3.3a's server segfaults when a
+#: control client attaches to a session killed at that moment (two runners
+#: racing to replace an exited session, each with a channel) or when it serves a
+#: control client killed before its attach was handled; the channel stays off
+#: there whatever the option says. Not verified on 3.4 or later.
+MIN_VERSION = (3, 4)
+
+
+def version_ok(version: str) -> bool:
+    """Whether the channel may be used with this tmux version (``"3.3a"``, ``"next-3.5"``).
+
+    Example:
+        >>> version_ok("3.3a"), version_ok("3.4"), version_ok("next-3.6"), version_ok("master")
+        (False, True, True, False)
+    """
+    found = re.search(r"(\d+)\.(\d+)", version)
+    return found is not None and (int(found[1]), int(found[2])) >= MIN_VERSION
 
 
 def wanted(option: bool | None) -> bool:
