@@ -240,11 +240,18 @@ class Channel:
         with contextlib.suppress(Exception):
             self._proc.wait()  # it ends with its server at the latest
 
-    def close(self) -> None:
-        """End the channel (its client exits); pending requests go the fork path."""
+    def close(self, *, kill: bool = False) -> None:
+        """End the channel (its client exits); pending requests go the fork path.
+
+        ``kill``: also SIGKILL the client, for a server that is being killed
+        (an exiting tmux server waits for a control client that waits for it).
+        """
         with self._lock:
             if not self._dead:
                 self._end_locked()
+        if kill:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
 
 
 class Channels:
@@ -281,16 +288,16 @@ class Channels:
                 return None
             return self._holder[0]
 
-    def close(self) -> None:
-        """End the channel if there is one."""
+    def close(self, *, kill: bool = False) -> None:
+        """End the channel if there is one (``kill``: its server is being killed)."""
         with self._lock:
-            _end(self._holder)
+            _end(self._holder, kill=kill)
 
 
-def _end(holder: list[Channel | None]) -> None:
+def _end(holder: list[Channel | None], *, kill: bool = False) -> None:
     channel, holder[0] = holder[0], None
     if channel is not None:
-        channel.close()
+        channel.close(kill=kill)
 
 
 def _after_fork() -> None:  # a child's channels belong to its parent

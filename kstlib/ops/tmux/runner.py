@@ -520,8 +520,9 @@ class TmuxRunner(TmuxLogs):
         Example:
             >>> TmuxRunner(socket_name="kstlib-doc").kill_server()
         """
-        self.close()  # the control channel, if any, goes with its server
         self._run(SessionError, None, "kill-server", missing_ok=True)
+        if self._channels is not None:  # the control channel, if any, goes with its server
+            self._channels.close(kill=True)
         self._remove_socket_file()
         # With the server gone, every file of its folder is an orphan. The
         # folder is checked first (0700, ours, not a link), so nothing
