@@ -74,6 +74,29 @@ def evaluate(bench: Bench) -> list[Target]:
                     ci=ci_of(cs, ks),
                 )
             )
+    for r in bench.rows:  # issue 24: the control channel >= 10x below the forked call
+        if r.backend == "tmux" and r.op in ("status (control)", "exists (control)") and r.size:
+            targets.append(
+                Target(
+                    f"control:tmux {r.op} [{r.size}]",
+                    f"tmux {r.op} [{r.size}]: raw/kstlib >= 10",
+                    ratio(r.median("raw"), r.median("kstlib")),
+                    10,
+                    higher_is_better=True,
+                    ci=ci_of(samples(r, "raw"), samples(r)),
+                )
+            )
+    for r in bench.rows:  # issue 24: the fork path within 1.2x of the same raw tmux call
+        if r.backend == "tmux" and r.op in ("start", "list_sessions", "status") and r.size:
+            targets.append(
+                Target(
+                    f"fork:tmux {r.op} [{r.size}]",
+                    f"tmux {r.op} [{r.size}]: kstlib/raw <= 1.2 (one tmux call)",
+                    ratio(r.median("kstlib"), r.median("raw")),
+                    1.2,
+                    ci=ci_of(samples(r), samples(r, "raw")),
+                )
+            )
     sizes = bench.settings.tmux_sizes
 
     def sized(backend: str, op: str, want: int) -> Row | None:

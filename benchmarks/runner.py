@@ -42,6 +42,7 @@ TMUX_FORMAT = "\x1f".join(
         "#{pane_pipe}",
         "#{pid}",
         "#{session_id}",
+        "#{@kstlib-last}",
         "#{session_name}",
     ]
 )
@@ -67,7 +68,7 @@ class Settings:
     light: Plan
     heavy: Plan
     child: Plan  # fresh interpreters (import time, kstlib ops list)
-    tmux_sizes: tuple[int, ...] = (1, 100, 1000)
+    tmux_sizes: tuple[int, ...] = (1, 100, 200, 1000)
     container_sizes: tuple[int, ...] = (1, 50)
     #: Sessions per fresh server in the tmux scale rows (plain tmux, libtmux, kstlib).
     tmux_scale_sizes: tuple[int, ...] = (100, 500)

@@ -99,6 +99,8 @@ def bench_tmux(bench: Bench, upstream: Upstream | None) -> None:
                 },
                 size=count,
             )
+            tmux_control_rows(bench, socket, server, main, count)
+            tmux_start(bench, runner, server, counter, count)
             if size != bench.settings.tmux_sizes[0]:
                 continue
             bench.measure(
@@ -185,6 +187,86 @@ def make_tmux_fillers(cli: list[str], have: int, want: int) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+def tmux_control_rows(bench: Bench, socket: str, server: Any, main: str, size: int) -> None:
+    """status/exists/list_sessions through the control-mode channel against the forked call."""
+    from kstlib.ops import TmuxRunner
+    from kstlib.ops.tmux import control
+
+    version = run_cli([shutil.which("tmux") or "tmux", "-V"]).strip()
+    if not control.version_ok(version):
+        note = (
+            f"tmux: the control channel stays off on {version} (it crashes the server); "
+            "benchmarks/tmux_floor.py --control-anyway measures it"
+        )
+        if note not in bench.notes:
+            bench.notes.append(note)
+        return
+    channel = TmuxRunner(socket_name=socket, control=True)
+    try:
+        channel.exists(main)  # attach once, outside the timing
+        wait_for(lambda: channel._channels is not None and channel._channels._channel is not None
+                 and channel._channels._channel.alive, "the control channel")
+        queries = {
+            "status (control)": (
+                lambda _: channel.status(main),
+                lambda _: server.cmd("list-panes", "-t", f"={main}:", "-F", TMUX_FORMAT),
+            ),
+            "exists (control)": (
+                lambda _: channel.exists(main),
+                lambda _: server.cmd("has-session", "-t", f"={main}"),
+            ),
+            "list_sessions (control)": (
+                lambda _: channel.list_sessions(),
+                lambda _: server.cmd("list-sessions", "-F", TMUX_FORMAT),
+            ),
+        }
+        for op, (ours, raw) in queries.items():
+            bench.measure(
+                "tmux",
+                op,
+                {"kstlib": Variant(ours), "raw": Variant(raw)},
+                size=size,
+                note="kstlib through its tmux -C channel; raw: the same command forked by libtmux",
+            )
+    finally:
+        channel.close()
+
+
+def tmux_start(bench: Bench, runner: Any, server: Any, counter: Iterator[int], size: int) -> None:
+    """start() alone against a plain ``new-session`` (issue 24: <= 1.2x); removed untimed."""
+    from kstlib.ops import SessionConfig
+
+    made: list[tuple[str, bool]] = []
+
+    def tidy() -> None:
+        while made:
+            name, ours = made.pop()
+            if ours:
+                runner.stop(name, graceful=False)
+            else:
+                server.cmd("kill-session", "-t", f"={name}")
+
+    def kstlib_run(_: object) -> None:
+        name = f"st-{next(counter)}"
+        made.append((name, True))
+        runner.start(SessionConfig(name=name, command=("sleep", "86400")))
+
+    def raw_run(_: object) -> None:
+        name = f"st-{next(counter)}"
+        made.append((name, False))
+        server.cmd("new-session", "-d", "-s", name, "-P", "-F", TMUX_FORMAT, "sleep 86400")
+
+    bench.measure(
+        "tmux",
+        "start",
+        {"kstlib": Variant(kstlib_run, tidy), "raw": Variant(raw_run, tidy)},
+        size=size,
+        heavy=True,
+        note="raw: plain new-session -P -F of the same fields; both removed untimed",
+    )
+    tidy()
 
 
 def tmux_start_stop(

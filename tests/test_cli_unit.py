@@ -99,7 +99,7 @@ class FakeRunner:
         self.world.execs.append(command)
         return 7, "exec output"
 
-    def send_keys(self, name: str, keys: str, enter: bool = True) -> None:
+    def send_keys(self, name: str, keys: str, enter: bool = True, *, literal: bool | None = None) -> None:
         self.status(name)
         self.world.keys.append((keys, enter))
 

@@ -70,7 +70,7 @@ def cmd_send_keys(ctx: Context) -> int:
         raise UsageError("nothing to send: give KEYS (or drop --no-enter to press Enter)")
     name = ctx.lookup_name(backend=TMUX)
     place = ctx.require(name, first=True, tmux_only=True)
-    ctx.tmux_runner(place).send_keys(name, keys, enter=not args.no_enter)
+    ctx.tmux_runner(place).send_keys(name, keys, enter=not args.no_enter, literal=args.literal)
     return 0
 
 

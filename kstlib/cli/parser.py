@@ -487,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     _name(p)
     p.add_argument("keys", metavar="KEYS", help="text to type (or the words after '--')")
     p.add_argument("--no-enter", action="store_true", help="do not press Enter afterwards")
+    p.add_argument("--literal", action="store_true", default=None, help="type KEYS as text")
+    p.add_argument("--key", dest="literal", action="store_false", help="read KEYS as key names")
     p.add_argument("-L", "--socket", metavar="SOCKET", help="tmux socket name (tmux -L)")
     p.add_argument(
         "-b", "--backend", choices=("tmux",), metavar="BACKEND", help="only tmux sessions take keys"

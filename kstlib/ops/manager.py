@@ -451,8 +451,11 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             )
         return runner.exec(self.name, command if isinstance(command, str) else list(command))
 
-    def send_keys(self, keys: str, *, enter: bool = True) -> None:
-        """Type ``keys`` literally into the session's terminal, then Enter unless ``enter=False``.
+    def send_keys(self, keys: str, *, enter: bool = True, literal: bool | None = None) -> None:
+        """Type ``keys`` into the session's terminal, then Enter unless ``enter=False``.
+
+        One tmux key name (``C-c``, ``Escape`` ...) is sent as that key unless
+        ``literal=True``; ``literal=False`` always sends key names.
 
         tmux only; a container's process reads no keys from kstlib: run a
         command in it with :meth:`exec`.
@@ -475,7 +478,7 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
                 f"session {self.name!r} runs on {self._where()}, which cannot type keys "
                 "into it; use exec() to run a command in it"
             )
-        runner.send_keys(self.name, keys, enter=enter)
+        runner.send_keys(self.name, keys, enter=enter, literal=literal)
 
     def _where(self) -> str:
         runtime = self._config.runtime

@@ -130,8 +130,10 @@ class KeySender(Protocol):
         True
     """
 
-    def send_keys(self, name: str, keys: str, enter: bool = True) -> None:
-        """Type ``keys`` literally into session ``name``, then Enter unless ``enter=False``."""
+    def send_keys(
+        self, name: str, keys: str, enter: bool = True, *, literal: bool | None = None
+    ) -> None:
+        """Type ``keys`` into session ``name`` (one key name as a key), then Enter."""
         ...
 
 

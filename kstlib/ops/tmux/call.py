@@ -50,7 +50,19 @@ from kstlib.ops.translate import (
 if TYPE_CHECKING:
     import libtmux
 
-__all__ = ["DEFAULT_TIMEOUT", "STDERR_TABLE", "arg", "fmt", "run_tmux", "translate", "type_table"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "STDERR_TABLE",
+    "arg",
+    "context",
+    "failed",
+    "fmt",
+    "no_answer",
+    "run_tmux",
+    "run_tmux_chain",
+    "translate",
+    "type_table",
+]
 
 _log = logging.getLogger("kstlib.ops.tmux")
 _BACKEND = BackendType.TMUX
@@ -286,12 +298,44 @@ def _call(server: libtmux.Server, args: tuple[str, ...], timeout: float | None) 
         for pid in _children_of(worker.tid):
             with suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-    where = server.socket_path or server.socket_name or "the default socket"
-    raise TmuxNotFoundError(
-        f"The tmux server on {where} did not answer within {timeout:g} s "
-        "(stopped or stuck?); kstlib gave up on the call. "
+    raise no_answer(str(server.socket_path or server.socket_name or "") or None, timeout)
+
+
+def no_answer(where: str | None, timeout: float) -> TmuxNotFoundError:
+    """The error of a call the server did not answer within ``timeout`` s.
+
+    Example:
+        >>> "did not answer within 5 s" in str(no_answer("s", 5))
+        True
+    """
+    return TmuxNotFoundError(
+        f"The tmux server on {where or 'the default socket'} did not answer within "
+        f"{timeout:g} s (stopped or stuck?); kstlib gave up on the call. "
         "Resume it (kill -CONT) or kill it, then try again."
     )
+
+
+def _exec(
+    server: libtmux.Server,
+    timeout: float | None,
+    op_error: type[SessionError],
+    name: str | None,
+    args: tuple[str, ...],
+) -> tuple[Any, CallContext]:
+    began = time.perf_counter()
+    where = server.socket_path or server.socket_name or "default"
+    ctx = context(op_error, name, str(where), timeout or 0)
+    with translating(type_table, ctx):
+        proc = _call(server, args, timeout)
+    if _log.isEnabledFor(logging.DEBUG):
+        _log.debug(
+            "tmux %s (%d args) -> %s in %.1f ms",
+            args[0],
+            len(args),
+            proc.returncode,
+            (time.perf_counter() - began) * 1000,
+        )
+    return proc, ctx
 
 
 def run_tmux(
@@ -310,22 +354,50 @@ def run_tmux(
         TmuxNotFoundError: no tmux binary, or the server did not answer in time.
         SessionError: any other tmux failure (``op_error`` when it names a session).
     """
-    began = time.perf_counter()
-    where = server.socket_path or server.socket_name or "default"
-    ctx = context(op_error, name, str(where), timeout or 0)
-    with translating(type_table, ctx):
-        proc = _call(server, args, timeout)
-    if _log.isEnabledFor(logging.DEBUG):
-        _log.debug(
-            "tmux %s (%d args) -> %s in %.1f ms",
-            args[0],
-            len(args),
-            proc.returncode,
-            (time.perf_counter() - began) * 1000,
-        )
+    proc, ctx = _exec(server, timeout, op_error, name, args)
     if proc.returncode == 0:
         return list(proc.stdout)
     message = "; ".join(proc.stderr) or f"tmux {args[0]} exited with {proc.returncode}"
+    failed(ctx, message, missing_ok)
+    return None
+
+
+def failed(ctx: CallContext, message: str, missing_ok: bool) -> None:
+    """Return quietly for a missing session or server when ``missing_ok``; else raise.
+
+    Example:
+        >>> failed(context(None, "bot"), "can't find session: =bot", True) is None
+        True
+    """
     if missing_ok and says(NOT_FOUND + NO_SERVER, message):
         return None
+    raise translate_text(STDERR_TABLE, message, ctx) or tmux_error(ctx, message)
+
+
+def run_tmux_chain(
+    server: libtmux.Server,
+    timeout: float | None,
+    op_error: type[SessionError],
+    name: str | None,
+    *args: str,
+) -> tuple[list[str], bool]:
+    """Run a chain of tmux commands whose last ones may fail by design.
+
+    tmux stops a chain at the first command that fails; what the commands
+    before it printed is kept. Returns that output and whether the whole
+    chain ran (``False``: a session or the server was missing on the way).
+
+    Raises:
+        TmuxNotFoundError: no tmux binary, or the server did not answer in time.
+        SessionError: a failure other than a missing session or server.
+    """
+    proc, ctx = _exec(server, timeout, op_error, name, args)
+    if proc.returncode == 0:
+        return list(proc.stdout), True
+    message = "; ".join(proc.stderr) or f"tmux {args[0]} exited with {proc.returncode}"
+    if says(NOT_FOUND + NO_SERVER, message):
+        out = list(proc.stdout)
+        if "has-session" in args and out == proc.stderr[:1]:
+            out = []  # libtmux hands has-session's error over as its output
+        return out, False
     raise translate_text(STDERR_TABLE, message, ctx) or tmux_error(ctx, message)

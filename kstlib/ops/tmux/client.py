@@ -25,8 +25,17 @@ from kstlib.ops.exceptions import (
     TmuxNotFoundError,
 )
 from kstlib.ops.models import BackendType
+from kstlib.ops.tmux import control as control_mode
 from kstlib.ops.tmux import files
-from kstlib.ops.tmux.call import DEFAULT_TIMEOUT, run_tmux, translate
+from kstlib.ops.tmux.call import (
+    DEFAULT_TIMEOUT,
+    context,
+    failed,
+    no_answer,
+    run_tmux,
+    run_tmux_chain,
+    translate,
+)
 from kstlib.ops.tmux.pane import FORMAT, Pane, parse
 from kstlib.ops.validators import validate_optional_timeout, validate_socket_name
 
@@ -57,6 +66,9 @@ class TmuxClient:
         tmux_bin: path of the tmux binary (``None``: ``tmux`` on ``PATH``).
         binary: the upstream spelling of ``tmux_bin``.
         timeout: seconds any one tmux call may take (``None``: no bound).
+        control: answer queries through a persistent ``tmux -C`` channel
+            (:mod:`kstlib.ops.tmux.control`); ``None``: only if the environment
+            sets ``KSTLIB_TMUX_CONTROL=1``.
 
     Example:
         >>> TmuxClient(socket_name="s", binary="/usr/bin/tmux").tmux_bin
@@ -71,8 +83,11 @@ class TmuxClient:
         *,
         binary: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        control: bool | None = None,
     ) -> None:
         validate_optional_timeout(timeout)
+        if control is not None and not isinstance(control, bool):
+            raise SessionConfigError("control: expected True, False or None", "control")
         if socket_name is not None:
             validate_socket_name(socket_name)
         if tmux_bin is not None and binary is not None and tmux_bin != binary:
@@ -82,6 +97,9 @@ class TmuxClient:
         self.tmux_bin = tmux_bin if tmux_bin is not None else binary
         self.timeout = timeout
         self._server: libtmux.Server | None = None
+        # The persistent control-mode channel for queries (opt-in, see control.py).
+        self._channels = control_mode.Channels() if control_mode.wanted(control) else None
+        self._channel_version_ok: bool | None = None  # asked on first use
 
     @property
     def binary(self) -> str | None:
@@ -133,7 +151,63 @@ class TmuxClient:
         missing_ok: bool = False,
     ) -> list[str] | None:
         """Run one tmux command (bounded); its stdout lines, ``None`` for a missing session."""
+        if self._channels is not None and args and args[0] in control_mode.READ_ONLY:
+            answer = self._ask(args)
+            if answer is not None:
+                ok, lines = answer
+                if ok:
+                    return lines
+                where = self.socket_path or self.socket_name or "default"
+                ctx = context(op_error, name, where, self.timeout or 0)
+                failed(ctx, "; ".join(lines) or f"tmux {args[0]} failed", missing_ok)
+                return None
         return run_tmux(self.server, self.timeout, op_error, name, *args, missing_ok=missing_ok)
+
+    def _ask(self, args: tuple[str, ...]) -> tuple[bool, list[str]] | None:
+        """A read-only query through the control channel; ``None``: take the fork path."""
+        line = control_mode.encode(args)
+        channels = self._channels
+        if line is None or channels is None:
+            return None
+        if self._channel_version_ok is None:
+            from libtmux.common import get_version
+
+            with translate(None, None):
+                version = str(get_version(tmux_bin=self._tmux_path()))
+            self._channel_version_ok = control_mode.version_ok(version)
+        if not self._channel_version_ok:
+            return None
+        channel = channels.get([self._tmux_path(), *self._socket_args()])
+        if channel is None:
+            return None
+        try:
+            return channel.request(line, self.timeout)
+        except control_mode.ChannelDead:
+            return None
+        except TimeoutError:
+            raise no_answer(self.socket_path or self.socket_name, self.timeout or 0) from None
+
+    def _socket_args(self) -> list[str]:
+        if self.socket_path:
+            return ["-S", self.socket_path]
+        if self.socket_name:
+            return ["-L", self.socket_name]
+        return []
+
+    def close(self) -> None:
+        """End this runner's control channel, if it has one (its client exits).
+
+        Example:
+            >>> TmuxClient(socket_name="kstlib-doc", control=True).close()
+        """
+        if self._channels is not None:
+            self._channels.close()
+
+    def _chain(
+        self, op_error: type[SessionError], name: str | None, *args: str
+    ) -> tuple[list[str], bool]:
+        """Run a tmux command chain (bounded); its output and whether it ran to the end."""
+        return run_tmux_chain(self.server, self.timeout, op_error, name, *args)
 
     def _query(self, name: str, op_error: type[SessionError] = SessionError) -> Pane | None:
         # list-panes fails on a missing target (display-message prints blanks),

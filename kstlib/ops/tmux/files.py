@@ -30,6 +30,7 @@ from pathlib import Path
 
 from kstlib.ops.statedir import create_private, private_dir
 from kstlib.ops.tmux.collector import HEADER
+from kstlib.ops.validators import ENV_KEY_RE, RESERVED_ENV_PREFIX
 
 __all__ = [
     "RunFiles",
@@ -85,16 +86,24 @@ def server_folder(socket_name: str | None, socket_path: str | None, *, create: b
 
 
 def env_script(env: Mapping[str, str], nonce: str) -> bytes:
-    """The run file the wrapper sources: ``export KEY='value'`` lines, then the nonce.
+    """The run file: the nonce alone on the first line, then ``export KEY='value'`` lines.
 
-    Values are single-quoted, which a POSIX shell takes byte for byte.
+    The wrapper reads the first line itself and applies only the rest, so no
+    key can set or read the nonce; values are single-quoted, which a POSIX
+    shell takes byte for byte. A key of the wrapper's own (``__kstlib_*``)
+    is refused here too, whatever the caller checked.
 
     Example:
         >>> env_script({"A": "it's"}, "n")
-        b"export A='it'\\\\''s'\\n_kstlib_nonce='n'\\n"
+        b"n\\nexport A='it'\\\\''s'\\n"
     """
-    lines = [f"export {key}='" + value.replace("'", "'\\''") + "'\n" for key, value in env.items()]
-    lines.append(f"_kstlib_nonce='{nonce}'\n")
+    if not nonce.isalnum():
+        raise ValueError("the nonce must be alphanumeric")
+    lines = [nonce + "\n"]
+    for key, value in env.items():
+        if key.startswith(RESERVED_ENV_PREFIX) or not ENV_KEY_RE.fullmatch(key):
+            raise ValueError(f"env key {key!r} cannot reach the session wrapper")
+        lines.append(f"export {key}='" + value.replace("'", "'\\''") + "'\n")
     return "".join(lines).encode("utf-8", "surrogateescape")
 
 

@@ -53,7 +53,12 @@ def check_lines(lines: object) -> None:
 def collector_command(folder: Path) -> str:
     """The ``run-shell -b`` command that starts a folder's collector (format-escaped)."""
     argv = [sys.executable, "-I", "-S", _COLLECTOR, str(folder)]
-    return arg(fmt("exec " + shlex.join(argv) + " </dev/null >/dev/null 2>&1"))
+    # tmux ends its jobs with SIGTERM when its server exits: a collector still
+    # starting up would die of it before it opened the FIFOs whose pipe-pane
+    # shells wait in open(). Ignored, the signal is lost instead; the collector
+    # sees its server gone by itself and serves (so frees) every run it finds.
+    command = "trap '' TERM HUP; exec " + shlex.join(argv) + " </dev/null >/dev/null 2>&1"
+    return arg(fmt(command))
 
 
 def pipe_command(fifo: Path) -> str:

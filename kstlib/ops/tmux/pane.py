@@ -6,22 +6,34 @@ are separated by ``\\x1f``; the session name comes last because a foreign
 session's name is the only free text in it.
 
 Example:
-    >>> line = SEP.join(["42", "1", "", "", "1767225600", "1", "1", "3", "", "0", "1",
-    ...                  "7", "$1", "bot"])
+    >>> line = SEP.join(["42", "1", "", "", "1767225600", "1", "1", "3", "", "2", "1",
+    ...                  "7", "$1", "3 1767225660", "bot"])
     >>> p = parse(line, "sock")
     >>> p.status.state.value, p.status.exit_code, p.status.pid, p.server_pid, p.session_id
     ('exited', 3, None, 7, '$1')
+    >>> p.status.restart_count, p.status.last_exit_code, p.status.last_exited_at.isoformat()
+    (2, 3, '2026-01-01T00:01:00+00:00')
 """
 
 from __future__ import annotations
 
+from dataclasses import is_dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kstlib.ops.models import BackendType, SessionState, SessionStatus
 
-__all__ = ["EXIT_OPTION", "FORMAT", "LOG_OPTION", "MANAGED_OPTION", "RESTARTS_OPTION", "Pane"]
+__all__ = [
+    "EXIT_OPTION",
+    "FORMAT",
+    "LAST_OPTION",
+    "LOG_OPTION",
+    "MANAGED_OPTION",
+    "RESTARTS_OPTION",
+    "Pane",
+]
 
 #: Session user option that marks a session started by kstlib.
 MANAGED_OPTION = "@kstlib-managed"
@@ -29,6 +41,8 @@ MANAGED_OPTION = "@kstlib-managed"
 EXIT_OPTION = "@kstlib-exit"
 #: Pane user option where the wrapper counts the restarts of its restart policy.
 RESTARTS_OPTION = "@kstlib-restarts"
+#: Pane user option where a restarting wrapper records its last run: ``CODE UNIX_TIME``.
+LAST_OPTION = "@kstlib-last"
 #: Session user option holding the path of the session's log file.
 LOG_OPTION = "@kstlib-log"
 SEP = "\x1f"
@@ -46,6 +60,7 @@ _FIELDS = (
     "#{pane_pipe}",
     "#{pid}",
     "#{session_id}",
+    f"#{{{LAST_OPTION}}}",
     "#{session_name}",
 )
 FORMAT = SEP.join(_FIELDS)
@@ -61,6 +76,33 @@ class Pane(NamedTuple):
     session_id: str
 
 
+@lru_cache(maxsize=4096)
+def _when(unix: str) -> datetime | None:
+    """A tmux time (whole seconds since the epoch) as an aware datetime; sessions share many."""
+    return datetime.fromtimestamp(int(unix), tz=timezone.utc) if unix.isdigit() else None
+
+
+_TEMPLATE = SessionStatus(name="", state=SessionState.RUNNING, backend=BackendType.TMUX)
+# A listing builds thousands of statuses: filling a copy of a template's fields
+# costs a fifth of the frozen dataclass's __init__ (one object.__setattr__ a
+# field). Only while SessionStatus stays a plain frozen dataclass without checks.
+_FAST = (
+    is_dataclass(SessionStatus)
+    and not hasattr(SessionStatus, "__post_init__")
+    and not hasattr(SessionStatus, "__slots__")
+)
+
+
+def _new_status(values: dict[str, Any]) -> SessionStatus:
+    if not _FAST:
+        return SessionStatus(**values)
+    status = object.__new__(SessionStatus)
+    fields_ = status.__dict__
+    fields_.update(_TEMPLATE.__dict__)
+    fields_.update(values)
+    return status
+
+
 def _status(fields: list[str], socket_name: str | None) -> SessionStatus:
     (pid, dead, dead_status, dead_signal, created, windows, managed, recorded) = fields[:8]
     exit_code: int | None = None
@@ -74,17 +116,22 @@ def _status(fields: list[str], socket_name: str | None) -> SessionStatus:
         elif dead_signal:
             exit_code = 128 + int(dead_signal)
     restarts = fields[9]
-    return SessionStatus(
-        name=fields[13],
-        state=state,
-        backend=BackendType.TMUX,
-        pid=int(pid) if pid and state is SessionState.RUNNING else None,  # no dead pids
-        created_at=datetime.fromtimestamp(int(created), tz=timezone.utc) if created else None,
-        window_count=int(windows) if windows else None,
-        exit_code=exit_code,
-        socket_name=socket_name,
-        managed=managed == "1",
-        restart_count=int(restarts) if restarts.isdigit() else 0,
+    last_code, _, last_at = fields[13].partition(" ")
+    return _new_status(
+        {
+            "name": fields[14],
+            "state": state,
+            "backend": BackendType.TMUX,
+            "pid": int(pid) if pid and state is SessionState.RUNNING else None,  # no dead pids
+            "created_at": _when(created),
+            "window_count": int(windows) if windows else None,
+            "exit_code": exit_code,
+            "socket_name": socket_name,
+            "managed": managed == "1",
+            "restart_count": int(restarts) if restarts.isdigit() else 0,
+            "last_exit_code": int(last_code) if last_code.isdigit() else None,
+            "last_exited_at": _when(last_at),
+        }
     )
 
 

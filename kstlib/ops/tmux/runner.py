@@ -48,6 +48,7 @@ from kstlib.ops.statedir import existing_private_dir
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.call import arg, fmt
 from kstlib.ops.tmux.client import BACKEND, exact, exact_pane
+from kstlib.ops.tmux.keys import is_key_name
 from kstlib.ops.tmux.logs import (
     HEIGHT,
     TmuxLogs,
@@ -56,6 +57,7 @@ from kstlib.ops.tmux.logs import (
     pipe_command,
 )
 from kstlib.ops.tmux.pane import FORMAT, LOG_OPTION, MANAGED_OPTION, parse, status_of
+from kstlib.ops.tmux.program import problem
 from kstlib.ops.validators import validate_lookup_name, validate_timeout
 
 __all__ = ["TmuxRunner"]
@@ -103,7 +105,10 @@ class TmuxRunner(TmuxLogs):
         """Start ``config.command`` in a new detached session named ``config.name``.
 
         A name whose previous session has exited is replaced; a running one raises
-        :class:`~kstlib.ops.exceptions.SessionExistsError`. The session keeps its
+        :class:`~kstlib.ops.exceptions.SessionExistsError`. A list command whose
+        program is not found or not executable raises
+        :class:`~kstlib.ops.exceptions.SessionStartError` before anything is
+        created (a string command runs in the shell, which alone can tell). The session keeps its
         pane after the process exits, so its exit code and output stay readable.
 
         Example:
@@ -124,6 +129,9 @@ class TmuxRunner(TmuxLogs):
                 f"working_dir: {config.working_dir!r} is not an existing directory",
                 field="working_dir",
             )
+        why = problem(config.command, config.env, config.working_dir)
+        if why is not None:  # nothing is created for a program that cannot run
+            raise SessionStartError(name, BACKEND, why)
         limit = max_log_bytes()
         for attempt in (1, 2):
             folder = self._folder(create=True)
@@ -325,6 +333,10 @@ class TmuxRunner(TmuxLogs):
         """
         validate_lookup_name(name)
         validate_timeout(timeout)
+        # Two tmux calls: the pane is read first, as the process group must be
+        # signalled before the session goes (tmux would only hang it up), and a
+        # call that times out on a stuck server must not remove the session
+        # later behind our back.
         pane = self._pane_or_missing(name, SessionStopError)
         st = pane.status
         if st.is_running and st.pid is not None:
@@ -333,19 +345,19 @@ class TmuxRunner(TmuxLogs):
                 self._await_exit(name, st.pid, timeout)
             else:
                 self._signal(name, st.pid, signal.SIGKILL)
-        # One call: remove the session and see whether the server has any left.
-        left = self._run(
+        # One call: remove the session (by its id: not a namesake started
+        # meanwhile), say so, and see whether the server has any left
+        # (has-session without a target fails on a server without sessions).
+        out, left = self._chain(
             SessionStopError,
             name,
-            "kill-session",
-            "-t",
-            pane.session_id or exact(name),
-            ";",
-            "list-sessions",
-            "-F",
-            "x",
-            missing_ok=True,
+            *("kill-session", "-t", pane.session_id or exact(name), ";"),
+            *("display-message", "-p", "k", ";", "has-session"),
         )
+        if not out and st.is_running and st.pid is not None:
+            # The session vanished meanwhile (its server was killed, or
+            # someone killed it): its processes must not outlive it.
+            self._signal(name, st.pid, signal.SIGKILL)
         if pane.log is not None:
             files.remove_run(pane.log)
         if not left:
@@ -368,9 +380,7 @@ class TmuxRunner(TmuxLogs):
                 if pidfd is not None:
                     ready, _, _ = select.select([pidfd], [], [], max(0.0, min(remaining, 0.25)))
                     if ready:
-                        if self._query(name, SessionStopError) is None:
-                            self._signal(name, pid, signal.SIGKILL)  # vanished: no orphans
-                        return
+                        return  # stop() then sees whether the session is still there
                 current = self._query(name, SessionStopError)
                 if current is None:
                     # The session vanished meanwhile (its server was killed, or
@@ -421,20 +431,34 @@ class TmuxRunner(TmuxLogs):
 
     # -- interaction --------------------------------------------------------------------
 
-    def send_keys(self, name: str, keys: str, enter: bool = True) -> None:
-        """Type ``keys`` literally into the session, then Enter unless ``enter=False``.
+    def send_keys(
+        self, name: str, keys: str, enter: bool = True, *, literal: bool | None = None
+    ) -> None:
+        """Type ``keys`` into the session, then Enter unless ``enter=False``.
+
+        ``literal=None`` (the default): a string that is exactly one tmux key
+        name (``C-c``, ``M-x``, ``Escape``, ``Up``, ``F5`` ...) is sent as that
+        key, anything else is typed as it is. ``literal=True`` always types the
+        characters; ``literal=False`` always reads ``keys`` as a tmux key name
+        (tmux types a string it does not know as a key).
 
         Example:
             >>> runner = TmuxRunner(socket_name="kstlib-doc")
             >>> _ = runner.start(SessionConfig(name="doc5", command="cat"))
             >>> runner.send_keys("doc5", "ping;")
+            >>> runner.send_keys("doc5", "C-c", enter=False)  # Ctrl-C: cat ends
             >>> runner.stop("doc5", graceful=False)
             True
         """
         validate_lookup_name(name)
         if not isinstance(keys, str):
             raise SessionConfigError(f"keys: expected a string, got {type(keys).__name__}", "keys")
-        args = ["send-keys", "-t", exact_pane(name), "-l", "--", arg(keys)]
+        if literal is not None and not isinstance(literal, bool):
+            raise SessionConfigError(
+                f"literal: expected True, False or None, got {type(literal).__name__}", "literal"
+            )
+        as_key = (not literal) if literal is not None else is_key_name(keys)
+        args = ["send-keys", "-t", exact_pane(name), *(() if as_key else ("-l",)), "--", arg(keys)]
         if enter:
             args += [";", "send-keys", "-t", exact_pane(name), "Enter"]
         self._run(SessionError, name, *args)
@@ -497,6 +521,8 @@ class TmuxRunner(TmuxLogs):
             >>> TmuxRunner(socket_name="kstlib-doc").kill_server()
         """
         self._run(SessionError, None, "kill-server", missing_ok=True)
+        if self._channels is not None:  # the control channel, if any, goes with its server
+            self._channels.close(kill=True)
         self._remove_socket_file()
         # With the server gone, every file of its folder is an orphan. The
         # folder is checked first (0700, ours, not a link), so nothing

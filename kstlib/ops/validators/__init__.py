@@ -104,6 +104,7 @@ __all__ = [
     "NETWORK_MODES",
     "NETWORK_NAME_RE",
     "PULL_POLICIES",
+    "RESERVED_ENV_PREFIX",
     "RESTART_RE",
     "RUNTIMES",
     "VOLUME_NAME_RE",
@@ -247,16 +248,26 @@ def validate_command(command: object, *, strict: bool = False) -> str | tuple[st
     )
 
 
+#: Env keys starting with this are kstlib's own (the tmux session wrapper's variables).
+RESERVED_ENV_PREFIX = "__kstlib_"
+
+
 def validate_env(env: object, *, strict: bool = False) -> dict[str, str]:
     """Check environment variables: keys ``^[A-Za-z_][A-Za-z0-9_]*$``, string values.
 
     ``strict=True`` also refuses the keys that load code into a process
     (:data:`DANGEROUS_ENV_KEYS`: ``LD_PRELOAD``, ``PYTHONPATH``...), as upstream
-    kstlib always does.
+    kstlib always does. Keys starting with ``__kstlib_`` are reserved: the tmux
+    backend applies the environment inside its session wrapper, whose variables
+    bear that prefix, so such a key could change the wrapper's own state.
 
     Example:
         >>> validate_env({"GREETING": "hello 'world'"})
         {'GREETING': "hello 'world'"}
+        >>> validate_env({"__kstlib_nonce": "x"})
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: env: key '__kstlib_nonce' is reserved (names starting with __kstlib_ are kstlib's own)
     """
     if env is None:
         return {}
@@ -272,6 +283,12 @@ def validate_env(env: object, *, strict: bool = False) -> dict[str, str]:
             raise config_error("env", f"key {_short(key)} must match ^[A-Za-z_][A-Za-z0-9_]*$")
         if len(key) > MAX_ENV_KEY_LENGTH:
             raise config_error("env", f"key {_short(key)} is longer than {MAX_ENV_KEY_LENGTH}")
+        if key.startswith(RESERVED_ENV_PREFIX):
+            raise config_error(
+                "env",
+                f"key {_short(key)} is reserved (names starting with {RESERVED_ENV_PREFIX} "
+                "are kstlib's own)",
+            )
         if strict and key in DANGEROUS_ENV_KEYS:
             raise config_error("env", f"key {key!r} loads code into the process (strict)")
         number = isinstance(raw, (int, float)) and not isinstance(raw, bool)

@@ -1,0 +1,224 @@
+"""The control-mode channel on a real tmux server: same answers as the fork path, bounded
+calls, fallback on any surprise, and a server that survives it beside external tmux clients.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kstlib.ops import (
+    SessionConfig,
+    SessionNotFoundError,
+    SessionState,
+    TmuxNotFoundError,
+    TmuxRunner,
+)
+from kstlib.ops.tmux import control
+
+from .conftest import unique
+
+pytestmark = pytest.mark.tmux
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(home))
+    monkeypatch.setattr(control, "RETRY_AFTER", 0.05)  # reconnect soon after a drop
+    # This machine's tmux 3.3a is below the version the channel is used with (it
+    # crashes when a channel attaches to a session killed at that moment); these
+    # tests drive the channel anyway, in ways 3.3a survives.
+    monkeypatch.setattr(control, "MIN_VERSION", (3, 3))
+    return home
+
+
+@pytest.fixture
+def pair(state: Path) -> Iterator[tuple[TmuxRunner, TmuxRunner]]:
+    """A runner with the channel and one without, on one private server."""
+    socket = unique("ctl")
+    fork = TmuxRunner(socket_name=socket, control=False)
+    chan = TmuxRunner(socket_name=socket, control=True, timeout=2)
+    yield chan, fork
+    chan.close()
+    fork.kill_server()
+
+
+def tmux(runner: TmuxRunner, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    argv = ["tmux", "-L", str(runner.socket_name), *args]
+    return subprocess.run(argv, check=check, capture_output=True, text=True)
+
+
+def live_channel(runner: TmuxRunner) -> control.Channel:
+    runner.exists("x")  # starts one if need be
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        channels = runner._channels
+        assert channels is not None
+        channel = channels._channel
+        if channel is not None and channel.alive:
+            runner.exists("x")
+            if channel.alive:
+                return channel
+        time.sleep(0.06)
+        runner.exists("x")
+    raise AssertionError("no live control channel")
+
+
+def test_the_channel_answers_as_the_fork_path(pair: tuple[TmuxRunner, TmuxRunner]) -> None:
+    chan, fork = pair
+    assert chan.list_sessions() == [] and not chan.exists("a")  # no server yet: fork path
+    fork.start(SessionConfig(name="a", command=["sleep", "60"]))
+    fork.start(SessionConfig(name="b", command="exit 3"))
+    tmux(chan, "new-session", "-d", "-s", "c;d e~", "sleep 60")  # a foreign name to quote
+    assert fork.wait("b", timeout=10) == 3
+    channel = live_channel(chan)
+    for name in ("a", "b", "c;d e~"):
+        assert chan.status(name) == fork.status(name)
+        assert chan.exists(name)
+    assert chan.status("b").state is SessionState.EXITED and chan.status("b").exit_code == 3
+    assert chan.list_sessions() == fork.list_sessions()
+    assert not chan.exists("c") and not chan.exists("zz")  # exact names, through the channel
+    with pytest.raises(SessionNotFoundError):
+        chan.status("zz")
+    assert channel.alive  # every answer above came through it
+    # The channel is no session: kstlib's lists do not show it.
+    assert sorted(s.name for s in chan.list_sessions()) == ["a", "b", "c;d e~"]
+    assert len(tmux(chan, "list-clients").stdout.splitlines()) == 1
+
+
+def test_a_dropped_channel_falls_back_and_comes_back(pair: tuple[TmuxRunner, TmuxRunner]) -> None:
+    chan, fork = pair
+    fork.start(SessionConfig(name="a", command=["sleep", "60"]))
+    first = live_channel(chan)
+    # Its client killed from outside: the next calls take the fork path, then a new one.
+    tmux(chan, "detach-client", "-a", check=False)
+    os.kill(first._proc.pid, signal.SIGKILL)
+    for _ in range(20):
+        assert chan.status("a").is_running
+    second = live_channel(chan)
+    assert second is not first and chan.status("a").is_running
+    # Its session stopped (tmux detaches the client) while another one is left.
+    fork.start(SessionConfig(name="b", command=["sleep", "60"]))
+    fork.stop("a", graceful=False)
+    for _ in range(20):
+        assert chan.exists("b") and not chan.exists("a")
+    # The last session gone: the server exits and every answer says so.
+    fork.stop("b", graceful=False)
+    assert chan.list_sessions() == [] and not chan.exists("b")
+
+
+def test_a_stopped_server_keeps_the_bound_and_works_after_sigcont(
+    pair: tuple[TmuxRunner, TmuxRunner],
+) -> None:
+    chan, fork = pair
+    fork.start(SessionConfig(name="hung", command=["sleep", "60"]))
+    live_channel(chan)
+    pid = int(tmux(chan, "display-message", "-p", "#{pid}").stdout)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for call in (lambda: chan.status("hung"), chan.list_sessions, lambda: chan.exists("x")):
+            began = time.monotonic()
+            with pytest.raises(TmuxNotFoundError, match="did not answer"):
+                call()
+            assert time.monotonic() - began < 2 + 1.5  # the runner's timeout, not two of them
+            time.sleep(0.1)  # past RETRY_AFTER: the next call starts a new channel
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # The channels given up on were left to leave by themselves: tmux 3.3a's server
+    # crashes serving a control client killed before its attach was handled.
+    assert chan.status("hung").is_running
+    live_channel(chan)
+    assert tmux(chan, "display-message", "-p", "#{pid}").stdout.strip() == str(pid)
+    deadline = time.monotonic() + 10
+    while len(tmux(chan, "list-clients").stdout.splitlines()) > 1:
+        assert time.monotonic() < deadline, "the given-up channels did not leave"
+        time.sleep(0.05)
+
+
+def test_soak_the_channel_beside_external_tmux_commands(
+    pair: tuple[TmuxRunner, TmuxRunner],
+) -> None:
+    chan, fork = pair
+    fork.start(SessionConfig(name="main", command=["sleep", "300"]))
+    live_channel(chan)
+    pid = tmux(chan, "display-message", "-p", "#{pid}").stdout.strip()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    counts = {"channel": 0, "external": 0}
+
+    def queries() -> None:
+        try:
+            while not stop.is_set() and counts["channel"] < 20000:
+                assert chan.status("main").is_running
+                assert chan.exists("main")
+                assert any(s.name == "main" for s in chan.list_sessions())
+                counts["channel"] += 3
+        except BaseException as err:  # reported below
+            errors.append(err)
+
+    def external() -> None:
+        try:
+            for i in range(150):
+                name = f"ext-{i}"
+                tmux(chan, "new-session", "-d", "-s", name, "sleep 60")
+                tmux(chan, "list-sessions", "-F", "#{session_name}")
+                tmux(chan, "set-option", "-t", f"={name}:", "@x", "1")
+                tmux(chan, "kill-session", "-t", f"={name}")
+                counts["external"] += 4
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=queries) for _ in range(2)]
+    threads.append(threading.Thread(target=external))
+    for t in threads:
+        t.start()
+    threads[-1].join(timeout=300)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert counts["channel"] >= 2000 and counts["external"] == 600
+    # The server survived all of it, and the channel still answers.
+    assert tmux(chan, "display-message", "-p", "#{pid}").stdout.strip() == pid
+    assert live_channel(chan).alive and chan.status("main").is_running
+
+
+def test_the_channel_ends_with_its_runner(state: Path) -> None:
+    import gc
+
+    runner = TmuxRunner(socket_name=unique("ctl"), control=True)
+    runner.start(SessionConfig(name="a", command=["sleep", "60"]))
+    channel = live_channel(runner)
+    proc = channel._proc
+    other = TmuxRunner(socket_name=runner.socket_name)
+    del runner, channel
+    gc.collect()
+    assert proc.wait(timeout=10) is not None  # its tmux -C client exited
+    other.kill_server()
+
+
+def test_the_channel_stays_off_on_a_tmux_that_crashes_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    version = subprocess.run(["tmux", "-V"], capture_output=True, text=True).stdout
+    if control.version_ok(version):
+        pytest.skip(f"{version.strip()} is one the channel is used with")
+    runner = TmuxRunner(socket_name=unique("ctl"), control=True)
+    try:
+        runner.start(SessionConfig(name="a", command=["sleep", "60"]))
+        for _ in range(3):
+            assert runner.status("a").is_running and runner.exists("a")
+            time.sleep(0.05)
+        assert runner._channels is not None and runner._channels._channel is None
+        assert tmux(runner, "list-clients").stdout == ""  # no control client was started
+    finally:
+        runner.kill_server()

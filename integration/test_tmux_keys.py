@@ -1,0 +1,67 @@
+"""send_keys: one tmux key name is a key (Ctrl-C interrupts), anything else is text."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from kstlib.cli import main
+from kstlib.ops import SessionConfig, SessionConfigError, SessionManager, TmuxRunner
+
+pytestmark = pytest.mark.tmux
+
+
+def wait_until(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def test_ctrl_c_interrupts_a_sleep(tmux: TmuxRunner, name: str) -> None:
+    tmux.start(SessionConfig(name=name, command=["sleep", "60"]))
+    tmux.send_keys(name, "C-c", enter=False)
+    assert tmux.wait(name, timeout=10) == 130  # SIGINT, from the terminal
+
+
+def test_ctrl_c_with_literal_arrives_as_three_characters(tmux: TmuxRunner, name: str) -> None:
+    tmux.start(SessionConfig(name=name, command="cat"))
+    tmux.send_keys(name, "C-c", literal=True)
+    wait_until(lambda: tmux.logs(name).count("C-c") == 2)  # the echo and cat's copy
+    assert tmux.status(name).is_running
+    tmux.send_keys(name, "ls -l", literal=False)  # not a key name: tmux types it
+    wait_until(lambda: tmux.logs(name).count("ls -l") == 2)
+    tmux.stop(name, graceful=False)
+
+
+def test_a_key_name_inside_text_is_text(tmux: TmuxRunner, name: str) -> None:
+    tmux.start(SessionConfig(name=name, command="cat"))
+    tmux.send_keys(name, "C-c Enter")
+    wait_until(lambda: tmux.logs(name).count("C-c Enter") == 2)
+    tmux.send_keys(name, "Escape", enter=False)  # a key: nothing typed
+    tmux.send_keys(name, "end")
+    wait_until(lambda: tmux.logs(name).count("end") == 2)
+    assert "Escape" not in tmux.logs(name)
+    tmux.stop(name, graceful=False)
+
+
+def test_manager_passes_literal_and_checks_it(tmux_socket: str, name: str) -> None:
+    bot = SessionManager(name, socket_name=tmux_socket)
+    bot.start("sleep 60")
+    with pytest.raises(SessionConfigError):
+        bot.send_keys("C-c", literal="yes")  # type: ignore[arg-type]
+    bot.send_keys("C-c", enter=False)
+    assert bot.wait(timeout=10) == 130
+    bot.stop()
+
+
+def test_cli_key_and_literal(tmux: TmuxRunner, tmux_socket: str, name: str) -> None:
+    tmux.start(SessionConfig(name=name, command="cat"))
+    assert main(["ops", "send-keys", name, "C-c", "--literal", "-L", tmux_socket]) == 0
+    wait_until(lambda: tmux.logs(name).count("C-c") == 2)
+    assert main(["ops", "send-keys", name, "C-c", "--key", "--no-enter", "-L", tmux_socket]) == 0
+    assert tmux.wait(name, timeout=10) == 130
