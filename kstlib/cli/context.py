@@ -368,7 +368,7 @@ class Context:
                 if strict:
                     raise
                 return []
-        from kstlib.ops.container import locate_container
+        from kstlib.ops.discovery import locate_container
         from kstlib.ops.engines.endpoints import connect
         from kstlib.ops.engines.errors import did_not_answer
         from kstlib.ops.validators import validate_base_url

@@ -69,7 +69,13 @@ def cmd_send_keys(ctx: Context) -> int:
     if not keys and args.no_enter:
         raise UsageError("nothing to send: give KEYS (or drop --no-enter to press Enter)")
     name = ctx.lookup_name(backend=TMUX)
-    place = ctx.require(name, first=True, tmux_only=True)
+    place = ctx.require(name, first=True)  # tmux first: no container SDK for a tmux session
+    if place.backend is not TMUX:
+        kind = "container" if place.backend is CONTAINER else place.backend.value
+        raise UsageError(
+            f"{name!r} is a {kind} session ({place.label}); send-keys types into tmux "
+            "sessions (use 'kstlib ops exec' to run a command in it)"
+        )
     ctx.tmux_runner(place).send_keys(name, keys, enter=not args.no_enter)
     return 0
 

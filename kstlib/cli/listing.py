@@ -19,7 +19,7 @@ from kstlib.ops.exceptions import (
     BackendNotFoundError,
     OpsError,
 )
-from kstlib.ops.models import BackendType, SessionStatus
+from kstlib.ops.models import BackendType, SessionConfig, SessionStatus
 
 __all__ = ["cmd_list", "collect_sessions"]
 
@@ -125,13 +125,28 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
                 seen.add(key_)
                 statuses.append(st)
     running = {s.name for s in statuses}
+    engine = named_engine(ctx)
     for definition in ctx.config.sessions.values():
         if definition.name in running:
             continue
         if backend is not None and definition.backend is not backend:
             continue
+        if engine is not None and not _on_engine(definition, Place.of_engine(engine)):
+            continue  # --engine NAME: that engine's definitions only
         statuses.append(defined_status(definition))
     return statuses, unreachable
+
+
+def _on_engine(definition: SessionConfig, engine: Place) -> bool:
+    """Whether a config file's session runs on the named engine's place."""
+    place = Place.of(definition)
+    if place.backend is not engine.backend:
+        return False
+    if place.backend is TMUX:
+        return (place.socket_name, place.socket_path) == (engine.socket_name, engine.socket_path)
+    if place.base_url != engine.base_url:
+        return False
+    return engine.runtime is None or place.runtime in (None, engine.runtime)
 
 
 def _down_line(place: Place, err: OpsError) -> str:

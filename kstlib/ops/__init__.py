@@ -39,7 +39,7 @@ from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionS
 
 if TYPE_CHECKING:
     from kstlib.ops.container import ContainerRunner
-    from kstlib.ops.locate import EngineUnavailableWarning, auto_detect_backend, list_sessions
+    from kstlib.ops.discovery import EngineUnavailableWarning, auto_detect_backend, list_sessions
     from kstlib.ops.manager import SessionManager
     from kstlib.ops.registry import PullProgress, PullResult, RegistryAuth, pull_image
     from kstlib.ops.runner import AbstractRunner, Runner
@@ -51,11 +51,11 @@ if TYPE_CHECKING:
 _LAZY = {
     "AbstractRunner": "kstlib.ops.runner",
     "ContainerRunner": "kstlib.ops.container",
-    "EngineUnavailableWarning": "kstlib.ops.locate",
+    "EngineUnavailableWarning": "kstlib.ops.discovery",
     "Runner": "kstlib.ops.runner",
-    "list_sessions": "kstlib.ops.locate",
+    "list_sessions": "kstlib.ops.discovery",
     "SessionManager": "kstlib.ops.manager",
-    "auto_detect_backend": "kstlib.ops.locate",
+    "auto_detect_backend": "kstlib.ops.discovery",
     "TmuxRunner": "kstlib.ops.tmux",
     "SwarmRunner": "kstlib.ops.swarm",
     "PullProgress": "kstlib.ops.registry",

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from kstlib.ops import waits
 from kstlib.ops.backends import make_runner
+from kstlib.ops.discovery import auto_detect_backend, engine_options, not_found, search
 from kstlib.ops.exceptions import (
     SessionAmbiguousError,
     SessionConfigError,
@@ -29,7 +30,6 @@ from kstlib.ops.exceptions import (
     SessionNotFoundError,
 )
 from kstlib.ops.fleet import find_on_engines, named_engines
-from kstlib.ops.locate import auto_detect_backend, engine_options, not_found, search
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
 from kstlib.ops.options import SessionOptions
@@ -173,6 +173,7 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         runtime: str | None = None,
         base_url: str | None = None,
         engines: Iterable[str | EngineConfig] | None = None,
+        swarms: Iterable[str | None] = (),
         **options: Any,
     ) -> SessionManager:
         """The manager of an existing session, wherever it runs.
@@ -185,7 +186,8 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         Searches tmux (``socket_name``/``socket_path``; else the default server and
         every other live server of the user, as ``tmux -L NAME`` makes them)
         and every reachable container engine (Podman, then Docker, or only
-        ``runtime``/``base_url``). ``options`` are as for the constructor
+        ``runtime``/``base_url``), and the swarm managers ``swarms`` names
+        (endpoints; ``None``: the local Docker engine). ``options`` are as for the constructor
         (``engine_timeout``, ``tmux_bin``, ...).
 
         Raises:
@@ -227,6 +229,7 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             base_url=base_url,
             tmux_bin=options.get("tmux_bin", options.get("tmux_binary")),
             timeout=options.get("engine_timeout"),
+            swarms=swarms,
         ).one(name)
         if where.backend is BackendType.TMUX:
             # The server it was found on (another of the user's when none was named).
@@ -237,6 +240,8 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
                 socket_path=where.socket_path,
                 **options,
             )
+        if where.backend is BackendType.SWARM:
+            return cls(name, backend="swarm", base_url=where.endpoint, **options)
         return cls(name, backend="container", runtime=where.runtime, base_url=base_url, **options)
 
     def __repr__(self) -> str:
@@ -290,7 +295,7 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         """The runner of the place where the session is (containers: searched when unsaid)."""
         config = self._config
         if config.backend is BackendType.CONTAINER and config.runtime is None:
-            from kstlib.ops.locate import search_containers
+            from kstlib.ops.discovery import search_containers
 
             found = search_containers(self.name, None, config.base_url, self._engine_timeout)
             if not found.found and not found.searched:
