@@ -30,6 +30,7 @@ from collections.abc import Callable
 from kstlib.cli.context import Context
 from kstlib.cli.listing import collect_sessions
 from kstlib.cli.places import Place, defined_status, parse_env
+from kstlib.ops.runners import RunnerFactory
 
 __all__ = [
     "Context",
@@ -58,7 +59,7 @@ def handler_of(args: argparse.Namespace) -> Callable[[Context], int]:
     return handler
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, runner_factory: RunnerFactory | None = None) -> int:
     """Run the parsed ``kstlib ops`` command; return its exit code.
 
     Example:
@@ -68,4 +69,4 @@ def run(args: argparse.Namespace) -> int:
         ...
         kstlib.ops.exceptions.SessionNotFoundError: Session 'no-such-session' was not found on the tmux (socket kstlib-doc) backend; check the name with 'kstlib ops list'.
     """
-    return handler_of(args)(Context(args))
+    return handler_of(args)(Context(args, runner_factory=runner_factory))

@@ -11,23 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kstlib.cli import engines, output, state
 from kstlib.cli.parser import UsageError
-from kstlib.ops import validators
-from kstlib.ops.config import OpsConfig, load_config
-from kstlib.ops.exceptions import (
-    BackendNotFoundError,
-    SessionAmbiguousError,
-    SessionConfigError,
-    SessionNotFoundError,
-)
-from kstlib.ops.models import BackendType, SessionConfig, SessionStatus
-from kstlib.ops.runner import Runner
-
-if TYPE_CHECKING:
-    from kstlib.ops.tmux import TmuxRunner
 from kstlib.cli.places import (
     _CONTAINER_NAME,
     _CONTAINER_NAME_RULE,
@@ -44,6 +31,17 @@ from kstlib.cli.places import (
     discover,
     tmux_timeout,
 )
+from kstlib.ops import validators
+from kstlib.ops.config import OpsConfig, load_config
+from kstlib.ops.exceptions import (
+    BackendNotFoundError,
+    SessionAmbiguousError,
+    SessionConfigError,
+    SessionNotFoundError,
+)
+from kstlib.ops.models import BackendType, SessionConfig, SessionStatus
+from kstlib.ops.runner import Runner
+from kstlib.ops.runners import RunnerFactory, make_runner
 
 __all__ = ["Context"]
 
@@ -58,8 +56,12 @@ class Context:
         Place(backend=<BackendType.CONTAINER: 'container'>, runtime='docker', base_url=None, socket_name=None, socket_path=None)
     """
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(
+        self, args: argparse.Namespace, *, runner_factory: RunnerFactory | None = None
+    ) -> None:
         self.args = args
+        #: What builds each runner (:func:`kstlib.ops.runners.make_runner`; a test's own).
+        self.runner_factory: RunnerFactory = runner_factory or make_runner
         self._config: OpsConfig | None = None
         self._noted_binary = False
         self._invalid: dict[str, SessionConfigError] = {}
@@ -188,7 +190,7 @@ class Context:
 
     # -- runners -------------------------------------------------------------------------
 
-    def tmux_runner(self, place: Place) -> TmuxRunner:
+    def tmux_runner(self, place: Place) -> Runner:
         """The tmux runner for a tmux place (``ops.tmux_binary`` applied).
 
         Example:
@@ -197,13 +199,12 @@ class Context:
             >>> ctx.tmux_runner(Place(BackendType.TMUX, socket_name="x"))
             TmuxRunner(socket='x')
         """
-        from kstlib.ops.tmux import TmuxRunner
-
-        return TmuxRunner(
+        return self.runner_factory(
+            TMUX,
             socket_name=place.socket_name,
             socket_path=place.socket_path,
             tmux_bin=self.tmux_binary(),
-            timeout=tmux_timeout(place, self._discovered),
+            tmux_timeout=tmux_timeout(place, self._discovered),
         )
 
     def discovered_sockets(self) -> list[str]:
@@ -223,14 +224,9 @@ class Context:
         if place.backend is TMUX:
             return self.tmux_runner(place)
         self._check_endpoint(place)
-        if place.backend is SWARM:
-            from kstlib.ops.swarm import SwarmRunner
-
-            return SwarmRunner(base_url=place.base_url, timeout=self.engine_timeout)
-        from kstlib.ops.container import ContainerRunner
-
-        return ContainerRunner(
-            runtime=place.runtime, base_url=place.base_url, timeout=engines.timeout_of(self, place)
+        timeout = self.engine_timeout if place.backend is SWARM else engines.timeout_of(self, place)
+        return self.runner_factory(
+            place.backend, runtime=place.runtime, base_url=place.base_url, engine_timeout=timeout
         )
 
     # -- where is the session ---------------------------------------------------------------
@@ -368,24 +364,26 @@ class Context:
                 if strict:
                     raise
                 return []
-        from kstlib.ops.discovery import locate_container
-        from kstlib.ops.engines.endpoints import connect
         from kstlib.ops.engines.errors import did_not_answer
-        from kstlib.ops.validators import validate_base_url
 
         self._check_endpoint(place)
-        timeout = engines.timeout_of(self, place)
-        base_url = validate_base_url(place.base_url)
+        found: list[Place] = []
+        endpoints: list[str] = []
         for runtime in [place.runtime] if place.runtime else ["podman", "docker"]:
+            here = replace(place, runtime=runtime)
+            runner = self.runner(here)
             try:
-                connect(runtime, base_url, timeout)  # raises what locate would skip
+                # one endpoint reached through both SDKs (DOCKER_HOST on Podman's socket): once
+                endpoint = str(getattr(runner, "endpoint", runtime))
+                if endpoint in endpoints:
+                    continue
+                endpoints.append(endpoint)
+                if runner.exists(name):
+                    found.append(here)
             except BackendNotFoundError as err:
                 if strict or did_not_answer(err):
                     raise
-        # One search (it asks an endpoint reached through both SDKs once); the
-        # engines it needs are connected and cached above.
-        runtimes = locate_container(name, place.runtime, place.base_url, timeout)
-        return [replace(place, runtime=rt) for rt in runtimes]
+        return found
 
     def search_places(self, name: str, *, tmux_only: bool = False) -> list[Place]:
         """The places to look for ``name``, in order.

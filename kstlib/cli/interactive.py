@@ -14,7 +14,7 @@ from kstlib.cli import EXIT_FAILED
 from kstlib.cli.context import Context
 from kstlib.cli.parser import UsageError
 from kstlib.cli.places import CONTAINER, TMUX
-from kstlib.ops.runner import CommandRunner, TerminalAttacher
+from kstlib.ops.runner import CommandRunner, KeySender, TerminalAttacher
 
 __all__ = ["cmd_attach", "cmd_exec", "cmd_send_keys"]
 
@@ -76,7 +76,10 @@ def cmd_send_keys(ctx: Context) -> int:
             f"{name!r} is a {kind} session ({place.label}); send-keys types into tmux "
             "sessions (use 'kstlib ops exec' to run a command in it)"
         )
-    ctx.tmux_runner(place).send_keys(name, keys, enter=not args.no_enter)
+    runner = ctx.tmux_runner(place)
+    if not isinstance(runner, KeySender):
+        raise UsageError(f"send-keys is not available for {runner!r}")
+    runner.send_keys(name, keys, enter=not args.no_enter)
     return 0
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
@@ -30,20 +30,21 @@ from kstlib.ops.exceptions import (
     SessionNotFoundError,
 )
 from kstlib.ops.fleet import engine_options
-from kstlib.ops.models import BackendType, SessionConfig, SessionStatus, SessionTable
+from kstlib.ops.models import BackendType, SessionStatus, SessionTable
 from kstlib.ops.runner import Runner
+from kstlib.ops.runners import RunnerFactory, make_runner
 from kstlib.ops.validators import validate_name
 
 if TYPE_CHECKING:
     from kstlib.ops.config_engines import EngineConfig
     from kstlib.ops.engines.adapter import EngineAdapter
-    from kstlib.ops.tmux import TmuxRunner
 
 __all__ = [
     "EngineUnavailableWarning",
     "Location",
     "Search",
     "auto_detect_backend",
+    "detect",
     "engine_options",
     "list_sessions",
     "locate_container",
@@ -197,14 +198,22 @@ def tmux_servers(
 
 
 def _tmux_runner(
-    socket_name: str | None, socket_path: str | None, tmux_bin: str | None, discovered: bool
-) -> TmuxRunner:
-    from kstlib.ops.tmux import TmuxRunner
+    socket_name: str | None,
+    socket_path: str | None,
+    tmux_bin: str | None,
+    discovered: bool,
+    factory: RunnerFactory | None = None,
+) -> Runner:
     from kstlib.ops.tmux.sockets import DISCOVERY_TIMEOUT
 
-    if discovered:  # nobody asked for this server: a stuck one costs little
-        return TmuxRunner(socket_name=socket_name, tmux_bin=tmux_bin, timeout=DISCOVERY_TIMEOUT)
-    return TmuxRunner(socket_name=socket_name, socket_path=socket_path, tmux_bin=tmux_bin)
+    return (factory or make_runner)(
+        BackendType.TMUX,
+        socket_name=socket_name,
+        socket_path=None if discovered else socket_path,
+        tmux_bin=tmux_bin,
+        # nobody asked for a discovered server: a stuck one costs little
+        tmux_timeout=DISCOVERY_TIMEOUT if discovered else None,
+    )
 
 
 def reachable_engines(
@@ -294,6 +303,7 @@ def search(
     timeout: float | None = None,
     discover: bool = True,
     swarms: Iterable[str | None] = (),
+    runner_factory: RunnerFactory | None = None,
 ) -> Search:
     """Search tmux and every reachable engine for a session named exactly ``name``.
 
@@ -329,7 +339,7 @@ def search(
             discovered = index > 0
             label = _tmux_label(sname, spath)
             try:
-                if _tmux_runner(sname, spath, tmux_bin, discovered).exists(name):
+                if _tmux_runner(sname, spath, tmux_bin, discovered, runner_factory).exists(name):
                     result.found.append(
                         Location(
                             BackendType.TMUX,
@@ -355,7 +365,7 @@ def search(
     for manager in dict.fromkeys(swarms):
         where = f"swarm at {manager}" if manager else "swarm"
         try:
-            held = _swarm_runner(manager, timeout).exists(name)
+            held = _swarm_runner(manager, timeout, runner_factory).exists(name)
         except BackendNotFoundError:
             result.unreachable.append(where)
             continue
@@ -365,11 +375,10 @@ def search(
     return result
 
 
-def _swarm_runner(manager: str | None, timeout: float | None) -> Runner:
-    from kstlib.ops.backends import make_runner
-
-    config = SessionConfig(name="swarm", backend=BackendType.SWARM, base_url=manager)
-    return make_runner(config, engine_timeout=timeout)
+def _swarm_runner(
+    manager: str | None, timeout: float | None, factory: RunnerFactory | None
+) -> Runner:
+    return (factory or make_runner)(BackendType.SWARM, base_url=manager, engine_timeout=timeout)
 
 
 def list_sessions(
@@ -384,6 +393,7 @@ def list_sessions(
     discover: bool = True,
     engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig] | None = None,
     swarms: Iterable[str | None] = (),
+    runner_factory: RunnerFactory | None = None,
 ) -> SessionTable:
     """Every session on tmux and on every reachable engine, in one table.
 
@@ -412,13 +422,15 @@ def list_sessions(
         True
     """
     if engines is not None:
-        return _list_named(engines, timeout)
+        return _list_named(engines, timeout, runner_factory)
     rows: list[SessionStatus] = []
     if tmux:
         servers = tmux_servers(socket_name, socket_path, discover=discover)
         for index, (sname, spath) in enumerate(servers):
             try:
-                rows.extend(_tmux_runner(sname, spath, None, index > 0).list_sessions())
+                rows.extend(
+                    _tmux_runner(sname, spath, None, index > 0, runner_factory).list_sessions()
+                )
             except BackendNotFoundError as err:
                 label = _tmux_label(sname, spath)
                 warnings.warn(f"{label} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
@@ -448,7 +460,7 @@ def list_sessions(
             rows.extend(_to_status(info, engine.runtime) for info in listed)
     for manager in dict.fromkeys(swarms):
         try:
-            rows.extend(_swarm_runner(manager, timeout).list_sessions())
+            rows.extend(_swarm_runner(manager, timeout, runner_factory).list_sessions())
         except BackendNotFoundError as err:
             where = f"swarm at {manager}" if manager else "swarm"
             warnings.warn(f"{where} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
@@ -456,12 +468,14 @@ def list_sessions(
 
 
 def _list_named(
-    engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig], timeout: float | None
+    engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig],
+    timeout: float | None,
+    factory: RunnerFactory | None,
 ) -> SessionTable:
     from kstlib.ops.fleet import list_engines, named_engines
 
     chosen = named_engines(engines)
-    table, down = list_engines(chosen, timeout)
+    table, down = list_engines(chosen, timeout, factory)
     for name, err in down.items():
         warnings.warn(f"engine {name} skipped: {err}", EngineUnavailableWarning, stacklevel=3)
     return table
@@ -515,3 +529,47 @@ def auto_detect_backend(
     if len(found) > 1:
         raise SessionAmbiguousError(name, [loc.label for loc in found])
     return found[0].backend if found else None
+
+
+#: Options that mean a container when no backend is named.
+IMPLY_CONTAINER = ("image", "runtime", "base_url")
+
+
+def detect(
+    name: str,
+    options: dict[str, Any],
+    tmux_bin: str | None = None,
+    timeout: float | None = None,
+    runner_factory: RunnerFactory | None = None,
+) -> BackendType:
+    """The backend of ``SessionManager(name, backend=None)``: where ``name`` runs, else a default.
+
+    Found on one place: that backend, and ``options`` gain its ``runtime`` or
+    ``socket_name``; found nowhere: a container when ``options`` name an
+    image, runtime or base_url, tmux otherwise.
+
+    Example:
+        >>> detect("no-such-session", {"socket_name": "kstlib-doc", "image": "x"})
+        <BackendType.CONTAINER: 'container'>
+    """
+    found = search(
+        name,
+        socket_name=options.get("socket_name"),
+        socket_path=options.get("socket_path"),
+        runtime=options.get("runtime"),
+        base_url=options.get("base_url"),
+        tmux_bin=tmux_bin,
+        timeout=timeout,
+        runner_factory=runner_factory,
+    ).found
+    if len(found) > 1:
+        raise SessionAmbiguousError(name, [loc.label for loc in found])
+    if not found:
+        wants_container = any(options.get(k) is not None for k in IMPLY_CONTAINER)
+        return BackendType.CONTAINER if wants_container else BackendType.TMUX
+    where = found[0]
+    if where.runtime is not None and options.get("runtime") is None:
+        options["runtime"] = where.runtime
+    if where.socket_name is not None and options.get("socket_name") is None:
+        options["socket_name"] = where.socket_name  # found on another tmux server
+    return where.backend

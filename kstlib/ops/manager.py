@@ -21,8 +21,14 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops import waits
-from kstlib.ops.backends import make_runner
-from kstlib.ops.discovery import auto_detect_backend, engine_options, not_found, search
+from kstlib.ops.discovery import (
+    IMPLY_CONTAINER,
+    auto_detect_backend,
+    detect,
+    engine_options,
+    not_found,
+    search,
+)
 from kstlib.ops.exceptions import (
     SessionAmbiguousError,
     SessionConfigError,
@@ -34,6 +40,7 @@ from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
 from kstlib.ops.options import SessionOptions
 from kstlib.ops.runner import CommandRunner, KeySender, Runner
+from kstlib.ops.runners import RunnerFactory, runner_of
 from kstlib.ops.swarm.session import SwarmSessionOps
 from kstlib.ops.validators import validate_name
 
@@ -48,7 +55,6 @@ __all__ = [
     "SessionManager",
     "SessionOptions",
     "auto_detect_backend",
-    "make_runner",
     "wait_for_log",
 ]
 
@@ -56,10 +62,6 @@ wait_for_log = waits.wait_for_log
 
 #: Options that choose where a session runs rather than what it runs.
 _RUNNER_OPTIONS = ("tmux_bin", "engine_timeout")
-
-
-#: Options that mean a container when no backend is named.
-_IMPLY_CONTAINER = ("image", "runtime", "base_url")
 
 
 class SessionManager(waits.SessionWaits, SwarmSessionOps):
@@ -75,6 +77,9 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             existing session lives, as :meth:`find` does (tmux when it
             exists nowhere yet).
         engine: a named engine (``ops.engines``) or its ``EngineConfig``: where it runs.
+        runner_factory: what builds the runner
+            (:class:`~kstlib.ops.runners.RunnerFactory`; default
+            :func:`~kstlib.ops.runners.make_runner`): a test hands in its own.
         **options: the :class:`~kstlib.ops.models.SessionConfig` fields
             (``command``, ``working_dir``, ``env``, ``socket_name``,
             ``socket_path``, ``image``, ``volumes``, ``log_volume``, ``ports``,
@@ -112,9 +117,11 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         *,
         backend: str | BackendType | None = "auto",
         engine: str | EngineConfig | None = None,
+        runner_factory: RunnerFactory | None = None,
         **given: Unpack[SessionOptions],
     ) -> None:
         validate_name(name)
+        self._factory = runner_factory
         backend, options = engine_options(engine, backend, dict(given))  # a named engine
         runner_options = {k: options.pop(k) for k in _RUNNER_OPTIONS if k in options}
         # upstream spelling: tmux_binary is libtmux's tmux_bin
@@ -123,9 +130,9 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         self._tmux_bin: str | None = runner_options.get("tmux_bin")
         self._engine_timeout: float | None = runner_options.get("engine_timeout")
         if backend is None:
-            chosen = self._detect(name, options)
+            chosen = detect(name, options, self._tmux_bin, self._engine_timeout, self._factory)
         elif isinstance(backend, str) and backend.lower() == "auto":
-            wants_container = any(options.get(k) is not None for k in _IMPLY_CONTAINER)
+            wants_container = any(options.get(k) is not None for k in IMPLY_CONTAINER)
             chosen = BackendType.CONTAINER if wants_container else BackendType.TMUX
         else:
             chosen, implied = BackendType.parse(backend)
@@ -139,29 +146,6 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         base = SessionConfig(name=name, backend=chosen)
         self._config = base.with_overrides(**options)
         self._runner: Runner | None = None
-
-    def _detect(self, name: str, options: dict[str, Any]) -> BackendType:
-
-        found = search(
-            name,
-            socket_name=options.get("socket_name"),
-            socket_path=options.get("socket_path"),
-            runtime=options.get("runtime"),
-            base_url=options.get("base_url"),
-            tmux_bin=self._tmux_bin,
-            timeout=self._engine_timeout,
-        ).found
-        if len(found) > 1:
-            raise SessionAmbiguousError(name, [loc.label for loc in found])
-        if not found:
-            wants_container = any(options.get(k) is not None for k in _IMPLY_CONTAINER)
-            return BackendType.CONTAINER if wants_container else BackendType.TMUX
-        where = found[0]
-        if where.runtime is not None and options.get("runtime") is None:
-            options["runtime"] = where.runtime
-        if where.socket_name is not None and options.get("socket_name") is None:
-            options["socket_name"] = where.socket_name  # found on another tmux server
-        return where.backend
 
     @classmethod
     def find(
@@ -214,7 +198,10 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         validate_name(name)
         if engines is not None:
             holding, searched = find_on_engines(
-                name, named_engines(engines), options.get("engine_timeout")
+                name,
+                named_engines(engines),
+                options.get("engine_timeout"),
+                options.get("runner_factory"),
             )
             if len(holding) > 1:
                 raise SessionAmbiguousError(name, [f"engine {e.name}" for e in holding])
@@ -230,6 +217,7 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             tmux_bin=options.get("tmux_bin", options.get("tmux_binary")),
             timeout=options.get("engine_timeout"),
             swarms=swarms,
+            runner_factory=options.get("runner_factory"),
         ).one(name)
         if where.backend is BackendType.TMUX:
             # The server it was found on (another of the user's when none was named).
@@ -286,8 +274,11 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             TmuxRunner(socket='kstlib-doc')
         """
         if self._runner is None:
-            self._runner = make_runner(
-                self._config, tmux_bin=self._tmux_bin, engine_timeout=self._engine_timeout
+            self._runner = runner_of(
+                self._config,
+                self._factory,
+                tmux_bin=self._tmux_bin,
+                engine_timeout=self._engine_timeout,
             )
         return self._runner
 
