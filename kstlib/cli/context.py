@@ -33,6 +33,7 @@ from kstlib.cli.places import (
 )
 from kstlib.ops import validators
 from kstlib.ops.config import OpsConfig, load_config
+from kstlib.ops.discovery import ENGINE_TIMEOUT, did_not_answer
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     SessionAmbiguousError,
@@ -104,10 +105,9 @@ class Context:
             >>> Context(argparse.Namespace()).engine_timeout
             30.0
         """
-        from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
         from kstlib.ops.settings import env_int
 
-        return float(env_int(ENGINE_TIMEOUT_ENV, int(DEFAULT_TIMEOUT), minimum=1, unit="seconds"))
+        return float(env_int(ENGINE_TIMEOUT_ENV, int(ENGINE_TIMEOUT), minimum=1, unit="seconds"))
 
     def may_run_config_programs(self) -> bool:
         """Whether this command may run a program the config file names.
@@ -364,8 +364,6 @@ class Context:
                 if strict:
                     raise
                 return []
-        from kstlib.ops.engines.errors import did_not_answer
-
         self._check_endpoint(place)
         found: list[Place] = []
         endpoints: list[str] = []

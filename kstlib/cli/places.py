@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops import validators
+from kstlib.ops.discovery import other_tmux_servers
+from kstlib.ops.discovery import tmux_timeout as discovery_timeout
 from kstlib.ops.exceptions import (
     SessionConfigError,
 )
@@ -219,23 +221,16 @@ def discover(config: Any, given: str | None) -> tuple[list[str], set[str]]:
         >>> set(sockets) >= unnamed
         True
     """
-    from kstlib.ops.tmux.sockets import user_sockets
-
     named = {config.tmux_socket, given, *(s.socket_name for s in config.sessions.values())}
-    sockets = user_sockets()
+    sockets = other_tmux_servers()
     return sockets, set(sockets) - named
 
 
-def tmux_timeout(place: Place, unnamed: set[str]) -> float:
-    """Seconds a tmux call of ``place`` may take: short for a server nobody named.
+def tmux_timeout(place: Place, unnamed: set[str]) -> float | None:
+    """Seconds a tmux call of ``place`` may take: short for a server nobody named (``None``: default).
 
     Example:
         >>> tmux_timeout(Place(TMUX, socket_name="orion"), {"orion"})
         2.0
     """
-    from kstlib.ops.tmux.call import DEFAULT_TIMEOUT
-    from kstlib.ops.tmux.sockets import DISCOVERY_TIMEOUT
-
-    if place.socket_path is None and place.socket_name in unnamed:
-        return DISCOVERY_TIMEOUT
-    return DEFAULT_TIMEOUT
+    return discovery_timeout(place.socket_path is None and place.socket_name in unnamed)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.exceptions import (
@@ -30,6 +29,18 @@ from kstlib.ops.exceptions import (
     SessionNotFoundError,
 )
 from kstlib.ops.fleet import engine_options
+from kstlib.ops.locations import (
+    ENGINE_TIMEOUT,
+    EngineUnavailableWarning,
+    Location,
+    Search,
+    did_not_answer,
+    not_found,
+    other_tmux_servers,
+    tmux_label,
+    tmux_servers,
+    tmux_timeout,
+)
 from kstlib.ops.models import BackendType, SessionStatus, SessionTable
 from kstlib.ops.runner import Runner
 from kstlib.ops.runners import RunnerFactory, make_runner
@@ -40,161 +51,24 @@ if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
 
 __all__ = [
+    "ENGINE_TIMEOUT",
     "EngineUnavailableWarning",
     "Location",
     "Search",
     "auto_detect_backend",
     "detect",
+    "did_not_answer",
     "engine_options",
     "list_sessions",
     "locate_container",
     "not_found",
+    "other_tmux_servers",
     "reachable_engines",
     "search",
     "search_containers",
     "tmux_servers",
+    "tmux_timeout",
 ]
-
-
-class EngineUnavailableWarning(UserWarning):
-    """A backend (tmux, an engine) could not be searched or listed, so it was skipped.
-
-    Example:
-        >>> issubclass(EngineUnavailableWarning, UserWarning)
-        True
-    """
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where a session was found: a backend; the runtime and endpoint, or the tmux server.
-
-    ``socket_name``/``socket_path`` name the tmux server (both ``None``: the
-    default server).
-
-    Example:
-        >>> Location(BackendType.CONTAINER, "docker", "unix:///var/run/docker.sock").label
-        'docker'
-    """
-
-    backend: BackendType
-    runtime: str | None = None
-    endpoint: str | None = None
-    socket_name: str | None = None
-    socket_path: str | None = None
-    #: found on a tmux server the search was not told of (one of the user's others)
-    discovered: bool = False
-
-    @property
-    def label(self) -> str:
-        """What an error lists: ``"tmux"``, ``"tmux (socket orion)"``, ``"docker"``, ``"podman"``.
-
-        A tmux server the caller did not name is named in the label.
-
-        Example:
-            >>> Location(BackendType.TMUX, socket_name="w").label
-            'tmux'
-            >>> Location(BackendType.TMUX, socket_name="w", discovered=True).label
-            'tmux (socket w)'
-        """
-        if self.backend is BackendType.TMUX and self.discovered:
-            return _tmux_label(self.socket_name, self.socket_path)
-        return self.runtime or self.backend.value
-
-
-@dataclass
-class Search:
-    """The result of a search: where the name was found, and what was searched.
-
-    ``searched`` names each place that answered (``"tmux (default server)"``,
-    ``"podman at unix:///run/podman/podman.sock"``); ``unreachable`` each one
-    that did not, with why.
-
-    Example:
-        >>> Search().one("bot")
-        Traceback (most recent call last):
-        ...
-        kstlib.ops.exceptions.SessionNotFoundError: Session 'bot' was not found (searched: nothing reachable); check the name with 'kstlib ops list'.
-    """
-
-    found: list[Location] = field(default_factory=list)
-    searched: list[str] = field(default_factory=list)
-    unreachable: list[str] = field(default_factory=list)
-
-    def one(self, name: str, backend: str = "any") -> Location:
-        """The one place ``name`` was found.
-
-        Raises:
-            SessionNotFoundError: found nowhere; the message names what was searched.
-            SessionAmbiguousError: found in several places.
-
-        Example:
-            >>> Search([Location(BackendType.TMUX)], ["tmux (default server)"]).one("bot").label
-            'tmux'
-        """
-        if len(self.found) > 1:
-            raise SessionAmbiguousError(name, [loc.label for loc in self.found])
-        if not self.found:
-            searched = self.searched or ["nothing reachable"]
-            searched = [*searched, *(f"{u} (not reachable)" for u in self.unreachable)]
-            raise not_found(name, backend, searched)
-        return self.found[0]
-
-
-def not_found(name: str, backend: str, searched: list[str]) -> SessionNotFoundError:
-    """:class:`~kstlib.ops.exceptions.SessionNotFoundError` naming the places searched.
-
-    Its ``searched`` attribute lists them; ``backend`` is ``"any"`` for a
-    search over every backend, ``"container"`` for one over every engine.
-
-    Example:
-        >>> err = not_found("bot", "container", ["podman at unix:///p.sock"])
-        >>> err.searched, err.backend
-        (('podman at unix:///p.sock',), 'container')
-        >>> print(err)
-        Session 'bot' was not found (searched: podman at unix:///p.sock); check the name with 'kstlib ops list'.
-    """
-    err = SessionNotFoundError(name, backend)
-    err.searched = tuple(searched)  # type: ignore[attr-defined]
-    err.message = (
-        f"Session {name!r} was not found (searched: {', '.join(searched)}); "
-        "check the name with 'kstlib ops list'."
-    )
-    err.args = (err.message,)
-    return err
-
-
-def _tmux_label(socket_name: str | None, socket_path: str | None) -> str:
-    if socket_path:
-        return f"tmux (socket {socket_path})"
-    return f"tmux (socket {socket_name})" if socket_name else "tmux (default server)"
-
-
-def tmux_servers(
-    socket_name: str | None = None, socket_path: str | None = None, *, discover: bool = True
-) -> list[tuple[str | None, str | None]]:
-    """The tmux servers a look-up asks, as ``(socket_name, socket_path)`` pairs, in order.
-
-    A named server (``socket_name`` or ``socket_path``) is the only one.
-    Otherwise the default server, then, with ``discover``, every other live
-    server of the user in tmux's socket folder
-    (:func:`~kstlib.ops.tmux.sockets.user_sockets`): a session started with
-    ``tmux -L orion`` is found without naming ``orion``.
-
-    Example:
-        >>> tmux_servers("work")
-        [('work', None)]
-        >>> tmux_servers(discover=False)
-        [(None, None)]
-    """
-    if socket_name is not None or socket_path is not None:
-        return [(socket_name, socket_path)]
-    servers: list[tuple[str | None, str | None]] = [(None, None)]
-    if discover:
-        from kstlib.ops.tmux.sockets import user_sockets
-
-        servers.extend((name, None) for name in user_sockets())
-    return servers
 
 
 def _tmux_runner(
@@ -337,7 +211,7 @@ def search(
         others = 0
         for index, (sname, spath) in enumerate(servers):
             discovered = index > 0
-            label = _tmux_label(sname, spath)
+            label = tmux_label(sname, spath)
             try:
                 if _tmux_runner(sname, spath, tmux_bin, discovered, runner_factory).exists(name):
                     result.found.append(
@@ -432,7 +306,7 @@ def list_sessions(
                     _tmux_runner(sname, spath, None, index > 0, runner_factory).list_sessions()
                 )
             except BackendNotFoundError as err:
-                label = _tmux_label(sname, spath)
+                label = tmux_label(sname, spath)
                 warnings.warn(f"{label} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
     if containers:
         from kstlib.ops.container.states import _to_status
