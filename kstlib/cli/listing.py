@@ -17,6 +17,7 @@ from kstlib.cli.engines import named_engine, timeout_of
 from kstlib.cli.places import CONTAINER, SWARM, TMUX, Place, _unique, defined_status
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
+    ContainerRuntimeNotFoundError,
     OpsError,
 )
 from kstlib.ops.models import BackendType, SessionConfig, SessionStatus
@@ -151,10 +152,12 @@ def _on_engine(definition: SessionConfig, engine: Place) -> bool:
 
 def _down_line(place: Place, err: OpsError) -> str:
     """One line for a place that did not answer: which, and why (its error's first sentence)."""
-    if place.engine is not None or getattr(err, "ssh_problem", None) is not None:
+    ssh = isinstance(err, ContainerRuntimeNotFoundError) and err.ssh_problem is not None
+    if place.engine is not None or ssh:
         return f"{place.label}: {err}"
     if isinstance(err, BackendNotFoundError):
-        where = getattr(err, "endpoints", ())  # which endpoint did not answer
+        # which endpoint did not answer
+        where = err.endpoints if isinstance(err, ContainerRuntimeNotFoundError) else ()
         return f"{place.label} at {', '.join(where)}" if where else place.label
     return f"{place.label} ({err})"
 

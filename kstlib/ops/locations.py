@@ -132,14 +132,7 @@ def not_found(name: str, backend: str, searched: list[str]) -> SessionNotFoundEr
         >>> print(err)
         Session 'bot' was not found (searched: podman at unix:///p.sock); check the name with 'kstlib ops list'.
     """
-    err = SessionNotFoundError(name, backend)
-    err.searched = tuple(searched)  # type: ignore[attr-defined]
-    err.message = (
-        f"Session {name!r} was not found (searched: {', '.join(searched)}); "
-        "check the name with 'kstlib ops list'."
-    )
-    err.args = (err.message,)
-    return err
+    return SessionNotFoundError(name, backend, searched=searched)
 
 
 def tmux_label(socket_name: str | None, socket_path: str | None) -> str:
@@ -212,6 +205,7 @@ def did_not_answer(err: BaseException) -> bool:
     not skip it as it skips an engine that is not there.
 
     Example:
+        >>> from kstlib.ops.exceptions import ContainerRuntimeNotFoundError
         >>> did_not_answer(ContainerRuntimeNotFoundError(endpoints=["unix:///x.sock"]))
         False
     """
