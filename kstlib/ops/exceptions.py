@@ -297,8 +297,9 @@ class SessionNotFoundError(_NamedSessionError):
             else f"(searched: {', '.join(self.searched)})"
         )
         super().__init__(
-            name, backend, f"Session {name!r} was not found {where}; check the name with "
-            "'kstlib ops list'."
+            name,
+            backend,
+            f"Session {name!r} was not found {where}; check the name with 'kstlib ops list'.",
         )
 
 
