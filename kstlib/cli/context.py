@@ -388,9 +388,9 @@ class Context:
 
         Example:
             >>> import argparse
-            >>> ctx = Context(argparse.Namespace(config=None, backend="tmux"))
-            >>> [p.label for p in ctx.search_places("a")] == [ctx.explicit_place("a").label]
-            True
+            >>> ctx = Context(argparse.Namespace(config=None, backend="tmux", socket="w"))
+            >>> [p.label for p in ctx.search_places("a")]
+            ['tmux (socket w)']
         """
         explicit = self.explicit_place(name)
         if explicit is not None and explicit.backend is TMUX and self.option("socket") is None:
