@@ -102,3 +102,10 @@ def test_the_manager_and_the_cli_take_a_runner_factory(
                 runner_factory=FakeRunner)
     assert code == 0
     assert json.loads(capsys.readouterr().out)["pid"] == 7
+
+
+def test_the_manager_is_one_class_whose_waits_and_scale_are_its_methods() -> None:
+    assert SessionManager.__mro__ == (SessionManager, object)
+    for method in ("wait", "wait_for_log", "wait_for_port", "wait_for_http",
+                   "wait_until_running", "scale", "restart"):
+        assert method in vars(SessionManager), method

@@ -21,7 +21,6 @@ import re
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from kstlib.ops.exceptions import (
     SessionConfigError,
@@ -29,7 +28,7 @@ from kstlib.ops.exceptions import (
     SessionNotFoundError,
     SessionTimeoutError,
 )
-from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
+from kstlib.ops.models import BackendType, SessionState, SessionStatus
 from kstlib.ops.runner import Runner
 from kstlib.ops.validators import validate_timeout
 
@@ -73,7 +72,7 @@ def wait_for_log(
     See :meth:`SessionManager.wait_for_log`.
 
     Example:
-        >>> from kstlib.ops import TmuxRunner
+        >>> from kstlib.ops import SessionConfig, TmuxRunner
         >>> runner = TmuxRunner(socket_name="kstlib-doc")
         >>> _ = runner.start(SessionConfig(name="doc-wfl", command="echo up; sleep 30"))
         >>> wait_for_log(runner, "doc-wfl", "^up$", timeout=10)
@@ -231,147 +230,3 @@ def until_running(
         if time.monotonic() >= deadline:
             raise SessionTimeoutError(name, backend, f"not running after {timeout} s")
         time.sleep(0.05)
-
-
-class SessionWaits:
-    """The waits of :class:`~kstlib.ops.manager.SessionManager`, which inherits them.
-
-    Each waits on the session the manager names and asks its runner; see the
-    module's rules above.
-
-    Example:
-        >>> from kstlib.ops import SessionManager
-        >>> issubclass(SessionManager, SessionWaits)
-        True
-    """
-
-    if TYPE_CHECKING:  # what SessionManager provides
-
-        @property
-        def name(self) -> str: ...
-
-        @property
-        def backend(self) -> BackendType: ...
-
-        _config: SessionConfig
-
-        def status(self) -> SessionStatus: ...
-
-        def _lookup(self) -> Runner: ...
-
-        def _where(self) -> str: ...
-
-    def wait(self, timeout: float | None = None) -> int:
-        """Wait until the process exits (after any restarts) and return its exit code.
-
-        Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError` after
-        ``timeout`` seconds.
-
-        Example:
-            >>> from kstlib.ops import SessionManager
-            >>> bot = SessionManager("doc-wait", socket_name="kstlib-doc")
-            >>> _ = bot.start("exit 7")
-            >>> bot.wait(timeout=5)
-            7
-            >>> bot.stop()
-            True
-        """
-        return self._lookup().wait(self.name, timeout=timeout)
-
-    def wait_for_log(self, pattern: str | re.Pattern[str], timeout: float = 30) -> str:
-        """Return the first output line that matches the regex ``pattern``.
-
-        Lines already written count too, so it is the way to wait for
-        readiness. Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError`
-        after ``timeout`` seconds (its message names the pattern), and
-        :class:`~kstlib.ops.exceptions.SessionError` if the session ends first.
-        See also :meth:`wait_for_port` and :meth:`wait_for_http`.
-
-        Example:
-            >>> from kstlib.ops import SessionManager
-            >>> bot = SessionManager("doc-ready", socket_name="kstlib-doc")
-            >>> _ = bot.start("sleep 0.2; echo 'listening on :8080'; sleep 30")
-            >>> bot.wait_for_log(r"listening on :\\d+", timeout=10)
-            'listening on :8080'
-            >>> bot.stop(graceful=False)
-            True
-        """
-        return wait_for_log(self._lookup(), self.name, pattern, timeout)
-
-    def _ready(self, what: str, attempt: Attempt, timeout: object) -> None:
-        ready_wait(
-            self.name,
-            self.status,
-            what,
-            attempt,
-            where=self._where(),
-            backend=self._timeout_backend(),
-            timeout=timeout,
-        )
-
-    def wait_for_port(self, port: int, host: str = "127.0.0.1", timeout: float = 30) -> None:
-        """Wait until a TCP connection to ``host:port`` succeeds (the session listens).
-
-        The same rules as :meth:`wait_for_log`: raises
-        :class:`~kstlib.ops.exceptions.SessionTimeoutError` after ``timeout``
-        seconds (the message has the last connection error), and
-        :class:`~kstlib.ops.exceptions.SessionError` if the session exits
-        first. A container's published port is reached on the host side
-        (``ports=["8080:80"]``: ``wait_for_port(8080)``).
-
-        Example:
-            >>> from kstlib.ops import SessionManager
-            >>> bot = SessionManager("doc-port", socket_name="kstlib-doc")
-            >>> _ = bot.start("sleep 30")
-            >>> bot.wait_for_port(1, timeout=0.2)
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionTimeoutError: Could not wait for session 'doc-port' on the tmux backend: port 127.0.0.1:1 accepting connections did not happen within 0.2 s (...)
-            >>> bot.stop(graceful=False)
-            True
-        """
-        what, attempt = port_probe(host, port)
-        self._ready(what, attempt, timeout)
-
-    def wait_for_http(self, url: str, status: int = 200, timeout: float = 30) -> int:
-        """Wait until ``GET url`` answers with HTTP ``status``; return that status.
-
-        The same rules as :meth:`wait_for_log` and :meth:`wait_for_port`.
-        Redirects are followed; proxies from the environment are not used
-        (readiness is about this machine). Only ``http://`` and ``https://``.
-
-        Example:
-            >>> from kstlib.ops import SessionManager
-            >>> bot = SessionManager("doc-http", socket_name="kstlib-doc")
-            >>> _ = bot.start("sleep 30")
-            >>> bot.wait_for_http("http://127.0.0.1:1/health", timeout=0.2)
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionTimeoutError: Could not wait for session 'doc-http' on the tmux backend: HTTP 200 from http://127.0.0.1:1/health did not happen within 0.2 s (...)
-            >>> bot.stop(graceful=False)
-            True
-        """
-        what, attempt = http_probe(url, status)
-        self._ready(what, attempt, timeout)
-        return status
-
-    def _timeout_backend(self) -> str | BackendType:
-        return self._config.runtime or self.backend
-
-    def wait_until_running(self, timeout: float = 30) -> SessionStatus:
-        """Wait until the session exists and runs; return its status.
-
-        Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError` after
-        ``timeout`` seconds and :class:`~kstlib.ops.exceptions.SessionError`
-        if it exits instead.
-
-        Example:
-            >>> from kstlib.ops import SessionManager
-            >>> bot = SessionManager("doc-up", socket_name="kstlib-doc")
-            >>> _ = bot.start("sleep 30")
-            >>> bot.wait_until_running(timeout=5).state.value
-            'running'
-            >>> bot.stop(graceful=False)
-            True
-        """
-        return until_running(self.name, self.status, self._where(), self.backend, timeout)
