@@ -16,20 +16,20 @@ from typing import Any
 from kstlib.cli import engines, output, state
 from kstlib.cli.parser import UsageError
 from kstlib.cli.places import (
-    _CONTAINER_NAME,
-    _CONTAINER_NAME_RULE,
-    _NOT_TMUX_NAME,
-    _TMUX_NAME_RULE,
     CONTAINER,
+    CONTAINER_NAME,
+    CONTAINER_NAME_RULE,
     ENGINE_TIMEOUT_ENV,
+    NOT_TMUX_NAME,
     RUNS_CONFIG_PROGRAMS,
     SWARM,
     TMUX,
+    TMUX_NAME_RULE,
     Place,
-    _option_error,
-    _unique,
     discover,
+    option_error,
     tmux_timeout,
+    unique,
 )
 from kstlib.ops import validators
 from kstlib.ops.config import OpsConfig, load_config
@@ -252,7 +252,7 @@ class Context:
             try:
                 validators.validate_socket_name(socket)
             except SessionConfigError as err:
-                raise _option_error(err, "--socket") from None
+                raise option_error(err, "--socket") from None
             if backend in ("container", "swarm"):
                 raise UsageError(f"--socket/-L names a tmux server; it does not apply to {backend}")
             backend = backend or "tmux"
@@ -284,16 +284,15 @@ class Context:
         name: str = validators.validate_lookup_name(self.args.name)
         if backend is None:
             backend = self.explicit_backend()[0]
-        tmux_ok = not _NOT_TMUX_NAME.search(name)
-        container_ok = _CONTAINER_NAME.fullmatch(name) is not None
+        tmux_ok = not NOT_TMUX_NAME.search(name)
+        container_ok = CONTAINER_NAME.fullmatch(name) is not None
         if backend is TMUX and not tmux_ok:
-            problem = f"cannot be a tmux session name ({_TMUX_NAME_RULE})"
+            problem = f"cannot be a tmux session name ({TMUX_NAME_RULE})"
         elif backend is CONTAINER and not container_ok:
-            problem = f"cannot be a container name ({_CONTAINER_NAME_RULE})"
+            problem = f"cannot be a container name ({CONTAINER_NAME_RULE})"
         elif not (tmux_ok or container_ok):
             problem = (
-                f"cannot be a session name on any backend ({_TMUX_NAME_RULE}; "
-                f"{_CONTAINER_NAME_RULE})"
+                f"cannot be a session name on any backend ({TMUX_NAME_RULE}; {CONTAINER_NAME_RULE})"
             )
         else:
             return name
@@ -395,7 +394,7 @@ class Context:
         explicit = self.explicit_place(name)
         if explicit is not None and explicit.backend is TMUX and self.option("socket") is None:
             # -b tmux without -L: that server first, then the user's other ones
-            return _unique(
+            return unique(
                 [explicit, *(Place(TMUX, socket_name=s) for s in self.discovered_sockets())]
             )
         if explicit is not None:
@@ -406,13 +405,13 @@ class Context:
             places.append(Place.of(definition))
         # Then every other server of the user: a session started with tmux -L is found.
         sockets = [self.default_socket(name), self.config.tmux_socket, None]
-        for socket in _unique([*sockets, *self.discovered_sockets()]):
+        for socket in unique([*sockets, *self.discovered_sockets()]):
             places.append(Place(TMUX, socket_name=socket))
         if not tmux_only:
             # The local engines only: a remote engine is searched when a session's
             # definition names it, not for every lookup.
             places.append(Place(CONTAINER))
-        return _unique(places)
+        return unique(places)
 
     def find(self, name: str, *, first: bool, tmux_only: bool = False) -> Place | None:
         """Where session ``name`` runs, ``None`` if nowhere.

@@ -14,7 +14,7 @@ from typing import Any
 from kstlib.cli import output
 from kstlib.cli.context import Context
 from kstlib.cli.engines import named_engine, timeout_of
-from kstlib.cli.places import CONTAINER, SWARM, TMUX, Place, _unique, defined_status
+from kstlib.cli.places import CONTAINER, SWARM, TMUX, Place, defined_status, unique
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     ContainerRuntimeNotFoundError,
@@ -44,7 +44,7 @@ def _list_places(ctx: Context) -> list[Place]:
         if socket is not None:
             sockets: list[str | None] = [socket]
         else:
-            sockets = _unique(
+            sockets = unique(
                 [
                     None,
                     config.tmux_socket,
@@ -70,7 +70,7 @@ def _list_places(ctx: Context) -> list[Place]:
         swarms = [None]
     if backend in (None, SWARM):
         places.extend(Place(SWARM, base_url=url) for url in swarms)
-    return _unique([*named, *places])
+    return unique([*named, *places])
 
 
 def _list_place(ctx: Context, place: Place) -> list[SessionStatus]:

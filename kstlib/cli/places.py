@@ -55,10 +55,10 @@ OPTION_OF = {
 
 
 # What a session name can be on each backend (beyond validate_lookup_name's rule).
-_NOT_TMUX_NAME = re.compile(r"[.:]")
-_TMUX_NAME_RULE = "tmux names cannot contain '.' or ':'"
-_CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_CONTAINER_NAME_RULE = (
+NOT_TMUX_NAME = re.compile(r"[.:]")
+TMUX_NAME_RULE = "tmux names cannot contain '.' or ':'"
+CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+CONTAINER_NAME_RULE = (
     "container names are letters, digits, '_', '.' and '-', starting with a letter or digit"
 )
 
@@ -128,7 +128,13 @@ class Place:
         return cls(CONTAINER, runtime=config.runtime, base_url=config.base_url)
 
 
-def _unique(items: Iterable[Any]) -> list[Any]:
+def unique(items: Iterable[Any]) -> list[Any]:
+    """The items in order, each once (items need not be hashable).
+
+    Example:
+        >>> unique([1, 2, 1])
+        [1, 2]
+    """
     out: list[Any] = []
     for item in items:
         if item not in out:
@@ -136,8 +142,13 @@ def _unique(items: Iterable[Any]) -> list[Any]:
     return out
 
 
-def _option_error(err: SessionConfigError, option: str | None = None) -> SessionConfigError:
-    """Re-word a validator's ``field: problem`` as ``--option: problem``."""
+def option_error(err: SessionConfigError, option: str | None = None) -> SessionConfigError:
+    """Re-word a validator's ``field: problem`` as ``--option: problem``.
+
+    Example:
+        >>> print(option_error(SessionConfigError("ports: bad", field="ports", problem="bad")))
+        --port: bad
+    """
     field = err.field or ""
     top = field.split("[", 1)[0]
     option = option or OPTION_OF.get(top)
@@ -179,11 +190,16 @@ def parse_env(items: Sequence[str]) -> dict[str, str]:
     try:
         return validators.validate_env(env)
     except SessionConfigError as err:
-        raise _option_error(err, "--env") from None
+        raise option_error(err, "--env") from None
 
 
-def _resolve_cli_volume(volume: str) -> str:
-    """``./data:/data`` on the command line means the current directory's ``data``."""
+def resolve_cli_volume(volume: str) -> str:
+    """``./data:/data`` on the command line means the current directory's ``data``.
+
+    Example:
+        >>> resolve_cli_volume("/srv:/data")
+        '/srv:/data'
+    """
     host, sep, rest = volume.partition(":")
     if sep and (host.startswith((".", "~"))):
         host = os.path.abspath(os.path.expanduser(host))
@@ -234,3 +250,8 @@ def tmux_timeout(place: Place, unnamed: set[str]) -> float | None:
         2.0
     """
     return discovery_timeout(place.socket_path is None and place.socket_name in unnamed)
+
+
+# The names starting.py and older callers import.
+_option_error = option_error
+_resolve_cli_volume = resolve_cli_volume

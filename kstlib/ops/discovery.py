@@ -309,7 +309,7 @@ def list_sessions(
                 label = tmux_label(sname, spath)
                 warnings.warn(f"{label} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
     if containers:
-        from kstlib.ops.container.states import _to_status
+        from kstlib.ops.container.states import to_status
         from kstlib.ops.engines.endpoints import forget
 
         reached, down = reachable_engines(runtime, base_url, timeout)
@@ -331,7 +331,7 @@ def list_sessions(
                     stacklevel=2,
                 )
                 continue
-            rows.extend(_to_status(info, engine.runtime) for info in listed)
+            rows.extend(to_status(info, engine.runtime) for info in listed)
     for manager in dict.fromkeys(swarms):
         try:
             rows.extend(_swarm_runner(manager, timeout, runner_factory).list_sessions())
