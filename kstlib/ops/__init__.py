@@ -38,6 +38,7 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus, SessionTable
 
 if TYPE_CHECKING:
+    from kstlib.ops.config_engines import EngineConfig
     from kstlib.ops.container import ContainerRunner
     from kstlib.ops.discovery import EngineUnavailableWarning, auto_detect_backend, list_sessions
     from kstlib.ops.manager import SessionManager
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "AbstractRunner": "kstlib.ops.runner",
     "ContainerRunner": "kstlib.ops.container",
+    "EngineConfig": "kstlib.ops.config_engines",
     "EngineUnavailableWarning": "kstlib.ops.discovery",
     "Runner": "kstlib.ops.runner",
     "list_sessions": "kstlib.ops.discovery",
@@ -86,6 +88,7 @@ __all__ = [
     "BackendType",
     "ContainerRunner",
     "ContainerRuntimeNotFoundError",
+    "EngineConfig",
     "EngineUnavailableWarning",
     "ImagePullError",
     "OpsError",
