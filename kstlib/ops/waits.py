@@ -23,41 +23,25 @@ import time
 from collections.abc import Callable
 
 from kstlib.ops.exceptions import (
-    SessionConfigError,
     SessionError,
     SessionNotFoundError,
     SessionTimeoutError,
 )
 from kstlib.ops.models import BackendType, SessionState, SessionStatus
 from kstlib.ops.runner import Runner
-from kstlib.ops.validators import validate_timeout
+from kstlib.ops.validators import (
+    validate_host,
+    validate_http_status,
+    validate_http_url,
+    validate_pattern,
+    validate_port_number,
+    validate_timeout,
+)
 
 __all__ = ["http_probe", "port_probe", "ready_wait", "until_running", "wait_for_log"]
 
 #: One readiness attempt: given the seconds it may take, ``None`` when ready, else why not.
 Attempt = Callable[[float], "str | None"]
-
-
-def _pattern(pattern: object) -> re.Pattern[str]:
-    if isinstance(pattern, re.Pattern):
-        return pattern
-    if not isinstance(pattern, str):
-        raise SessionConfigError(
-            f"pattern: expected a regular expression string, got {type(pattern).__name__}",
-            "pattern",
-        )
-    try:
-        return re.compile(pattern)
-    except re.error as err:
-        raise SessionConfigError(
-            f"pattern: {pattern!r} is not a regular expression: {err}", "pattern"
-        ) from None
-
-
-def _check_port(port: object) -> int:
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise SessionConfigError(f"port: {port!r} is not a port number (1-65535)", "port")
-    return port
 
 
 #: Pause between readiness attempts (a refused connection answers at once).
@@ -80,7 +64,7 @@ def wait_for_log(
         >>> runner.stop("doc-wfl", graceful=False)
         True
     """
-    regex = _pattern(pattern)
+    regex = validate_pattern(pattern)
     limit = validate_timeout(timeout)
     lines = runner.follow_logs(name, since=0, ansi=False, timeout=timeout)
     try:
@@ -153,9 +137,8 @@ def port_probe(host: object, port: object) -> tuple[str, Attempt]:
         ...
         kstlib.ops.exceptions.SessionConfigError: port: 0 is not a port number (1-65535)
     """
-    number = _check_port(port)
-    if not isinstance(host, str) or not host:
-        raise SessionConfigError(f"host: {host!r} must be a host name or address", "host")
+    number = validate_port_number(port)
+    host = validate_host(host)
 
     def attempt(seconds: float) -> str | None:
         try:
@@ -181,10 +164,8 @@ def http_probe(url: object, status: object) -> tuple[str, Attempt]:
     import urllib.error
     import urllib.request
 
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise SessionConfigError(f"url: {url!r} must start with http:// or https://", "url")
-    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-        raise SessionConfigError(f"status: {status!r} is not an HTTP status", "status")
+    url = validate_http_url(url)
+    status = validate_http_status(status)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def attempt(seconds: float) -> str | None:

@@ -62,6 +62,13 @@ from kstlib.ops.validators.container import (
     validate_runtime,
     validate_volumes,
 )
+from kstlib.ops.validators.readiness import (
+    validate_host,
+    validate_http_status,
+    validate_http_url,
+    validate_pattern,
+    validate_port_number,
+)
 from kstlib.ops.validators.swarm import (
     validate_mode,
     validate_placement,
@@ -100,6 +107,9 @@ __all__ = [
     "validate_command",
     "validate_cpus",
     "validate_env",
+    "validate_host",
+    "validate_http_status",
+    "validate_http_url",
     "validate_image",
     "validate_insecure_registries",
     "validate_labels",
@@ -112,7 +122,9 @@ __all__ = [
     "validate_network_ports",
     "validate_optional_str",
     "validate_optional_timeout",
+    "validate_pattern",
     "validate_placement",
+    "validate_port_number",
     "validate_ports",
     "validate_pull",
     "validate_replicas",
