@@ -239,15 +239,17 @@ class Context:
             >>> Context(argparse.Namespace(backend=None, runtime="podman")).explicit_backend()
             (<BackendType.CONTAINER: 'container'>, 'podman', None)
         """
-        backend: str | None = self.option("backend")
+        given: str | None = self.option("backend")
         runtime: str | None = self.option("runtime")
         socket: str | None = self.option("socket")
-        if backend in ("docker", "podman"):
-            if runtime and runtime != backend:
-                raise UsageError(f"--runtime {runtime} contradicts --backend {backend}")
-            backend, runtime = "container", backend
-        if backend in ("tmux", "swarm") and runtime:
-            raise UsageError(f"--runtime {runtime} is for containers, not for --backend {backend}")
+        chosen, implied = BackendType.parse(given) if given is not None else (None, None)
+        if implied is not None:  # -b docker / -b podman: a container there
+            if runtime and runtime != implied:
+                raise UsageError(f"--runtime {runtime} contradicts --backend {implied}")
+            runtime = implied
+        if chosen in (TMUX, SWARM) and runtime:
+            raise UsageError(f"--runtime {runtime} is for containers, not for --backend {given}")
+        backend = chosen.value if chosen is not None else None
         if socket is not None:
             try:
                 validators.validate_socket_name(socket)
