@@ -519,6 +519,17 @@ def test_list_notes_unreachable_backends_on_stderr(world: FakeWorld,
     assert_one_line_error(err, "docker at unix:///x did not answer", "kstlib ops doctor")
 
 
+def test_list_of_a_backend_that_does_not_answer_still_lists_its_definitions(
+        world: FakeWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    down = ContainerRuntimeNotFoundError(endpoints=["unix:///x"])
+    world.errors["list:docker"] = world.errors["list:podman"] = down
+    write_config("ops:\n  sessions:\n    web: {backend: docker, image: nginx}\n"
+                 "    bot: {command: 'sleep 9'}\n")
+    code, out, err = run_cli(capsys, "ops", "list", "-b", "container", "--json")
+    assert code == 0 and [(r["name"], r["state"]) for r in json.loads(out)] == [("web", "defined")]
+    assert "not reachable: docker at unix:///x" in err and "not reachable: podman" in err
+
+
 # -- output, state, doctor ----------------------------------------------------------------
 
 

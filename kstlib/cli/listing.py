@@ -175,7 +175,8 @@ def cmd_list(ctx: Context) -> int:
         output.warn(f"{err}; this entry is not listed")
     explicit, _, _ = _list_filter(ctx)
     chosen = explicit is not None or ctx.option("engine") is not None
-    if chosen and unreachable and len(unreachable) == len(_list_places(ctx)):
+    # Nothing answered: an error, unless the config file defines sessions there to list.
+    if chosen and not statuses and unreachable and len(unreachable) == len(_list_places(ctx)):
         raise BackendNotFoundError(
             f"{', '.join(unreachable)} did not answer; run 'kstlib ops doctor' to see why"
         )
