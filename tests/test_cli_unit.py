@@ -625,3 +625,13 @@ def test_every_command_is_declared_with_its_handler() -> None:
         assert callable(handler) and handler.__name__ == "cmd_" + name.replace("-", "_")
     with pytest.raises(UsageError):
         parse_args(["ops", "list", "--", "x"])
+
+
+def test_a_name_not_found_suggests_a_close_one(world: FakeWorld,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    world.add(TMUX_DEFAULT, "worker")
+    code, _, err = run_cli(capsys, "ops", "status", "wroker")
+    assert code == 3
+    assert_one_line_error(err, "'wroker' was not found", "Did you mean 'worker'?")
+    code, _, err = run_cli(capsys, "ops", "stop", "zzz-unrelated")
+    assert code == 3 and "Did you mean" not in err

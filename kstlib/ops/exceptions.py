@@ -284,23 +284,31 @@ class SessionNotFoundError(_NamedSessionError):
         ('bot', 'docker', None)
         >>> print(SessionNotFoundError("bot", "any", searched=["tmux (default server)"]))
         Session 'bot' was not found (searched: tmux (default server)); check the name with 'kstlib ops list'.
+        >>> print(SessionNotFoundError("bto", "tmux", suggestions=["bot"]))
+        Session 'bto' was not found on the tmux backend; check the name with 'kstlib ops list'. Did you mean 'bot'?
     """
 
     def __init__(
-        self, name: str, backend: object, *, searched: Iterable[str] | None = None
+        self,
+        name: str,
+        backend: object,
+        *,
+        searched: Iterable[str] | None = None,
+        suggestions: Iterable[str] = (),
     ) -> None:
         #: The places a search asked (``None``: one backend was asked).
         self.searched = None if searched is None else tuple(searched)
+        #: Names of existing sessions close to ``name`` (the message asks "Did you mean ...?").
+        self.suggestions = tuple(suggestions)
         where = (
             f"on the {_backend_name(backend)} backend"
             if self.searched is None
             else f"(searched: {', '.join(self.searched)})"
         )
-        super().__init__(
-            name,
-            backend,
-            f"Session {name!r} was not found {where}; check the name with 'kstlib ops list'.",
-        )
+        message = f"Session {name!r} was not found {where}; check the name with 'kstlib ops list'."
+        if self.suggestions:
+            message += f" Did you mean {' or '.join(repr(s) for s in self.suggestions)}?"
+        super().__init__(name, backend, message)
 
 
 class _ReasonSessionError(_NamedSessionError):
