@@ -16,7 +16,8 @@ from kstlib.ops import (
     SessionState,
     TmuxRunner,
 )
-from kstlib.ops.container import ContainerRunner, locate_container
+from kstlib.ops.container import ContainerRunner
+from kstlib.ops.discovery import locate_container
 from kstlib.ops.manager import SessionManager, auto_detect_backend
 
 from .conftest import DOCKER_URL, ENGINE_URLS, PODMAN_URL, TEST_IMAGE, engine_missing, unique

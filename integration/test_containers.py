@@ -37,7 +37,8 @@ from kstlib.ops import (
     SessionStopError,
     SessionTimeoutError,
 )
-from kstlib.ops.container import ContainerRunner, locate_container
+from kstlib.ops.container import ContainerRunner
+from kstlib.ops.discovery import locate_container
 from kstlib.ops.engines.adapter import MANAGED_LABEL
 from kstlib.ops.manager import SessionManager
 

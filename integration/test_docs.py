@@ -398,7 +398,7 @@ def cleanup(namespace: dict[str, object], since: datetime | None = None,
     import warnings
 
     from kstlib.ops import ContainerRunner, OpsError, SessionManager
-    from kstlib.ops.locate import list_sessions
+    from kstlib.ops.discovery import list_sessions
 
     for value in namespace.values():
         if isinstance(value, SessionManager):

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from kstlib.cli import doctor_network
+from kstlib.ops import doctor as doctor_network
 
 from . import test_containers as base
 from .conftest import DOCKER_URL, PODMAN_URL, TEST_IMAGE

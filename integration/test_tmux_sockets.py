@@ -23,7 +23,7 @@ import pytest
 
 from kstlib.ops import SessionConfig, SessionManager, TmuxRunner
 from kstlib.ops.exceptions import OpsError, SessionAmbiguousError, SessionNotFoundError
-from kstlib.ops.locate import EngineUnavailableWarning, list_sessions, search
+from kstlib.ops.discovery import EngineUnavailableWarning, list_sessions, search
 from kstlib.ops.tmux.sockets import user_sockets
 
 from .conftest import engine_missing, unique

@@ -10,7 +10,13 @@ Example:
     True
 """
 
+import logging
+
 from kstlib.exceptions import KstlibError
+
+# A library logs, the application decides where records go (as requests does):
+# without a handler of its own, a record of kstlib is not printed by logging's last resort.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 

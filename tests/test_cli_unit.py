@@ -14,6 +14,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -131,28 +132,28 @@ class FakeWorld:
         self.sessions.setdefault(self.key(place), {})[name] = st
         return st
 
-    def locate(self, name: str, runtime: str | None, base_url: str | None) -> list[str]:
+    def locate_check(self) -> None:
+        """A container engine is asked: fail if the test said it must not be."""
         err = self.errors.get("locate")
         if err is not None:
             raise err
-        runtimes = [runtime] if runtime else ["podman", "docker"]
-        return [rt for rt in runtimes
-                if name in self.sessions.get(("container", rt, base_url), {})]
+
+
+_FACTORY: list[Any] = []  # the world's runner factory, handed to main() by run_cli
 
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeWorld:
+def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeWorld]:
     fake = FakeWorld()
-    monkeypatch.setattr(Context, "runner", lambda self, place: FakeRunner(fake, place))
-    monkeypatch.setattr(Context, "tmux_runner", lambda self, place: FakeRunner(fake, place))
 
-    def probe(self: Context, name: str, place: Place, *, strict: bool = False) -> list[Place]:
-        if place.backend is BackendType.TMUX:
-            return [place] if FakeRunner(fake, place).exists(name) else []
-        return [Place(BackendType.CONTAINER, runtime=rt, base_url=place.base_url)
-                for rt in fake.locate(name, place.runtime, place.base_url)]
+    def factory(backend: BackendType, *, runtime: str | None = None,
+                base_url: str | None = None, socket_name: str | None = None,
+                socket_path: str | None = None, **timeouts: Any) -> FakeRunner:
+        if backend is BackendType.CONTAINER and runtime is not None:
+            fake.locate_check()
+        return FakeRunner(fake, Place(backend, runtime=runtime, base_url=base_url,
+                                      socket_name=socket_name, socket_path=socket_path))
 
-    monkeypatch.setattr(Context, "_probe", probe)
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
@@ -160,11 +161,13 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeWorld:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.delenv("KSTLIB_CONFIG", raising=False)
-    return fake
+    _FACTORY.append(factory)
+    yield fake
+    _FACTORY.clear()
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
+    code = main(list(argv), runner_factory=_FACTORY[0] if _FACTORY else None)
     out, err = capsys.readouterr()
     assert "Traceback" not in err
     return code, out, err
@@ -276,7 +279,7 @@ def test_debug_env_shows_the_traceback_of_a_bug(world: FakeWorld,
     world.errors["stop"] = RuntimeError("boom")
     monkeypatch.setenv("KSTLIB_DEBUG", "1")
     with pytest.raises(RuntimeError, match="boom"):
-        main(["ops", "stop", "bot", "-b", "tmux"])
+        main(["ops", "stop", "bot", "-b", "tmux"], runner_factory=_FACTORY[0])
 
 
 def test_unknown_session_is_exit_3_everywhere(world: FakeWorld,
@@ -516,6 +519,17 @@ def test_list_notes_unreachable_backends_on_stderr(world: FakeWorld,
     assert_one_line_error(err, "docker at unix:///x did not answer", "kstlib ops doctor")
 
 
+def test_list_of_a_backend_that_does_not_answer_still_lists_its_definitions(
+        world: FakeWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    down = ContainerRuntimeNotFoundError(endpoints=["unix:///x"])
+    world.errors["list:docker"] = world.errors["list:podman"] = down
+    write_config("ops:\n  sessions:\n    web: {backend: docker, image: nginx}\n"
+                 "    bot: {command: 'sleep 9'}\n")
+    code, out, err = run_cli(capsys, "ops", "list", "-b", "container", "--json")
+    assert code == 0 and [(r["name"], r["state"]) for r in json.loads(out)] == [("web", "defined")]
+    assert "not reachable: docker at unix:///x" in err and "not reachable: podman" in err
+
+
 # -- output, state, doctor ----------------------------------------------------------------
 
 
@@ -611,3 +625,13 @@ def test_every_command_is_declared_with_its_handler() -> None:
         assert callable(handler) and handler.__name__ == "cmd_" + name.replace("-", "_")
     with pytest.raises(UsageError):
         parse_args(["ops", "list", "--", "x"])
+
+
+def test_a_name_not_found_suggests_a_close_one(world: FakeWorld,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    world.add(TMUX_DEFAULT, "worker")
+    code, _, err = run_cli(capsys, "ops", "status", "wroker")
+    assert code == 3
+    assert_one_line_error(err, "'wroker' was not found", "Did you mean 'worker'?")
+    code, _, err = run_cli(capsys, "ops", "stop", "zzz-unrelated")
+    assert code == 3 and "Did you mean" not in err

@@ -15,7 +15,7 @@ from kstlib.ops.config_engines import EngineConfig
 from kstlib.ops.engines import ssh
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.fleet import engine_options, gather, list_engines
-from kstlib.ops.locate import EngineUnavailableWarning, list_sessions
+from kstlib.ops.discovery import EngineUnavailableWarning, list_sessions
 from kstlib.ops.models import BackendType
 
 FLEET = """

@@ -29,7 +29,7 @@ from kstlib.ops.container.states import _to_status
 from kstlib.ops.engines import docker as docker_engine
 from kstlib.ops.engines import podman as podman_engine
 from kstlib.ops.engines.adapter import ContainerInfo, PortBinding, spec_from_config
-from kstlib.ops.locate import EngineUnavailableWarning, Search, list_sessions
+from kstlib.ops.discovery import EngineUnavailableWarning, Search, list_sessions
 
 NOWHERE = "unix:///nonexistent-kstlib.sock"
 

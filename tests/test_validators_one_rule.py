@@ -84,3 +84,17 @@ def test_no_module_but_validators_defines_an_argument_check() -> None:
 def test_validators_does_not_import_models() -> None:
     for path in Path(validators.__file__).parent.glob("*.py"):
         assert "kstlib.ops.models" not in path.read_text(), path
+
+
+def test_the_waits_check_no_argument_themselves() -> None:
+    """The readiness waits take their rules from validators (no copy in waits.py)."""
+    source = (Path(kstlib.__file__).parent / "ops" / "waits.py").read_text()
+    raised = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Raise)
+              and "SessionConfigError" in ast.unparse(n)]
+    assert raised == []
+    assert validators.validate_pattern("^up$").pattern == "^up$"
+    for bad, check in ((0, validators.validate_port_number), ("", validators.validate_host),
+                       ("ftp://x", validators.validate_http_url),
+                       (99, validators.validate_http_status), ("(", validators.validate_pattern)):
+        with pytest.raises(SessionConfigError):
+            check(bad)

@@ -29,6 +29,10 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kstlib.ops.runners import RunnerFactory
 
 __all__ = ["EXIT_FAILED", "EXIT_NOT_FOUND", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -62,7 +66,7 @@ def _silence_stdout() -> None:
         pass
 
 
-def _run(argv: list[str]) -> int:
+def _run(argv: list[str], runner_factory: RunnerFactory | None) -> int:
     from kstlib.cli.parser import parse_args
 
     args = parse_args(argv)
@@ -73,7 +77,7 @@ def _run(argv: list[str]) -> int:
     from kstlib.cli.commands import run
 
     with _verbose(bool(getattr(args, "verbose", False))):
-        code = run(args)
+        code = run(args, runner_factory)
     sys.stdout.flush()
     return code
 
@@ -97,8 +101,12 @@ def _verbose(on: bool) -> Iterator[None]:
         log.setLevel(level)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, runner_factory: RunnerFactory | None = None) -> int:
     """Run ``kstlib`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
+
+    ``runner_factory``: what builds each runner
+    (:class:`~kstlib.ops.runners.RunnerFactory`; default: the real backends),
+    so a test runs the whole CLI on runners of its own.
 
     Example:
         >>> main(["--version"])
@@ -109,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kstlib.ops.exceptions import OpsError, SessionConfigError, SessionNotFoundError
 
     try:
-        return _run(list(sys.argv[1:] if argv is None else argv))
+        return _run(list(sys.argv[1:] if argv is None else argv), runner_factory)
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except (UsageError, SessionConfigError) as err:

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from kstlib.cli.context import Context
 from kstlib.cli.listing import collect_sessions
 from kstlib.cli.places import Place, defined_status, parse_env
+from kstlib.ops.exceptions import OpsError, SessionNotFoundError
+from kstlib.ops.runners import RunnerFactory
 
 __all__ = [
     "Context",
@@ -58,7 +60,7 @@ def handler_of(args: argparse.Namespace) -> Callable[[Context], int]:
     return handler
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, runner_factory: RunnerFactory | None = None) -> int:
     """Run the parsed ``kstlib ops`` command; return its exit code.
 
     Example:
@@ -68,4 +70,34 @@ def run(args: argparse.Namespace) -> int:
         ...
         kstlib.ops.exceptions.SessionNotFoundError: Session 'no-such-session' was not found on the tmux (socket kstlib-doc) backend; check the name with 'kstlib ops list'.
     """
-    return handler_of(args)(Context(args))
+    ctx = Context(args, runner_factory=runner_factory)
+    try:
+        return handler_of(args)(ctx)
+    except SessionNotFoundError as err:
+        close = _close_names(ctx, err.name) if not err.suggestions else []
+        if not close:
+            raise
+        raise SessionNotFoundError(
+            err.name, err.backend, searched=err.searched, suggestions=close
+        ) from None
+
+
+def _close_names(ctx: Context, name: str) -> list[str]:
+    """Names of sessions (running or defined) close to ``name``: what the user may have meant.
+
+    Every place is listed as ``list`` does (each bounded); a place that fails
+    just gives no suggestion.
+    """
+    import difflib
+
+    try:
+        place = ctx.explicit_place(name)
+        if place is None:
+            names = {s.name for s in collect_sessions(ctx)[0]}
+        else:  # the place the user named only (a tmux look-up loads no container SDK)
+            names = {s.name for s in ctx.runner(place).list_sessions()}
+            names.update(ctx.config.sessions)
+    except OpsError:
+        return []
+    known = sorted(names - {name})
+    return difflib.get_close_matches(name, known, n=3, cutoff=0.75)

@@ -11,12 +11,29 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kstlib.cli import engines, output, state
 from kstlib.cli.parser import UsageError
+from kstlib.cli.places import (
+    CONTAINER,
+    CONTAINER_NAME,
+    CONTAINER_NAME_RULE,
+    ENGINE_TIMEOUT_ENV,
+    NOT_TMUX_NAME,
+    RUNS_CONFIG_PROGRAMS,
+    SWARM,
+    TMUX,
+    TMUX_NAME_RULE,
+    Place,
+    discover,
+    option_error,
+    tmux_timeout,
+    unique,
+)
 from kstlib.ops import validators
 from kstlib.ops.config import OpsConfig, load_config
+from kstlib.ops.discovery import ENGINE_TIMEOUT, did_not_answer
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     SessionAmbiguousError,
@@ -25,25 +42,7 @@ from kstlib.ops.exceptions import (
 )
 from kstlib.ops.models import BackendType, SessionConfig, SessionStatus
 from kstlib.ops.runner import Runner
-
-if TYPE_CHECKING:
-    from kstlib.ops.tmux import TmuxRunner
-from kstlib.cli.places import (
-    _CONTAINER_NAME,
-    _CONTAINER_NAME_RULE,
-    _NOT_TMUX_NAME,
-    _TMUX_NAME_RULE,
-    CONTAINER,
-    ENGINE_TIMEOUT_ENV,
-    RUNS_CONFIG_PROGRAMS,
-    SWARM,
-    TMUX,
-    Place,
-    _option_error,
-    _unique,
-    discover,
-    tmux_timeout,
-)
+from kstlib.ops.runners import RunnerFactory, make_runner
 
 __all__ = ["Context"]
 
@@ -58,8 +57,12 @@ class Context:
         Place(backend=<BackendType.CONTAINER: 'container'>, runtime='docker', base_url=None, socket_name=None, socket_path=None)
     """
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(
+        self, args: argparse.Namespace, *, runner_factory: RunnerFactory | None = None
+    ) -> None:
         self.args = args
+        #: What builds each runner (:func:`kstlib.ops.runners.make_runner`; a test's own).
+        self.runner_factory: RunnerFactory = runner_factory or make_runner
         self._config: OpsConfig | None = None
         self._noted_binary = False
         self._invalid: dict[str, SessionConfigError] = {}
@@ -104,10 +107,9 @@ class Context:
             >>> Context(argparse.Namespace()).engine_timeout
             30.0
         """
-        from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
         from kstlib.ops.settings import env_int
 
-        return float(env_int(ENGINE_TIMEOUT_ENV, int(DEFAULT_TIMEOUT), minimum=1, unit="seconds"))
+        return float(env_int(ENGINE_TIMEOUT_ENV, int(ENGINE_TIMEOUT), minimum=1, unit="seconds"))
 
     def may_run_config_programs(self) -> bool:
         """Whether this command may run a program the config file names.
@@ -190,7 +192,7 @@ class Context:
 
     # -- runners -------------------------------------------------------------------------
 
-    def tmux_runner(self, place: Place) -> TmuxRunner:
+    def tmux_runner(self, place: Place) -> Runner:
         """The tmux runner for a tmux place (``ops.tmux_binary`` applied).
 
         Example:
@@ -199,13 +201,12 @@ class Context:
             >>> ctx.tmux_runner(Place(BackendType.TMUX, socket_name="x"))
             TmuxRunner(socket='x')
         """
-        from kstlib.ops.tmux import TmuxRunner
-
-        return TmuxRunner(
+        return self.runner_factory(
+            TMUX,
             socket_name=place.socket_name,
             socket_path=place.socket_path,
             tmux_bin=self.tmux_binary(),
-            timeout=tmux_timeout(place, self._discovered),
+            tmux_timeout=tmux_timeout(place, self._discovered),
         )
 
     def discovered_sockets(self) -> list[str]:
@@ -225,14 +226,9 @@ class Context:
         if place.backend is TMUX:
             return self.tmux_runner(place)
         self._check_endpoint(place)
-        if place.backend is SWARM:
-            from kstlib.ops.swarm import SwarmRunner
-
-            return SwarmRunner(base_url=place.base_url, timeout=self.engine_timeout)
-        from kstlib.ops.container import ContainerRunner
-
-        return ContainerRunner(
-            runtime=place.runtime, base_url=place.base_url, timeout=engines.timeout_of(self, place)
+        timeout = self.engine_timeout if place.backend is SWARM else engines.timeout_of(self, place)
+        return self.runner_factory(
+            place.backend, runtime=place.runtime, base_url=place.base_url, engine_timeout=timeout
         )
 
     # -- where is the session ---------------------------------------------------------------
@@ -245,20 +241,22 @@ class Context:
             >>> Context(argparse.Namespace(backend=None, runtime="podman")).explicit_backend()
             (<BackendType.CONTAINER: 'container'>, 'podman', None)
         """
-        backend: str | None = self.option("backend")
+        given: str | None = self.option("backend")
         runtime: str | None = self.option("runtime")
         socket: str | None = self.option("socket")
-        if backend in ("docker", "podman"):
-            if runtime and runtime != backend:
-                raise UsageError(f"--runtime {runtime} contradicts --backend {backend}")
-            backend, runtime = "container", backend
-        if backend in ("tmux", "swarm") and runtime:
-            raise UsageError(f"--runtime {runtime} is for containers, not for --backend {backend}")
+        chosen, implied = BackendType.parse(given) if given is not None else (None, None)
+        if implied is not None:  # -b docker / -b podman: a container there
+            if runtime and runtime != implied:
+                raise UsageError(f"--runtime {runtime} contradicts --backend {implied}")
+            runtime = implied
+        if chosen in (TMUX, SWARM) and runtime:
+            raise UsageError(f"--runtime {runtime} is for containers, not for --backend {given}")
+        backend = chosen.value if chosen is not None else None
         if socket is not None:
             try:
                 validators.validate_socket_name(socket)
             except SessionConfigError as err:
-                raise _option_error(err, "--socket") from None
+                raise option_error(err, "--socket") from None
             if backend in ("container", "swarm"):
                 raise UsageError(f"--socket/-L names a tmux server; it does not apply to {backend}")
             backend = backend or "tmux"
@@ -290,16 +288,15 @@ class Context:
         name: str = validators.validate_lookup_name(self.args.name)
         if backend is None:
             backend = self.explicit_backend()[0]
-        tmux_ok = not _NOT_TMUX_NAME.search(name)
-        container_ok = _CONTAINER_NAME.fullmatch(name) is not None
+        tmux_ok = not NOT_TMUX_NAME.search(name)
+        container_ok = CONTAINER_NAME.fullmatch(name) is not None
         if backend is TMUX and not tmux_ok:
-            problem = f"cannot be a tmux session name ({_TMUX_NAME_RULE})"
+            problem = f"cannot be a tmux session name ({TMUX_NAME_RULE})"
         elif backend is CONTAINER and not container_ok:
-            problem = f"cannot be a container name ({_CONTAINER_NAME_RULE})"
+            problem = f"cannot be a container name ({CONTAINER_NAME_RULE})"
         elif not (tmux_ok or container_ok):
             problem = (
-                f"cannot be a session name on any backend ({_TMUX_NAME_RULE}; "
-                f"{_CONTAINER_NAME_RULE})"
+                f"cannot be a session name on any backend ({TMUX_NAME_RULE}; {CONTAINER_NAME_RULE})"
             )
         else:
             return name
@@ -370,38 +367,38 @@ class Context:
                 if strict:
                     raise
                 return []
-        from kstlib.ops.container import locate_container
-        from kstlib.ops.engines.endpoints import connect
-        from kstlib.ops.engines.errors import did_not_answer
-        from kstlib.ops.validators import validate_base_url
-
         self._check_endpoint(place)
-        timeout = engines.timeout_of(self, place)
-        base_url = validate_base_url(place.base_url)
+        found: list[Place] = []
+        endpoints: list[str] = []
         for runtime in [place.runtime] if place.runtime else ["podman", "docker"]:
+            here = replace(place, runtime=runtime)
+            runner = self.runner(here)
             try:
-                connect(runtime, base_url, timeout)  # raises what locate would skip
+                # one endpoint reached through both SDKs (DOCKER_HOST on Podman's socket): once
+                endpoint = str(getattr(runner, "endpoint", runtime))
+                if endpoint in endpoints:
+                    continue
+                endpoints.append(endpoint)
+                if runner.exists(name):
+                    found.append(here)
             except BackendNotFoundError as err:
                 if strict or did_not_answer(err):
                     raise
-        # One search (it asks an endpoint reached through both SDKs once); the
-        # engines it needs are connected and cached above.
-        runtimes = locate_container(name, place.runtime, place.base_url, timeout)
-        return [replace(place, runtime=rt) for rt in runtimes]
+        return found
 
     def search_places(self, name: str, *, tmux_only: bool = False) -> list[Place]:
         """The places to look for ``name``, in order.
 
         Example:
             >>> import argparse
-            >>> ctx = Context(argparse.Namespace(config=None, backend="tmux"))
-            >>> [p.label for p in ctx.search_places("a")] == [ctx.explicit_place("a").label]
-            True
+            >>> ctx = Context(argparse.Namespace(config=None, backend="tmux", socket="w"))
+            >>> [p.label for p in ctx.search_places("a")]
+            ['tmux (socket w)']
         """
         explicit = self.explicit_place(name)
         if explicit is not None and explicit.backend is TMUX and self.option("socket") is None:
             # -b tmux without -L: that server first, then the user's other ones
-            return _unique(
+            return unique(
                 [explicit, *(Place(TMUX, socket_name=s) for s in self.discovered_sockets())]
             )
         if explicit is not None:
@@ -412,13 +409,13 @@ class Context:
             places.append(Place.of(definition))
         # Then every other server of the user: a session started with tmux -L is found.
         sockets = [self.default_socket(name), self.config.tmux_socket, None]
-        for socket in _unique([*sockets, *self.discovered_sockets()]):
+        for socket in unique([*sockets, *self.discovered_sockets()]):
             places.append(Place(TMUX, socket_name=socket))
         if not tmux_only:
             # The local engines only: a remote engine is searched when a session's
             # definition names it, not for every lookup.
             places.append(Place(CONTAINER))
-        return _unique(places)
+        return unique(places)
 
     def find(self, name: str, *, first: bool, tmux_only: bool = False) -> Place | None:
         """Where session ``name`` runs, ``None`` if nowhere.

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kstlib.cli.parser import UsageError
 from kstlib.cli.places import CONTAINER, Place  # noqa: F401  (the examples use CONTAINER)
-from kstlib.ops.exceptions import OpsError
+from kstlib.ops.models import BackendType
+from kstlib.ops.runner import Runner
+from kstlib.ops.runners import RunnerFactory
 
 if TYPE_CHECKING:
     from kstlib.ops.config import OpsConfig
@@ -29,9 +31,14 @@ class Context(Protocol):
     @property
     def engine_timeout(self) -> float: ...
 
+    @property
+    def runner_factory(self) -> RunnerFactory: ...
+
     def option(self, name: str) -> Any: ...
 
-    def _probe(self, name: str, place: Place, *, strict: bool = False) -> list[Place]: ...
+    def may_run_config_programs(self) -> bool: ...
+
+    def tmux_binary(self) -> str | None: ...
 
 
 __all__ = ["named_engine", "probe_engines", "start_values", "timeout_of"]
@@ -83,8 +90,10 @@ def timeout_of(ctx: Context, place: Place) -> float:
 def probe_engines(ctx: Context, name: str) -> list[Place]:
     """Ask every named engine at once whether it holds ``name``; an engine that is down is skipped.
 
-    Each is bounded by its own timeout (:func:`kstlib.ops.fleet.gather`), so
-    the search takes about the time of the slowest engine.
+    The library's search of named engines (:func:`kstlib.ops.fleet.find_on_engines`:
+    each bounded by its own timeout, so it takes about the time of the slowest
+    engine). An ssh:// engine of a project-local config file is not reached
+    (ssh would run the host the file names).
 
     Example:
         >>> import argparse
@@ -92,24 +101,25 @@ def probe_engines(ctx: Context, name: str) -> list[Place]:
         >>> probe_engines(Context(argparse.Namespace(config=None)), "bot")
         []
     """
-    from kstlib.ops.fleet import GRACE, gather, place_kinds
+    from kstlib.ops.fleet import find_on_engines
 
-    places = {e.name: Place.of_engine(e) for e in ctx.config.engines.values()}
-    if not places:
+    trusted = ctx.may_run_config_programs()
+    usable = [
+        e
+        for e in ctx.config.engines.values()
+        if trusted or not (e.base_url or "").startswith("ssh://")
+    ]
+    if not usable:
         return []
-    outcomes = gather(
-        {n: (lambda p=p: ctx._probe(name, p)) for n, p in places.items()},  # type: ignore[misc]
-        {n: timeout_of(ctx, p) + GRACE for n, p in places.items()},
-        lambda key, seconds: TimeoutError(f"engine {key}: no answer within {seconds:g} s"),
-        place_kinds(places.values()),
-    )
-    found: list[Place] = []
-    for outcome in outcomes.values():
-        if outcome.error is None:
-            found.extend(p for p in outcome.value or [] if p not in found)
-        elif not isinstance(outcome.error, (OpsError, TimeoutError)):
-            raise outcome.error
-    return found
+    binary = ctx.tmux_binary() if any(e.backend == "tmux" for e in usable) else None
+    base = ctx.runner_factory
+
+    def build(backend: BackendType, **where: Any) -> Runner:
+        where.setdefault("tmux_bin", binary)
+        return base(backend, **where)
+
+    holding, _ = find_on_engines(name, usable, ctx.engine_timeout, build)
+    return [Place.of_engine(e) for e in holding]
 
 
 def start_values(ctx: Context) -> dict[str, Any]:
@@ -121,8 +131,6 @@ def start_values(ctx: Context) -> dict[str, Any]:
         >>> start_values(Context(argparse.Namespace(config=None)))
         {}
     """
-    from kstlib.ops.models import BackendType
-
     engine = named_engine(ctx)
     if engine is None:
         return {}

@@ -14,7 +14,7 @@ from kstlib.cli import EXIT_FAILED, output
 from kstlib.cli.context import Context
 from kstlib.cli.parser import UsageError
 from kstlib.cli.places import CONTAINER, TMUX
-from kstlib.ops.runner import CommandRunner, TerminalAttacher
+from kstlib.ops.runner import CommandRunner, KeySender, TerminalAttacher
 
 __all__ = ["cmd_attach", "cmd_exec", "cmd_send_keys"]
 
@@ -69,8 +69,17 @@ def cmd_send_keys(ctx: Context) -> int:
     if not keys and args.no_enter:
         raise UsageError("nothing to send: give KEYS (or drop --no-enter to press Enter)")
     name = ctx.lookup_name(backend=TMUX)
-    place = ctx.require(name, first=True, tmux_only=True)
-    ctx.tmux_runner(place).send_keys(name, keys, enter=not args.no_enter, literal=args.literal)
+    place = ctx.require(name, first=True)  # tmux first: no container SDK for a tmux session
+    if place.backend is not TMUX:
+        kind = "container" if place.backend is CONTAINER else place.backend.value
+        raise UsageError(
+            f"{name!r} is a {kind} session ({place.label}); send-keys types into tmux "
+            "sessions (use 'kstlib ops exec' to run a command in it)"
+        )
+    runner = ctx.tmux_runner(place)
+    if not isinstance(runner, KeySender):
+        raise UsageError(f"send-keys is not available for {runner!r}")
+    runner.send_keys(name, keys, enter=not args.no_enter, literal=args.literal)
     return 0
 
 

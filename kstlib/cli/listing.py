@@ -14,12 +14,13 @@ from typing import Any
 from kstlib.cli import output
 from kstlib.cli.context import Context
 from kstlib.cli.engines import named_engine, timeout_of
-from kstlib.cli.places import CONTAINER, SWARM, TMUX, Place, _unique, defined_status
+from kstlib.cli.places import CONTAINER, SWARM, TMUX, Place, defined_status, unique
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
+    ContainerRuntimeNotFoundError,
     OpsError,
 )
-from kstlib.ops.models import BackendType, SessionStatus
+from kstlib.ops.models import BackendType, SessionConfig, SessionStatus
 
 __all__ = ["cmd_list", "collect_sessions"]
 
@@ -43,7 +44,7 @@ def _list_places(ctx: Context) -> list[Place]:
         if socket is not None:
             sockets: list[str | None] = [socket]
         else:
-            sockets = _unique(
+            sockets = unique(
                 [
                     None,
                     config.tmux_socket,
@@ -69,7 +70,7 @@ def _list_places(ctx: Context) -> list[Place]:
         swarms = [None]
     if backend in (None, SWARM):
         places.extend(Place(SWARM, base_url=url) for url in swarms)
-    return _unique([*named, *places])
+    return unique([*named, *places])
 
 
 def _list_place(ctx: Context, place: Place) -> list[SessionStatus]:
@@ -125,21 +126,38 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
                 seen.add(key_)
                 statuses.append(st)
     running = {s.name for s in statuses}
+    engine = named_engine(ctx)
     for definition in ctx.config.sessions.values():
         if definition.name in running:
             continue
         if backend is not None and definition.backend is not backend:
             continue
+        if engine is not None and not _on_engine(definition, Place.of_engine(engine)):
+            continue  # --engine NAME: that engine's definitions only
         statuses.append(defined_status(definition))
     return statuses, unreachable
 
 
+def _on_engine(definition: SessionConfig, engine: Place) -> bool:
+    """Whether a config file's session runs on the named engine's place."""
+    place = Place.of(definition)
+    if place.backend is not engine.backend:
+        return False
+    if place.backend is TMUX:
+        return (place.socket_name, place.socket_path) == (engine.socket_name, engine.socket_path)
+    if place.base_url != engine.base_url:
+        return False
+    return engine.runtime is None or place.runtime in (None, engine.runtime)
+
+
 def _down_line(place: Place, err: OpsError) -> str:
     """One line for a place that did not answer: which, and why (its error's first sentence)."""
-    if place.engine is not None or getattr(err, "ssh_problem", None) is not None:
+    ssh = isinstance(err, ContainerRuntimeNotFoundError) and err.ssh_problem is not None
+    if place.engine is not None or ssh:
         return f"{place.label}: {err}"
     if isinstance(err, BackendNotFoundError):
-        where = getattr(err, "endpoints", ())  # which endpoint did not answer
+        # which endpoint did not answer
+        where = err.endpoints if isinstance(err, ContainerRuntimeNotFoundError) else ()
         return f"{place.label} at {', '.join(where)}" if where else place.label
     return f"{place.label} ({err})"
 
@@ -157,7 +175,8 @@ def cmd_list(ctx: Context) -> int:
         output.warn(f"{err}; this entry is not listed")
     explicit, _, _ = _list_filter(ctx)
     chosen = explicit is not None or ctx.option("engine") is not None
-    if chosen and unreachable and len(unreachable) == len(_list_places(ctx)):
+    # Nothing answered: an error, unless the config file defines sessions there to list.
+    if chosen and not statuses and unreachable and len(unreachable) == len(_list_places(ctx)):
         raise BackendNotFoundError(
             f"{', '.join(unreachable)} did not answer; run 'kstlib ops doctor' to see why"
         )

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops import validators
+from kstlib.ops.discovery import other_tmux_servers
+from kstlib.ops.discovery import tmux_timeout as discovery_timeout
 from kstlib.ops.exceptions import (
     SessionConfigError,
 )
@@ -53,10 +55,10 @@ OPTION_OF = {
 
 
 # What a session name can be on each backend (beyond validate_lookup_name's rule).
-_NOT_TMUX_NAME = re.compile(r"[.:]")
-_TMUX_NAME_RULE = "tmux names cannot contain '.' or ':'"
-_CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_CONTAINER_NAME_RULE = (
+NOT_TMUX_NAME = re.compile(r"[.:]")
+TMUX_NAME_RULE = "tmux names cannot contain '.' or ':'"
+CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+CONTAINER_NAME_RULE = (
     "container names are letters, digits, '_', '.' and '-', starting with a letter or digit"
 )
 
@@ -126,7 +128,13 @@ class Place:
         return cls(CONTAINER, runtime=config.runtime, base_url=config.base_url)
 
 
-def _unique(items: Iterable[Any]) -> list[Any]:
+def unique(items: Iterable[Any]) -> list[Any]:
+    """The items in order, each once (items need not be hashable).
+
+    Example:
+        >>> unique([1, 2, 1])
+        [1, 2]
+    """
     out: list[Any] = []
     for item in items:
         if item not in out:
@@ -134,8 +142,13 @@ def _unique(items: Iterable[Any]) -> list[Any]:
     return out
 
 
-def _option_error(err: SessionConfigError, option: str | None = None) -> SessionConfigError:
-    """Re-word a validator's ``field: problem`` as ``--option: problem``."""
+def option_error(err: SessionConfigError, option: str | None = None) -> SessionConfigError:
+    """Re-word a validator's ``field: problem`` as ``--option: problem``.
+
+    Example:
+        >>> print(option_error(SessionConfigError("ports: bad", field="ports", problem="bad")))
+        --port: bad
+    """
     field = err.field or ""
     top = field.split("[", 1)[0]
     option = option or OPTION_OF.get(top)
@@ -177,11 +190,16 @@ def parse_env(items: Sequence[str]) -> dict[str, str]:
     try:
         return validators.validate_env(env)
     except SessionConfigError as err:
-        raise _option_error(err, "--env") from None
+        raise option_error(err, "--env") from None
 
 
-def _resolve_cli_volume(volume: str) -> str:
-    """``./data:/data`` on the command line means the current directory's ``data``."""
+def resolve_cli_volume(volume: str) -> str:
+    """``./data:/data`` on the command line means the current directory's ``data``.
+
+    Example:
+        >>> resolve_cli_volume("/srv:/data")
+        '/srv:/data'
+    """
     host, sep, rest = volume.partition(":")
     if sep and (host.startswith((".", "~"))):
         host = os.path.abspath(os.path.expanduser(host))
@@ -219,23 +237,21 @@ def discover(config: Any, given: str | None) -> tuple[list[str], set[str]]:
         >>> set(sockets) >= unnamed
         True
     """
-    from kstlib.ops.tmux.sockets import user_sockets
-
     named = {config.tmux_socket, given, *(s.socket_name for s in config.sessions.values())}
-    sockets = user_sockets()
+    sockets = other_tmux_servers()
     return sockets, set(sockets) - named
 
 
-def tmux_timeout(place: Place, unnamed: set[str]) -> float:
-    """Seconds a tmux call of ``place`` may take: short for a server nobody named.
+def tmux_timeout(place: Place, unnamed: set[str]) -> float | None:
+    """Seconds a tmux call of ``place`` may take: short for a server nobody named (``None``: default).
 
     Example:
         >>> tmux_timeout(Place(TMUX, socket_name="orion"), {"orion"})
         2.0
     """
-    from kstlib.ops.tmux.call import DEFAULT_TIMEOUT
-    from kstlib.ops.tmux.sockets import DISCOVERY_TIMEOUT
+    return discovery_timeout(place.socket_path is None and place.socket_name in unnamed)
 
-    if place.socket_path is None and place.socket_name in unnamed:
-        return DISCOVERY_TIMEOUT
-    return DEFAULT_TIMEOUT
+
+# The names starting.py and older callers import.
+_option_error = option_error
+_resolve_cli_volume = resolve_cli_volume

@@ -12,7 +12,7 @@ import sys
 
 from kstlib.cli import output
 from kstlib.cli.context import Context
-from kstlib.cli.places import _option_error
+from kstlib.cli.places import option_error
 from kstlib.ops import validators
 from kstlib.ops.exceptions import (
     SessionConfigError,
@@ -38,7 +38,7 @@ def cmd_pull(ctx: Context) -> int:
     try:
         image = validators.validate_image(args.image)
     except SessionConfigError as err:
-        raise _option_error(err, "IMAGE") from None
+        raise option_error(err, "IMAGE") from None
     config = ctx.config
     quiet = bool(args.quiet or args.json)
     bar = None if quiet else terminal_progress(sys.stderr)

@@ -37,8 +37,9 @@ from kstlib.ops.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from kstlib.ops.config_engines import EngineConfig
     from kstlib.ops.container import ContainerRunner
-    from kstlib.ops.locate import EngineUnavailableWarning, auto_detect_backend, list_sessions
+    from kstlib.ops.discovery import EngineUnavailableWarning, auto_detect_backend, list_sessions
     from kstlib.ops.manager import SessionManager
     from kstlib.ops.models import (
         BackendType,
@@ -64,11 +65,12 @@ _LAZY = {
     "SessionTable": "kstlib.ops.models",
     "AbstractRunner": "kstlib.ops.runner",
     "ContainerRunner": "kstlib.ops.container",
-    "EngineUnavailableWarning": "kstlib.ops.locate",
+    "EngineConfig": "kstlib.ops.config_engines",
+    "EngineUnavailableWarning": "kstlib.ops.discovery",
     "Runner": "kstlib.ops.runner",
-    "list_sessions": "kstlib.ops.locate",
+    "list_sessions": "kstlib.ops.discovery",
     "SessionManager": "kstlib.ops.manager",
-    "auto_detect_backend": "kstlib.ops.locate",
+    "auto_detect_backend": "kstlib.ops.discovery",
     "TmuxRunner": "kstlib.ops.tmux",
     "SwarmRunner": "kstlib.ops.swarm",
     "PullProgress": "kstlib.ops.registry",
@@ -99,6 +101,7 @@ __all__ = [
     "BackendType",
     "ContainerRunner",
     "ContainerRuntimeNotFoundError",
+    "EngineConfig",
     "EngineUnavailableWarning",
     "ImagePullError",
     "OpsError",

@@ -214,8 +214,16 @@ class ContainerRuntimeNotFoundError(BackendNotFoundError):
 
     default_message = f"No container engine was found. {CONTAINER_INSTALL_HINT}"
 
-    def __init__(self, message: str | None = None, endpoints: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        endpoints: Iterable[str] = (),
+        *,
+        ssh_problem: str | None = None,
+    ) -> None:
         self.endpoints = tuple(endpoints)
+        #: What failed on the way to an ssh:// engine (``kstlib.ops.engines.ssh.PROBLEMS``).
+        self.ssh_problem = ssh_problem
         if message is None and self.endpoints:
             message = (
                 "No container engine API answered (tried: "
@@ -272,17 +280,35 @@ class SessionNotFoundError(_NamedSessionError):
 
     Example:
         >>> err = SessionNotFoundError("bot", "docker")
-        >>> err.name, err.backend
-        ('bot', 'docker')
+        >>> err.name, err.backend, err.searched
+        ('bot', 'docker', None)
+        >>> print(SessionNotFoundError("bot", "any", searched=["tmux (default server)"]))
+        Session 'bot' was not found (searched: tmux (default server)); check the name with 'kstlib ops list'.
+        >>> print(SessionNotFoundError("bto", "tmux", suggestions=["bot"]))
+        Session 'bto' was not found on the tmux backend; check the name with 'kstlib ops list'. Did you mean 'bot'?
     """
 
-    def __init__(self, name: str, backend: object) -> None:
-        super().__init__(
-            name,
-            backend,
-            f"Session {name!r} was not found on the {_backend_name(backend)} backend; "
-            "check the name with 'kstlib ops list'.",
+    def __init__(
+        self,
+        name: str,
+        backend: object,
+        *,
+        searched: Iterable[str] | None = None,
+        suggestions: Iterable[str] = (),
+    ) -> None:
+        #: The places a search asked (``None``: one backend was asked).
+        self.searched = None if searched is None else tuple(searched)
+        #: Names of existing sessions close to ``name`` (the message asks "Did you mean ...?").
+        self.suggestions = tuple(suggestions)
+        where = (
+            f"on the {_backend_name(backend)} backend"
+            if self.searched is None
+            else f"(searched: {', '.join(self.searched)})"
         )
+        message = f"Session {name!r} was not found {where}; check the name with 'kstlib ops list'."
+        if self.suggestions:
+            message += f" Did you mean {' or '.join(repr(s) for s in self.suggestions)}?"
+        super().__init__(name, backend, message)
 
 
 class _ReasonSessionError(_NamedSessionError):
@@ -307,9 +333,18 @@ class SessionStartError(_ReasonSessionError):
     Example:
         >>> SessionStartError("bot", "podman", "image not known").reason
         'image not known'
+        >>> SessionStartError("bot", "podman", "no image", missing_image="app:1").missing_image
+        'app:1'
     """
 
     verb = "start"
+
+    def __init__(
+        self, name: str, backend: object, reason: str, *, missing_image: str | None = None
+    ) -> None:
+        #: The image the engine lacks, when that is why (``""``: unnamed); else ``None``.
+        self.missing_image = missing_image
+        super().__init__(name, backend, reason)
 
 
 class SessionAttachError(_ReasonSessionError):

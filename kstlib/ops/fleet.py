@@ -28,7 +28,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kstlib.ops.exceptions import ContainerRuntimeNotFoundError, OpsError
-from kstlib.ops.models import SessionStatus, SessionTable
+from kstlib.ops.models import BackendType, SessionStatus, SessionTable
+from kstlib.ops.runner import Runner
+from kstlib.ops.runners import RunnerFactory, make_runner
 
 if TYPE_CHECKING:
     from kstlib.ops.config_engines import EngineConfig
@@ -201,7 +203,9 @@ def gather(
     return {key: results[key] for key in tasks}
 
 
-def engine_runner(engine: EngineConfig, timeout: float | None = None) -> Any:
+def engine_runner(
+    engine: EngineConfig, timeout: float | None = None, factory: RunnerFactory | None = None
+) -> Runner:
     """The runner of a named engine (tmux server, container engine or swarm).
 
     Example:
@@ -211,21 +215,20 @@ def engine_runner(engine: EngineConfig, timeout: float | None = None) -> Any:
     """
     from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
 
-    limit = engine.timeout or timeout or DEFAULT_TIMEOUT
-    if engine.backend == "tmux":
-        from kstlib.ops.tmux import TmuxRunner
-
-        return TmuxRunner(socket_name=engine.socket_name)
-    if engine.backend == "swarm":
-        from kstlib.ops.swarm import SwarmRunner
-
-        return SwarmRunner(base_url=engine.endpoint, timeout=limit)
-    from kstlib.ops.container.runner import ContainerRunner
-
-    return ContainerRunner(runtime=engine.runtime, base_url=engine.endpoint, timeout=limit)
+    backend, implied = BackendType.parse(engine.backend)
+    if backend is BackendType.TMUX:
+        return (factory or make_runner)(backend, socket_name=engine.socket_name)
+    return (factory or make_runner)(
+        backend,
+        runtime=engine.runtime or implied,
+        base_url=engine.endpoint,  # with an ssh:// URL's key and known_hosts
+        engine_timeout=engine.timeout or timeout or DEFAULT_TIMEOUT,
+    )
 
 
-def list_engine(engine: EngineConfig, timeout: float | None = None) -> list[SessionStatus]:
+def list_engine(
+    engine: EngineConfig, timeout: float | None = None, factory: RunnerFactory | None = None
+) -> list[SessionStatus]:
     """The sessions of one named engine, each row's ``engine`` set to its name.
 
     Example:
@@ -233,7 +236,7 @@ def list_engine(engine: EngineConfig, timeout: float | None = None) -> list[Sess
         >>> list_engine(EngineConfig("local", backend="tmux", socket_name="kstlib-doc-empty"))
         []
     """
-    rows = engine_runner(engine, timeout).list_sessions()
+    rows = engine_runner(engine, timeout, factory).list_sessions()
     return [replace(row, engine=engine.name) for row in rows]
 
 
@@ -282,7 +285,9 @@ def ask_engines(
 
 
 def list_engines(
-    engines: Iterable[EngineConfig], timeout: float | None = None
+    engines: Iterable[EngineConfig],
+    timeout: float | None = None,
+    factory: RunnerFactory | None = None,
 ) -> tuple[SessionTable, dict[str, OpsError]]:
     """List every engine at once; the sessions of those that answered, and why the others did not.
 
@@ -296,7 +301,7 @@ def list_engines(
         >>> type(table).__name__, down
         ('SessionTable', {})
     """
-    outcomes = ask_engines(engines, timeout, list_engine)
+    outcomes = ask_engines(engines, timeout, lambda e, t: list_engine(e, t, factory))
     rows: list[SessionStatus] = []
     down: dict[str, OpsError] = {}
     for name, outcome in outcomes.items():
@@ -310,7 +315,10 @@ def list_engines(
 
 
 def find_on_engines(
-    name: str, engines: Iterable[EngineConfig], timeout: float | None = None
+    name: str,
+    engines: Iterable[EngineConfig],
+    timeout: float | None = None,
+    factory: RunnerFactory | None = None,
 ) -> tuple[list[EngineConfig], list[str]]:
     """The named engines that hold session ``name``, all asked at once (each bounded).
 
@@ -326,7 +334,7 @@ def find_on_engines(
     outcomes = ask_engines(
         by_name.values(),
         timeout,
-        lambda engine, limit: bool(engine_runner(engine, limit).exists(name)),
+        lambda engine, limit: bool(engine_runner(engine, limit, factory).exists(name)),
     )
     for outcome in outcomes.values():
         if outcome.error is not None and not isinstance(outcome.error, OpsError):

@@ -16,32 +16,37 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops import waits
-from kstlib.ops.backends import make_runner
-from kstlib.ops.display import LogText
-from kstlib.ops.exceptions import (
-    SessionAmbiguousError,
-    SessionConfigError,
-    SessionError,
-    SessionNotFoundError,
+from kstlib.ops._manager import (
+    command_runner,
+    configure,
+    container_runtime,
+    defined_options,
+    found_engine,
+    found_options,
+    key_sender,
+    swarm_runner,
 )
-from kstlib.ops.fleet import find_on_engines, named_engines
-from kstlib.ops.locate import auto_detect_backend, engine_options, not_found, search
+from kstlib.ops.discovery import auto_detect_backend, search
+from kstlib.ops.display import LogText
+from kstlib.ops.exceptions import SessionConfigError, SessionNotFoundError
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
 from kstlib.ops.options import SessionOptions
-from kstlib.ops.runner import CommandRunner, KeySender, Runner
-from kstlib.ops.swarm.session import SwarmSessionOps
-from kstlib.ops.validators import validate_name
+from kstlib.ops.runner import Runner
+from kstlib.ops.runners import RunnerFactory, runner_of
+from kstlib.ops.validators import validate_name, validate_replicas
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.swarm.runner import SwarmRunner
 
 
 __all__ = [
@@ -49,21 +54,13 @@ __all__ = [
     "SessionManager",
     "SessionOptions",
     "auto_detect_backend",
-    "make_runner",
     "wait_for_log",
 ]
 
 wait_for_log = waits.wait_for_log
 
-#: Options that choose where a session runs rather than what it runs.
-_RUNNER_OPTIONS = ("tmux_bin", "engine_timeout")
 
-
-#: Options that mean a container when no backend is named.
-_IMPLY_CONTAINER = ("image", "runtime", "base_url")
-
-
-class SessionManager(waits.SessionWaits, SwarmSessionOps):
+class SessionManager:
     """Manage one named session on tmux or in a container.
 
     Args:
@@ -76,6 +73,9 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             existing session lives, as :meth:`find` does (tmux when it
             exists nowhere yet).
         engine: a named engine (``ops.engines``) or its ``EngineConfig``: where it runs.
+        runner_factory: what builds the runner
+            (:class:`~kstlib.ops.runners.RunnerFactory`; default
+            :func:`~kstlib.ops.runners.make_runner`): a test hands in its own.
         **options: the :class:`~kstlib.ops.models.SessionConfig` fields
             (``command``, ``working_dir``, ``env``, ``socket_name``,
             ``socket_path``, ``image``, ``volumes``, ``log_volume``, ``ports``,
@@ -113,58 +113,15 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         *,
         backend: str | BackendType | None = "auto",
         engine: str | EngineConfig | None = None,
+        runner_factory: RunnerFactory | None = None,
         **given: Unpack[SessionOptions],
     ) -> None:
         validate_name(name)
-        backend, options = engine_options(engine, backend, dict(given))  # a named engine
-        runner_options = {k: options.pop(k) for k in _RUNNER_OPTIONS if k in options}
-        # upstream spelling: tmux_binary is libtmux's tmux_bin
-        if "tmux_binary" in options:
-            runner_options.setdefault("tmux_bin", options.pop("tmux_binary"))
-        self._tmux_bin: str | None = runner_options.get("tmux_bin")
-        self._engine_timeout: float | None = runner_options.get("engine_timeout")
-        if backend is None:
-            chosen = self._detect(name, options)
-        elif isinstance(backend, str) and backend.lower() == "auto":
-            wants_container = any(options.get(k) is not None for k in _IMPLY_CONTAINER)
-            chosen = BackendType.CONTAINER if wants_container else BackendType.TMUX
-        else:
-            chosen, implied = BackendType.parse(backend)
-            if implied is not None:
-                runtime = options.get("runtime")
-                if runtime is not None and str(runtime).lower() != implied:
-                    raise SessionConfigError(
-                        f"runtime: {runtime!r} contradicts backend {implied!r}", "runtime"
-                    )
-                options["runtime"] = implied
-        base = SessionConfig(name=name, backend=chosen)
-        self._config = base.with_overrides(**options)
+        self._factory = runner_factory
+        self._config, self._tmux_bin, self._engine_timeout = configure(
+            name, backend, engine, dict(given), runner_factory
+        )
         self._runner: Runner | None = None
-
-    def _detect(self, name: str, options: dict[str, Any]) -> BackendType:
-
-        found = search(
-            name,
-            socket_name=options.get("socket_name"),
-            socket_path=options.get("socket_path"),
-            runtime=options.get("runtime"),
-            base_url=options.get("base_url"),
-            tmux_bin=self._tmux_bin,
-            timeout=self._engine_timeout,
-        ).found
-        if len(found) > 1:
-            raise SessionAmbiguousError(
-                name, [loc.backend for loc in found], places=[loc.label for loc in found]
-            )
-        if not found:
-            wants_container = any(options.get(k) is not None for k in _IMPLY_CONTAINER)
-            return BackendType.CONTAINER if wants_container else BackendType.TMUX
-        where = found[0]
-        if where.runtime is not None and options.get("runtime") is None:
-            options["runtime"] = where.runtime
-        if where.socket_name is not None and options.get("socket_name") is None:
-            options["socket_name"] = where.socket_name  # found on another tmux server
-        return where.backend
 
     @classmethod
     def find(
@@ -176,6 +133,7 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         runtime: str | None = None,
         base_url: str | None = None,
         engines: Iterable[str | EngineConfig] | None = None,
+        swarms: Iterable[str | None] = (),
         **options: Any,
     ) -> SessionManager:
         """The manager of an existing session, wherever it runs.
@@ -185,11 +143,10 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         engines instead, all at once, each within its timeout
         (:func:`kstlib.ops.fleet.find_on_engines`).
 
-        Searches tmux (``socket_name``/``socket_path``; else the default server and
-        every other live server of the user, as ``tmux -L NAME`` makes them)
-        and every reachable container engine (Podman, then Docker, or only
-        ``runtime``/``base_url``). ``options`` are as for the constructor
-        (``engine_timeout``, ``tmux_bin``, ...).
+        Otherwise :func:`kstlib.ops.discovery.search`'s places: tmux
+        (``socket_name``/``socket_path``, else every server of the user), every
+        reachable engine (or ``runtime``/``base_url``) and the ``swarms``
+        managers. ``options`` are as for the constructor.
 
         Raises:
             SessionNotFoundError: the name exists nowhere; the message (and
@@ -207,26 +164,10 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             SessionManager('doc-find', backend='tmux')
             >>> bot.stop(graceful=False)
             True
-            >>> SessionManager.find("doc-find", socket_name="kstlib-doc", runtime="docker",
-            ...                     base_url="unix:///nonexistent.sock")
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionNotFoundError: Session 'doc-find' was not found (searched: tmux (socket kstlib-doc), docker at unix:///nonexistent.sock (not reachable)); ...
         """
         validate_name(name)
         if engines is not None:
-            holding, searched = find_on_engines(
-                name, named_engines(engines), options.get("engine_timeout")
-            )
-            if len(holding) > 1:
-                raise SessionAmbiguousError(
-                    name,
-                    [e.backend for e in holding],
-                    places=[f"engine {e.name}" for e in holding],
-                )
-            if not holding:
-                raise not_found(name, "any", searched)
-            return cls(name, engine=holding[0], **options)
+            return cls(name, engine=found_engine(name, engines, options), **options)
         where = search(
             name,
             socket_name=socket_name,
@@ -235,17 +176,10 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             base_url=base_url,
             tmux_bin=options.get("tmux_bin", options.get("tmux_binary")),
             timeout=options.get("engine_timeout"),
+            swarms=swarms,
+            runner_factory=options.get("runner_factory"),
         ).one(name)
-        if where.backend is BackendType.TMUX:
-            # The server it was found on (another of the user's when none was named).
-            return cls(
-                name,
-                backend="tmux",
-                socket_name=where.socket_name,
-                socket_path=where.socket_path,
-                **options,
-            )
-        return cls(name, backend="container", runtime=where.runtime, base_url=base_url, **options)
+        return cls(name, **found_options(where, base_url), **options)
 
     def __repr__(self) -> str:
         return f"SessionManager({self.name!r}, backend={self.backend.value!r})"
@@ -289,23 +223,19 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             TmuxRunner(socket='kstlib-doc')
         """
         if self._runner is None:
-            self._runner = make_runner(
-                self._config, tmux_bin=self._tmux_bin, engine_timeout=self._engine_timeout
+            self._runner = runner_of(
+                self._config,
+                self._factory,
+                tmux_bin=self._tmux_bin,
+                engine_timeout=self._engine_timeout,
             )
         return self._runner
 
     def _lookup(self) -> Runner:
         """The runner of the place where the session is (containers: searched when unsaid)."""
-        config = self._config
-        if config.backend is BackendType.CONTAINER and config.runtime is None:
-            from kstlib.ops.locate import search_containers
-
-            found = search_containers(self.name, None, config.base_url, self._engine_timeout)
-            if not found.found and not found.searched:
-                return self.runner  # no engine answers: its error says which were tried
-            where = found.one(self.name, BackendType.CONTAINER.value)
-            self._config = config.with_overrides(runtime=where.runtime)
-            self._runner = None
+        runtime = container_runtime(self._config, self._engine_timeout)
+        if runtime is not None:
+            self._config, self._runner = self._config.with_overrides(runtime=runtime), None
         return self.runner
 
     def start(self, command: Command | None = None, **overrides: Any) -> SessionStatus:
@@ -358,11 +288,8 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         Example:
             >>> bot = SessionManager("doc-status", socket_name="kstlib-doc")
             >>> _ = bot.start("exit 4")
-            >>> import time; time.sleep(0.3)
-            >>> bot.status().exit_code
-            4
-            >>> bot.stop()
-            True
+            >>> bot.wait(timeout=5), bot.status().exit_code, bot.stop()
+            (4, 4, True)
         """
         return self._lookup().status(self.name)
 
@@ -383,12 +310,8 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
         Example:
             >>> bot = SessionManager("doc-logs", socket_name="kstlib-doc")
             >>> _ = bot.start("echo one; echo two")
-            >>> bot.wait(timeout=5)
-            0
-            >>> bot.logs(lines=1)
-            'two'
-            >>> bot.stop()
-            True
+            >>> bot.wait(timeout=5), bot.logs(lines=1), bot.stop()
+            (0, 'two', True)
         """
         runner = self._lookup()  # the text's notebook view renders its colours (LogText)
         return LogText(runner.logs(self.name, lines, since=since, timestamps=timestamps, ansi=ansi))
@@ -443,12 +366,7 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             ...
             kstlib.ops.exceptions.SessionError: session 'doc-exec' runs on tmux, which cannot run a command beside it; use send_keys() to type into it
         """
-        runner = self._lookup()
-        if not isinstance(runner, CommandRunner):
-            raise SessionError(
-                f"session {self.name!r} runs on {self._where()}, which cannot run a command "
-                "beside it; use send_keys() to type into it"
-            )
+        runner = command_runner(self._lookup(), self.name, self._where())
         return runner.exec(self.name, command if isinstance(command, str) else list(command))
 
     def send_keys(self, keys: str, *, enter: bool = True, literal: bool | None = None) -> None:
@@ -472,13 +390,9 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             >>> bot.stop(graceful=False)
             True
         """
-        runner = self._lookup()
-        if not isinstance(runner, KeySender):
-            raise SessionError(
-                f"session {self.name!r} runs on {self._where()}, which cannot type keys "
-                "into it; use exec() to run a command in it"
-            )
-        runner.send_keys(self.name, keys, enter=enter, literal=literal)
+        key_sender(self._lookup(), self.name, self._where()).send_keys(
+            self.name, keys, enter=enter, literal=literal
+        )
 
     def _where(self) -> str:
         runtime = self._config.runtime
@@ -519,10 +433,109 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             True
         """
         if self.backend is BackendType.SWARM and not overrides:
-            return self._rolling_restart()
+            # every task replaced one at a time (the service stays); started if it is not there
+            with suppress(SessionNotFoundError):
+                return self._swarm("rolling restart").restart(self.name)
+            return self.start()
         with suppress(SessionNotFoundError):
             self.stop(graceful=True, timeout=timeout)
         return self.start(**overrides)
+
+    # -- waits (the rules: kstlib.ops.waits) --------------------------------------------
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait until the process exits (after any restarts) and return its exit code.
+
+        Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError` after ``timeout`` seconds.
+
+        Example:
+            >>> bot = SessionManager("doc-wait", socket_name="kstlib-doc")
+            >>> _ = bot.start("exit 7")
+            >>> bot.wait(timeout=5), bot.stop()
+            (7, True)
+        """
+        return self._lookup().wait(self.name, timeout=timeout)
+
+    def wait_for_log(self, pattern: str | re.Pattern[str], timeout: float = 30) -> str:
+        """Return the first output line that matches the regex ``pattern`` (lines already written too).
+
+        Raises :class:`~kstlib.ops.exceptions.SessionTimeoutError` after
+        ``timeout`` seconds (its message names the pattern), and
+        :class:`~kstlib.ops.exceptions.SessionError` if the session ends first.
+
+        Example:
+            >>> bot = SessionManager("doc-ready", socket_name="kstlib-doc")
+            >>> _ = bot.start("sleep 0.2; echo 'listening on :8080'; sleep 30")
+            >>> bot.wait_for_log(r"listening on :\\d+", timeout=10), bot.stop(graceful=False)
+            ('listening on :8080', True)
+        """
+        return waits.wait_for_log(self._lookup(), self.name, pattern, timeout)
+
+    def wait_for_port(self, port: int, host: str = "127.0.0.1", timeout: float = 30) -> None:
+        """Wait until a TCP connection to ``host:port`` succeeds (the session listens).
+
+        As :meth:`wait_for_log` (the timeout's message has the last connection
+        error). A container's published port is reached on the host side
+        (``ports=["8080:80"]``: ``wait_for_port(8080)``).
+
+        Example:
+            >>> SessionManager("doc-port", socket_name="kstlib-doc").wait_for_port(0)
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionConfigError: port: 0 is not a port number (1-65535)
+        """
+        self._ready(*waits.port_probe(host, port), timeout)
+
+    def wait_for_http(self, url: str, status: int = 200, timeout: float = 30) -> int:
+        """Wait until ``GET url`` answers with HTTP ``status``; return that status.
+
+        As :meth:`wait_for_port`; redirects are followed, proxies from the
+        environment are not used. Only ``http://`` and ``https://``.
+
+        Example:
+            >>> SessionManager("doc-http", socket_name="kstlib-doc").wait_for_http("ftp://x/")
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionConfigError: url: ...
+        """
+        self._ready(*waits.http_probe(url, status), timeout)
+        return status
+
+    def _ready(self, what: str, attempt: waits.Attempt, timeout: object) -> None:
+        backend = self._config.runtime or self.backend
+        waits.ready_wait(
+            self.name, self.status, what, attempt, where=self._where(), backend=backend,
+            timeout=timeout,
+        )  # fmt: skip
+
+    def wait_until_running(self, timeout: float = 30) -> SessionStatus:
+        """Wait until the session exists and runs; return its status (an exit instead raises).
+
+        Example:
+            >>> bot = SessionManager("doc-up", socket_name="kstlib-doc")
+            >>> _ = bot.start("sleep 30")
+            >>> bot.wait_until_running(timeout=5).state.value, bot.stop(graceful=False)
+            ('running', True)
+        """
+        return waits.until_running(self.name, self.status, self._where(), self.backend, timeout)
+
+    def scale(self, replicas: int, *, timeout: float | None = None) -> SessionStatus:
+        """Run ``replicas`` tasks of the service; return once that many run (swarm only).
+
+        Raises:
+            SessionError: the session is not a swarm service.
+
+        Example:
+            >>> SessionManager("doc-scale", socket_name="kstlib-doc").scale(2)
+            Traceback (most recent call last):
+            ...
+            kstlib.ops.exceptions.SessionError: session 'doc-scale' runs on tmux, which has no replicas to scale; use backend='swarm'
+        """
+        validate_replicas(replicas)  # bad input first, whatever the backend
+        return self._swarm("replicas to scale").scale(self.name, replicas, timeout=timeout)
+
+    def _swarm(self, what: str) -> SwarmRunner:
+        return swarm_runner(self._lookup(), self.name, self._where(), what)
 
     def exists(self) -> bool:
         """Whether the session exists (running or exited).
@@ -579,20 +592,7 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             ...     bot = SessionManager.from_config("bot", path=path, socket_name="kstlib-doc")
             >>> bot.config.command, bot.config.socket_name
             ('sleep 30', 'kstlib-doc')
-            >>> with tempfile.TemporaryDirectory() as tmp:
-            ...     path = os.path.join(tmp, "kstlib.conf.yml")
-            ...     _ = open(path, "w").write("ops: {sessions: {bot: {env: {A: '1', B: '2'}}}}")
-            ...     SessionManager.from_config("bot", path=path, env={"B": "3"}).config.env
-            {'A': '1', 'B': '3'}
         """
-        from kstlib.ops.config import load_config
-
-        options = load_config(path).manager_options(name)
-        if overrides.get("env") is not None:
-            overrides["env"] = {**(options.get("env") or {}), **overrides["env"]}
-        if "backend" in overrides and "runtime" not in overrides:
-            # backend="docker" on a definition that named podman: the override decides.
-            options.pop("runtime", None)
-        options.update(overrides)
+        options = defined_options(name, path, overrides)
         backend = options.pop("backend")
         return cls(name, backend=backend, **options)

@@ -1,8 +1,8 @@
 """The container backend: sessions as Docker or Podman containers, through their SDKs.
 
 * :mod:`kstlib.ops.container.runner`: :class:`ContainerRunner`, the session
-  lifecycle over an engine adapter (:func:`locate_container` is
-  :func:`kstlib.ops.locate.locate_container`).
+  lifecycle over an engine adapter (which engine holds a container:
+  :func:`kstlib.ops.discovery.locate_container`).
 * :mod:`kstlib.ops.container.states`: engine states read as session states.
 * :mod:`kstlib.ops.container.logs`: log-line assembly (entries, timestamps, resume cursor).
 * :mod:`kstlib.ops.container.relay`: the terminal relay of ``attach_terminal``.
@@ -16,6 +16,5 @@ Example:
 from kstlib.ops.container.runner import ContainerRunner
 from kstlib.ops.container.states import STATE_MAP
 from kstlib.ops.engines.adapter import MANAGED_LABEL
-from kstlib.ops.locate import locate_container
 
-__all__ = ["MANAGED_LABEL", "STATE_MAP", "ContainerRunner", "locate_container"]
+__all__ = ["MANAGED_LABEL", "STATE_MAP", "ContainerRunner"]

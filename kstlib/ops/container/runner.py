@@ -175,7 +175,7 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
         try:
             return engine.create(spec)
         except SessionStartError as err:
-            if getattr(err, "missing_image", None) is None:
+            if err.missing_image is None:
                 raise
             if config.pull == "never":
                 raise SessionStartError(

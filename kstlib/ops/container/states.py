@@ -102,7 +102,13 @@ def _reason(info: ContainerInfo, state: SessionState) -> str | None:
     return None
 
 
-def _to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
+def to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
+    """The session status of a container the engine described.
+
+    Example:
+        >>> to_status(ContainerInfo(id="a", name="bot", state="running", pid=7), "docker").pid
+        7
+    """
     state = _state(info)
     return SessionStatus(
         name=info.name,
@@ -118,3 +124,6 @@ def _to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
         oom_killed=info.oom_killed,
         reason=_reason(info, state),
     )
+
+
+_to_status = to_status  # the name the container modules use

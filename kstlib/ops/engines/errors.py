@@ -17,6 +17,7 @@ from kstlib.ops.exceptions import (
     SessionError,
     SessionExistsError,
     SessionNotFoundError,
+    SessionStartError,
     SessionTimeoutError,
 )
 from kstlib.ops.translate import CallContext, Op, cause_chain, explanation, op_error
@@ -133,10 +134,10 @@ def image_missing(
     """
     what = f"image {image!r}" if image else "the image"
     reason = f"{what} is not available on {runtime} ({detail}); build, load or pull it first"
-    err = op_error(op, name, runtime, endpoint, reason)
-    # A field, so that a start can tell "pull it" from any other failure.
-    err.missing_image = image or ""  # type: ignore[attr-defined]
-    return err
+    if name is not None and op.error_class is SessionStartError:
+        # A field, so that a start can tell "pull it" from any other failure.
+        return SessionStartError(name, runtime, reason, missing_image=image or "")
+    return op_error(op, name, runtime, endpoint, reason)
 
 
 _NAME_IN_USE = ("already in use",)

@@ -87,7 +87,7 @@ def open_client(endpoint: str, timeout: float, translate: Any) -> tuple[Any, dic
         return ssh.bounded(ping, timeout, too_slow)
     except ContainerRuntimeNotFoundError as err:
         adapter.close()
-        if getattr(err, "ssh_problem", None) is not None or did_not_answer(err):
+        if err.ssh_problem is not None or did_not_answer(err):
             raise
         where = target.path or "(no socket path in the URL)"
         raise ssh.problem(

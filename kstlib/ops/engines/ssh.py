@@ -106,12 +106,11 @@ def problem(
         >>> print(err)
         The docker engine at ssh://ops@h:2222 cannot be reached: nothing listens there.
     """
-    err = ContainerRuntimeNotFoundError(
+    return ContainerRuntimeNotFoundError(
         f"The {runtime} engine at {target.shown} cannot be reached: {sentence}.",
         [target.endpoint],
+        ssh_problem=kind,
     )
-    err.ssh_problem = kind  # type: ignore[attr-defined]
-    return err
 
 
 def _quiet_paramiko() -> None:

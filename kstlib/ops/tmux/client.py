@@ -130,8 +130,11 @@ class TmuxClient:
             with translate(None, None):
                 has_minimum_version(raises=True, tmux_bin=self.tmux_bin)
             # A resolved binary spares libtmux a PATH lookup on every command.
+            # No socket named: the user's default server, by its name. Without one,
+            # tmux would ask the server of $TMUX (the pane this process runs in).
+            default = None if self.socket_path else "default"
             self._server = libtmux.Server(
-                socket_name=self.socket_name,
+                socket_name=self.socket_name or default,
                 socket_path=self.socket_path,
                 tmux_bin=self._tmux_path(),
             )

@@ -29,9 +29,8 @@ from datetime import datetime, timedelta, timezone
 
 from kstlib.ops.validators._common import (
     MAX_SHOWN,
-    _require_str,
-    _short,
     config_error,
+    require_str,
     short,
     shown,
     shown_key,
@@ -63,6 +62,13 @@ from kstlib.ops.validators.container import (
     validate_restart,
     validate_runtime,
     validate_volumes,
+)
+from kstlib.ops.validators.readiness import (
+    validate_host,
+    validate_http_status,
+    validate_http_url,
+    validate_pattern,
+    validate_port_number,
 )
 from kstlib.ops.validators.shell import (
     DANGEROUS_ENV_KEYS,
@@ -120,6 +126,9 @@ __all__ = [
     "validate_command",
     "validate_cpus",
     "validate_env",
+    "validate_host",
+    "validate_http_status",
+    "validate_http_url",
     "validate_image",
     "validate_image_name",
     "validate_insecure_registries",
@@ -133,7 +142,9 @@ __all__ = [
     "validate_network_ports",
     "validate_optional_str",
     "validate_optional_timeout",
+    "validate_pattern",
     "validate_placement",
+    "validate_port_number",
     "validate_ports",
     "validate_pull",
     "validate_replicas",
@@ -178,13 +189,13 @@ def validate_name(name: object) -> str:
         ...
         kstlib.ops.exceptions.SessionConfigError: name: must be 1 to 64 characters long, got 65
     """
-    value = _require_str("name", name)
+    value = require_str("name", name)
     if not 1 <= len(value) <= MAX_NAME:
         raise config_error("name", f"must be 1 to {MAX_NAME} characters long, got {len(value)}")
     if not NAME_RE.fullmatch(value):
         raise config_error(
             "name",
-            f"{_short(value)} must start with a letter and contain only letters, "
+            f"{short(value)} must start with a letter and contain only letters, "
             "digits, '_' and '-'",
         )
     return value
@@ -200,9 +211,9 @@ def validate_lookup_name(name: object) -> str:
         >>> validate_lookup_name("0")
         '0'
     """
-    value = _require_str("name", name)
+    value = require_str("name", name)
     if not value or len(value) > 255 or any(c in value for c in ":\n\r\t"):
-        raise config_error("name", f"{_short(value)} is not a session name")
+        raise config_error("name", f"{short(value)} is not a session name")
     return value
 
 
@@ -224,7 +235,7 @@ def validate_command(command: object, *, strict: bool = False) -> str | tuple[st
     if command is None:
         return None
     if isinstance(command, str):
-        _require_str("command", command)
+        require_str("command", command)
         if not command.strip():
             raise config_error("command", "must not be empty")
         if len(command.encode()) > MAX_COMMAND_BYTES:
@@ -236,7 +247,7 @@ def validate_command(command: object, *, strict: bool = False) -> str | tuple[st
             raise config_error("command", "an argv list must not be empty")
         total = 0
         for i, arg in enumerate(argv):
-            _require_str(f"command[{i}]", arg)
+            require_str(f"command[{i}]", arg)
             total += len(arg.encode()) + 1
         if not argv[0]:
             raise config_error("command", "the program (argv[0]) must not be empty")
@@ -280,19 +291,19 @@ def validate_env(env: object, *, strict: bool = False) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, raw in env.items():
         if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
-            raise config_error("env", f"key {_short(key)} must match ^[A-Za-z_][A-Za-z0-9_]*$")
+            raise config_error("env", f"key {short(key)} must match ^[A-Za-z_][A-Za-z0-9_]*$")
         if len(key) > MAX_ENV_KEY_LENGTH:
-            raise config_error("env", f"key {_short(key)} is longer than {MAX_ENV_KEY_LENGTH}")
+            raise config_error("env", f"key {short(key)} is longer than {MAX_ENV_KEY_LENGTH}")
         if key.startswith(RESERVED_ENV_PREFIX):
             raise config_error(
                 "env",
-                f"key {_short(key)} is reserved (names starting with {RESERVED_ENV_PREFIX} "
+                f"key {short(key)} is reserved (names starting with {RESERVED_ENV_PREFIX} "
                 "are kstlib's own)",
             )
         if strict and key in DANGEROUS_ENV_KEYS:
             raise config_error("env", f"key {key!r} loads code into the process (strict)")
         number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
-        value = _require_str(f"env[{key}]", str(raw) if number else raw, secret=True)
+        value = require_str(f"env[{key}]", str(raw) if number else raw, secret=True)
         if len(value.encode()) > MAX_ENV_VALUE_BYTES:
             raise config_error(f"env[{key}]", f"is longer than {MAX_ENV_VALUE_BYTES} bytes")
         out[key] = value
@@ -313,9 +324,9 @@ def validate_labels(labels: object) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in labels.items():
         if not isinstance(key, str) or not key or len(key) > 255:
-            raise config_error("labels", f"key {_short(key)} must be a non-empty string")
-        _require_str(f"labels[{key}]", key)
-        out[key] = _require_str(f"labels[{key}]", value)
+            raise config_error("labels", f"key {short(key)} must be a non-empty string")
+        require_str(f"labels[{key}]", key)
+        out[key] = require_str(f"labels[{key}]", value)
     return out
 
 
@@ -326,9 +337,9 @@ def validate_socket_name(socket_name: object) -> str:
         >>> validate_socket_name("ci-run")
         'ci-run'
     """
-    value = _require_str("socket_name", socket_name)
+    value = require_str("socket_name", socket_name)
     if not value or "/" in value or len(value) > 100:
-        raise config_error("socket_name", f"{_short(value)} must be a short name without '/'")
+        raise config_error("socket_name", f"{short(value)} must be a short name without '/'")
     return value
 
 
@@ -341,7 +352,7 @@ def validate_optional_str(field: str, value: object) -> str | None:
     """
     if value is None:
         return None
-    text = _require_str(field, value)
+    text = require_str(field, value)
     if not text:
         raise config_error(field, "must not be empty")
     return text

@@ -12,7 +12,15 @@ from collections.abc import Sequence
 
 from kstlib.ops.exceptions import SessionConfigError
 
-__all__ = ["MAX_SHOWN", "config_error", "short", "shown", "shown_key"]
+__all__ = [
+    "MAX_SHOWN",
+    "config_error",
+    "require_str",
+    "sequence_of_str",
+    "short",
+    "shown",
+    "shown_key",
+]
 
 
 def config_error(field: str, problem: str) -> SessionConfigError:
@@ -66,14 +74,13 @@ def shown_key(key: object) -> str:
 
 
 short = shown
-_short = shown
 
 
-def _require_str(field: str, value: object, *, secret: bool = False) -> str:
+def require_str(field: str, value: object, *, secret: bool = False) -> str:
     """``value`` as a checked string; ``secret``: messages never show the value."""
     if not isinstance(value, str):
         raise config_error(field, f"expected a string, got {type(value).__name__}")
-    what = "value" if secret else _short(value)
+    what = "value" if secret else short(value)
     if "\x00" in value:
         raise config_error(field, f"{what} contains a NUL character")
     try:
@@ -85,9 +92,9 @@ def _require_str(field: str, value: object, *, secret: bool = False) -> str:
     return value
 
 
-def _sequence_of_str(field: str, values: object) -> tuple[str, ...]:
+def sequence_of_str(field: str, values: object) -> tuple[str, ...]:
     if values is None:
         return ()
     if isinstance(values, str) or not isinstance(values, Sequence):
         raise config_error(field, f"expected a list of strings, got {type(values).__name__}")
-    return tuple(_require_str(field, v) for v in values)
+    return tuple(require_str(field, v) for v in values)

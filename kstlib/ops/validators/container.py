@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 
 from kstlib.ops.exceptions import SessionConfigError
-from kstlib.ops.validators._common import _require_str, _sequence_of_str, _short, config_error
+from kstlib.ops.validators._common import config_error, require_str, sequence_of_str, short
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?)"
@@ -50,11 +50,11 @@ def validate_image(image: object) -> str:
         ...
         kstlib.ops.exceptions.SessionConfigError: image: 'Alpine' is not a valid image reference (e.g. 'alpine:3.20' or 'registry:5000/team/app@sha256:...')
     """
-    value = _require_str("image", image)
+    value = require_str("image", image)
     if not value or len(value) > MAX_IMAGE or not IMAGE_RE.fullmatch(value):
         raise config_error(
             "image",
-            f"{_short(value)} is not a valid image reference "
+            f"{short(value)} is not a valid image reference "
             "(e.g. 'alpine:3.20' or 'registry:5000/team/app@sha256:...')",
         )
     return value
@@ -92,37 +92,35 @@ def validate_volumes(volumes: object, field: str = "volumes") -> tuple[str, ...]
         >>> validate_volumes(["./data:/app/data"]) == (os.path.join(os.getcwd(), "data") + ":/app/data",)
         True
     """
-    items = _sequence_of_str(field, volumes)
+    items = sequence_of_str(field, volumes)
     if len(items) > MAX_VOLUMES:
         raise config_error(field, f"has {len(items)} entries, more than the {MAX_VOLUMES} allowed")
     out: list[str] = []
     for item in items:
         parts = item.split(":")
         if len(parts) not in (2, 3):
-            raise config_error(field, f"{_short(item)} must be host:container[:ro|rw|z|Z]")
+            raise config_error(field, f"{short(item)} must be host:container[:ro|rw|z|Z]")
         parts[0] = resolve_host_path(parts[0])
         host, ctr = parts[0], parts[1]
         if not (host.startswith("/") or VOLUME_NAME_RE.fullmatch(host)):
             raise config_error(
                 field,
-                f"{_short(item)}: host side must be a path (absolute, or starting with ./ "
+                f"{short(item)}: host side must be a path (absolute, or starting with ./ "
                 "../ or ~) or a volume name",
             )
         if not ctr.startswith("/"):
-            raise config_error(field, f"{_short(item)}: container side must be an absolute path")
+            raise config_error(field, f"{short(item)}: container side must be an absolute path")
         if len(parts) == 3:
             options = parts[2].split(",")
             if not options or any(o not in VOLUME_OPTIONS for o in options):
-                raise config_error(field, f"{_short(item)}: mode must be one of ro, rw, z, Z")
+                raise config_error(field, f"{short(item)}: mode must be one of ro, rw, z, Z")
         out.append(":".join(parts))
     return tuple(out)
 
 
 def _port_number(item: str, text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise config_error(
-            "ports", f"{_short(item)}: {_short(text)} is not a port number (1-65535)"
-        )
+        raise config_error("ports", f"{short(item)}: {short(text)} is not a port number (1-65535)")
     return int(text)
 
 
@@ -136,7 +134,7 @@ def validate_ports(ports: object) -> tuple[str, ...]:
         >>> validate_ports(["127.0.0.1:8080:80", "[::1]:5353:53/udp", "80", "127.0.0.1::9000"])
         ('127.0.0.1:8080:80', '[::1]:5353:53/udp', '80', '127.0.0.1::9000')
     """
-    items = _sequence_of_str("ports", ports)
+    items = sequence_of_str("ports", ports)
     if len(items) > MAX_PORTS:
         raise config_error("ports", f"has {len(items)} entries, more than the {MAX_PORTS} allowed")
     for item in items:
@@ -158,16 +156,16 @@ def parse_port(item: str) -> tuple[str | None, int | None, int, str]:
     spec, slash, proto = item.partition("/")
     proto = proto if slash else "tcp"
     if proto not in ("tcp", "udp"):
-        raise config_error("ports", f"{_short(item)}: protocol must be tcp or udp")
+        raise config_error("ports", f"{short(item)}: protocol must be tcp or udp")
     ip: str | None = None
     if spec.startswith("["):
         end = spec.find("]")
         if end < 0 or spec[end + 1 : end + 2] != ":":
-            raise config_error("ports", f"{_short(item)} must be [ip:]host:container[/tcp|udp]")
+            raise config_error("ports", f"{short(item)} must be [ip:]host:container[/tcp|udp]")
         ip, spec = spec[1:end], spec[end + 2 :]
         parts = spec.split(":")
         if len(parts) != 2:
-            raise config_error("ports", f"{_short(item)} must be [ip:]host:container[/tcp|udp]")
+            raise config_error("ports", f"{short(item)} must be [ip:]host:container[/tcp|udp]")
     else:
         parts = spec.split(":")
         if len(parts) == 3:
@@ -175,13 +173,13 @@ def parse_port(item: str) -> tuple[str | None, int | None, int, str]:
         elif len(parts) == 1:
             parts = ["", parts[0]]  # the container port alone: the engine picks the host's
         elif len(parts) != 2:
-            raise config_error("ports", f"{_short(item)} must be [ip:]host:container[/tcp|udp]")
+            raise config_error("ports", f"{short(item)} must be [ip:]host:container[/tcp|udp]")
     if ip is not None:
         try:
             ipaddress.ip_address(ip)
         except ValueError:
             raise config_error(
-                "ports", f"{_short(item)}: {_short(ip)} is not an IP address"
+                "ports", f"{short(item)}: {short(ip)} is not an IP address"
             ) from None
     if not parts[0] and (ip is not None or len(spec.split(":")) == 1):
         host: int | None = None  # "80", "ip::80": a free host port
@@ -197,9 +195,9 @@ def validate_runtime(runtime: object) -> str:
         >>> validate_runtime("Podman")
         'podman'
     """
-    value = _require_str("runtime", runtime).lower()
+    value = require_str("runtime", runtime).lower()
     if value not in RUNTIMES:
-        raise config_error("runtime", f"{_short(runtime)} is not docker or podman")
+        raise config_error("runtime", f"{short(runtime)} is not docker or podman")
     return value
 
 
@@ -210,10 +208,10 @@ def validate_restart(restart: object) -> str:
         >>> validate_restart("on-failure:2")
         'on-failure:2'
     """
-    value = _require_str("restart", restart)
+    value = require_str("restart", restart)
     if not RESTART_RE.fullmatch(value):
         raise config_error(
-            "restart", f"{_short(value)} must be no, always, unless-stopped or on-failure[:N]"
+            "restart", f"{short(value)} must be no, always, unless-stopped or on-failure[:N]"
         )
     return value
 
@@ -225,9 +223,9 @@ def validate_memory(memory: object) -> str:
         >>> validate_memory("256m")
         '256m'
     """
-    value = _require_str("memory", memory)
+    value = require_str("memory", memory)
     if not MEMORY_RE.fullmatch(value):
-        raise config_error("memory", f"{_short(value)} must be a number with b, k, m or g")
+        raise config_error("memory", f"{short(value)} must be a number with b, k, m or g")
     return value
 
 
@@ -239,7 +237,7 @@ def validate_cpus(cpus: object) -> float:
         1.5
     """
     if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not 0 < cpus <= 1024:
-        raise config_error("cpus", f"{_short(cpus)} must be a number of CPUs above 0")
+        raise config_error("cpus", f"{short(cpus)} must be a number of CPUs above 0")
     return float(cpus)
 
 
@@ -298,11 +296,11 @@ def validate_network(network: object) -> str:
         ...
         kstlib.ops.exceptions.SessionConfigError: network: 'my net' is not 'host', 'none' or a network name (letters, digits, '_', '.', '-'; a letter or digit first)
     """
-    value = _require_str("network", network)
+    value = require_str("network", network)
     if not NETWORK_NAME_RE.fullmatch(value):
         raise config_error(
             "network",
-            f"{_short(value)} is not 'host', 'none' or a network name "
+            f"{short(value)} is not 'host', 'none' or a network name "
             "(letters, digits, '_', '.', '-'; a letter or digit first)",
         )
     return value

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from kstlib.ops.validators._common import _require_str, config_error
+from kstlib.ops.validators._common import config_error, require_str
 
 __all__ = [
     "DANGEROUS_ENV_KEYS",
@@ -97,7 +97,7 @@ def validate_send_keys(keys: object) -> str:
         >>> validate_send_keys("C-c"), validate_send_keys("echo hello")
         ('C-c', 'echo hello')
     """
-    value = _require_str("keys", keys)
+    value = require_str("keys", keys)
     if not value:
         raise config_error("keys", "cannot be empty")
     if len(value) > MAX_SEND_KEYS_LENGTH:

@@ -1,0 +1,453 @@
+"""One search for sessions over tmux and every reachable container engine.
+
+A session name alone does not say where the session runs. :func:`search`
+looks on tmux (the given server; without one, the default server and every
+other server of the user found in tmux's socket folder, as ``tmux -L NAME``
+makes them: see :mod:`kstlib.ops.tmux.sockets`) and on every container
+engine that answers (Podman, then Docker, each endpoint once), and reports
+where it found the name and what it searched. :func:`list_sessions` lists
+them all in one :class:`~kstlib.ops.models.SessionTable`; an engine or a
+tmux server that is down is skipped with an :class:`EngineUnavailableWarning`,
+not an exception.
+
+Example:
+    >>> found = search("no-such-session", socket_name="kstlib-doc", containers=False)
+    >>> found.found, found.searched
+    ([], ['tmux (socket kstlib-doc)'])
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from kstlib.ops.exceptions import (
+    BackendNotFoundError,
+    ContainerRuntimeNotFoundError,
+    SessionAmbiguousError,
+    SessionNotFoundError,
+)
+from kstlib.ops.fleet import engine_options
+from kstlib.ops.locations import (
+    ENGINE_TIMEOUT,
+    EngineUnavailableWarning,
+    Location,
+    Search,
+    did_not_answer,
+    not_found,
+    other_tmux_servers,
+    tmux_label,
+    tmux_servers,
+    tmux_timeout,
+)
+from kstlib.ops.models import BackendType, SessionStatus, SessionTable
+from kstlib.ops.runner import Runner
+from kstlib.ops.runners import RunnerFactory, make_runner
+from kstlib.ops.validators import validate_name
+
+if TYPE_CHECKING:
+    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.engines.adapter import EngineAdapter
+
+__all__ = [
+    "ENGINE_TIMEOUT",
+    "EngineUnavailableWarning",
+    "Location",
+    "Search",
+    "auto_detect_backend",
+    "detect",
+    "did_not_answer",
+    "engine_options",
+    "list_sessions",
+    "locate_container",
+    "not_found",
+    "other_tmux_servers",
+    "reachable_engines",
+    "search",
+    "search_containers",
+    "tmux_servers",
+    "tmux_timeout",
+]
+
+
+def _tmux_runner(
+    socket_name: str | None,
+    socket_path: str | None,
+    tmux_bin: str | None,
+    discovered: bool,
+    factory: RunnerFactory | None = None,
+) -> Runner:
+    from kstlib.ops.tmux.sockets import DISCOVERY_TIMEOUT
+
+    return (factory or make_runner)(
+        BackendType.TMUX,
+        socket_name=socket_name,
+        socket_path=None if discovered else socket_path,
+        tmux_bin=tmux_bin,
+        # nobody asked for a discovered server: a stuck one costs little
+        tmux_timeout=DISCOVERY_TIMEOUT if discovered else None,
+    )
+
+
+def reachable_engines(
+    runtime: str | None = None, base_url: str | None = None, timeout: float | None = None
+) -> tuple[list[EngineAdapter], list[str]]:
+    """Every engine that answers (Podman, then Docker; one endpoint once), and those that did not.
+
+    Each runtime is reached as :func:`~kstlib.ops.engines.endpoints.connect`
+    reaches it (``base_url``, else its default endpoints). One endpoint
+    reached through both SDKs (``DOCKER_HOST`` on Podman's socket) counts once.
+
+    Example:
+        >>> engines, down = reachable_engines("docker", "unix:///nonexistent.sock")
+        >>> engines, down
+        ([], ['docker at unix:///nonexistent.sock'])
+    """
+    from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
+    from kstlib.ops.engines.endpoints import (
+        AUTO_ORDER,
+        connect,
+        default_endpoints,
+    )
+    from kstlib.ops.validators import validate_base_url, validate_call_timeout, validate_runtime
+
+    runtimes = (validate_runtime(runtime),) if runtime is not None else AUTO_ORDER
+    base_url = validate_base_url(base_url)
+    limit = validate_call_timeout(DEFAULT_TIMEOUT if timeout is None else timeout)
+    engines: list[EngineAdapter] = []
+    down: list[str] = []
+    for rt in runtimes:
+        try:
+            engine = connect(rt, base_url, limit)
+        except ContainerRuntimeNotFoundError as err:
+            tried = err.endpoints or tuple([base_url] if base_url else default_endpoints(rt))
+            down.append(f"{rt} at {', '.join(e.split(' at ')[-1] for e in tried)}")
+            continue
+        if all(e.endpoint != engine.endpoint for e in engines):
+            engines.append(engine)
+    return engines, down
+
+
+def search_containers(
+    name: str,
+    runtime: str | None = None,
+    base_url: str | None = None,
+    timeout: float | None = None,
+) -> Search:
+    """Search every reachable container engine for a container named exactly ``name``.
+
+    Example:
+        >>> search_containers("bot", "docker", "unix:///nonexistent.sock").unreachable
+        ['docker at unix:///nonexistent.sock']
+    """
+    from kstlib.ops.container.runner import ContainerRunner
+    from kstlib.ops.engines.endpoints import forget
+    from kstlib.ops.validators import validate_lookup_name
+
+    validate_lookup_name(name)
+    result = Search()
+    engines, result.unreachable = reachable_engines(runtime, base_url, timeout)
+    for engine in engines:
+        where = f"{engine.runtime} at {engine.endpoint}"
+        try:
+            ContainerRunner._inspect(engine, name)
+        except SessionNotFoundError:
+            result.searched.append(where)
+            continue
+        except ContainerRuntimeNotFoundError:
+            forget(engine)
+            result.unreachable.append(where)
+            continue
+        result.searched.append(where)
+        result.found.append(Location(BackendType.CONTAINER, engine.runtime, engine.endpoint))
+    return result
+
+
+def search(
+    name: str,
+    *,
+    socket_name: str | None = None,
+    socket_path: str | None = None,
+    runtime: str | None = None,
+    base_url: str | None = None,
+    tmux: bool = True,
+    containers: bool = True,
+    tmux_bin: str | None = None,
+    timeout: float | None = None,
+    discover: bool = True,
+    swarms: Iterable[str | None] = (),
+    runner_factory: RunnerFactory | None = None,
+) -> Search:
+    """Search tmux and every reachable engine for a session named exactly ``name``.
+
+    tmux: the given server (``socket_name``/``socket_path``); without one,
+    the default server and, with ``discover``, every other live server of
+    the user (:func:`tmux_servers`; each may take at most
+    :data:`~kstlib.ops.tmux.sockets.DISCOVERY_TIMEOUT` seconds a call, and
+    one that does not answer is listed in ``unreachable``). A name on several
+    servers or engines is several :class:`Location` entries
+    (:meth:`Search.one` raises
+    :class:`~kstlib.ops.exceptions.SessionAmbiguousError`). ``swarms``: the
+    swarm managers (endpoints; ``None``: the local Docker engine) to ask too.
+
+    Example:
+        >>> from kstlib.ops import SessionConfig, TmuxRunner
+        >>> runner = TmuxRunner(socket_name="kstlib-doc")
+        >>> _ = runner.start(SessionConfig(name="doc-search", command="sleep 30"))
+        >>> [loc.label for loc in search("doc-search", socket_name="kstlib-doc", containers=False).found]
+        ['tmux']
+        >>> [loc.label for loc in search("doc-search", containers=False).found]  # every server
+        ['tmux (socket kstlib-doc)']
+        >>> runner.stop("doc-search", graceful=False)
+        True
+    """
+    from kstlib.ops.validators import validate_lookup_name
+
+    validate_lookup_name(name)
+    result = Search()
+    if tmux:
+        servers = tmux_servers(socket_name, socket_path, discover=discover)
+        others = 0
+        for index, (sname, spath) in enumerate(servers):
+            discovered = index > 0
+            label = tmux_label(sname, spath)
+            try:
+                if _tmux_runner(sname, spath, tmux_bin, discovered, runner_factory).exists(name):
+                    result.found.append(
+                        Location(
+                            BackendType.TMUX,
+                            socket_name=sname,
+                            socket_path=spath,
+                            discovered=discovered,
+                        )
+                    )
+            except BackendNotFoundError:
+                result.unreachable.append(label)
+                continue
+            if discovered:
+                others += 1
+            else:
+                result.searched.append(label)
+        if others:
+            result.searched.append(f"{others} other tmux server{'s' if others > 1 else ''}")
+    if containers:
+        found = search_containers(name, runtime, base_url, timeout)
+        result.found.extend(found.found)
+        result.searched.extend(found.searched)
+        result.unreachable.extend(found.unreachable)
+    for manager in dict.fromkeys(swarms):
+        where = f"swarm at {manager}" if manager else "swarm"
+        try:
+            held = _swarm_runner(manager, timeout, runner_factory).exists(name)
+        except BackendNotFoundError:
+            result.unreachable.append(where)
+            continue
+        result.searched.append(where)
+        if held:
+            result.found.append(Location(BackendType.SWARM, endpoint=manager))
+    return result
+
+
+def _swarm_runner(
+    manager: str | None, timeout: float | None, factory: RunnerFactory | None
+) -> Runner:
+    return (factory or make_runner)(BackendType.SWARM, base_url=manager, engine_timeout=timeout)
+
+
+def list_sessions(
+    *,
+    socket_name: str | None = None,
+    socket_path: str | None = None,
+    runtime: str | None = None,
+    base_url: str | None = None,
+    tmux: bool = True,
+    containers: bool = True,
+    timeout: float | None = None,
+    discover: bool = True,
+    engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig] | None = None,
+    swarms: Iterable[str | None] = (),
+    runner_factory: RunnerFactory | None = None,
+) -> SessionTable:
+    """Every session on tmux and on every reachable engine, in one table.
+
+    tmux: the given server, else the default one and (``discover``) every
+    other live server of the user, as :func:`search` asks them. The table's
+    ``backend``, ``runtime`` and ``socket_name`` columns say where each runs.
+    tmux that is not installed, or a server or engine that does not answer,
+    is skipped with an :class:`EngineUnavailableWarning`.
+
+    ``engines``: list these named engines instead (``ops.engines`` of the
+    config file: :class:`~kstlib.ops.config_engines.EngineConfig` objects, a
+    mapping of them, or their names), all at once and each within its own
+    timeout (:func:`kstlib.ops.fleet.list_engines`); each row's ``engine``
+    says where it runs, and each engine that did not answer is one
+    :class:`EngineUnavailableWarning`. To stop a session wherever it
+    runs: ``SessionManager.find(name).stop()``.
+
+    Example:
+        >>> from kstlib.ops import SessionConfig, TmuxRunner
+        >>> runner = TmuxRunner(socket_name="kstlib-doc")
+        >>> _ = runner.start(SessionConfig(name="doc-listall", command="sleep 30"))
+        >>> table = list_sessions(socket_name="kstlib-doc", containers=False)
+        >>> [(s.name, s.backend.value) for s in table if s.name == "doc-listall"]
+        [('doc-listall', 'tmux')]
+        >>> runner.stop("doc-listall", graceful=False)
+        True
+    """
+    if engines is not None:
+        return _list_named(engines, timeout, runner_factory)
+    rows: list[SessionStatus] = []
+    if tmux:
+        servers = tmux_servers(socket_name, socket_path, discover=discover)
+        for index, (sname, spath) in enumerate(servers):
+            try:
+                rows.extend(
+                    _tmux_runner(sname, spath, None, index > 0, runner_factory).list_sessions()
+                )
+            except BackendNotFoundError as err:
+                label = tmux_label(sname, spath)
+                warnings.warn(f"{label} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
+    if containers:
+        from kstlib.ops.container.states import to_status
+        from kstlib.ops.engines.endpoints import forget
+
+        reached, down = reachable_engines(runtime, base_url, timeout)
+        for where in down:
+            warnings.warn(
+                f"{where} did not answer; its containers are not listed",
+                EngineUnavailableWarning,
+                stacklevel=2,
+            )
+        for engine in reached:
+            try:
+                listed = engine.list_containers()
+            except ContainerRuntimeNotFoundError:
+                forget(engine)
+                warnings.warn(
+                    f"{engine.runtime} at {engine.endpoint} stopped answering; "
+                    "its containers are not listed",
+                    EngineUnavailableWarning,
+                    stacklevel=2,
+                )
+                continue
+            rows.extend(to_status(info, engine.runtime) for info in listed)
+    for manager in dict.fromkeys(swarms):
+        try:
+            rows.extend(_swarm_runner(manager, timeout, runner_factory).list_sessions())
+        except BackendNotFoundError as err:
+            where = f"swarm at {manager}" if manager else "swarm"
+            warnings.warn(f"{where} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
+    return SessionTable(rows)
+
+
+def _list_named(
+    engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig],
+    timeout: float | None,
+    factory: RunnerFactory | None,
+) -> SessionTable:
+    from kstlib.ops.fleet import list_engines, named_engines
+
+    chosen = named_engines(engines)
+    table, down = list_engines(chosen, timeout, factory)
+    for name, err in down.items():
+        warnings.warn(f"engine {name} skipped: {err}", EngineUnavailableWarning, stacklevel=3)
+    return table
+
+
+def locate_container(
+    name: str,
+    runtime: str | None = None,
+    base_url: str | None = None,
+    timeout: float | None = None,
+) -> list[str]:
+    """The runtimes (``"podman"``, ``"docker"``) where a container named ``name`` exists.
+
+    ``runtime=None`` searches every engine (Podman, then Docker); an engine
+    that does not answer is skipped, but any other error propagates. One
+    endpoint reached through both SDKs (``DOCKER_HOST`` on Podman's socket)
+    is searched once. :func:`kstlib.ops.discovery.search_containers` also says
+    what was searched.
+
+    Example:
+        >>> locate_container("bot", runtime="docker", base_url="unix:///nonexistent.sock")
+        []
+    """
+    found = search_containers(name, runtime, base_url, timeout).found
+    return [loc.runtime for loc in found if loc.runtime is not None]
+
+
+def auto_detect_backend(
+    name: str,
+    *,
+    socket_name: str | None = None,
+    socket_path: str | None = None,
+    runtime: str | None = None,
+    base_url: str | None = None,
+) -> BackendType | None:
+    """Return the backend where session ``name`` lives, ``None`` if nowhere.
+
+    Searches tmux, then every reachable container engine (Podman, Docker).
+    A name found on more than one raises
+    :class:`~kstlib.ops.exceptions.SessionAmbiguousError` listing them
+    (e.g. ``["tmux", "podman"]``).
+
+    Example:
+        >>> auto_detect_backend("no-such-session", socket_name="kstlib-doc") is None
+        True
+    """
+    validate_name(name)
+    found = search(
+        name, socket_name=socket_name, socket_path=socket_path, runtime=runtime, base_url=base_url
+    ).found
+    if len(found) > 1:
+        raise SessionAmbiguousError(
+            name, [loc.backend for loc in found], places=[loc.label for loc in found]
+        )
+    return found[0].backend if found else None
+
+
+#: Options that mean a container when no backend is named.
+IMPLY_CONTAINER = ("image", "runtime", "base_url")
+
+
+def detect(
+    name: str,
+    options: dict[str, Any],
+    tmux_bin: str | None = None,
+    timeout: float | None = None,
+    runner_factory: RunnerFactory | None = None,
+) -> BackendType:
+    """The backend of ``SessionManager(name, backend=None)``: where ``name`` runs, else a default.
+
+    Found on one place: that backend, and ``options`` gain its ``runtime`` or
+    ``socket_name``; found nowhere: a container when ``options`` name an
+    image, runtime or base_url, tmux otherwise.
+
+    Example:
+        >>> detect("no-such-session", {"socket_name": "kstlib-doc", "image": "x"})
+        <BackendType.CONTAINER: 'container'>
+    """
+    found = search(
+        name,
+        socket_name=options.get("socket_name"),
+        socket_path=options.get("socket_path"),
+        runtime=options.get("runtime"),
+        base_url=options.get("base_url"),
+        tmux_bin=tmux_bin,
+        timeout=timeout,
+        runner_factory=runner_factory,
+    ).found
+    if len(found) > 1:
+        raise SessionAmbiguousError(
+            name, [loc.backend for loc in found], places=[loc.label for loc in found]
+        )
+    if not found:
+        wants_container = any(options.get(k) is not None for k in IMPLY_CONTAINER)
+        return BackendType.CONTAINER if wants_container else BackendType.TMUX
+    where = found[0]
+    if where.runtime is not None and options.get("runtime") is None:
+        options["runtime"] = where.runtime
+    if where.socket_name is not None and options.get("socket_name") is None:
+        options["socket_name"] = where.socket_name  # found on another tmux server
+    return where.backend
