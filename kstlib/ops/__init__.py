@@ -39,6 +39,7 @@ from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionS
 
 if TYPE_CHECKING:
     from kstlib.ops.container import ContainerRunner
+    from kstlib.ops.execresult import ExecResult
     from kstlib.ops.locate import EngineUnavailableWarning, auto_detect_backend, list_sessions
     from kstlib.ops.manager import SessionManager
     from kstlib.ops.registry import PullProgress, PullResult, RegistryAuth, pull_image
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "AbstractRunner": "kstlib.ops.runner",
     "ContainerRunner": "kstlib.ops.container",
+    "ExecResult": "kstlib.ops.execresult",
     "EngineUnavailableWarning": "kstlib.ops.locate",
     "Runner": "kstlib.ops.runner",
     "list_sessions": "kstlib.ops.locate",
@@ -87,6 +89,7 @@ __all__ = [
     "ContainerRunner",
     "ContainerRuntimeNotFoundError",
     "EngineUnavailableWarning",
+    "ExecResult",
     "ImagePullError",
     "OpsError",
     "PullProgress",

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.execresult import ExecResult
 
 
 __all__ = [
@@ -420,8 +421,11 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             self.name, since=since, timestamps=timestamps, ansi=ansi, timeout=timeout, lines=lines
         )
 
-    def exec(self, command: Command) -> tuple[int, str]:
+    def exec(self, command: Command) -> ExecResult:
         """Run ``command`` beside the session's process; return ``(exit_code, output)``.
+
+        The pair is an :class:`~kstlib.ops.ExecResult`, which also has
+        ``.returncode``, ``.stdout`` and ``.stderr`` (as upstream's result).
 
         Containers only (a list is the argv; a string is split with
         :mod:`shlex`, no shell); a tmux session has no way to run a second

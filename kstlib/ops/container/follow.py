@@ -140,9 +140,12 @@ class ContainerFollow(ContainerBase):
                     # The backlog: its last lines, then the stream resumes right after them.
                     left()
                     extra = min(max(lines, 16), 1000)  # entries are not lines: ask for more
-                    entries = engine.logs(
-                        info.id, lines + extra, since=start, timestamps=True, keep=lines
-                    )
+                    try:
+                        entries = engine.logs(
+                            info.id, lines + extra, since=start, timestamps=True, keep=lines
+                        )
+                    except SessionNotFoundError:
+                        entries = []  # removed meanwhile (Docker may say 409): it ends below
                     backlog = _Lines(stamped=True, cursor=cursor).feed(entries)
                     for stamp, text in backlog[-lines:]:
                         left()
@@ -203,9 +206,14 @@ class ContainerFollow(ContainerBase):
         run still going; otherwise it is left for the next read.
         """
         heard = False
-        stream = engine.follow_logs(
-            info.id, info.name, tail=tail, since=since, timestamps=True, timeout=left()
-        )
+        try:
+            stream = engine.follow_logs(
+                info.id, info.name, tail=tail, since=since, timestamps=True, timeout=left()
+            )
+        except SessionNotFoundError:
+            # Removed meanwhile (Docker: 409 "dead or marked for removal"): the
+            # inspect that follows tells the session is over.
+            return heard
         try:
             lines = _Lines(stamped=True, cursor=cursor)
             while (entries := stream.read(left())) is not None:

@@ -395,8 +395,8 @@ class EngineAdapter(Protocol):
         """Remove the container (it must not run, or it is killed first)."""
         ...
 
-    def exec(self, name: str, argv: list[str]) -> tuple[int, bytes]:
-        """Run ``argv`` in the running container; return its exit code and output."""
+    def exec(self, name: str, argv: list[str]) -> tuple[int, bytes, bytes, bytes]:
+        """Run ``argv`` in the running container: exit code, output (both streams), stdout, stderr."""
         ...
 
     def attach_socket(self, name: str) -> AttachHandle:

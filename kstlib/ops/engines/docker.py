@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +44,8 @@ from kstlib.ops.engines.errors import (
     on_timeout,
     on_unreachable,
 )
-from kstlib.ops.exceptions import OpsError
-from kstlib.ops.translate import CallContext, Op, Table
+from kstlib.ops.exceptions import OpsError, SessionNotFoundError
+from kstlib.ops.translate import CallContext, Op, Table, explanation
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.pull import PullTracker
@@ -64,6 +65,34 @@ def _on_docker_exception(err: Exception, ctx: CallContext) -> OpsError:
     return on_other(err, ctx)
 
 
+def removal_under_way(err: BaseException) -> bool:
+    """Whether an engine error says the container is being removed (HTTP 409).
+
+    Docker answers 409 "removal of container X is already in progress" to a
+    second remove, and "... is dead or marked for removal" to a logs request
+    or a stop while a remove runs: for a read, the container is gone.
+
+    Example:
+        >>> class Conflict(Exception):
+        ...     status_code, explanation = 409, "removal of container ab is already in progress"
+        >>> removal_under_way(Conflict()), removal_under_way(ValueError("removal in progress"))
+        (True, False)
+    """
+    if (
+        getattr(err, "status_code", None) != 409
+        and getattr(getattr(err, "response", None), "status_code", None) != 409
+    ):
+        return False
+    words = explanation(err).lower()
+    return "marked for removal" in words or ("removal" in words and "in progress" in words)
+
+
+def _on_docker_api_error(err: Exception, ctx: CallContext) -> OpsError:
+    if ctx.op is not Op.START and ctx.name is not None and removal_under_way(err):
+        return on_not_found(err, ctx)  # being removed: gone, for what this call wanted
+    return on_api_error(err, ctx)
+
+
 @lru_cache(maxsize=1)
 def table() -> Table:
     """The Docker translation table: SDK exception types -> handler, first match wins.
@@ -74,6 +103,8 @@ def table() -> Table:
     ``docker.errors.ImageNotFound``                             op error naming the image
     ``docker.errors.NotFound`` (404)                            ``SessionNotFoundError``
     ``docker.errors.APIError``: 409 on create, "already in use"  ``SessionExistsError``
+    ``docker.errors.APIError`` 409 "marked for removal" (not
+    a start)                                                    ``SessionNotFoundError``
     ``docker.errors.APIError`` (other)                          op error with the engine's words
     transport errors (refused, timed out, no socket, denied)    see ``http.transport_rows()``
     ssh errors once connected (paramiko, e.g. sshd gone)        ``ContainerRuntimeNotFoundError``
@@ -88,7 +119,7 @@ def table() -> Table:
 
     Example:
         >>> [h.__name__ for _, h in table()][:3]
-        ['on_image_missing', 'on_not_found', 'on_api_error']
+        ['on_image_missing', 'on_not_found', '_on_docker_api_error']
     """
     import docker.errors
     import requests.exceptions
@@ -96,7 +127,7 @@ def table() -> Table:
     return (
         ((docker.errors.ImageNotFound,), on_image_missing),
         ((docker.errors.NotFound,), on_not_found),
-        ((docker.errors.APIError,), on_api_error),
+        ((docker.errors.APIError,), _on_docker_api_error),
         *http.transport_rows(),
         *ssh.table_rows(),
         ((docker.errors.DockerException,), _on_docker_exception),
@@ -302,7 +333,7 @@ class DockerEngine(http.HttpEngine):
         Example:
             >>> engine.stop("bot", "bot", 10)  # doctest: +SKIP
         """
-        with self._translate(Op.STOP, name, extra=timeout):
+        with self._removed_meanwhile(ref, name), self._translate(Op.STOP, name, extra=timeout):
             self.api.stop(ref, timeout=math.ceil(timeout))
 
     def kill(self, ref: str, name: str) -> None:
@@ -311,7 +342,7 @@ class DockerEngine(http.HttpEngine):
         Example:
             >>> engine.kill("bot", "bot")  # doctest: +SKIP
         """
-        with self._translate(Op.STOP, name):
+        with self._removed_meanwhile(ref, name), self._translate(Op.STOP, name):
             self.api.kill(ref, signal="SIGKILL")
 
     def _wait(self, name: str, timeout: float) -> object:
@@ -326,21 +357,52 @@ class DockerEngine(http.HttpEngine):
         Example:
             >>> engine.remove("bot", "bot")  # doctest: +SKIP
         """
-        with self._translate(op, name):
+        with self._removed_meanwhile(ref, name), self._translate(op, name):
             self.api.remove_container(ref, v=True, force=True)
 
-    def exec(self, name: str, argv: list[str]) -> tuple[int, bytes]:
-        """Run ``argv`` in the container (exec create, start, inspect); its exit code and output.
+    @contextmanager
+    def _removed_meanwhile(self, ref: str, name: str) -> Iterator[None]:
+        """A remove by someone else under way (HTTP 409): wait until it is done, then not found.
+
+        What stop() wanted happened; waiting (at most the engine timeout)
+        means the name is free once the caller returns.
+        """
+        import docker.errors
+
+        try:
+            yield
+        except OpsError as err:
+            if not removal_under_way(err.__cause__ or err):
+                raise
+            deadline = time.monotonic() + self.timeout
+            with self._translate(Op.STOP, name, call="inspect_container"):
+                while time.monotonic() < deadline:
+                    try:
+                        self.api.inspect_container(ref)
+                    except docker.errors.NotFound:
+                        break
+                    time.sleep(0.05)
+            raise SessionNotFoundError(name, RUNTIME) from err
+
+    def exec(self, name: str, argv: list[str]) -> tuple[int, bytes, bytes, bytes]:
+        """Run ``argv`` in the container (exec create, start, inspect); its code, output, stdout, stderr.
 
         Example:
             >>> engine.exec("bot", ["echo", "hi"])  # doctest: +SKIP
-            (0, b'hi\\n')
+            (0, b'hi\\n', b'hi\\n', b'')
         """
+        both, out, err = bytearray(), bytearray(), bytearray()
         with self._translate(Op.READ, name):
             created = self.api.exec_create(name, argv, stdout=True, stderr=True, tty=False)
-            output = self.api.exec_start(created["Id"], tty=False)
+            # One (stdout, stderr) pair per frame, in the order the engine sent them.
+            for chunk_out, chunk_err in self.api.exec_start(
+                created["Id"], tty=False, stream=True, demux=True
+            ):
+                both += (chunk_out or b"") + (chunk_err or b"")
+                out += chunk_out or b""
+                err += chunk_err or b""
             code = self.api.exec_inspect(created["Id"]).get("ExitCode")
-        return http.exit_code(code), bytes(output or b"")
+        return http.exit_code(code), bytes(both), bytes(out), bytes(err)
 
     def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
         return self.api, self._translate(Op.ATTACH, name, call=call)

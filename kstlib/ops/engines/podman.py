@@ -70,7 +70,7 @@ from kstlib.ops.engines.libpod import (
     info_from_list,
 )
 from kstlib.ops.engines.streams import (
-    demux,
+    demux_streams,
     log_params,
 )
 from kstlib.ops.exceptions import OpsError, SessionAttachError, SessionConfigError
@@ -467,17 +467,17 @@ class PodmanEngine(http.HttpEngine):
         with self._translate(op, name, extra=10):
             self.client.containers.remove(ref, force=True, v=True)
 
-    def exec(self, name: str, argv: list[str]) -> tuple[int, bytes]:
-        """Run ``argv`` in the container (``exec_run``, output demultiplexed); its code and output.
+    def exec(self, name: str, argv: list[str]) -> tuple[int, bytes, bytes, bytes]:
+        """Run ``argv`` in the container (``exec_run``); its code, output, stdout and stderr.
 
         Example:
             >>> engine.exec("bot", ["sh", "-c", "echo hi >&2"])  # doctest: +SKIP
-            (0, b'hi\\n')
+            (0, b'hi\\n', b'', b'hi\\n')
         """
         with self._translate(Op.READ, name):
             code, output = self._container(name).exec_run(argv, stdout=True, stderr=True, tty=False)
         payload = output if isinstance(output, bytes) else b""
-        return http.exit_code(code), demux(payload)
+        return (http.exit_code(code), *demux_streams(payload))
 
     def compat(self) -> Any:
         """A docker SDK ``APIClient`` on this service's Docker-compatible API (for attach).

@@ -72,17 +72,35 @@ def demux(payload: bytes) -> bytes:
         >>> demux(b"plain tty output\\r\\n")
         b'plain tty output\\r\\n'
     """
-    chunks: list[bytes] = []
+    return demux_streams(payload)[0]
+
+
+def demux_streams(payload: bytes) -> tuple[bytes, bytes, bytes]:
+    """The frames of a multiplexed stream: ``(all in order, stdout's, stderr's)``.
+
+    Raw output (a terminal: not framed) is all stdout.
+
+    Example:
+        >>> demux_streams(b"\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x01a\\x02\\x00\\x00\\x00\\x00\\x00\\x00\\x01b")
+        (b'ab', b'a', b'b')
+        >>> demux_streams(b"raw")
+        (b'raw', b'raw', b'')
+    """
+    frames: list[tuple[int, bytes]] = []
     index, size = 0, len(payload)
     while index < size:
         if size - index < 8 or payload[index] > 2 or payload[index + 1 : index + 4] != b"\0\0\0":
-            return payload
+            return payload, payload, b""
         end = index + 8 + int.from_bytes(payload[index + 4 : index + 8], "big")
         if end > size:
-            return payload
-        chunks.append(payload[index + 8 : end])
+            return payload, payload, b""
+        frames.append((payload[index], payload[index + 8 : end]))
         index = end
-    return b"".join(chunks)
+    return (
+        b"".join(data for _, data in frames),
+        b"".join(data for kind, data in frames if kind != 2),
+        b"".join(data for kind, data in frames if kind == 2),
+    )
 
 
 def restart_policy(host_config: Mapping[str, Any] | None) -> tuple[str, int]:

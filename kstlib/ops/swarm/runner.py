@@ -55,6 +55,7 @@ from kstlib.ops.validators import (
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.swarm import SwarmEngine
+    from kstlib.ops.execresult import ExecResult
 
 __all__ = ["SwarmRunner"]
 
@@ -102,6 +103,7 @@ def _to_status(service: _Service, view: TaskView) -> SessionStatus:
         restart_count=view.restart_count,
         reason=view.reason,
         nodes=view.nodes,
+        window_count=0,  # no windows in a service (as for containers)
     )
 
 
@@ -551,7 +553,7 @@ class SwarmRunner:
             "(backend='docker', base_url of that node)",
         )
 
-    def exec(self, name: str, command: str | list[str] | tuple[str, ...]) -> tuple[int, str]:
+    def exec(self, name: str, command: str | list[str] | tuple[str, ...]) -> ExecResult:
         """Not possible: a manager cannot run a command in a task (it may run on another node).
 
         Example:
