@@ -44,6 +44,7 @@ from kstlib.ops.engines.errors import (
     on_timeout,
     on_unreachable,
 )
+from kstlib.ops.engines.payload import integer, obj, seq, text
 from kstlib.ops.exceptions import OpsError, SessionNotFoundError
 from kstlib.ops.translate import CallContext, Op, Table, explanation
 
@@ -153,12 +154,14 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         >>> info.name, info.state, info.pid, info.exit_code, info.image, info.labels
         ('bot', 'exited', None, 3, 'app:1', {})
     """
-    config = payload.get("Config") or {}
+    payload = obj(payload, "the inspect answer")
+    config = obj(payload.get("Config"), "Config")
+    image = text(config.get("Image"), "Config.Image") or text(payload.get("Image"), "Image")
     return http.inspect_info(
         payload,
-        image=str(config.get("Image") or payload.get("Image") or "") or None,
+        image=image or None,
         # Docker sets OOMKilled when the kernel's OOM killer hit a process of the container.
-        oom_killed=bool((payload.get("State") or {}).get("OOMKilled")),
+        oom_killed=bool(obj(payload.get("State"), "State").get("OOMKilled")),
     )
 
 
@@ -176,14 +179,18 @@ def info_from_list(item: Mapping[str, Any]) -> ContainerInfo:
         >>> info.name, info.exit_code, info.managed, info.created_at.year
         ('bot', 3, True, 2024)
     """
-    names = [str(n) for n in item.get("Names") or []]
+    item = obj(item, "a listed container")
+    names = [text(n, "Names[]") for n in seq(item.get("Names"), "Names")]
     # A linked container also lists "/other/alias"; its own name has one slash.
     own = [n.lstrip("/") for n in names if n.count("/") <= 1]
-    match = _EXITED_RE.match(str(item.get("Status") or ""))
+    match = _EXITED_RE.match(text(item.get("Status"), "Status")[:200])
+    code = integer(int(match.group(1)), "Status (exit code)") if match else None
     return http.list_info(
         item,
-        name=own[0] if own else (names[0].lstrip("/") if names else str(item.get("Id", ""))[:12]),
-        exit_code=int(match.group(1)) if match else None,
+        name=own[0]
+        if own
+        else (names[0].lstrip("/") if names else text(item.get("Id"), "Id")[:12]),
+        exit_code=code,
     )
 
 
@@ -230,10 +237,15 @@ class DockerEngine(http.HttpEngine):
             'Docker 20.10.24+dfsg1 (API 1.41)'
         """
         with self._translate(Op.READ, None):
-            info = self.api.version()
-        components = " ".join(str(c.get("Name", "")) for c in info.get("Components") or [])
+            info = obj(self.api.version(), "the version answer")
+            components = " ".join(
+                text(obj(c, "Components[]").get("Name"), "Components[].Name")
+                for c in seq(info.get("Components"), "Components")
+            )
+            version = text(info.get("Version"), "Version")[:100] or "?"
+            api = text(info.get("ApiVersion"), "ApiVersion")[:20] or "?"
         engine = "Podman" if "podman" in components.lower() else "Docker"
-        return f"{engine} {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+        return f"{engine} {version} (API {api})"
 
     def create(self, spec: ContainerSpec) -> str:
         """Create the container described by ``spec`` (``create_container``); return its id.
@@ -278,7 +290,7 @@ class DockerEngine(http.HttpEngine):
                 ports=[(p.container_port, p.protocol) for p in spec.ports] or None,
                 host_config=host_config,
             )
-        return str(created["Id"])
+            return text(obj(created, "the create answer").get("Id"), "Id")
 
     def has_network(self, network: str) -> bool:
         """Whether a network of that exact name exists (``networks``, filtered by name).
@@ -289,8 +301,11 @@ class DockerEngine(http.HttpEngine):
         """
         with self._translate(Op.START, None):
             found = self.api.networks(names=[network])
-        # The engine's name filter matches parts of names too.
-        return any(item.get("Name") == network for item in found or [])
+            # The engine's name filter matches parts of names too.
+            return any(
+                obj(item, "a network").get("Name") == network
+                for item in seq(found, "the network list")
+            )
 
     def start(self, ref: str, name: str) -> None:
         """Start a created container (``POST /containers/{id}/start``).
@@ -319,7 +334,8 @@ class DockerEngine(http.HttpEngine):
             ['bot']
         """
         with self._translate(Op.READ, None):
-            return [info_from_list(item) for item in self.api.containers(all=True)]
+            found = seq(self.api.containers(all=True), "the container list")
+            return [info_from_list(item) for item in found]
 
     def _logs_request(self, ref: str, params: dict[str, str], **options: Any) -> Any:
         return self.api._get(self.api._url("/containers/{0}/logs", ref), params=params, **options)
@@ -394,14 +410,15 @@ class DockerEngine(http.HttpEngine):
         both, out, err = bytearray(), bytearray(), bytearray()
         with self._translate(Op.READ, name):
             created = self.api.exec_create(name, argv, stdout=True, stderr=True, tty=False)
+            exec_id = text(obj(created, "the exec answer").get("Id"), "Id")
             # One (stdout, stderr) pair per frame, in the order the engine sent them.
             for chunk_out, chunk_err in self.api.exec_start(
-                created["Id"], tty=False, stream=True, demux=True
+                exec_id, tty=False, stream=True, demux=True
             ):
                 both += (chunk_out or b"") + (chunk_err or b"")
                 out += chunk_out or b""
                 err += chunk_err or b""
-            code = self.api.exec_inspect(created["Id"]).get("ExitCode")
+            code = obj(self.api.exec_inspect(exec_id), "the exec inspect").get("ExitCode")
         return http.exit_code(code), bytes(both), bytes(out), bytes(err)
 
     def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
@@ -478,6 +495,7 @@ class DockerEngine(http.HttpEngine):
                 response.close()
         self._check_pull(tracker, ctx, docker.errors.APIError, credentials=credentials)
         with self._translate(Op.START, session, image=image):
-            image_id = str(self.api.inspect_image(image).get("Id") or "") or None
+            found = obj(self.api.inspect_image(image), "the image inspect")
+            image_id = text(found.get("Id"), "Id") or None
         tracker.finish()
         return image_id

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from kstlib.ops.engines import ssh
 from kstlib.ops.engines.adapter import DETACH_KEYS, AttachHandle, ContainerInfo
+from kstlib.ops.engines.deadline import bounded
 from kstlib.ops.engines.errors import (
     did_not_answer,
     on_connection_error,
@@ -32,6 +33,7 @@ from kstlib.ops.engines.errors import (
     on_timeout,
     on_unreachable,
 )
+from kstlib.ops.engines.payload import integer, labels, obj, text
 from kstlib.ops.engines.streams import (
     LogStream,
     log_params,
@@ -258,30 +260,32 @@ def inspect_info(
         >>> info.name, info.state, info.pid, info.exit_code
         ('bot', 'exited', None, 3)
     """
-    state = payload.get("State") or {}
-    config = payload.get("Config") or {}
-    pid = state.get("Pid")
-    code = state.get("ExitCode")
-    policy, retries = restart_policy(payload.get("HostConfig"))
-    mode = (payload.get("HostConfig") or {}).get("NetworkMode")
+    payload = obj(payload, "the inspect answer")
+    state = obj(payload.get("State"), "State")
+    config = obj(payload.get("Config"), "Config")
+    host = obj(payload.get("HostConfig"), "HostConfig")
+    pid = integer(state.get("Pid"), "State.Pid")
+    code = integer(state.get("ExitCode"), "State.ExitCode")
+    policy, retries = restart_policy(host)
+    mode = text(host.get("NetworkMode"), "HostConfig.NetworkMode")
     return ContainerInfo(
-        network_mode=str(mode) if mode else None,
-        id=str(payload.get("Id", "")),
-        name=str(payload.get("Name") or "").lstrip("/"),
-        state=str(state.get("Status") or "unknown"),
-        pid=int(pid) if isinstance(pid, int) and pid > 0 else None,
-        exit_code=int(code) if isinstance(code, int) else None,
+        network_mode=mode or None,
+        id=text(payload.get("Id"), "Id"),
+        name=text(payload.get("Name"), "Name").lstrip("/"),
+        state=text(state.get("Status"), "State.Status") or "unknown",
+        pid=pid if pid is not None and pid > 0 else None,
+        exit_code=code,
         created_at=parse_timestamp(payload.get("Created")),
         image=image,
-        labels=dict(config.get("Labels") or {}),
+        labels=labels(config.get("Labels"), "Config.Labels"),
         tty=bool(config.get("Tty")),
-        restart_count=int(payload.get("RestartCount") or 0),
+        restart_count=integer(payload.get("RestartCount"), "RestartCount") or 0,
         restart_policy=policy,
         restart_retries=retries,
         started_at=parse_timestamp(state.get("StartedAt")),
         finished_at=parse_timestamp(state.get("FinishedAt")),
         oom_killed=oom_killed,
-        error=str(state.get("Error") or "") or None,
+        error=text(state.get("Error"), "State.Error") or None,
     )
 
 
@@ -295,16 +299,26 @@ def list_info(
         ...           exit_code=None).state
         'running'
     """
+    item = obj(item, "a listed container")
     return ContainerInfo(
-        id=str(item.get("Id", "")),
+        id=text(item.get("Id"), "Id"),
         name=name,
-        state=str(item.get("State") or "unknown"),
+        state=text(item.get("State"), "State") or "unknown",
         pid=pid,
         exit_code=exit_code,
         created_at=parse_timestamp(item.get("Created")),
-        image=str(item.get("Image") or "") or None,
-        labels=dict(item.get("Labels") or {}),
+        image=text(item.get("Image"), "Image") or None,
+        labels=labels(item.get("Labels"), "Labels"),
     )
+
+
+@contextmanager
+def _bounded_call(
+    translation: AbstractContextManager[None], session: Any, seconds: float
+) -> Iterator[None]:
+    """The call translated, and bounded in all (:func:`~kstlib.ops.engines.deadline.bounded`)."""
+    with translation, bounded(session, seconds):
+        yield
 
 
 class HttpEngine:
@@ -343,7 +357,13 @@ class HttpEngine:
     ) -> AbstractContextManager[None]:
         # The calling method names the engine call in the DEBUG log.
         call = call or sys._getframe(1).f_code.co_name
-        return self.translate(op, name, self.endpoint, self.timeout + extra, image=image, call=call)
+        seconds = self.timeout + extra
+        translation = self.translate(op, name, self.endpoint, seconds, image=image, call=call)
+        return _bounded_call(translation, self._session(), seconds)
+
+    def _session(self) -> Any:
+        """The SDK client's ``requests.Session`` (its calls get a total deadline): ``api``."""
+        return getattr(self, "api", None)
 
     # -- the SDK calls a subclass provides ------------------------------------------------
 

@@ -69,6 +69,7 @@ from kstlib.ops.engines.libpod import (
     info_from_inspect,
     info_from_list,
 )
+from kstlib.ops.engines.payload import obj, seq
 from kstlib.ops.engines.streams import (
     demux_streams,
     log_params,
@@ -407,8 +408,11 @@ class PodmanEngine(http.HttpEngine):
             ['bot']
         """
         with self._translate(Op.READ, None):
-            found = self.client.containers.list(all=True, sparse=True)
-            return [info_from_list(c.attrs) for c in found if not c.attrs.get("IsInfra")]
+            # containers.list's own request, without building a model per container.
+            response = self.client.api.get("/containers/json", params={"all": True})
+            response.raise_for_status()
+            found = [obj(c, "a listed container") for c in seq(response.json(), "the list")]
+            return [info_from_list(c) for c in found if not c.get("IsInfra")]
 
     def _read_logs(
         self,
@@ -425,6 +429,9 @@ class PodmanEngine(http.HttpEngine):
             # line before; a read from the start is right (the caller cuts it).
             entries = self._log_entries(name, log_params(None, since, timestamps))
         return entries
+
+    def _session(self) -> Any:
+        return getattr(self.client, "api", None)
 
     def _logs_request(self, ref: str, params: dict[str, str], **options: Any) -> Any:
         return self.client.api.get(f"/containers/{ref}/logs", params=params, **options)

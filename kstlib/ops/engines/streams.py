@@ -41,20 +41,26 @@ def parse_timestamp(value: object) -> datetime | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc) if value > 0 else None
+        try:
+            return datetime.fromtimestamp(value, tz=timezone.utc) if value > 0 else None
+        except (OverflowError, OSError, ValueError):
+            return None  # no time a clock can show: as good as none
     if not isinstance(value, str):
         return None
-    match = _TIMESTAMP_RE.match(value.strip())
+    match = _TIMESTAMP_RE.match(value[:64].strip())
     if match is None:
         return None
     date, clock, fraction, zone = match.groups()
     micros = int((fraction or "0")[:6].ljust(6, "0"))
     tz = timezone.utc
-    if zone and zone != "Z":
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    parsed = datetime.fromisoformat(f"{date}T{clock}").replace(microsecond=micros, tzinfo=tz)
+    try:
+        if zone and zone != "Z":
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        parsed = datetime.fromisoformat(f"{date}T{clock}").replace(microsecond=micros, tzinfo=tz)
+    except ValueError:
+        return None  # month 13, hour 25, a zone past a day: not a time
     return None if parsed.year <= 1 else parsed
 
 
@@ -114,9 +120,11 @@ def restart_policy(host_config: Mapping[str, Any] | None) -> tuple[str, int]:
         >>> restart_policy(None)
         ('', 0)
     """
-    policy = (host_config or {}).get("RestartPolicy") or {}
-    retries = policy.get("MaximumRetryCount")
-    return str(policy.get("Name") or ""), int(retries) if isinstance(retries, int) else 0
+    from kstlib.ops.engines.payload import integer, obj, text
+
+    policy = obj(obj(host_config, "HostConfig").get("RestartPolicy"), "RestartPolicy")
+    retries = integer(policy.get("MaximumRetryCount"), "RestartPolicy.MaximumRetryCount")
+    return text(policy.get("Name"), "RestartPolicy.Name"), retries or 0
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
