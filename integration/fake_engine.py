@@ -64,15 +64,15 @@ class FakeEngine:
                     self.rfile.read(length)
                 path = self.path.split("?", 1)[0]
                 engine.requests.append(f"{self.command} {path}")
-                if path.endswith("/_ping"):
+                answer = next(
+                    (a for suffix, a in engine.routes.items() if path.endswith(suffix)), None
+                )
+                if answer is None and path.endswith("/_ping"):
                     answer = Answer.raw("OK")
-                elif path.endswith("/version"):
+                elif answer is None and path.endswith("/version"):
                     answer = Answer.json(VERSION)
-                else:
-                    answer = next(
-                        (a for suffix, a in engine.routes.items() if path.endswith(suffix)),
-                        Answer.json({"message": f"no such container: {path}"}, 404),
-                    )
+                elif answer is None:
+                    answer = Answer.json({"message": f"no such container: {path}"}, 404)
                 self.send_response(answer.status)
                 self.send_header("Content-Type", answer.content_type)
                 self.send_header("Content-Length", str(len(answer.body)))

@@ -14,9 +14,16 @@ from typing import Any
 
 import pytest
 
-from kstlib.ops import ContainerRunner, ImagePullError, OpsError, SessionError, pull_image
+from kstlib.ops import (
+    ContainerRunner,
+    ContainerRuntimeNotFoundError,
+    ImagePullError,
+    OpsError,
+    SessionError,
+    pull_image,
+)
 
-from .fake_engine import Answer, FakeEngine
+from .fake_engine import VERSION, Answer, FakeEngine
 from .test_cli import Cli, cli
 
 __all__ = ["cli"]
@@ -52,6 +59,14 @@ def test_trickled_answer_is_cut_at_the_call_deadline(fake: FakeEngine) -> None:
         runner_on(fake).status("bot")
     assert "too slowly" in str(caught.value.__cause__)
     # The connection was shut down, not left trickling.
+    assert fake.closed.wait(HANG_S)
+
+
+def test_trickled_version_is_cut_while_connecting(fake: FakeEngine) -> None:
+    # The docker SDK asks the API version in its constructor: that call is bounded too.
+    fake.routes["/version"] = Answer(json.dumps(VERSION).encode(), trickle=0.5)
+    with pytest.raises(ContainerRuntimeNotFoundError):
+        runner_on(fake).status("bot")
     assert fake.closed.wait(HANG_S)
 
 

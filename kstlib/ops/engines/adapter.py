@@ -399,6 +399,10 @@ class EngineAdapter(Protocol):
         """Run ``argv`` in the running container: exit code, output (both streams), stdout, stderr."""
         ...
 
+    def processes(self, ref: str) -> list[tuple[int, int, str]]:
+        """The container's processes: ``(pid, ppid, command line)`` each."""
+        ...
+
     def attach_socket(self, name: str) -> AttachHandle:
         """A socket attached to the container's stdin/stdout/stderr (detach: Ctrl-P Ctrl-Q)."""
         ...

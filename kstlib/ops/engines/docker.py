@@ -337,6 +337,9 @@ class DockerEngine(http.HttpEngine):
             found = seq(self.api.containers(all=True), "the container list")
             return [info_from_list(item) for item in found]
 
+    def _top(self, ref: str) -> Any:
+        return self.api.top(ref, ps_args="-o pid,ppid,args")
+
     def _logs_request(self, ref: str, params: dict[str, str], **options: Any) -> Any:
         return self.api._get(self.api._url("/containers/{0}/logs", ref), params=params, **options)
 

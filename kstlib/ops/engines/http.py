@@ -33,7 +33,7 @@ from kstlib.ops.engines.errors import (
     on_timeout,
     on_unreachable,
 )
-from kstlib.ops.engines.payload import integer, labels, obj, text
+from kstlib.ops.engines.payload import integer, labels, obj, text, top_rows
 from kstlib.ops.engines.streams import (
     LogStream,
     log_params,
@@ -183,14 +183,29 @@ def docker_api(endpoint: str, timeout: float, translate: Translator) -> Any:
 
     if ssh.is_ssh(endpoint):
         return _docker_api_ssh(endpoint, timeout, translate)
+    import docker.constants
+    import docker.errors
+    import docker.utils
+
     with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
-        api = docker.APIClient(
+        # The SDK's own "auto" asks the version in the constructor, where no
+        # deadline can reach it: ask it here, bounded as every call.
+        api: Any = docker.APIClient(
             base_url=endpoint,
-            version="auto",
+            version=docker.constants.MINIMUM_DOCKER_API_VERSION,
             timeout=timeout,  # type: ignore[arg-type]  # requests takes floats
         )
-    if not uses_proxy(endpoint):
-        api.trust_env = False
+        if not uses_proxy(endpoint):
+            api.trust_env = False
+        with bounded(api, timeout):
+            version = api._retrieve_server_version()
+        if not isinstance(version, str) or docker.utils.version_lt(
+            version, docker.constants.MINIMUM_DOCKER_API_VERSION
+        ):
+            raise docker.errors.DockerException(
+                f"Error while fetching server API version: unusable version {version!r:.40}"
+            )
+        api._version = version
     return api
 
 
@@ -559,3 +574,17 @@ class HttpEngine:
                 credentials=credentials,
                 timeout=ctx.timeout,
             ) from api_error(words, explanation=words)
+
+    def processes(self, ref: str) -> list[tuple[int, int, str]]:
+        """The container's processes as ``(pid, ppid, command line)`` (one ``top`` call).
+
+        Example:
+            >>> engine.processes("bot")  # doctest: +SKIP
+            [(4242, 4220, '/sbin/docker-init -- sleep 30'), (4260, 4242, 'sleep 30')]
+        """
+        with self._translate(Op.START, ref):
+            return top_rows(self._top(ref))
+
+    def _top(self, ref: str) -> Any:
+        """The SDK's ``top`` answer with pid, ppid and command line columns."""
+        raise NotImplementedError

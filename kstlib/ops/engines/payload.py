@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MalformedAnswer", "integer", "labels", "obj", "seq", "text"]
+__all__ = ["MalformedAnswer", "integer", "labels", "obj", "seq", "text", "top_rows"]
 
 #: Integers the engines send (pids, exit codes, counts) fit in 64 bits.
 _INT_LIMIT = 1 << 63
@@ -120,3 +120,33 @@ def labels(value: object, what: str) -> dict[str, str]:
         if not isinstance(key, str) or not isinstance(item, str):
             raise MalformedAnswer(f"{what}[{key!r}]", _kind(item), "a string")
     return dict(found)
+
+
+def top_rows(answer: object) -> list[tuple[int, int, str]]:
+    """The ``(pid, ppid, command line)`` of each process of a ``top`` answer.
+
+    Example:
+        >>> top_rows({"Titles": ["PID", "PPID", "COMMAND"], "Processes": [["1", "0", "sh"]]})
+        [(1, 0, 'sh')]
+    """
+    found = obj(answer, "the top answer")
+    titles = [text(t, "Titles[]").upper() for t in seq(found.get("Titles"), "Titles")]
+    try:
+        pid, ppid = titles.index("PID"), titles.index("PPID")
+        cmd = next(i for i, t in enumerate(titles) if t in ("CMD", "COMMAND", "ARGS"))
+    except (ValueError, StopIteration):
+        raise MalformedAnswer("Titles", repr(titles)[:80], "PID, PPID and CMD") from None
+    rows: list[tuple[int, int, str]] = []
+    for row in seq(found.get("Processes"), "Processes"):
+        cells = seq(row, "Processes[]")
+        if len(cells) == len(titles):
+            rows.append((_pid(cells[pid]), _pid(cells[ppid]), text(cells[cmd], "CMD")))
+    return rows
+
+
+def _pid(value: object) -> int:
+    """A process id of a ``top`` row (the engines send them as strings)."""
+    digits = text(value, "PID")
+    if not digits.isdigit() or len(digits) > 18:
+        raise MalformedAnswer("PID", repr(digits)[:40], "a process id")
+    return int(digits)

@@ -55,6 +55,7 @@ from urllib.parse import quote_plus
 
 from kstlib.ops.engines import http, podman_ssh, ssh
 from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, missing_network
+from kstlib.ops.engines.deadline import bounded
 from kstlib.ops.engines.errors import (
     on_api_error,
     on_image_missing,
@@ -222,7 +223,8 @@ class PodmanEngine(http.HttpEngine):
             client = podman.PodmanClient(base_url=endpoint, timeout=timeout)
             if not http.uses_proxy(endpoint):
                 client.api.trust_env = False
-            response = client.api.get("/_ping")
+            with bounded(client.api, timeout):
+                response = client.api.get("/_ping")
             status = int(response.status_code)
         if status != 200:
             raise unreachable(
@@ -429,6 +431,13 @@ class PodmanEngine(http.HttpEngine):
             # line before; a read from the start is right (the caller cuts it).
             entries = self._log_entries(name, log_params(None, since, timestamps))
         return entries
+
+    def _top(self, ref: str) -> Any:
+        response = self.client.api.get(
+            f"/containers/{ref}/top", params={"ps_args": "pid,ppid,args"}
+        )
+        response.raise_for_status()
+        return response.json()
 
     def _session(self) -> Any:
         return getattr(self.client, "api", None)
