@@ -190,6 +190,7 @@ class PodmanEngine(http.HttpEngine):
     translate = translate
     #: Podman 4.3 may skip lines of a followed log once the container has stopped.
     follow_needs_check = True
+    whole_second_stamps = True  # its APIs' log times (see kstlib.ops.container.follow)
 
     def __init__(self, client: Any, endpoint: str, timeout: float) -> None:
         super().__init__(endpoint, timeout)
