@@ -89,7 +89,10 @@ class _Watchdog:
                     target=self._run, name="kstlib-engine-deadline", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][2] is call:
+                # The earliest deadline now: wake the thread. Otherwise an earlier
+                # one wakes it in time (no thread switch per call).
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:

@@ -377,8 +377,11 @@ class HttpEngine:
         return _bounded_call(translation, self._session(), seconds)
 
     def _session(self) -> Any:
-        """The SDK client's ``requests.Session`` (its calls get a total deadline): ``api``."""
-        return getattr(self, "api", None)
+        """The SDK client's ``requests.Session`` (its calls get a total deadline).
+
+        Docker's ``api``, or podman-py's ``client.api``.
+        """
+        return getattr(self, "api", None) or getattr(getattr(self, "client", None), "api", None)
 
     # -- the SDK calls a subclass provides ------------------------------------------------
 

@@ -425,6 +425,8 @@ class PodmanEngine(http.HttpEngine):
         timestamps: bool,
         keep: int | None = None,
     ) -> list[bytes]:
+        # An entry is a whole line here (glued, see below): no need to ask for more.
+        tail = tail if tail is None or keep is None else min(tail, keep + 4)
         entries = self._log_entries(name, log_params(tail, since, timestamps))
         used = entries if keep is None else _last_lines(entries, keep)
         if tail is not None and _garbled_tail(used, timestamps):
@@ -439,9 +441,6 @@ class PodmanEngine(http.HttpEngine):
         )
         response.raise_for_status()
         return response.json()
-
-    def _session(self) -> Any:
-        return getattr(self.client, "api", None)
 
     def _logs_request(self, ref: str, params: dict[str, str], **options: Any) -> Any:
         return self.client.api.get(f"/containers/{ref}/logs", params=params, **options)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+import struct
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
@@ -172,6 +173,7 @@ def log_params(
 
 
 _DOCKER_PARTIAL = 16 * 1024
+_FRAME_SIZE = struct.Struct(">I")
 _STAMP_PREFIX_RE = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d) ")
 
 
@@ -258,14 +260,16 @@ class EntrySplitter:
         return bytes(buf[1:4]) == b"\0\0\0"
 
     def _frames(self) -> list[bytes]:
-        buf, out, pos = self._buffer, [], 0
-        while len(buf) - pos >= 8:
-            end = pos + 8 + int.from_bytes(buf[pos + 4 : pos + 8], "big")
-            if end > len(buf):
-                break
-            if end > pos + 8:
-                out.append(bytes(buf[pos + 8 : end]))
-            pos = end
+        # One header read and one copy per frame (a Podman log is a frame per line).
+        buf, out, pos, size = self._buffer, [], 0, len(self._buffer)
+        with memoryview(buf) as view:
+            while size - pos >= 8:
+                end = pos + 8 + _FRAME_SIZE.unpack_from(buf, pos + 4)[0]
+                if end > size:
+                    break
+                if end > pos + 8:
+                    out.append(view[pos + 8 : end].tobytes())
+                pos = end
         del buf[:pos]
         return out
 
