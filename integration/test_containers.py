@@ -27,6 +27,7 @@ import pytest
 from kstlib.ops import (
     BackendType,
     ContainerRuntimeNotFoundError,
+    ExecResult,
     SessionAttachError,
     SessionConfig,
     SessionError,
@@ -380,6 +381,11 @@ def test_exec_returns_exit_code_and_output(
     assert runner.exec(name, "sh -c 'echo out; exit 7'") == (7, "out\n")
     code, out = runner.exec(name, ["sh", "-c", "echo err >&2"])
     assert (code, out) == (0, "err\n")
+    # Upstream's attributes: each stream apart, beside the pair.
+    result = runner.exec(name, ["sh", "-c", "echo one; echo two >&2; exit 3"])
+    assert isinstance(result, ExecResult)
+    assert (result.returncode, result.stdout, result.stderr) == (3, "one\n", "two\n")
+    assert sorted(result.output.splitlines()) == ["one", "two"]
 
 
 def free_port() -> int:

@@ -95,6 +95,22 @@ def test_container_follow_yields_the_last_lines_then_follows(
         runner.follow_logs(name, lines=-1)
 
 
+def test_container_backlog_inside_one_busy_second_is_not_sent_again(
+    runner: ContainerRunner, names: Callable[..., str]
+) -> None:
+    # Podman's log times have whole seconds: the 40 lines share one, and the
+    # backlog's tail read holds only the last of them. The stream that follows
+    # resumes at that second; it must not send lines 19-40 again.
+    name = names()
+    busy = GATED.replace("seq 1 5", "seq 1 40").format(gate="/tmp/gate")
+    runner.start(cfg(name, ["sh", "-c", busy]))
+    wait_for(lambda: runner.logs(name).endswith("40"), what="forty lines")
+    lines = runner.follow_logs(name, lines=2)
+    assert take(lines, 2) == ["39", "40"]
+    assert runner.exec(name, ["touch", "/tmp/gate"])[0] == 0
+    assert list(lines) == ["later"]
+
+
 def test_container_follow_backlog_with_timestamps(
     runner: ContainerRunner, names: Callable[..., str]
 ) -> None:

@@ -230,6 +230,8 @@ def test_manager_exec_on_a_container_and_stop_returns_true(
                          base_url=ENGINE_URLS[runner.runtime])
     mgr.start(["sleep", "30"])
     assert mgr.exec(["echo", "hi"]) == (0, "hi\n")
+    done = mgr.exec(["sh", "-c", "echo no >&2; exit 4"])
+    assert (done.returncode, done.stdout, done.stderr) == (4, "", "no\n")
     assert runner.stop(name, graceful=False) is True  # old: None
 
 

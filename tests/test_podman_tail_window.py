@@ -1,6 +1,7 @@
 """Podman 4.3's garbled tail costs a full read only when it touches the lines kept.
 
-The runner asks for more entries than lines (a line may take several); a
+The runner asks for more entries than lines (a line may take several; on
+Podman a few more: its tail glues a line's parts into one entry); a
 garbled entry among the extra ones, older than every line it keeps, changes
 nothing it returns, so no second, full read is made for it.
 """
@@ -33,7 +34,8 @@ def test_a_garble_older_than_the_kept_lines_costs_no_second_read(
 ) -> None:
     engine, asked = _engine(monkeypatch)
     assert engine.logs("bot", 162, keep=100) == GARBLED
-    assert asked == ["162"]
+    # One entry per line on Podman (it glues a line's parts): a few more than kept, not 62.
+    assert asked == ["104"]
 
 
 def test_a_garble_among_the_kept_lines_reads_everything(monkeypatch: pytest.MonkeyPatch) -> None:

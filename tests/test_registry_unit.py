@@ -602,6 +602,9 @@ class StubEngine:
     def start(self, ref: str, name: str) -> None:
         self.calls.append("start")
 
+    def processes(self, ref: str) -> list[tuple[int, int, str]]:
+        return [(42, 1, "/sbin/docker-init -- app"), (43, 42, "app")]  # the init handed over
+
     def pull(self, image: str, tracker: PullTracker, **kw: Any) -> str:
         self.calls.append("pull")
         tracker.finish()

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from kstlib.ops.config_engines import EngineConfig
     from kstlib.ops.container import ContainerRunner
     from kstlib.ops.discovery import EngineUnavailableWarning, auto_detect_backend, list_sessions
+    from kstlib.ops.execresult import ExecResult
     from kstlib.ops.manager import SessionManager
     from kstlib.ops.models import (
         BackendType,
@@ -67,6 +68,7 @@ _LAZY = {
     "ContainerRunner": "kstlib.ops.container",
     "EngineConfig": "kstlib.ops.config_engines",
     "EngineUnavailableWarning": "kstlib.ops.discovery",
+    "ExecResult": "kstlib.ops.execresult",
     "Runner": "kstlib.ops.runner",
     "list_sessions": "kstlib.ops.discovery",
     "SessionManager": "kstlib.ops.manager",
@@ -103,6 +105,7 @@ __all__ = [
     "ContainerRuntimeNotFoundError",
     "EngineConfig",
     "EngineUnavailableWarning",
+    "ExecResult",
     "ImagePullError",
     "OpsError",
     "PullProgress",

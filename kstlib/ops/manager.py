@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.execresult import ExecResult
     from kstlib.ops.swarm.runner import SwarmRunner
 
 
@@ -350,12 +351,13 @@ class SessionManager:
             self.name, since=since, timestamps=timestamps, ansi=ansi, timeout=timeout, lines=lines
         )
 
-    def exec(self, command: Command) -> tuple[int, str]:
+    def exec(self, command: Command) -> ExecResult:
         """Run ``command`` beside the session's process; return ``(exit_code, output)``.
 
-        Containers only (a list is the argv; a string is split with
-        :mod:`shlex`, no shell); a tmux session has no way to run a second
-        process inside it: type into it with :meth:`send_keys`.
+        The pair is an :class:`~kstlib.ops.ExecResult`, which also has ``.returncode``,
+        ``.stdout`` and ``.stderr`` (as upstream's result). Containers only (a list is
+        the argv; a string is split with :mod:`shlex`, no shell); a tmux session has
+        no way to run a second process inside it: type into it with :meth:`send_keys`.
 
         Raises:
             SessionError: the backend cannot exec (tmux).
@@ -373,10 +375,8 @@ class SessionManager:
         """Type ``keys`` into the session's terminal, then Enter unless ``enter=False``.
 
         One tmux key name (``C-c``, ``Escape`` ...) is sent as that key unless
-        ``literal=True``; ``literal=False`` always sends key names.
-
-        tmux only; a container's process reads no keys from kstlib: run a
-        command in it with :meth:`exec`.
+        ``literal=True``; ``literal=False`` always sends key names. tmux only; a
+        container's process reads no keys from kstlib: run a command in it with :meth:`exec`.
 
         Raises:
             SessionError: the backend cannot type keys (containers).

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
+from kstlib.ops.execresult import ExecResult
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, SessionConfig, SessionStatus, SessionTable
 
@@ -115,8 +116,8 @@ class CommandRunner(Protocol):
         False
     """
 
-    def exec(self, name: str, command: str | list[str] | tuple[str, ...]) -> tuple[int, str]:
-        """Run ``command`` in session ``name``; return ``(exit_code, output)``."""
+    def exec(self, name: str, command: str | list[str] | tuple[str, ...]) -> ExecResult:
+        """Run ``command`` in session ``name``; return ``(exit_code, output)`` (an ExecResult)."""
         ...
 
 

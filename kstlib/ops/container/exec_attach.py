@@ -21,6 +21,7 @@ from kstlib.ops.exceptions import (
     SessionConfigError,
     SessionNotFoundError,
 )
+from kstlib.ops.execresult import ExecResult
 from kstlib.ops.models import (
     SessionState,
 )
@@ -44,16 +45,18 @@ __all__ = ["ContainerExecAttach"]
 class ContainerExecAttach(ContainerBase):
     """Exec and attach of :class:`~kstlib.ops.container.runner.ContainerRunner`."""
 
-    def exec(self, name: str, command: str | list[str] | tuple[str, ...]) -> tuple[int, str]:
+    def exec(self, name: str, command: str | list[str] | tuple[str, ...]) -> ExecResult:
         """Run ``command`` in the running container; return ``(exit_code, output)``.
 
         A list is the argv; a string is split with :mod:`shlex` (no shell).
-        Output is stdout then stderr as the engine relays them (no terminal).
-        Bounded by the runner's ``timeout``.
+        Output is stdout and stderr in the order the engine relays them (no
+        terminal). The result is an :class:`~kstlib.ops.ExecResult`: a pair
+        that also has ``.returncode``, ``.stdout`` and ``.stderr`` (each
+        stream alone). Bounded by the runner's ``timeout``.
 
         Example:
             >>> ContainerRunner(runtime="docker").exec("bot", ["echo", "hi"])  # doctest: +SKIP
-            (0, 'hi\\n')
+            ExecResult(returncode=0, stdout='hi\\n', stderr='')
         """
         import shlex
 
@@ -64,8 +67,13 @@ class ContainerExecAttach(ContainerBase):
         argv = shlex.split(checked) if isinstance(checked, str) else list(checked)
         with self._using() as engine:
             _require_engine_name(engine, name)
-            code, output = engine.exec(name, argv)
-        return code, output.decode("utf-8", errors="replace")
+            code, output, out, err = engine.exec(name, argv)
+        return ExecResult(
+            code,
+            output.decode("utf-8", errors="replace"),
+            stdout=out.decode("utf-8", errors="replace"),
+            stderr=err.decode("utf-8", errors="replace"),
+        )
 
     # -- attach -------------------------------------------------------------------------
 

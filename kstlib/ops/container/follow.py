@@ -37,7 +37,7 @@ from kstlib.ops.validators import (
 if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
 from kstlib.ops.container.base import _POLL, ContainerBase
-from kstlib.ops.container.logs import _Cursor, _Lines, _render
+from kstlib.ops.container.logs import _Cursor, _Lines, _parse_stamp, _render, _stamp_moment
 from kstlib.ops.container.states import (
     _RestartWatch,
     _state,
@@ -139,10 +139,7 @@ class ContainerFollow(ContainerBase):
                 if lines:
                     # The backlog: its last lines, then the stream resumes right after them.
                     left()
-                    extra = min(max(lines, 16), 1000)  # entries are not lines: ask for more
-                    entries = engine.logs(
-                        info.id, lines + extra, since=start, timestamps=True, keep=lines
-                    )
+                    entries = self._backlog(engine, info, lines, start)
                     backlog = _Lines(stamped=True, cursor=cursor).feed(entries)
                     for stamp, text in backlog[-lines:]:
                         left()
@@ -185,6 +182,35 @@ class ContainerFollow(ContainerBase):
                     raise SessionTimeoutError(name, runtime, expired) from err
                 raise
 
+    @staticmethod
+    def _backlog(
+        engine: EngineAdapter, info: ContainerInfo, lines: int, start: datetime | None
+    ) -> list[bytes]:
+        """The entries of the last ``lines`` lines, counted as the stream that follows will count.
+
+        The stream resumes at the second of the last entry and skips as many
+        entries of that second as the backlog held. With whole-second times
+        (Podman) a tail read may begin inside that second, or miss an entry of
+        it, while the stream sends the whole second again: it would then skip
+        too few and send lines already yielded (the last backlog line, or
+        more) a second time. So there the entries from that second on are
+        read again the way the stream reads them (``since``, no tail).
+        """
+        extra = min(max(lines, 16), 1000)  # entries are not lines: ask for more
+        try:
+            entries = engine.logs(info.id, lines + extra, since=start, timestamps=True, keep=lines)
+            if not entries or not getattr(engine, "whole_second_stamps", False):
+                return entries
+            stamps = [_parse_stamp(entry.partition(b" ")[0]) for entry in entries]
+            last = next((stamp for stamp in reversed(stamps) if stamp is not None), None)
+            if last is None or (start is not None and start > _stamp_moment(last)):
+                return entries
+            again = engine.logs(info.id, None, since=_stamp_moment(last), timestamps=True)
+        except SessionNotFoundError:
+            return []  # removed meanwhile (Docker may say 409): the follow ends
+        before = [e for e, s in zip(entries, stamps, strict=True) if s is None or s < last]
+        return before + again
+
     def _stream(
         self,
         engine: EngineAdapter,
@@ -203,9 +229,14 @@ class ContainerFollow(ContainerBase):
         run still going; otherwise it is left for the next read.
         """
         heard = False
-        stream = engine.follow_logs(
-            info.id, info.name, tail=tail, since=since, timestamps=True, timeout=left()
-        )
+        try:
+            stream = engine.follow_logs(
+                info.id, info.name, tail=tail, since=since, timestamps=True, timeout=left()
+            )
+        except SessionNotFoundError:
+            # Removed meanwhile (Docker: 409 "dead or marked for removal"): the
+            # inspect that follows tells the session is over.
+            return heard
         try:
             lines = _Lines(stamped=True, cursor=cursor)
             while (entries := stream.read(left())) is not None:

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
 from kstlib.ops.container.base import _POLL, _WAIT_SLICE, _require_engine_name
 from kstlib.ops.container.exec_attach import ContainerExecAttach
+from kstlib.ops.container.execcheck import exec_failure
 from kstlib.ops.container.follow import ContainerFollow
 from kstlib.ops.container.logs import _Lines, _render
 from kstlib.ops.container.states import (
@@ -159,7 +160,26 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
                 except OpsError as cleanup:
                     reason += f" (removing the unstarted container also failed: {cleanup})"
                 raise SessionStartError(name, runtime, reason) from err
-            return _to_status(self._inspect(engine, name, Op.START), runtime)
+            info = self._inspect(engine, name, Op.START)
+            if spec.init and info.id == container_id:
+                info = self._ran_command(engine, info, name)
+            return _to_status(info, runtime)
+
+    def _ran_command(self, engine: EngineAdapter, info: ContainerInfo, name: str) -> ContainerInfo:
+        """The init could run the command (see :mod:`~kstlib.ops.container.execcheck`), or raise."""
+        info, failure = exec_failure(
+            engine,
+            info,
+            time.monotonic() + self.timeout,
+            lambda ref: engine.inspect(ref, Op.START),
+        )
+        if failure is None:
+            return info
+        try:
+            self._remove_quietly(engine, info.id, name, Op.START)
+        except OpsError as cleanup:
+            failure += f" (removing the container also failed: {cleanup})"
+        raise SessionStartError(name, engine.runtime, f"the command could not be run: {failure}")
 
     def _create(self, engine: EngineAdapter, spec: ContainerSpec, config: SessionConfig) -> str:
         """Create the container, pulling its image first as ``config.pull`` says.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import datetime
 
 from kstlib.ops.engines.adapter import ContainerInfo
 from kstlib.ops.models import BackendType, SessionState, SessionStatus
@@ -102,6 +103,22 @@ def _reason(info: ContainerInfo, state: SessionState) -> str | None:
     return None
 
 
+def _last_run(info: ContainerInfo) -> tuple[int | None, datetime | None]:
+    """The exit code and end time of the last run of a container its restart policy reruns.
+
+    Both engines keep ``State.ExitCode`` and ``FinishedAt`` of the run that
+    ended while the restart is pending (Docker's ``restarting``, Podman's
+    ``stopped``), then reset the exit code to 0 when the next run starts
+    (``FinishedAt`` stays): a running container's last code is unknown then.
+    """
+    pending = info.state == "restarting" or _restart_pending(info)
+    if info.restart_policy in _NO_POLICY or (not pending and info.restart_count <= 0):
+        return None, None
+    if pending or info.state not in _LIVE:
+        return info.exit_code, info.finished_at
+    return None, info.finished_at
+
+
 def to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
     """The session status of a container the engine described.
 
@@ -110,6 +127,7 @@ def to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
         7
     """
     state = _state(info)
+    last_code, last_at = _last_run(info)
     return SessionStatus(
         name=info.name,
         state=state,
@@ -123,6 +141,10 @@ def to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
         restart_count=info.restart_count,
         oom_killed=info.oom_killed,
         reason=_reason(info, state),
+        # No windows in a container (upstream says 0: ``window_count > 0`` works).
+        window_count=0,
+        last_exit_code=last_code,
+        last_exited_at=last_at,
     )
 
 

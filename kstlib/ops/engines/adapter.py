@@ -398,8 +398,12 @@ class EngineAdapter(Protocol):
         """Remove the container (it must not run, or it is killed first)."""
         ...
 
-    def exec(self, name: str, argv: list[str]) -> tuple[int, bytes]:
-        """Run ``argv`` in the running container; return its exit code and output."""
+    def exec(self, name: str, argv: list[str]) -> tuple[int, bytes, bytes, bytes]:
+        """Run ``argv`` in the running container: exit code, output (both streams), stdout, stderr."""
+        ...
+
+    def processes(self, ref: str) -> list[tuple[int, int, str]]:
+        """The container's processes: ``(pid, ppid, command line)`` each."""
         ...
 
     def attach_socket(self, name: str) -> AttachHandle:

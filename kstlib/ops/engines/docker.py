@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.engines import http, ssh
 from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, missing_network
+from kstlib.ops.engines.containerinfo import inspect_info, list_info
 from kstlib.ops.engines.errors import (
     did_not_answer,
     on_api_error,
@@ -43,8 +45,9 @@ from kstlib.ops.engines.errors import (
     on_timeout,
     on_unreachable,
 )
-from kstlib.ops.exceptions import OpsError
-from kstlib.ops.translate import CallContext, Op, Table
+from kstlib.ops.engines.payload import integer, obj, seq, text
+from kstlib.ops.exceptions import OpsError, SessionNotFoundError
+from kstlib.ops.translate import CallContext, Op, Table, explanation
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.pull import PullTracker
@@ -64,6 +67,34 @@ def _on_docker_exception(err: Exception, ctx: CallContext) -> OpsError:
     return on_other(err, ctx)
 
 
+def removal_under_way(err: BaseException) -> bool:
+    """Whether an engine error says the container is being removed (HTTP 409).
+
+    Docker answers 409 "removal of container X is already in progress" to a
+    second remove, and "... is dead or marked for removal" to a logs request
+    or a stop while a remove runs: for a read, the container is gone.
+
+    Example:
+        >>> class Conflict(Exception):
+        ...     status_code, explanation = 409, "removal of container ab is already in progress"
+        >>> removal_under_way(Conflict()), removal_under_way(ValueError("removal in progress"))
+        (True, False)
+    """
+    if (
+        getattr(err, "status_code", None) != 409
+        and getattr(getattr(err, "response", None), "status_code", None) != 409
+    ):
+        return False
+    words = explanation(err).lower()
+    return "marked for removal" in words or ("removal" in words and "in progress" in words)
+
+
+def _on_docker_api_error(err: Exception, ctx: CallContext) -> OpsError:
+    if ctx.op is not Op.START and ctx.name is not None and removal_under_way(err):
+        return on_not_found(err, ctx)  # being removed: gone, for what this call wanted
+    return on_api_error(err, ctx)
+
+
 @lru_cache(maxsize=1)
 def table() -> Table:
     """The Docker translation table: SDK exception types -> handler, first match wins.
@@ -74,6 +105,8 @@ def table() -> Table:
     ``docker.errors.ImageNotFound``                             op error naming the image
     ``docker.errors.NotFound`` (404)                            ``SessionNotFoundError``
     ``docker.errors.APIError``: 409 on create, "already in use"  ``SessionExistsError``
+    ``docker.errors.APIError`` 409 "marked for removal" (not
+    a start)                                                    ``SessionNotFoundError``
     ``docker.errors.APIError`` (other)                          op error with the engine's words
     transport errors (refused, timed out, no socket, denied)    see ``http.transport_rows()``
     ssh errors once connected (paramiko, e.g. sshd gone)        ``ContainerRuntimeNotFoundError``
@@ -88,7 +121,7 @@ def table() -> Table:
 
     Example:
         >>> [h.__name__ for _, h in table()][:3]
-        ['on_image_missing', 'on_not_found', 'on_api_error']
+        ['on_image_missing', 'on_not_found', '_on_docker_api_error']
     """
     import docker.errors
     import requests.exceptions
@@ -96,7 +129,7 @@ def table() -> Table:
     return (
         ((docker.errors.ImageNotFound,), on_image_missing),
         ((docker.errors.NotFound,), on_not_found),
-        ((docker.errors.APIError,), on_api_error),
+        ((docker.errors.APIError,), _on_docker_api_error),
         *http.transport_rows(),
         *ssh.table_rows(),
         ((docker.errors.DockerException,), _on_docker_exception),
@@ -122,12 +155,14 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         >>> info.name, info.state, info.pid, info.exit_code, info.image, info.labels
         ('bot', 'exited', None, 3, 'app:1', {})
     """
-    config = payload.get("Config") or {}
-    return http.inspect_info(
+    payload = obj(payload, "the inspect answer")
+    config = obj(payload.get("Config"), "Config")
+    image = text(config.get("Image"), "Config.Image") or text(payload.get("Image"), "Image")
+    return inspect_info(
         payload,
-        image=str(config.get("Image") or payload.get("Image") or "") or None,
+        image=image or None,
         # Docker sets OOMKilled when the kernel's OOM killer hit a process of the container.
-        oom_killed=bool((payload.get("State") or {}).get("OOMKilled")),
+        oom_killed=bool(obj(payload.get("State"), "State").get("OOMKilled")),
     )
 
 
@@ -145,14 +180,18 @@ def info_from_list(item: Mapping[str, Any]) -> ContainerInfo:
         >>> info.name, info.exit_code, info.managed, info.created_at.year
         ('bot', 3, True, 2024)
     """
-    names = [str(n) for n in item.get("Names") or []]
+    item = obj(item, "a listed container")
+    names = [text(n, "Names[]") for n in seq(item.get("Names"), "Names")]
     # A linked container also lists "/other/alias"; its own name has one slash.
     own = [n.lstrip("/") for n in names if n.count("/") <= 1]
-    match = _EXITED_RE.match(str(item.get("Status") or ""))
-    return http.list_info(
+    match = _EXITED_RE.match(text(item.get("Status"), "Status")[:200])
+    code = integer(int(match.group(1)), "Status (exit code)") if match else None
+    return list_info(
         item,
-        name=own[0] if own else (names[0].lstrip("/") if names else str(item.get("Id", ""))[:12]),
-        exit_code=int(match.group(1)) if match else None,
+        name=own[0]
+        if own
+        else (names[0].lstrip("/") if names else text(item.get("Id"), "Id")[:12]),
+        exit_code=code,
     )
 
 
@@ -199,10 +238,15 @@ class DockerEngine(http.HttpEngine):
             'Docker 20.10.24+dfsg1 (API 1.41)'
         """
         with self._translate(Op.READ, None):
-            info = self.api.version()
-        components = " ".join(str(c.get("Name", "")) for c in info.get("Components") or [])
+            info = obj(self.api.version(), "the version answer")
+            components = " ".join(
+                text(obj(c, "Components[]").get("Name"), "Components[].Name")
+                for c in seq(info.get("Components"), "Components")
+            )
+            version = text(info.get("Version"), "Version")[:100] or "?"
+            api = text(info.get("ApiVersion"), "ApiVersion")[:20] or "?"
         engine = "Podman" if "podman" in components.lower() else "Docker"
-        return f"{engine} {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+        return f"{engine} {version} (API {api})"
 
     def create(self, spec: ContainerSpec) -> str:
         """Create the container described by ``spec`` (``create_container``); return its id.
@@ -247,7 +291,7 @@ class DockerEngine(http.HttpEngine):
                 ports=[(p.container_port, p.protocol) for p in spec.ports] or None,
                 host_config=host_config,
             )
-        return str(created["Id"])
+            return text(obj(created, "the create answer").get("Id"), "Id")
 
     def has_network(self, network: str) -> bool:
         """Whether a network of that exact name exists (``networks``, filtered by name).
@@ -258,8 +302,11 @@ class DockerEngine(http.HttpEngine):
         """
         with self._translate(Op.START, None):
             found = self.api.networks(names=[network])
-        # The engine's name filter matches parts of names too.
-        return any(item.get("Name") == network for item in found or [])
+            # The engine's name filter matches parts of names too.
+            return any(
+                obj(item, "a network").get("Name") == network
+                for item in seq(found, "the network list")
+            )
 
     def start(self, ref: str, name: str) -> None:
         """Start a created container (``POST /containers/{id}/start``).
@@ -288,7 +335,11 @@ class DockerEngine(http.HttpEngine):
             ['bot']
         """
         with self._translate(Op.READ, None):
-            return [info_from_list(item) for item in self.api.containers(all=True)]
+            found = seq(self.api.containers(all=True), "the container list")
+            return [info_from_list(item) for item in found]
+
+    def _top(self, ref: str) -> Any:
+        return self.api.top(ref, ps_args="-o pid,ppid,args")
 
     def _logs_request(self, ref: str, params: dict[str, str], **options: Any) -> Any:
         return self.api._get(self.api._url("/containers/{0}/logs", ref), params=params, **options)
@@ -302,7 +353,7 @@ class DockerEngine(http.HttpEngine):
         Example:
             >>> engine.stop("bot", "bot", 10)  # doctest: +SKIP
         """
-        with self._translate(Op.STOP, name, extra=timeout):
+        with self._removed_meanwhile(ref, name), self._translate(Op.STOP, name, extra=timeout):
             self.api.stop(ref, timeout=math.ceil(timeout))
 
     def kill(self, ref: str, name: str) -> None:
@@ -311,7 +362,7 @@ class DockerEngine(http.HttpEngine):
         Example:
             >>> engine.kill("bot", "bot")  # doctest: +SKIP
         """
-        with self._translate(Op.STOP, name):
+        with self._removed_meanwhile(ref, name), self._translate(Op.STOP, name):
             self.api.kill(ref, signal="SIGKILL")
 
     def _wait(self, name: str, timeout: float) -> object:
@@ -326,21 +377,53 @@ class DockerEngine(http.HttpEngine):
         Example:
             >>> engine.remove("bot", "bot")  # doctest: +SKIP
         """
-        with self._translate(op, name):
+        with self._removed_meanwhile(ref, name), self._translate(op, name):
             self.api.remove_container(ref, v=True, force=True)
 
-    def exec(self, name: str, argv: list[str]) -> tuple[int, bytes]:
-        """Run ``argv`` in the container (exec create, start, inspect); its exit code and output.
+    @contextmanager
+    def _removed_meanwhile(self, ref: str, name: str) -> Iterator[None]:
+        """A remove by someone else under way (HTTP 409): wait until it is done, then not found.
+
+        What stop() wanted happened; waiting (at most the engine timeout)
+        means the name is free once the caller returns.
+        """
+        import docker.errors
+
+        try:
+            yield
+        except OpsError as err:
+            if not removal_under_way(err.__cause__ or err):
+                raise
+            deadline = time.monotonic() + self.timeout
+            with self._translate(Op.STOP, name, call="inspect_container"):
+                while time.monotonic() < deadline:
+                    try:
+                        self.api.inspect_container(ref)
+                    except docker.errors.NotFound:
+                        break
+                    time.sleep(0.05)
+            raise SessionNotFoundError(name, RUNTIME) from err
+
+    def exec(self, name: str, argv: list[str]) -> tuple[int, bytes, bytes, bytes]:
+        """Run ``argv`` in the container (exec create, start, inspect); its code, output, stdout, stderr.
 
         Example:
             >>> engine.exec("bot", ["echo", "hi"])  # doctest: +SKIP
-            (0, b'hi\\n')
+            (0, b'hi\\n', b'hi\\n', b'')
         """
+        both, out, err = bytearray(), bytearray(), bytearray()
         with self._translate(Op.READ, name):
             created = self.api.exec_create(name, argv, stdout=True, stderr=True, tty=False)
-            output = self.api.exec_start(created["Id"], tty=False)
-            code = self.api.exec_inspect(created["Id"]).get("ExitCode")
-        return http.exit_code(code), bytes(output or b"")
+            exec_id = text(obj(created, "the exec answer").get("Id"), "Id")
+            # One (stdout, stderr) pair per frame, in the order the engine sent them.
+            for chunk_out, chunk_err in self.api.exec_start(
+                exec_id, tty=False, stream=True, demux=True
+            ):
+                both += (chunk_out or b"") + (chunk_err or b"")
+                out += chunk_out or b""
+                err += chunk_err or b""
+            code = obj(self.api.exec_inspect(exec_id), "the exec inspect").get("ExitCode")
+        return http.exit_code(code), bytes(both), bytes(out), bytes(err)
 
     def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
         return self.api, self._translate(Op.ATTACH, name, call=call)
@@ -416,6 +499,7 @@ class DockerEngine(http.HttpEngine):
                 response.close()
         self._check_pull(tracker, ctx, docker.errors.APIError, credentials=credentials)
         with self._translate(Op.START, session, image=image):
-            image_id = str(self.api.inspect_image(image).get("Id") or "") or None
+            found = obj(self.api.inspect_image(image), "the image inspect")
+            image_id = text(found.get("Id"), "Id") or None
         tracker.finish()
         return image_id

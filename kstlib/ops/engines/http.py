@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from kstlib.ops.engines import ssh
 from kstlib.ops.engines.adapter import DETACH_KEYS, AttachHandle, ContainerInfo
+from kstlib.ops.engines.deadline import bounded
 from kstlib.ops.engines.errors import (
     did_not_answer,
     on_connection_error,
@@ -32,11 +33,10 @@ from kstlib.ops.engines.errors import (
     on_timeout,
     on_unreachable,
 )
+from kstlib.ops.engines.payload import top_rows
 from kstlib.ops.engines.streams import (
     LogStream,
     log_params,
-    parse_timestamp,
-    restart_policy,
     split_entries,
 )
 from kstlib.ops.exceptions import (
@@ -55,8 +55,6 @@ __all__ = [
     "Translator",
     "docker_api",
     "exit_code",
-    "inspect_info",
-    "list_info",
     "raw_socket",
     "transport_rows",
     "uses_proxy",
@@ -183,14 +181,29 @@ def docker_api(endpoint: str, timeout: float, translate: Translator) -> Any:
 
     if ssh.is_ssh(endpoint):
         return _docker_api_ssh(endpoint, timeout, translate)
+    import docker.constants
+    import docker.errors
+    import docker.utils
+
     with translate(Op.READ, None, endpoint, timeout, connecting=True, call="connect"):
-        api = docker.APIClient(
+        # The SDK's own "auto" asks the version in the constructor, where no
+        # deadline can reach it: ask it here, bounded as every call.
+        api: Any = docker.APIClient(
             base_url=endpoint,
-            version="auto",
+            version=docker.constants.MINIMUM_DOCKER_API_VERSION,
             timeout=timeout,  # type: ignore[arg-type]  # requests takes floats
         )
-    if not uses_proxy(endpoint):
-        api.trust_env = False
+        if not uses_proxy(endpoint):
+            api.trust_env = False
+        with bounded(api, timeout):
+            version = api._retrieve_server_version()
+        if not isinstance(version, str) or docker.utils.version_lt(
+            version, docker.constants.MINIMUM_DOCKER_API_VERSION
+        ):
+            raise docker.errors.DockerException(
+                f"Error while fetching server API version: unusable version {version!r:.40}"
+            )
+        api._version = version
     return api
 
 
@@ -246,67 +259,13 @@ def raw_socket(sock: Any) -> socket.socket:
     return inner
 
 
-def inspect_info(
-    payload: Mapping[str, Any], *, image: str | None, oom_killed: bool | None
-) -> ContainerInfo:
-    """Normalise an inspect payload (``GET /containers/{id}/json``, both APIs).
-
-    The two fields the engines spell differently are the caller's: ``image``
-    and ``oom_killed``.
-
-    Example:
-        >>> info = inspect_info({"Id": "abc", "Name": "/bot", "State": {"Status": "exited",
-        ...     "Pid": 0, "ExitCode": 3}}, image="app:1", oom_killed=None)
-        >>> info.name, info.state, info.pid, info.exit_code
-        ('bot', 'exited', None, 3)
-    """
-    state = payload.get("State") or {}
-    config = payload.get("Config") or {}
-    pid = state.get("Pid")
-    code = state.get("ExitCode")
-    policy, retries = restart_policy(payload.get("HostConfig"))
-    mode = (payload.get("HostConfig") or {}).get("NetworkMode")
-    return ContainerInfo(
-        network_mode=str(mode) if mode else None,
-        id=str(payload.get("Id", "")),
-        name=str(payload.get("Name") or "").lstrip("/"),
-        state=str(state.get("Status") or "unknown"),
-        pid=int(pid) if isinstance(pid, int) and pid > 0 else None,
-        exit_code=int(code) if isinstance(code, int) else None,
-        created_at=parse_timestamp(payload.get("Created")),
-        image=image,
-        labels=dict(config.get("Labels") or {}),
-        tty=bool(config.get("Tty")),
-        restart_count=int(payload.get("RestartCount") or 0),
-        restart_policy=policy,
-        restart_retries=retries,
-        started_at=parse_timestamp(state.get("StartedAt")),
-        finished_at=parse_timestamp(state.get("FinishedAt")),
-        oom_killed=oom_killed,
-        error=str(state.get("Error") or "") or None,
-    )
-
-
-def list_info(
-    item: Mapping[str, Any], *, name: str, exit_code: int | None, pid: int | None = None
-) -> ContainerInfo:
-    """Normalise one entry of a container listing; the engine-specific fields are the caller's.
-
-    Example:
-        >>> list_info({"Id": "abc", "State": "running", "Labels": None}, name="bot",
-        ...           exit_code=None).state
-        'running'
-    """
-    return ContainerInfo(
-        id=str(item.get("Id", "")),
-        name=name,
-        state=str(item.get("State") or "unknown"),
-        pid=pid,
-        exit_code=exit_code,
-        created_at=parse_timestamp(item.get("Created")),
-        image=str(item.get("Image") or "") or None,
-        labels=dict(item.get("Labels") or {}),
-    )
+@contextmanager
+def _bounded_call(
+    translation: AbstractContextManager[None], session: Any, seconds: float
+) -> Iterator[None]:
+    """The call translated, and bounded in all (:func:`~kstlib.ops.engines.deadline.bounded`)."""
+    with translation, bounded(session, seconds):
+        yield
 
 
 class HttpBase:
@@ -345,7 +304,16 @@ class HttpBase:
     ) -> AbstractContextManager[None]:
         # The calling method names the engine call in the DEBUG log.
         call = call or sys._getframe(1).f_code.co_name
-        return self.translate(op, name, self.endpoint, self.timeout + extra, image=image, call=call)
+        seconds = self.timeout + extra
+        translation = self.translate(op, name, self.endpoint, seconds, image=image, call=call)
+        return _bounded_call(translation, self._session(), seconds)
+
+    def _session(self) -> Any:
+        """The SDK client's ``requests.Session`` (its calls get a total deadline).
+
+        Docker's ``api``, or podman-py's ``client.api``.
+        """
+        return getattr(self, "api", None) or getattr(getattr(self, "client", None), "api", None)
 
     # -- the SDK calls a subclass provides ------------------------------------------------
 
@@ -561,3 +529,17 @@ class HttpEngine(HttpBase):
                 credentials=credentials,
                 timeout=ctx.timeout,
             ) from api_error(words, explanation=words)
+
+    def processes(self, ref: str) -> list[tuple[int, int, str]]:
+        """The container's processes as ``(pid, ppid, command line)`` (one ``top`` call).
+
+        Example:
+            >>> engine.processes("bot")  # doctest: +SKIP
+            [(4242, 4220, '/sbin/docker-init -- sleep 30'), (4260, 4242, 'sleep 30')]
+        """
+        with self._translate(Op.START, ref):
+            return top_rows(self._top(ref))
+
+    def _top(self, ref: str) -> Any:
+        """The SDK's ``top`` answer with pid, ppid and command line columns."""
+        raise NotImplementedError

@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kstlib.ops.engines import http
 from kstlib.ops.engines.adapter import ContainerInfo
+from kstlib.ops.engines.containerinfo import inspect_info, list_info
+from kstlib.ops.engines.payload import integer, obj, seq, text
 
 __all__ = ["info_from_inspect", "info_from_list"]
 
@@ -31,13 +32,15 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         >>> info.pid, info.managed, info.created_at.isoformat()
         (4242, True, '2024-05-01T14:00:00.123456+02:00')
     """
-    config = payload.get("Config") or {}
-    return http.inspect_info(
+    payload = obj(payload, "the inspect answer")
+    config = obj(payload.get("Config"), "Config")
+    image = text(payload.get("ImageName"), "ImageName") or text(config.get("Image"), "Config.Image")
+    return inspect_info(
         payload,
-        image=str(payload.get("ImageName") or config.get("Image") or "") or None,
+        image=image or None,
         # Podman 4.3 reports OOMKilled false even when the OOM killer struck:
         # only a true value tells anything.
-        oom_killed=True if (payload.get("State") or {}).get("OOMKilled") is True else None,
+        oom_killed=True if obj(payload.get("State"), "State").get("OOMKilled") is True else None,
     )
 
 
@@ -51,14 +54,14 @@ def info_from_list(item: Mapping[str, Any]) -> ContainerInfo:
         >>> info.name, info.exit_code, info.pid, info.managed
         ('bot', 3, None, False)
     """
-    names = [str(n) for n in item.get("Names") or []]
-    pid = item.get("Pid")
-    code = item.get("ExitCode")
-    return http.list_info(
+    item = obj(item, "a listed container")
+    names = [text(n, "Names[]") for n in seq(item.get("Names"), "Names")]
+    pid = integer(item.get("Pid"), "Pid")
+    return list_info(
         item,
-        name=names[0].lstrip("/") if names else str(item.get("Id", ""))[:12],
-        exit_code=int(code) if isinstance(code, int) else None,
-        pid=int(pid) if isinstance(pid, int) and pid > 0 else None,
+        name=names[0].lstrip("/") if names else text(item.get("Id"), "Id")[:12],
+        exit_code=integer(item.get("ExitCode"), "ExitCode"),
+        pid=pid if pid is not None and pid > 0 else None,
     )
 
 

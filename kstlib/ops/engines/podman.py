@@ -55,6 +55,7 @@ from urllib.parse import quote_plus
 
 from kstlib.ops.engines import http, podman_ssh, ssh
 from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, missing_network
+from kstlib.ops.engines.deadline import bounded
 from kstlib.ops.engines.errors import (
     on_api_error,
     on_image_missing,
@@ -69,8 +70,9 @@ from kstlib.ops.engines.libpod import (
     info_from_inspect,
     info_from_list,
 )
+from kstlib.ops.engines.payload import obj, seq
 from kstlib.ops.engines.streams import (
-    demux,
+    demux_streams,
     log_params,
 )
 from kstlib.ops.exceptions import OpsError, SessionAttachError, SessionConfigError
@@ -180,6 +182,7 @@ class PodmanEngine(http.HttpEngine):
     translate = translate
     #: Podman 4.3 may skip lines of a followed log once the container has stopped.
     follow_needs_check = True
+    whole_second_stamps = True  # its APIs' log times (see kstlib.ops.container.follow)
 
     def __init__(self, client: Any, endpoint: str, timeout: float) -> None:
         super().__init__(endpoint, timeout)
@@ -213,7 +216,8 @@ class PodmanEngine(http.HttpEngine):
             client = podman.PodmanClient(base_url=endpoint, timeout=timeout)
             if not http.uses_proxy(endpoint):
                 client.api.trust_env = False
-            response = client.api.get("/_ping")
+            with bounded(client.api, timeout):
+                response = client.api.get("/_ping")
             status = int(response.status_code)
         if status != 200:
             raise unreachable(
@@ -399,8 +403,11 @@ class PodmanEngine(http.HttpEngine):
             ['bot']
         """
         with self._translate(Op.READ, None):
-            found = self.client.containers.list(all=True, sparse=True)
-            return [info_from_list(c.attrs) for c in found if not c.attrs.get("IsInfra")]
+            # containers.list's own request, without building a model per container.
+            response = self.client.api.get("/containers/json", params={"all": True})
+            response.raise_for_status()
+            found = [obj(c, "a listed container") for c in seq(response.json(), "the list")]
+            return [info_from_list(c) for c in found if not c.get("IsInfra")]
 
     def _read_logs(
         self,
@@ -410,6 +417,8 @@ class PodmanEngine(http.HttpEngine):
         timestamps: bool,
         keep: int | None = None,
     ) -> list[bytes]:
+        # An entry is a whole line here (glued, see below): no need to ask for more.
+        tail = tail if tail is None or keep is None else min(tail, keep + 4)
         entries = self._log_entries(name, log_params(tail, since, timestamps))
         used = entries if keep is None else _last_lines(entries, keep)
         if tail is not None and _garbled_tail(used, timestamps):
@@ -417,6 +426,13 @@ class PodmanEngine(http.HttpEngine):
             # line before; a read from the start is right (the caller cuts it).
             entries = self._log_entries(name, log_params(None, since, timestamps))
         return entries
+
+    def _top(self, ref: str) -> Any:
+        response = self.client.api.get(
+            f"/containers/{ref}/top", params={"ps_args": "pid,ppid,args"}
+        )
+        response.raise_for_status()
+        return response.json()
 
     def _logs_request(self, ref: str, params: dict[str, str], **options: Any) -> Any:
         return self.client.api.get(f"/containers/{ref}/logs", params=params, **options)
@@ -459,17 +475,17 @@ class PodmanEngine(http.HttpEngine):
         with self._translate(op, name, extra=10):
             self.client.containers.remove(ref, force=True, v=True)
 
-    def exec(self, name: str, argv: list[str]) -> tuple[int, bytes]:
-        """Run ``argv`` in the container (``exec_run``, output demultiplexed); its code and output.
+    def exec(self, name: str, argv: list[str]) -> tuple[int, bytes, bytes, bytes]:
+        """Run ``argv`` in the container (``exec_run``); its code, output, stdout and stderr.
 
         Example:
             >>> engine.exec("bot", ["sh", "-c", "echo hi >&2"])  # doctest: +SKIP
-            (0, b'hi\\n')
+            (0, b'hi\\n', b'', b'hi\\n')
         """
         with self._translate(Op.READ, name):
             code, output = self._container(name).exec_run(argv, stdout=True, stderr=True, tty=False)
         payload = output if isinstance(output, bytes) else b""
-        return http.exit_code(code), demux(payload)
+        return (http.exit_code(code), *demux_streams(payload))
 
     def compat(self) -> Any:
         """A docker SDK ``APIClient`` on this service's Docker-compatible API (for attach).

@@ -26,7 +26,7 @@ from typing import Any
 
 from kstlib.ops.images import ProgressCallback, PullProgress, pull_failure
 
-__all__ = ["PullTracker", "translate_pull_error"]
+__all__ = ["PullTracker", "engine_words", "translate_pull_error"]
 
 logger = logging.getLogger("kstlib.ops.pull")
 
@@ -41,6 +41,33 @@ _DOCKER_STATUS = {
     "pull complete": "done",
 }
 _BLOB_RE = re.compile(r"Copying blob (?:sha256:)?([0-9a-f]{12})[0-9a-f]*(.*)")
+#: Characters of an engine's or registry's words kept in an error or a progress line.
+WORDS_LIMIT = 500
+
+
+def engine_words(value: object, limit: int = WORDS_LIMIT) -> str:
+    r"""Words an engine or registry sent, safe to show: one line, bounded, no control character.
+
+    A registry chooses its error text: an escape sequence in it must not
+    reach a terminal (it could set the title, write the clipboard, move the
+    cursor), nor 20 KB of it a message. Control characters are written out
+    (``\x1b``); past ``limit`` characters the rest is counted, not shown.
+
+    Example:
+        >>> engine_words("denied\x1b]52;c;aGk=\x07 now")
+        'denied\\x1b]52;c;aGk=\\x07 now'
+        >>> engine_words("x" * 600, limit=10)
+        'xxxxxxxxxx... (590 more characters)'
+    """
+    text = str(value)
+    cut = text[:limit]
+    shown = "".join(
+        ch if ch.isprintable() else (f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
+        for ch in cut
+    )
+    if len(text) > limit:
+        shown += f"... ({len(text) - limit} more characters)"
+    return shown
 
 
 def _short(layer: object) -> str | None:
@@ -127,25 +154,29 @@ class PullTracker:
         """
         if not isinstance(item, Mapping):
             return
-        error = item.get("error") or (item.get("errorDetail") or {}).get("message")
+        detail = item.get("errorDetail")
+        error = item.get("error") or (
+            detail.get("message") if isinstance(detail, Mapping) else None
+        )
         if error:
-            self.error = str(error)
+            self.error = engine_words(error)
             return
         if "stream" in item:
-            self._feed_stream(str(item["stream"]).strip())
+            self._feed_stream(engine_words(str(item["stream"]).strip()))
             return
         if "status" not in item and item.get("id"):
-            self.image_id = str(item["id"])  # Podman's last item: the image id
+            self.image_id = engine_words(item["id"], 200)  # Podman's last item: the image id
             return
-        status = str(item.get("status") or "").strip()
+        status = engine_words(str(item.get("status") or "").strip())
         word = _DOCKER_STATUS.get(status.lower())
         layer = _short(item.get("id"))
         if word is None or layer is None:
             if status:
                 self._emit(PullProgress(self.image, None, "info", detail=status))
             return
-        detail = item.get("progressDetail") or {}
-        current, total = detail.get("current"), detail.get("total")
+        progress = item.get("progressDetail")
+        progress = progress if isinstance(progress, Mapping) else {}
+        current, total = progress.get("current"), progress.get("total")
         if isinstance(total, int) and total > 0:
             self._sizes[layer] = total
         self._emit(
@@ -248,7 +279,7 @@ def translate_pull_error(
         return pull_failure(
             image,
             ctx.runtime,
-            explanation(err),
+            engine_words(explanation(err)),
             session=session,
             credentials=credentials,
             timeout=ctx.timeout,
@@ -259,7 +290,7 @@ def translate_pull_error(
     return pull_failure(
         image,
         ctx.runtime,
-        explanation(err),
+        engine_words(explanation(err)),
         kind="other",
         session=session,
         credentials=credentials,

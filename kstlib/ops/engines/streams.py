@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+import struct
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
@@ -41,20 +42,26 @@ def parse_timestamp(value: object) -> datetime | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc) if value > 0 else None
+        try:
+            return datetime.fromtimestamp(value, tz=timezone.utc) if value > 0 else None
+        except (OverflowError, OSError, ValueError):
+            return None  # no time a clock can show: as good as none
     if not isinstance(value, str):
         return None
-    match = _TIMESTAMP_RE.match(value.strip())
+    match = _TIMESTAMP_RE.match(value[:64].strip())
     if match is None:
         return None
     date, clock, fraction, zone = match.groups()
     micros = int((fraction or "0")[:6].ljust(6, "0"))
     tz = timezone.utc
-    if zone and zone != "Z":
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    parsed = datetime.fromisoformat(f"{date}T{clock}").replace(microsecond=micros, tzinfo=tz)
+    try:
+        if zone and zone != "Z":
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        parsed = datetime.fromisoformat(f"{date}T{clock}").replace(microsecond=micros, tzinfo=tz)
+    except ValueError:
+        return None  # month 13, hour 25, a zone past a day: not a time
     return None if parsed.year <= 1 else parsed
 
 
@@ -72,17 +79,35 @@ def demux(payload: bytes) -> bytes:
         >>> demux(b"plain tty output\\r\\n")
         b'plain tty output\\r\\n'
     """
-    chunks: list[bytes] = []
+    return demux_streams(payload)[0]
+
+
+def demux_streams(payload: bytes) -> tuple[bytes, bytes, bytes]:
+    """The frames of a multiplexed stream: ``(all in order, stdout's, stderr's)``.
+
+    Raw output (a terminal: not framed) is all stdout.
+
+    Example:
+        >>> demux_streams(b"\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x01a\\x02\\x00\\x00\\x00\\x00\\x00\\x00\\x01b")
+        (b'ab', b'a', b'b')
+        >>> demux_streams(b"raw")
+        (b'raw', b'raw', b'')
+    """
+    frames: list[tuple[int, bytes]] = []
     index, size = 0, len(payload)
     while index < size:
         if size - index < 8 or payload[index] > 2 or payload[index + 1 : index + 4] != b"\0\0\0":
-            return payload
+            return payload, payload, b""
         end = index + 8 + int.from_bytes(payload[index + 4 : index + 8], "big")
         if end > size:
-            return payload
-        chunks.append(payload[index + 8 : end])
+            return payload, payload, b""
+        frames.append((payload[index], payload[index + 8 : end]))
         index = end
-    return b"".join(chunks)
+    return (
+        b"".join(data for _, data in frames),
+        b"".join(data for kind, data in frames if kind != 2),
+        b"".join(data for kind, data in frames if kind == 2),
+    )
 
 
 def restart_policy(host_config: Mapping[str, Any] | None) -> tuple[str, int]:
@@ -96,9 +121,11 @@ def restart_policy(host_config: Mapping[str, Any] | None) -> tuple[str, int]:
         >>> restart_policy(None)
         ('', 0)
     """
-    policy = (host_config or {}).get("RestartPolicy") or {}
-    retries = policy.get("MaximumRetryCount")
-    return str(policy.get("Name") or ""), int(retries) if isinstance(retries, int) else 0
+    from kstlib.ops.engines.payload import integer, obj, text
+
+    policy = obj(obj(host_config, "HostConfig").get("RestartPolicy"), "RestartPolicy")
+    retries = integer(policy.get("MaximumRetryCount"), "RestartPolicy.MaximumRetryCount")
+    return text(policy.get("Name"), "RestartPolicy.Name"), retries or 0
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -146,6 +173,7 @@ def log_params(
 
 
 _DOCKER_PARTIAL = 16 * 1024
+_FRAME_SIZE = struct.Struct(">I")
 _STAMP_PREFIX_RE = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d) ")
 
 
@@ -232,14 +260,16 @@ class EntrySplitter:
         return bytes(buf[1:4]) == b"\0\0\0"
 
     def _frames(self) -> list[bytes]:
-        buf, out, pos = self._buffer, [], 0
-        while len(buf) - pos >= 8:
-            end = pos + 8 + int.from_bytes(buf[pos + 4 : pos + 8], "big")
-            if end > len(buf):
-                break
-            if end > pos + 8:
-                out.append(bytes(buf[pos + 8 : end]))
-            pos = end
+        # One header read and one copy per frame (a Podman log is a frame per line).
+        buf, out, pos, size = self._buffer, [], 0, len(self._buffer)
+        with memoryview(buf) as view:
+            while size - pos >= 8:
+                end = pos + 8 + _FRAME_SIZE.unpack_from(buf, pos + 4)[0]
+                if end > size:
+                    break
+                if end > pos + 8:
+                    out.append(view[pos + 8 : end].tobytes())
+                pos = end
         del buf[:pos]
         return out
 

@@ -58,6 +58,7 @@ from kstlib.ops.validators import (
 if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
     from kstlib.ops.engines.services import ServiceEngine
+    from kstlib.ops.execresult import ExecResult
 
 __all__ = ["SwarmRunner"]
 
@@ -100,6 +101,7 @@ def _to_status(service: _Service, view: TaskView) -> SessionStatus:
         nodes=view.nodes,
         last_exit_code=view.last_exit_code,
         last_exited_at=view.last_exited_at,
+        window_count=0,  # no windows in a service (as for containers)
     )
 
 
@@ -540,7 +542,7 @@ class SwarmRunner:
             "(backend='docker', base_url of that node)",
         )
 
-    def exec(self, name: str, command: str | list[str] | tuple[str, ...]) -> tuple[int, str]:
+    def exec(self, name: str, command: str | list[str] | tuple[str, ...]) -> ExecResult:
         """Not possible: a manager cannot run a command in a task (it may run on another node).
 
         Example:

@@ -1,0 +1,63 @@
+"""A start whose command cannot be executed raises SessionStartError and leaves nothing behind.
+
+Without an init the engine refuses the start itself; with one (the default)
+the init reports the failed exec and exits (Docker's tini: 127 or 126).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from kstlib.ops import SessionStartError, SessionState
+from kstlib.ops.container import ContainerRunner
+
+from . import test_containers as base
+
+runtime, runner, names = base.runtime, base.runner, base.names
+cfg = base.cfg
+
+CASES = [
+    pytest.param(["no-such-program"], "no such file|not found", id="not-found"),
+    pytest.param(["/etc/passwd"], "permission denied", id="not-executable"),
+    pytest.param(["/tmp"], "permission denied", id="a-directory"),
+]
+
+
+@pytest.mark.parametrize(("command", "words"), CASES)
+def test_engine_refuses_the_start_without_init(
+    runner: ContainerRunner, names: Callable[..., str], command: list[str], words: str
+) -> None:
+    name = names()
+    with pytest.raises(SessionStartError, match=f"(?i){words}") as caught:
+        runner.start(cfg(name, command, init=False))
+    assert caught.value.name == name
+    assert not runner.exists(name)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("runtime", ["docker"], indirect=True)
+@pytest.mark.parametrize(("command", "words"), CASES)
+def test_docker_init_that_cannot_exec_is_a_start_error(
+    runner: ContainerRunner, names: Callable[..., str], command: list[str], words: str
+) -> None:
+    name = names()
+    with pytest.raises(SessionStartError, match=f"(?i)could not be run: .*{words}"):
+        runner.start(cfg(name, command))
+    assert not runner.exists(name)
+
+
+def test_commands_that_run_and_end_at_once_are_not_start_errors(
+    runner: ContainerRunner, names: Callable[..., str]
+) -> None:
+    # The same exit codes, from a command that did run: a session like any other.
+    for code in (1, 126, 127):
+        name = names()
+        st = runner.start(cfg(name, ["sh", "-c", f"echo ran; exit {code}"]))
+        assert st.name == name
+        base.wait_for(lambda name=name: runner.status(name).state is SessionState.EXITED)
+        assert runner.status(name).exit_code == code
+        assert runner.logs(name) == "ran"
+    name = names()
+    assert runner.start(cfg(name, ["sleep", "300"])).state is SessionState.RUNNING
