@@ -31,7 +31,7 @@ def test_every_public_name_is_importable_and_documented() -> None:
 
 
 def test_engine_config_is_exported_from_one_public_path() -> None:
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig
 
     assert ops.EngineConfig is EngineConfig and "EngineConfig" in ops.__all__
     assert sorted(ops.__all__) == sorted(set(ops.__all__)) == ops.__dir__()

@@ -37,10 +37,11 @@ from kstlib.ops.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig
     from kstlib.ops.container import ContainerRunner
     from kstlib.ops.discovery import EngineUnavailableWarning, auto_detect_backend, list_sessions
     from kstlib.ops.execresult import ExecResult
+    from kstlib.ops.images import PullProgress, PullResult, RegistryAuth, pull_image
     from kstlib.ops.manager import SessionManager
     from kstlib.ops.models import (
         BackendType,
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
         SessionStatus,
         SessionTable,
     )
-    from kstlib.ops.registry import PullProgress, PullResult, RegistryAuth, pull_image
     from kstlib.ops.runner import AbstractRunner, Runner
     from kstlib.ops.swarm import SwarmRunner
     from kstlib.ops.tmux import TmuxRunner
@@ -66,7 +66,7 @@ _LAZY = {
     "SessionTable": "kstlib.ops.models",
     "AbstractRunner": "kstlib.ops.runner",
     "ContainerRunner": "kstlib.ops.container",
-    "EngineConfig": "kstlib.ops.config_engines",
+    "EngineConfig": "kstlib.ops.config",
     "EngineUnavailableWarning": "kstlib.ops.discovery",
     "ExecResult": "kstlib.ops.execresult",
     "Runner": "kstlib.ops.runner",
@@ -75,10 +75,10 @@ _LAZY = {
     "auto_detect_backend": "kstlib.ops.discovery",
     "TmuxRunner": "kstlib.ops.tmux",
     "SwarmRunner": "kstlib.ops.swarm",
-    "PullProgress": "kstlib.ops.registry",
-    "PullResult": "kstlib.ops.registry",
-    "RegistryAuth": "kstlib.ops.registry",
-    "pull_image": "kstlib.ops.registry",
+    "PullProgress": "kstlib.ops.images",
+    "PullResult": "kstlib.ops.images",
+    "RegistryAuth": "kstlib.ops.images",
+    "pull_image": "kstlib.ops.images",
 }
 
 

@@ -47,7 +47,7 @@ from kstlib.ops.runners import RunnerFactory, make_runner
 from kstlib.ops.validators import validate_name
 
 if TYPE_CHECKING:
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig
     from kstlib.ops.engines.adapter import EngineAdapter
 
 __all__ = [
@@ -278,7 +278,7 @@ def list_sessions(
     is skipped with an :class:`EngineUnavailableWarning`.
 
     ``engines``: list these named engines instead (``ops.engines`` of the
-    config file: :class:`~kstlib.ops.config_engines.EngineConfig` objects, a
+    config file: :class:`~kstlib.ops.config.EngineConfig` objects, a
     mapping of them, or their names), all at once and each within its own
     timeout (:func:`kstlib.ops.fleet.list_engines`); each row's ``engine``
     says where it runs, and each engine that did not answer is one

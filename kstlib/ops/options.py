@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
-    from kstlib.ops.registry import PullProgress, RegistryAuth
+    from kstlib.ops.images import PullProgress, RegistryAuth
 
 __all__ = ["SessionOptions"]
 

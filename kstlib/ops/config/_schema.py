@@ -1,5 +1,7 @@
 """The schema of ``kstlib.conf.yml``'s ``ops:`` section: its keys, its model, its checks.
 
+Internal: the public names are re-exported by :mod:`kstlib.ops.config`.
+
 :class:`OpsConfig` and :class:`EngineConfig` are what a file turns into; the
 functions here check one mapping each (``ops.engines``, one entry of
 ``ops.sessions``) and build messages that name the file, the line and the key
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kstlib.ops import validators
-from kstlib.ops.config_engines import ENGINE_KEYS, EngineConfig, EngineProblem, engine_from
+from kstlib.ops.config._engines import ENGINE_KEYS, EngineConfig, EngineProblem, engine_from
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.models import BackendType, SessionConfig
 
@@ -124,7 +126,7 @@ class OpsConfig:
     trusted_projects: tuple[str, ...] = ()
     #: Remote engine URLs that only an untrusted project-local file names: never reached.
     untrusted_urls: frozenset[str] = frozenset()
-    #: The user's own file merged under a project-local one (:mod:`kstlib.ops.config_trust`).
+    #: The user's own file merged under a project-local one (:mod:`kstlib.ops.config`).
     user_path: Path | None = None
     #: What was skipped of a project-local file, one sentence each (the CLI prints them).
     notes: tuple[str, ...] = ()

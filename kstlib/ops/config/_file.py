@@ -1,43 +1,12 @@
-"""Loading ``kstlib.conf.yml``: defaults and named session definitions.
+"""Finding, reading and parsing ``kstlib.conf.yml`` (internal: import from :mod:`kstlib.ops.config`).
 
-The file is YAML; kstlib.ops reads its ``ops:`` section and ignores the other
-top-level sections (the upstream kstlib shares one file between subsystems).
-Every problem (YAML syntax, an unknown key, a wrong type, an invalid value)
-raises :class:`~kstlib.ops.exceptions.SessionConfigError` whose message names
-the file, the line, the session and the key.
-
-Lookup order (the first one that applies wins):
-
-1. an explicit path (``--config`` / ``path=``): it must exist;
-2. ``$KSTLIB_CONFIG``: it must exist;
-3. ``./kstlib.conf.yml`` in the current directory;
-4. ``$XDG_CONFIG_HOME/kstlib/kstlib.conf.yml`` (default ``~/.config``).
-
-When nothing was asked for and no file exists, the configuration is empty.
-
-A file found in the current directory (3.) is **project-local**: it came with
-whatever folder you are in (a cloned repository, a download), not from you.
-:attr:`OpsConfig.project_local` says so, and commands that only read (``list``,
-``status``, ``logs``, ``wait``, ``doctor``...) run no program it names. A
-program a config file names (``tmux_binary``) must be an absolute path or a
-bare name looked up on ``PATH``, owned by root or by you and writable by no
-one else.
+The lookup order, the bounds on the file (size, expansion) and the YAML loader
+that records each key's line; :func:`parse_config` walks the ``ops:`` section
+with the checks of :mod:`kstlib.ops.config._schema`.
 
 Example:
-    >>> cfg = parse_config('''
-    ... ops:
-    ...   default_backend: tmux
-    ...   sessions:
-    ...     bot:
-    ...       command: python bot.py
-    ...       env: {MODE: fast}
-    ... ''', source="inline.yml")
-    >>> cfg.session("bot").command, cfg.session("bot").env
-    ('python bot.py', {'MODE': 'fast'})
-    >>> parse_config("ops: {sessions: {bot: {colour: blue}}}", source="inline.yml")
-    Traceback (most recent call last):
-    ...
-    kstlib.ops.exceptions.SessionConfigError: inline.yml:1: ops.sessions.bot.colour: unknown key (known: ...)
+    >>> parse_config("ops: {default_backend: tmux}", source="inline.yml").default_backend.value
+    'tmux'
 """
 
 from __future__ import annotations
@@ -50,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from kstlib.ops import validators
-from kstlib.ops.config_engines import EngineConfig
-from kstlib.ops.config_schema import (
+from kstlib.ops.config._engines import EngineConfig
+from kstlib.ops.config._schema import (
     CONFIG_ENV,
     CONFIG_FILENAME,
     MAX_CONFIG_BYTES,
@@ -68,7 +37,7 @@ from kstlib.ops.config_schema import (
     _type_name,
     config_candidates,
 )
-from kstlib.ops.config_trust import (
+from kstlib.ops.config._trust import (
     merge_project,
     program_problem,
     trusts,
@@ -242,7 +211,7 @@ def load_config(
     ``invalid``: see :func:`parse_config` (bad session entries are skipped and
     collected there instead of failing the whole file; ``""`` holds the error
     of an ``ops.sessions`` that is not a mapping). A project-local file is
-    merged under the user's own (:mod:`kstlib.ops.config_trust`).
+    merged under the user's own (:mod:`kstlib.ops.config`).
 
     Example:
         >>> import os, tempfile
