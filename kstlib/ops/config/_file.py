@@ -27,15 +27,15 @@ from kstlib.ops.config._schema import (
     MAX_CONFIG_VALUES,
     OPS_KEYS,
     OpsConfig,
+    ParseContext,
     _backend_and_runtime,
-    _check_keys,
-    _Context,
-    _mapping,
-    _parse_engines,
-    _parse_session,
     _runtime,
-    _type_name,
+    as_mapping,
+    check_keys,
     config_candidates,
+    parse_engines,
+    parse_session,
+    type_name,
 )
 from kstlib.ops.config._trust import (
     merge_project,
@@ -384,7 +384,7 @@ def parse_config(
         ) from None
     finally:
         loader.dispose()
-    ctx = _Context(source_str, loader.key_lines)
+    ctx = ParseContext(source_str, loader.key_lines)
     path = Path(source_str) if source_str != "<string>" else None
     base_dir = path.resolve().parent if path is not None else Path.cwd()
 
@@ -392,12 +392,12 @@ def parse_config(
         return OpsConfig(path=path)
     if not isinstance(data, dict):
         raise ctx.error(
-            "(top level)", f"expected a mapping with an 'ops' key, got {_type_name(data)}"
+            "(top level)", f"expected a mapping with an 'ops' key, got {type_name(data)}"
         )
     if "ops" not in data:
         return OpsConfig(path=path)
-    ops = _mapping(ctx, data["ops"], "ops", data, "ops")
-    _check_keys(ctx, ops, OPS_KEYS, "ops")
+    ops = as_mapping(ctx, data["ops"], "ops", data, "ops")
+    check_keys(ctx, ops, OPS_KEYS, "ops")
 
     default_backend = BackendType.TMUX
     container_runtime: str | None = None
@@ -436,7 +436,7 @@ def parse_config(
             if problem is not None:
                 raise ctx.error("ops.tmux_binary", problem, ops, "tmux_binary")
 
-    engines = _parse_engines(ctx, _mapping(ctx, ops.get("engines"), "ops.engines", ops, "engines"))
+    engines = parse_engines(ctx, as_mapping(ctx, ops.get("engines"), "ops.engines", ops, "engines"))
     pull: str | None = None
     insecure_registries: tuple[str, ...] = ()
     try:
@@ -471,7 +471,7 @@ def parse_config(
         trusted_projects=trusted_projects,
     )
     try:
-        raw_sessions = _mapping(ctx, ops.get("sessions"), "ops.sessions", ops, "sessions")
+        raw_sessions = as_mapping(ctx, ops.get("sessions"), "ops.sessions", ops, "sessions")
     except SessionConfigError as err:
         if invalid is None:
             raise
@@ -480,7 +480,7 @@ def parse_config(
     sessions: dict[str, SessionConfig] = {}
     for name, body in raw_sessions.items():
         try:
-            sessions[str(name)] = _parse_session(
+            sessions[str(name)] = parse_session(
                 ctx, name=name, raw=body, parent=raw_sessions, defaults=defaults, base_dir=base_dir
             )
         except SessionConfigError as err:
