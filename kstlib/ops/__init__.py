@@ -12,6 +12,12 @@ Sessions anywhere: :func:`list_sessions` lists tmux's default server, the
 user's other tmux servers and every reachable engine in one table;
 ``SessionManager.find(name)`` returns the manager of an existing session
 wherever it runs.
+
+The public API is this namespace: ``__all__`` names each public name once,
+and ``kstlib.ops.NAME`` is its one documented import path; the exceptions are
+also documented in :mod:`kstlib.ops.exceptions`. The modules under
+``kstlib.ops`` are internal (their names may move between releases), even where
+a package face such as :mod:`kstlib.ops.config` keeps importing its names.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from kstlib.ops.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from kstlib.ops.config import EngineConfig
+    from kstlib.ops.config import EngineConfig, OpsConfig, load_config, parse_config
     from kstlib.ops.container import ContainerRunner
     from kstlib.ops.discovery import EngineUnavailableWarning, auto_detect_backend, list_sessions
     from kstlib.ops.execresult import ExecResult
@@ -51,6 +57,7 @@ if TYPE_CHECKING:
         SessionTable,
     )
     from kstlib.ops.runner import AbstractRunner, Runner
+    from kstlib.ops.runners import RunnerFactory, make_runner
     from kstlib.ops.swarm import SwarmRunner
     from kstlib.ops.tmux import TmuxRunner
 
@@ -67,6 +74,11 @@ _LAZY = {
     "AbstractRunner": "kstlib.ops.runner",
     "ContainerRunner": "kstlib.ops.container",
     "EngineConfig": "kstlib.ops.config",
+    "OpsConfig": "kstlib.ops.config",
+    "load_config": "kstlib.ops.config",
+    "parse_config": "kstlib.ops.config",
+    "RunnerFactory": "kstlib.ops.runners",
+    "make_runner": "kstlib.ops.runners",
     "EngineUnavailableWarning": "kstlib.ops.discovery",
     "ExecResult": "kstlib.ops.execresult",
     "Runner": "kstlib.ops.runner",
@@ -107,11 +119,13 @@ __all__ = [
     "EngineUnavailableWarning",
     "ExecResult",
     "ImagePullError",
+    "OpsConfig",
     "OpsError",
     "PullProgress",
     "PullResult",
     "RegistryAuth",
     "Runner",
+    "RunnerFactory",
     "SessionAmbiguousError",
     "SessionAttachError",
     "SessionConfig",
@@ -132,5 +146,8 @@ __all__ = [
     "TmuxRunner",
     "auto_detect_backend",
     "list_sessions",
+    "load_config",
+    "make_runner",
+    "parse_config",
     "pull_image",
 ]

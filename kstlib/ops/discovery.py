@@ -1,5 +1,7 @@
 """One search for sessions over tmux and every reachable container engine.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 A session name alone does not say where the session runs. :func:`search`
 looks on tmux (the given server; without one, the default server and every
 other server of the user found in tmux's socket folder, as ``tmux -L NAME``

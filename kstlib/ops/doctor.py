@@ -1,5 +1,7 @@
 """The doctor's probes: which backends answer, their versions and endpoints, their networks.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 Each probe asks the engine through the same adapters the sessions use (the
 engine registry, :func:`kstlib.ops.engines.endpoints.connect`; libtmux for
 tmux), imported only when the probe runs, and turns every failure into a

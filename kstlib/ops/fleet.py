@@ -1,5 +1,7 @@
 """Many engines at once: ask every named engine in parallel, each within its own bound.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 A user with bots on three machines names each engine in ``kstlib.conf.yml``
 (``ops.engines``, see :class:`~kstlib.ops.config.EngineConfig`);
 :func:`list_engines` lists the sessions of all of them in one

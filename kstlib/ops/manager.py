@@ -1,4 +1,4 @@
-"""SessionManager: one named session, whichever backend runs it.
+"""SessionManager: one named session, whichever backend runs it (internal module: import it from :mod:`kstlib.ops`).
 
 Example:
     >>> from kstlib.ops import SessionManager

@@ -1,5 +1,7 @@
 """Typed models shared by every backend: backends, states, configs, statuses.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 Example:
     >>> cfg = SessionConfig(name="bot", command=["python", "bot.py"])
     >>> cfg.backend, cfg.command

@@ -1,5 +1,7 @@
 """The typed keyword options of :class:`~kstlib.ops.manager.SessionManager`.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 Example:
     >>> options: SessionOptions = {"command": "top", "env": {"TERM": "xterm"}}
     >>> sorted(options)

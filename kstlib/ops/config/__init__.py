@@ -1,5 +1,8 @@
 """Loading ``kstlib.conf.yml``: defaults and named session definitions.
 
+Internal package: its public names are documented as :mod:`kstlib.ops`'s
+(``from kstlib.ops import ...``); this path keeps importing them.
+
 The file is YAML; kstlib.ops reads its ``ops:`` section and ignores the other
 top-level sections (the upstream kstlib shares one file between subsystems).
 Every problem (YAML syntax, an unknown key, a wrong type, an invalid value)

@@ -1,5 +1,8 @@
 """Images from registries: pull policy, credentials, progress events and pull errors.
 
+Internal package: its public names are documented as :mod:`kstlib.ops`'s
+(``from kstlib.ops import ...``); this path keeps importing them.
+
 A container session whose image the engine lacks is pulled from its registry
 (``pull="missing"``, the default), always re-checked against the registry
 (``"always"``), or refused with a clear error (``"never"``). The pull goes
