@@ -1,8 +1,8 @@
 """How many ``_private`` names modules import from other kstlib modules (an ``ast`` count).
 
 The target is at most 10 import statements. Those left are inside one
-package (``container/``'s modules share their helpers; ``config.py`` and
-``config_schema.py`` are one parser cut in two; ``validators/_common.py``
+package (``container/``'s modules share their helpers; ``config/_file.py``
+reads the backend spellings of ``config/_schema.py``; ``validators/_common.py``
 is the package's own, `engines/podman.py` reads `engines/libpod.py`'s log helpers), plus the pytest plugin asking the swarm runner which
 services it manages, ``swarm/logs.py`` reusing the container log renderer,
 and ``cli/starting.py``'s older spellings of ``cli/places.py``'s helpers.

@@ -150,12 +150,12 @@ class Context:
 
         Data sent there (env values, keys, a registry password) would leave
         for a host the folder chose, and ssh would run for it: no command
-        reaches it until the user trusts the file (:mod:`kstlib.ops.config_trust`).
+        reaches it until the user trusts the file (:mod:`kstlib.ops.config`).
         """
         url = place.base_url
         if not self.config.untrusted_endpoint(url):
             return
-        from kstlib.ops.config_trust import how_to_trust
+        from kstlib.ops.config import how_to_trust
 
         raise SessionConfigError(
             f"{self.config.source}: base_url {validators.shown(url)}: "

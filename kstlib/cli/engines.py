@@ -18,8 +18,7 @@ from kstlib.ops.runner import Runner
 from kstlib.ops.runners import RunnerFactory
 
 if TYPE_CHECKING:
-    from kstlib.ops.config import OpsConfig
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig, OpsConfig
 
 
 class Context(Protocol):

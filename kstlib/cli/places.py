@@ -26,7 +26,7 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
 
 if TYPE_CHECKING:
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig
 
 __all__ = ["Place", "defined_status", "parse_env"]
 
@@ -103,7 +103,7 @@ class Place:
         """The place of a named engine (``ops.engines``).
 
         Example:
-            >>> from kstlib.ops.config_engines import EngineConfig
+            >>> from kstlib.ops.config import EngineConfig
             >>> Place.of_engine(EngineConfig("edge", "ssh://h", "docker")).label
             'engine edge'
         """

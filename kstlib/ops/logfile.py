@@ -1,5 +1,7 @@
 """Session log files: where they live, reading their tail, following them.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 A kstlib tmux session's output goes to ``<state dir>/tmux/<server>/<name>.<run>.log``
 (see :mod:`kstlib.ops.tmux.collector`), one ``<timestamp>\\t<text>`` record a line,
 rotated to ``<name>.<run>.log.1`` past ``KSTLIB_OPS_MAX_LOG_BYTES`` (see

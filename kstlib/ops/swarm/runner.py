@@ -256,8 +256,8 @@ class SwarmRunner:
     @staticmethod
     def _credentials(config: SessionConfig, image: str) -> dict[str, str] | None:
         """What goes with the service for the nodes' pulls (``None``: no credentials at all)."""
-        from kstlib.ops.images import registry_of
-        from kstlib.ops.registry import find_credentials
+        from kstlib.ops.images import find_credentials
+        from kstlib.ops.images._types import registry_of
 
         registry = registry_of(image)
         explicit = config.registry_auth
