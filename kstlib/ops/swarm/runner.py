@@ -39,6 +39,7 @@ from kstlib.ops.exceptions import (
     SessionStartError,
     SessionTimeoutError,
 )
+from kstlib.ops.follow import Follow
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus, SessionTable
 from kstlib.ops.swarm import lifecycle
@@ -504,18 +505,15 @@ class SwarmRunner:
             except OpsError:
                 return None  # cannot tell now: ask again
 
-        return service_logs.follow(
-            stream,
-            ended=ended,
-            deadline=None if limit is None else time.monotonic() + limit,
-            expired=SessionTimeoutError(
-                name,
-                _RUNTIME,
-                f"the follow timed out after {limit or 0:g} s (the session is still running)",
-            ),
-            line=lambda entry: service_logs.render(
-                entry, timestamps=bool(timestamps), ansi=bool(ansi), names=names
-            ),
+        return Follow(name, _RUNTIME, limit).lines(
+            lambda follow: service_logs.follow(
+                stream,
+                ended=ended,
+                follow=follow,
+                line=lambda entry: service_logs.render(
+                    entry, timestamps=bool(timestamps), ansi=bool(ansi), names=names
+                ),
+            )
         )
 
     def _task_names(self, service: _Service) -> dict[str, str]:
