@@ -1,5 +1,7 @@
 """The one follow loop under every backend's ``follow_logs``.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 A :class:`Follow` is one following of a session's output. It owns what every
 backend's follow has in common: the deadline (``timeout=``) and its
 :class:`~kstlib.ops.exceptions.SessionTimeoutError`, the waits between reads,
