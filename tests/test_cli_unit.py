@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from kstlib.cli import commands, main, output, state
-from kstlib.cli.commands import Context, Place
+from kstlib.cli.commands import Context, Location, label
 from kstlib.cli.doctor import probe_docker, probe_podman, probe_tmux, reason
 from kstlib.cli.parser import UsageError, build_parser, parse_args, split_argv
 from kstlib.ops.exceptions import (
@@ -44,7 +44,7 @@ STATUS_KEYS = {"name", "state", "backend", "pid", "created_at", "window_count", 
 class FakeRunner:
     """An in-memory runner: sessions keyed by place, errors injected per operation."""
 
-    def __init__(self, world: FakeWorld, place: Place) -> None:
+    def __init__(self, world: FakeWorld, place: Location) -> None:
         self.world, self.place = world, place
         self.backend = place.backend
 
@@ -86,7 +86,7 @@ class FakeRunner:
         return name in self.sessions
 
     def list_sessions(self) -> list[SessionStatus]:
-        self._fail(f"list:{self.place.label}")
+        self._fail(f"list:{label(self.place)}")
         return list(self.sessions.values())
 
     def logs(self, name: str, lines: int | None = 100, since: object = None,
@@ -118,12 +118,12 @@ class FakeWorld:
         self.keys: list[tuple[str, bool]] = []
 
     @staticmethod
-    def key(place: Place) -> tuple[Any, ...]:
+    def key(place: Location) -> tuple[Any, ...]:
         if place.backend is BackendType.TMUX:
             return ("tmux", place.socket_name)
-        return ("container", place.runtime or "podman", place.base_url)
+        return ("container", place.runtime or "podman", place.endpoint)
 
-    def add(self, place: Place, name: str, **fields: Any) -> SessionStatus:
+    def add(self, place: Location, name: str, **fields: Any) -> SessionStatus:
         base = {"pid": 99, "created_at": CREATED, "managed": True,
                 "socket_name": place.socket_name,
                 "runtime": place.runtime if place.backend is BackendType.CONTAINER else None}
@@ -151,7 +151,7 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeWorld
                 socket_path: str | None = None, **timeouts: Any) -> FakeRunner:
         if backend is BackendType.CONTAINER and runtime is not None:
             fake.locate_check()
-        return FakeRunner(fake, Place(backend, runtime=runtime, base_url=base_url,
+        return FakeRunner(fake, Location(backend, runtime=runtime, endpoint=base_url,
                                       socket_name=socket_name, socket_path=socket_path))
 
     cwd = tmp_path / "cwd"
@@ -186,9 +186,9 @@ def write_config(text: str) -> Path:
     return path
 
 
-TMUX_DEFAULT = Place(BackendType.TMUX)
-DOCKER = Place(BackendType.CONTAINER, runtime="docker")
-PODMAN = Place(BackendType.CONTAINER, runtime="podman")
+TMUX_DEFAULT = Location(BackendType.TMUX)
+DOCKER = Location(BackendType.CONTAINER, runtime="docker")
+PODMAN = Location(BackendType.CONTAINER, runtime="podman")
 
 
 # -- parsing -----------------------------------------------------------------------------
@@ -720,3 +720,16 @@ class _Stdin:
         if not self.tty:
             raise AssertionError("stdin read although it is not a terminal")
         return self.text
+
+
+def test_the_cli_names_places_with_discoverys_location() -> None:
+    """One place type: the CLI's look-ups answer with kstlib.ops.discovery.Location."""
+    from kstlib.cli import places
+    from kstlib.ops import discovery
+
+    assert not hasattr(places, "Place")
+    ctx = Context(argparse.Namespace(config=None, backend="tmux", socket="w", runtime=None))
+    place = ctx.explicit_place("bot")
+    assert type(place) is discovery.Location
+    assert label(place) == "tmux (socket w)"
+    assert [label(p) for p in ctx.search_places("bot")] == ["tmux (socket w)"]

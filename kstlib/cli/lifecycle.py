@@ -17,9 +17,10 @@ from typing import Any
 from kstlib.cli import output, state
 from kstlib.cli.context import Context
 from kstlib.cli.parser import UsageError
-from kstlib.cli.places import Place, defined_status
+from kstlib.cli.places import defined_status, label, of_config, of_engine
 from kstlib.cli.starting import start_config
 from kstlib.ops import validators
+from kstlib.ops.discovery import Location
 from kstlib.ops.exceptions import (
     OpsError,
     SessionConfigError,
@@ -85,24 +86,24 @@ def _stop_one(ctx: Context, name: str) -> None:
     _stop_at(ctx, name, place)
 
 
-def _stop_at(ctx: Context, name: str, place: Place) -> None:
+def _stop_at(ctx: Context, name: str, place: Location) -> None:
     ctx.runner(place).stop(name, graceful=not ctx.args.force, timeout=ctx.args.timeout)
     state.forget(name)
     if not ctx.args.quiet:
-        output.emit(f"Stopped session {name!r} on {place.label}.")
+        output.emit(f"Stopped session {name!r} on {label(place)}.")
 
 
-def _place_of(ctx: Context, status: SessionStatus) -> Place:
+def _place_of(ctx: Context, status: SessionStatus) -> Location:
     """Where a listed session runs (its row says which server, engine or named engine)."""
     if status.engine is not None and status.engine in ctx.config.engines:
-        return Place.of_engine(ctx.config.engines[status.engine])
+        return of_engine(ctx.config.engines[status.engine])
     if status.backend is BackendType.TMUX:
-        return Place(BackendType.TMUX, socket_name=status.socket_name)
+        return Location(BackendType.TMUX, socket_name=status.socket_name)
     if status.backend is BackendType.SWARM:
         definition = ctx.config.sessions.get(status.name)
         base_url = definition.base_url if definition is not None else None
-        return Place(BackendType.SWARM, base_url=base_url)
-    return Place(BackendType.CONTAINER, runtime=status.runtime)
+        return Location(BackendType.SWARM, endpoint=base_url)
+    return Location(BackendType.CONTAINER, runtime=status.runtime)
 
 
 def _stop_all(ctx: Context) -> int:
@@ -200,7 +201,7 @@ def cmd_restart(ctx: Context) -> int:
     config = start_config(ctx, restart=True)
     # Where it will start is the likeliest place it runs now (a last-start socket
     # that no default search covers, for one).
-    hits = ctx._probe(config.name, Place.of(config))
+    hits = ctx._probe(config.name, of_config(config))
     place = hits[0] if len(hits) == 1 else ctx.find(config.name, first=False)
     if place is not None:
         ctx.runner(place).stop(config.name, graceful=True, timeout=ctx.args.timeout)
