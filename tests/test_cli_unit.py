@@ -656,6 +656,9 @@ def test_status_and_logs_of_several_names(world: FakeWorld,
     world.add(TMUX_DEFAULT, "a")
     world.add(DOCKER, "b", state=SessionState.EXITED, exit_code=0)
     assert run_cli(capsys, "ops", "status", "a", "b", "-q") == (0, "running\nexited\n", "")
+    code, out, err = run_cli(capsys, "ops", "status", "a", "ghost", "b", "--json")
+    assert code == 3 and [d["name"] for d in json.loads(out)] == ["a", "b"]  # one document
+    assert_one_line_error(err, "'ghost' was not found")
     code, out, _ = run_cli(capsys, "ops", "logs", "a", "b", "-n", "2")
     assert (code, out) == (0, "a | line 4\na | line 5\nb | line 4\nb | line 5\n")
     # one name: lines as they are

@@ -217,10 +217,22 @@ def cmd_status(ctx: Context) -> int:
         >>> main(["ops", "status", "no-such-session", "-L", "kstlib-doc"])
         3
     """
-    return each_name(ctx, list(ctx.args.name), _status_one)
+    names = list(ctx.args.name)
+    if len(names) > 1 and ctx.option("json"):
+        # one JSON document: a list of the sessions found (a missing one: its error line)
+        found: list[SessionStatus] = []
+        code = each_name(ctx, names, lambda ctx, name: found.append(_status_of(ctx)))
+        output.emit(output.dumps_json([s.to_dict() for s in found]))
+        return code
+    return each_name(ctx, names, _status_one)
 
 
 def _status_one(ctx: Context, name: str) -> None:
+    status = _status_of(ctx)
+    output.emit_status(ctx, status, status.state.value)
+
+
+def _status_of(ctx: Context) -> SessionStatus:
     name = ctx.lookup_name()
     place = ctx.find(name, first=True)
     status: SessionStatus | None = None
@@ -236,7 +248,7 @@ def _status_one(ctx: Context, name: str) -> None:
         if definition is None:
             raise ctx.not_found(name)
         status = defined_status(definition)
-    output.emit_status(ctx, status, status.state.value)
+    return status
 
 
 def cmd_logs(ctx: Context) -> int:
