@@ -64,6 +64,8 @@ class Location:
     socket_path: str | None = None
     #: found on a tmux server the search was not told of (one of the user's others)
     discovered: bool = False
+    #: the named engine (``ops.engines`` of the config file) this place is, if any
+    engine: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def label(self) -> str:

@@ -327,15 +327,7 @@ def type_name(value: object) -> str:
 
 def _backend_and_runtime(value: object) -> tuple[BackendType, str | None]:
     """``tmux``/``container``, or ``docker``/``podman`` meaning container on that runtime."""
-    if isinstance(value, str) and value.lower() in RUNTIME_BACKENDS:
-        return BackendType.CONTAINER, value.lower()
-    try:
-        return BackendType.coerce(value), None
-    except SessionConfigError:
-        choices = ", ".join([*(b.value for b in BackendType), *RUNTIME_BACKENDS])
-        raise validators.config_error(
-            "backend", f"{validators.shown(value)} is not a backend (choose from {choices})"
-        ) from None
+    return BackendType.parse(value)
 
 
 def _runtime(value: object) -> str | None:
