@@ -37,6 +37,7 @@ from kstlib.ops.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from kstlib.ops.aio import AsyncSessionManager
     from kstlib.ops.container import ContainerRunner
     from kstlib.ops.locate import EngineUnavailableWarning, auto_detect_backend, list_sessions
     from kstlib.ops.manager import SessionManager
@@ -68,6 +69,7 @@ _LAZY = {
     "Runner": "kstlib.ops.runner",
     "list_sessions": "kstlib.ops.locate",
     "SessionManager": "kstlib.ops.manager",
+    "AsyncSessionManager": "kstlib.ops.aio",
     "auto_detect_backend": "kstlib.ops.locate",
     "TmuxRunner": "kstlib.ops.tmux",
     "SwarmRunner": "kstlib.ops.swarm",
@@ -95,6 +97,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AbstractRunner",
+    "AsyncSessionManager",
     "BackendNotFoundError",
     "BackendType",
     "ContainerRunner",

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from kstlib.ops.cancel import pause
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.statedir import state_dir
 
@@ -290,7 +291,7 @@ def follow_lines(
                 pass
         if draining:
             break
-        time.sleep(poll)
+        pause(poll)  # ends at once when an async caller cancels
     if handle is not None:
         handle.close()
 

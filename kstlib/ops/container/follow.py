@@ -16,6 +16,8 @@ from collections.abc import Callable, Generator, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from kstlib.ops.cancel import check as check_cancelled
+from kstlib.ops.cancel import on_cancel, pause
 from kstlib.ops.engines.adapter import (
     ContainerInfo,
 )
@@ -167,7 +169,7 @@ class ContainerFollow(ContainerBase):
                             style=(timestamps, ansi),
                         )
                         if not heard and time.monotonic() - opened < _POLL:
-                            time.sleep(min(_POLL, left() or _POLL))
+                            pause(min(_POLL, left() or _POLL))
                     current = self._after_stream(engine, info, watch, left)
                     since, tail = cursor.resume() or anchor, None
                 # The container is done: what the streams did not bring, in one plain read.
@@ -206,6 +208,7 @@ class ContainerFollow(ContainerBase):
         stream = engine.follow_logs(
             info.id, info.name, tail=tail, since=since, timestamps=True, timeout=left()
         )
+        on_cancel(stream.interrupt)  # an async caller's cancel ends a blocked read
         try:
             lines = _Lines(stamped=True, cursor=cursor)
             while (entries := stream.read(left())) is not None:
@@ -219,6 +222,7 @@ class ContainerFollow(ContainerBase):
                     yield _render(stamp, text, *style)
         finally:
             stream.close()
+        check_cancelled()  # interrupted by a cancel, not ended by the engine
         return heard
 
     def _same_run(self, engine: EngineAdapter, info: ContainerInfo) -> bool:
@@ -251,4 +255,4 @@ class ContainerFollow(ContainerBase):
                 return current
             if _state(current) is not SessionState.RUNNING:
                 return None  # paused, or never started: nothing more will come
-            time.sleep(min(_POLL, left() or _POLL))
+            pause(min(_POLL, left() or _POLL))

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
+from kstlib.ops.cancel import pause
 from kstlib.ops.exceptions import SessionConfigError, SessionError, SessionTimeoutError
 from kstlib.ops.logfile import Since, ended, follow_lines, read_lines, strip_ansi
 from kstlib.ops.tmux import files
@@ -313,5 +314,5 @@ class TmuxLogs(TmuxClient):
                 return st.exit_code if st.exit_code is not None else -1
             if deadline is not None and time.monotonic() >= deadline:
                 raise SessionTimeoutError(name, BACKEND, f"still running after {timeout} s")
-            time.sleep(interval)
+            pause(interval)
             interval = min(interval * 1.5, 0.2)
