@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from kstlib.ops.cancel import check as check_cancelled
+from kstlib.ops.cancel import current as current_token
 from kstlib.ops.cancel import on_cancel, pause
 from kstlib.ops.engines.adapter import (
     ContainerInfo,
@@ -38,6 +39,7 @@ from kstlib.ops.validators import (
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
+    from kstlib.ops.engines.streams import LogStream
 from kstlib.ops.container.base import _POLL, ContainerBase
 from kstlib.ops.container.logs import _Cursor, _Lines, _render
 from kstlib.ops.container.states import (
@@ -46,6 +48,34 @@ from kstlib.ops.container.states import (
 )
 
 __all__ = ["ContainerFollow"]
+
+
+#: With a cancel token bound (an async caller): the longest wait for the answer's
+#: head (Podman sends it with the first entry), so that a cancel is seen.
+_CANCEL_SLICE = 0.1
+
+
+def _open_stream(
+    engine: EngineAdapter,
+    info: ContainerInfo,
+    tail: int | None,
+    since: datetime | None,
+    left: Callable[[], float | None],
+) -> LogStream:
+    cancellable = current_token() is not None
+    while True:
+        limit = left()
+        if not cancellable:
+            return engine.follow_logs(
+                info.id, info.name, tail=tail, since=since, timestamps=True, timeout=limit
+            )
+        step = _CANCEL_SLICE if limit is None else min(limit, _CANCEL_SLICE)
+        try:
+            return engine.follow_logs(
+                info.id, info.name, tail=tail, since=since, timestamps=True, timeout=step
+            )
+        except SessionTimeoutError:
+            check_cancelled()  # else ask again: nothing was read yet
 
 
 class ContainerFollow(ContainerBase):
@@ -205,9 +235,7 @@ class ContainerFollow(ContainerBase):
         run still going; otherwise it is left for the next read.
         """
         heard = False
-        stream = engine.follow_logs(
-            info.id, info.name, tail=tail, since=since, timestamps=True, timeout=left()
-        )
+        stream = _open_stream(engine, info, tail, since, left)
         on_cancel(stream.interrupt)  # an async caller's cancel ends a blocked read
         try:
             lines = _Lines(stamped=True, cursor=cursor)
