@@ -39,13 +39,13 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kstlib.ops.aio.pool import Pump, call_in_pump, pool_for
+from kstlib.ops.aio.functions import list_sessions, pull_image
+from kstlib.ops.aio.pool import Pump, call_in_pump, off_loop
 from kstlib.ops.exceptions import OpsError, SessionNotFoundError, SessionTimeoutError
-from kstlib.ops.images import DEFAULT_PULL_TIMEOUT
 from kstlib.ops.manager import SessionManager
 
 if TYPE_CHECKING:
@@ -53,11 +53,9 @@ if TYPE_CHECKING:
 
     from kstlib.ops.config_engines import EngineConfig
     from kstlib.ops.display import LogText
-    from kstlib.ops.images import ProgressCallback
     from kstlib.ops.logfile import Since
-    from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus, SessionTable
+    from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
     from kstlib.ops.options import SessionOptions
-    from kstlib.ops.registry import PullResult, RegistryAuth
     from kstlib.ops.runner import Runner
 
 __all__ = ["AsyncSessionManager", "list_sessions", "pull_image"]
@@ -66,10 +64,6 @@ T = TypeVar("T")
 
 #: How long one slice of an async ``wait`` may hold a worker thread.
 _WAIT_SLICE = 0.1
-
-
-async def _off_loop(key: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    return await asyncio.wrap_future(pool_for(key).submit(fn, *args, **kwargs))
 
 
 async def _pumped(fn: Callable[[], T]) -> T:
@@ -176,7 +170,7 @@ class AsyncSessionManager:
         return self._sync.runner
 
     async def _call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        return await _off_loop(_engine_key(self._sync), fn, *args, **kwargs)
+        return await off_loop(_engine_key(self._sync), fn, *args, **kwargs)
 
     # -- look-ups --------------------------------------------------------------------------
 
@@ -202,7 +196,7 @@ class AsyncSessionManager:
             ...
             kstlib.ops.exceptions.SessionNotFoundError: Session 'ghost' was not found ...
         """
-        found = await _off_loop(
+        found = await off_loop(
             "search",
             SessionManager.find,
             name,
@@ -228,7 +222,7 @@ class AsyncSessionManager:
             ...
             kstlib.ops.exceptions.SessionConfigError: ...
         """
-        made = await _off_loop("config", SessionManager.from_config, name, path, **overrides)
+        made = await off_loop("config", SessionManager.from_config, name, path, **overrides)
         return cls.from_sync(made)
 
     # -- single calls ----------------------------------------------------------------------
@@ -546,77 +540,3 @@ class AsyncSessionManager:
             'running'
         """
         return await _pumped(lambda: self._sync.wait_until_running(timeout))
-
-
-async def list_sessions(
-    *,
-    socket_name: str | None = None,
-    socket_path: str | None = None,
-    runtime: str | None = None,
-    base_url: str | None = None,
-    tmux: bool = True,
-    containers: bool = True,
-    timeout: float | None = None,
-    discover: bool = True,
-    engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig] | None = None,
-) -> SessionTable:
-    """Every session on tmux and on every reachable engine (:func:`kstlib.ops.list_sessions`).
-
-    Example:
-        >>> import asyncio
-        >>> table = asyncio.run(list_sessions(socket_name="kstlib-doc", containers=False))
-        >>> type(table).__name__
-        'SessionTable'
-    """
-    from kstlib.ops.locate import list_sessions as sync_list
-
-    return await _off_loop(
-        "search",
-        sync_list,
-        socket_name=socket_name,
-        socket_path=socket_path,
-        runtime=runtime,
-        base_url=base_url,
-        tmux=tmux,
-        containers=containers,
-        timeout=timeout,
-        discover=discover,
-        engines=engines,
-    )
-
-
-async def pull_image(
-    image: str,
-    runtime: str | None = None,
-    base_url: str | None = None,
-    on_progress: ProgressCallback | None = None,
-    *,
-    registry_auth: RegistryAuth | Mapping[str, str] | None = None,
-    insecure_registries: Iterable[str] = (),
-    insecure: bool | None = None,
-    timeout: float = DEFAULT_PULL_TIMEOUT,
-) -> PullResult:
-    """Pull ``image`` into an engine off the loop (:func:`kstlib.ops.pull_image`).
-
-    ``on_progress`` is called in the pulling thread.
-
-    Example:
-        >>> import asyncio
-        >>> asyncio.run(pull_image("localhost/kstlib-test:latest", runtime="docker")).image
-        ... # doctest: +SKIP
-        'localhost/kstlib-test:latest'
-    """
-    from kstlib.ops.registry import pull_image as sync_pull
-
-    return await _off_loop(
-        f"pull:{runtime or ''}:{base_url or ''}",
-        sync_pull,
-        image,
-        runtime,
-        base_url,
-        on_progress,
-        registry_auth=registry_auth,
-        insecure_registries=insecure_registries,
-        insecure=insecure,
-        timeout=timeout,
-    )

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from kstlib.ops.cancel import Cancelled, CancelToken, bound
 
-__all__ = ["IdlePool", "Pump", "pool_for"]
+__all__ = ["IdlePool", "Pump", "call_in_pump", "off_loop", "pool_for"]
 
 T = TypeVar("T")
 
@@ -134,6 +134,16 @@ def pool_for(key: str) -> IdlePool:
         if pool is None:
             pool = _POOLS[key] = IdlePool(key)
         return pool
+
+
+async def off_loop(key: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Await ``fn(*args, **kwargs)`` run in the pool of engine ``key``.
+
+    Example:
+        >>> asyncio.run(off_loop("doc", sum, [1, 2]))
+        3
+    """
+    return await asyncio.wrap_future(pool_for(key).submit(fn, *args, **kwargs))
 
 
 _END = object()
