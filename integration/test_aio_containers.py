@@ -159,3 +159,26 @@ def test_50_concurrent_starts_and_a_race(runtime: str) -> None:
             )
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_an_async_follow_of_a_chatty_container_misses_nothing(runtime: str) -> None:
+    """Podman answers a followed log with its first entry: the async follow asks in short
+    slices (to see a cancel) and still yields every new line once, in order."""
+
+    async def main() -> list[int]:
+        bot = _bot(runtime)
+        await bot.start(["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done"])
+        got: list[int] = []
+        try:
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(2.5):
+                    async for line in bot.follow_logs():
+                        got.append(int(line))
+        finally:
+            await bot.stop(graceful=False)
+        return got
+
+    got = asyncio.run(main())
+    assert len(got) >= 3, got
+    assert got == list(range(got[0], got[-1] + 1))

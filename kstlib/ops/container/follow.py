@@ -63,6 +63,7 @@ def _open_stream(
     left: Callable[[], float | None],
 ) -> LogStream:
     cancellable = current_token() is not None
+    first = datetime.now(timezone.utc)
     while True:
         limit = left()
         if not cancellable:
@@ -75,7 +76,9 @@ def _open_stream(
                 info.id, info.name, tail=tail, since=since, timestamps=True, timeout=step
             )
         except SessionTimeoutError:
-            check_cancelled()  # else ask again: nothing was read yet
+            check_cancelled()  # else ask again: nothing was read yet,
+            if since is None and tail == 0:
+                since, tail = first, None  # and what came meanwhile is "new" too
 
 
 class ContainerFollow(ContainerBase):
