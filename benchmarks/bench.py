@@ -20,7 +20,8 @@ JSON. Run it with ``make bench`` (starts the engines first), or::
     source <(bash integration/engines/engines.sh env)
     .venv/bin/python benchmarks/bench.py [--quick] [--only PART[,PART]] [--json PATH]
 
-where PART is import, tmux, tmux-scale (100 and 500 sessions on fresh servers:
+where PART is import, aio (the asyncio face: loop lag, concurrent
+speed-up, cancel latency; benchmarks/aio.py), tmux, tmux-scale (100 and 500 sessions on fresh servers:
 plain tmux, libtmux's object API and kstlib side by side), docker, podman or
 swarm (the harness's two-node swarm). Each part is a module of this package
 (benchmarks/tmux.py, tmux_scale.py, containers.py, swarm.py, startup.py) over the
@@ -61,7 +62,7 @@ from benchmarks.report import evaluate, git_state, machine, ratio, render  # noq
 # -- main ----------------------------------------------------------------------------------
 
 
-PARTS = ("import", "tmux", "tmux-scale", "docker", "podman", "swarm")
+PARTS = ("import", "tmux", "tmux-scale", "docker", "podman", "swarm", "aio")
 
 
 def bench_side(bench: Bench, side_cls: type[Engine]) -> None:
@@ -154,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks.swarm import bench_swarm
 
             part("swarm", lambda: bench_swarm(bench, Variant))
+        if "aio" in chosen:
+            from benchmarks.aio import bench_aio
+
+            places = ("tmux",) + tuple(
+                s.runtime for s in (DockerSide, PodmanSide) if engine_answers(s.url)
+            )
+            part("aio", lambda: bench_aio(bench, places))
     except KeyboardInterrupt:
         bench.log("interrupted; everything created was removed")
         return 130

@@ -356,7 +356,7 @@ def test_every_code_block_of_the_page_runs(page: Path, tmp_path: Path, doc_image
                 with stopping(block, namespace):
                     if block.lang == "python":
                         try:
-                            exec(compile(as_run_here(block.code), block.where, "exec"), namespace)
+                            run_python(block, namespace)
                         except Exception as err:
                             pytest.fail(f"{block.where}: {type(err).__name__}: {err}",
                                         pytrace=False)
@@ -366,6 +366,19 @@ def test_every_code_block_of_the_page_runs(page: Path, tmp_path: Path, doc_image
         finally:
             cleanup(namespace, began, page)
     assert ran + sum(1 for b in runnable if b.skip) == len(runnable)
+
+
+def run_python(block: Block, namespace: dict[str, object]) -> None:
+    """Run a Python block; top-level ``await`` (a notebook cell) runs in an event loop."""
+    import ast
+    import asyncio
+    import inspect
+
+    code = compile(as_run_here(block.code), block.where, "exec",
+                   flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    result = eval(code, namespace)  # noqa: S307 - the docs' own example
+    if inspect.iscoroutine(result):
+        asyncio.run(result)
 
 
 @contextlib.contextmanager
@@ -400,7 +413,11 @@ def cleanup(namespace: dict[str, object], since: datetime | None = None,
     from kstlib.ops import ContainerRunner, OpsError, SessionManager
     from kstlib.ops.discovery import list_sessions
 
+    from kstlib.ops.aio import AsyncSessionManager
+
     for value in namespace.values():
+        if isinstance(value, AsyncSessionManager):
+            value = value.sync
         if isinstance(value, SessionManager):
             with contextlib.suppress(OpsError):
                 value.stop(graceful=False)

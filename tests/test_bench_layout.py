@@ -16,6 +16,7 @@ MODULE_OF_PART = {
     "docker": "containers",
     "podman": "containers",
     "swarm": "swarm",
+    "aio": "aio",
 }
 
 
@@ -26,10 +27,11 @@ def test_every_part_has_its_module_and_the_runner_is_shared() -> None:
     for module in set(MODULE_OF_PART.values()):
         assert (ROOT / "benchmarks" / f"{module}.py").is_file(), module
     # The parts measure through the one Bench of the runner.
-    from benchmarks import containers, startup, tmux, tmux_scale
+    from benchmarks import aio, containers, startup, tmux, tmux_scale
 
     for part in (containers, startup, tmux, tmux_scale):
         assert part.Bench is runner.Bench
+    assert aio.Bench is runner.Bench
 
 
 @pytest.mark.parametrize("module", sorted((ROOT / "benchmarks").glob("*.py")), ids=lambda p: p.name)

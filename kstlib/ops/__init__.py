@@ -43,6 +43,7 @@ from kstlib.ops.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from kstlib.ops.aio import AsyncSessionManager
     from kstlib.ops.config import EngineConfig, OpsConfig, load_config, parse_config
     from kstlib.ops.container import ContainerRunner
     from kstlib.ops.discovery import EngineUnavailableWarning, auto_detect_backend, list_sessions
@@ -84,6 +85,7 @@ _LAZY = {
     "Runner": "kstlib.ops.runner",
     "list_sessions": "kstlib.ops.discovery",
     "SessionManager": "kstlib.ops.manager",
+    "AsyncSessionManager": "kstlib.ops.aio",
     "auto_detect_backend": "kstlib.ops.discovery",
     "TmuxRunner": "kstlib.ops.tmux",
     "SwarmRunner": "kstlib.ops.swarm",
@@ -111,6 +113,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AbstractRunner",
+    "AsyncSessionManager",
     "BackendNotFoundError",
     "BackendType",
     "ContainerRunner",

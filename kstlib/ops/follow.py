@@ -43,6 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from kstlib.ops.cancel import on_cancel
 from kstlib.ops.exceptions import SessionTimeoutError
 
 __all__ = ["Follow", "Source"]
@@ -171,6 +172,7 @@ class Follow:
         """
         if self.timeout is not None:  # the deadline counts from the first line asked for
             self.deadline = time.monotonic() + self.timeout
+        on_cancel(self.close)  # an async caller's cancel (kstlib.ops.cancel) closes it
         produced = source(self)
         try:
             for line in produced:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from kstlib.ops.cancel import pause
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.statedir import state_dir
 
@@ -296,7 +297,7 @@ def follow_lines(
         if draining:
             break
         if wait is None:
-            time.sleep(poll)
+            pause(poll)  # ends at once when an async caller cancels
         elif not wait(poll):
             break
     if handle is not None:

@@ -24,6 +24,7 @@ import socket
 import time
 from collections.abc import Callable
 
+from kstlib.ops.cancel import pause
 from kstlib.ops.exceptions import (
     SessionError,
     SessionNotFoundError,
@@ -127,7 +128,7 @@ def ready_wait(
             raise SessionTimeoutError(
                 name, backend, f"{what} did not happen within {limit:g} s ({why})"
             )
-        time.sleep(min(_READY_POLL, max(deadline - time.monotonic(), 0)))
+        pause(min(_READY_POLL, max(deadline - time.monotonic(), 0)))
 
 
 def port_probe(host: object, port: object) -> tuple[str, Attempt]:
@@ -212,4 +213,4 @@ def until_running(
             )
         if time.monotonic() >= deadline:
             raise SessionTimeoutError(name, backend, f"not running after {timeout} s")
-        time.sleep(0.05)
+        pause(0.05)

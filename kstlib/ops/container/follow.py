@@ -12,14 +12,17 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from kstlib.ops.cancel import check as check_cancelled
+from kstlib.ops.cancel import current as current_token
+from kstlib.ops.cancel import on_cancel
 from kstlib.ops.engines.adapter import (
     ContainerInfo,
 )
-from kstlib.ops.exceptions import SessionNotFoundError
+from kstlib.ops.exceptions import SessionNotFoundError, SessionTimeoutError
 from kstlib.ops.follow import Follow
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import (
@@ -34,6 +37,7 @@ from kstlib.ops.validators import (
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
+    from kstlib.ops.engines.streams import LogStream
 from kstlib.ops.container.base import _POLL, ContainerBase
 from kstlib.ops.container.logs import _Cursor, _Lines, _parse_stamp, _render, _stamp_moment
 from kstlib.ops.container.states import (
@@ -42,6 +46,37 @@ from kstlib.ops.container.states import (
 )
 
 __all__ = ["ContainerFollow"]
+
+
+#: With a cancel token bound (an async caller): the longest wait for the answer's
+#: head (Podman sends it with the first entry), so that a cancel is seen.
+_CANCEL_SLICE = 0.1
+
+
+def _open_stream(
+    engine: EngineAdapter,
+    info: ContainerInfo,
+    tail: int | None,
+    since: datetime | None,
+    left: Callable[[], float | None],
+) -> LogStream:
+    cancellable = current_token() is not None
+    first = datetime.now(timezone.utc)
+    while True:
+        limit = left()
+        if not cancellable:
+            return engine.follow_logs(
+                info.id, info.name, tail=tail, since=since, timestamps=True, timeout=limit
+            )
+        step = _CANCEL_SLICE if limit is None else min(limit, _CANCEL_SLICE)
+        try:
+            return engine.follow_logs(
+                info.id, info.name, tail=tail, since=since, timestamps=True, timeout=step
+            )
+        except SessionTimeoutError:
+            check_cancelled()  # else ask again: nothing was read yet,
+            if since is None and tail == 0:
+                since, tail = first, None  # and what came meanwhile is "new" too
 
 
 class ContainerFollow(ContainerBase):
@@ -230,14 +265,13 @@ class ContainerFollow(ContainerBase):
         heard = False
         left = follow.left
         try:
-            stream = engine.follow_logs(
-                info.id, info.name, tail=tail, since=since, timestamps=True, timeout=left()
-            )
+            stream = _open_stream(engine, info, tail, since, left)
         except SessionNotFoundError:
             # Removed meanwhile (Docker: 409 "dead or marked for removal"): the
             # inspect that follows tells the session is over.
             return heard
         follow.hold(stream.close)
+        on_cancel(stream.interrupt)  # an async caller's cancel ends a blocked read
         try:
             lines = _Lines(stamped=True, cursor=cursor)
             while (entries := stream.read(left())) is not None:
@@ -251,6 +285,7 @@ class ContainerFollow(ContainerBase):
                     yield _render(stamp, text, *style)
         finally:
             stream.close()
+        check_cancelled()  # interrupted by a cancel, not ended by the engine
         return heard
 
     def _same_run(self, engine: EngineAdapter, info: ContainerInfo) -> bool:

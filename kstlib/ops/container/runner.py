@@ -30,6 +30,7 @@ import time
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
+from kstlib.ops.cancel import pause
 from kstlib.ops.engines.adapter import (
     ContainerInfo,
     ContainerSpec,
@@ -312,7 +313,7 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
                     )
                 left = self.timeout if deadline is None else deadline - now
                 if _restart_pending(info):
-                    time.sleep(min(_POLL, left))
+                    pause(min(_POLL, left))
                 else:
                     step = min(left, self.timeout)
                     if info.restart_policy not in _NO_POLICY:

@@ -207,6 +207,10 @@ def _children_of(tid: int) -> list[int]:
         return []
 
 
+#: Seconds an idle worker thread waits for a call before it ends.
+_IDLE_EXIT = 2.0
+
+
 class _Job:
     """One tmux call handed to a worker thread."""
 
@@ -229,10 +233,11 @@ class _Worker:
     again or dies: the client handed its output pipes to the server).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pool: _Pool) -> None:
         self.jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self.started = threading.Event()
         self.tid = 0
+        self.pool = pool
         threading.Thread(target=self._loop, name="kstlib-tmux-call", daemon=True).start()
         self.started.wait()
 
@@ -240,7 +245,12 @@ class _Worker:
         self.tid = threading.get_native_id()
         self.started.set()
         while True:
-            job = self.jobs.get()
+            try:
+                job = self.jobs.get(timeout=_IDLE_EXIT)
+            except queue.Empty:
+                if self.pool.retire(self):
+                    return  # idle for a while: a burst leaves no threads behind
+                continue  # taken meanwhile: its job is on the way
             try:
                 job.result = job.server.cmd(*job.args)
             except BaseException as err:
@@ -267,7 +277,15 @@ class _Pool:
         with self.lock:
             if self.idle:
                 return self.idle.pop()
-        return _Worker()
+        return _Worker(self)
+
+    def retire(self, worker: _Worker) -> bool:
+        """Drop an idle worker from the pool; ``False`` if it was taken meanwhile."""
+        with self.lock:
+            if worker in self.idle:
+                self.idle.remove(worker)
+                return True
+            return False
 
     def give_back(self, worker: _Worker, job: _Job) -> Any:
         with self.lock:

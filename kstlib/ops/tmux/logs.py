@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
+from kstlib.ops.cancel import pause
 from kstlib.ops.exceptions import SessionConfigError, SessionError, SessionTimeoutError
 from kstlib.ops.follow import Follow
 from kstlib.ops.logfile import Since, ended, follow_lines, read_lines, strip_ansi
@@ -329,5 +330,5 @@ class TmuxLogs(TmuxClient):
                 return st.exit_code if st.exit_code is not None else -1
             if deadline is not None and time.monotonic() >= deadline:
                 raise SessionTimeoutError(name, BACKEND, f"still running after {timeout} s")
-            time.sleep(interval)
+            pause(interval)
             interval = min(interval * 1.5, 0.2)

@@ -1,0 +1,195 @@
+"""The asyncio face (issue 23): event-loop lag under load, concurrent speed-up, cancel latency.
+
+Per engine (tmux on a private socket; Docker and Podman with the test image):
+
+* **loop lag**: a probe sleeps 5 ms again and again and records how late it
+  wakes while ``sessions`` sessions are started, queried and stopped
+  concurrently and ``follows`` follows stream lines (each session prints a
+  line every 100 ms); the row's samples are the lags (target: p99 < 10 ms);
+* **status() x N**: N ``status()`` calls through ``asyncio.gather`` (the row's
+  ``kstlib`` column) against the same calls awaited one after another (its
+  ``sequential`` column; target: concurrent <= half of sequential);
+* **cancel**: a follow of a silent session cancelled; the time until the task
+  has ended (``kstlib``) and until its thread has ended (``thread``).
+
+Run alone: ``python benchmarks/bench.py --only aio`` (``--quick``: fewer sessions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+from benchmarks.runner import DOCKER_URL, IMAGE, PODMAN_URL, Bench, Row, summarize, uid
+
+#: Per place: the constructor options of its sessions.
+PLACES: dict[str, Callable[[str], dict[str, Any]]] = {
+    "tmux": lambda sock: {"socket_name": sock},
+    "docker": lambda _: {"backend": "docker", "base_url": DOCKER_URL, "image": IMAGE},
+    "podman": lambda _: {"backend": "podman", "base_url": PODMAN_URL, "image": IMAGE},
+}
+CHATTY = "while :; do echo tick; sleep 0.1; done"
+
+
+def _p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[98] if len(values) > 1 else values[0]
+
+
+async def _lag_probe(stop: asyncio.Event, lags: list[int]) -> None:
+    while not stop.is_set():
+        t0 = time.perf_counter_ns()
+        await asyncio.sleep(0.005)
+        lags.append(max(time.perf_counter_ns() - t0 - 5_000_000, 0))
+
+
+def _stream_threads() -> int:
+    return sum(t.name == "kstlib-aio-stream" for t in threading.enumerate())
+
+
+async def _scenario(
+    bench: Bench, place: str, options: dict[str, Any], sessions: int, follows: int
+) -> None:
+    from kstlib.ops.aio import AsyncSessionManager
+
+    prefix = f"kb{os.getpid()}-aio-{uid()}"
+    made: list[AsyncSessionManager] = []
+
+    def bot(name: str) -> AsyncSessionManager:
+        manager = AsyncSessionManager(name, **options)
+        made.append(manager)
+        return manager
+
+    try:
+        # 1. loop lag: chatty sessions followed while a fleet is started, queried, stopped.
+        talkers = [bot(f"{prefix}-f{i}") for i in range(follows)]
+        # Idle machine first: the lag the probe sees with nothing else running here.
+        stop, idle = asyncio.Event(), []
+        probe = asyncio.create_task(_lag_probe(stop, idle))
+        await asyncio.sleep(2)
+        stop.set()
+        await probe
+        chatty = CHATTY if place == "tmux" else ["sh", "-c", CHATTY]
+        await asyncio.gather(*(t.start(chatty) for t in talkers))
+        heard = [0] * follows
+
+        async def follow(i: int) -> None:
+            async for _ in talkers[i].follow_logs():
+                heard[i] += 1
+
+        stop, lags = asyncio.Event(), []
+        probe = asyncio.create_task(_lag_probe(stop, lags))
+        streams = [asyncio.create_task(follow(i)) for i in range(follows)]
+        fleet = [bot(f"{prefix}-s{i}") for i in range(sessions)]
+        t0 = time.perf_counter()
+        await asyncio.gather(*(b.start("sleep 600") for b in fleet))
+        for _ in range(3):
+            await asyncio.gather(*(b.status() for b in fleet))
+        load_s = time.perf_counter() - t0
+        stop.set()
+        await probe
+        for task in streams:
+            task.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
+        row = Row(
+            place,
+            f"aio loop lag ({follows} follows)",
+            sessions,
+            {"kstlib": summarize(lags), "idle": summarize(idle)},
+        )
+        row.note = (
+            f"loop lag p99 {_p99([v / 1e6 for v in lags]):.2f} ms under load over {load_s:.1f} s "
+            f"(idle machine: {_p99([v / 1e6 for v in idle]):.2f} ms), "
+            f"{sum(heard)} lines followed (target p99 < 10 ms)"
+        )
+        bench.notes.append(f"{place} {row.note}")
+        bench.rows.append(row)
+        bench.facts.setdefault("aio", {})[place] = {
+            "loop_lag_p99_ms": round(_p99([v / 1e6 for v in lags]), 3),
+            "loop_lag_max_ms": round(max(lags) / 1e6, 3),
+            "idle_loop_lag_p99_ms": round(_p99([v / 1e6 for v in idle]), 3),
+            "lines_followed": sum(heard),
+            "sessions": sessions,
+            "follows": follows,
+        }
+        bench.log(f"{place:6} aio loop lag [{sessions} + {follows} follows]: {row.note}")
+
+        # 2. status() x N: concurrent vs one after another.
+        conc, seq = [], []
+        for _ in range(5):
+            t = time.perf_counter_ns()
+            await asyncio.gather(*(b.status() for b in fleet))
+            conc.append(time.perf_counter_ns() - t)
+            t = time.perf_counter_ns()
+            for b in fleet:
+                await b.status()
+            seq.append(time.perf_counter_ns() - t)
+        row = Row(
+            place, "aio status() gather vs sequential", sessions,
+            {"kstlib": summarize(conc), "sequential": summarize(seq)},
+        )
+        speedup = statistics.median(seq) / statistics.median(conc)
+        row.note = f"aio status() x{sessions}: gather {speedup:.1f}x faster than sequential (target >= 2x)"
+        bench.notes.append(f"{place} {row.note}")
+        bench.rows.append(row)
+        bench.facts["aio"][place]["status_speedup"] = round(speedup, 2)
+        bench.log(f"{place:6} aio status() x{sessions}: {row.note}")
+
+        # 3. cancel latency of a follow of a silent session.
+        quiet = bot(f"{prefix}-q")
+        await quiet.start("sleep 600")
+        ended, freed = [], []
+        for _ in range(5):
+            task = asyncio.create_task(_drain(quiet))
+            await asyncio.sleep(0.3)
+            t = time.perf_counter_ns()
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+            ended.append(time.perf_counter_ns() - t)
+            while _stream_threads():
+                await asyncio.sleep(0.001)
+            freed.append(time.perf_counter_ns() - t)
+        row = Row(
+            place, "aio follow cancel (task, thread)", None,
+            {"kstlib": summarize(ended), "thread": summarize(freed)},
+        )
+        row.note = (
+            f"aio follow cancel: task ended within {max(ended) / 1e6:.1f} ms, "
+            f"its thread within {max(freed) / 1e6:.1f} ms (target 100 ms)"
+        )
+        bench.notes.append(f"{place} {row.note}")
+        bench.rows.append(row)
+        bench.facts["aio"][place]["cancel_task_ms_max"] = round(max(ended) / 1e6, 3)
+        bench.facts["aio"][place]["cancel_thread_ms_max"] = round(max(freed) / 1e6, 3)
+        bench.log(f"{place:6} aio follow cancel: {row.note}")
+    finally:
+        await asyncio.gather(*(m.stop(graceful=False) for m in made), return_exceptions=True)
+
+
+async def _drain(manager: Any) -> None:
+    async for _ in manager.follow_logs():
+        pass
+
+
+def bench_aio(bench: Bench, places: tuple[str, ...] = ("tmux",)) -> None:
+    """Measure the asyncio face on each place (``tmux``, ``docker``, ``podman``)."""
+    quick = bench.settings.light.hi <= 10
+    socket = f"kb{os.getpid()}-aio"
+    try:
+        for place in places:
+            sessions, follows = (100, 20) if place == "tmux" else (50, 10)
+            if quick:
+                sessions, follows = sessions // 5, follows // 4
+            asyncio.run(_scenario(bench, place, PLACES[place](socket), sessions, follows))
+    finally:
+        if "tmux" in places:
+            from kstlib.ops import TmuxRunner
+
+            with suppress(Exception):
+                TmuxRunner(socket_name=socket).kill_server()

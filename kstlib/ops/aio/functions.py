@@ -1,0 +1,103 @@
+"""The module-level coroutines of :mod:`kstlib.ops.aio`: listing sessions and pulling images.
+
+Internal module: they are public as ``kstlib.ops.aio.list_sessions`` and ``pull_image``.
+
+Example:
+    >>> import asyncio
+    >>> asyncio.run(list_sessions(socket_name="kstlib-doc", containers=False)).__class__.__name__
+    'SessionTable'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from kstlib.ops.aio.pool import off_loop
+from kstlib.ops.images import DEFAULT_PULL_TIMEOUT
+
+if TYPE_CHECKING:
+    from kstlib.ops.config import EngineConfig
+    from kstlib.ops.images import ProgressCallback, PullResult, RegistryAuth
+    from kstlib.ops.models import SessionTable
+    from kstlib.ops.runners import RunnerFactory
+
+__all__ = ["list_sessions", "pull_image"]
+
+
+async def list_sessions(
+    *,
+    socket_name: str | None = None,
+    socket_path: str | None = None,
+    runtime: str | None = None,
+    base_url: str | None = None,
+    tmux: bool = True,
+    containers: bool = True,
+    timeout: float | None = None,
+    discover: bool = True,
+    engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig] | None = None,
+    swarms: Iterable[str | None] = (),
+    runner_factory: RunnerFactory | None = None,
+) -> SessionTable:
+    """Every session on tmux and on every reachable engine (:func:`kstlib.ops.list_sessions`).
+
+    Example:
+        >>> import asyncio
+        >>> table = asyncio.run(list_sessions(socket_name="kstlib-doc", containers=False))
+        >>> type(table).__name__
+        'SessionTable'
+    """
+    from kstlib.ops.discovery import list_sessions as sync_list
+
+    return await off_loop(
+        "search",
+        sync_list,
+        socket_name=socket_name,
+        socket_path=socket_path,
+        runtime=runtime,
+        base_url=base_url,
+        tmux=tmux,
+        containers=containers,
+        timeout=timeout,
+        discover=discover,
+        engines=engines,
+        swarms=swarms,
+        runner_factory=runner_factory,
+    )
+
+
+async def pull_image(
+    image: str,
+    runtime: str | None = None,
+    base_url: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    *,
+    registry_auth: RegistryAuth | Mapping[str, str] | None = None,
+    insecure_registries: Iterable[str] = (),
+    insecure: bool | None = None,
+    timeout: float = DEFAULT_PULL_TIMEOUT,
+) -> PullResult:
+    """Pull ``image`` into an engine off the loop (:func:`kstlib.ops.pull_image`).
+
+    ``on_progress`` is called in the pulling thread.
+
+    Example:
+        >>> import asyncio
+        >>> asyncio.run(pull_image("localhost/kstlib-test:latest", runtime="docker")).image
+        ... # doctest: +SKIP
+        'localhost/kstlib-test:latest'
+    """
+    from kstlib.ops.images import pull_image as sync_pull
+
+    return await off_loop(
+        f"pull:{runtime or ''}:{base_url or ''}",
+        sync_pull,
+        image,
+        runtime,
+        base_url,
+        on_progress,
+        registry_auth=registry_auth,
+        insecure_registries=insecure_registries,
+        insecure=insecure,
+        timeout=timeout,
+    )
