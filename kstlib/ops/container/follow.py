@@ -36,11 +36,11 @@ from kstlib.ops.validators import (
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
-from kstlib.ops.container.base import _POLL, ContainerBase
-from kstlib.ops.container.logs import _Cursor, _Lines, _parse_stamp, _render, _stamp_moment
+from kstlib.ops.container.base import POLL, ContainerBase
+from kstlib.ops.container.logs import Cursor, LineAssembler, parse_stamp, render_line, stamp_moment
 from kstlib.ops.container.states import (
-    _RestartWatch,
-    _state,
+    RestartWatch,
+    session_state,
 )
 
 __all__ = ["ContainerFollow"]
@@ -128,8 +128,8 @@ class ContainerFollow(ContainerBase):
         # so that each new read resumes right after the last line yielded: a
         # restart takes a new stream, and after the container stops, Podman's
         # stream may skip lines; what it sends then is read again, plainly.
-        cursor = _Cursor()
-        watch = _RestartWatch()
+        cursor = Cursor()
+        watch = RestartWatch()
         check = engine.follow_needs_check
         since, tail = (start, None) if start is not None and lines is None else (None, 0)
         # "Written after the call", for a read that cannot use tail=0.
@@ -140,10 +140,10 @@ class ContainerFollow(ContainerBase):
                     # The backlog: its last lines, then the stream resumes right after them.
                     left()
                     entries = self._backlog(engine, info, lines, start)
-                    backlog = _Lines(stamped=True, cursor=cursor).feed(entries)
+                    backlog = LineAssembler(stamped=True, cursor=cursor).feed(entries)
                     for stamp, text in backlog[-lines:]:
                         left()
-                        yield _render(stamp, text, timestamps, ansi)
+                        yield render_line(stamp, text, timestamps, ansi)
                     resumed = cursor.resume()
                     since, tail = (resumed or start), None
                     if since is None:
@@ -163,8 +163,8 @@ class ContainerFollow(ContainerBase):
                             left=left,
                             style=(timestamps, ansi),
                         )
-                        if not heard and time.monotonic() - opened < _POLL:
-                            time.sleep(min(_POLL, left() or _POLL))
+                        if not heard and time.monotonic() - opened < POLL:
+                            time.sleep(min(POLL, left() or POLL))
                     current = self._after_stream(engine, info, watch, left)
                     since, tail = cursor.resume() or anchor, None
                 # The container is done: what the streams did not bring, in one plain read.
@@ -173,10 +173,10 @@ class ContainerFollow(ContainerBase):
                     entries = engine.logs(info.id, None, since=since, timestamps=True)
                 except SessionNotFoundError:
                     entries = []  # removed meanwhile: nothing more to read
-                final = _Lines(stamped=True, cursor=cursor)
+                final = LineAssembler(stamped=True, cursor=cursor)
                 for stamp, text in final.feed(entries) + final.flush():
                     left()
-                    yield _render(stamp, text, timestamps, ansi)
+                    yield render_line(stamp, text, timestamps, ansi)
             except SessionTimeoutError as err:
                 if deadline is not None and time.monotonic() >= deadline and err.reason != expired:
                     raise SessionTimeoutError(name, runtime, expired) from err
@@ -201,11 +201,11 @@ class ContainerFollow(ContainerBase):
             entries = engine.logs(info.id, lines + extra, since=start, timestamps=True, keep=lines)
             if not entries or not getattr(engine, "whole_second_stamps", False):
                 return entries
-            stamps = [_parse_stamp(entry.partition(b" ")[0]) for entry in entries]
+            stamps = [parse_stamp(entry.partition(b" ")[0]) for entry in entries]
             last = next((stamp for stamp in reversed(stamps) if stamp is not None), None)
-            if last is None or (start is not None and start > _stamp_moment(last)):
+            if last is None or (start is not None and start > stamp_moment(last)):
                 return entries
-            again = engine.logs(info.id, None, since=_stamp_moment(last), timestamps=True)
+            again = engine.logs(info.id, None, since=stamp_moment(last), timestamps=True)
         except SessionNotFoundError:
             return []  # removed meanwhile (Docker may say 409): the follow ends
         before = [e for e, s in zip(entries, stamps, strict=True) if s is None or s < last]
@@ -215,7 +215,7 @@ class ContainerFollow(ContainerBase):
         self,
         engine: EngineAdapter,
         info: ContainerInfo,
-        cursor: _Cursor,
+        cursor: Cursor,
         *,
         since: datetime | None,
         tail: int | None,
@@ -238,7 +238,7 @@ class ContainerFollow(ContainerBase):
             # inspect that follows tells the session is over.
             return heard
         try:
-            lines = _Lines(stamped=True, cursor=cursor)
+            lines = LineAssembler(stamped=True, cursor=cursor)
             while (entries := stream.read(left())) is not None:
                 if not entries:
                     continue
@@ -247,7 +247,7 @@ class ContainerFollow(ContainerBase):
                     break
                 for stamp, text in lines.feed(entries):
                     left()
-                    yield _render(stamp, text, *style)
+                    yield render_line(stamp, text, *style)
         finally:
             stream.close()
         return heard
@@ -267,7 +267,7 @@ class ContainerFollow(ContainerBase):
         self,
         engine: EngineAdapter,
         info: ContainerInfo,
-        watch: _RestartWatch,
+        watch: RestartWatch,
         left: Callable[[], float | None],
     ) -> ContainerInfo | None:
         """After a followed log ended: the container to follow on, or ``None`` when it is done."""
@@ -280,6 +280,6 @@ class ContainerFollow(ContainerBase):
                 return None  # exited for good, or replaced by another session of that name
             if current.state == "running":
                 return current
-            if _state(current) is not SessionState.RUNNING:
+            if session_state(current) is not SessionState.RUNNING:
                 return None  # paused, or never started: nothing more will come
-            time.sleep(min(_POLL, left() or _POLL))
+            time.sleep(min(POLL, left() or POLL))

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from kstlib.ops.engines.services import ServiceEngine
     from kstlib.ops.execresult import ExecResult
 
-__all__ = ["SwarmRunner"]
+__all__ = ["SwarmRunner", "is_managed"]
 
 _BACKEND = BackendType.SWARM
 _RUNTIME = "swarm"
@@ -68,7 +68,13 @@ _POLL = lifecycle.POLL
 _Service = Mapping[str, Any]
 
 
-def _managed(service: _Service) -> bool:
+def is_managed(service: _Service) -> bool:
+    """Whether kstlib created this swarm service (it carries the managed label).
+
+    Example:
+        >>> is_managed({"Spec": {"Labels": {MANAGED_LABEL: MANAGED_VALUE}}}), is_managed({})
+        (True, False)
+    """
     labels = (service.get("Spec") or {}).get("Labels") or {}
     return bool(labels.get(MANAGED_LABEL) == MANAGED_VALUE)
 
@@ -95,7 +101,7 @@ def _to_status(service: _Service, view: TaskView) -> SessionStatus:
         created_at=parse_timestamp(service.get("CreatedAt")),
         image=_image(service),
         exit_code=view.exit_code if view.state is SessionState.EXITED else None,
-        managed=_managed(service),
+        managed=is_managed(service),
         restart_count=view.restart_count,
         reason=view.reason,
         nodes=view.nodes,
