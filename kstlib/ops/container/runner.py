@@ -38,7 +38,6 @@ from kstlib.ops.engines.adapter import (
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     OpsError,
-    SessionConfigError,
     SessionExistsError,
     SessionNotFoundError,
     SessionStartError,
@@ -54,10 +53,13 @@ from kstlib.ops.models import (
 )
 from kstlib.ops.translate import Op
 from kstlib.ops.validators import (
+    validate_instance,
     validate_lines,
     validate_lookup_name,
     validate_optional_timeout,
+    validate_same_runtime,
     validate_since,
+    validate_timeout,
 )
 
 if TYPE_CHECKING:
@@ -126,19 +128,12 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
             >>> ContainerRunner(runtime="docker").start(cfg).runtime  # doctest: +SKIP
             'docker'
         """
-        if not isinstance(config, SessionConfig):
-            raise SessionConfigError(
-                f"config: expected a SessionConfig, got {type(config).__name__}", "config"
-            )
+        validate_instance("config", config, SessionConfig)
         spec = spec_from_config(config)
         name = config.name
         with self._using() as engine:
             runtime = engine.runtime
-            if config.runtime is not None and config.runtime != runtime:
-                raise SessionConfigError(
-                    f"runtime: the config asks for {config.runtime} but this runner uses {runtime}",
-                    "runtime",
-                )
+            validate_same_runtime(config.runtime, runtime)
             try:
                 previous: ContainerInfo | None = self._inspect(engine, name, Op.START)
             except SessionNotFoundError:
@@ -251,8 +246,7 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
             True
         """
         validate_lookup_name(name)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-            raise SessionConfigError(f"timeout: {timeout!r} must not be negative", "timeout")
+        validate_timeout(timeout)
         with self._using() as engine:
             info = self._inspect(engine, name, Op.STOP)
             if info.state in LIVE_STATES:

@@ -7,7 +7,6 @@ reads fall back to what tmux still holds, and logging is resumed where it can
 be (a new collector, the pane piped again).
 
 Example:
-    >>> check_lines(None)  # a lines= argument: None or a whole number
     >>> pipe_command(Path("/s/#1.fifo"))  # tmux would expand a single '#'
     "[ -p '/s/##1.fifo' ] && exec cat >'/s/##1.fifo'"
 """
@@ -26,13 +25,13 @@ from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
-from kstlib.ops.exceptions import SessionConfigError, SessionError, SessionTimeoutError
+from kstlib.ops.exceptions import SessionError, SessionTimeoutError
 from kstlib.ops.logfile import Since, ended, follow_lines, read_lines, strip_ansi
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.call import arg, fmt
 from kstlib.ops.tmux.client import BACKEND, TmuxClient, exact_pane
 from kstlib.ops.tmux.pane import Pane
-from kstlib.ops.validators import validate_lookup_name, validate_optional_timeout
+from kstlib.ops.validators import validate_lines, validate_lookup_name, validate_optional_timeout
 
 __all__ = ["TmuxLogs"]
 
@@ -42,12 +41,6 @@ _COLLECTOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "collector
 _LOG_SETTLE = 2.0
 HEIGHT = 50
 _warned: set[str] = set()
-
-
-def check_lines(lines: object) -> None:
-    """``lines`` is ``None`` or a non-negative whole number."""
-    if lines is not None and (isinstance(lines, bool) or not isinstance(lines, int) or lines < 0):
-        raise SessionConfigError(f"lines: {lines!r} must be a non-negative integer", "lines")
 
 
 def collector_command(folder: Path) -> str:
@@ -179,7 +172,7 @@ class TmuxLogs(TmuxClient):
             True
         """
         validate_lookup_name(name)
-        check_lines(lines)
+        validate_lines(lines)
         pane = self._pane_or_missing(name)
         degraded = self._degraded(pane)
         if not degraded:
@@ -245,7 +238,7 @@ class TmuxLogs(TmuxClient):
         """
         validate_lookup_name(name)
         validate_optional_timeout(timeout)
-        check_lines(lines)
+        validate_lines(lines)
         pane = self._pane_or_missing(name)
         if pane.log is None:
             raise SessionError(
