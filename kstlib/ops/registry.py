@@ -89,7 +89,7 @@ __all__ = [
     "validate_registry_auth",
 ]
 
-logger = logging.getLogger("kstlib.ops.pull")
+logger = logging.getLogger(__name__)
 
 
 # -- events ---------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from kstlib.ops.images import ProgressCallback, PullProgress, pull_failure
 
 __all__ = ["PullTracker", "engine_words", "translate_pull_error"]
 
-logger = logging.getLogger("kstlib.ops.pull")
+logger = logging.getLogger(__name__)
 
 _DOCKER_STATUS = {
     "pulling fs layer": "waiting",

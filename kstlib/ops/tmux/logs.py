@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import shlex
 import stat
@@ -35,7 +34,6 @@ from kstlib.ops.validators import validate_lines, validate_lookup_name, validate
 
 __all__ = ["TmuxLogs"]
 
-_log = logging.getLogger("kstlib.ops.tmux")
 _COLLECTOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "collector.py")
 #: How long a reader waits for the collector to catch up with an exited process.
 _LOG_SETTLE = 2.0
@@ -102,7 +100,6 @@ class TmuxLogs(TmuxClient):
                     f"the log of tmux session {pane.status.name!r} lost output (disk full or "
                     "log collector killed); reads fall back to tmux's scrollback"
                 )
-                _log.warning(message)
                 warnings.warn(message, RuntimeWarning, stacklevel=4)
             return True
         return False
