@@ -145,3 +145,13 @@ def test_the_runner_argument_checks_have_one_home(tmp_path: Path) -> None:
         validators.validate_same_runtime("podman", "docker")
     assert info.value.field == "runtime"
 
+
+def test_the_swarm_runner_and_tmux_client_use_the_same_rules() -> None:
+    """The copies they had: the config type, stop()'s timeout, ``control=``."""
+    for module in ("ops/swarm/runner.py", "ops/tmux/client.py"):
+        source = (Path(kstlib.__file__).parent / module).read_text()
+        assert "isinstance(config, SessionConfig)" not in source
+        assert "must not be negative" not in source
+        assert "isinstance(control, bool)" not in source
+
+

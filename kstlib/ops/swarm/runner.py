@@ -48,11 +48,13 @@ from kstlib.ops.translate import Op
 from kstlib.ops.validators import (
     validate_base_url,
     validate_call_timeout,
+    validate_instance,
     validate_lines,
     validate_lookup_name,
     validate_optional_timeout,
     validate_replicas,
     validate_since,
+    validate_timeout,
 )
 
 if TYPE_CHECKING:
@@ -214,10 +216,7 @@ class SwarmRunner:
         """
         from kstlib.ops.engines.swarm import service_spec
 
-        if not isinstance(config, SessionConfig):
-            raise SessionConfigError(
-                f"config: expected a SessionConfig, got {type(config).__name__}", "config"
-            )
+        validate_instance("config", config, SessionConfig)
         if config.backend is not BackendType.SWARM:
             raise SessionConfigError(
                 f"backend: {config.backend.value!r} config given to the swarm runner", "backend"
@@ -293,8 +292,7 @@ class SwarmRunner:
             True
         """
         validate_lookup_name(name)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-            raise SessionConfigError(f"timeout: {timeout!r} must not be negative", "timeout")
+        validate_timeout(timeout)
         service = self.engine.find(name, Op.STOP)
         grace = max(self._grace(service), float(timeout))
         lifecycle.remove_and_wait(self.engine, service, Op.STOP, grace, self._nodes())
