@@ -37,17 +37,11 @@ def _get_logger_calls() -> list[tuple[str, str]]:
 
 
 def test_every_logger_is_named_after_its_module() -> None:
+    """The bug this guards: ``kstlib.ops.pull`` was created by two modules."""
     calls = _get_logger_calls()
     assert calls, "the walk found no getLogger call at all"
     other = [c for c in calls if c[1] != "__name__" and c not in CONFIGURED_ONLY]
     assert other == []
-
-
-def test_no_two_modules_write_to_one_invented_name() -> None:
-    """The bug this guards: ``kstlib.ops.pull`` was created by two modules."""
-    named = [module for module, argument in _get_logger_calls() if argument == "__name__"]
-    assert "ops/engines/pull.py" in named and "ops/registry.py" in named
-    assert "ops/tmux/call.py" in named and "ops/translate.py" in named
 
 
 def test_the_library_root_has_a_null_handler_and_no_other() -> None:
