@@ -20,7 +20,7 @@ import sys
 import time
 
 from kstlib.ops import SessionConfig, TmuxRunner
-from kstlib.ops.config_engines import EngineConfig
+from kstlib.ops.config import EngineConfig
 from kstlib.ops.fleet import list_engine, list_engines
 
 #: The harness's Podman socket (``engines.sh env`` exports it).

@@ -196,6 +196,37 @@ def test_tmux_start_status_logs_stop(cli: Cli, tmux_socket: str,
 
 
 @pytest.mark.tmux
+def test_several_names_and_stop_all_on_tmux(cli: Cli) -> None:
+    import libtmux
+
+    socket = unique("all")  # a server of this test alone: stop --all empties it
+    a, b, c = unique("a"), unique("b"), unique("c")
+    for name in (a, b, c):
+        cli("ops", "start", name, "-q", "-L", socket, "-c", f"echo out-{name}; sleep 60")
+    foreign = libtmux.Server(socket_path=str(cli.socket_dir / socket))
+    foreign.new_session("foreign", detach=True)  # not kstlib's: stop --all leaves it
+    for name in (a, b):
+        wait_for(lambda name=name: f"out-{name}" in cli("ops", "logs", name, "-L", socket).stdout,
+                 f"{name}'s output")
+
+    assert cli("ops", "status", a, b, "-L", socket, "-q").stdout == "running\nrunning\n"
+    logs = cli("ops", "logs", a, b, "-L", socket, "-n", "1").stdout
+    assert logs == f"{a} | out-{a}\n{b} | out-{b}\n"
+
+    missing = unique("missing")
+    proc = cli("ops", "stop", a, missing, b, "-L", socket, "-f", code=3)
+    assert proc.stdout == (f"Stopped session '{a}' on tmux (socket {socket}).\n"
+                           f"Stopped session '{b}' on tmux (socket {socket}).\n")
+    assert f"Session '{missing}' was not found" in proc.stderr
+    assert not cli.tmux(socket).exists(a) and not cli.tmux(socket).exists(b)
+
+    proc = cli("ops", "stop", "--all", "--yes", "-b", "tmux", "-L", socket, "-f")
+    assert proc.stdout == f"Stopped session '{c}' on tmux (socket {socket}).\n"
+    assert not cli.tmux(socket).exists(c)
+    assert foreign.has_session("foreign")  # only managed sessions are stopped
+
+
+@pytest.mark.tmux
 def test_tmux_exit_code_survives_for_status(cli: Cli, tmux_socket: str,
                                             cleanup: Callable[[Callable[[], None]], None]
                                             ) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from kstlib.ops import SessionConfig, SessionManager, TmuxRunner
-from kstlib.ops.config_engines import EngineConfig
+from kstlib.ops.config import EngineConfig
 from kstlib.ops.exceptions import SessionAmbiguousError, SessionNotFoundError
 
 from .conftest import unique

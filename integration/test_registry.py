@@ -40,7 +40,7 @@ from kstlib.ops import SessionConfigError, SessionStartError
 from kstlib.ops.container import ContainerRunner
 from kstlib.ops.exceptions import ImagePullError, SessionNotFoundError
 from kstlib.ops.manager import SessionManager
-from kstlib.ops.registry import PullProgress, RegistryAuth, pull_image
+from kstlib.ops.images import PullProgress, RegistryAuth, pull_image
 
 from .conftest import ENGINE_URLS, TEST_IMAGE, engine_missing, unique
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from kstlib.ops import SessionManager
-from kstlib.ops.config_engines import EngineConfig
+from kstlib.ops.config import EngineConfig
 from kstlib.ops.engines.docker import DockerEngine
 from kstlib.ops.engines.podman import PodmanEngine
 from kstlib.ops.exceptions import ContainerRuntimeNotFoundError

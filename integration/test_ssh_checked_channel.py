@@ -19,11 +19,11 @@ import paramiko
 import pytest
 
 from kstlib.ops import SessionManager
-from kstlib.ops.config_engines import EngineConfig
+from kstlib.ops.config import EngineConfig
 from kstlib.ops.engines.endpoints import connect
 from kstlib.ops.engines.podman import PodmanEngine
 from kstlib.ops.exceptions import ContainerRuntimeNotFoundError, OpsError
-from kstlib.ops.registry import pull_image
+from kstlib.ops.images import pull_image
 
 from .conftest import TEST_IMAGE, engine_missing, harness, unique
 from .fake_sshd import FakeSshd

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from kstlib.cli import commands, main, output, state
-from kstlib.cli.commands import Context, Place
+from kstlib.cli.commands import Context, Location, label
 from kstlib.cli.doctor import probe_docker, probe_podman, probe_tmux, reason
 from kstlib.cli.parser import UsageError, build_parser, parse_args, split_argv
 from kstlib.ops.exceptions import (
@@ -44,7 +44,7 @@ STATUS_KEYS = {"name", "state", "backend", "pid", "created_at", "window_count", 
 class FakeRunner:
     """An in-memory runner: sessions keyed by place, errors injected per operation."""
 
-    def __init__(self, world: FakeWorld, place: Place) -> None:
+    def __init__(self, world: FakeWorld, place: Location) -> None:
         self.world, self.place = world, place
         self.backend = place.backend
 
@@ -86,7 +86,7 @@ class FakeRunner:
         return name in self.sessions
 
     def list_sessions(self) -> list[SessionStatus]:
-        self._fail(f"list:{self.place.label}")
+        self._fail(f"list:{label(self.place)}")
         return list(self.sessions.values())
 
     def logs(self, name: str, lines: int | None = 100, since: object = None,
@@ -118,12 +118,12 @@ class FakeWorld:
         self.keys: list[tuple[str, bool]] = []
 
     @staticmethod
-    def key(place: Place) -> tuple[Any, ...]:
+    def key(place: Location) -> tuple[Any, ...]:
         if place.backend is BackendType.TMUX:
             return ("tmux", place.socket_name)
-        return ("container", place.runtime or "podman", place.base_url)
+        return ("container", place.runtime or "podman", place.endpoint)
 
-    def add(self, place: Place, name: str, **fields: Any) -> SessionStatus:
+    def add(self, place: Location, name: str, **fields: Any) -> SessionStatus:
         base = {"pid": 99, "created_at": CREATED, "managed": True,
                 "socket_name": place.socket_name,
                 "runtime": place.runtime if place.backend is BackendType.CONTAINER else None}
@@ -151,7 +151,7 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeWorld
                 socket_path: str | None = None, **timeouts: Any) -> FakeRunner:
         if backend is BackendType.CONTAINER and runtime is not None:
             fake.locate_check()
-        return FakeRunner(fake, Place(backend, runtime=runtime, base_url=base_url,
+        return FakeRunner(fake, Location(backend, runtime=runtime, endpoint=base_url,
                                       socket_name=socket_name, socket_path=socket_path))
 
     cwd = tmp_path / "cwd"
@@ -186,9 +186,9 @@ def write_config(text: str) -> Path:
     return path
 
 
-TMUX_DEFAULT = Place(BackendType.TMUX)
-DOCKER = Place(BackendType.CONTAINER, runtime="docker")
-PODMAN = Place(BackendType.CONTAINER, runtime="podman")
+TMUX_DEFAULT = Location(BackendType.TMUX)
+DOCKER = Location(BackendType.CONTAINER, runtime="docker")
+PODMAN = Location(BackendType.CONTAINER, runtime="podman")
 
 
 # -- parsing -----------------------------------------------------------------------------
@@ -635,3 +635,104 @@ def test_a_name_not_found_suggests_a_close_one(world: FakeWorld,
     assert_one_line_error(err, "'wroker' was not found", "Did you mean 'worker'?")
     code, _, err = run_cli(capsys, "ops", "stop", "zzz-unrelated")
     assert code == 3 and "Did you mean" not in err
+
+
+# -- several names, stop --all ------------------------------------------------------------
+
+
+def test_stop_several_names_stops_each_and_reports_the_missing(
+        world: FakeWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    world.add(TMUX_DEFAULT, "a")
+    world.add(DOCKER, "b")
+    code, out, err = run_cli(capsys, "ops", "stop", "a", "nope", "b")
+    assert code == 3  # the worst: one name was not found
+    assert out == "Stopped session 'a' on tmux.\nStopped session 'b' on docker.\n"
+    assert_one_line_error(err, "'nope' was not found")
+    assert [s[0] for s in world.stopped] == ["a", "b"]
+
+
+def test_status_and_logs_of_several_names(world: FakeWorld,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    world.add(TMUX_DEFAULT, "a")
+    world.add(DOCKER, "b", state=SessionState.EXITED, exit_code=0)
+    assert run_cli(capsys, "ops", "status", "a", "b", "-q") == (0, "running\nexited\n", "")
+    code, out, err = run_cli(capsys, "ops", "status", "a", "ghost", "b", "--json")
+    assert code == 3 and [d["name"] for d in json.loads(out)] == ["a", "b"]  # one document
+    assert_one_line_error(err, "'ghost' was not found")
+    code, out, _ = run_cli(capsys, "ops", "logs", "a", "b", "-n", "2")
+    assert (code, out) == (0, "a | line 4\na | line 5\nb | line 4\nb | line 5\n")
+    # one name: lines as they are
+    assert run_cli(capsys, "ops", "logs", "a", "-n", "1") == (0, "line 5\n", "")
+    code, _, err = run_cli(capsys, "ops", "logs", "a", "b", "-f")
+    assert code == 2
+    assert_one_line_error(err, "--follow follows one session")
+
+
+def test_stop_all_stops_managed_sessions_only(world: FakeWorld,
+                                              capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config("ops:\n  sessions:\n    idle: {backend: docker, image: x}\n")
+    world.add(TMUX_DEFAULT, "mine")
+    world.add(DOCKER, "web")
+    world.add(PODMAN, "foreign", managed=False)
+    monkeypatch.setattr(sys, "stdin", _Stdin("", tty=False))  # not a terminal: no question
+    code, out, _ = run_cli(capsys, "ops", "stop", "--all", "-f")
+    assert code == 0
+    assert sorted(s[0] for s in world.stopped) == ["mine", "web"]  # never "foreign", "idle"
+    assert "foreign" not in out and "idle" not in out
+    assert run_cli(capsys, "ops", "stop", "--all") == (0, "No managed sessions to stop.\n", "")
+
+
+def test_stop_all_asks_on_a_terminal_unless_yes(world: FakeWorld,
+                                                capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    world.add(TMUX_DEFAULT, "mine")
+    monkeypatch.setattr(sys, "stdin", _Stdin("n\n", tty=True))
+    code, _, err = run_cli(capsys, "ops", "stop", "--all")
+    assert code == 1 and "Stop 1 session(s): mine? [y/N]" in err
+    assert world.stopped == []
+    monkeypatch.setattr(sys, "stdin", _Stdin("y\n", tty=True))
+    assert run_cli(capsys, "ops", "stop", "--all")[0] == 0
+    assert [s[0] for s in world.stopped] == ["mine"]
+    world.add(TMUX_DEFAULT, "again")
+    monkeypatch.setattr(sys, "stdin", _Stdin("", tty=True))  # --yes: never read
+    code, _, err = run_cli(capsys, "ops", "stop", "--all", "--yes")
+    assert code == 0 and "[y/N]" not in err
+    assert [s[0] for s in world.stopped] == ["mine", "again"]
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["ops", "stop", "a", "--all"], "give no NAME with it"),
+    (["ops", "stop", "a", "--yes"], "--yes only applies to --all"),
+])
+def test_stop_all_usage(world: FakeWorld, capsys: pytest.CaptureFixture[str],
+                        argv: list[str], needle: str) -> None:
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert_one_line_error(err, needle)
+
+
+class _Stdin:
+    def __init__(self, text: str, *, tty: bool) -> None:
+        self.text, self.tty = text, tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def readline(self) -> str:
+        if not self.tty:
+            raise AssertionError("stdin read although it is not a terminal")
+        return self.text
+
+
+def test_the_cli_names_places_with_discoverys_location() -> None:
+    """One place type: the CLI's look-ups answer with kstlib.ops.discovery.Location."""
+    from kstlib.cli import places
+    from kstlib.ops import discovery
+
+    assert not hasattr(places, "Place")
+    ctx = Context(argparse.Namespace(config=None, backend="tmux", socket="w", runtime=None))
+    place = ctx.explicit_place("bot")
+    assert type(place) is discovery.Location
+    assert label(place) == "tmux (socket w)"
+    assert [label(p) for p in ctx.search_places("bot")] == ["tmux (socket w)"]

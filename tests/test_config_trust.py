@@ -147,7 +147,7 @@ def test_a_file_larger_than_its_fstat_says_is_refused(
         st = real_fstat(fd)
         return os.stat_result((st.st_mode, *st[1:6], 100, *st[7:]))
 
-    monkeypatch.setattr(config.os, "fstat", small_fstat)
+    monkeypatch.setattr(os, "fstat", small_fstat)
     with pytest.raises(SessionConfigError, match="more than the 1048576 allowed"):
         load_config(path)
 

@@ -11,7 +11,7 @@ import pytest
 from kstlib.cli.context import Context
 from kstlib.ops import SessionManager
 from kstlib.ops.config import parse_config
-from kstlib.ops.config_engines import EngineConfig
+from kstlib.ops.config import EngineConfig
 from kstlib.ops.engines import ssh
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.fleet import engine_options, gather, list_engines

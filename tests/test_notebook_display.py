@@ -10,7 +10,7 @@ import pytest
 
 from kstlib.ops.display import LogText, PlainLine, sgr_to_html
 from kstlib.ops.images import PullProgress
-from kstlib.ops.registry import notebook_progress
+from kstlib.ops.images import notebook_progress
 
 
 @pytest.mark.parametrize(

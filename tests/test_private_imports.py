@@ -4,9 +4,9 @@ The target is at most 10 import statements. A helper that several modules
 share is a public name of an internal module (``container/states.py``'s
 ``session_state``, ``container/logs.py``'s ``render_line``, ``engines/libpod.py``'s
 ``garbled_tail``, ``swarm/runner.py``'s ``is_managed``), not a ``_name``
-read across the boundary. Those left: ``config.py`` and ``config_schema.py``
-(one parser cut in two) and ``cli/starting.py``'s older spellings of
-``cli/places.py``'s helpers.
+read across the boundary. Those left: ``config/_file.py`` reads the backend
+spellings of ``config/_schema.py`` (one parser, one package) and
+``cli/starting.py``'s older spellings of ``cli/places.py``'s helpers.
 The ceiling only goes down.
 """
 

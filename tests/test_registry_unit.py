@@ -37,7 +37,7 @@ from kstlib.ops.exceptions import (
     SessionStartError,
 )
 from kstlib.ops.models import SessionConfig
-from kstlib.ops.registry import (
+from kstlib.ops.images import (
     PullProgress,
     RegistryAuth,
     auth_files,

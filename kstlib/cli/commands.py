@@ -29,16 +29,18 @@ from collections.abc import Callable
 
 from kstlib.cli.context import Context
 from kstlib.cli.listing import collect_sessions
-from kstlib.cli.places import Place, defined_status, parse_env
+from kstlib.cli.places import defined_status, label, parse_env
+from kstlib.ops.discovery import Location
 from kstlib.ops.exceptions import OpsError, SessionNotFoundError
 from kstlib.ops.runners import RunnerFactory
 
 __all__ = [
     "Context",
-    "Place",
+    "Location",
     "collect_sessions",
     "defined_status",
     "handler_of",
+    "label",
     "parse_env",
     "run",
 ]

@@ -25,15 +25,17 @@ from kstlib.cli.places import (
     SWARM,
     TMUX,
     TMUX_NAME_RULE,
-    Place,
     discover,
+    label,
+    of_config,
+    of_engine,
     option_error,
     tmux_timeout,
     unique,
 )
 from kstlib.ops import validators
 from kstlib.ops.config import OpsConfig, load_config
-from kstlib.ops.discovery import ENGINE_TIMEOUT, did_not_answer
+from kstlib.ops.discovery import ENGINE_TIMEOUT, Location, did_not_answer
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     SessionAmbiguousError,
@@ -54,7 +56,7 @@ class Context:
         >>> import argparse
         >>> ctx = Context(argparse.Namespace(config=None, backend="docker", runtime=None))
         >>> ctx.explicit_place("bot")
-        Place(backend=<BackendType.CONTAINER: 'container'>, runtime='docker', base_url=None, socket_name=None, socket_path=None)
+        Location(backend=<BackendType.CONTAINER: 'container'>, runtime='docker', endpoint=None, socket_name=None, socket_path=None, discovered=False)
     """
 
     def __init__(
@@ -145,17 +147,17 @@ class Context:
             )
         return None
 
-    def _check_endpoint(self, place: Place) -> None:
+    def _check_endpoint(self, place: Location) -> None:
         """Refuse a remote engine (ssh://, tcp://) only an untrusted project-local file names.
 
         Data sent there (env values, keys, a registry password) would leave
         for a host the folder chose, and ssh would run for it: no command
-        reaches it until the user trusts the file (:mod:`kstlib.ops.config_trust`).
+        reaches it until the user trusts the file (:mod:`kstlib.ops.config`).
         """
-        url = place.base_url
+        url = place.endpoint
         if not self.config.untrusted_endpoint(url):
             return
-        from kstlib.ops.config_trust import how_to_trust
+        from kstlib.ops.config import how_to_trust
 
         raise SessionConfigError(
             f"{self.config.source}: base_url {validators.shown(url)}: "
@@ -192,13 +194,13 @@ class Context:
 
     # -- runners -------------------------------------------------------------------------
 
-    def tmux_runner(self, place: Place) -> Runner:
+    def tmux_runner(self, place: Location) -> Runner:
         """The tmux runner for a tmux place (``ops.tmux_binary`` applied).
 
         Example:
             >>> import argparse
             >>> ctx = Context(argparse.Namespace(config=None))
-            >>> ctx.tmux_runner(Place(BackendType.TMUX, socket_name="x"))
+            >>> ctx.tmux_runner(Location(BackendType.TMUX, socket_name="x"))
             TmuxRunner(socket='x')
         """
         return self.runner_factory(
@@ -215,12 +217,12 @@ class Context:
             self._sockets, self._discovered = discover(self.config, self.option("socket"))
         return self._sockets
 
-    def runner(self, place: Place) -> Runner:
+    def runner(self, place: Location) -> Runner:
         """The runner serving ``place`` (container SDKs load here, not before).
 
         Example:
             >>> import argparse
-            >>> Context(argparse.Namespace(config=None)).runner(Place(BackendType.TMUX))
+            >>> Context(argparse.Namespace(config=None)).runner(Location(BackendType.TMUX))
             TmuxRunner(socket='default')
         """
         if place.backend is TMUX:
@@ -228,7 +230,7 @@ class Context:
         self._check_endpoint(place)
         timeout = self.engine_timeout if place.backend is SWARM else engines.timeout_of(self, place)
         return self.runner_factory(
-            place.backend, runtime=place.runtime, base_url=place.base_url, engine_timeout=timeout
+            place.backend, runtime=place.runtime, base_url=place.endpoint, engine_timeout=timeout
         )
 
     # -- where is the session ---------------------------------------------------------------
@@ -318,30 +320,30 @@ class Context:
             return definition.socket_name
         return self.config.tmux_socket
 
-    def explicit_place(self, name: str) -> Place | None:
+    def explicit_place(self, name: str) -> Location | None:
         """The place the options name, ``None`` when they name none.
 
         Example:
             >>> import argparse
-            >>> Context(argparse.Namespace(config=None, socket="w")).explicit_place("a").label
+            >>> label(Context(argparse.Namespace(config=None, socket="w")).explicit_place("a"))
             'tmux (socket w)'
         """
         if (engine := engines.named_engine(self)) is not None:
-            return Place.of_engine(engine)
+            return of_engine(engine)
         backend, runtime, socket = self.explicit_backend()
         if backend is None:
             return None
         definition = self._definition(name)
         if backend is TMUX:
             if socket is not None:
-                return Place(TMUX, socket_name=socket)
+                return Location(TMUX, socket_name=socket)
             if definition is not None and definition.backend is TMUX:
-                return Place.of(definition)
-            return Place(TMUX, socket_name=self.config.tmux_socket)
+                return of_config(definition)
+            return Location(TMUX, socket_name=self.config.tmux_socket)
         if backend is SWARM:
             if definition is not None and definition.backend is SWARM:
-                return Place.of(definition)
-            return Place(SWARM)
+                return of_config(definition)
+            return Location(SWARM)
         base_url = None
         if (
             definition is not None
@@ -349,9 +351,9 @@ class Context:
             and runtime in (None, definition.runtime)
         ):
             base_url = definition.base_url
-        return Place(CONTAINER, runtime=runtime, base_url=base_url)
+        return Location(CONTAINER, runtime=runtime, endpoint=base_url)
 
-    def _probe(self, name: str, place: Place, *, strict: bool = False) -> list[Place]:
+    def _probe(self, name: str, place: Location, *, strict: bool = False) -> list[Location]:
         """The places matching ``place`` that hold a session called ``name``.
 
         ``strict``: the user chose this place (``-b``, ``--runtime``, a
@@ -368,7 +370,7 @@ class Context:
                     raise
                 return []
         self._check_endpoint(place)
-        found: list[Place] = []
+        found: list[Location] = []
         endpoints: list[str] = []
         for runtime in [place.runtime] if place.runtime else ["podman", "docker"]:
             here = replace(place, runtime=runtime)
@@ -386,38 +388,38 @@ class Context:
                     raise
         return found
 
-    def search_places(self, name: str, *, tmux_only: bool = False) -> list[Place]:
+    def search_places(self, name: str, *, tmux_only: bool = False) -> list[Location]:
         """The places to look for ``name``, in order.
 
         Example:
             >>> import argparse
             >>> ctx = Context(argparse.Namespace(config=None, backend="tmux", socket="w"))
-            >>> [p.label for p in ctx.search_places("a")]
+            >>> [label(p) for p in ctx.search_places("a")]
             ['tmux (socket w)']
         """
         explicit = self.explicit_place(name)
         if explicit is not None and explicit.backend is TMUX and self.option("socket") is None:
             # -b tmux without -L: that server first, then the user's other ones
             return unique(
-                [explicit, *(Place(TMUX, socket_name=s) for s in self.discovered_sockets())]
+                [explicit, *(Location(TMUX, socket_name=s) for s in self.discovered_sockets())]
             )
         if explicit is not None:
             return [explicit]
         definition = self._definition(name)
-        places: list[Place] = []
+        places: list[Location] = []
         if definition is not None and not (tmux_only and definition.backend is CONTAINER):
-            places.append(Place.of(definition))
+            places.append(of_config(definition))
         # Then every other server of the user: a session started with tmux -L is found.
         sockets = [self.default_socket(name), self.config.tmux_socket, None]
         for socket in unique([*sockets, *self.discovered_sockets()]):
-            places.append(Place(TMUX, socket_name=socket))
+            places.append(Location(TMUX, socket_name=socket))
         if not tmux_only:
             # The local engines only: a remote engine is searched when a session's
             # definition names it, not for every lookup.
-            places.append(Place(CONTAINER))
+            places.append(Location(CONTAINER))
         return unique(places)
 
-    def find(self, name: str, *, first: bool, tmux_only: bool = False) -> Place | None:
+    def find(self, name: str, *, first: bool, tmux_only: bool = False) -> Location | None:
         """Where session ``name`` runs, ``None`` if nowhere.
 
         ``first=True`` answers from the first place that has it (tmux is asked
@@ -431,11 +433,11 @@ class Context:
             >>> ctx.find("no-such-session", first=True) is None
             True
         """
-        found: list[Place] = []
+        found: list[Location] = []
         chosen = {self.explicit_place(name)}
         definition = self._definition(name)
         if definition is not None:
-            chosen.add(Place.of(definition))
+            chosen.add(of_config(definition))
         for place in self.search_places(name, tmux_only=tmux_only):
             hits = [p for p in self._probe(name, place, strict=place in chosen) if p not in found]
             found.extend(hits)
@@ -445,7 +447,7 @@ class Context:
             found = engines.probe_engines(self, name)
         if len(found) > 1:
             raise SessionAmbiguousError(
-                name, [p.backend for p in found], places=[p.label for p in found]
+                name, [p.backend for p in found], places=[label(p) for p in found]
             )
         return found[0] if found else None
 
@@ -458,10 +460,10 @@ class Context:
             Session 'x' was not found on the podman backend; check the name with 'kstlib ops list'.
         """
         explicit = self.explicit_place(name)
-        where = explicit.label if explicit is not None else "tmux or container"
+        where = label(explicit) if explicit is not None else "tmux or container"
         return SessionNotFoundError(name, where)
 
-    def require(self, name: str, *, first: bool, tmux_only: bool = False) -> Place:
+    def require(self, name: str, *, first: bool, tmux_only: bool = False) -> Location:
         """Like :meth:`find`, but a missing session raises ``SessionNotFoundError``.
 
         Example:
@@ -496,7 +498,7 @@ class Context:
             bar = terminal_progress(sys.stderr)
         try:
             started = config if bar is None else config.with_overrides(on_progress=bar)
-            status = self.runner(Place.of(config)).start(started)
+            status = self.runner(of_config(config)).start(started)
         finally:
             if bar is not None:
                 bar.close()

@@ -43,7 +43,7 @@ def _probe_named(ctx: Context, config: OpsConfig, timeout: float) -> list[Check]
     for engine in config.engines.values():
         if config.untrusted_endpoint(engine.base_url):
             # a host a file from the current folder chose (ssh would run for an ssh:// one)
-            from kstlib.ops.config_trust import how_to_trust
+            from kstlib.ops.config import how_to_trust
 
             skipped[engine.name] = Check(
                 f"engine {engine.name}",

@@ -3,7 +3,7 @@
 Example:
     >>> import argparse
     >>> from kstlib.cli.context import Context
-    >>> timeout_of(Context(argparse.Namespace(config=None)), Place(CONTAINER))
+    >>> timeout_of(Context(argparse.Namespace(config=None)), Location(CONTAINER))
     30.0
 """
 
@@ -12,14 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kstlib.cli.parser import UsageError
-from kstlib.cli.places import CONTAINER, Place  # noqa: F401  (the examples use CONTAINER)
+from kstlib.cli.places import CONTAINER, of_engine  # noqa: F401  (the examples use CONTAINER)
+from kstlib.ops.discovery import Location
 from kstlib.ops.models import BackendType
 from kstlib.ops.runner import Runner
 from kstlib.ops.runners import RunnerFactory
 
 if TYPE_CHECKING:
-    from kstlib.ops.config import OpsConfig
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig, OpsConfig
 
 
 class Context(Protocol):
@@ -71,13 +71,13 @@ def named_engine(ctx: Context) -> EngineConfig | None:
     return engine_named(wanted, ctx.config.engines)
 
 
-def timeout_of(ctx: Context, place: Place) -> float:
+def timeout_of(ctx: Context, place: Location) -> float:
     """Seconds an engine call may take at ``place``: its engine's ``timeout``, else the CLI's.
 
     Example:
         >>> import argparse
         >>> from kstlib.cli.context import Context
-        >>> timeout_of(Context(argparse.Namespace(config=None)), Place(CONTAINER, engine="x"))
+        >>> timeout_of(Context(argparse.Namespace(config=None)), Location(CONTAINER, engine="x"))
         30.0
     """
     if place.engine is not None:
@@ -87,7 +87,7 @@ def timeout_of(ctx: Context, place: Place) -> float:
     return ctx.engine_timeout
 
 
-def probe_engines(ctx: Context, name: str) -> list[Place]:
+def probe_engines(ctx: Context, name: str) -> list[Location]:
     """Ask every named engine at once whether it holds ``name``; an engine that is down is skipped.
 
     The library's search of named engines (:func:`kstlib.ops.fleet.find_on_engines`:
@@ -119,7 +119,7 @@ def probe_engines(ctx: Context, name: str) -> list[Place]:
         return base(backend, **where)
 
     holding, _ = find_on_engines(name, usable, ctx.engine_timeout, build)
-    return [Place.of_engine(e) for e in holding]
+    return [of_engine(e) for e in holding]
 
 
 def start_values(ctx: Context) -> dict[str, Any]:
@@ -136,9 +136,9 @@ def start_values(ctx: Context) -> dict[str, Any]:
         return {}
     if engine.backend == "tmux":
         return {"backend": BackendType.TMUX, "socket_name": engine.socket_name}
-    place = Place.of_engine(engine)
+    place = of_engine(engine)
     return {
         "backend": BackendType.coerce(engine.backend),
         "runtime": engine.runtime,
-        "base_url": place.base_url,
+        "base_url": place.endpoint,
     }

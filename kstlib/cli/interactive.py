@@ -13,7 +13,7 @@ import sys
 from kstlib.cli import EXIT_FAILED, output
 from kstlib.cli.context import Context
 from kstlib.cli.parser import UsageError
-from kstlib.cli.places import CONTAINER, TMUX
+from kstlib.cli.places import CONTAINER, TMUX, label
 from kstlib.ops.runner import CommandRunner, KeySender, TerminalAttacher
 
 __all__ = ["cmd_attach", "cmd_exec", "cmd_send_keys"]
@@ -73,7 +73,7 @@ def cmd_send_keys(ctx: Context) -> int:
     if place.backend is not TMUX:
         kind = "container" if place.backend is CONTAINER else place.backend.value
         raise UsageError(
-            f"{name!r} is a {kind} session ({place.label}); send-keys types into tmux "
+            f"{name!r} is a {kind} session ({label(place)}); send-keys types into tmux "
             "sessions (use 'kstlib ops exec' to run a command in it)"
         )
     runner = ctx.tmux_runner(place)
@@ -105,7 +105,7 @@ def cmd_attach(ctx: Context) -> int:
         return 0
     if not isinstance(runner, TerminalAttacher):
         raise UsageError(f"attach is not available for {runner!r}")
-    where = output.printable(getattr(runner, "runtime", None) or place.label)
+    where = output.printable(getattr(runner, "runtime", None) or label(place))
     code = runner.attach_terminal(name)
     if code is None:
         # the relay left the cursor at the start of a line (a newline if needed)

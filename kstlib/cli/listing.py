@@ -14,7 +14,17 @@ from typing import Any
 from kstlib.cli import output
 from kstlib.cli.context import Context
 from kstlib.cli.engines import named_engine, timeout_of
-from kstlib.cli.places import CONTAINER, SWARM, TMUX, Place, defined_status, unique
+from kstlib.cli.places import (
+    CONTAINER,
+    SWARM,
+    TMUX,
+    defined_status,
+    label,
+    of_config,
+    of_engine,
+    unique,
+)
+from kstlib.ops.discovery import Location
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     ContainerRuntimeNotFoundError,
@@ -33,13 +43,13 @@ def _list_filter(ctx: Context) -> tuple[BackendType | None, str | None, str | No
     return backend, runtime, socket
 
 
-def _list_places(ctx: Context) -> list[Place]:
+def _list_places(ctx: Context) -> list[Location]:
     engine = named_engine(ctx)
     if engine is not None:
-        return [Place.of_engine(engine)]
+        return [of_engine(engine)]
     backend, runtime, socket = _list_filter(ctx)
     config = ctx.config
-    places: list[Place] = []
+    places: list[Location] = []
     if backend in (None, TMUX):
         if socket is not None:
             sockets: list[str | None] = [socket]
@@ -53,13 +63,13 @@ def _list_places(ctx: Context) -> list[Place]:
                     *ctx.discovered_sockets(),
                 ]
             )
-        places.extend(Place(TMUX, socket_name=s) for s in sockets)
+        places.extend(Location(TMUX, socket_name=s) for s in sockets)
     if backend in (None, CONTAINER):
         runtimes = [runtime] if runtime else ["podman", "docker"]
-        places.extend(Place(CONTAINER, runtime=rt) for rt in runtimes)
-    named: list[Place] = []  # first: a server or engine both named and local keeps its name
+        places.extend(Location(CONTAINER, runtime=rt) for rt in runtimes)
+    named: list[Location] = []  # first: a server or engine both named and local keeps its name
     for e in config.engines.values():
-        place = Place.of_engine(e)
+        place = of_engine(e)
         if backend is not None and place.backend is not backend:
             continue
         if place.backend is not CONTAINER or runtime is None or e.runtime in (None, runtime):
@@ -69,11 +79,11 @@ def _list_places(ctx: Context) -> list[Place]:
     if backend is SWARM and not swarms and not any(p.backend is SWARM for p in named):
         swarms = [None]
     if backend in (None, SWARM):
-        places.extend(Place(SWARM, base_url=url) for url in swarms)
+        places.extend(Location(SWARM, endpoint=url) for url in swarms)
     return unique([*named, *places])
 
 
-def _list_place(ctx: Context, place: Place) -> list[SessionStatus]:
+def _list_place(ctx: Context, place: Location) -> list[SessionStatus]:
     found = ctx.runner(place).list_sessions()
     if place.engine is None:
         return list(found)
@@ -94,7 +104,7 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
         >>> collect_sessions(Context(ns))[0]
         []
     """
-    from kstlib.ops.fleet import GRACE, gather, place_kinds
+    from kstlib.ops.fleet import GRACE, gather, kinds_of
 
     backend, _, _ = _list_filter(ctx)
     places = {str(i): place for i, place in enumerate(_list_places(ctx))}
@@ -102,7 +112,7 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
         {k: (lambda p=p: _list_place(ctx, p)) for k, p in places.items()},  # type: ignore[misc]
         {k: timeout_of(ctx, p) + GRACE for k, p in places.items()},
         lambda key, seconds: BackendNotFoundError(f"no answer within {seconds - GRACE:g} s"),
-        place_kinds(places.values()),
+        [k for p in places.values() for k in kinds_of(p.backend, p.endpoint)],
     )
     statuses: list[SessionStatus] = []
     unreachable: list[str] = []
@@ -132,34 +142,34 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
             continue
         if backend is not None and definition.backend is not backend:
             continue
-        if engine is not None and not _on_engine(definition, Place.of_engine(engine)):
+        if engine is not None and not _on_engine(definition, of_engine(engine)):
             continue  # --engine NAME: that engine's definitions only
         statuses.append(defined_status(definition))
     return statuses, unreachable
 
 
-def _on_engine(definition: SessionConfig, engine: Place) -> bool:
+def _on_engine(definition: SessionConfig, engine: Location) -> bool:
     """Whether a config file's session runs on the named engine's place."""
-    place = Place.of(definition)
+    place = of_config(definition)
     if place.backend is not engine.backend:
         return False
     if place.backend is TMUX:
         return (place.socket_name, place.socket_path) == (engine.socket_name, engine.socket_path)
-    if place.base_url != engine.base_url:
+    if place.endpoint != engine.endpoint:
         return False
     return engine.runtime is None or place.runtime in (None, engine.runtime)
 
 
-def _down_line(place: Place, err: OpsError) -> str:
+def _down_line(place: Location, err: OpsError) -> str:
     """One line for a place that did not answer: which, and why (its error's first sentence)."""
     ssh = isinstance(err, ContainerRuntimeNotFoundError) and err.ssh_problem is not None
     if place.engine is not None or ssh:
-        return f"{place.label}: {err}"
+        return f"{label(place)}: {err}"
     if isinstance(err, BackendNotFoundError):
         # which endpoint did not answer
         where = err.endpoints if isinstance(err, ContainerRuntimeNotFoundError) else ()
-        return f"{place.label} at {', '.join(where)}" if where else place.label
-    return f"{place.label} ({err})"
+        return f"{label(place)} at {', '.join(where)}" if where else label(place)
+    return f"{label(place)} ({err})"
 
 
 def cmd_list(ctx: Context) -> int:

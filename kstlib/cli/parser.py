@@ -240,6 +240,10 @@ def _name(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", help="session name")
 
 
+def _names(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", nargs="+", help="session names")
+
+
 def _stop_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-t",
@@ -308,11 +312,20 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "stop",
         "kstlib.cli.lifecycle:cmd_stop",
-        help="stop a session and remove it",
-        description="Stop session NAME: SIGTERM, wait --timeout "
-        "seconds, then kill; the session is removed.",
+        help="stop sessions and remove them",
+        description="Stop each session NAME: SIGTERM, wait --timeout "
+        "seconds, then kill; the session is removed. --all stops every session "
+        "kstlib started (asks first on a terminal, unless --yes).",
+        usage="kstlib ops stop (NAME [NAME ...] | --all [--yes]) [options]",
     )
-    _name(p)
+    p.add_argument("name", metavar="NAME", nargs="*", help="session names")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        dest="all_sessions",
+        help="stop every session kstlib manages (never one it did not start)",
+    )
+    p.add_argument("-y", "--yes", action="store_true", help="with --all: do not ask")
     _where(p)
     _stop_options(p)
     p.add_argument("-f", "--force", action="store_true", help="kill at once, no grace period")
@@ -350,12 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "status",
         "kstlib.cli.lifecycle:cmd_status",
-        help="show a session's state",
-        description="Show the state of session NAME. Without -b it is "
+        help="show the state of sessions",
+        description="Show the state of each session NAME. Without -b it is "
         "looked up in the config file's place, then on tmux, then on the "
         "container engines; a session only in the config is 'defined'.",
     )
-    _name(p)
+    _names(p)
     _where(p)
     _output(p, "print the state only")
 
@@ -363,10 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "logs",
         "kstlib.cli.lifecycle:cmd_logs",
-        help="print a session's recent output",
-        description="Print the last lines of session NAME's output (also after it exited).",
+        help="print sessions' recent output",
+        description="Print the last lines of session NAME's output (also after it exited). "
+        "With several names, each line starts with its session's name.",
     )
-    _name(p)
+    _names(p)
     _where(p)
     p.add_argument(
         "-n",

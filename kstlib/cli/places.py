@@ -1,11 +1,11 @@
-"""Where a session runs (:class:`Place`) and the CLI's own input rules.
+"""How the CLI names a place (:func:`label`) and the CLI's own input rules.
 
 The CLI's spellings of config fields, the session-name rules per backend,
 ``--env`` parsing and the status shown for a session only defined in the
 config file.
 
 Example:
-    >>> Place(BackendType.TMUX, socket_name="work").label
+    >>> label(Location(BackendType.TMUX, socket_name="work"))
     'tmux (socket work)'
 """
 
@@ -14,11 +14,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops import validators
-from kstlib.ops.discovery import other_tmux_servers
+from kstlib.ops.discovery import Location, other_tmux_servers
 from kstlib.ops.discovery import tmux_timeout as discovery_timeout
 from kstlib.ops.exceptions import (
     SessionConfigError,
@@ -26,9 +25,9 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
 
 if TYPE_CHECKING:
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig
 
-__all__ = ["Place", "defined_status", "parse_env"]
+__all__ = ["defined_status", "label", "of_config", "of_engine", "parse_env"]
 
 
 TMUX = BackendType.TMUX
@@ -63,69 +62,51 @@ CONTAINER_NAME_RULE = (
 )
 
 
-@dataclass(frozen=True)
-class Place:
-    """Where a session runs: a tmux server or a container engine.
-
-    ``runtime=None`` on a container place means "whichever engine has it".
+def label(place: Location) -> str:
+    """How the CLI names a place in its messages (the server, engine or endpoint).
 
     Example:
-        >>> Place(BackendType.CONTAINER, runtime="podman").label
+        >>> label(Location(BackendType.TMUX, socket_name="work"))
+        'tmux (socket work)'
+        >>> label(Location(BackendType.CONTAINER, runtime="podman"))
         'podman'
     """
+    if place.engine is not None:
+        return f"engine {place.engine}"
+    if place.backend is TMUX:
+        where = place.socket_path or place.socket_name
+        return f"tmux (socket {where})" if where else "tmux"
+    name = "swarm" if place.backend is SWARM else place.runtime or "container"
+    return f"{name} at {place.endpoint}" if place.endpoint else name
 
-    backend: BackendType
-    runtime: str | None = None
-    base_url: str | None = None
-    socket_name: str | None = None
-    socket_path: str | None = None
-    #: The named engine (``ops.engines``) this place is, if any.
-    engine: str | None = field(default=None, compare=False, repr=False)
 
-    @property
-    def label(self) -> str:
-        """A short human name for this place, used in messages.
+def of_engine(engine: EngineConfig) -> Location:
+    """The place of a named engine (``ops.engines``).
 
-        Example:
-            >>> Place(BackendType.TMUX).label
-            'tmux'
-        """
-        if self.engine is not None:
-            return f"engine {self.engine}"
-        if self.backend is TMUX:
-            where = self.socket_path or self.socket_name
-            return f"tmux (socket {where})" if where else "tmux"
-        name = "swarm" if self.backend is SWARM else self.runtime or "container"
-        return f"{name} at {self.base_url}" if self.base_url else name
+    Example:
+        >>> from kstlib.ops.config import EngineConfig
+        >>> label(of_engine(EngineConfig("edge", "ssh://h", "docker")))
+        'engine edge'
+    """
+    if engine.backend == "tmux":
+        return Location(TMUX, socket_name=engine.socket_name, engine=engine.name)
+    if engine.backend == "swarm":
+        return Location(SWARM, endpoint=engine.base_url, engine=engine.name)
+    return Location(CONTAINER, runtime=engine.runtime, endpoint=engine.endpoint, engine=engine.name)
 
-    @classmethod
-    def of_engine(cls, engine: EngineConfig) -> Place:
-        """The place of a named engine (``ops.engines``).
 
-        Example:
-            >>> from kstlib.ops.config_engines import EngineConfig
-            >>> Place.of_engine(EngineConfig("edge", "ssh://h", "docker")).label
-            'engine edge'
-        """
-        if engine.backend == "tmux":
-            return cls(TMUX, socket_name=engine.socket_name, engine=engine.name)
-        if engine.backend == "swarm":
-            return cls(SWARM, base_url=engine.base_url, engine=engine.name)
-        return cls(CONTAINER, runtime=engine.runtime, base_url=engine.endpoint, engine=engine.name)
+def of_config(config: SessionConfig) -> Location:
+    """The place a session configuration starts in.
 
-    @classmethod
-    def of(cls, config: SessionConfig) -> Place:
-        """The place a session configuration starts in.
-
-        Example:
-            >>> Place.of(SessionConfig(name="a", socket_name="w")).socket_name
-            'w'
-        """
-        if config.backend is TMUX:
-            return cls(TMUX, socket_name=config.socket_name, socket_path=config.socket_path)
-        if config.backend is SWARM:
-            return cls(SWARM, base_url=config.base_url)
-        return cls(CONTAINER, runtime=config.runtime, base_url=config.base_url)
+    Example:
+        >>> of_config(SessionConfig(name="a", socket_name="w")).socket_name
+        'w'
+    """
+    if config.backend is TMUX:
+        return Location(TMUX, socket_name=config.socket_name, socket_path=config.socket_path)
+    if config.backend is SWARM:
+        return Location(SWARM, endpoint=config.base_url)
+    return Location(CONTAINER, runtime=config.runtime, endpoint=config.base_url)
 
 
 def unique(items: Iterable[Any]) -> list[Any]:
@@ -242,11 +223,11 @@ def discover(config: Any, given: str | None) -> tuple[list[str], set[str]]:
     return sockets, set(sockets) - named
 
 
-def tmux_timeout(place: Place, unnamed: set[str]) -> float | None:
+def tmux_timeout(place: Location, unnamed: set[str]) -> float | None:
     """Seconds a tmux call of ``place`` may take: short for a server nobody named (``None``: default).
 
     Example:
-        >>> tmux_timeout(Place(TMUX, socket_name="orion"), {"orion"})
+        >>> tmux_timeout(Location(TMUX, socket_name="orion"), {"orion"})
         2.0
     """
     return discovery_timeout(place.socket_path is None and place.socket_name in unnamed)

@@ -1,11 +1,11 @@
 """The pull progress bar of the CLI: one line on stderr, redrawn in place, only on a terminal.
 
 Piped or redirected, stderr gets nothing: the command prints its result and
-nothing else (the ``kstlib.ops.pull`` logger still has a line per layer).
+nothing else (the ``kstlib.ops`` loggers still have a line per layer).
 
 Example:
     >>> import io
-    >>> from kstlib.ops.registry import PullProgress
+    >>> from kstlib.ops.images import PullProgress
     >>> out = io.StringIO()
     >>> bar = ProgressBar(out, width=60)
     >>> bar(PullProgress("app:1", None, "pulling"))
@@ -23,7 +23,7 @@ import shutil
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from kstlib.ops.registry import PullProgress
+    from kstlib.ops.images import PullProgress
 
 __all__ = ["ProgressBar", "terminal_progress"]
 
@@ -35,7 +35,7 @@ def _megabytes(count: int) -> str:
 
 
 class ProgressBar:
-    """Draws :class:`~kstlib.ops.registry.PullProgress` events as one line on ``stream``.
+    """Draws :class:`~kstlib.ops.images.PullProgress` events as one line on ``stream``.
 
     Example:
         >>> import io
@@ -64,7 +64,7 @@ class ProgressBar:
 
         Example:
             >>> import io
-            >>> from kstlib.ops.registry import PullProgress
+            >>> from kstlib.ops.images import PullProgress
             >>> out = io.StringIO()
             >>> ProgressBar(out, width=80)(PullProgress("app:1", "abcabcabcabc", "waiting"))
             >>> "Pulling app:1 [------------------------] 0/1 layers" in out.getvalue()

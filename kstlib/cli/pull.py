@@ -32,7 +32,7 @@ def cmd_pull(ctx: Context) -> int:
         2
     """
     from kstlib.cli.progress import terminal_progress
-    from kstlib.ops.registry import DEFAULT_PULL_TIMEOUT, pull_image
+    from kstlib.ops.images import DEFAULT_PULL_TIMEOUT, pull_image
 
     args = ctx.args
     try:

@@ -12,6 +12,12 @@ Sessions anywhere: :func:`list_sessions` lists tmux's default server, the
 user's other tmux servers and every reachable engine in one table;
 ``SessionManager.find(name)`` returns the manager of an existing session
 wherever it runs.
+
+The public API is this namespace: ``__all__`` names each public name once,
+and ``kstlib.ops.NAME`` is its one documented import path; the exceptions are
+also documented in :mod:`kstlib.ops.exceptions`. The modules under
+``kstlib.ops`` are internal (their names may move between releases), even where
+a package face such as :mod:`kstlib.ops.config` keeps importing its names.
 """
 
 from __future__ import annotations
@@ -37,10 +43,11 @@ from kstlib.ops.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig, OpsConfig, load_config, parse_config
     from kstlib.ops.container import ContainerRunner
     from kstlib.ops.discovery import EngineUnavailableWarning, auto_detect_backend, list_sessions
     from kstlib.ops.execresult import ExecResult
+    from kstlib.ops.images import PullProgress, PullResult, RegistryAuth, pull_image
     from kstlib.ops.manager import SessionManager
     from kstlib.ops.models import (
         BackendType,
@@ -49,8 +56,8 @@ if TYPE_CHECKING:
         SessionStatus,
         SessionTable,
     )
-    from kstlib.ops.registry import PullProgress, PullResult, RegistryAuth, pull_image
     from kstlib.ops.runner import AbstractRunner, Runner
+    from kstlib.ops.runners import RunnerFactory, make_runner
     from kstlib.ops.swarm import SwarmRunner
     from kstlib.ops.tmux import TmuxRunner
 
@@ -66,7 +73,12 @@ _LAZY = {
     "SessionTable": "kstlib.ops.models",
     "AbstractRunner": "kstlib.ops.runner",
     "ContainerRunner": "kstlib.ops.container",
-    "EngineConfig": "kstlib.ops.config_engines",
+    "EngineConfig": "kstlib.ops.config",
+    "OpsConfig": "kstlib.ops.config",
+    "load_config": "kstlib.ops.config",
+    "parse_config": "kstlib.ops.config",
+    "RunnerFactory": "kstlib.ops.runners",
+    "make_runner": "kstlib.ops.runners",
     "EngineUnavailableWarning": "kstlib.ops.discovery",
     "ExecResult": "kstlib.ops.execresult",
     "Runner": "kstlib.ops.runner",
@@ -75,10 +87,10 @@ _LAZY = {
     "auto_detect_backend": "kstlib.ops.discovery",
     "TmuxRunner": "kstlib.ops.tmux",
     "SwarmRunner": "kstlib.ops.swarm",
-    "PullProgress": "kstlib.ops.registry",
-    "PullResult": "kstlib.ops.registry",
-    "RegistryAuth": "kstlib.ops.registry",
-    "pull_image": "kstlib.ops.registry",
+    "PullProgress": "kstlib.ops.images",
+    "PullResult": "kstlib.ops.images",
+    "RegistryAuth": "kstlib.ops.images",
+    "pull_image": "kstlib.ops.images",
 }
 
 
@@ -107,11 +119,13 @@ __all__ = [
     "EngineUnavailableWarning",
     "ExecResult",
     "ImagePullError",
+    "OpsConfig",
     "OpsError",
     "PullProgress",
     "PullResult",
     "RegistryAuth",
     "Runner",
+    "RunnerFactory",
     "SessionAmbiguousError",
     "SessionAttachError",
     "SessionConfig",
@@ -132,5 +146,8 @@ __all__ = [
     "TmuxRunner",
     "auto_detect_backend",
     "list_sessions",
+    "load_config",
+    "make_runner",
+    "parse_config",
     "pull_image",
 ]

@@ -25,7 +25,7 @@ from kstlib.ops.models import BackendType, SessionConfig
 from kstlib.ops.runner import CommandRunner, KeySender, Runner
 
 if TYPE_CHECKING:
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig
     from kstlib.ops.runners import RunnerFactory
     from kstlib.ops.swarm.runner import SwarmRunner
 
@@ -92,7 +92,7 @@ def found_engine(
         SessionAmbiguousError: several do.
 
     Example:
-        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> from kstlib.ops.config import EngineConfig
         >>> found_engine("nobody", [EngineConfig("t", backend="tmux", socket_name="kstlib-doc")], {})
         Traceback (most recent call last):
         ...

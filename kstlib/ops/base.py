@@ -1,5 +1,7 @@
 """Upstream kstlib's module for the runner protocol: ``from kstlib.ops.base import AbstractRunner``.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 The protocol lives in :mod:`kstlib.ops.runner`; this module gives code written
 for upstream kstlib the path it imports from.
 

@@ -1,5 +1,7 @@
 """One search for sessions over tmux and every reachable container engine.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 A session name alone does not say where the session runs. :func:`search`
 looks on tmux (the given server; without one, the default server and every
 other server of the user found in tmux's socket folder, as ``tmux -L NAME``
@@ -47,7 +49,7 @@ from kstlib.ops.runners import RunnerFactory, make_runner
 from kstlib.ops.validators import validate_name
 
 if TYPE_CHECKING:
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig
     from kstlib.ops.engines.adapter import EngineAdapter
 
 __all__ = [
@@ -278,7 +280,7 @@ def list_sessions(
     is skipped with an :class:`EngineUnavailableWarning`.
 
     ``engines``: list these named engines instead (``ops.engines`` of the
-    config file: :class:`~kstlib.ops.config_engines.EngineConfig` objects, a
+    config file: :class:`~kstlib.ops.config.EngineConfig` objects, a
     mapping of them, or their names), all at once and each within its own
     timeout (:func:`kstlib.ops.fleet.list_engines`); each row's ``engine``
     says where it runs, and each engine that did not answer is one

@@ -1,5 +1,7 @@
 """How kstlib's text results look as a notebook cell's value.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 A session's output keeps its colours (SGR escape sequences such as
 ``\\x1b[31m``); shown raw in a notebook they read as noise. :class:`LogText`,
 what ``SessionManager.logs()`` returns, is the text itself (a ``str``) with an

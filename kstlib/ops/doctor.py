@@ -1,5 +1,7 @@
 """The doctor's probes: which backends answer, their versions and endpoints, their networks.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 Each probe asks the engine through the same adapters the sessions use (the
 engine registry, :func:`kstlib.ops.engines.endpoints.connect`; libtmux for
 tmux), imported only when the probe runs, and turns every failure into a
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from kstlib.ops.exceptions import CONTAINER_INSTALL_HINT, TMUX_INSTALL_HINT
 
 if TYPE_CHECKING:
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig
     from kstlib.ops.engines.adapter import EngineAdapter
 
 __all__ = [
@@ -280,7 +282,7 @@ def probe_engine(engine: EngineConfig, timeout: float, tmux_bin: str | None = No
     """Probe one named engine (``ops.engines``) as its sessions reach it.
 
     Example:
-        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> from kstlib.ops.config import EngineConfig
         >>> check = probe_engine(EngineConfig("gone", "unix:///nonexistent.sock", "docker"), 2)
         >>> check.backend, check.available
         ('engine gone', False)
@@ -394,7 +396,7 @@ def probe_engines(
     """Probe every named engine at once, each bounded by ``timeout`` (an ssh host may hang).
 
     Example:
-        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> from kstlib.ops.config import EngineConfig
         >>> gone = EngineConfig("gone", "unix:///nonexistent.sock", "docker")
         >>> probe_engines([gone], 2)["gone"].available
         False

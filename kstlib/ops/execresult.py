@@ -1,5 +1,7 @@
 """What ``exec`` returns: a ``(returncode, output)`` pair that also has upstream's attributes.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 Example:
     >>> result = ExecResult(0, "hi\\noops\\n", stdout="hi\\n", stderr="oops\\n")
     >>> code, output = result

@@ -1,7 +1,9 @@
 """Many engines at once: ask every named engine in parallel, each within its own bound.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 A user with bots on three machines names each engine in ``kstlib.conf.yml``
-(``ops.engines``, see :class:`~kstlib.ops.config_schema.EngineConfig`);
+(``ops.engines``, see :class:`~kstlib.ops.config.EngineConfig`);
 :func:`list_engines` lists the sessions of all of them in one
 :class:`~kstlib.ops.models.SessionTable` (its ``engine`` column names where
 each runs), in about the time of the slowest engine rather than the sum. An
@@ -10,7 +12,7 @@ each runs in a daemon thread, so even an SDK call with no bound of its own
 (podman-py's ssh tunnel) never holds up the caller.
 
 Example:
-    >>> from kstlib.ops.config_engines import EngineConfig
+    >>> from kstlib.ops.config import EngineConfig
     >>> table, down = list_engines([EngineConfig("gone", "unix:///nonexistent.sock", "docker")])
     >>> list(table), list(down)
     ([], ['gone'])
@@ -33,7 +35,7 @@ from kstlib.ops.runner import Runner
 from kstlib.ops.runners import RunnerFactory, make_runner
 
 if TYPE_CHECKING:
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig
 
 __all__ = [
     "Outcome",
@@ -117,7 +119,7 @@ def place_kinds(places: Iterable[Any]) -> list[str]:
     """The :func:`preload` kinds of places (anything with ``backend`` and ``base_url``).
 
     Example:
-        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> from kstlib.ops.config import EngineConfig
         >>> place_kinds([EngineConfig("t", backend="tmux"), EngineConfig("e", "ssh://h", "docker")])
         ['tmux', 'container', 'ssh']
     """
@@ -209,7 +211,7 @@ def engine_runner(
     """The runner of a named engine (tmux server, container engine or swarm).
 
     Example:
-        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> from kstlib.ops.config import EngineConfig
         >>> engine_runner(EngineConfig("local", backend="tmux", socket_name="kstlib-doc"))
         TmuxRunner(socket='kstlib-doc')
     """
@@ -232,7 +234,7 @@ def list_engine(
     """The sessions of one named engine, each row's ``engine`` set to its name.
 
     Example:
-        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> from kstlib.ops.config import EngineConfig
         >>> list_engine(EngineConfig("local", backend="tmux", socket_name="kstlib-doc-empty"))
         []
     """
@@ -263,7 +265,7 @@ def ask_engines(
     naming it.
 
     Example:
-        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> from kstlib.ops.config import EngineConfig
         >>> out = ask_engines([EngineConfig("t", backend="tmux")], 1, lambda e, t: (e.name, t))
         >>> out["t"].value
         ('t', 1)
@@ -296,7 +298,7 @@ def list_engines(
     engines were given.
 
     Example:
-        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> from kstlib.ops.config import EngineConfig
         >>> table, down = list_engines([EngineConfig("t", backend="tmux", socket_name="kstlib-doc-empty")])
         >>> type(table).__name__, down
         ('SessionTable', {})
@@ -326,7 +328,7 @@ def find_on_engines(
     (``engine edge``; ``engine lab (not reachable)`` for one that did not answer).
 
     Example:
-        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> from kstlib.ops.config import EngineConfig
         >>> find_on_engines("nobody", [EngineConfig("t", backend="tmux", socket_name="kstlib-doc")])
         ([], ['engine t'])
     """
@@ -352,14 +354,14 @@ def engine_options(
 ) -> tuple[Any, dict[str, Any]]:
     """The backend and the SessionManager options that put a session on a named engine.
 
-    ``engine`` is an :class:`~kstlib.ops.config_engines.EngineConfig` or the name
+    ``engine`` is an :class:`~kstlib.ops.config.EngineConfig` or the name
     of one in the config file (:func:`kstlib.ops.config.load_config`); an
     unknown name is a :class:`~kstlib.ops.exceptions.SessionConfigError`
     listing the known ones, and so is an option that names another place.
     ``None``: ``backend`` and the options as they are.
 
     Example:
-        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> from kstlib.ops.config import EngineConfig
         >>> edge = EngineConfig("edge", "ssh://deploy@edge", "docker", timeout=10)
         >>> engine_options(edge, "auto", {"image": "app:1"})
         ('container', {'image': 'app:1', 'runtime': 'docker', 'base_url': 'ssh://deploy@edge', 'engine_timeout': 10})
@@ -368,7 +370,7 @@ def engine_options(
     """
     if engine is None:
         return backend, dict(given)
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig
     from kstlib.ops.exceptions import SessionConfigError
 
     if not isinstance(engine, EngineConfig):
@@ -401,7 +403,7 @@ def engine_options(
 def named_engines(
     engines: Iterable[EngineConfig | str] | Mapping[str, EngineConfig],
 ) -> list[EngineConfig]:
-    """The :class:`~kstlib.ops.config_schema.EngineConfig` objects ``engines`` names.
+    """The :class:`~kstlib.ops.config.EngineConfig` objects ``engines`` names.
 
     Names are looked up in the config file (:func:`kstlib.ops.config.load_config`);
     an unknown one is a :class:`~kstlib.ops.exceptions.SessionConfigError`
@@ -413,7 +415,7 @@ def named_engines(
         ...
         kstlib.ops.exceptions.SessionConfigError: engine: 'edge' is not an engine (known: none defined in ops.engines)
     """
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig
 
     items = list(engines.values()) if isinstance(engines, Mapping) else list(engines)
     if all(isinstance(e, EngineConfig) for e in items):
@@ -434,7 +436,7 @@ def engine_named(name: object, known: Mapping[str, EngineConfig]) -> EngineConfi
     """The engine called ``name`` among ``known``, or a SessionConfigError listing them.
 
     Example:
-        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> from kstlib.ops.config import EngineConfig
         >>> engine_named("lab", {"edge": EngineConfig("edge", "ssh://h", "docker")})
         Traceback (most recent call last):
         ...

@@ -1,5 +1,7 @@
 """Where a session is: :class:`Location`, the result of a :class:`Search`, the tmux servers.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 The types and small rules :mod:`kstlib.ops.discovery` searches with (and
 re-exports): a place's label, the tmux servers a look-up asks, the timeout of
 a server nobody named, whether an engine error means "did not answer".
@@ -62,6 +64,8 @@ class Location:
     socket_path: str | None = None
     #: found on a tmux server the search was not told of (one of the user's others)
     discovered: bool = False
+    #: the named engine (``ops.engines`` of the config file) this place is, if any
+    engine: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def label(self) -> str:

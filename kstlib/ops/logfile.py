@@ -1,5 +1,7 @@
 """Session log files: where they live, reading their tail, following them.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 A kstlib tmux session's output goes to ``<state dir>/tmux/<server>/<name>.<run>.log``
 (see :mod:`kstlib.ops.tmux.collector`), one ``<timestamp>\\t<text>`` record a line,
 rotated to ``<name>.<run>.log.1`` past ``KSTLIB_OPS_MAX_LOG_BYTES`` (see
@@ -212,13 +214,16 @@ def follow_lines(
     timestamps: bool = False,
     ansi: bool = True,
     poll: float = 0.05,
+    wait: Callable[[float], bool] | None = None,
 ) -> Iterator[str]:
     """Yield the log's lines as they are written until ``alive()`` turns false.
 
     Lines already in the file are yielded first: the last ``lines`` of them
     when given (of those from ``since`` on, with ``since``), else those from
     ``since`` on, else none. It ends at the run's end mark, or once
-    ``alive()`` is false and the file has been drained.
+    ``alive()`` is false and the file has been drained. ``wait(poll)`` pauses
+    between reads (by default :func:`time.sleep`); it ends the follow when it
+    returns false (a :meth:`kstlib.ops.follow.Follow.wait`, closed).
 
     Example:
         >>> import tempfile, pathlib
@@ -290,7 +295,10 @@ def follow_lines(
                 pass
         if draining:
             break
-        time.sleep(poll)
+        if wait is None:
+            time.sleep(poll)
+        elif not wait(poll):
+            break
     if handle is not None:
         handle.close()
 

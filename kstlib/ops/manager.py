@@ -1,4 +1,4 @@
-"""SessionManager: one named session, whichever backend runs it.
+"""SessionManager: one named session, whichever backend runs it (internal module: import it from :mod:`kstlib.ops`).
 
 Example:
     >>> from kstlib.ops import SessionManager
@@ -45,7 +45,7 @@ from kstlib.ops.validators import validate_name, validate_replicas
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from kstlib.ops.config_engines import EngineConfig
+    from kstlib.ops.config import EngineConfig
     from kstlib.ops.execresult import ExecResult
     from kstlib.ops.swarm.runner import SwarmRunner
 
@@ -140,7 +140,7 @@ class SessionManager:
         """The manager of an existing session, wherever it runs.
 
         ``engines`` (names in the config file's ``ops.engines``, or
-        :class:`~kstlib.ops.config_engines.EngineConfig`): search those named
+        :class:`~kstlib.ops.config.EngineConfig`): search those named
         engines instead, all at once, each within its timeout
         (:func:`kstlib.ops.fleet.find_on_engines`).
 

@@ -1,5 +1,7 @@
 """Typed models shared by every backend: backends, states, configs, statuses.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 Example:
     >>> cfg = SessionConfig(name="bot", command=["python", "bot.py"])
     >>> cfg.backend, cfg.command
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 from kstlib.ops import validators
 
 if TYPE_CHECKING:
-    from kstlib.ops.images import PullProgress, RegistryAuth
+    from kstlib.ops.images._types import PullProgress, RegistryAuth
 
 __all__ = [
     "BackendType",
@@ -158,7 +160,7 @@ class SessionConfig:
     ``pull`` (``missing``,
     ``always``, ``never``), ``registry_auth``, ``insecure_registries`` and
     ``on_progress`` say how a container's image comes from its registry
-    (:mod:`kstlib.ops.registry`).
+    (:mod:`kstlib.ops.images`).
 
     Example:
         >>> SessionConfig(name="worker", env={"MODE": "fast"}).env
@@ -196,7 +198,7 @@ class SessionConfig:
     init: bool = True
     #: ``None``: the engine's default network; ``"host"``, ``"none"`` or a network's name
     network: str | None = None
-    # images from registries (kstlib.ops.registry)
+    # images from registries (kstlib.ops.images)
     pull: str = "missing"
     registry_auth: RegistryAuth | None = None
     # swarm services (kstlib.ops.swarm)
@@ -249,7 +251,7 @@ class SessionConfig:
             validators.validate_insecure_registries(self.insecure_registries),
         )
         if self.registry_auth is not None:
-            from kstlib.ops.images import validate_registry_auth
+            from kstlib.ops.images._types import validate_registry_auth
 
             object.__setattr__(self, "registry_auth", validate_registry_auth(self.registry_auth))
         if self.on_progress is not None and not callable(self.on_progress):

@@ -1,5 +1,7 @@
 """The typed keyword options of :class:`~kstlib.ops.manager.SessionManager`.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 Example:
     >>> options: SessionOptions = {"command": "top", "env": {"TERM": "xterm"}}
     >>> sorted(options)
@@ -12,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
-    from kstlib.ops.registry import PullProgress, RegistryAuth
+    from kstlib.ops.images import PullProgress, RegistryAuth
 
 __all__ = ["SessionOptions"]
 

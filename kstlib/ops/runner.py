@@ -1,5 +1,7 @@
 """The protocol every backend runner implements, and the capabilities some have.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 :class:`Runner` is what every backend does; :class:`AbstractRunner` is its
 upstream name (the same class). :class:`CommandRunner` (``exec``: containers)
 and :class:`KeySender` (``send_keys``: tmux) are capabilities that only some

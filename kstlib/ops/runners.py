@@ -1,5 +1,7 @@
 """The one map from a backend to its runner, and the factory type callers may swap.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 :func:`make_runner` builds the runner of a place: a tmux server, a container
 engine or a swarm manager. Each backend's builder is registered once in
 :data:`BUILDERS` (:func:`register`); the runners' modules are imported on

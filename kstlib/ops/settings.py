@@ -1,5 +1,7 @@
 """Settings read from the environment (``KSTLIB_OPS_*``), each checked when read.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 A bad value is a :class:`~kstlib.ops.exceptions.SessionConfigError` that names
 the variable, never a bare ``ValueError`` from deep inside a call.
 

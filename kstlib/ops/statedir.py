@@ -1,5 +1,7 @@
 """kstlib's private state tree: ``$XDG_STATE_HOME/kstlib/ops``, 0700/0600.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 Every folder kstlib uses under the tree is created mode 0700 whatever the
 umask, must be a real folder owned by the current user and must not be
 writable by anyone else (the rule tmux applies to its socket folder); a

@@ -1,5 +1,7 @@
 """The translation toolkit: SDK exceptions become the :mod:`kstlib.ops.exceptions` tree.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 In the style of httpx's ``map_httpcore_exceptions``: each SDK module owns an
 ordered table of rows ``(exception types, handler)``; :func:`translating` is
 the context manager that wraps every SDK call and raises the first matching

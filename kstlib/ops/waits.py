@@ -1,5 +1,7 @@
 """Waiting for a session: a log line, a port, an HTTP answer, the running state.
 
+Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 :class:`~kstlib.ops.manager.SessionManager`'s ``wait_for_*`` methods are thin
 calls into this module. Every wait has one rule: ``timeout`` is finite and
 ``>= 0`` (:func:`~kstlib.ops.validators.validate_timeout`), running out raises

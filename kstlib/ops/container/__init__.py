@@ -1,5 +1,7 @@
 """The container backend: sessions as Docker or Podman containers, through their SDKs.
 
+Internal package: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 * :mod:`kstlib.ops.container.runner`: :class:`ContainerRunner`, the session
   lifecycle over an engine adapter (which engine holds a container:
   :func:`kstlib.ops.discovery.locate_container`).

@@ -12,17 +12,15 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from kstlib.ops.engines.adapter import (
     ContainerInfo,
 )
-from kstlib.ops.exceptions import (
-    SessionNotFoundError,
-    SessionTimeoutError,
-)
+from kstlib.ops.exceptions import SessionNotFoundError
+from kstlib.ops.follow import Follow
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import (
     SessionState,
@@ -109,21 +107,25 @@ class ContainerFollow(ContainerBase):
         timeout: float | None,
         lines: int | None = None,
     ) -> Iterator[str]:
-        name, runtime = info.name, engine.runtime
-        deadline = None if timeout is None else time.monotonic() + timeout
-        # The follow ran out of time; the session itself is fine and runs on.
-        expired = f"the follow timed out after {timeout or 0:g} s (the session is still running)"
+        follow = Follow(info.name, engine.runtime, timeout)
+        return follow.lines(
+            lambda follow: self._lines(
+                engine, info, follow, start=start, style=(timestamps, ansi), lines=lines
+            )
+        )
 
-        def left() -> float | None:
-            # Asked before every read and every line: nothing is yielded, and
-            # no read waits, past the deadline.
-            if deadline is None:
-                return None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise SessionTimeoutError(name, runtime, expired)
-            return remaining
-
+    def _lines(
+        self,
+        engine: EngineAdapter,
+        info: ContainerInfo,
+        follow: Follow,
+        *,
+        start: datetime | None,
+        style: tuple[bool, bool],
+        lines: int | None,
+    ) -> Iterator[str]:
+        """The container's lines for :meth:`Follow.lines <kstlib.ops.follow.Follow.lines>`."""
+        left = follow.left  # asked before every read and every line: nothing past the deadline
         # Lines always come with the engine's times (shown only if asked for),
         # so that each new read resumes right after the last line yielded: a
         # restart takes a new stream, and after the container stops, Podman's
@@ -135,52 +137,49 @@ class ContainerFollow(ContainerBase):
         # "Written after the call", for a read that cannot use tail=0.
         anchor = start or datetime.now(timezone.utc)
         with self._forgetting(engine):
-            try:
-                if lines:
-                    # The backlog: its last lines, then the stream resumes right after them.
-                    left()
-                    entries = self._backlog(engine, info, lines, start)
-                    backlog = LineAssembler(stamped=True, cursor=cursor).feed(entries)
-                    for stamp, text in backlog[-lines:]:
-                        left()
-                        yield render_line(stamp, text, timestamps, ansi)
-                    resumed = cursor.resume()
-                    since, tail = (resumed or start), None
-                    if since is None:
-                        since, tail = None, None  # nothing written yet: everything is new
-                current: ContainerInfo | None = info
-                while current is not None:
-                    info = current
-                    if info.state == "running":
-                        opened = time.monotonic()
-                        heard = yield from self._stream(
-                            engine,
-                            info,
-                            cursor,
-                            since=since,
-                            tail=tail,
-                            check=check,
-                            left=left,
-                            style=(timestamps, ansi),
-                        )
-                        if not heard and time.monotonic() - opened < POLL:
-                            time.sleep(min(POLL, left() or POLL))
-                    current = self._after_stream(engine, info, watch, left)
-                    since, tail = cursor.resume() or anchor, None
-                # The container is done: what the streams did not bring, in one plain read.
+            if lines:
+                # The backlog: its last lines, then the stream resumes right after them.
                 left()
-                try:
-                    entries = engine.logs(info.id, None, since=since, timestamps=True)
-                except SessionNotFoundError:
-                    entries = []  # removed meanwhile: nothing more to read
-                final = LineAssembler(stamped=True, cursor=cursor)
-                for stamp, text in final.feed(entries) + final.flush():
+                entries = self._backlog(engine, info, lines, start)
+                backlog = LineAssembler(stamped=True, cursor=cursor).feed(entries)
+                for stamp, text in backlog[-lines:]:
                     left()
-                    yield render_line(stamp, text, timestamps, ansi)
-            except SessionTimeoutError as err:
-                if deadline is not None and time.monotonic() >= deadline and err.reason != expired:
-                    raise SessionTimeoutError(name, runtime, expired) from err
-                raise
+                    yield render_line(stamp, text, *style)
+                resumed = cursor.resume()
+                since, tail = (resumed or start), None
+                if since is None:
+                    since, tail = None, None  # nothing written yet: everything is new
+            current: ContainerInfo | None = info
+            while current is not None:
+                info = current
+                if info.state == "running":
+                    opened = time.monotonic()
+                    heard = yield from self._stream(
+                        engine,
+                        info,
+                        cursor,
+                        since=since,
+                        tail=tail,
+                        check=check,
+                        follow=follow,
+                        style=style,
+                    )
+                    if not heard and time.monotonic() - opened < POLL:
+                        left()
+                        if not follow.wait(POLL):
+                            return
+                current = self._after_stream(engine, info, watch, follow)
+                since, tail = cursor.resume() or anchor, None
+            # The container is done: what the streams did not bring, in one plain read.
+            left()
+            try:
+                entries = engine.logs(info.id, None, since=since, timestamps=True)
+            except SessionNotFoundError:
+                entries = []  # removed meanwhile: nothing more to read
+            final = LineAssembler(stamped=True, cursor=cursor)
+            for stamp, text in final.feed(entries) + final.flush():
+                left()
+                yield render_line(stamp, text, *style)
 
     @staticmethod
     def _backlog(
@@ -220,7 +219,7 @@ class ContainerFollow(ContainerBase):
         since: datetime | None,
         tail: int | None,
         check: bool,
-        left: Callable[[], float | None],
+        follow: Follow,
         style: tuple[bool, bool],
     ) -> Generator[str, None, bool]:
         """Yield the lines of one followed-log stream of a running container; whether any came.
@@ -229,6 +228,7 @@ class ContainerFollow(ContainerBase):
         run still going; otherwise it is left for the next read.
         """
         heard = False
+        left = follow.left
         try:
             stream = engine.follow_logs(
                 info.id, info.name, tail=tail, since=since, timestamps=True, timeout=left()
@@ -237,6 +237,7 @@ class ContainerFollow(ContainerBase):
             # Removed meanwhile (Docker: 409 "dead or marked for removal"): the
             # inspect that follows tells the session is over.
             return heard
+        follow.hold(stream.close)
         try:
             lines = LineAssembler(stamped=True, cursor=cursor)
             while (entries := stream.read(left())) is not None:
@@ -268,7 +269,7 @@ class ContainerFollow(ContainerBase):
         engine: EngineAdapter,
         info: ContainerInfo,
         watch: RestartWatch,
-        left: Callable[[], float | None],
+        follow: Follow,
     ) -> ContainerInfo | None:
         """After a followed log ended: the container to follow on, or ``None`` when it is done."""
         while True:
@@ -282,4 +283,6 @@ class ContainerFollow(ContainerBase):
                 return current
             if session_state(current) is not SessionState.RUNNING:
                 return None  # paused, or never started: nothing more will come
-            time.sleep(min(POLL, left() or POLL))
+            follow.left()
+            if not follow.wait(POLL):
+                return None  # the follow was closed

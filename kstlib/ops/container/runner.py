@@ -204,7 +204,7 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
         return engine.create(spec)
 
     def _pull(self, engine: EngineAdapter, config: SessionConfig) -> None:
-        from kstlib.ops.registry import (
+        from kstlib.ops.images import (
             DEFAULT_PULL_TIMEOUT,
             is_insecure,
             notebook_progress,

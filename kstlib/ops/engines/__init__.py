@@ -1,5 +1,7 @@
 """Container engine adapters: one thin module per SDK, behind one protocol.
 
+Internal package: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 * :mod:`kstlib.ops.engines.adapter`: the :class:`~kstlib.ops.engines.adapter.EngineAdapter`
   protocol and the data adapters take and return.
 * :mod:`kstlib.ops.engines.streams`: timestamps, payloads, log entries and log streams.

@@ -428,7 +428,7 @@ class DockerEngine(http.HttpEngine):
     def _attach_api(self, name: str, call: str) -> tuple[Any, AbstractContextManager[None]]:
         return self.api, self._translate(Op.ATTACH, name, call=call)
 
-    # -- images (see kstlib.ops.registry) ------------------------------------------------
+    # -- images (see kstlib.ops.images) ------------------------------------------------
 
     def image_exists(self, image: str) -> bool:
         """Whether the engine has ``image`` (one inspect).
@@ -474,7 +474,7 @@ class DockerEngine(http.HttpEngine):
         import docker.auth
         import docker.errors
 
-        from kstlib.ops.images import split_reference
+        from kstlib.ops.images._types import split_reference
 
         repository, tag = split_reference(image)
         headers = (

@@ -517,7 +517,7 @@ class HttpEngine(HttpBase):
         credentials: str,
     ) -> None:
         """Raise the pull failure the engine reported in its stream (an ``error`` item), if any."""
-        from kstlib.ops.images import pull_failure
+        from kstlib.ops.images._types import pull_failure
 
         if tracker.error is not None:
             words = tracker.error

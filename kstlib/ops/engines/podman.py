@@ -518,7 +518,7 @@ class PodmanEngine(http.HttpEngine):
         ctx = CallContext(Op.ATTACH, name, RUNTIME, self.endpoint, self.timeout)
         return api, translating(docker_engine.table, ctx, call)
 
-    # -- images (see kstlib.ops.registry) ------------------------------------------------
+    # -- images (see kstlib.ops.images) ------------------------------------------------
 
     def image_exists(self, image: str) -> bool:
         """Whether the engine has ``image`` (one call).

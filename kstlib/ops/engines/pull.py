@@ -1,11 +1,11 @@
 """Reading an engine's pull stream: events in order, errors by cause (the adapters' side of a pull).
 
 :class:`PullTracker` turns Docker's and Podman's streamed pull answers into
-:class:`~kstlib.ops.registry.PullProgress` events; :func:`translate_pull_error`
+:class:`~kstlib.ops.images.PullProgress` events; :func:`translate_pull_error`
 turns an SDK exception raised during a pull into the kstlib error to raise.
 :mod:`kstlib.ops.engines.docker` and :mod:`kstlib.ops.engines.podman` use
 both; what a pull means for a user (policy, credentials, messages) is in
-:mod:`kstlib.ops.registry`.
+:mod:`kstlib.ops.images`.
 
 Example:
     >>> seen = []
@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from kstlib.ops.images import ProgressCallback, PullProgress, pull_failure
+from kstlib.ops.images._types import ProgressCallback, PullProgress, pull_failure
 
 __all__ = ["PullTracker", "engine_words", "translate_pull_error"]
 
@@ -83,7 +83,7 @@ class PullTracker:
     Podman's libpod items (``{"stream": "Copying blob sha256:..."}``,
     ``{"id": ...}``). It emits a ``pulling`` event first and, on
     :meth:`finish`, one ``complete`` event; it logs one line per layer on the
-    ``kstlib.ops.pull`` logger (INFO) and each step at DEBUG.
+    ``kstlib.ops.engines.pull`` logger (INFO) and each step at DEBUG.
 
     Example:
         >>> seen = []

@@ -218,18 +218,14 @@ def backend_problem(backend: str) -> str | None:
         return _unknown_backend(backend)
     if backend == "tmux":
         return None if shutil.which("tmux") else "tmux is not on PATH"
-    if backend == "swarm":  # a swarm manager at DOCKER_HOST (or the default socket)
-        from kstlib.ops.swarm import SwarmRunner
+    from kstlib.ops.models import BackendType
+    from kstlib.ops.runners import make_runner
 
-        try:
-            SwarmRunner().engine  # noqa: B018
-        except OpsError as err:
-            return str(err)
-        return None
-    from kstlib.ops.container import ContainerRunner
-
+    # container: the first engine that answers; swarm: a manager at DOCKER_HOST (or the
+    # default socket). One look-up of a name no test uses shows the backend answers.
+    kind, runtime = BackendType.parse(backend)
     try:
-        ContainerRunner(runtime=None if backend == "container" else backend).engine  # noqa: B018
+        make_runner(kind, runtime=runtime).exists("kstlib-backend-probe")
     except OpsError as err:
         return str(err)
     return None

@@ -205,9 +205,10 @@ class SessionFactory:
         """Start (or, with ``start=False``, prepare) a session; see ``ops_session``."""
         if backend not in BACKENDS:
             raise SessionConfigError(f"backend: {unknown_backend(backend)}", field="backend")
-        if backend in ("docker", "podman"):
-            options.setdefault("runtime", backend)
-            backend = "container"
+        kind, runtime = BackendType.parse(backend)
+        if runtime is not None:
+            options.setdefault("runtime", runtime)
+        backend = kind.value
         if reuse:
             if not start:
                 raise SessionConfigError(

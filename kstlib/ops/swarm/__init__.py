@@ -1,5 +1,7 @@
 """The swarm backend: a session is one Docker Swarm service, driven through the docker SDK.
 
+Internal package: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 * :mod:`kstlib.ops.validators.swarm`: the options only a service has (replicas, placement, mode).
 * :mod:`kstlib.ops.swarm.tasks`: a service's tasks read as a session status.
 * :mod:`kstlib.ops.swarm.runner`: :class:`SwarmRunner`, the session operations.

@@ -18,13 +18,13 @@ Example:
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from kstlib.ops.container.logs import parse_stamp, render_line
 from kstlib.ops.engines.streams import LogStream
 from kstlib.ops.exceptions import OpsError, SessionTimeoutError
+from kstlib.ops.follow import Follow
 
 __all__ = ["follow", "render", "split_line", "task_names"]
 
@@ -87,20 +87,21 @@ def follow(
     stream: LogStream,
     *,
     ended: Callable[[], bool | None],
-    deadline: float | None,
-    expired: SessionTimeoutError,
+    follow: Follow,
     line: Callable[[bytes], str],
 ) -> Iterator[str]:
     """Yield the lines of a followed service log until ``ended()`` says the service has ended.
 
-    A watcher thread asks ``ended()`` every 0.3 s (``None``: it could not
-    tell, ask again) and then ends the stream: the swarm keeps it open for
-    ever, even after the service is removed. At ``deadline`` (a
-    :func:`time.monotonic` time) ``expired`` is raised. The stream is closed
-    when the iteration stops, however it stops.
+    The source of :meth:`Follow.lines <kstlib.ops.follow.Follow.lines>` for a
+    service. A watcher thread asks ``ended()`` every 0.3 s (``None``: it
+    could not tell, ask again) and then ends the stream: the swarm keeps it
+    open for ever, even after the service is removed. The stream and the
+    watcher end with the follow, however it ends.
     """
     done = threading.Event()
     over = threading.Event()
+    follow.hold(stream.close)
+    follow.hold(done.set)
 
     def watch() -> None:
         while not done.wait(_WATCH):
@@ -111,23 +112,17 @@ def follow(
                 return
 
     threading.Thread(target=watch, name="kstlib-swarm-follow", daemon=True).start()
-    try:
-        while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                raise expired
-            try:
-                entries = stream.read(left)
-            except SessionTimeoutError as err:
-                raise expired from err
-            except OpsError:
-                if over.is_set():
-                    return  # the watcher ended the stream mid-read
-                raise
-            if entries is None:
-                return
-            for entry in entries:
-                yield line(entry)
-    finally:
-        done.set()
-        stream.close()
+    while True:
+        left = follow.left()
+        try:
+            entries = stream.read(left)
+        except SessionTimeoutError as err:
+            raise follow.timeout_error() from err
+        except OpsError:
+            if over.is_set():
+                return  # the watcher ended the stream mid-read
+            raise
+        if entries is None:
+            return
+        for entry in entries:
+            yield line(entry)

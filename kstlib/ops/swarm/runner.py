@@ -39,6 +39,7 @@ from kstlib.ops.exceptions import (
     SessionStartError,
     SessionTimeoutError,
 )
+from kstlib.ops.follow import Follow
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus, SessionTable
 from kstlib.ops.swarm import lifecycle
@@ -261,8 +262,8 @@ class SwarmRunner:
     @staticmethod
     def _credentials(config: SessionConfig, image: str) -> dict[str, str] | None:
         """What goes with the service for the nodes' pulls (``None``: no credentials at all)."""
-        from kstlib.ops.images import registry_of
-        from kstlib.ops.registry import find_credentials
+        from kstlib.ops.images import find_credentials
+        from kstlib.ops.images._types import registry_of
 
         registry = registry_of(image)
         explicit = config.registry_auth
@@ -508,18 +509,15 @@ class SwarmRunner:
             except OpsError:
                 return None  # cannot tell now: ask again
 
-        return service_logs.follow(
-            stream,
-            ended=ended,
-            deadline=None if limit is None else time.monotonic() + limit,
-            expired=SessionTimeoutError(
-                name,
-                _RUNTIME,
-                f"the follow timed out after {limit or 0:g} s (the session is still running)",
-            ),
-            line=lambda entry: service_logs.render(
-                entry, timestamps=bool(timestamps), ansi=bool(ansi), names=names
-            ),
+        return Follow(name, _RUNTIME, limit).lines(
+            lambda follow: service_logs.follow(
+                stream,
+                ended=ended,
+                follow=follow,
+                line=lambda entry: service_logs.render(
+                    entry, timestamps=bool(timestamps), ansi=bool(ansi), names=names
+                ),
+            )
         )
 
     def _task_names(self, service: _Service) -> dict[str, str]:

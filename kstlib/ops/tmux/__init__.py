@@ -1,5 +1,7 @@
 """The tmux backend: :class:`TmuxRunner` and what it is made of.
 
+Internal package: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 * :mod:`~kstlib.ops.tmux.runner`: the session lifecycle (start, stop, status, list).
 * :mod:`~kstlib.ops.tmux.logs`: reading, following and waiting on a session's output.
 * :mod:`~kstlib.ops.tmux.client`: the server connection, bounded calls, pane queries.

@@ -25,6 +25,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from kstlib.ops.exceptions import SessionError, SessionTimeoutError
+from kstlib.ops.follow import Follow
 from kstlib.ops.logfile import Since, ended, follow_lines, read_lines, strip_ansi
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.call import arg, fmt
@@ -264,22 +265,32 @@ class TmuxLogs(TmuxClient):
         ansi: bool,
         timeout: float | None,
     ) -> Iterator[str]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        timed_out = False
+        follow = Follow(name, BACKEND, timeout, f"still running after {timeout} s")
 
-        def alive() -> bool:
-            nonlocal timed_out
-            if deadline is not None and time.monotonic() >= deadline:
-                timed_out = True
-                return False
-            current = self._query(name)
-            return current is not None and current.status.is_running
+        def source(follow: Follow) -> Iterator[str]:
+            timed_out = False
 
-        yield from follow_lines(
-            log, alive, since=since, lines=lines, timestamps=timestamps, ansi=ansi
-        )
-        if timed_out:
-            raise SessionTimeoutError(name, BACKEND, f"still running after {timeout} s")
+            def alive() -> bool:
+                nonlocal timed_out
+                if follow.expired():
+                    timed_out = True
+                    return False
+                current = self._query(name)
+                return current is not None and current.status.is_running
+
+            yield from follow_lines(
+                log,
+                alive,
+                since=since,
+                lines=lines,
+                timestamps=timestamps,
+                ansi=ansi,
+                wait=follow.wait,
+            )
+            if timed_out:
+                raise follow.timeout_error()
+
+        return follow.lines(source)
 
     def wait(self, name: str, timeout: float | None = None) -> int:
         """Wait for the session's process to exit and return its exit code.

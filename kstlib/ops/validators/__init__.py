@@ -1,5 +1,7 @@
 """Input checks run before any engine call.
 
+Internal package: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
+
 Each check raises :class:`~kstlib.ops.exceptions.SessionConfigError` naming
 the field and what is wrong with the value, so nothing is created from bad
 input.

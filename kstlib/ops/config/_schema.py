@@ -1,5 +1,7 @@
 """The schema of ``kstlib.conf.yml``'s ``ops:`` section: its keys, its model, its checks.
 
+Internal: the public names are re-exported by :mod:`kstlib.ops.config`.
+
 :class:`OpsConfig` and :class:`EngineConfig` are what a file turns into; the
 functions here check one mapping each (``ops.engines``, one entry of
 ``ops.sessions``) and build messages that name the file, the line and the key
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kstlib.ops import validators
-from kstlib.ops.config_engines import ENGINE_KEYS, EngineConfig, EngineProblem, engine_from
+from kstlib.ops.config._engines import ENGINE_KEYS, EngineConfig, EngineProblem, engine_from
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.models import BackendType, SessionConfig
 
@@ -124,7 +126,7 @@ class OpsConfig:
     trusted_projects: tuple[str, ...] = ()
     #: Remote engine URLs that only an untrusted project-local file names: never reached.
     untrusted_urls: frozenset[str] = frozenset()
-    #: The user's own file merged under a project-local one (:mod:`kstlib.ops.config_trust`).
+    #: The user's own file merged under a project-local one (:mod:`kstlib.ops.config`).
     user_path: Path | None = None
     #: What was skipped of a project-local file, one sentence each (the CLI prints them).
     notes: tuple[str, ...] = ()
@@ -251,7 +253,7 @@ class OpsConfig:
         return options
 
 
-class _Context:
+class ParseContext:
     """Builds error messages that name the file, the line and the key path."""
 
     def __init__(self, source: str, lines: dict[int, dict[Any, int]]) -> None:
@@ -285,9 +287,10 @@ class _Context:
         return self.error(f"{prefix}.{inner_field}", problem, mapping, key)
 
 
-def _check_keys(
-    ctx: _Context, mapping: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str
+def check_keys(
+    ctx: ParseContext, mapping: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str
 ) -> None:
+    """Refuse a key of ``mapping`` not in ``allowed``, naming its line and the known keys."""
     for key in mapping:
         if not isinstance(key, str) or key not in allowed:
             text = validators.shown_key(key)
@@ -301,31 +304,30 @@ def _check_keys(
             )
 
 
-def _mapping(
-    ctx: _Context, value: object, keypath: str, parent: object, key: object
+def as_mapping(
+    ctx: ParseContext, value: object, keypath: str, parent: object, key: object
 ) -> dict[Any, Any]:
+    """``value`` as a mapping (``None`` is an empty one), else an error at ``keypath``."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ctx.error(keypath, f"expected a mapping, got {_type_name(value)}", parent, key)
+        raise ctx.error(keypath, f"expected a mapping, got {type_name(value)}", parent, key)
     return value
 
 
-def _type_name(value: object) -> str:
+def type_name(value: object) -> str:
+    """The YAML-ish name of a value's type, for messages.
+
+    Example:
+        >>> type_name(None), type_name([1])
+        ('null', 'list')
+    """
     return "null" if value is None else type(value).__name__
 
 
 def _backend_and_runtime(value: object) -> tuple[BackendType, str | None]:
     """``tmux``/``container``, or ``docker``/``podman`` meaning container on that runtime."""
-    if isinstance(value, str) and value.lower() in RUNTIME_BACKENDS:
-        return BackendType.CONTAINER, value.lower()
-    try:
-        return BackendType.coerce(value), None
-    except SessionConfigError:
-        choices = ", ".join([*(b.value for b in BackendType), *RUNTIME_BACKENDS])
-        raise validators.config_error(
-            "backend", f"{validators.shown(value)} is not a backend (choose from {choices})"
-        ) from None
+    return BackendType.parse(value)
 
 
 def _runtime(value: object) -> str | None:
@@ -371,16 +373,17 @@ def _yaml_hint(key: str, value: object) -> str:
     return ""
 
 
-def _parse_engines(ctx: _Context, raw: dict[Any, Any]) -> dict[str, EngineConfig]:
+def parse_engines(ctx: ParseContext, raw: dict[Any, Any]) -> dict[str, EngineConfig]:
+    """Check each entry of ``ops.engines`` into an :class:`EngineConfig`."""
     engines: dict[str, EngineConfig] = {}
     for key, value in raw.items():
         keypath = f"ops.engines.{validators.shown_key(key)}"
         if not isinstance(key, str) or not key:
             raise ctx.error(keypath, "an engine name must be a non-empty string", raw, key)
-        body = _mapping(
+        body = as_mapping(
             ctx, {"base_url": value} if isinstance(value, str) else value, keypath, raw, key
         )
-        _check_keys(ctx, body, ENGINE_KEYS, keypath)
+        check_keys(ctx, body, ENGINE_KEYS, keypath)
         try:
             engines[key] = engine_from(key, body)
         except EngineProblem as err:
@@ -389,8 +392,8 @@ def _parse_engines(ctx: _Context, raw: dict[Any, Any]) -> dict[str, EngineConfig
     return engines
 
 
-def _parse_session(
-    ctx: _Context,
+def parse_session(
+    ctx: ParseContext,
     *,
     name: object,
     raw: object,
@@ -404,8 +407,8 @@ def _parse_session(
     except SessionConfigError as err:
         raise ctx.error(keypath, f"invalid session name: {err.problem}", parent, name) from None
     name = str(name)
-    body = _mapping(ctx, raw, keypath, parent, name)
-    _check_keys(ctx, body, SESSION_KEYS, keypath)
+    body = as_mapping(ctx, raw, keypath, parent, name)
+    check_keys(ctx, body, SESSION_KEYS, keypath)
 
     def fail(err: SessionConfigError, key: str) -> SessionConfigError:
         value = body.get(key)
@@ -517,7 +520,7 @@ def _parse_session(
         if not isinstance(body["init"], bool):
             raise ctx.error(
                 f"{keypath}.init",
-                f"expected true or false, got {_type_name(body['init'])}",
+                f"expected true or false, got {type_name(body['init'])}",
                 body,
                 "init",
             )
@@ -532,7 +535,7 @@ def _parse_session(
         if insecure is not None and not isinstance(insecure, list):
             raise ctx.error(
                 f"{keypath}.insecure_registries",
-                f"expected a list of host[:port], got {_type_name(insecure)}",
+                f"expected a list of host[:port], got {type_name(insecure)}",
                 body,
                 "insecure_registries",
             )
@@ -550,7 +553,7 @@ def _parse_session(
         if not isinstance(raw_volumes, list):
             raise ctx.error(
                 f"{keypath}.volumes",
-                f"expected a list of strings, got {_type_name(raw_volumes)}",
+                f"expected a list of strings, got {type_name(raw_volumes)}",
                 body,
                 "volumes",
             )

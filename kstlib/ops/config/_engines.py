@@ -1,8 +1,10 @@
 """Named engines (``ops.engines`` of ``kstlib.conf.yml``): the model and the check of one entry.
 
+Internal: the public names are re-exported by :mod:`kstlib.ops.config`.
+
 :class:`EngineConfig` is what an entry turns into; :func:`engine_from` checks
 one entry and says which key is at fault (:class:`EngineProblem`), which
-:mod:`kstlib.ops.config_schema` turns into a message with the file and line.
+:mod:`kstlib.ops.config` turns into a message with the file and line.
 See the "Remote engines and fleets" page of the docs.
 
 Example:
@@ -146,7 +148,7 @@ def engine_from(key: str, body: Mapping[Any, Any]) -> EngineConfig:
         >>> engine_from("t", {"backend": "tmux", "base_url": "unix:///x"})
         Traceback (most recent call last):
         ...
-        kstlib.ops.config_engines.EngineProblem: base_url: does not apply to a tmux engine (give socket_name, or nothing)
+        kstlib.ops.config._engines.EngineProblem: base_url: does not apply to a tmux engine (give socket_name, or nothing)
     """
 
     def bad(field_: str, problem: str) -> EngineProblem:

@@ -1,7 +1,7 @@
 """What the engines need to know of registry images: references, progress, credentials, failures.
 
-The leaf under :mod:`kstlib.ops.registry` (which re-exports all of it) and the
-engine adapters: it imports no adapter, so the adapters can use it.
+Internal: the public names are re-exported by :mod:`kstlib.ops.images`. This
+module imports no engine adapter, so the adapters can use it.
 
 Example:
     >>> split_reference("127.0.0.1:5000/team/app:1")

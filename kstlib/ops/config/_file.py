@@ -1,43 +1,12 @@
-"""Loading ``kstlib.conf.yml``: defaults and named session definitions.
+"""Finding, reading and parsing ``kstlib.conf.yml`` (internal: import from :mod:`kstlib.ops.config`).
 
-The file is YAML; kstlib.ops reads its ``ops:`` section and ignores the other
-top-level sections (the upstream kstlib shares one file between subsystems).
-Every problem (YAML syntax, an unknown key, a wrong type, an invalid value)
-raises :class:`~kstlib.ops.exceptions.SessionConfigError` whose message names
-the file, the line, the session and the key.
-
-Lookup order (the first one that applies wins):
-
-1. an explicit path (``--config`` / ``path=``): it must exist;
-2. ``$KSTLIB_CONFIG``: it must exist;
-3. ``./kstlib.conf.yml`` in the current directory;
-4. ``$XDG_CONFIG_HOME/kstlib/kstlib.conf.yml`` (default ``~/.config``).
-
-When nothing was asked for and no file exists, the configuration is empty.
-
-A file found in the current directory (3.) is **project-local**: it came with
-whatever folder you are in (a cloned repository, a download), not from you.
-:attr:`OpsConfig.project_local` says so, and commands that only read (``list``,
-``status``, ``logs``, ``wait``, ``doctor``...) run no program it names. A
-program a config file names (``tmux_binary``) must be an absolute path or a
-bare name looked up on ``PATH``, owned by root or by you and writable by no
-one else.
+The lookup order, the bounds on the file (size, expansion) and the YAML loader
+that records each key's line; :func:`parse_config` walks the ``ops:`` section
+with the checks of :mod:`kstlib.ops.config._schema`.
 
 Example:
-    >>> cfg = parse_config('''
-    ... ops:
-    ...   default_backend: tmux
-    ...   sessions:
-    ...     bot:
-    ...       command: python bot.py
-    ...       env: {MODE: fast}
-    ... ''', source="inline.yml")
-    >>> cfg.session("bot").command, cfg.session("bot").env
-    ('python bot.py', {'MODE': 'fast'})
-    >>> parse_config("ops: {sessions: {bot: {colour: blue}}}", source="inline.yml")
-    Traceback (most recent call last):
-    ...
-    kstlib.ops.exceptions.SessionConfigError: inline.yml:1: ops.sessions.bot.colour: unknown key (known: ...)
+    >>> parse_config("ops: {default_backend: tmux}", source="inline.yml").default_backend.value
+    'tmux'
 """
 
 from __future__ import annotations
@@ -50,25 +19,25 @@ from pathlib import Path
 from typing import Any
 
 from kstlib.ops import validators
-from kstlib.ops.config_engines import EngineConfig
-from kstlib.ops.config_schema import (
+from kstlib.ops.config._engines import EngineConfig
+from kstlib.ops.config._schema import (
     CONFIG_ENV,
     CONFIG_FILENAME,
     MAX_CONFIG_BYTES,
     MAX_CONFIG_VALUES,
     OPS_KEYS,
     OpsConfig,
+    ParseContext,
     _backend_and_runtime,
-    _check_keys,
-    _Context,
-    _mapping,
-    _parse_engines,
-    _parse_session,
     _runtime,
-    _type_name,
+    as_mapping,
+    check_keys,
     config_candidates,
+    parse_engines,
+    parse_session,
+    type_name,
 )
-from kstlib.ops.config_trust import (
+from kstlib.ops.config._trust import (
     merge_project,
     program_problem,
     trusts,
@@ -242,7 +211,7 @@ def load_config(
     ``invalid``: see :func:`parse_config` (bad session entries are skipped and
     collected there instead of failing the whole file; ``""`` holds the error
     of an ``ops.sessions`` that is not a mapping). A project-local file is
-    merged under the user's own (:mod:`kstlib.ops.config_trust`).
+    merged under the user's own (:mod:`kstlib.ops.config`).
 
     Example:
         >>> import os, tempfile
@@ -415,7 +384,7 @@ def parse_config(
         ) from None
     finally:
         loader.dispose()
-    ctx = _Context(source_str, loader.key_lines)
+    ctx = ParseContext(source_str, loader.key_lines)
     path = Path(source_str) if source_str != "<string>" else None
     base_dir = path.resolve().parent if path is not None else Path.cwd()
 
@@ -423,12 +392,12 @@ def parse_config(
         return OpsConfig(path=path)
     if not isinstance(data, dict):
         raise ctx.error(
-            "(top level)", f"expected a mapping with an 'ops' key, got {_type_name(data)}"
+            "(top level)", f"expected a mapping with an 'ops' key, got {type_name(data)}"
         )
     if "ops" not in data:
         return OpsConfig(path=path)
-    ops = _mapping(ctx, data["ops"], "ops", data, "ops")
-    _check_keys(ctx, ops, OPS_KEYS, "ops")
+    ops = as_mapping(ctx, data["ops"], "ops", data, "ops")
+    check_keys(ctx, ops, OPS_KEYS, "ops")
 
     default_backend = BackendType.TMUX
     container_runtime: str | None = None
@@ -467,7 +436,7 @@ def parse_config(
             if problem is not None:
                 raise ctx.error("ops.tmux_binary", problem, ops, "tmux_binary")
 
-    engines = _parse_engines(ctx, _mapping(ctx, ops.get("engines"), "ops.engines", ops, "engines"))
+    engines = parse_engines(ctx, as_mapping(ctx, ops.get("engines"), "ops.engines", ops, "engines"))
     pull: str | None = None
     insecure_registries: tuple[str, ...] = ()
     try:
@@ -502,7 +471,7 @@ def parse_config(
         trusted_projects=trusted_projects,
     )
     try:
-        raw_sessions = _mapping(ctx, ops.get("sessions"), "ops.sessions", ops, "sessions")
+        raw_sessions = as_mapping(ctx, ops.get("sessions"), "ops.sessions", ops, "sessions")
     except SessionConfigError as err:
         if invalid is None:
             raise
@@ -511,7 +480,7 @@ def parse_config(
     sessions: dict[str, SessionConfig] = {}
     for name, body in raw_sessions.items():
         try:
-            sessions[str(name)] = _parse_session(
+            sessions[str(name)] = parse_session(
                 ctx, name=name, raw=body, parent=raw_sessions, defaults=defaults, base_dir=base_dir
             )
         except SessionConfigError as err:

@@ -1,5 +1,7 @@
 """The trust model of config files: the user's own file and a project-local one.
 
+Internal: the public names are re-exported by :mod:`kstlib.ops.config`.
+
 A ``kstlib.conf.yml`` found in the current directory came with the folder (a
 cloned repository, a download), not from the user. Read alone it would replace
 the user's own file, engines included, and its registry settings would apply
@@ -31,7 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from kstlib.ops import validators
-from kstlib.ops.config_schema import OpsConfig
+from kstlib.ops.config._schema import OpsConfig
 from kstlib.ops.exceptions import SessionConfigError
 
 __all__ = [
@@ -133,7 +135,7 @@ def merge_project(project: OpsConfig, user: OpsConfig, *, trusted: bool) -> OpsC
     :attr:`OpsConfig.untrusted_urls`.
 
     Example:
-        >>> from kstlib.ops.config_engines import EngineConfig
+        >>> from kstlib.ops.config import EngineConfig
         >>> project = OpsConfig(engines={"prod": EngineConfig("prod", "tcp://10.9.9.9:2375")},
         ...                     insecure_registries=("10.9.9.9:5000",), project_local=True)
         >>> user = OpsConfig(engines={"prod": EngineConfig("prod", "unix:///run/docker.sock")})
