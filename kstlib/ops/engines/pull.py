@@ -83,7 +83,7 @@ class PullTracker:
     Podman's libpod items (``{"stream": "Copying blob sha256:..."}``,
     ``{"id": ...}``). It emits a ``pulling`` event first and, on
     :meth:`finish`, one ``complete`` event; it logs one line per layer on the
-    ``kstlib.ops.pull`` logger (INFO) and each step at DEBUG.
+    ``kstlib.ops.engines.pull`` logger (INFO) and each step at DEBUG.
 
     Example:
         >>> seen = []
