@@ -34,7 +34,7 @@ def test_a_tmux_session_logs_its_calls_but_never_an_env_value(
         with contextlib.suppress(SessionNotFoundError):
             mgr.stop(graceful=False)
     texts = _texts(caplog)
-    assert any(t.startswith("kstlib.ops.tmux tmux new-session") for t in texts), texts
+    assert any(t.startswith("kstlib.ops.tmux.call tmux new-session") for t in texts), texts
     assert any(" ms" in t for t in texts)
     assert not [t for t in texts if SECRET in t]
 
@@ -60,7 +60,7 @@ def test_a_container_session_logs_each_engine_call_but_never_an_env_value(
         with contextlib.suppress(SessionNotFoundError):
             runner.stop(name, graceful=False)
     texts = _texts(caplog)
-    calls = [t for t in texts if t.startswith(f"kstlib.ops.{runtime} {runtime} ")]
+    calls = [t for t in texts if t.startswith(f"kstlib.ops.translate {runtime} ")]
     for call in ("create", "start", "inspect"):
         assert any(f"{runtime} {call} '{name}'" in t and " ms" in t for t in calls), calls
     assert not [t for t in texts if SECRET in t]
@@ -73,7 +73,7 @@ def test_a_translated_error_is_logged_with_its_sdk_cause(
     with pytest.raises(SessionNotFoundError):
         ContainerRunner(runtime="docker").status(unique("absent"))
     assert any(
-        r.name == "kstlib.ops.docker" and "docker.errors.NotFound translated to" in r.getMessage()
+        r.name == "kstlib.ops.translate" and "docker.errors.NotFound translated to" in r.getMessage()
         for r in caplog.records
     )
 
@@ -84,13 +84,13 @@ def test_verbose_status_prints_each_call_and_its_duration(cli: Cli) -> None:  # 
     try:
         proc = cli("ops", "-v", "status", name, "-L", "logsock")
         debug = [line for line in proc.stderr.splitlines() if line.startswith("kstlib.ops.")]
-        assert any(line.startswith("kstlib.ops.tmux: tmux ") and " ms" in line for line in debug)
+        assert any(line.startswith("kstlib.ops.tmux.call: tmux ") and " ms" in line for line in debug)
         assert SECRET not in proc.stderr
         quiet = cli("ops", "status", name, "-L", "logsock")
         assert "kstlib.ops." not in quiet.stderr
         absent = cli("ops", "-v", "status", unique("absent"), "-b", "docker", code=3)
         assert any(
-            line.startswith("kstlib.ops.docker: docker inspect") and line.endswith(" ms")
+            line.startswith("kstlib.ops.translate: docker inspect") and line.endswith(" ms")
             for line in absent.stderr.splitlines()
         ), absent.stderr
     finally:

@@ -7,6 +7,7 @@ tmux's scrollback, and logging resumes.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -150,7 +151,10 @@ def test_a_missing_program_says_not_found_without_internal_names(
 # -- a dead log pipe, a full disk -------------------------------------------------------
 
 
-def test_a_killed_collector_is_said_read_from_tmux_and_resumed(own: TmuxRunner) -> None:
+def test_a_killed_collector_is_said_read_from_tmux_and_resumed(
+    own: TmuxRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="kstlib")
     own.start(SessionConfig(name="deg", command="echo one; sleep 1; while :; do echo tick; sleep 0.2; done"))
     wait_for_log(own, "deg", "^one$", timeout=10)
     os.kill(collector_pid(own), signal.SIGKILL)
@@ -166,6 +170,7 @@ def test_a_killed_collector_is_said_read_from_tmux_and_resumed(own: TmuxRunner) 
         assert own.status("deg").log_degraded  # said for good: output was lost
     assert text.split("\n")[-1] == "tick"  # from tmux's scrollback
     assert sum("lost output" in str(w.message) for w in caught) == 1  # one warning
+    assert not [r for r in caplog.records if "lost output" in r.getMessage()]  # and only that
     # logging resumed: a new collector writes what comes next
     folder = server_folder(own.socket_name, None, create=False)
     assert (folder / "collector.lock").exists()

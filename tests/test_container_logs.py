@@ -77,7 +77,7 @@ def test_a_docker_line_over_16_kib_is_cut_back_into_its_entries() -> None:
     )
     entries = split_entries(raw)
     assert [len(e) for e in entries] == [len(STAMP) + 16384] * 2 + [len(STAMP) + 7232 + 2, 28]
-    lines = container_logs._Lines(stamped=True)
+    lines = container_logs.LineAssembler(stamped=True)
     out = lines.feed(entries)
     assert [text for _, text in out] == [body.decode(), "short"]
     assert out[0][0] == (1795634377, 466652022)
@@ -86,7 +86,7 @@ def test_a_docker_line_over_16_kib_is_cut_back_into_its_entries() -> None:
 
 
 def test_lines_join_partial_entries_and_keep_the_first_time() -> None:
-    lines = container_logs._Lines(stamped=True)
+    lines = container_logs.LineAssembler(stamped=True)
     out = lines.feed(
         [
             b"2026-11-25T19:46:55+01:00 a\r\n",
@@ -103,7 +103,7 @@ def test_lines_join_partial_entries_and_keep_the_first_time() -> None:
         (None, "not a stamp"),
     ]
     assert lines.flush() == []
-    plain = container_logs._Lines(stamped=False)
+    plain = container_logs.LineAssembler(stamped=False)
     assert plain.feed([b"one\r", b"\ntw", b"o\xc3"]) == [(None, "one")]
     assert plain.feed([b"\xa9\r\n"]) == [(None, "two\u00e9")]
     assert plain.feed([b"tail"]) == [] and plain.flush() == [(None, "tail")]
@@ -123,23 +123,23 @@ def test_a_resumed_read_skips_exactly_the_entries_already_used() -> None:
         e(6, b"long-2\r\n"),
         e(7, b"end"),
     ]
-    cursor = container_logs._Cursor()
-    first = container_logs._Lines(stamped=True, cursor=cursor)
+    cursor = container_logs.Cursor()
+    first = container_logs.LineAssembler(stamped=True, cursor=cursor)
     assert [t for _, t in first.feed(log[:4])] == ["a", "xy"]  # long-1 is still pending
     since = cursor.resume()
     assert since == datetime(2026, 11, 25, 18, 46, 6, tzinfo=timezone.utc)
     again = [entry for entry in log if entry[17:19] >= b"06"]  # what `since` sends back
-    second = container_logs._Lines(stamped=True, cursor=cursor)
+    second = container_logs.LineAssembler(stamped=True, cursor=cursor)
     assert [t for _, t in second.feed(again) + second.flush()] == ["long-1 long-2", "end"]
 
 
 def test_stamps_convert_to_the_tmux_format() -> None:
-    stamp = container_logs._parse_stamp(b"2026-11-25T18:46:55.8195101Z")
+    stamp = container_logs.parse_stamp(b"2026-11-25T18:46:55.8195101Z")
     assert stamp == (1795632415, 819510100)
     assert container_logs._stamp_text(stamp) == "2026-11-25T18:46:55.819510Z"
-    assert container_logs._parse_stamp(b"2026-11-25T18:46:55-00:30") == (1795634215, 0)
-    assert container_logs._parse_stamp(b"2026-11-25 18:46:55Z") is None
-    assert container_logs._render(stamp, "\x1b[1mhi\x1b[0m", True, False) == (
+    assert container_logs.parse_stamp(b"2026-11-25T18:46:55-00:30") == (1795634215, 0)
+    assert container_logs.parse_stamp(b"2026-11-25 18:46:55Z") is None
+    assert container_logs.render_line(stamp, "\x1b[1mhi\x1b[0m", True, False) == (
         "2026-11-25T18:46:55.819510Z hi"
     )
 
@@ -180,10 +180,10 @@ def test_a_restart_is_pending_only_while_podman_has_not_cleaned_up(
     record = info(
         state, restart_policy=policy, restart_retries=retries, restart_count=count, exit_code=code
     )
-    assert container_states._restart_pending(record) is pending
+    assert container_states.restart_pending(record) is pending
     expected = SessionState.RUNNING if pending else SessionState.EXITED
-    assert container_states._state(record) is expected
-    assert container_states._state(info("restarting")) is SessionState.RUNNING
+    assert container_states.session_state(record) is expected
+    assert container_states.session_state(info("restarting")) is SessionState.RUNNING
 
 
 def test_a_due_restart_that_does_not_come_is_given_up_after_the_grace(
@@ -191,7 +191,7 @@ def test_a_due_restart_that_does_not_come_is_given_up_after_the_grace(
 ) -> None:
     clock = [100.0]
     monkeypatch.setattr(container_mod.time, "monotonic", lambda: clock[0])
-    watch = container_states._RestartWatch()
+    watch = container_states.RestartWatch()
     due = info("stopped", restart_policy="always", exit_code=0)
     assert watch.settled(due) is False
     clock[0] += container_states._RESTART_GRACE - 1
@@ -226,7 +226,7 @@ def test_inspect_payloads_carry_the_restart_policy_and_run_times() -> None:
 
 
 def test_podman_garbled_tails_are_spotted() -> None:
-    garbled = podman_engine._garbled_tail
+    garbled = podman_engine.garbled_tail
     assert garbled([b"2026-11-25T19:21:55Z b\rp2p1\n"], stamped=True)
     assert not garbled([b"2026-11-25T19:21:55Z b\r\n", b"2026-11-25T19:21:55Z p1"], stamped=True)
     assert not garbled([b"no terminal\n", b"x"], stamped=False)
@@ -340,7 +340,7 @@ def fake_runner(engine: _FakeEngine) -> ContainerRunner:
 def test_wait_sees_through_podman_restarts_to_the_last_exit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(container_mod, "_POLL", 0.001)
+    monkeypatch.setattr(container_mod, "POLL", 0.001)
     policy = {"restart_policy": "on-failure", "restart_retries": 2}
     engine = _FakeEngine(
         [

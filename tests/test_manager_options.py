@@ -25,7 +25,7 @@ from kstlib.ops import (
     SessionStatus,
     SessionTable,
 )
-from kstlib.ops.container.states import _to_status
+from kstlib.ops.container.states import to_status
 from kstlib.ops.engines import docker as docker_engine
 from kstlib.ops.engines import podman as podman_engine
 from kstlib.ops.engines.adapter import ContainerInfo, PortBinding, spec_from_config
@@ -200,15 +200,15 @@ def test_docker_reports_oom_killed_and_podman_only_when_true() -> None:
     state = {"Status": "exited", "ExitCode": 137, "OOMKilled": True, "Error": ""}
     docker_info = docker_engine.info_from_inspect({"Id": "1", "Name": "/a", "State": state})
     assert docker_info.oom_killed is True
-    st = _to_status(docker_info, "docker")
+    st = to_status(docker_info, "docker")
     assert (st.oom_killed, st.reason) == (True, "oom-killed")
     quiet = {"Status": "exited", "ExitCode": 137, "OOMKilled": False, "Error": ""}
     podman_info = podman_engine.info_from_inspect({"Id": "1", "Name": "a", "State": quiet})
     assert podman_info.oom_killed is None  # Podman 4.3 never says True: False means nothing
-    st = _to_status(podman_info, "podman")
+    st = to_status(podman_info, "podman")
     assert (st.oom_killed, st.reason) == (None, "killed by SIGKILL")
     failed = {"Status": "exited", "ExitCode": 127, "Error": "exec: nope: not found"}
-    st = _to_status(
+    st = to_status(
         docker_engine.info_from_inspect({"Id": "1", "Name": "/a", "State": failed}), "d"
     )
     assert st.reason == "exec: nope: not found"

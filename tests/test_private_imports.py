@@ -1,11 +1,12 @@
 """How many ``_private`` names modules import from other kstlib modules (an ``ast`` count).
 
-The target is at most 10 import statements. Those left are inside one
-package (``container/``'s modules share their helpers; ``config/_file.py``
-reads the backend spellings of ``config/_schema.py``; ``validators/_common.py``
-is the package's own, `engines/podman.py` reads `engines/libpod.py`'s log helpers), plus the pytest plugin asking the swarm runner which
-services it manages, ``swarm/logs.py`` reusing the container log renderer,
-and ``cli/starting.py``'s older spellings of ``cli/places.py``'s helpers.
+The target is at most 10 import statements. A helper that several modules
+share is a public name of an internal module (``container/states.py``'s
+``session_state``, ``container/logs.py``'s ``render_line``, ``engines/libpod.py``'s
+``garbled_tail``, ``swarm/runner.py``'s ``is_managed``), not a ``_name``
+read across the boundary. Those left: ``config/_file.py`` reads the backend
+spellings of ``config/_schema.py`` (one parser, one package) and
+``cli/starting.py``'s older spellings of ``cli/places.py``'s helpers.
 The ceiling only goes down.
 """
 
@@ -15,7 +16,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "kstlib"
-CEILING = 14
+CEILING = 2
 
 
 def private_imports() -> list[str]:

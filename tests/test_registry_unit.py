@@ -143,7 +143,7 @@ RECORDED = [
 def test_docker_stream_becomes_ordered_events_ending_in_complete(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="kstlib.ops.pull")
+    caplog.set_level(logging.INFO, logger="kstlib.ops")
     seen: list[PullProgress] = []
     tracker = PullTracker(IMAGE, "docker", seen.append)
     for item in DOCKER_STREAM:

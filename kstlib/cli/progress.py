@@ -1,7 +1,7 @@
 """The pull progress bar of the CLI: one line on stderr, redrawn in place, only on a terminal.
 
 Piped or redirected, stderr gets nothing: the command prints its result and
-nothing else (the ``kstlib.ops.pull`` logger still has a line per layer).
+nothing else (the ``kstlib.ops`` loggers still have a line per layer).
 
 Example:
     >>> import io

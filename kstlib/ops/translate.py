@@ -160,21 +160,8 @@ def translate_with(table: Table, err: Exception, ctx: CallContext) -> OpsError |
     return None
 
 
-_LOGGERS: dict[str, logging.Logger] = {}
+_log = logging.getLogger(__name__)
 _USERINFO_RE = re.compile(r"://[^/@]*@")
-
-
-def logger(runtime: str) -> logging.Logger:
-    """The logger of one backend: ``kstlib.ops.<runtime>`` (a child of ``kstlib.ops``).
-
-    Example:
-        >>> logger("docker").name
-        'kstlib.ops.docker'
-    """
-    found = _LOGGERS.get(runtime)
-    if found is None:
-        found = _LOGGERS[runtime] = logging.getLogger(f"kstlib.ops.{runtime}")
-    return found
 
 
 def safe_endpoint(endpoint: str) -> str:
@@ -193,7 +180,7 @@ def translating(
 ) -> Iterator[None]:
     """Raise every exception ``table`` knows as its kstlib error, the original as ``__cause__``.
 
-    With DEBUG logging on (logger ``kstlib.ops.<runtime>``), a named ``call``
+    With DEBUG logging on (logger ``kstlib.ops.translate``), a named ``call``
     is logged with its duration, and every translated error with the type of
     its SDK cause. Records name the call, the operation, the session and the
     endpoint (without credentials): never an argument value.
@@ -207,7 +194,7 @@ def translating(
         ...
         kstlib.ops.exceptions.SessionStopError: Could not stop session 'bot' on the docker backend: ValueError: boom
     """
-    log = logger(ctx.runtime)
+    log = _log
     debug = log.isEnabledFor(logging.DEBUG)
     began = time.perf_counter() if debug else 0.0
     outcome = "ok"

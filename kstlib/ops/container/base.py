@@ -41,7 +41,7 @@ from kstlib.ops.validators import (
 if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
 
-__all__ = ["ContainerBase"]
+__all__ = ["POLL", "WAIT_SLICE", "ContainerBase", "require_engine_name"]
 
 _BACKEND = BackendType.CONTAINER
 
@@ -53,13 +53,26 @@ _ENGINE_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 # Polling step while a restart is due; longest single engine wait for a
 # container with a restart policy (Podman's wait may miss a quick restart).
-_POLL = 0.1
+POLL = 0.1
 
 
-_WAIT_SLICE = 1.0
+WAIT_SLICE = 1.0
 
 
-def _require_engine_name(engine: EngineAdapter, name: str) -> None:
+def require_engine_name(engine: EngineAdapter, name: str) -> None:
+    """Raise :class:`SessionNotFoundError` for a name no container can have.
+
+    Such a name cannot exist on Docker or Podman, so it is never put into an API path.
+
+    Example:
+        >>> class Engine:
+        ...     runtime = "docker"
+        >>> require_engine_name(Engine(), "bot-1")  # type: ignore[arg-type]
+        >>> require_engine_name(Engine(), "../x")  # type: ignore[arg-type]
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionNotFoundError: ...
+    """
     if not _ENGINE_NAME_RE.fullmatch(name):
         raise SessionNotFoundError(name, engine.runtime)
 
@@ -146,7 +159,7 @@ class ContainerBase:
 
     @staticmethod
     def _inspect(engine: EngineAdapter, name: str, op: Op = Op.READ) -> ContainerInfo:
-        _require_engine_name(engine, name)
+        require_engine_name(engine, name)
         info = engine.inspect(name, op)
         if info.name != name:
             # The engine also matches id prefixes; sessions match names exactly.

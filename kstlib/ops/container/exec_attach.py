@@ -33,10 +33,16 @@ from kstlib.ops.validators import (
 
 if TYPE_CHECKING:
     pass
-from kstlib.ops.container.base import ContainerBase, _require_engine_name
-from kstlib.ops.container.relay import _EXIT_GRACE, _EXIT_SLICE, _ExitWatch, _relay, _TerminalError
+from kstlib.ops.container.base import ContainerBase, require_engine_name
+from kstlib.ops.container.relay import (
+    EXIT_GRACE,
+    EXIT_SLICE,
+    ExitWatch,
+    TerminalError,
+    relay_terminal,
+)
 from kstlib.ops.container.states import (
-    _state,
+    session_state,
 )
 
 __all__ = ["ContainerExecAttach"]
@@ -66,7 +72,7 @@ class ContainerExecAttach(ContainerBase):
             raise SessionConfigError("command: must not be empty", "command")
         argv = shlex.split(checked) if isinstance(checked, str) else list(checked)
         with self._using() as engine:
-            _require_engine_name(engine, name)
+            require_engine_name(engine, name)
             code, output, out, err = engine.exec(name, argv)
         return ExecResult(
             code,
@@ -110,7 +116,7 @@ class ContainerExecAttach(ContainerBase):
         with self._using() as engine:
             runtime = engine.runtime
             info = self._inspect(engine, name, Op.ATTACH)
-            if _state(info) is not SessionState.RUNNING:
+            if session_state(info) is not SessionState.RUNNING:
                 raise SessionAttachError(
                     name, runtime, f"the container is {info.state}, not running; start it first"
                 )
@@ -133,10 +139,10 @@ class ContainerExecAttach(ContainerBase):
                 resize()
             # Watch for the exit before attaching, so its code is known even when
             # the container is removed right after (a stop from elsewhere).
-            watch = _ExitWatch(engine, info.id, min(self.timeout, _EXIT_SLICE))
+            watch = ExitWatch(engine, info.id, min(self.timeout, EXIT_SLICE))
             handle = engine.attach_socket(name)
             try:
-                detached = _relay(
+                detached = relay_terminal(
                     handle.sock,
                     in_fd,
                     out_fd,
@@ -147,7 +153,7 @@ class ContainerExecAttach(ContainerBase):
             except OSError as err:
                 watch.cancel()
                 raise SessionAttachError(name, runtime, f"the connection broke: {err}") from err
-            except _TerminalError as err:
+            except TerminalError as err:
                 watch.cancel()
                 raise SessionAttachError(name, runtime, f"the terminal failed: {err}") from err
             except BaseException:
@@ -158,13 +164,13 @@ class ContainerExecAttach(ContainerBase):
             if detached:
                 watch.cancel()
                 return None
-            code = watch.result(min(self.timeout, _EXIT_GRACE))
+            code = watch.result(min(self.timeout, EXIT_GRACE))
             if code is not None:
                 return code
             try:
                 info = self._inspect(engine, name)
             except SessionNotFoundError:
                 return -1  # removed at once: the code went with it
-            if _state(info) is SessionState.RUNNING:
+            if session_state(info) is SessionState.RUNNING:
                 return None  # the engine closed the connection; the session runs on
             return info.exit_code if info.exit_code is not None else -1

@@ -38,11 +38,11 @@ from kstlib.ops.validators import (
 if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
     from kstlib.ops.engines.streams import LogStream
-from kstlib.ops.container.base import _POLL, ContainerBase
-from kstlib.ops.container.logs import _Cursor, _Lines, _parse_stamp, _render, _stamp_moment
+from kstlib.ops.container.base import POLL, ContainerBase
+from kstlib.ops.container.logs import Cursor, LineAssembler, parse_stamp, render_line, stamp_moment
 from kstlib.ops.container.states import (
-    _RestartWatch,
-    _state,
+    RestartWatch,
+    session_state,
 )
 
 __all__ = ["ContainerFollow"]
@@ -165,8 +165,8 @@ class ContainerFollow(ContainerBase):
         # so that each new read resumes right after the last line yielded: a
         # restart takes a new stream, and after the container stops, Podman's
         # stream may skip lines; what it sends then is read again, plainly.
-        cursor = _Cursor()
-        watch = _RestartWatch()
+        cursor = Cursor()
+        watch = RestartWatch()
         check = engine.follow_needs_check
         since, tail = (start, None) if start is not None and lines is None else (None, 0)
         # "Written after the call", for a read that cannot use tail=0.
@@ -176,10 +176,10 @@ class ContainerFollow(ContainerBase):
                 # The backlog: its last lines, then the stream resumes right after them.
                 left()
                 entries = self._backlog(engine, info, lines, start)
-                backlog = _Lines(stamped=True, cursor=cursor).feed(entries)
+                backlog = LineAssembler(stamped=True, cursor=cursor).feed(entries)
                 for stamp, text in backlog[-lines:]:
                     left()
-                    yield _render(stamp, text, *style)
+                    yield render_line(stamp, text, *style)
                 resumed = cursor.resume()
                 since, tail = (resumed or start), None
                 if since is None:
@@ -199,9 +199,9 @@ class ContainerFollow(ContainerBase):
                         follow=follow,
                         style=style,
                     )
-                    if not heard and time.monotonic() - opened < _POLL:
+                    if not heard and time.monotonic() - opened < POLL:
                         left()
-                        if not follow.wait(_POLL):
+                        if not follow.wait(POLL):
                             return
                 current = self._after_stream(engine, info, watch, follow)
                 since, tail = cursor.resume() or anchor, None
@@ -211,10 +211,10 @@ class ContainerFollow(ContainerBase):
                 entries = engine.logs(info.id, None, since=since, timestamps=True)
             except SessionNotFoundError:
                 entries = []  # removed meanwhile: nothing more to read
-            final = _Lines(stamped=True, cursor=cursor)
+            final = LineAssembler(stamped=True, cursor=cursor)
             for stamp, text in final.feed(entries) + final.flush():
                 left()
-                yield _render(stamp, text, *style)
+                yield render_line(stamp, text, *style)
 
     @staticmethod
     def _backlog(
@@ -235,11 +235,11 @@ class ContainerFollow(ContainerBase):
             entries = engine.logs(info.id, lines + extra, since=start, timestamps=True, keep=lines)
             if not entries or not getattr(engine, "whole_second_stamps", False):
                 return entries
-            stamps = [_parse_stamp(entry.partition(b" ")[0]) for entry in entries]
+            stamps = [parse_stamp(entry.partition(b" ")[0]) for entry in entries]
             last = next((stamp for stamp in reversed(stamps) if stamp is not None), None)
-            if last is None or (start is not None and start > _stamp_moment(last)):
+            if last is None or (start is not None and start > stamp_moment(last)):
                 return entries
-            again = engine.logs(info.id, None, since=_stamp_moment(last), timestamps=True)
+            again = engine.logs(info.id, None, since=stamp_moment(last), timestamps=True)
         except SessionNotFoundError:
             return []  # removed meanwhile (Docker may say 409): the follow ends
         before = [e for e, s in zip(entries, stamps, strict=True) if s is None or s < last]
@@ -249,7 +249,7 @@ class ContainerFollow(ContainerBase):
         self,
         engine: EngineAdapter,
         info: ContainerInfo,
-        cursor: _Cursor,
+        cursor: Cursor,
         *,
         since: datetime | None,
         tail: int | None,
@@ -273,7 +273,7 @@ class ContainerFollow(ContainerBase):
         follow.hold(stream.close)
         on_cancel(stream.interrupt)  # an async caller's cancel ends a blocked read
         try:
-            lines = _Lines(stamped=True, cursor=cursor)
+            lines = LineAssembler(stamped=True, cursor=cursor)
             while (entries := stream.read(left())) is not None:
                 if not entries:
                     continue
@@ -282,7 +282,7 @@ class ContainerFollow(ContainerBase):
                     break
                 for stamp, text in lines.feed(entries):
                     left()
-                    yield _render(stamp, text, *style)
+                    yield render_line(stamp, text, *style)
         finally:
             stream.close()
         check_cancelled()  # interrupted by a cancel, not ended by the engine
@@ -303,7 +303,7 @@ class ContainerFollow(ContainerBase):
         self,
         engine: EngineAdapter,
         info: ContainerInfo,
-        watch: _RestartWatch,
+        watch: RestartWatch,
         follow: Follow,
     ) -> ContainerInfo | None:
         """After a followed log ended: the container to follow on, or ``None`` when it is done."""
@@ -316,8 +316,8 @@ class ContainerFollow(ContainerBase):
                 return None  # exited for good, or replaced by another session of that name
             if current.state == "running":
                 return current
-            if _state(current) is not SessionState.RUNNING:
+            if session_state(current) is not SessionState.RUNNING:
                 return None  # paused, or never started: nothing more will come
             follow.left()
-            if not follow.wait(_POLL):
+            if not follow.wait(POLL):
                 return None  # the follow was closed

@@ -2,10 +2,10 @@
 
 Entries come from :class:`~kstlib.ops.engines.streams.EntrySplitter`; here they
 are joined into lines, their timestamps read and rendered, and a
-:class:`_Cursor` remembers where a follow stopped so a reconnect resumes there.
+:class:`Cursor` remembers where a follow stopped so a reconnect resumes there.
 
 Example:
-    >>> _render((0, 0), "hello", timestamps=True, ansi=True)
+    >>> render_line((0, 0), "hello", timestamps=True, ansi=True)
     '1970-01-01T00:00:00.000000Z hello'
 """
 
@@ -40,12 +40,12 @@ def _clock_seconds(clock: bytes) -> int | None:
     return calendar.timegm((*(int(g) for g in match.groups()), 0, 0, 0))
 
 
-def _parse_stamp(raw: bytes) -> _Stamp | None:
+def parse_stamp(raw: bytes) -> _Stamp | None:
     """An engine's RFC 3339 log time (Docker: nanoseconds; Podman: seconds).
 
-    >>> _parse_stamp(b"2026-11-25T18:46:55.8195101Z")
+    >>> parse_stamp(b"2026-11-25T18:46:55.8195101Z")
     (1795632415, 819510100)
-    >>> _parse_stamp(b"2026-11-25T19:46:55+01:00")
+    >>> parse_stamp(b"2026-11-25T19:46:55+01:00")
     (1795632415, 0)
     """
     seconds = _clock_seconds(raw[:19])
@@ -73,7 +73,12 @@ def _stamp_text(stamp: _Stamp) -> str:
     return f"{_clock_text(stamp[0])}.{stamp[1] // 1000:06d}Z"
 
 
-def _stamp_moment(stamp: _Stamp) -> datetime:
+def stamp_moment(stamp: _Stamp) -> datetime:
+    """An engine time as an aware UTC datetime (to microseconds).
+
+    >>> stamp_moment((0, 1500))
+    datetime.datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=datetime.timezone.utc)
+    """
     return _EPOCH + timedelta(seconds=stamp[0], microseconds=stamp[1] // 1000)
 
 
@@ -82,7 +87,7 @@ def _decode(line: bytes | bytearray) -> str:
     return text[:-1] if text.endswith("\r") else text  # the terminal's \r\n
 
 
-class _Cursor:
+class Cursor:
     """Where a followed log stands, so that a new read resumes right after it.
 
     It counts log entries, as the engines' ``since`` does: ``last`` is the
@@ -91,7 +96,7 @@ class _Cursor:
     After :meth:`resume`, :meth:`fresh` skips those entries when the new
     read sends them again.
 
-    >>> cursor = _Cursor()
+    >>> cursor = Cursor()
     >>> for stamp in [(5, 0), (6, 0), (6, 0)]:
     ...     cursor.consumed(stamp)
     >>> cursor.resume()
@@ -107,6 +112,7 @@ class _Cursor:
         self._skip = 0
 
     def consumed(self, stamp: _Stamp | None) -> None:
+        """Count one entry of this engine time as gone into a yielded line."""
         if stamp is not None and stamp == self.last:
             self.count += 1
         else:
@@ -115,7 +121,7 @@ class _Cursor:
     def resume(self) -> datetime | None:
         """Skip, from now on, what was consumed; the ``since`` of the new read."""
         self._skip_until, self._skip = self.last, self.count
-        return None if self.last is None else _stamp_moment(self.last)
+        return None if self.last is None else stamp_moment(self.last)
 
     def fresh(self, stamp: _Stamp | None) -> bool:
         """Whether an entry at ``stamp`` is new, rather than one consumed before."""
@@ -130,22 +136,22 @@ class _Cursor:
         return True
 
 
-class _Lines:
+class LineAssembler:
     """Joins log entries into lines, each with the engine time of its first entry.
 
     An entry may be a part of a line (Podman writes a partial line as an
     entry of its own); a line is complete at its newline. With a
-    :class:`_Cursor`, entries read before are skipped and the entries of
+    :class:`Cursor`, entries read before are skipped and the entries of
     each line returned are counted as consumed.
 
-    >>> lines = _Lines(stamped=True)
+    >>> lines = LineAssembler(stamped=True)
     >>> lines.feed([b"2026-11-25T18:46:55Z part", b"2026-11-25T18:46:56Z ial\\r\\n"])
     [((1795632415, 0), 'partial')]
     >>> lines.feed([b"2026-11-25T18:46:57Z no newline"]), lines.flush()
     ([], [((1795632417, 0), 'no newline')])
     """
 
-    def __init__(self, stamped: bool, cursor: _Cursor | None = None) -> None:
+    def __init__(self, stamped: bool, cursor: Cursor | None = None) -> None:
         self._stamped = stamped
         self._cursor = cursor
         self._pending = bytearray()
@@ -154,6 +160,7 @@ class _Lines:
         self._open: list[_Stamp | None] = []  # entries not wholly in a returned line yet
 
     def feed(self, entries: Iterable[bytes]) -> list[tuple[_Stamp | None, str]]:
+        """The lines these entries complete, each with the engine time of its first entry."""
         if not self._stamped:
             return self._feed_plain(entries)
         out: list[tuple[_Stamp | None, str]] = []
@@ -162,7 +169,7 @@ class _Lines:
             entry, stamp = raw, None
             head, sep, rest = raw.partition(b" ")
             if sep:
-                stamp = _parse_stamp(head)
+                stamp = parse_stamp(head)
                 if stamp is not None:
                     entry = rest
             if cursor is not None and not cursor.fresh(stamp):
@@ -225,7 +232,12 @@ class _Lines:
         return out
 
 
-def _render(stamp: _Stamp | None, text: str, timestamps: bool, ansi: bool) -> str:
+def render_line(stamp: _Stamp | None, text: str, timestamps: bool, ansi: bool) -> str:
+    """A session line as ``logs()`` returns it: with its time in tmux's format, ANSI kept or not.
+
+    >>> render_line(None, "\x1b[1mhi\x1b[0m", timestamps=True, ansi=False)
+    'hi'
+    """
     if not ansi:
         text = strip_ansi(text)
     if timestamps and stamp is not None:

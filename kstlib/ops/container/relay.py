@@ -26,13 +26,13 @@ if TYPE_CHECKING:
 
 # How long one engine wait of the attach exit watch may last, and how long, once the
 # attached stream has ended, to wait for the engine to report the exit code.
-_EXIT_SLICE = 10.0
+EXIT_SLICE = 10.0
 
 
-_EXIT_GRACE = 5.0
+EXIT_GRACE = 5.0
 
 
-class _ExitWatch:
+class ExitWatch:
     """Waits in a thread for a container's process to exit, to learn its exit code."""
 
     def __init__(self, engine: EngineAdapter, ref: str, step: float) -> None:
@@ -62,6 +62,7 @@ class _ExitWatch:
         self._stop.set()
 
     def result(self, timeout: float) -> int | None:
+        """The exit code, waiting at most ``timeout`` seconds (``None``: not known); then stop."""
         self._done.wait(timeout)
         self._stop.set()
         return self._code
@@ -105,11 +106,11 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-class _TerminalError(Exception):
+class TerminalError(Exception):
     """termios failed (its own error type is not an OSError)."""
 
 
-def _relay(
+def relay_terminal(
     sock: socket.socket,
     in_fd: int,
     out_fd: int,
@@ -127,6 +128,10 @@ def _relay(
     restored however this ends, and left at the start of a line. Returns ``True``
     when the user detached, ``False`` when the connection ended (the container
     exited, or the engine closed it).
+
+    Example (needs a terminal and a socket attached to a container)::
+
+        detached = relay_terminal(sock, 0, 1, framed=False, raw=True)
     """
     import termios
     import tty
@@ -136,7 +141,7 @@ def _relay(
     try:
         saved = termios.tcgetattr(in_fd)
     except termios.error as err:
-        raise _TerminalError(str(err)) from err
+        raise TerminalError(str(err)) from err
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     watch_size = (
@@ -190,7 +195,7 @@ def _relay(
         last = b""  # the terminal echoed ^C: end that line
         return True  # Ctrl-C without a TTY: detach, as docker attach --sig-proxy=false
     except termios.error as err:
-        raise _TerminalError(str(err)) from err
+        raise TerminalError(str(err)) from err
     finally:
         if watch_size:
             # None: a handler not set from Python; the default is the closest
@@ -200,7 +205,7 @@ def _relay(
         try:
             termios.tcsetattr(in_fd, termios.TCSADRAIN, saved)
         except termios.error as err:
-            raise _TerminalError(f"could not restore the terminal: {err}") from err
+            raise TerminalError(f"could not restore the terminal: {err}") from err
         if last != b"\n":
             with suppress(OSError):
                 _write_all(out_fd, b"\r\n")

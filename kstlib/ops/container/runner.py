@@ -39,7 +39,6 @@ from kstlib.ops.engines.adapter import (
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     OpsError,
-    SessionConfigError,
     SessionExistsError,
     SessionNotFoundError,
     SessionStartError,
@@ -55,26 +54,29 @@ from kstlib.ops.models import (
 )
 from kstlib.ops.translate import Op
 from kstlib.ops.validators import (
+    validate_instance,
     validate_lines,
     validate_lookup_name,
     validate_optional_timeout,
+    validate_same_runtime,
     validate_since,
+    validate_timeout,
 )
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
-from kstlib.ops.container.base import _POLL, _WAIT_SLICE, _require_engine_name
+from kstlib.ops.container.base import POLL, WAIT_SLICE, require_engine_name
 from kstlib.ops.container.exec_attach import ContainerExecAttach
 from kstlib.ops.container.execcheck import exec_failure
 from kstlib.ops.container.follow import ContainerFollow
-from kstlib.ops.container.logs import _Lines, _render
+from kstlib.ops.container.logs import LineAssembler, render_line
 from kstlib.ops.container.states import (
-    _LIVE,
-    _NO_POLICY,
-    _restart_pending,
-    _RestartWatch,
-    _state,
-    _to_status,
+    LIVE_STATES,
+    NO_RESTART_POLICY,
+    RestartWatch,
+    restart_pending,
+    session_state,
+    to_status,
 )
 
 __all__ = ["ContainerRunner"]
@@ -127,25 +129,18 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
             >>> ContainerRunner(runtime="docker").start(cfg).runtime  # doctest: +SKIP
             'docker'
         """
-        if not isinstance(config, SessionConfig):
-            raise SessionConfigError(
-                f"config: expected a SessionConfig, got {type(config).__name__}", "config"
-            )
+        validate_instance("config", config, SessionConfig)
         spec = spec_from_config(config)
         name = config.name
         with self._using() as engine:
             runtime = engine.runtime
-            if config.runtime is not None and config.runtime != runtime:
-                raise SessionConfigError(
-                    f"runtime: the config asks for {config.runtime} but this runner uses {runtime}",
-                    "runtime",
-                )
+            validate_same_runtime(config.runtime, runtime)
             try:
                 previous: ContainerInfo | None = self._inspect(engine, name, Op.START)
             except SessionNotFoundError:
                 previous = None
             if previous is not None:
-                if _state(previous) is not SessionState.EXITED:
+                if session_state(previous) is not SessionState.EXITED:
                     raise SessionExistsError(name, runtime)
                 # By id: a concurrent start may already own the name again.
                 self._remove_quietly(engine, previous.id, name, Op.START)
@@ -164,7 +159,7 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
             info = self._inspect(engine, name, Op.START)
             if spec.init and info.id == container_id:
                 info = self._ran_command(engine, info, name)
-            return _to_status(info, runtime)
+            return to_status(info, runtime)
 
     def _ran_command(self, engine: EngineAdapter, info: ContainerInfo, name: str) -> ContainerInfo:
         """The init could run the command (see :mod:`~kstlib.ops.container.execcheck`), or raise."""
@@ -252,11 +247,10 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
             True
         """
         validate_lookup_name(name)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-            raise SessionConfigError(f"timeout: {timeout!r} must not be negative", "timeout")
+        validate_timeout(timeout)
         with self._using() as engine:
             info = self._inspect(engine, name, Op.STOP)
-            if info.state in _LIVE:
+            if info.state in LIVE_STATES:
                 try:
                     if graceful:
                         engine.stop(info.id, name, timeout)
@@ -276,7 +270,7 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
                 current = self._inspect(engine, name, Op.STOP)
             except SessionNotFoundError:
                 return
-            if current.id == info.id and current.state in _LIVE:
+            if current.id == info.id and current.state in LIVE_STATES:
                 raise
 
     def wait(self, name: str, timeout: float | None = None) -> int:
@@ -297,14 +291,14 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
         validate_lookup_name(name)
         validate_optional_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        watch = _RestartWatch()
+        watch = RestartWatch()
         with self._using() as engine:
             info = self._inspect(engine, name)
             code: int | None = None
             while True:
                 if watch.settled(info):
                     return info.exit_code if info.exit_code is not None else -1
-                if code is not None and _state(info) is not SessionState.RUNNING:
+                if code is not None and session_state(info) is not SessionState.RUNNING:
                     return code  # never started, say: what the engine's wait answered
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
@@ -312,12 +306,12 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
                         name, engine.runtime, f"still running after {timeout:g} s"
                     )
                 left = self.timeout if deadline is None else deadline - now
-                if _restart_pending(info):
-                    pause(min(_POLL, left))
+                if restart_pending(info):
+                    pause(min(POLL, left))
                 else:
                     step = min(left, self.timeout)
-                    if info.restart_policy not in _NO_POLICY:
-                        step = min(step, _WAIT_SLICE)
+                    if info.restart_policy not in NO_RESTART_POLICY:
+                        step = min(step, WAIT_SLICE)
                     with suppress(SessionTimeoutError):  # a slice ran out: look again
                         code = engine.wait(info.id, max(step, 0.05))
                 info = self._inspect(engine, name)
@@ -335,7 +329,7 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
         """
         validate_lookup_name(name)
         with self._using() as engine:
-            return _to_status(self._inspect(engine, name), engine.runtime)
+            return to_status(self._inspect(engine, name), engine.runtime)
 
     def exists(self, name: str) -> bool:
         """Whether a container named exactly ``name`` exists (running or not).
@@ -347,7 +341,7 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
         validate_lookup_name(name)
         with self._using() as engine:
             try:
-                _require_engine_name(engine, name)
+                require_engine_name(engine, name)
             except SessionNotFoundError:
                 return False  # no engine can hold a container of that name
             return engine.exists(name)
@@ -366,7 +360,7 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
         """
         with self._using() as engine:
             return SessionTable(
-                _to_status(info, engine.runtime) for info in engine.list_containers()
+                to_status(info, engine.runtime) for info in engine.list_containers()
             )
 
     def logs(
@@ -402,12 +396,12 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
         # line kept is whole.
         tail = None if count is None else count + min(max(count, 16), 1000) if count else 0
         with self._using() as engine:
-            _require_engine_name(engine, name)
+            require_engine_name(engine, name)
             entries = engine.logs(name, tail, since=start, timestamps=bool(timestamps), keep=count)
-        assembler = _Lines(stamped=bool(timestamps))
+        assembler = LineAssembler(stamped=bool(timestamps))
         out = assembler.feed(entries) + assembler.flush()
         while out and not out[-1][1]:
             out.pop()
         if count is not None:
             out = out[-count:] if count else []
-        return "\n".join(_render(stamp, text, bool(timestamps), ansi) for stamp, text in out)
+        return "\n".join(render_line(stamp, text, bool(timestamps), ansi) for stamp, text in out)

@@ -30,11 +30,11 @@ STATE_MAP: dict[str, SessionState] = {
 
 
 # States whose process may still be alive: a graceful stop() signals them.
-_LIVE = frozenset({"running", "restarting", "stopping", "paused"})
+LIVE_STATES = frozenset({"running", "restarting", "stopping", "paused"})
 
 
 # Restart policies that never restart.
-_NO_POLICY = frozenset({"", "no"})
+NO_RESTART_POLICY = frozenset({"", "no"})
 
 
 # How long a Podman container may stay "stopped" with a restart due before we
@@ -42,7 +42,7 @@ _NO_POLICY = frozenset({"", "no"})
 _RESTART_GRACE = 10.0
 
 
-def _restart_pending(info: ContainerInfo) -> bool:
+def restart_pending(info: ContainerInfo) -> bool:
     """Whether the engine is about to restart this exited container.
 
     Docker says so itself (``restarting``, a RUNNING state). Podman says
@@ -60,16 +60,22 @@ def _restart_pending(info: ContainerInfo) -> bool:
     return info.restart_retries <= 0 or info.restart_count < info.restart_retries
 
 
-def _state(info: ContainerInfo) -> SessionState:
-    if _restart_pending(info):
+def session_state(info: ContainerInfo) -> SessionState:
+    """The session state of a container (one whose restart is due counts as running).
+
+    Example:
+        >>> session_state(ContainerInfo(id="a", name="bot", state="exited")).value
+        'exited'
+    """
+    if restart_pending(info):
         return SessionState.RUNNING
     return STATE_MAP.get(info.state, SessionState.UNKNOWN)
 
 
-class _RestartWatch:
+class RestartWatch:
     """Tells a container that has exited for good from one about to be restarted.
 
-    A restart that is due but does not come within :data:`_RESTART_GRACE`
+    A restart that is due but does not come within ``_RESTART_GRACE``
     seconds is taken as not coming.
     """
 
@@ -78,7 +84,8 @@ class _RestartWatch:
         self._since = 0.0
 
     def settled(self, info: ContainerInfo) -> bool:
-        if not _restart_pending(info):
+        """Whether this container has exited for good (no restart due, or one that never came)."""
+        if not restart_pending(info):
             self._key = None
             return STATE_MAP.get(info.state) is SessionState.EXITED
         key = (info.id, info.restart_count, info.finished_at)
@@ -111,10 +118,10 @@ def _last_run(info: ContainerInfo) -> tuple[int | None, datetime | None]:
     ``stopped``), then reset the exit code to 0 when the next run starts
     (``FinishedAt`` stays): a running container's last code is unknown then.
     """
-    pending = info.state == "restarting" or _restart_pending(info)
-    if info.restart_policy in _NO_POLICY or (not pending and info.restart_count <= 0):
+    pending = info.state == "restarting" or restart_pending(info)
+    if info.restart_policy in NO_RESTART_POLICY or (not pending and info.restart_count <= 0):
         return None, None
-    if pending or info.state not in _LIVE:
+    if pending or info.state not in LIVE_STATES:
         return info.exit_code, info.finished_at
     return None, info.finished_at
 
@@ -126,7 +133,7 @@ def to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
         >>> to_status(ContainerInfo(id="a", name="bot", state="running", pid=7), "docker").pid
         7
     """
-    state = _state(info)
+    state = session_state(info)
     last_code, last_at = _last_run(info)
     return SessionStatus(
         name=info.name,
@@ -146,6 +153,3 @@ def to_status(info: ContainerInfo, runtime: str) -> SessionStatus:
         last_exit_code=last_code,
         last_exited_at=last_at,
     )
-
-
-_to_status = to_status  # the name the container modules use

@@ -18,7 +18,7 @@ from kstlib.ops.engines.adapter import ContainerInfo
 from kstlib.ops.engines.containerinfo import inspect_info, list_info
 from kstlib.ops.engines.payload import integer, obj, seq, text
 
-__all__ = ["info_from_inspect", "info_from_list"]
+__all__ = ["garbled_tail", "info_from_inspect", "info_from_list", "last_lines"]
 
 
 def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
@@ -65,7 +65,7 @@ def info_from_list(item: Mapping[str, Any]) -> ContainerInfo:
     )
 
 
-def _garbled_tail(entries: list[bytes], stamped: bool) -> bool:
+def garbled_tail(entries: list[bytes], stamped: bool) -> bool:
     """Whether a tail answer shows Podman's backward-read bug (a terminal line with more after its ``\\r``).
 
     With a terminal every line ends in ``\\r\\n``; Podman 4.3's tail glues
@@ -73,7 +73,7 @@ def _garbled_tail(entries: list[bytes], stamped: bool) -> bool:
     line that really holds a ``\\r``, a progress bar say, costs a full read.)
 
     Example:
-        >>> _garbled_tail([b"b\\rp2p1\\n"], stamped=False), _garbled_tail([b"b\\r\\n", b"p1"], stamped=False)
+        >>> garbled_tail([b"b\\rp2p1\\n"], stamped=False), garbled_tail([b"b\\r\\n", b"p1"], stamped=False)
         (True, False)
     """
     for entry in entries:
@@ -83,11 +83,11 @@ def _garbled_tail(entries: list[bytes], stamped: bool) -> bool:
     return False
 
 
-def _last_lines(entries: list[bytes], keep: int) -> list[bytes]:
+def last_lines(entries: list[bytes], keep: int) -> list[bytes]:
     r"""The entries that make up the last ``keep`` lines (and a partial line after them).
 
     Example:
-        >>> _last_lines([b"a\r\n", b"b", b"c\r\n", b"d\r\n"], 2)
+        >>> last_lines([b"a\r\n", b"b", b"c\r\n", b"d\r\n"], 2)
         [b'b', b'c\r\n', b'd\r\n']
     """
     ends = 0

@@ -65,10 +65,10 @@ from kstlib.ops.engines.errors import (
     unreachable,
 )
 from kstlib.ops.engines.libpod import (
-    _garbled_tail,
-    _last_lines,
+    garbled_tail,
     info_from_inspect,
     info_from_list,
+    last_lines,
 )
 from kstlib.ops.engines.payload import obj, seq
 from kstlib.ops.engines.streams import (
@@ -420,8 +420,8 @@ class PodmanEngine(http.HttpEngine):
         # An entry is a whole line here (glued, see below): no need to ask for more.
         tail = tail if tail is None or keep is None else min(tail, keep + 4)
         entries = self._log_entries(name, log_params(tail, since, timestamps))
-        used = entries if keep is None else _last_lines(entries, keep)
-        if tail is not None and _garbled_tail(used, timestamps):
+        used = entries if keep is None else last_lines(entries, keep)
+        if tail is not None and garbled_tail(used, timestamps):
             # Podman 4.3 reads a tail backwards and glues partial lines to the
             # line before; a read from the start is right (the caller cuts it).
             entries = self._log_entries(name, log_params(None, since, timestamps))

@@ -28,7 +28,7 @@ from kstlib.ops.images._types import ProgressCallback, PullProgress, pull_failur
 
 __all__ = ["PullTracker", "engine_words", "translate_pull_error"]
 
-logger = logging.getLogger("kstlib.ops.pull")
+logger = logging.getLogger(__name__)
 
 _DOCKER_STATUS = {
     "pulling fs layer": "waiting",
@@ -83,7 +83,7 @@ class PullTracker:
     Podman's libpod items (``{"stream": "Copying blob sha256:..."}``,
     ``{"id": ...}``). It emits a ``pulling`` event first and, on
     :meth:`finish`, one ``complete`` event; it logs one line per layer on the
-    ``kstlib.ops.pull`` logger (INFO) and each step at DEBUG.
+    ``kstlib.ops.engines.pull`` logger (INFO) and each step at DEBUG.
 
     Example:
         >>> seen = []

@@ -41,7 +41,7 @@ __all__ = [
     "pull_with",
 ]
 
-logger = logging.getLogger("kstlib.ops.pull")
+logger = logging.getLogger(__name__)
 
 
 # -- events ---------------------------------------------------------------------------
@@ -204,7 +204,7 @@ def pull_image(
 
     ``on_progress`` receives :class:`PullProgress` events in order, the last
     one ``complete`` (default: a display in a Jupyter notebook, else none;
-    the ``kstlib.ops.pull`` logger has one line per layer either way).
+    the ``kstlib.ops`` loggers have one line per layer either way).
     Credentials: see the module docs. ``insecure=True`` allows plain HTTP
     for this pull; otherwise only the ``insecure_registries`` and loopback do
     (Docker decides this in its daemon: there, only its own settings count).

@@ -112,12 +112,12 @@ def _reap_container(record: dict[str, Any], name: str, token: str) -> str:
 def _reap_service(name: str, token: str, base_url: Any) -> str:
     """Remove swarm service ``name`` if it is kstlib's and carries ``token`` as its owner."""
     from kstlib.ops.swarm import SwarmRunner
-    from kstlib.ops.swarm.runner import _managed
+    from kstlib.ops.swarm.runner import is_managed
 
     runner = SwarmRunner(base_url=base_url)
     service = runner.engine.find(name)
     labels = (service.get("Spec") or {}).get("Labels") or {}
-    if not _managed(service) or labels.get(OWNER_LABEL) != token:
+    if not is_managed(service) or labels.get(OWNER_LABEL) != token:
         return "done"  # not kstlib's, or not that run's: never touched
     runner.stop(name, graceful=False)
     return "reaped"

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from kstlib.ops.container.logs import _parse_stamp, _render
+from kstlib.ops.container.logs import parse_stamp, render_line
 from kstlib.ops.engines.streams import LogStream
 from kstlib.ops.exceptions import OpsError, SessionTimeoutError
 from kstlib.ops.follow import Follow
@@ -43,7 +43,7 @@ def split_line(entry: bytes) -> tuple[tuple[int, int] | None, dict[str, str], st
     stamp = None
     head, sep, rest = entry.partition(b" ")
     if sep and head[:1].isdigit():
-        stamp = _parse_stamp(head)
+        stamp = parse_stamp(head)
         if stamp is not None:
             entry = rest
     details: dict[str, str] = {}
@@ -80,7 +80,7 @@ def render(entry: bytes, *, timestamps: bool, ansi: bool, names: dict[str, str] 
     if names is not None and details:
         task = details.get("task", "")
         text = f"{names.get(task, task[:12])} | {text}"
-    return _render(stamp, text, timestamps, ansi)
+    return render_line(stamp, text, timestamps, ansi)
 
 
 def follow(

@@ -49,11 +49,13 @@ from kstlib.ops.translate import Op
 from kstlib.ops.validators import (
     validate_base_url,
     validate_call_timeout,
+    validate_instance,
     validate_lines,
     validate_lookup_name,
     validate_optional_timeout,
     validate_replicas,
     validate_since,
+    validate_timeout,
 )
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ if TYPE_CHECKING:
     from kstlib.ops.engines.services import ServiceEngine
     from kstlib.ops.execresult import ExecResult
 
-__all__ = ["SwarmRunner"]
+__all__ = ["SwarmRunner", "is_managed"]
 
 _BACKEND = BackendType.SWARM
 _RUNTIME = "swarm"
@@ -69,7 +71,13 @@ _POLL = lifecycle.POLL
 _Service = Mapping[str, Any]
 
 
-def _managed(service: _Service) -> bool:
+def is_managed(service: _Service) -> bool:
+    """Whether kstlib created this swarm service (it carries the managed label).
+
+    Example:
+        >>> is_managed({"Spec": {"Labels": {MANAGED_LABEL: MANAGED_VALUE}}}), is_managed({})
+        (True, False)
+    """
     labels = (service.get("Spec") or {}).get("Labels") or {}
     return bool(labels.get(MANAGED_LABEL) == MANAGED_VALUE)
 
@@ -96,7 +104,7 @@ def _to_status(service: _Service, view: TaskView) -> SessionStatus:
         created_at=parse_timestamp(service.get("CreatedAt")),
         image=_image(service),
         exit_code=view.exit_code if view.state is SessionState.EXITED else None,
-        managed=_managed(service),
+        managed=is_managed(service),
         restart_count=view.restart_count,
         reason=view.reason,
         nodes=view.nodes,
@@ -209,10 +217,7 @@ class SwarmRunner:
         """
         from kstlib.ops.engines.swarm import service_spec
 
-        if not isinstance(config, SessionConfig):
-            raise SessionConfigError(
-                f"config: expected a SessionConfig, got {type(config).__name__}", "config"
-            )
+        validate_instance("config", config, SessionConfig)
         if config.backend is not BackendType.SWARM:
             raise SessionConfigError(
                 f"backend: {config.backend.value!r} config given to the swarm runner", "backend"
@@ -288,8 +293,7 @@ class SwarmRunner:
             True
         """
         validate_lookup_name(name)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-            raise SessionConfigError(f"timeout: {timeout!r} must not be negative", "timeout")
+        validate_timeout(timeout)
         service = self.engine.find(name, Op.STOP)
         grace = max(self._grace(service), float(timeout))
         lifecycle.remove_and_wait(self.engine, service, Op.STOP, grace, self._nodes())

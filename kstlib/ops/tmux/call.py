@@ -64,7 +64,7 @@ __all__ = [
     "type_table",
 ]
 
-_log = logging.getLogger("kstlib.ops.tmux")
+_log = logging.getLogger(__name__)
 _BACKEND = BackendType.TMUX
 #: Seconds a tmux call may take before the server counts as not answering.
 DEFAULT_TIMEOUT = 5.0

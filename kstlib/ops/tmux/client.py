@@ -37,7 +37,11 @@ from kstlib.ops.tmux.call import (
     translate,
 )
 from kstlib.ops.tmux.pane import FORMAT, Pane, parse
-from kstlib.ops.validators import validate_optional_timeout, validate_socket_name
+from kstlib.ops.validators import (
+    validate_optional_flag,
+    validate_optional_timeout,
+    validate_socket_name,
+)
 
 if TYPE_CHECKING:
     import libtmux
@@ -86,8 +90,7 @@ class TmuxClient:
         control: bool | None = None,
     ) -> None:
         validate_optional_timeout(timeout)
-        if control is not None and not isinstance(control, bool):
-            raise SessionConfigError("control: expected True, False or None", "control")
+        validate_optional_flag("control", control)
         if socket_name is not None:
             validate_socket_name(socket_name)
         if tmux_bin is not None and binary is not None and tmux_bin != binary:

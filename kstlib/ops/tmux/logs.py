@@ -7,7 +7,6 @@ reads fall back to what tmux still holds, and logging is resumed where it can
 be (a new collector, the pane piped again).
 
 Example:
-    >>> check_lines(None)  # a lines= argument: None or a whole number
     >>> pipe_command(Path("/s/#1.fifo"))  # tmux would expand a single '#'
     "[ -p '/s/##1.fifo' ] && exec cat >'/s/##1.fifo'"
 """
@@ -15,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import shlex
 import stat
@@ -27,29 +25,22 @@ from contextlib import suppress
 from pathlib import Path
 
 from kstlib.ops.cancel import pause
-from kstlib.ops.exceptions import SessionConfigError, SessionError, SessionTimeoutError
+from kstlib.ops.exceptions import SessionError, SessionTimeoutError
 from kstlib.ops.follow import Follow
 from kstlib.ops.logfile import Since, ended, follow_lines, read_lines, strip_ansi
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.call import arg, fmt
 from kstlib.ops.tmux.client import BACKEND, TmuxClient, exact_pane
 from kstlib.ops.tmux.pane import Pane
-from kstlib.ops.validators import validate_lookup_name, validate_optional_timeout
+from kstlib.ops.validators import validate_lines, validate_lookup_name, validate_optional_timeout
 
 __all__ = ["TmuxLogs"]
 
-_log = logging.getLogger("kstlib.ops.tmux")
 _COLLECTOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "collector.py")
 #: How long a reader waits for the collector to catch up with an exited process.
 _LOG_SETTLE = 2.0
 HEIGHT = 50
 _warned: set[str] = set()
-
-
-def check_lines(lines: object) -> None:
-    """``lines`` is ``None`` or a non-negative whole number."""
-    if lines is not None and (isinstance(lines, bool) or not isinstance(lines, int) or lines < 0):
-        raise SessionConfigError(f"lines: {lines!r} must be a non-negative integer", "lines")
 
 
 def collector_command(folder: Path) -> str:
@@ -111,7 +102,6 @@ class TmuxLogs(TmuxClient):
                     f"the log of tmux session {pane.status.name!r} lost output (disk full or "
                     "log collector killed); reads fall back to tmux's scrollback"
                 )
-                _log.warning(message)
                 warnings.warn(message, RuntimeWarning, stacklevel=4)
             return True
         return False
@@ -181,7 +171,7 @@ class TmuxLogs(TmuxClient):
             True
         """
         validate_lookup_name(name)
-        check_lines(lines)
+        validate_lines(lines)
         pane = self._pane_or_missing(name)
         degraded = self._degraded(pane)
         if not degraded:
@@ -247,7 +237,7 @@ class TmuxLogs(TmuxClient):
         """
         validate_lookup_name(name)
         validate_optional_timeout(timeout)
-        check_lines(lines)
+        validate_lines(lines)
         pane = self._pane_or_missing(name)
         if pane.log is None:
             raise SessionError(

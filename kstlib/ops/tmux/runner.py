@@ -28,14 +28,12 @@ import contextlib
 import os
 import select
 import signal
-import stat
 import time
 from dataclasses import replace
 from typing import NoReturn
 
 from kstlib.ops.exceptions import (
     SessionAttachError,
-    SessionConfigError,
     SessionError,
     SessionExistsError,
     SessionNotFoundError,
@@ -58,7 +56,15 @@ from kstlib.ops.tmux.logs import (
 )
 from kstlib.ops.tmux.pane import FORMAT, LOG_OPTION, MANAGED_OPTION, parse, status_of
 from kstlib.ops.tmux.program import problem
-from kstlib.ops.validators import validate_lookup_name, validate_timeout
+from kstlib.ops.validators import (
+    require_str,
+    validate_instance,
+    validate_lookup_name,
+    validate_optional_flag,
+    validate_socket_path,
+    validate_timeout,
+    validate_working_dir,
+)
 
 __all__ = ["TmuxRunner"]
 
@@ -118,17 +124,10 @@ class TmuxRunner(TmuxLogs):
             >>> runner.stop("doc2", graceful=False)
             True
         """
-        if not isinstance(config, SessionConfig):
-            raise SessionConfigError(
-                f"config: expected a SessionConfig, got {type(config).__name__}", "config"
-            )
+        validate_instance("config", config, SessionConfig)
         name = config.name
-        self._check_socket_path()
-        if config.working_dir is not None and not os.path.isdir(config.working_dir):
-            raise SessionConfigError(
-                f"working_dir: {config.working_dir!r} is not an existing directory",
-                field="working_dir",
-            )
+        validate_socket_path(self.socket_path)
+        validate_working_dir(config.working_dir)
         why = problem(config.command, config.env, config.working_dir)
         if why is not None:  # nothing is created for a program that cannot run
             raise SessionStartError(name, BACKEND, why)
@@ -208,33 +207,6 @@ class TmuxRunner(TmuxLogs):
         if previous.log is not None:
             files.remove_run(previous.log)
         return out
-
-    def _check_socket_path(self) -> None:
-        """Refuse a ``socket_path`` tmux cannot serve on, before tmux replaces or misreads it.
-
-        tmux unlinks whatever is at the path to bind its socket (a user's file
-        is lost), and a missing folder makes it fail without a word.
-        """
-        path = self.socket_path
-        if not path:
-            return
-        try:
-            mode = os.stat(path).st_mode
-        except FileNotFoundError:
-            folder = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(folder):
-                raise SessionConfigError(
-                    f"socket_path: the folder {folder!r} of {path!r} does not exist",
-                    "socket_path",
-                ) from None
-            return
-        except OSError as err:
-            raise SessionConfigError(f"socket_path: {path!r}: {err}", "socket_path") from err
-        if not stat.S_ISSOCK(mode):
-            raise SessionConfigError(
-                f"socket_path: {path!r} exists and is not a socket; tmux would replace it",
-                "socket_path",
-            )
 
     def _new_session(self, name: str, args: list[str]) -> list[str] | None:
         # A server whose last session was just killed is still shutting down
@@ -451,12 +423,8 @@ class TmuxRunner(TmuxLogs):
             True
         """
         validate_lookup_name(name)
-        if not isinstance(keys, str):
-            raise SessionConfigError(f"keys: expected a string, got {type(keys).__name__}", "keys")
-        if literal is not None and not isinstance(literal, bool):
-            raise SessionConfigError(
-                f"literal: expected True, False or None, got {type(literal).__name__}", "literal"
-            )
+        require_str("keys", keys)
+        validate_optional_flag("literal", literal)
         as_key = (not literal) if literal is not None else is_key_name(keys)
         args = ["send-keys", "-t", exact_pane(name), *(() if as_key else ("-l",)), "--", arg(keys)]
         if enter:

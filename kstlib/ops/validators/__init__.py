@@ -6,6 +6,10 @@ Each check raises :class:`~kstlib.ops.exceptions.SessionConfigError` naming
 the field and what is wrong with the value, so nothing is created from bad
 input.
 
+The checks of a runner method's other arguments (``start``'s config type,
+tmux's working directory and socket path, ``send_keys``'s ``literal``) live
+in :mod:`kstlib.ops.validators.calls`.
+
 The checks of container-only options live in
 :mod:`kstlib.ops.validators.container`, those of swarm services in
 :mod:`kstlib.ops.validators.swarm`; both are re-exported here, so this
@@ -36,6 +40,13 @@ from kstlib.ops.validators._common import (
     short,
     shown,
     shown_key,
+)
+from kstlib.ops.validators.calls import (
+    validate_instance,
+    validate_optional_flag,
+    validate_same_runtime,
+    validate_socket_path,
+    validate_working_dir,
 )
 from kstlib.ops.validators.container import (
     HOST_PORT_RE,
@@ -119,6 +130,7 @@ __all__ = [
     "VOLUME_OPTIONS",
     "config_error",
     "parse_port",
+    "require_str",
     "resolve_host_path",
     "short",
     "shown",
@@ -134,6 +146,7 @@ __all__ = [
     "validate_image",
     "validate_image_name",
     "validate_insecure_registries",
+    "validate_instance",
     "validate_labels",
     "validate_lines",
     "validate_lookup_name",
@@ -142,6 +155,7 @@ __all__ = [
     "validate_name",
     "validate_network",
     "validate_network_ports",
+    "validate_optional_flag",
     "validate_optional_str",
     "validate_optional_timeout",
     "validate_pattern",
@@ -152,14 +166,17 @@ __all__ = [
     "validate_replicas",
     "validate_restart",
     "validate_runtime",
+    "validate_same_runtime",
     "validate_send_keys",
     "validate_service_name",
     "validate_session_name",
     "validate_since",
     "validate_socket_name",
+    "validate_socket_path",
     "validate_stop_timeout",
     "validate_timeout",
     "validate_volumes",
+    "validate_working_dir",
 ]
 
 
