@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from kstlib.ops import BackendType, SessionConfig
+import kstlib.ops
+from kstlib.ops import BackendType, SessionConfig, SessionManager
 from kstlib.ops.container import ContainerRunner
 from kstlib.ops.events import EventStream, SessionEvent, events
 
@@ -190,3 +195,42 @@ def test_consumer_that_stops_reading_gets_lost(runtime: str) -> None:
         for name in names:
             with contextlib.suppress(Exception):
                 runner.stop(name, timeout=1)
+
+
+def test_cli_json_lines_and_ctrl_c_exits_0() -> None:
+    runner = ContainerRunner(runtime="docker")
+    name = unique("evc")
+    runner.start(_cfg(name, "docker", "sleep 300"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kstlib", "ops", "events", name, "--engine", "docker", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        assert (first["name"], first["kind"], first["snapshot"]) == (name, "started", True)
+        runner.stop(name, timeout=1)
+        kinds = []
+        while "removed" not in kinds:
+            kinds.append(json.loads(proc.stdout.readline())["kind"])
+        assert kinds.count("exited") == 1
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_manager_events_and_module_call() -> None:
+    name = unique("evm")
+    manager = SessionManager(name, backend="container", image=TEST_IMAGE, runtime="podman")
+    with collecting(manager.events()) as col, collecting(kstlib.ops.events([name])) as both:
+        manager.start(("sh", "-c", "exit 5"))
+        col.until(lambda: col.live("exited"))
+        both.until(lambda: both.live("exited"))
+        manager.stop()
+    assert [e.exit_code for e in col.live("exited")] == [5]
+    assert [e.exit_code for e in both.live("exited")] == [5]

@@ -521,6 +521,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(
         commands,
+        "events",
+        "kstlib.cli.events:cmd_events",
+        help="print session events as they happen",
+        description="Follow sessions as they start, exit, restart, stop and go: "
+        "a snapshot first, then one line per event until Ctrl-C.",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these sessions")
+    p.add_argument("-b", "--backend", choices=("container",), help="backend (container)")
+    p.add_argument("--engine", choices=("docker", "podman"), help="container engine")
+    p.add_argument("--json", action="store_true", help="one JSON object a line")
+
+    p = _command(
+        commands,
         "doctor",
         "kstlib.cli.doctor:cmd_doctor",
         help="check which backends are usable",

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import sys
 import threading
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -380,3 +382,19 @@ def events(
         return _ContainerSource(sink, closed, wanted, engine, base_url)
 
     return EventStream([make], queue_size, kind)
+
+
+class _CallableModule(types.ModuleType):
+    """``kstlib.ops.events(...)`` calls :func:`events`: the module and the function share a name.
+
+    Example:
+        >>> import kstlib.ops
+        >>> callable(kstlib.ops.events)
+        True
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> EventStream:
+        return events(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

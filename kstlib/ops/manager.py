@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from kstlib.ops import waits
 from kstlib.ops.backends import make_runner
+from kstlib.ops.events import EventStream, events
 from kstlib.ops.exceptions import (
     SessionAmbiguousError,
     SessionConfigError,
@@ -545,6 +546,16 @@ class SessionManager(waits.SessionWaits, SwarmSessionOps):
             >>> SessionManager("bot").attach()  # doctest: +SKIP
         """
         return self._lookup().attach(self.name)
+
+    def events(self, name: str | None = None) -> EventStream:
+        """Live events of ``name`` (default: this session) on this manager's backend and engine.
+
+        Example:
+            >>> next(SessionManager("bot", backend="container").events()).kind  # doctest: +SKIP
+            'started'
+        """
+        cfg = self.config
+        return events([name or self.name], self.backend, cfg.runtime, base_url=cfg.base_url)
 
     @classmethod
     def from_config(
