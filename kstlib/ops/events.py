@@ -204,7 +204,7 @@ class _ContainerSource(_Source):
 
     def watch(self, first: bool) -> None:
         engine = self.engine
-        since_ns = _now().timestamp()
+        since_s = _now().timestamp()
         with engine._translate(Op.READ, None, call="events"):
             if not first:
                 self.emit(self.event("", "resync"))
@@ -223,7 +223,7 @@ class _ContainerSource(_Source):
                 )
             stream = self._api().events(
                 decode=True,
-                since=f"{since_ns:.9f}",
+                since=f"{since_s:.9f}",
                 filters={"type": "container", "label": f"{MANAGED_LABEL}={MANAGED_VALUE}"},
             )
             if not self.hold(stream):
@@ -231,7 +231,7 @@ class _ContainerSource(_Source):
             for raw in stream:
                 if self.closed.is_set():
                     return
-                if float(raw.get("timeNano", 0)) / 1e9 + 1e-6 < since_ns:
+                if float(raw.get("timeNano", 0)) / 1e9 + 1e-6 < since_s:
                     continue  # the listing already holds it
                 self.on_raw(raw)
         if not self.closed.is_set():
@@ -249,12 +249,12 @@ class _ContainerSource(_Source):
         when = datetime.fromtimestamp(int(stamp) / 1e9, timezone.utc) if stamp else _now()
         if action == "start":
             self.dead.discard(ref)
-            count = self._restart_count(ref)
-            if count > self.counts.get(ref, 0):
-                self.counts[ref] = count
-                self.emit(self.event(name, "restarted", time=when, restart_count=count))
+            # One start event is one restart at most: a late read may inspect a higher count.
+            known = self.counts.get(ref, 0)
+            if self._restart_count(ref) > known:
+                self.counts[ref] = known + 1
+                self.emit(self.event(name, "restarted", time=when, restart_count=known + 1))
             else:
-                self.counts[ref] = count
                 self.emit(self.event(name, "started", time=when))
         elif action == "die" and ref not in self.dead:
             self.dead.add(ref)
