@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -234,3 +235,18 @@ def test_manager_events_and_module_call() -> None:
         manager.stop()
     assert [e.exit_code for e in col.live("exited")] == [5]
     assert [e.exit_code for e in both.live("exited")] == [5]
+
+
+def test_swarm_started_exited_removed(swarm: Any) -> None:
+    name = unique("evw")
+    url = swarm.env["KSTLIB_TEST_SWARM_MANAGER"]
+    with collecting(events([name], backend="swarm", base_url=url)) as col:
+        swarm.runner.start(
+            swarm.config(name, ["sh", "-c", "sleep 1; exit 4"], placement=("node.role==manager",))
+        )
+        col.until(lambda: col.live("started") and col.live("exited"), 90)
+        swarm.runner.stop(name)
+        col.until(lambda: col.live("removed"), 60)
+    assert col.live("exited")[0].exit_code == 4
+    assert len(col.live("started")) == 1 and len(col.live("removed")) == 1
+    assert all(e.backend is BackendType.SWARM for e in col.seen)

@@ -277,6 +277,87 @@ class _ContainerSource(_Source):
             return 0
 
 
+class _SwarmSource(_ContainerSource):
+    """A swarm manager: services kstlib made (create, remove) and their tasks' exits there.
+
+    A task's exit is seen when its container ran on the manager's own node
+    (an engine's ``/events`` speaks of its own containers only).
+    """
+
+    def __init__(
+        self,
+        sink: _Sink,
+        closed: threading.Event,
+        names: frozenset[str] | None,
+        base_url: str | None,
+    ) -> None:
+        _Source.__init__(self, sink, closed, names)
+        from kstlib.ops.engines.endpoints import connect_swarm
+
+        self.engine = connect_swarm(base_url)
+        self.runtime = "swarm"
+        self.managed: set[str] = set()
+        self.dead: set[str] = set()
+
+    def event(self, name: str, kind: str, **fields: Any) -> SessionEvent:
+        return SessionEvent(name, BackendType.SWARM, kind, engine=self.engine.endpoint, **fields)
+
+    def watch(self, first: bool) -> None:
+        engine = self.engine
+        since_s = _now().timestamp()
+        with engine._translate(Op.READ, None, call="events"):
+            if not first:
+                self.emit(self.event("", "resync"))
+            self.managed = {str(svc["Spec"]["Name"]) for svc in engine.services() if _labelled(svc)}
+            for name in sorted(self.managed):
+                self.emit(self.event(name, "started", snapshot=True))
+            stream = engine.api.events(
+                decode=True, since=f"{since_s:.9f}", filters={"type": ["service", "container"]}
+            )
+            if not self.hold(stream):
+                return
+            for raw in stream:
+                if self.closed.is_set():
+                    return
+                if float(raw.get("timeNano", 0)) / 1e9 + 1e-6 >= since_s:
+                    self.on_raw(raw)
+        if not self.closed.is_set():
+            raise ConnectionError("the engine closed its event stream")
+
+    def on_raw(self, raw: Mapping[str, Any]) -> None:
+        action = str(raw.get("Action") or "")
+        actor = raw.get("Actor") or {}
+        attrs: Mapping[str, str] = actor.get("Attributes") or {}
+        when = datetime.fromtimestamp(int(raw.get("timeNano") or 0) / 1e9, timezone.utc)
+        if raw.get("Type") == "service":
+            name = str(attrs.get("name", ""))
+            if action == "create" and self.wanted(name) and self._is_managed(name):
+                self.managed.add(name)
+                self.emit(self.event(name, "started", time=when))
+            elif action == "remove" and name in self.managed:
+                self.managed.discard(name)
+                self.emit(self.event(name, "removed", time=when))
+            return
+        service = str(attrs.get("com.docker.swarm.service.name", ""))
+        ref = str(actor.get("ID") or "")
+        if service in self.managed and action == "die" and ref not in self.dead:
+            self.dead.add(ref)
+            code = str(attrs.get("exitCode", ""))
+            exit_code = int(code) if code.lstrip("-").isdigit() else None
+            self.emit(self.event(service, "exited", time=when, exit_code=exit_code))
+
+    def _is_managed(self, name: str) -> bool:
+        try:
+            return _labelled(self.engine.find(name))
+        except OpsError:  # removed already
+            return False
+
+
+def _labelled(service: Mapping[str, Any]) -> bool:
+    labels = (service.get("Spec") or {}).get("Labels") or {}
+    return bool(labels.get(MANAGED_LABEL) == MANAGED_VALUE)
+
+
 class EventStream(Iterator[SessionEvent]):
     """A live, closable iterator of :class:`SessionEvent` (also a context manager).
 
@@ -372,13 +453,13 @@ def events(
     """
     wanted = None if names is None else frozenset(names)
     kind = BackendType(backend) if backend is not None else BackendType.CONTAINER
-    if kind is not BackendType.CONTAINER:
-        raise SessionConfigError(f"backend: events are not available for {kind} yet", "backend")
-    from kstlib.ops.engines.endpoints import connect
-
-    connect(engine, base_url)  # the typed error, in the caller's thread
+    if kind is BackendType.TMUX:
+        raise SessionConfigError("backend: events are not available for tmux yet", "backend")
 
     def make(sink: _Sink, closed: threading.Event) -> _Source:
+        # Connecting here raises the engine's typed error in the caller's thread.
+        if kind is BackendType.SWARM:
+            return _SwarmSource(sink, closed, wanted, base_url)
         return _ContainerSource(sink, closed, wanted, engine, base_url)
 
     return EventStream([make], queue_size, kind)
