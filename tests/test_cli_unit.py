@@ -606,7 +606,7 @@ def test_help_imports_no_container_sdk() -> None:
 
 def test_commands_module_imports_no_container_sdk() -> None:
     code = ("import sys, kstlib.cli.commands, kstlib.cli.doctor, kstlib.cli.lifecycle, "
-            "kstlib.cli.listing, kstlib.cli.interactive, kstlib.cli.pull\n"
+            "kstlib.cli.listing, kstlib.cli.interactive, kstlib.cli.pull, kstlib.cli.events\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('docker', 'podman')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=False)
@@ -615,7 +615,7 @@ def test_commands_module_imports_no_container_sdk() -> None:
 
 def test_every_command_is_declared_with_its_handler() -> None:
     names = {"start", "stop", "restart", "attach", "status", "logs",
-             "list", "exec", "send-keys", "doctor", "wait", "pull"}
+             "list", "exec", "send-keys", "doctor", "wait", "pull", "events"}
     ops = next(a for a in build_parser()._subparsers._group_actions  # type: ignore[union-attr]
                if a.dest == "area").choices["ops"]
     declared = next(a for a in ops._subparsers._group_actions if a.dest == "command_name")

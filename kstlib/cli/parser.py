@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from kstlib import __version__
+from kstlib.cli.argtypes import line_count, since_time, timeout_seconds
 
 __all__ = ["BACKEND_CHOICES", "UsageError", "build_parser", "parse_args"]
 
@@ -43,55 +44,6 @@ class _Parser(argparse.ArgumentParser):
         if len(message) > 300:  # argparse echoes what it refused, whatever its size
             message = message[:297] + "..."
         raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def _shown(text: str) -> str:
-    from kstlib.ops.validators import shown
-
-    return shown(text)
-
-
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number of seconds") from None
-    if not 0 <= value <= 86400:
-        raise argparse.ArgumentTypeError(f"{_shown(text)} must be between 0 and 86400 seconds")
-    return value
-
-
-def _since(text: str) -> float:
-    """``--since``: an ISO 8601 time, a Unix time, or an age (``90s``, ``10m``, ``2h``, ``1d``)."""
-    import re
-    import time
-    from datetime import datetime, timezone
-
-    age = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([smhd])", text)
-    if age:
-        factor = {"s": 1, "m": 60, "h": 3600, "d": 86400}[age.group(2)]
-        return time.time() - float(age.group(1)) * factor
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{_shown(text)} is not a time (ISO 8601, Unix time, or an age like 10m)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
-
-
-def _lines(text: str) -> int | None:
-    if text == "all":
-        return None
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number of lines (or 'all')")
-    return int(text)
 
 
 def _where(parser: argparse.ArgumentParser) -> None:
@@ -248,7 +200,7 @@ def _stop_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-t",
         "--timeout",
-        type=_timeout,
+        type=timeout_seconds,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help=f"seconds to wait after SIGTERM before killing (default {DEFAULT_TIMEOUT:g})",
@@ -385,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-n",
         "--lines",
-        type=_lines,
+        type=line_count,
         default=DEFAULT_LINES,
         metavar="N",
         help=f"number of lines, or 'all' (default {DEFAULT_LINES})",
@@ -399,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--since",
-        type=_since,
+        type=since_time,
         metavar="WHEN",
         help="only output written since WHEN: an ISO 8601 time, a Unix time, "
         "or an age such as 90s, 10m, 2h",
@@ -441,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-t",
         "--timeout",
-        type=_timeout,
+        type=timeout_seconds,
         default=None,
         metavar="SECONDS",
         help="give up after SECONDS (default: wait as long as it takes)",
@@ -534,13 +486,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-t",
         "--timeout",
-        type=_timeout,
+        type=timeout_seconds,
         default=None,
         metavar="SECONDS",
         help="seconds the engine may stay silent during the pull (default 120)",
     )
     p.add_argument("--config", metavar="PATH", help="config file")
     _output(p, "print nothing on success")
+
+    p = _command(
+        commands,
+        "events",
+        "kstlib.cli.events:cmd_events",
+        help="print session events as they happen",
+        description="Follow sessions as they start, exit, restart, stop and go: "
+        "a snapshot first, then one line per event until Ctrl-C.",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these sessions")
+    p.add_argument("-b", "--backend", choices=("container", "swarm"), help="backend")
+    p.add_argument("--engine", choices=("docker", "podman"), help="container engine")
+    p.add_argument("--json", action="store_true", help="one JSON object a line")
 
     p = _command(
         commands,

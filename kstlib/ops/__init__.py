@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from kstlib.ops.config import EngineConfig, OpsConfig, load_config, parse_config
     from kstlib.ops.container import ContainerRunner
     from kstlib.ops.discovery import EngineUnavailableWarning, auto_detect_backend, list_sessions
+    from kstlib.ops.events import EventStream, SessionEvent, events
     from kstlib.ops.execresult import ExecResult
     from kstlib.ops.images import PullProgress, PullResult, RegistryAuth, pull_image
     from kstlib.ops.manager import SessionManager
@@ -86,6 +87,9 @@ _LAZY = {
     "list_sessions": "kstlib.ops.discovery",
     "SessionManager": "kstlib.ops.manager",
     "AsyncSessionManager": "kstlib.ops.aio",
+    "events": "kstlib.ops.events",
+    "EventStream": "kstlib.ops.events",
+    "SessionEvent": "kstlib.ops.events",
     "auto_detect_backend": "kstlib.ops.discovery",
     "TmuxRunner": "kstlib.ops.tmux",
     "SwarmRunner": "kstlib.ops.swarm",
@@ -120,6 +124,7 @@ __all__ = [
     "ContainerRuntimeNotFoundError",
     "EngineConfig",
     "EngineUnavailableWarning",
+    "EventStream",
     "ExecResult",
     "ImagePullError",
     "OpsConfig",
@@ -134,6 +139,7 @@ __all__ = [
     "SessionConfig",
     "SessionConfigError",
     "SessionError",
+    "SessionEvent",
     "SessionExistsError",
     "SessionManager",
     "SessionNotFoundError",
@@ -148,6 +154,7 @@ __all__ = [
     "TmuxNotFoundError",
     "TmuxRunner",
     "auto_detect_backend",
+    "events",
     "list_sessions",
     "load_config",
     "make_runner",

@@ -34,6 +34,7 @@ from kstlib.ops._manager import (
 )
 from kstlib.ops.discovery import auto_detect_backend, search
 from kstlib.ops.display import LogText
+from kstlib.ops.events import EventStream, events
 from kstlib.ops.exceptions import SessionConfigError, SessionNotFoundError
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
@@ -140,22 +141,17 @@ class SessionManager:
         """The manager of an existing session, wherever it runs.
 
         ``engines`` (names in the config file's ``ops.engines``, or
-        :class:`~kstlib.ops.config.EngineConfig`): search those named
-        engines instead, all at once, each within its timeout
-        (:func:`kstlib.ops.fleet.find_on_engines`).
+        :class:`~kstlib.ops.config.EngineConfig`): search those named engines instead, all at
+        once, each within its timeout (:func:`kstlib.ops.fleet.find_on_engines`).
 
-        Otherwise :func:`kstlib.ops.discovery.search`'s places: tmux
-        (``socket_name``/``socket_path``, else every server of the user), every
-        reachable engine (or ``runtime``/``base_url``) and the ``swarms``
-        managers. ``options`` are as for the constructor.
+        Otherwise :func:`kstlib.ops.discovery.search`'s places: tmux (``socket_name``/
+        ``socket_path``, else every server of the user), every reachable engine (or
+        ``runtime``/``base_url``) and the ``swarms`` managers. ``options``: as for the constructor.
 
         Raises:
-            SessionNotFoundError: the name exists nowhere; the message (and
-                ``.searched``) names every place searched.
-            SessionAmbiguousError: it exists in several places (``.places``
-                lists them, e.g. ``["tmux", "docker"]``; ``.backends`` their
-                types, ``["tmux", "container"]``); pick one with
-                ``SessionManager(name, backend=...)``.
+            SessionNotFoundError: found nowhere (``.searched`` names every place searched).
+            SessionAmbiguousError: found in several places (``.places``, e.g. ``["tmux", "docker"]``;
+                ``.backends``, their types); pick one with ``SessionManager(name, backend=...)``.
 
         Example:
             >>> bot = SessionManager("doc-find", socket_name="kstlib-doc")
@@ -328,14 +324,11 @@ class SessionManager:
     ) -> Iterator[str]:
         """Yield output lines as they are written; the iteration ends with the session.
 
-        ``lines=N`` first yields the last N lines written before the call (as
-        ``tail -n N -f`` and ``docker logs -f --tail N`` do; of those from
-        ``since`` on, with ``since``); without it, only lines written after
-        the call, unless ``since`` is given. With ``timeout``, the follow
-        ends at that deadline with
-        :class:`~kstlib.ops.exceptions.SessionTimeoutError` if the session
-        still runs then (the session goes on; no line written after the
-        deadline is yielded).
+        ``lines=N`` first yields the last N lines written before the call (as ``tail -n N -f``
+        and ``docker logs -f --tail N`` do; of those from ``since`` on, with ``since``); without
+        it, only lines written after the call, unless ``since`` is given. With ``timeout``, the
+        follow ends at that deadline with :class:`~kstlib.ops.exceptions.SessionTimeoutError` if
+        the session still runs then (the session goes on; no later line is yielded).
 
         Example:
             >>> bot = SessionManager("doc-follow", socket_name="kstlib-doc")
@@ -569,17 +562,26 @@ class SessionManager:
         """
         return self._lookup().attach(self.name)
 
+    def events(self, name: str | None = None) -> EventStream:
+        """Live events of ``name`` (default: this session) on this manager's backend and engine.
+
+        Example:
+            >>> next(SessionManager("bot", backend="container").events()).kind  # doctest: +SKIP
+            'started'
+        """
+        cfg = self.config
+        return events([name or self.name], self.backend, cfg.runtime, base_url=cfg.base_url)
+
     @classmethod
     def from_config(
         cls, name: str, path: str | os.PathLike[str] | None = None, **overrides: Any
     ) -> SessionManager:
         """Build the manager of session ``name`` as defined in ``kstlib.conf.yml``.
 
-        ``path`` is the config file (default: ``$KSTLIB_CONFIG``, then
-        ``./kstlib.conf.yml``, then ``$XDG_CONFIG_HOME/kstlib/kstlib.conf.yml``);
-        ``overrides`` replace options of the definition (``backend=`` too),
-        except ``env``, which is merged into the definition's env (a key
-        given here wins), as the CLI's ``-e KEY=VALUE`` does.
+        ``path`` is the config file (default: ``$KSTLIB_CONFIG``, then ``./kstlib.conf.yml``,
+        then ``$XDG_CONFIG_HOME/kstlib/kstlib.conf.yml``); ``overrides`` replace options of the
+        definition (``backend=`` too), except ``env``, which is merged into the definition's
+        env (a key given here wins), as the CLI's ``-e KEY=VALUE`` does.
 
         Raises:
             SessionConfigError: the file is invalid or does not define ``name``.

@@ -43,8 +43,9 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kstlib.ops.aio.functions import list_sessions, pull_image
+from kstlib.ops.aio.functions import events, list_sessions, pull_image
 from kstlib.ops.aio.pool import Pump, call_in_pump, off_loop
+from kstlib.ops.cancel import on_cancel
 from kstlib.ops.exceptions import OpsError, SessionNotFoundError, SessionTimeoutError
 from kstlib.ops.manager import SessionManager
 
@@ -53,12 +54,13 @@ if TYPE_CHECKING:
 
     from kstlib.ops.config import EngineConfig
     from kstlib.ops.display import LogText
+    from kstlib.ops.events import SessionEvent
     from kstlib.ops.logfile import Since
     from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
     from kstlib.ops.options import SessionOptions
     from kstlib.ops.runner import Runner
 
-__all__ = ["AsyncSessionManager", "list_sessions", "pull_image"]
+__all__ = ["AsyncSessionManager", "events", "list_sessions", "pull_image"]
 
 T = TypeVar("T")
 
@@ -452,6 +454,28 @@ class AsyncSessionManager:
         try:
             while (line := await pump.get()) is not Pump.END:
                 yield line
+        finally:
+            pump.cancel()
+
+    async def events(self, name: str | None = None) -> AsyncIterator[SessionEvent]:
+        """Live events of ``name`` (default: this session), as :meth:`SessionManager.events`.
+
+        Example:
+            >>> async def first(bot):  # doctest: +SKIP
+            ...     async for event in bot.events():
+            ...         return event.kind
+        """
+        sync = self._sync
+
+        def make() -> Iterator[SessionEvent]:
+            stream = sync.events(name)
+            on_cancel(stream.close)  # the pump's cancel ends a blocked __next__ at once
+            return stream
+
+        pump = Pump(make, asyncio.get_running_loop())
+        try:
+            while (event := await pump.get()) is not Pump.END:
+                yield event
         finally:
             pump.cancel()
 

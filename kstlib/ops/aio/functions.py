@@ -10,16 +10,19 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from kstlib.ops.aio.pool import off_loop
+from kstlib.ops.aio.pool import Pump, off_loop
+from kstlib.ops.cancel import on_cancel
 from kstlib.ops.images import DEFAULT_PULL_TIMEOUT
 
 if TYPE_CHECKING:
     from kstlib.ops.config import EngineConfig
+    from kstlib.ops.events import SessionEvent
     from kstlib.ops.images import ProgressCallback, PullResult, RegistryAuth
-    from kstlib.ops.models import SessionTable
+    from kstlib.ops.models import BackendType, SessionTable
     from kstlib.ops.runners import RunnerFactory
 
 __all__ = ["list_sessions", "pull_image"]
@@ -101,3 +104,38 @@ async def pull_image(
         insecure=insecure,
         timeout=timeout,
     )
+
+
+async def events(
+    names: Iterable[str] | None = None,
+    backend: BackendType | str | None = None,
+    engine: str | None = None,
+    *,
+    base_url: str | None = None,
+    queue_size: int = 1024,
+) -> AsyncIterator[SessionEvent]:
+    """Live session events (:func:`kstlib.ops.events`) as an async iterator.
+
+    The one :class:`~kstlib.ops.events.EventStream` runs in a thread of its own;
+    cancelling the task (or closing the iterator) closes it, which closes the
+    engine's ``/events`` answer.
+
+    Example:
+        >>> async def first_exit():  # doctest: +SKIP
+        ...     async for event in events(backend="container", engine="docker"):
+        ...         if event.kind == "exited":
+        ...             return event
+    """
+    from kstlib.ops.events import events as sync_events
+
+    def make() -> Iterator[SessionEvent]:
+        stream = sync_events(names, backend, engine, base_url=base_url, queue_size=queue_size)
+        on_cancel(stream.close)  # the pump's cancel ends a blocked __next__ at once
+        return stream
+
+    pump = Pump(make, asyncio.get_running_loop())
+    try:
+        while (event := await pump.get()) is not Pump.END:
+            yield event
+    finally:
+        pump.cancel()
