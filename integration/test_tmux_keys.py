@@ -23,7 +23,10 @@ def wait_until(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def
 
 
 def test_ctrl_c_interrupts_a_sleep(tmux: TmuxRunner, name: str) -> None:
-    tmux.start(SessionConfig(name=name, command=["sleep", "60"]))
+    # Once the command runs (a C-c that lands while the wrapper is still
+    # setting up ends its restart loop, not the command: see docs/lifecycle.md).
+    tmux.start(SessionConfig(name=name, command=["sh", "-c", "echo ready; exec sleep 60"]))
+    wait_until(lambda: "ready" in tmux.logs(name))
     tmux.send_keys(name, "C-c", enter=False)
     assert tmux.wait(name, timeout=10) == 130  # SIGINT, from the terminal
 
@@ -65,3 +68,14 @@ def test_cli_key_and_literal(tmux: TmuxRunner, tmux_socket: str, name: str) -> N
     wait_until(lambda: tmux.logs(name).count("C-c") == 2)
     assert main(["ops", "send-keys", name, "C-c", "--key", "--no-enter", "-L", tmux_socket]) == 0
     assert tmux.wait(name, timeout=10) == 130
+
+
+def test_ctrl_c_right_after_start_ends_the_session(tmux: TmuxRunner, name: str) -> None:
+    # A C-c may land while the wrapper still sets up, before the command runs:
+    # the wrapper then ends without running it, as a C-c a moment later would.
+    for round_ in range(5):
+        each = f"{name}-{round_}"
+        tmux.start(SessionConfig(name=each, command=["sleep", "60"]))
+        tmux.send_keys(each, "C-c", enter=False)
+        assert tmux.wait(each, timeout=10) == 130, f"round {round_}"
+        tmux.stop(each, graceful=False)

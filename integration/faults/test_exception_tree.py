@@ -93,6 +93,7 @@ TMUX_CALLS: dict[str, Call] = {
     "attach": lambda r, n: r.attach(n),
     "attach_argv": lambda r, n: r.attach_argv(n),
     "kill_server": lambda r, n: r.kill_server(),
+    "close": lambda r, n: r.close(),
     "server": lambda r, n: r.server,
     "binary": lambda r, n: r.binary,
     "backend": lambda r, n: r.backend,
@@ -113,6 +114,7 @@ TMUX_BAD: dict[str, Call] = {
     "attach": lambda r, n: r.attach("\t"),
 }
 MANAGER_CALLS: dict[str, Call] = {
+    "events": lambda m, n: m.events().close(),
     "start": lambda m, n: m.start(),
     "stop": lambda m, n: m.stop(timeout=1),
     "status": lambda m, n: m.status(),

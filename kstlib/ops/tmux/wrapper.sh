@@ -49,8 +49,15 @@ __kstlib_note() {
 __kstlib_stop=0 __kstlib_n=0 __kstlib_delay=100 __kstlib_began=0
 # TERM/INT only end the loop: the command keeps the default dispositions and
 # its own traps. HUP keeps its default, so a vanished terminal takes us along.
-trap '__kstlib_stop=1' TERM INT
+# One that came before a run began (a C-c right after start) is the run's end.
+trap '__kstlib_stop=143' TERM
+trap '__kstlib_stop=130' INT
 while :; do
+    if [ "$__kstlib_stop" != 0 ]; then
+        __kstlib_s=$__kstlib_stop
+        __kstlib_note @kstlib-exit "$__kstlib_s"
+        break
+    fi
     [ "$__kstlib_mode" = no ] || __kstlib_began=$("$__kstlib_date" +%s)
     __kstlib_run "$@"
     __kstlib_s=$?
@@ -62,7 +69,7 @@ while :; do
             @kstlib-exit "$__kstlib_s" \; set-option -p -t "$__kstlib_pane" \
             @kstlib-last "$__kstlib_s $("$__kstlib_date" +%s)" 2>/dev/null
     fi
-    [ "$__kstlib_stop" = 1 ] && break
+    [ "$__kstlib_stop" != 0 ] && break
     case $__kstlib_mode in
         always|unless-stopped) ;;
         on-failure)
@@ -76,7 +83,7 @@ while :; do
     __kstlib_n=$((__kstlib_n + 1))
     __kstlib_note @kstlib-restarts "$__kstlib_n"
     "$__kstlib_sleep" "$((__kstlib_delay / 1000)).$((__kstlib_delay % 1000 / 100))$((__kstlib_delay % 100 / 10))$((__kstlib_delay % 10))"
-    [ "$__kstlib_stop" = 1 ] && break
+    [ "$__kstlib_stop" != 0 ] && break
     __kstlib_delay=$((__kstlib_delay * 2))
     [ "$__kstlib_delay" -le 10000 ] || __kstlib_delay=10000
 done
