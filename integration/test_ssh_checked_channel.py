@@ -28,7 +28,7 @@ from kstlib.ops.images import pull_image
 from .conftest import TEST_IMAGE, engine_missing, harness, unique
 from .fake_sshd import FakeSshd
 
-PODMAN_SOCK = "/run/podman/podman.sock"
+PODMAN_SOCK = os.environ.get("KSTLIB_TEST_PODMAN_SOCK", "/run/podman/podman.sock")
 TIMEOUT = 10.0
 SECRET = "kstlib-env-secret-" + os.urandom(6).hex()
 
