@@ -94,7 +94,8 @@ def test_each_kind(runtime: str) -> None:
     # SIGTERM ends the sleep (143); a generous stop timeout keeps SIGKILL (137) out.
     assert [e.exit_code for e in exited] == [3, 143], said
     assert len(col.live("removed")) == 2, said
-    # Docker reports the stop request itself; Podman (4.3, compatible API) does not.
+    # Docker reports the stop request itself; Podman only sometimes (its own race), so kstlib
+    # drops it there: the same answer every run.
     assert len(col.live("stopped")) == (1 if runtime == "docker" else 0), said
     assert exited[0].name == name and exited[0].engine == runtime and exited[0].managed
     assert exited[0].time.tzinfo is not None

@@ -265,7 +265,10 @@ class _ContainerSource(_Source):
             self.emit(self.event(name, "exited", time=when, exit_code=exit_code))
         elif action == "oom":
             self.emit(self.event(name, "oom", time=when))
-        elif action == "stop":
+        elif action == "stop" and self.runtime == "docker":
+            # Podman sends ``stop`` only when its own stop procedure is not overtaken by
+            # the container's cleanup (a race inside Podman): dropped, so that Podman's
+            # answer is always the same; its ``exited`` code (143 for SIGTERM) tells.
             self.emit(self.event(name, "stopped", time=when))
         elif action in ("destroy", "remove"):
             self.counts.pop(ref, None)
