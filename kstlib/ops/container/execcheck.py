@@ -84,7 +84,10 @@ def exec_failure(
     settle = min(deadline, time.monotonic() + _LOG_LAG)
     while True:
         try:
-            entries = engine.logs(info.id, 20, keep=20)
+            # The whole log, not a tail: Podman 4.3 reads a tail backwards and drops
+            # the partial entries of its first line (catatonit's line comes in two).
+            # The container ended before its hand-over was seen: its log is short.
+            entries = engine.logs(info.id, None, keep=20)
         except OpsError:
             return info, None
         if entries or time.monotonic() >= settle:
