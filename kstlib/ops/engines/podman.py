@@ -421,9 +421,12 @@ class PodmanEngine(http.HttpEngine):
         tail = tail if tail is None or keep is None else min(tail, keep + 4)
         entries = self._log_entries(name, log_params(tail, since, timestamps))
         used = entries if keep is None else last_lines(entries, keep)
-        if tail is not None and garbled_tail(used, timestamps):
-            # Podman 4.3 reads a tail backwards and glues partial lines to the
-            # line before; a read from the start is right (the caller cuts it).
+        whole = tail is not None and sum(e.endswith(b"\n") for e in entries) < tail
+        if tail is not None and (whole or garbled_tail(used, timestamps)):
+            # Podman 4.3 reads a tail backwards: it glues partial lines to the line
+            # before, and drops the partial entries the answer's first line began
+            # with (lost when the answer is the whole log: it has fewer lines than
+            # asked). A read from the start is right (the caller cuts it).
             entries = self._log_entries(name, log_params(None, since, timestamps))
         return entries
 
