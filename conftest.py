@@ -1,19 +1,50 @@
-"""Root pytest configuration: the docstring examples share one tmux socket."""
+"""Root pytest configuration: the docstring examples' tmux server lives in the run's own folder."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _kill_doctest_tmux_server() -> Iterator[None]:
-    """Docstring examples use the ``kstlib-doc`` socket; leave no server behind."""
-    yield
+@pytest.fixture(scope="session")
+def _doctest_tmux_dir() -> Iterator[str]:
+    """A folder of this run's own for the docstring examples' ``kstlib-doc`` server.
+
+    Two runs on one machine (or a user's own ``kstlib-doc``) never share it; the
+    server is killed and the folder removed at the end.
+    """
+    path = tempfile.mkdtemp(prefix="kstlib-doc-")  # short: a socket path has a limit
+    yield path
     from kstlib.ops import TmuxRunner
 
-    TmuxRunner(socket_name="kstlib-doc").kill_server()
+    saved = os.environ.get("TMUX_TMPDIR")
+    os.environ["TMUX_TMPDIR"] = path
+    try:
+        TmuxRunner(socket_name="kstlib-doc").kill_server()
+    finally:
+        if saved is None:
+            del os.environ["TMUX_TMPDIR"]
+        else:
+            os.environ["TMUX_TMPDIR"] = saved
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _doctest_private_tmux(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Docstring examples reach tmux through the run's own folder (``TMUX_TMPDIR``)."""
+    from _pytest.doctest import DoctestItem
+
+    if not isinstance(request.node, DoctestItem):
+        yield
+        return
+    path = request.getfixturevalue("_doctest_tmux_dir")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMUX_TMPDIR", path)
+        yield
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
