@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kstlib.cli import main, state
+from kstlib.cli import state
 from kstlib.ops.config import parse_config
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.models import SessionConfig
@@ -169,16 +169,20 @@ def test_last_start_refuses_a_folder_others_can_write(
 def test_json_and_error_output_never_show_env_values(
     world: FakeWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert (
-        main(["ops", "start", "bot", "--json", "-e", f"API_TOKEN={SECRET}", "--", "sleep", "9"])
-        == 0
-    )
-    assert main(["ops", "status", "bot", "--json"]) == 0
-    assert main(["ops", "list", "--json", "-b", "tmux"]) == 0
-    assert main(["ops", "start", "bot", "-e", f"API_TOKEN={SECRET}", "--", "sleep", "9"]) == 1
-    out, err = capsys.readouterr()
-    assert "already" in err
-    assert SECRET not in out and SECRET not in err
+    # Through the fake world's runners (run_cli): never the user's own tmux server.
+    said = [
+        run_cli(
+            capsys, "ops", "start", "bot", "--json", "-e", f"API_TOKEN={SECRET}", "--", "sleep", "9"
+        ),
+        run_cli(capsys, "ops", "status", "bot", "--json"),
+        run_cli(capsys, "ops", "list", "--json", "-b", "tmux"),
+        run_cli(capsys, "ops", "start", "bot", "-e", f"API_TOKEN={SECRET}", "--", "sleep", "9"),
+    ]
+    assert [code for code, _, _ in said] == [0, 0, 0, 1]
+    assert world.started[0].env == {"API_TOKEN": SECRET}  # the value did reach the runner
+    assert '"bot"' in said[1][1] and '"bot"' in said[2][1]
+    assert "already" in said[3][2]
+    assert not [text for _, out, err in said for text in (out, err) if SECRET in text]
 
 
 def test_the_container_spec_repr_shows_no_env_value() -> None:
