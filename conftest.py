@@ -1,50 +1,44 @@
-"""Root pytest configuration: the docstring examples' tmux server lives in the run's own folder."""
+"""Root pytest configuration: the run's own tmux folder; examples that run nothing are dropped."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 
 import pytest
 
+_SAVED_TMUX_TMPDIR: list[str | None] = []
 
-@pytest.fixture(scope="session")
-def _doctest_tmux_dir() -> Iterator[str]:
-    """A folder of this run's own for the docstring examples' ``kstlib-doc`` server.
 
-    Two runs on one machine (or a user's own ``kstlib-doc``) never share it; the
-    server is killed and the folder removed at the end.
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's own tmux folder (``TMUX_TMPDIR``): no test reaches the user's tmux servers.
+
+    Every tmux server the run starts (a test's private socket, the docstring
+    examples' ``kstlib-doc``, a CLI call by mistake on ``default``) lives there,
+    so two runs on one machine never meet; it is killed and removed at the end.
     """
-    path = tempfile.mkdtemp(prefix="kstlib-doc-")  # short: a socket path has a limit
-    yield path
-    from kstlib.ops import TmuxRunner
-
-    saved = os.environ.get("TMUX_TMPDIR")
-    os.environ["TMUX_TMPDIR"] = path
-    try:
-        TmuxRunner(socket_name="kstlib-doc").kill_server()
-    finally:
-        if saved is None:
-            del os.environ["TMUX_TMPDIR"]
-        else:
-            os.environ["TMUX_TMPDIR"] = saved
-        shutil.rmtree(path, ignore_errors=True)
+    _SAVED_TMUX_TMPDIR.append(os.environ.get("TMUX_TMPDIR"))
+    os.environ["TMUX_TMPDIR"] = tempfile.mkdtemp(prefix="kstlib-run-")  # short: socket paths
 
 
-@pytest.fixture(autouse=True)
-def _doctest_private_tmux(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Docstring examples reach tmux through the run's own folder (``TMUX_TMPDIR``)."""
-    from _pytest.doctest import DoctestItem
-
-    if not isinstance(request.node, DoctestItem):
-        yield
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Kill every tmux server left in the run's folder, remove it, restore the variable."""
+    if not _SAVED_TMUX_TMPDIR:
         return
-    path = request.getfixturevalue("_doctest_tmux_dir")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TMUX_TMPDIR", path)
-        yield
+    path = os.environ["TMUX_TMPDIR"]
+    folder = os.path.join(path, f"tmux-{os.getuid()}")
+    if os.path.isdir(folder):
+        from kstlib.ops import TmuxRunner
+
+        for socket in os.listdir(folder):
+            TmuxRunner(socket_path=os.path.join(folder, socket)).kill_server()
+    shutil.rmtree(path, ignore_errors=True)
+    saved = _SAVED_TMUX_TMPDIR.pop()
+    if saved is None:
+        del os.environ["TMUX_TMPDIR"]
+    else:
+        os.environ["TMUX_TMPDIR"] = saved
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
