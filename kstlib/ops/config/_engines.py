@@ -21,6 +21,7 @@ from typing import Any
 
 from kstlib.ops import validators
 from kstlib.ops.exceptions import SessionConfigError
+from kstlib.ops.models import BackendType
 
 __all__ = ["ENGINE_BACKENDS", "ENGINE_KEYS", "EngineConfig", "EngineProblem", "engine_from"]
 
@@ -35,11 +36,9 @@ ENGINE_KEYS = (
     "timeout",
 )
 #: What a named engine runs on: a tmux server, a container engine, a Docker Swarm.
-ENGINE_BACKENDS = ("tmux", "container", "swarm")
+ENGINE_BACKENDS = tuple(b.value for b in BackendType)
 #: Engine keys that only an ssh:// base_url uses.
 SSH_ENGINE_KEYS = ("identity", "known_hosts", "verify_host_key")
-#: Backend spellings that imply a container runtime.
-RUNTIME_BACKENDS = ("docker", "podman")
 
 
 class EngineProblem(ValueError):
@@ -157,16 +156,11 @@ def engine_from(key: str, body: Mapping[Any, Any]) -> EngineConfig:
     backend = "container"
     implied: str | None = None
     if body.get("backend") is not None:
-        value = body["backend"]
-        if isinstance(value, str) and value.lower() in (*ENGINE_BACKENDS, *RUNTIME_BACKENDS):
-            backend = value.lower()
-            if backend in RUNTIME_BACKENDS:
-                backend, implied = "container", backend
-        else:
-            choices = ", ".join((*ENGINE_BACKENDS, *RUNTIME_BACKENDS))
-            raise bad(
-                "backend", f"{validators.shown(value)} is not a backend (choose from {choices})"
-            )
+        try:  # the one parser of backend spellings (docker/podman: a container there)
+            kind, implied = BackendType.parse(body["backend"])
+        except SessionConfigError as err:
+            raise bad("backend", err.problem) from None
+        backend = kind.value
     try:
         base_url = validators.validate_base_url(body.get("base_url"))
         runtime = _runtime(body.get("runtime"))

@@ -74,8 +74,6 @@ SESSION_KEYS = (
     "secret_refs",
     "with_registry_auth",
 )
-#: Backend spellings accepted where a backend is named: docker/podman imply a runtime.
-RUNTIME_BACKENDS = ("docker", "podman")
 
 
 def _xdg_config_home() -> Path:
