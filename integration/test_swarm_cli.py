@@ -234,7 +234,8 @@ def test_stop_waits_for_the_nodes_a_swarm_engine_lists(swarm: Swarm, tmp_path: P
     name = swarm_name("nodes")
     loop = "trap 'exit 0' TERM; echo up; while :; do sleep 1; done"
     # Its one task on the worker: waiting for the manager's node alone would not wait for it.
-    swarm.runner.start(swarm.config(name, ["sh", "-c", loop], placement=["node.labels.role==worker"]))
+    worker_only = ["node.labels.role==worker"]
+    swarm.runner.start(swarm.config(name, ["sh", "-c", loop], placement=worker_only))
     try:
         until("a container of the service on the worker", lambda: swarm.containers(name)["worker"])
         cli("ops", "stop", name, "-b", "swarm", "-t", "2")

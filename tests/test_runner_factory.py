@@ -3,7 +3,11 @@
 A fake runner stands for a backend (registered for ``swarm``, which no test
 machine here needs for this) and, separately, is handed to the manager and
 the CLI as their ``runner_factory`` (the injection point tests use instead of
-patching a private method).
+patching a private method). The steps of "Adding a backend"
+(``docs/architecture.md``) are walked: every ``BackendType`` member has a
+builder that passes only what its class takes, and every spelling of
+``BackendType.spellings()`` is taken by the config file, the pytest plugin and
+the CLI, which reach the registered builder.
 """
 
 from __future__ import annotations
@@ -138,7 +142,7 @@ def test_every_spelling_is_taken_everywhere_a_backend_is_named(
 
     spellings = BackendType.spellings()
     assert set(spellings) >= {b.value for b in BackendType}
-    assert BACKENDS == spellings
+    assert spellings == BACKENDS
     for spelling in spellings:
         kind, runtime = BackendType.parse(spelling)
         assert runtime is None or kind is BackendType.CONTAINER
