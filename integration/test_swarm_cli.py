@@ -213,3 +213,33 @@ def test_stop_dash_b_swarm_returns_once_the_managers_node_has_no_container_of_it
     finally:
         if swarm.runner.exists(name):
             swarm.runner.stop(name, timeout=1)
+
+
+def test_stop_waits_for_the_nodes_a_swarm_engine_lists(swarm: Swarm, tmp_path: Path) -> None:
+    # The config's swarm engine names the manager (DOCKER_HOST here too) and, in
+    # nodes:, the worker: 'stop -b swarm' returns once the worker's own engine
+    # keeps no container of the service.
+    manager = swarm.env["KSTLIB_TEST_SWARM_MANAGER"]
+    cli = Cli(tmp_path, manager)
+    (tmp_path / "config" / "kstlib").mkdir(parents=True)
+    (tmp_path / "config" / "kstlib" / "kstlib.conf.yml").write_text(
+        "ops:\n"
+        "  engines:\n"
+        "    lab:\n"
+        "      backend: swarm\n"
+        f"      base_url: {manager}\n"
+        f"      nodes: [{swarm.env['KSTLIB_TEST_SWARM_WORKER']}]\n",
+        encoding="utf-8",
+    )
+    name = swarm_name("nodes")
+    loop = "trap 'exit 0' TERM; echo up; while :; do sleep 1; done"
+    # Its one task on the worker: waiting for the manager's node alone would not wait for it.
+    worker_only = ["node.labels.role==worker"]
+    swarm.runner.start(swarm.config(name, ["sh", "-c", loop], placement=worker_only))
+    try:
+        until("a container of the service on the worker", lambda: swarm.containers(name)["worker"])
+        cli("ops", "stop", name, "-b", "swarm", "-t", "2")
+        assert swarm.containers(name) == {"manager": [], "worker": []}
+    finally:
+        if swarm.runner.exists(name):
+            swarm.runner.stop(name, timeout=2)

@@ -204,7 +204,7 @@ def test_example_config_file_is_valid() -> None:
          "unquoted mapping such as 22:22 as a base-60 number"),
         ("ops:\n  sessions:\n    bot:\n      backend: lxc\n",
          f"{SRC}:4: ops.sessions.bot.backend: 'lxc' is not a backend (choose from tmux, "
-         "container, swarm, docker, podman)"),
+         "container, docker, podman, swarm)"),
         ("ops:\n  sessions:\n    9bot: {}\n",
          f"{SRC}:3: ops.sessions.9bot: invalid session name: '9bot' must start with a letter"),
         ("ops:\n  sessions:\n    web:\n      backend: container\n",

@@ -89,7 +89,7 @@ def test_runtime_backends_mean_a_container_there(spelling: str) -> None:
 def test_runtime_backend_contradicted_by_runtime_is_refused() -> None:
     with pytest.raises(SessionConfigError, match="contradicts"):
         SessionManager("web", backend="docker", runtime="podman", image="localhost/app:1")
-    with pytest.raises(SessionConfigError, match=r"choose from tmux, container, swarm, docker, podman"):
+    with pytest.raises(SessionConfigError, match=r"choose from tmux, container, docker, podman, swarm"):
         SessionManager("web", backend="dokcer")
 
 

@@ -3,7 +3,11 @@
 A fake runner stands for a backend (registered for ``swarm``, which no test
 machine here needs for this) and, separately, is handed to the manager and
 the CLI as their ``runner_factory`` (the injection point tests use instead of
-patching a private method).
+patching a private method). The steps of "Adding a backend"
+(``docs/architecture.md``) are walked: every ``BackendType`` member has a
+builder that passes only what its class takes, and every spelling of
+``BackendType.spellings()`` is taken by the config file, the pytest plugin and
+the CLI, which reach the registered builder.
 """
 
 from __future__ import annotations
@@ -109,3 +113,68 @@ def test_the_manager_is_one_class_whose_waits_and_scale_are_its_methods() -> Non
     for method in ("wait", "wait_for_log", "wait_for_port", "wait_for_http",
                    "wait_until_running", "scale", "restart"):
         assert method in vars(SessionManager), method
+
+
+def test_every_kind_has_a_builder_that_passes_only_what_its_class_takes() -> None:
+    # "Adding a backend" (docs/architecture.md), step 3: a BackendType member and its row.
+    import inspect
+
+    from kstlib.ops.runners import BUILDERS, ClassBuilder, RunnerOptions
+
+    assert set(BUILDERS) == set(BackendType)
+    for kind, builder in BUILDERS.items():
+        assert isinstance(builder, ClassBuilder), kind
+        assert set(builder.takes.values()) <= set(RunnerOptions.__annotations__), kind
+        params = inspect.signature(builder.load()).parameters
+        assert set(builder.takes) <= set(params), kind
+    swarm = make_runner(BackendType.SWARM, base_url="unix:///m.sock", node_urls=["tcp://w:2375"],
+                        socket_name="ignored-here", engine_timeout=7)
+    assert (swarm.node_urls, swarm.timeout) == (("tcp://w:2375",), 7)  # type: ignore[attr-defined]
+
+
+def test_every_spelling_is_taken_everywhere_a_backend_is_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kstlib.ops.config import parse_config
+    from kstlib.ops.config._engines import engine_from
+    from kstlib.ops.pytest_plugin import backend_problem
+    from kstlib.ops.pytest_plugin.sessions import BACKENDS
+
+    spellings = BackendType.spellings()
+    assert set(spellings) >= {b.value for b in BackendType}
+    assert spellings == BACKENDS
+    for spelling in spellings:
+        kind, runtime = BackendType.parse(spelling)
+        assert runtime is None or kind is BackendType.CONTAINER
+        where = {} if kind is BackendType.TMUX else {"base_url": "tcp://h:2375"}
+        assert engine_from("e", {"backend": spelling, **where}).backend == kind.value
+        image = "" if kind is BackendType.TMUX else "      image: x\n"
+        text = f"ops:\n  sessions:\n    a:\n      backend: {spelling}\n{image}"
+        assert parse_config(text).sessions["a"].backend is kind
+    refused = "(choose from " + ", ".join(spellings) + ")"
+    assert refused in str(backend_problem("lxc"))
+    with pytest.raises(ValueError, match=refused.replace("(", r"\(").replace(")", r"\)")):
+        BackendType.parse("lxc")
+
+    # The CLI's -b takes each spelling, and the runner it asks for is the registered one.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("KSTLIB_CONFIG", raising=False)
+    undo = [register(kind, FakeRunner) for kind in BackendType]  # type: ignore[arg-type]
+    try:
+        for spelling in spellings:
+            FakeRunner.built.clear()
+            code = main(["ops", "status", "fake-bot", "-b", spelling, "--json"])
+            out, err = capsys.readouterr()
+            if spelling == "container":  # the fake answers on both runtimes: which one?
+                assert (code, "several backends (podman, docker)" in err) == (1, True), err
+                continue
+            assert code == 0, (spelling, err)
+            assert json.loads(out)["backend"] == BackendType.parse(spelling)[0].value
+        assert main(["ops", "status", "fake-bot", "-b", "lxc"]) == 2
+        refused_by_cli = capsys.readouterr().err
+        assert all(f"'{s}'" in refused_by_cli for s in spellings), refused_by_cli
+    finally:
+        for each in reversed(undo):
+            each()

@@ -229,8 +229,13 @@ class Context:
             return self.tmux_runner(place)
         self._check_endpoint(place)
         timeout = self.engine_timeout if place.backend is SWARM else engines.timeout_of(self, place)
+        nodes = self.config.swarm_nodes(place.endpoint) if place.backend is SWARM else ()
         return self.runner_factory(
-            place.backend, runtime=place.runtime, base_url=place.endpoint, engine_timeout=timeout
+            place.backend,
+            runtime=place.runtime,
+            base_url=place.endpoint,
+            engine_timeout=timeout,
+            node_urls=nodes,
         )
 
     # -- where is the session ---------------------------------------------------------------

@@ -225,6 +225,7 @@ def engine_runner(
         runtime=engine.runtime or implied,
         base_url=engine.endpoint,  # with an ssh:// URL's key and known_hosts
         engine_timeout=engine.timeout or timeout or DEFAULT_TIMEOUT,
+        node_urls=engine.nodes,
     )
 
 

@@ -75,12 +75,18 @@ class BackendType(str, Enum):
         )
 
     @classmethod
+    def spellings(cls) -> tuple[str, ...]:
+        """Every spelling :meth:`parse` takes (CLI ``--backend``, config file, pytest plugin).
+
+        Example:
+            >>> BackendType.spellings()
+            ('tmux', 'container', 'docker', 'podman', 'swarm')
+        """
+        return tuple(s for b in cls for s in [b.value, *validators.RUNTIMES * (b is cls.CONTAINER)])
+
+    @classmethod
     def parse(cls, value: object) -> tuple[BackendType, str | None]:
         """A backend and the runtime it implies: ``docker``/``podman`` mean a container there.
-
-        The spellings accepted wherever a backend is named (the CLI's
-        ``--backend``, the config file, :class:`~kstlib.ops.SessionManager`,
-        the ``ops_session`` fixture).
 
         Raises:
             SessionConfigError: ``value`` is not a backend.
@@ -96,7 +102,7 @@ class BackendType(str, Enum):
         try:
             return cls.coerce(value), None
         except ValueError:  # coerce's SessionConfigError: name the runtimes too
-            choices = ", ".join([*(b.value for b in cls), *validators.RUNTIMES])
+            choices = ", ".join(cls.spellings())
             raise validators.config_error(
                 "backend", f"{validators.shown(value)} is not a backend (choose from {choices})"
             ) from None

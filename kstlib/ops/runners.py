@@ -3,14 +3,23 @@
 Internal module: the public API is :mod:`kstlib.ops` (``kstlib.ops.__all__``).
 
 :func:`make_runner` builds the runner of a place: a tmux server, a container
-engine or a swarm manager. Each backend's builder is registered once in
-:data:`BUILDERS` (:func:`register`); the runners' modules are imported on
-first use, so a tmux session never loads a container SDK. Everything that
-needs a runner (:class:`~kstlib.ops.manager.SessionManager`, the search of
-:mod:`kstlib.ops.discovery`, named engines, the CLI) asks a
-:class:`RunnerFactory`, :func:`make_runner` unless one is given: a test hands
-in its own (as ``httpx.Client(transport=MockTransport(...))`` does), no
-private method is patched.
+engine or a swarm manager. What a place is, is said once, in
+:class:`RunnerOptions`; each backend's builder is registered once in
+:data:`BUILDERS` (:func:`register`) and picks the options its runner takes
+(:class:`ClassBuilder`). The runners' modules are imported on first use, so a
+tmux session never loads a container SDK. Everything that needs a runner
+(:class:`~kstlib.ops.manager.SessionManager`, the search of
+:mod:`kstlib.ops.discovery`, named engines, the CLI, the pytest plugin's
+reaper) asks a :class:`RunnerFactory`, :func:`make_runner` unless one is
+given: a test hands in its own (as ``httpx.Client(transport=MockTransport(...))``
+does), no private method is patched.
+
+:class:`~kstlib.ops.models.BackendType` is the closed set of the kinds of
+place the search, the listing and the CLI walk; :meth:`BackendType.parse
+<kstlib.ops.models.BackendType.parse>` is the one parser of their spellings.
+A builder registered for a kind replaces how its runners are made (a fake in
+a test, another implementation); a new kind is a member of ``BackendType``
+plus its builder here (see "Adding a backend" in ``docs/architecture.md``).
 
 Example:
     >>> make_runner(BackendType.TMUX, socket_name="kstlib-doc")
@@ -21,21 +30,62 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 from kstlib.ops.models import BackendType, SessionConfig
 from kstlib.ops.runner import Runner
 
-__all__ = ["BUILDERS", "Builder", "RunnerFactory", "make_runner", "register", "runner_of"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from kstlib.ops.container import ContainerRunner
+    from kstlib.ops.swarm import SwarmRunner
+    from kstlib.ops.tmux import TmuxRunner
+
+__all__ = [
+    "BUILDERS",
+    "Builder",
+    "ClassBuilder",
+    "RunnerFactory",
+    "RunnerOptions",
+    "make_runner",
+    "register",
+    "runner_of",
+]
+
+
+class RunnerOptions(TypedDict, total=False):
+    """Where a runner runs and how long its calls may take: every keyword a factory takes.
+
+    ``runtime``/``base_url``: the container engine or the swarm manager;
+    ``socket_name``/``socket_path``/``tmux_bin``: the tmux server;
+    ``tmux_timeout``: seconds one tmux call may take; ``engine_timeout``: seconds
+    one engine call may take; ``node_urls``: a swarm's other nodes, whose
+    containers a stop waits for. ``None`` (or a missing key) keeps the runner's
+    default; a runner ignores what does not apply to it.
+
+    Example:
+        >>> options: RunnerOptions = {"socket_name": "kstlib-doc"}
+        >>> make_runner(BackendType.TMUX, **options)
+        TmuxRunner(socket='kstlib-doc')
+    """
+
+    runtime: str | None
+    base_url: str | None
+    socket_name: str | None
+    socket_path: str | None
+    tmux_bin: str | None
+    tmux_timeout: float | None
+    engine_timeout: float | None
+    node_urls: Sequence[str]
 
 
 class RunnerFactory(Protocol):
     """Anything that builds the runner of a place, as :func:`make_runner` does.
 
-    ``tmux_timeout``: seconds one tmux call may take (``None``: the tmux
-    default); ``engine_timeout``: seconds one engine call may take (``None``:
-    the engine default).
+    Called with the backend and :class:`RunnerOptions` as keywords.
 
     Example:
         >>> factory: RunnerFactory = make_runner
@@ -43,19 +93,8 @@ class RunnerFactory(Protocol):
         SwarmRunner(base_url='unix:///x.sock')
     """
 
-    def __call__(
-        self,
-        backend: BackendType,
-        *,
-        runtime: str | None = None,
-        base_url: str | None = None,
-        socket_name: str | None = None,
-        socket_path: str | None = None,
-        tmux_bin: str | None = None,
-        tmux_timeout: float | None = None,
-        engine_timeout: float | None = None,
-    ) -> Runner:
-        """The runner of the place these arguments name."""
+    def __call__(self, backend: BackendType, /, **options: Unpack[RunnerOptions]) -> Runner:
+        """The runner of the place these options name."""
         ...
 
 
@@ -63,67 +102,67 @@ class RunnerFactory(Protocol):
 Builder = RunnerFactory
 
 
-def _tmux(
-    backend: BackendType,
-    *,
-    runtime: str | None = None,
-    base_url: str | None = None,
-    socket_name: str | None = None,
-    socket_path: str | None = None,
-    tmux_bin: str | None = None,
-    tmux_timeout: float | None = None,
-    engine_timeout: float | None = None,
-) -> Runner:
+@dataclass(frozen=True)
+class ClassBuilder:
+    """A builder that imports its runner class on first use and hands it the options it takes.
+
+    ``load`` returns the class (imported inside it, so the SDK loads only
+    then); ``takes`` maps each constructor keyword to the option it gets. An
+    option that is ``None`` or not given is not passed (the class's default).
+
+    Example:
+        >>> def load():
+        ...     from kstlib.ops.tmux import TmuxRunner
+        ...     return TmuxRunner
+        >>> ClassBuilder(load, {"socket_name": "socket_name"})(BackendType.TMUX, socket_name="x")
+        TmuxRunner(socket='x')
+    """
+
+    load: Callable[[], Callable[..., Runner]]
+    takes: Mapping[str, str]
+
+    def __call__(self, backend: BackendType, /, **options: Unpack[RunnerOptions]) -> Runner:
+        """The runner, built from the options its class takes."""
+        given: Mapping[str, object] = options
+        chosen = {param: given.get(key) for param, key in self.takes.items()}
+        return self.load()(**{param: v for param, v in chosen.items() if v is not None})
+
+
+def _tmux() -> type[TmuxRunner]:
     from kstlib.ops.tmux import TmuxRunner
 
-    if tmux_timeout is None:
-        return TmuxRunner(socket_name=socket_name, socket_path=socket_path, tmux_bin=tmux_bin)
-    return TmuxRunner(
-        socket_name=socket_name, socket_path=socket_path, tmux_bin=tmux_bin, timeout=tmux_timeout
-    )
+    return TmuxRunner
 
 
-def _container(
-    backend: BackendType,
-    *,
-    runtime: str | None = None,
-    base_url: str | None = None,
-    socket_name: str | None = None,
-    socket_path: str | None = None,
-    tmux_bin: str | None = None,
-    tmux_timeout: float | None = None,
-    engine_timeout: float | None = None,
-) -> Runner:
+def _container() -> type[ContainerRunner]:
     from kstlib.ops.container import ContainerRunner
 
-    if engine_timeout is None:
-        return ContainerRunner(runtime=runtime, base_url=base_url)
-    return ContainerRunner(runtime=runtime, base_url=base_url, timeout=engine_timeout)
+    return ContainerRunner
 
 
-def _swarm(
-    backend: BackendType,
-    *,
-    runtime: str | None = None,
-    base_url: str | None = None,
-    socket_name: str | None = None,
-    socket_path: str | None = None,
-    tmux_bin: str | None = None,
-    tmux_timeout: float | None = None,
-    engine_timeout: float | None = None,
-) -> Runner:
+def _swarm() -> type[SwarmRunner]:
     from kstlib.ops.swarm import SwarmRunner
 
-    if engine_timeout is None:
-        return SwarmRunner(base_url=base_url)
-    return SwarmRunner(base_url=base_url, timeout=engine_timeout)
+    return SwarmRunner
 
 
 #: The builder of each backend: adding a backend is one :func:`register` call.
 BUILDERS: dict[BackendType, Builder] = {
-    BackendType.TMUX: _tmux,
-    BackendType.CONTAINER: _container,
-    BackendType.SWARM: _swarm,
+    BackendType.TMUX: ClassBuilder(
+        _tmux,
+        {
+            "socket_name": "socket_name",
+            "socket_path": "socket_path",
+            "tmux_bin": "tmux_bin",
+            "timeout": "tmux_timeout",
+        },
+    ),
+    BackendType.CONTAINER: ClassBuilder(
+        _container, {"runtime": "runtime", "base_url": "base_url", "timeout": "engine_timeout"}
+    ),
+    BackendType.SWARM: ClassBuilder(
+        _swarm, {"base_url": "base_url", "timeout": "engine_timeout", "node_urls": "node_urls"}
+    ),
 }
 
 
@@ -150,54 +189,37 @@ def register(backend: BackendType, builder: Builder) -> Callable[[], None]:
     return undo
 
 
-def make_runner(
-    backend: BackendType,
-    *,
-    runtime: str | None = None,
-    base_url: str | None = None,
-    socket_name: str | None = None,
-    socket_path: str | None = None,
-    tmux_bin: str | None = None,
-    tmux_timeout: float | None = None,
-    engine_timeout: float | None = None,
-) -> Runner:
+def make_runner(backend: BackendType, /, **options: Unpack[RunnerOptions]) -> Runner:
     """The runner of one place: a tmux server, a container engine or a swarm manager.
+
+    Built by the builder registered for ``backend`` (:data:`BUILDERS`).
 
     Example:
         >>> make_runner(BackendType.TMUX)
         TmuxRunner(socket='default')
     """
-    return BUILDERS[backend](
-        backend,
-        runtime=runtime,
-        base_url=base_url,
-        socket_name=socket_name,
-        socket_path=socket_path,
-        tmux_bin=tmux_bin,
-        tmux_timeout=tmux_timeout,
-        engine_timeout=engine_timeout,
-    )
+    return BUILDERS[backend](backend, **options)
 
 
 def runner_of(
     config: SessionConfig,
     factory: RunnerFactory | None = None,
-    *,
-    tmux_bin: str | None = None,
-    engine_timeout: float | None = None,
+    **options: Unpack[RunnerOptions],
 ) -> Runner:
     """The runner that serves a session configuration (where it says it runs).
+
+    ``options`` add what the configuration does not say (``tmux_bin``,
+    ``engine_timeout``, ``node_urls``).
 
     Example:
         >>> runner_of(SessionConfig(name="a", socket_name="kstlib-doc"))
         TmuxRunner(socket='kstlib-doc')
     """
-    return (factory or make_runner)(
-        config.backend,
-        runtime=config.runtime,
-        base_url=config.base_url,
-        socket_name=config.socket_name,
-        socket_path=config.socket_path,
-        tmux_bin=tmux_bin,
-        engine_timeout=engine_timeout,
-    )
+    where: RunnerOptions = {
+        "runtime": config.runtime,
+        "base_url": config.base_url,
+        "socket_name": config.socket_name,
+        "socket_path": config.socket_path,
+        **options,
+    }
+    return (factory or make_runner)(config.backend, **where)

@@ -15,14 +15,22 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kstlib.ops import validators
 from kstlib.ops.exceptions import SessionConfigError
+from kstlib.ops.models import BackendType
 
-__all__ = ["ENGINE_BACKENDS", "ENGINE_KEYS", "EngineConfig", "EngineProblem", "engine_from"]
+__all__ = [
+    "ENGINE_BACKENDS",
+    "ENGINE_KEYS",
+    "EngineConfig",
+    "EngineProblem",
+    "engine_from",
+    "swarm_nodes",
+]
 
 ENGINE_KEYS = (
     "backend",
@@ -33,13 +41,12 @@ ENGINE_KEYS = (
     "known_hosts",
     "verify_host_key",
     "timeout",
+    "nodes",
 )
 #: What a named engine runs on: a tmux server, a container engine, a Docker Swarm.
-ENGINE_BACKENDS = ("tmux", "container", "swarm")
+ENGINE_BACKENDS = tuple(b.value for b in BackendType)
 #: Engine keys that only an ssh:// base_url uses.
 SSH_ENGINE_KEYS = ("identity", "known_hosts", "verify_host_key")
-#: Backend spellings that imply a container runtime.
-RUNTIME_BACKENDS = ("docker", "podman")
 
 
 class EngineProblem(ValueError):
@@ -76,7 +83,9 @@ class EngineConfig:
     ``known_hosts`` file to check the host against, or turn that check off
     (``verify_host_key=False``, not recommended); :attr:`endpoint` carries them
     to the engine layer (:mod:`kstlib.ops.engines.ssh`). ``timeout``: seconds
-    each call to this engine may take (``None``: the caller's).
+    each call to this engine may take (``None``: the caller's). ``nodes`` (swarm
+    only): the Docker APIs of the swarm's other nodes, so that a stop returns
+    once none of them keeps a container of the service (:func:`swarm_nodes`).
 
     Example:
         >>> e = EngineConfig(name="edge", base_url="ssh://ci@edge", runtime="docker",
@@ -96,6 +105,7 @@ class EngineConfig:
     known_hosts: str | None = None
     verify_host_key: bool = True
     timeout: float | None = None
+    nodes: tuple[str, ...] = ()
 
     @property
     def endpoint(self) -> str | None:
@@ -157,16 +167,11 @@ def engine_from(key: str, body: Mapping[Any, Any]) -> EngineConfig:
     backend = "container"
     implied: str | None = None
     if body.get("backend") is not None:
-        value = body["backend"]
-        if isinstance(value, str) and value.lower() in (*ENGINE_BACKENDS, *RUNTIME_BACKENDS):
-            backend = value.lower()
-            if backend in RUNTIME_BACKENDS:
-                backend, implied = "container", backend
-        else:
-            choices = ", ".join((*ENGINE_BACKENDS, *RUNTIME_BACKENDS))
-            raise bad(
-                "backend", f"{validators.shown(value)} is not a backend (choose from {choices})"
-            )
+        try:  # the one parser of backend spellings (docker/podman: a container there)
+            kind, implied = BackendType.parse(body["backend"])
+        except SessionConfigError as err:
+            raise bad("backend", err.problem) from None
+        backend = kind.value
     try:
         base_url = validators.validate_base_url(body.get("base_url"))
         runtime = _runtime(body.get("runtime"))
@@ -220,6 +225,7 @@ def engine_from(key: str, body: Mapping[Any, Any]) -> EngineConfig:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
             raise bad("timeout", f"{validators.shown(value)} is not a number of seconds (0-3600]")
         timeout = float(value)
+    nodes = _nodes(body.get("nodes"), backend)
     return EngineConfig(
         name=key,
         base_url=base_url,
@@ -230,4 +236,50 @@ def engine_from(key: str, body: Mapping[Any, Any]) -> EngineConfig:
         known_hosts=paths["known_hosts"],
         verify_host_key=verify,
         timeout=timeout,
+        nodes=nodes,
     )
+
+
+def _nodes(value: object, backend: str) -> tuple[str, ...]:
+    """The ``nodes`` of a swarm engine: a list of engine URLs (``None``: none)."""
+    if value is None:
+        return ()
+    if backend != "swarm":
+        raise EngineProblem("nodes", f"lists a swarm's nodes; this engine's backend is {backend}")
+    if not isinstance(value, list):
+        raise EngineProblem("nodes", f"expected a list of engine URLs, got {_type_name(value)}")
+    urls: list[str] = []
+    for url in value:
+        try:
+            checked = validators.validate_base_url(url)
+        except SessionConfigError as err:
+            raise EngineProblem("nodes", err.problem) from None
+        if checked is None:
+            raise EngineProblem("nodes", "expected engine URLs, got null")
+        urls.append(checked)
+    return tuple(urls)
+
+
+def swarm_nodes(
+    engines: Mapping[str, EngineConfig],
+    manager: str | None,
+    untrusted: Collection[str] = (),
+) -> tuple[str, ...]:
+    """The ``nodes`` the swarm engines of ``engines`` whose manager is ``manager`` list.
+
+    ``manager`` ``None`` is the manager a swarm command reaches by default
+    (``DOCKER_HOST``, else Docker's socket). A URL in ``untrusted`` (named only
+    by a project-local file the user does not trust) is left out.
+
+    Example:
+        >>> lab = EngineConfig("lab", "tcp://m:2375", backend="swarm", nodes=("tcp://w:2375",))
+        >>> swarm_nodes({"lab": lab}, "tcp://m:2375"), swarm_nodes({"lab": lab}, "tcp://x:2375")
+        (('tcp://w:2375',), ())
+    """
+    if manager is None:
+        manager = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    found: list[str] = []
+    for engine in engines.values():
+        if engine.backend == "swarm" and manager in (engine.base_url, engine.endpoint):
+            found += [url for url in engine.nodes if url not in found and url not in untrusted]
+    return tuple(found)

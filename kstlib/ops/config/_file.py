@@ -487,15 +487,4 @@ def parse_config(
             if invalid is None:
                 raise
             invalid[str(name)] = err
-    return OpsConfig(
-        path=path,
-        default_backend=default_backend,
-        container_runtime=container_runtime,
-        tmux_socket=tmux_socket,
-        tmux_binary=tmux_binary,
-        engines=engines,
-        sessions=sessions,
-        pull=pull,
-        insecure_registries=insecure_registries,
-        trusted_projects=trusted_projects,
-    )
+    return replace(defaults, sessions=sessions)

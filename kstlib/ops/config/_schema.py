@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from kstlib.ops import validators
-from kstlib.ops.config._engines import ENGINE_KEYS, EngineConfig, EngineProblem, engine_from
+from kstlib.ops.config._engines import (
+    ENGINE_KEYS,
+    EngineConfig,
+    EngineProblem,
+    engine_from,
+    swarm_nodes,
+)
 from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.models import BackendType, SessionConfig
 
@@ -74,8 +80,6 @@ SESSION_KEYS = (
     "secret_refs",
     "with_registry_auth",
 )
-#: Backend spellings accepted where a backend is named: docker/podman imply a runtime.
-RUNTIME_BACKENDS = ("docker", "podman")
 
 
 def _xdg_config_home() -> Path:
@@ -149,6 +153,15 @@ class OpsConfig:
             True
         """
         return url is not None and url in self.untrusted_urls
+
+    def swarm_nodes(self, manager: str | None) -> tuple[str, ...]:
+        """The ``nodes`` its swarm engines list for the manager at ``manager`` (``None``: default).
+
+        Example:
+            >>> OpsConfig().swarm_nodes("tcp://manager:2375")
+            ()
+        """
+        return swarm_nodes(self.engines, manager, self.untrusted_urls)
 
     def is_defined(self, name: str) -> bool:
         """Whether session ``name`` is defined in the file.

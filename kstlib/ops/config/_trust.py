@@ -119,8 +119,8 @@ def trusts(trusted_projects: tuple[str, ...], found: Path) -> bool:
 
 
 def _urls(config: OpsConfig) -> set[str]:
-    """Every engine URL a config names (engines, with and without their ssh query; sessions)."""
-    urls = {u for e in config.engines.values() for u in (e.base_url, e.endpoint) if u}
+    """Every engine URL a config names (engines with and without ssh query, swarm nodes; sessions)."""
+    urls = {u for e in config.engines.values() for u in (e.base_url, e.endpoint, *e.nodes) if u}
     urls.update(s.base_url for s in config.sessions.values() if s.base_url)
     return urls
 

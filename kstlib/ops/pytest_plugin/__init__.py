@@ -55,7 +55,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -350,48 +350,36 @@ def ops_session(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
     yield from _factory(request)
 
 
-@pytest.fixture(scope="class")
-def ops_session_class(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
-    """:func:`ops_session` for a class-scoped fixture: stopped after the class's tests.
+#: When the sessions of a wider-scoped factory are stopped.
+_STOPPED = {
+    "class": "after the class's tests",
+    "module": "after the module's tests",
+    "session": "at the end of the run",
+}
+
+
+def _scoped(scope: Literal["class", "module", "session"]) -> Any:
+    """:func:`ops_session` as a fixture of ``scope``, named ``ops_session_<scope>``."""
+
+    def fixture(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
+        yield from _factory(request)
+
+    fixture.__name__ = fixture.__qualname__ = f"ops_session_{scope}"
+    fixture.__doc__ = f""":func:`ops_session` for a {scope}-scoped fixture: stopped {_STOPPED[scope]}.
 
     Example:
         .. code-block:: python
 
-            @pytest.fixture(scope="class")
-            def queue(ops_session_class):
-                return ops_session_class("echo up; sleep 600")
+            @pytest.fixture(scope="{scope}")
+            def queue(ops_session_{scope}):
+                return ops_session_{scope}("echo up; sleep 600")
     """
-    yield from _factory(request)
+    return pytest.fixture(scope=scope)(fixture)
 
 
-@pytest.fixture(scope="module")
-def ops_session_module(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
-    """:func:`ops_session` for a module-scoped fixture: stopped after the module's tests.
-
-    Example:
-        .. code-block:: python
-
-            @pytest.fixture(scope="module")
-            def redis(ops_session_module):
-                db = ops_session_module(["redis-server"], backend="docker", image="redis:7")
-                db.wait_for_log("Ready to accept connections", timeout=30)
-                return db
-    """
-    yield from _factory(request)
-
-
-@pytest.fixture(scope="session")
-def ops_session_session(request: pytest.FixtureRequest) -> Iterator[OpsSessionFactory]:
-    """:func:`ops_session` for a session-scoped fixture: stopped at the end of the run.
-
-    Example:
-        .. code-block:: python
-
-            @pytest.fixture(scope="session")
-            def database(ops_session_session):
-                return ops_session_session("echo up; sleep 600", name="shared-db")
-    """
-    yield from _factory(request)
+ops_session_class = _scoped("class")
+ops_session_module = _scoped("module")
+ops_session_session = _scoped("session")
 
 
 def _tc_name(container: Any) -> str:

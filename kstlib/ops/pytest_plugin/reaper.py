@@ -21,6 +21,7 @@ from typing import Any
 from kstlib.ops.exceptions import OpsError, SessionNotFoundError
 from kstlib.ops.models import BackendType, SessionStatus
 from kstlib.ops.pytest_plugin.owner import claim, forget_record, read_records, records_dir
+from kstlib.ops.runners import make_runner
 
 __all__ = [
     "OWNER_LABEL",
@@ -72,9 +73,8 @@ def mark_tmux(runner: Any, name: str, option: str, value: str) -> None:
 
 
 def _reap_tmux(record: dict[str, Any], name: str, token: str) -> str:
-    from kstlib.ops.tmux import TmuxRunner
-
-    tmux = TmuxRunner(
+    tmux = make_runner(
+        BackendType.TMUX,
         socket_name=record.get("socket_name"),
         socket_path=record.get("socket_path"),
         tmux_bin=record.get("tmux_bin"),
@@ -89,13 +89,14 @@ def _reap_tmux(record: dict[str, Any], name: str, token: str) -> str:
 
 
 def _reap_container(record: dict[str, Any], name: str, token: str) -> str:
-    from kstlib.ops.container import ContainerRunner
-
     runtime = record.get("runtime")
     outcome = "done"
     # runtime None: the engine was picked at start; look on both
     for engine_name in [runtime] if runtime else ["podman", "docker"]:
-        runner = ContainerRunner(runtime=engine_name, base_url=record.get("base_url"))
+        # the owner mark is a label: read through the runner's engine adapter
+        runner: Any = make_runner(
+            BackendType.CONTAINER, runtime=engine_name, base_url=record.get("base_url")
+        )
         try:
             info = runner.engine.inspect(name)
         except SessionNotFoundError:
@@ -111,10 +112,9 @@ def _reap_container(record: dict[str, Any], name: str, token: str) -> str:
 
 def _reap_service(name: str, token: str, base_url: Any) -> str:
     """Remove swarm service ``name`` if it is kstlib's and carries ``token`` as its owner."""
-    from kstlib.ops.swarm import SwarmRunner
     from kstlib.ops.swarm.runner import is_managed
 
-    runner = SwarmRunner(base_url=base_url)
+    runner: Any = make_runner(BackendType.SWARM, base_url=base_url)
     service = runner.engine.find(name)
     labels = (service.get("Spec") or {}).get("Labels") or {}
     if not is_managed(service) or labels.get(OWNER_LABEL) != token:
@@ -135,8 +135,6 @@ def reap_testcontainers(record: dict[str, Any]) -> tuple[str, list[str]]:
         >>> reap_testcontainers({"session_id": "", "engines": []})
         ('done', [])
     """
-    from kstlib.ops.container import ContainerRunner
-
     session_id = str(record.get("session_id") or "")
     engines = record.get("engines")
     if not session_id or not isinstance(engines, list):
@@ -148,7 +146,7 @@ def reap_testcontainers(record: dict[str, Any]) -> tuple[str, list[str]]:
         url = str(pair[1] or "")
         if url.startswith("unix://") and not os.path.exists(url[len("unix://") :]):
             continue  # no socket, no engine: nothing of the run can be there
-        runner = ContainerRunner(runtime=pair[0], base_url=pair[1])
+        runner: Any = make_runner(BackendType.CONTAINER, runtime=pair[0], base_url=pair[1])
         try:
             mine = [
                 info

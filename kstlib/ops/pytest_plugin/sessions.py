@@ -44,7 +44,8 @@ from kstlib.ops.statedir import create_private
 
 __all__ = ["BACKENDS", "REUSE_LABEL", "REUSE_OPTION", "SessionFactory", "unknown_backend"]
 
-BACKENDS = ("tmux", "container", "docker", "podman", "swarm")
+#: The spellings ``backend=`` and ``@pytest.mark.ops_backend`` take (the one parser's).
+BACKENDS = BackendType.spellings()
 #: The backends whose sessions carry labels (containers and swarm services).
 LABELLED = (BackendType.CONTAINER, BackendType.SWARM)
 #: Label holding a reused session's configuration hash (containers, services).

@@ -56,9 +56,9 @@ def _tc_host() -> str | None:
     config = sys.modules.get("testcontainers.core.config")
     if config is None:
         return None
-    try:  # best effort: a third party's settings reader
+    try:  # a dict look-up in the settings testcontainers read when it was imported
         host = config.testcontainers_config.tc_properties_get_tc_host()
-    except Exception:
+    except AttributeError:  # a testcontainers version without this setting
         return None
     return host if isinstance(host, str) and host else None
 
