@@ -151,6 +151,7 @@ def watch_sessions(
 
     view = LiveSessions(rows, open_streams(_places(ctx), on_skip=skipped))
     tty = out.isatty()
+    interrupted = False
     previous_term = None
     if sys.platform != "win32" and _main_thread():
         previous_term = signal.signal(signal.SIGTERM, _on_term)
@@ -162,11 +163,12 @@ def watch_sessions(
             _lines(view, out, bool(ctx.option("json")))
         return 0  # the streams ended (every engine went away for good)
     except KeyboardInterrupt:
+        interrupted = True
         return _INTERRUPTED
     finally:
         view.close()
-        if tty:
-            out.write(SHOW_CURSOR)
+        if tty:  # the cursor back, and the prompt on a line of its own after the ^C echo
+            out.write(SHOW_CURSOR + ("\n" if interrupted else ""))
             out.flush()
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
@@ -191,7 +193,8 @@ def _redraw(view: Any, out: TextIO) -> None:
     drawn = 0
     for update in view.updates():
         when = _clock(update.time)
-        head = f"kstlib ops list --watch  {when} UTC  {len(update.table)} sessions  (Ctrl-C ends)"
+        count = f"{len(update.table)} session" + ("" if len(update.table) == 1 else "s")
+        head = f"kstlib ops list --watch  {when} UTC  {count}  (Ctrl-C ends)"
         lines = [head, *_table_lines(update.table)]
         if update.events:
             lines += [f"{when} {output.printable(c.line())}" for c in update.changes[-3:]]

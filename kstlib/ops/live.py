@@ -243,9 +243,10 @@ class LiveSessions:
             running -= ended
             if not batch:
                 continue
-            rows = self._apply(batch)
-            if rows is not None:
-                yield self._commit(rows, tuple(batch))
+            for rows, told in self._segments(batch):
+                update = self._commit(rows, told)
+                if update.changes:
+                    yield update
         self._closed.set()
         with self._changed:
             self._changed.notify_all()
@@ -266,21 +267,33 @@ class LiveSessions:
                 batch.append(event)
             timeout = _SETTLE_S
 
-    def _apply(self, batch: Sequence[SessionEvent]) -> dict[Any, SessionStatus] | None:
-        """The rows after ``batch``: changed in place where an event says it all, else listed."""
+    def _segments(
+        self, batch: Sequence[SessionEvent]
+    ) -> Iterator[tuple[dict[Any, SessionStatus], tuple[SessionEvent, ...]]]:
+        """The rows after ``batch``, and after each part of it that ends with a listing.
+
+        An event that says it all (an exit, a restart) changes its row in place;
+        a session not seen yet, a removal, a ``resync`` or a ``lost`` marker
+        makes the view list again. What the events before a listing said is
+        its own step, so an exit just before a removal is still a change seen.
+        """
         with self._lock:
             rows = dict(self._rows)
+        told: list[SessionEvent] = []
         for event in batch:
             if event.snapshot:
                 continue  # the state when a stream (re)listed: the table's own listing holds it
-            if event.kind in _RELIST:
-                return self._listing()
-            keys = _matching(rows, event)
+            keys = [] if event.kind in _RELIST else _matching(rows, event)
             if not keys:
-                return self._listing()  # a session not seen yet: its row needs a listing
+                if told:
+                    yield rows, tuple(told)
+                rows, told = self._listing(), [event]
+                continue
+            told.append(event)
             for key in keys:
                 rows[key] = _applied(rows[key], event)
-        return rows
+        if told:
+            yield rows, tuple(told)
 
     def _commit(
         self, rows: dict[Any, SessionStatus], batch: tuple[SessionEvent, ...]
@@ -326,6 +339,9 @@ class LiveSessions:
         self.close()
 
     # -- the notebook's face -------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"<LiveSessions: {len(self._rows)} sessions, {self._caption()}>"
 
     def _caption(self) -> str:
         when = self.updated.strftime("%H:%M:%S") if self.updated else "not yet"
