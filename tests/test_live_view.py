@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
-from kstlib.cli.watch import _fit, frame
+from kstlib.cli.watch import fit, frame, print_changes, redraw
 from kstlib.ops.events import SessionEvent
 from kstlib.ops.live import LiveSessions, RowChange
 from kstlib.ops.models import BackendType, SessionState, SessionStatus
@@ -119,7 +119,11 @@ def test_close_from_another_thread_ends_the_updates() -> None:
 def test_a_row_change_as_json() -> None:
     change = RowChange(row("a"), row("a", SessionState.EXITED, exit_code=1))
     data = change.to_dict()
-    assert (data["name"], data["before"]["state"], data["after"]["exit_code"]) == ("a", "running", 1)
+    assert (data["name"], data["before"]["state"], data["after"]["exit_code"]) == (
+        "a",
+        "running",
+        1,
+    )
 
 
 def test_the_notebook_face_renders_the_table_and_what_changed() -> None:
@@ -149,6 +153,39 @@ def test_a_frame_goes_up_over_the_last_one_and_erases_what_it_leaves() -> None:
 
 
 def test_a_frame_fits_the_terminal_so_the_cursor_count_stays_true() -> None:
-    fitted = _fit(["x" * 50, *["row"] * 30], columns=20, rows=10)
+    fitted = fit(["x" * 50, *["row"] * 30], columns=20, rows=10)
     assert len(fitted) == 9 and all(len(line) <= 19 for line in fitted)
-    assert fitted[0].endswith("...") and fitted[-1].startswith("... 23 more")
+    assert fitted[0].endswith("...") and fitted[-1] == "... 23 more lines"
+
+
+def test_the_pipe_face_prints_the_table_once_then_a_line_per_change() -> None:
+    feed = [ev("a", "exited", exit_code=3)]
+    out = io.StringIO()
+    print_changes(LiveSessions(Lister([row("a")]), [iter(feed)]), out, as_json=False)
+    text = out.getvalue().splitlines()
+    assert text[0].startswith("NAME") and text[1].startswith("a ")
+    assert text[2].endswith(" a container/docker: running -> exited (3)") and len(text) == 3
+
+
+def test_the_pipe_face_in_json_is_one_object_per_change() -> None:
+    import json
+
+    feed = [ev("a", "exited", exit_code=3)]
+    out = io.StringIO()
+    print_changes(LiveSessions(Lister([row("a")]), [iter(feed)]), out, as_json=True)
+    objects = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [
+        (o["name"], o["before"] and o["before"]["state"], o["after"]["state"]) for o in objects
+    ] == [
+        ("a", None, "running"),
+        ("a", "running", "exited"),
+    ]
+
+
+def test_the_terminal_face_writes_frames_over_one_another() -> None:
+    out = io.StringIO()
+    redraw(LiveSessions(Lister([row("a")]), [iter([ev("a", "exited", exit_code=3)])]), out)
+    first, second = out.getvalue().split("\x1b[J", 1)
+    assert first.count("\n") == 3  # the heading, the table's heading, the row
+    assert second.startswith("\r\x1b[3A") and "exited (3)" in second
+    assert "\x1b[2J" not in out.getvalue()

@@ -27,12 +27,15 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import FrameType
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from kstlib.cli import output
 from kstlib.ops.models import BackendType, SessionStatus
 
-__all__ = ["frame", "watch_sessions"]
+if TYPE_CHECKING:
+    from kstlib.ops.live import LiveSessions
+
+__all__ = ["fit", "frame", "print_changes", "redraw", "watch_sessions"]
 
 #: ``kstlib.cli.EXIT_INTERRUPTED`` (Ctrl-C) and the exit code of a TERM.
 _INTERRUPTED = 130
@@ -69,11 +72,16 @@ def frame(lines: Sequence[str], previous: int) -> str:
     return up + "".join(f"\r{line}{_ERASE_LINE}\n" for line in lines) + _ERASE_BELOW
 
 
-def _fit(lines: list[str], columns: int, rows: int) -> list[str]:
-    """``lines`` cut to the terminal: no line wraps (the cursor-up count stays true), no scroll."""
+def fit(lines: list[str], columns: int, rows: int) -> list[str]:
+    """``lines`` cut to the terminal: no line wraps (the cursor-up count stays true), no scroll.
+
+    Example:
+        >>> fit(["a" * 30, "b", "c", "d"], columns=12, rows=4)
+        ['aaaaaaaa...', 'b', '... 2 mo...']
+    """
     if rows > 1 and len(lines) > rows - 1:
         hidden = len(lines) - (rows - 2)
-        lines = [*lines[: rows - 2], f"... {hidden} more lines (a taller terminal shows them)"]
+        lines = [*lines[: rows - 2], f"... {hidden} more lines"]
     width = max(columns - 1, 10)
     return [line if len(line) <= width else line[: width - 3] + "..." for line in lines]
 
@@ -158,9 +166,9 @@ def watch_sessions(
     try:
         if tty:
             out.write(HIDE_CURSOR)
-            _redraw(view, out)
+            redraw(view, out)
         else:
-            _lines(view, out, bool(ctx.option("json")))
+            print_changes(view, out, bool(ctx.option("json")))
         return 0  # the streams ended (every engine went away for good)
     except KeyboardInterrupt:
         interrupted = True
@@ -188,8 +196,16 @@ def _size(out: TextIO) -> tuple[int, int]:
     return size.columns, size.lines
 
 
-def _redraw(view: Any, out: TextIO) -> None:
-    """The terminal's face: one frame per update, drawn over the previous one."""
+def redraw(view: LiveSessions, out: TextIO) -> None:
+    """The terminal's face: one frame per update of ``view``, drawn over the previous one.
+
+    Example:
+        >>> import io
+        >>> from kstlib.ops.live import LiveSessions
+        >>> out = io.StringIO(); redraw(LiveSessions(lambda: [], []), out)
+        >>> out.getvalue().endswith("No sessions.\\x1b[K\\n\\x1b[J")
+        True
+    """
     drawn = 0
     for update in view.updates():
         when = _clock(update.time)
@@ -198,14 +214,20 @@ def _redraw(view: Any, out: TextIO) -> None:
         lines = [head, *_table_lines(update.table)]
         if update.events:
             lines += [f"{when} {output.printable(c.line())}" for c in update.changes[-3:]]
-        lines = _fit(lines, *_size(out))
+        lines = fit(lines, *_size(out))
         out.write(frame(lines, drawn))
         out.flush()
         drawn = len(lines)
 
 
-def _lines(view: Any, out: TextIO, as_json: bool) -> None:
-    """The pipe's face: the first table, then one line per change."""
+def print_changes(view: LiveSessions, out: TextIO, as_json: bool) -> None:
+    """The pipe's face: the first table, then one line per change (JSON objects: ``as_json``).
+
+    Example:
+        >>> from kstlib.ops.live import LiveSessions
+        >>> print_changes(LiveSessions(lambda: [], []), sys.stdout, False)
+        No sessions.
+    """
     for update in view.updates():
         if as_json:
             for change in update.changes:
