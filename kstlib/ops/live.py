@@ -184,6 +184,7 @@ class LiveSessions:
         self._pumps: list[threading.Thread] = []
         self.changes: tuple[RowChange, ...] = ()
         self.updated: datetime | None = None
+        self._started = False
         self._told = False  # whether the last update came from events (not the first listing)
 
     # -- the core ------------------------------------------------------------------------
@@ -224,12 +225,17 @@ class LiveSessions:
     def updates(self) -> Iterator[LiveUpdate]:
         """The first table, then one update per change, until :meth:`close` or the streams end.
 
+        A view is read once (its streams feed one reader).
+
         Example:
             >>> from kstlib.ops.models import BackendType, SessionState, SessionStatus
             >>> row = SessionStatus("a", SessionState.RUNNING, BackendType.TMUX)
             >>> [len(u.changes) for u in LiveSessions(lambda: [row], []).updates()]
             [1]
         """
+        if self._started:
+            raise RuntimeError("a LiveSessions' updates are read once: make a new view")
+        self._started = True
         self._pumps = [
             threading.Thread(target=self._pump, args=(s,), name="kstlib-live", daemon=True)
             for s in self._streams
