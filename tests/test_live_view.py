@@ -189,3 +189,34 @@ def test_the_terminal_face_writes_frames_over_one_another() -> None:
     assert first.count("\n") == 3  # the heading, the table's heading, the row
     assert second.startswith("\r\x1b[3A") and "exited (3)" in second
     assert "\x1b[2J" not in out.getvalue()
+
+
+def test_an_engine_that_never_stops_talking_still_gets_its_updates() -> None:
+    import itertools
+    import threading
+
+    class Chatty:
+        """Events 10 ms apart, for ever: never a pause for a batch to settle."""
+
+        def __init__(self) -> None:
+            self.closed = threading.Event()
+            self.codes = itertools.count(1)
+
+        def __iter__(self) -> Chatty:
+            return self
+
+        def __next__(self) -> SessionEvent:
+            if self.closed.wait(0.01):
+                raise StopIteration
+            return ev("a", "exited", exit_code=next(self.codes))  # each batch changes the row
+
+        def close(self) -> None:
+            self.closed.set()
+
+    view = LiveSessions(Lister([row("a")]), [Chatty()])
+    updates = view.updates()
+    next(updates)
+    try:
+        assert next(updates).changes  # a batch ends although the events go on
+    finally:
+        view.close()

@@ -37,6 +37,7 @@ import contextlib
 import contextvars
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -52,6 +53,9 @@ __all__ = ["LiveSessions", "LiveUpdate", "RowChange", "live_sessions", "open_str
 _POLL_S = 0.1
 #: Events that arrive within this many seconds of one another make one update.
 _SETTLE_S = 0.05
+#: ...and one update waits at most this long for events that keep coming.
+_SETTLE_MAX_S = 0.5
+_QUEUE_SIZE = 256
 _RELIST = frozenset({"removed", "resync", "lost"})
 
 
@@ -176,7 +180,7 @@ class LiveSessions:
     ) -> None:
         self._list_rows = list_rows
         self._streams = list(streams)
-        self._queue: queue.Queue[SessionEvent | None] = queue.Queue()
+        self._queue: queue.Queue[SessionEvent | None] = queue.Queue(_QUEUE_SIZE)
         self._closed = threading.Event()
         self._rows: dict[Any, SessionStatus] = {}
         self._lock = threading.Lock()
@@ -213,11 +217,24 @@ class LiveSessions:
     def _pump(self, stream: Iterator[SessionEvent]) -> None:
         try:
             for event in stream:
-                self._queue.put(event)
+                self._put(event)
                 if self._closed.is_set():
                     break
         finally:
-            self._queue.put(None)  # this stream is done
+            self._put(None)  # this stream is done
+
+    def _put(self, item: SessionEvent | None) -> None:
+        """Queue ``item``; a full queue (a reader that stopped) holds the stream back.
+
+        The stream's own bounded queue then counts what it drops, and its
+        ``lost`` event makes the view list again when the reader comes back.
+        """
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
 
     def _listing(self) -> dict[Any, SessionStatus]:
         return {row_key(row): row for row in self._list_rows()}
@@ -258,20 +275,28 @@ class LiveSessions:
             self._changed.notify_all()
 
     def _batch(self) -> tuple[list[SessionEvent], int]:
-        """The events waiting: the first blocks (a tenth of a second at most), then they settle."""
+        """The events waiting: the first blocks (a tenth of a second at most), then they settle.
+
+        Events a twentieth of a second apart make one batch, for half a second
+        at most: an engine that never stops talking still gets its updates.
+        """
         batch: list[SessionEvent] = []
         ended = 0
         timeout = _POLL_S
-        while True:
+        deadline: float | None = None
+        while deadline is None or time.monotonic() < deadline:
             try:
                 event = self._queue.get(timeout=timeout)
             except queue.Empty:
-                return batch, ended
+                break
             if event is None:
                 ended += 1
             else:
                 batch.append(event)
+            if deadline is None:
+                deadline = time.monotonic() + _SETTLE_MAX_S
             timeout = _SETTLE_S
+        return batch, ended
 
     def _segments(
         self, batch: Sequence[SessionEvent]
