@@ -100,7 +100,7 @@ def _doc(sync: Callable[..., Any], how: str) -> str:
     first, _, rest = text.partition("\n\n")
     role = "meth" if "." in sync.__qualname__ else "func"
     line = (
-        f"Awaitable form of :{role}:`~kstlib.ops.{sync.__qualname__}` ({how}); "
+        f"Awaitable form of :{role}:`{sync.__qualname__} <kstlib.ops.{sync.__qualname__}>` ({how}); "
         "its examples below are the synchronous calls."
     )
     return f"{first}\n\n{line}\n\n{rest}".rstrip() + "\n"
