@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.aio.functions import events, list_sessions, pull_image
 from kstlib.ops.aio.pool import off_loop
-from kstlib.ops.aio.twins import Delegated, LookUp, called, pumped, streamed
+from kstlib.ops.aio.twins import Delegated, LookUp, awaited, streamed
 from kstlib.ops.exceptions import OpsError, SessionNotFoundError, SessionTimeoutError
 from kstlib.ops.manager import SessionManager
 
@@ -125,16 +125,16 @@ class AsyncSessionManager:
 
     find = LookUp(SessionManager.find, "search")
     from_config = LookUp(SessionManager.from_config, "config")
-    stop = called(SessionManager.stop)
-    status = called(SessionManager.status)
-    logs = called(SessionManager.logs)
-    exec = called(SessionManager.exec)
-    send_keys = called(SessionManager.send_keys)
-    restart = called(SessionManager.restart)
-    exists = called(SessionManager.exists)
-    is_running = called(SessionManager.is_running)
-    attach = called(SessionManager.attach)
-    scale = called(SessionManager.scale)
+    stop = awaited(SessionManager.stop)
+    status = awaited(SessionManager.status)
+    logs = awaited(SessionManager.logs)
+    exec = awaited(SessionManager.exec)
+    send_keys = awaited(SessionManager.send_keys)
+    restart = awaited(SessionManager.restart)
+    exists = awaited(SessionManager.exists)
+    is_running = awaited(SessionManager.is_running)
+    attach = awaited(SessionManager.attach)
+    scale = awaited(SessionManager.scale)
 
     async def start(self, command: Command | None = None, **overrides: Any) -> SessionStatus:
         """Start the session (:meth:`SessionManager.start`).
@@ -199,10 +199,10 @@ class AsyncSessionManager:
 
     follow_logs = streamed(SessionManager.follow_logs)
     events = streamed(SessionManager.events, close=True)
-    wait_for_log = pumped(SessionManager.wait_for_log)
-    wait_for_port = pumped(SessionManager.wait_for_port)
-    wait_for_http = pumped(SessionManager.wait_for_http)
-    wait_until_running = pumped(SessionManager.wait_until_running)
+    wait_for_log = awaited(SessionManager.wait_for_log, "pumped")
+    wait_for_port = awaited(SessionManager.wait_for_port, "pumped")
+    wait_for_http = awaited(SessionManager.wait_for_http, "pumped")
+    wait_until_running = awaited(SessionManager.wait_until_running, "pumped")
 
     async def wait(self, timeout: float | None = None) -> int:
         """Wait until the process exits (after any restarts); its exit code.

@@ -8,10 +8,10 @@ synchronous callable it runs, and takes that callable's signature
 read) and docstring, under one line that says how it is run. There are
 three ways to run one:
 
-* :func:`called`: a single call, in the bounded pool of the manager's
-  engine (:func:`~kstlib.ops.aio.pool.off_loop`);
-* :func:`pumped`: a wait, in a thread of its own with a cancel token
-  (:func:`~kstlib.ops.aio.pool.call_in_pump`), so a cancel ends it at once;
+* :func:`awaited` (``"called"``): a single call, in the bounded pool of the
+  manager's engine (:func:`~kstlib.ops.aio.pool.off_loop`);
+* :func:`awaited` (``"pumped"``): a wait, in a thread of its own with a cancel
+  token (:func:`~kstlib.ops.aio.pool.call_in_pump`), so a cancel ends it at once;
 * :func:`streamed`: an iterator, in a thread of its own (:class:`Pump`),
   as an async iterator.
 
@@ -50,9 +50,8 @@ __all__ = [
     "Delegated",
     "Face",
     "LookUp",
-    "called",
+    "awaited",
     "offloaded",
-    "pumped",
     "streamed",
     "streamed_function",
 ]
@@ -138,9 +137,19 @@ async def _in_pump(face: Face, call: Callable[[], T]) -> T:
 _RUN = {"called": _in_pool, "pumped": _in_pump}
 
 
-def _coroutine(
-    method: Callable[Concatenate[SessionManager, P], T], how: str
+def awaited(
+    method: Callable[Concatenate[SessionManager, P], T], how: str = "called"
 ) -> Callable[Concatenate[Face, P], Coroutine[Any, Any, T]]:
+    """The coroutine twin of ``method``, run as ``how`` says.
+
+    ``"called"``: one call off the loop, in the engine's pool; ``"pumped"`` (a
+    wait): in a thread of its own that a cancel ends at once.
+
+    Example:
+        >>> from kstlib.ops import SessionManager
+        >>> awaited(SessionManager.status).__qualname__
+        'AsyncSessionManager.status'
+    """
     name, run = method.__name__, _RUN[how]
 
     async def twin(self: Face, /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -149,32 +158,6 @@ def _coroutine(
         return result
 
     return _dress(twin, method, how)
-
-
-def called(
-    method: Callable[Concatenate[SessionManager, P], T],
-) -> Callable[Concatenate[Face, P], Coroutine[Any, Any, T]]:
-    """The coroutine twin of ``method``: one call off the loop, in the engine's pool.
-
-    Example:
-        >>> from kstlib.ops import SessionManager
-        >>> called(SessionManager.status).__qualname__
-        'AsyncSessionManager.status'
-    """
-    return _coroutine(method, "called")
-
-
-def pumped(
-    method: Callable[Concatenate[SessionManager, P], T],
-) -> Callable[Concatenate[Face, P], Coroutine[Any, Any, T]]:
-    """The coroutine twin of a wait: in a thread of its own that a cancel ends.
-
-    Example:
-        >>> from kstlib.ops import SessionManager
-        >>> pumped(SessionManager.wait_for_log).__name__
-        'wait_for_log'
-    """
-    return _coroutine(method, "pumped")
 
 
 class LookUp(classmethod, Generic[P]):  # type: ignore[type-arg]
