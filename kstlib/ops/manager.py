@@ -292,11 +292,7 @@ class SessionManager:
         timestamps: bool = False,
         ansi: bool = True,
     ) -> LogText:
-        """The last ``lines`` lines of output (``None``: everything kept).
-
-        ``since`` (an aware datetime or a Unix time) keeps what was written
-        from then on; ``timestamps`` prefixes each line with its UTC time;
-        ``ansi=False`` strips colours and other escape sequences.
+        """The last ``lines`` lines of output (``None``: everything kept); the rest as :meth:`~kstlib.ops.Runner.logs`.
 
         Example:
             >>> bot = SessionManager("doc-logs", socket_name="kstlib-doc")
@@ -318,11 +314,9 @@ class SessionManager:
     ) -> Iterator[str]:
         """Yield output lines as they are written; the iteration ends with the session.
 
-        ``lines=N`` first yields the last N lines written before the call (as ``tail -n N -f``
-        and ``docker logs -f --tail N`` do; of those from ``since`` on, with ``since``); without
-        it, only lines written after the call, unless ``since`` is given. With ``timeout``, the
-        follow ends at that deadline with :class:`~kstlib.ops.exceptions.SessionTimeoutError` if
-        the session still runs then (the session goes on; no later line is yielded).
+        The arguments are those of :meth:`~kstlib.ops.Runner.follow_logs` (``lines=N``: the
+        last N lines first, as ``tail -n N -f``; ``timeout``: a deadline, after which the session
+        goes on). Without ``lines`` or ``since``, only lines written after the call.
 
         Example:
             >>> bot = SessionManager("doc-follow", socket_name="kstlib-doc")
