@@ -82,9 +82,14 @@ class Runner(Protocol):
 
         ``since`` (an aware datetime or a Unix time) keeps the lines written
         from then on; ``timestamps`` prefixes each line with its UTC time;
-        ``ansi=False`` strips colours and other escape sequences. A backend
-        that subclasses this protocol implements ``_read_logs`` (see
-        :class:`LogRequest`); what it adds is said there.
+        ``ansi=False`` strips colours and other escape sequences.
+
+        tmux: a session kstlib started is read from its log file (all of its
+        output, after the exit too); others, and a log that lost output, from
+        the pane's scrollback. Containers: one engine call; stdout and stderr in
+        the order written, ``\\r\\n`` as ``\\n``; Podman's times have whole seconds.
+        A backend that subclasses this protocol implements ``_read_logs`` (see
+        :class:`LogRequest`).
         """
         return _source(self)._read_logs(name, LogRequest(lines, since, timestamps, ansi))
 
@@ -107,8 +112,12 @@ class Runner(Protocol):
         ``timeout`` (seconds), it raises
         :class:`~kstlib.ops.exceptions.SessionTimeoutError` at that deadline if
         the session still runs (no line is yielded after it). Leaving the loop
-        early (or ``close()``) releases what the follow holds at once. A backend
-        that subclasses this protocol implements ``_follow_logs``.
+        early (or ``close()``) releases what the follow holds at once.
+
+        tmux: the log file, polled. Containers: the engine's streaming logs API,
+        across restarts by the restart policy, until the container has exited
+        for good or is removed; no thread is used. A backend that subclasses
+        this protocol implements ``_follow_logs``.
         """
         request = LogRequest(lines, since, timestamps, ansi, timeout)
         return _source(self)._follow_logs(name, request)

@@ -78,12 +78,8 @@ class ContainerFollow(ContainerBase, Runner):
     def _follow_logs(self, name: str, request: LogRequest) -> Iterator[str]:
         """:meth:`~kstlib.ops.runner.Runner.follow_logs` on a container engine.
 
-        Through the engine's streaming logs API; the deadline (``timeout``) counts
-        from the first line asked for and holds even if the container is
-        silent: no read waits past it. A restart by the container's restart
-        policy does not end the follow: the next run's lines follow. It ends
-        when the container has exited and will not be restarted, or is
-        removed. No thread is used.
+        The deadline counts from the first line asked for and holds even if
+        the container is silent: no read waits past it.
 
         Example:
             >>> for line in ContainerRunner(runtime="docker").follow_logs("job"):  # doctest: +SKIP

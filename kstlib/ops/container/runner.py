@@ -364,13 +364,7 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
             )
 
     def _read_logs(self, name: str, request: LogRequest) -> str:
-        """:meth:`~kstlib.ops.runner.Runner.logs` on a container engine: one engine call.
-
-        stdout and stderr come in the order written (the container has a
-        terminal), with ``\\r\\n`` turned into ``\\n``. Output stays readable
-        after the process exited. Timestamps are those of the engine
-        (``2026-11-25T18:46:55.819510Z text``, as tmux logs show them; Podman's
-        have whole seconds).
+        """:meth:`~kstlib.ops.runner.Runner.logs` on a container engine (one engine call).
 
         Example:
             >>> ContainerRunner(runtime="docker").logs("bot", lines=1)  # doctest: +SKIP

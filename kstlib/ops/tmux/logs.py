@@ -143,12 +143,9 @@ class TmuxLogs(TmuxClient, Runner):
             time.sleep(0.01)
 
     def _read_logs(self, name: str, request: LogRequest) -> str:
-        """:meth:`~kstlib.ops.runner.Runner.logs` on tmux.
+        """:meth:`~kstlib.ops.runner.Runner.logs` on tmux: the log file, else the scrollback.
 
-        A session started by kstlib writes its output to a log file, so the
-        whole output is readable, beyond the scrollback and after the process
-        has exited. Sessions kstlib did not start, and sessions whose log lost
-        output, are read from the pane's scrollback. (Example: :meth:`wait`'s.)
+        (Example: :meth:`wait`'s.)
         """
         lines, since, timestamps, ansi = (
             request.lines,
