@@ -136,3 +136,26 @@ def test_a_cancelled_pump_ends_its_thread() -> None:
 
     pump = asyncio.run(main())
     assert pump.finished.wait(5)
+
+
+#: The twins written by hand: what they add (a cancel-safe start, a wait in slices, an
+#: async context manager) is said in their own docstrings.
+WRITTEN = {"start", "wait", "running", "from_sync"}
+
+
+@pytest.mark.parametrize("name", sorted(set(METHODS) - WRITTEN))
+def test_each_made_twin_carries_its_sync_docstring(name: str) -> None:
+    sync = inspect.getdoc(_unwrap(SYNC[name])) or ""
+    twin = inspect.getdoc(_unwrap(ASYNC[name])) or ""
+    first, _, rest = sync.partition("\n\n")
+    assert twin.startswith(first + "\n\nAwaitable form of :meth:`SessionManager."), name
+    assert twin.endswith(rest), name
+
+
+@pytest.mark.parametrize("name", ["list_sessions", "pull_image", "events"])
+def test_each_module_twin_carries_its_sync_docstring(name: str) -> None:
+    sync = getattr(kstlib.ops, name)
+    if inspect.ismodule(sync):
+        sync = getattr(sync, name)
+    first = (inspect.getdoc(sync) or "").partition("\n\n")[0]
+    assert (inspect.getdoc(getattr(aio, name)) or "").startswith(first + "\n\nAwaitable form of")

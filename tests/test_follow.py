@@ -79,3 +79,35 @@ def test_held_after_close_is_released_at_once() -> None:
     released: list[int] = []
     follow.hold(lambda: released.append(1))
     assert released == [1] and not follow.wait(3600)
+
+
+def test_an_error_that_is_not_a_translated_one_is_raised_even_after_close() -> None:
+    def source(follow: Follow) -> Iterator[str]:
+        yield "a"
+        follow.close()
+        raise AttributeError("a bug, not a stream cut by the close")
+
+    with pytest.raises(AttributeError, match="a bug"):
+        list(Follow("job", "docker", None).lines(source))
+
+
+def test_the_callers_cancel_token_closes_the_follow_and_releases_the_last_held_first() -> None:
+    from kstlib.ops.cancel import CancelToken, bound
+
+    token = CancelToken()
+    released: list[str] = []
+
+    def source(follow: Follow) -> Iterator[str]:
+        follow.hold(lambda: released.append("stream"))
+        follow.hold(lambda: released.append("watcher"))
+        yield "a"
+        while follow.wait(3600):  # only the caller's cancel can end this wait
+            yield "never"
+
+    with bound(token):
+        follow = Follow("job", "docker", None)
+        lines = follow.lines(source)
+        assert next(lines) == "a"
+    token.cancel()
+    assert follow.closed and released == ["watcher", "stream"]
+    assert list(lines) == []

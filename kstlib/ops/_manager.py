@@ -37,11 +37,15 @@ __all__ = [
     "found_engine",
     "found_options",
     "key_sender",
+    "start_config",
     "swarm_runner",
 ]
 
 #: Options that choose where a session runs rather than what it runs.
 RUNNER_OPTIONS = ("tmux_bin", "engine_timeout")
+
+#: Config fields that name the place a session runs (another place: another runner).
+PLACE_FIELDS = ("backend", "socket_name", "socket_path", "runtime", "base_url")
 
 
 def configure(
@@ -80,6 +84,23 @@ def configure(
             options["runtime"] = implied
     config = SessionConfig(name=name, backend=chosen).with_overrides(**options)
     return config, tmux_bin, timeout
+
+
+def start_config(
+    config: SessionConfig, command: object, overrides: dict[str, Any]
+) -> tuple[SessionConfig, bool]:
+    """The configuration ``start(command, **overrides)`` uses; whether it runs elsewhere.
+
+    Example:
+        >>> config, moved = start_config(SessionConfig(name="bot"), "sleep 5", {"socket_name": "w"})
+        >>> config.command, config.socket_name, moved
+        ('sleep 5', 'w', True)
+    """
+    if command is not None:
+        overrides["command"] = command
+    if not overrides:
+        return config, False
+    return config.with_overrides(**overrides), any(k in overrides for k in PLACE_FIELDS)
 
 
 def found_engine(

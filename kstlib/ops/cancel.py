@@ -48,6 +48,9 @@ class Cancelled(BaseException):
 class CancelToken:
     """A cancel flag and the closers to run when it is set (thread-safe, one-shot).
 
+    The closers run the last registered first (as :class:`contextlib.ExitStack`
+    exits), each on its own: an error of one is ignored and the next runs.
+
     Example:
         >>> token = CancelToken()
         >>> token.on_cancel(lambda: print("closed"))
@@ -60,7 +63,7 @@ class CancelToken:
     def __init__(self) -> None:
         self._event = threading.Event()
         self._lock = threading.Lock()
-        self._closers: list[Callable[[], None]] = []
+        self._closers: list[Callable[[], object]] = []
 
     @property
     def cancelled(self) -> bool:
@@ -72,7 +75,7 @@ class CancelToken:
         """
         return self._event.is_set()
 
-    def on_cancel(self, closer: Callable[[], None]) -> None:
+    def on_cancel(self, closer: Callable[[], object]) -> None:
         """Run ``closer`` on :meth:`cancel` (at once if already cancelled).
 
         Example:
@@ -88,15 +91,20 @@ class CancelToken:
             closer()
 
     def cancel(self) -> None:
-        """Set the flag and run every registered closer once (errors ignored).
+        """Set the flag and run every registered closer once, the last first (errors ignored).
 
         Example:
-            >>> token = CancelToken(); token.cancel(); token.cancel()
+            >>> token = CancelToken()
+            >>> token.on_cancel(lambda: print("first held"))
+            >>> token.on_cancel(lambda: print("last held"))
+            >>> token.cancel(); token.cancel()
+            last held
+            first held
         """
         with self._lock:
             self._event.set()
             closers, self._closers = self._closers, []
-        for closer in closers:
+        for closer in reversed(closers):
             with suppress(Exception):
                 closer()
 
@@ -152,7 +160,7 @@ def pause(seconds: float) -> None:
         raise Cancelled("cancelled")
 
 
-def on_cancel(closer: Callable[[], None]) -> None:
+def on_cancel(closer: Callable[[], object]) -> None:
     """Register ``closer`` with this thread's token (nothing without one).
 
     Example:

@@ -16,11 +16,16 @@ polls, and registering what it opens with :meth:`Follow.hold`.
 :meth:`Follow.lines` runs the source and is the iterator ``follow_logs``
 returns.
 
-Every blocking wait ends promptly on :meth:`Follow.close`: the waits are an
-event's, and closing releases the held resources (a stream's socket shut
-down, so a read blocked on it returns). An asynchronous consumer can thus run
-the iteration in a worker thread and, when it is cancelled, call
-:meth:`Follow.close` from the event loop.
+Every blocking wait ends promptly on :meth:`Follow.close`: a follow is ended
+the way everything is cancelled in kstlib.ops, by a
+:class:`~kstlib.ops.cancel.CancelToken` (its own: the waits are the token's,
+and closing cancels it, which releases the held resources, so a read blocked
+on a stream's socket returns). An asynchronous consumer runs the iteration
+in a worker thread with a token of its own bound (:mod:`kstlib.ops.aio`);
+:meth:`Follow.lines` has that token close the follow when it is cancelled.
+The two are not one token: the follow ends without cancelling its caller
+(the iterator left early, the session over), and the synchronous API has no
+caller's token at all.
 
 Example:
     >>> def source(follow):
@@ -38,13 +43,11 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterator
 
-from kstlib.ops.cancel import on_cancel
-from kstlib.ops.exceptions import SessionTimeoutError
+from kstlib.ops.cancel import CancelToken, on_cancel
+from kstlib.ops.exceptions import OpsError, SessionTimeoutError
 
 __all__ = ["Follow", "Source"]
 
@@ -77,14 +80,13 @@ class Follow:
         self.reason = reason or (
             f"the follow timed out after {timeout or 0:g} s (the session is still running)"
         )
-        self._closed = threading.Event()
-        self._held: list[Callable[[], object]] = []
-        self._lock = threading.Lock()
+        # Closing is cancelling this follow's own token: its releases are the token's closers.
+        self._token = CancelToken()
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called (or the iteration has ended)."""
-        return self._closed.is_set()
+        return self._token.cancelled
 
     def expired(self) -> bool:
         """Whether the deadline has passed (never, without a timeout).
@@ -130,7 +132,7 @@ class Follow:
         """
         if self.deadline is not None:
             seconds = min(seconds, self.deadline - time.monotonic())
-        return not self._closed.wait(max(seconds, 0))
+        return not self._token.wait(seconds)
 
     def hold(self, release: Callable[[], object]) -> None:
         """Call ``release`` when the follow ends or is closed (an answer's or a file's ``close``).
@@ -142,11 +144,7 @@ class Follow:
             >>> follow.hold(lambda: print("released")); follow.close()
             released
         """
-        with self._lock:
-            if not self._closed.is_set():
-                self._held.append(release)
-                return
-        release()
+        self._token.on_cancel(release)
 
     def close(self) -> None:
         """End the follow promptly, from any thread (idempotent).
@@ -155,20 +153,16 @@ class Follow:
         read blocked in another thread returns, and the iteration ends
         without raising.
         """
-        with self._lock:
-            self._closed.set()
-            held, self._held = self._held, []
-        for release in reversed(held):
-            with contextlib.suppress(Exception):  # best effort, each release its own
-                release()
+        self._token.cancel()  # the last held is released first, each on its own
 
     def lines(self, source: Source) -> Iterator[str]:
         """Run ``source`` and yield its lines until it ends, the deadline, or :meth:`close`.
 
         A :class:`~kstlib.ops.exceptions.SessionTimeoutError` raised once the
         deadline has passed (a read's own timeout included) becomes this
-        follow's. Errors raised because the follow was closed meanwhile end
-        the iteration quietly. Whatever way it ends, what was held is released.
+        follow's. An :class:`~kstlib.ops.exceptions.OpsError` raised because
+        the follow was closed meanwhile (a read of a stream cut by the close)
+        ends the iteration quietly. Whatever way it ends, what was held is released.
         """
         if self.timeout is not None:  # the deadline counts from the first line asked for
             self.deadline = time.monotonic() + self.timeout
@@ -176,16 +170,18 @@ class Follow:
         produced = source(self)
         try:
             for line in produced:
-                if self._closed.is_set():
+                if self.closed:
                     return
                 yield line
         except SessionTimeoutError as err:
             if self.expired() and err.reason != self.reason:
                 raise self.timeout_error() from err
             raise
-        except Exception:
-            if self._closed.is_set():
-                return  # closed mid-read: the read saw its stream end
+        except OpsError:
+            # Every read error reaches a source translated (an engine's stream, a log
+            # file): closed mid-read, the read saw its stream cut. Anything else is a bug.
+            if self.closed:
+                return
             raise
         finally:
             close = getattr(produced, "close", None)

@@ -30,11 +30,11 @@ from kstlib.ops._manager import (
     found_engine,
     found_options,
     key_sender,
+    start_config,
     swarm_runner,
 )
 from kstlib.ops.discovery import auto_detect_backend, search
 from kstlib.ops.display import LogText
-from kstlib.ops.events import EventStream, events
 from kstlib.ops.exceptions import SessionConfigError, SessionNotFoundError
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from kstlib.ops.config import EngineConfig
+    from kstlib.ops.events import EventStream
     from kstlib.ops.execresult import ExecResult
     from kstlib.ops.swarm.runner import SwarmRunner
 
@@ -248,16 +249,9 @@ class SessionManager:
             >>> bot.stop(graceful=False)
             True
         """
-        if command is not None:
-            overrides["command"] = command
-        if overrides:
-            location_changed = any(
-                k in overrides
-                for k in ("backend", "socket_name", "socket_path", "runtime", "base_url")
-            )
-            self._config = self._config.with_overrides(**overrides)
-            if location_changed:
-                self._runner = None
+        self._config, moved = start_config(self._config, command, overrides)
+        if moved:
+            self._runner = None  # another place: another runner
         status = self.runner.start(self._config)
         if self._config.runtime is None and status.runtime is not None:
             # Started on the first engine that answered: look it up there from now on.
@@ -298,11 +292,7 @@ class SessionManager:
         timestamps: bool = False,
         ansi: bool = True,
     ) -> LogText:
-        """The last ``lines`` lines of output (``None``: everything kept).
-
-        ``since`` (an aware datetime or a Unix time) keeps what was written
-        from then on; ``timestamps`` prefixes each line with its UTC time;
-        ``ansi=False`` strips colours and other escape sequences.
+        """The last ``lines`` lines of output (``None``: everything kept); the rest as :meth:`~kstlib.ops.Runner.logs`.
 
         Example:
             >>> bot = SessionManager("doc-logs", socket_name="kstlib-doc")
@@ -324,11 +314,9 @@ class SessionManager:
     ) -> Iterator[str]:
         """Yield output lines as they are written; the iteration ends with the session.
 
-        ``lines=N`` first yields the last N lines written before the call (as ``tail -n N -f``
-        and ``docker logs -f --tail N`` do; of those from ``since`` on, with ``since``); without
-        it, only lines written after the call, unless ``since`` is given. With ``timeout``, the
-        follow ends at that deadline with :class:`~kstlib.ops.exceptions.SessionTimeoutError` if
-        the session still runs then (the session goes on; no later line is yielded).
+        The arguments are those of :meth:`~kstlib.ops.Runner.follow_logs` (``lines=N``: the
+        last N lines first, as ``tail -n N -f``; ``timeout``: a deadline, after which the session
+        goes on). Without ``lines`` or ``since``, only lines written after the call.
 
         Example:
             >>> bot = SessionManager("doc-follow", socket_name="kstlib-doc")
@@ -414,7 +402,7 @@ class SessionManager:
             with suppress(SessionNotFoundError):
                 self.stop(graceful=True, timeout=stop_timeout)
 
-    def restart(self, *, timeout: float = 10, **overrides: Any) -> SessionStatus:
+    def restart(self, /, *, timeout: float = 10, **overrides: Any) -> SessionStatus:
         """Stop the session if it exists (gracefully) and start it again (swarm: a rolling restart).
 
         Example:
@@ -569,6 +557,8 @@ class SessionManager:
             >>> next(SessionManager("bot", backend="container").events()).kind  # doctest: +SKIP
             'started'
         """
+        from kstlib.ops.events import events  # the events machinery loads on first use
+
         cfg = self.config
         return events([name or self.name], self.backend, cfg.runtime, base_url=cfg.base_url)
 

@@ -9,28 +9,42 @@ backends have; :class:`~kstlib.ops.SessionManager` checks them and raises a
 clear :class:`~kstlib.ops.exceptions.SessionError` when a backend lacks one.
 
 Example:
-    >>> from kstlib.ops import TmuxRunner
-    >>> isinstance(TmuxRunner(socket_name="kstlib-doc"), Runner)
-    True
-    >>> isinstance(TmuxRunner(socket_name="kstlib-doc"), KeySender)
-    True
+    >>> from kstlib.ops import ContainerRunner, TmuxRunner
+    >>> tmux, docker = TmuxRunner(socket_name="kstlib-doc"), ContainerRunner(runtime="docker")
+    >>> for kind in (Runner, CommandRunner, KeySender, TerminalAttacher):
+    ...     print(kind.__name__, isinstance(tmux, kind), isinstance(docker, kind))
+    Runner True True
+    CommandRunner False True
+    KeySender True False
+    TerminalAttacher False True
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from kstlib.ops.execresult import ExecResult
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, SessionConfig, SessionStatus, SessionTable
 
-__all__ = ["AbstractRunner", "CommandRunner", "KeySender", "Runner", "TerminalAttacher"]
+__all__ = [
+    "AbstractRunner",
+    "CommandRunner",
+    "KeySender",
+    "LogRequest",
+    "Runner",
+    "TerminalAttacher",
+]
 
 
 @runtime_checkable
 class Runner(Protocol):
     """Session operations common to the tmux and container backends.
+
+    A backend may subclass it to inherit ``logs()`` and ``follow_logs()``
+    (see :class:`LogRequest`); a runner that only has the same methods is one too.
 
     Example:
         >>> sorted(m for m in dir(Runner) if not m.startswith("_"))[:4]
@@ -64,8 +78,20 @@ class Runner(Protocol):
         timestamps: bool = False,
         ansi: bool = True,
     ) -> str:
-        """Return the last ``lines`` lines of the session's output."""
-        ...
+        """Return the last ``lines`` lines of the session's output (``None``: all that is kept).
+
+        ``since`` (an aware datetime or a Unix time) keeps the lines written
+        from then on; ``timestamps`` prefixes each line with its UTC time;
+        ``ansi=False`` strips colours and other escape sequences.
+
+        tmux: a session kstlib started is read from its log file (all of its
+        output, after the exit too); others, and a log that lost output, from
+        the pane's scrollback. Containers: one engine call; stdout and stderr in
+        the order written, ``\\r\\n`` as ``\\n``; Podman's times have whole seconds.
+        A backend that subclasses this protocol implements ``_read_logs`` (see
+        :class:`LogRequest`).
+        """
+        return _source(self)._read_logs(name, LogRequest(lines, since, timestamps, ansi))
 
     def follow_logs(
         self,
@@ -80,10 +106,21 @@ class Runner(Protocol):
         """Yield output lines as they are written, until the session ends.
 
         The last ``lines`` lines written before the call come first (of those
-        from ``since`` on, with ``since``); without ``lines``, those from
-        ``since`` on, else none.
+        from ``since`` on, with ``since``), as ``tail -n N -f`` and ``docker
+        logs -f --tail N`` do; without ``lines``, those from ``since`` on, else
+        none. ``timestamps`` and ``ansi`` are as for :meth:`logs`. With
+        ``timeout`` (seconds), it raises
+        :class:`~kstlib.ops.exceptions.SessionTimeoutError` at that deadline if
+        the session still runs (no line is yielded after it). Leaving the loop
+        early (or ``close()``) releases what the follow holds at once.
+
+        tmux: the log file, polled. Containers: the engine's streaming logs API,
+        across restarts by the restart policy, until the container has exited
+        for good or is removed; no thread is used. A backend that subclasses
+        this protocol implements ``_follow_logs``.
         """
-        ...
+        request = LogRequest(lines, since, timestamps, ansi, timeout)
+        return _source(self)._follow_logs(name, request)
 
     def wait(self, name: str, timeout: float | None = None) -> int:
         """Wait for the session's process to exit; return its exit code."""
@@ -106,16 +143,48 @@ class Runner(Protocol):
 AbstractRunner = Runner
 
 
+@dataclass(frozen=True)
+class LogRequest:
+    """The arguments of one :meth:`Runner.logs` or :meth:`Runner.follow_logs` call, as given.
+
+    A backend that subclasses :class:`Runner` gets ``logs()`` and
+    ``follow_logs()`` from it, with their one signature, and implements
+    ``_read_logs(name, request) -> str`` and ``_follow_logs(name, request) ->
+    Iterator[str]`` (it checks the arguments it uses with :mod:`kstlib.ops.validators`).
+
+    Example:
+        >>> LogRequest(lines=5, since=None, timestamps=False, ansi=True).timeout is None
+        True
+    """
+
+    lines: int | None
+    since: Since | None
+    timestamps: bool
+    ansi: bool
+    timeout: float | None = None
+
+
+@runtime_checkable
+class _LogSource(Protocol):
+    """What a runner that inherits :class:`Runner`'s ``logs()`` and ``follow_logs()`` implements."""
+
+    def _read_logs(self, name: str, request: LogRequest) -> str: ...
+
+    def _follow_logs(self, name: str, request: LogRequest) -> Iterator[str]: ...
+
+
+def _source(runner: object) -> _LogSource:
+    """``runner`` as the source of its output; a runner that has none is a programming error."""
+    if not isinstance(runner, _LogSource):
+        raise TypeError(f"{type(runner).__name__} implements neither logs() nor _read_logs()")
+    return runner
+
+
 @runtime_checkable
 class CommandRunner(Protocol):
     """A runner that can run a command beside the session's process (containers).
 
-    Example:
-        >>> from kstlib.ops import ContainerRunner, TmuxRunner
-        >>> isinstance(ContainerRunner(runtime="docker"), CommandRunner)
-        True
-        >>> isinstance(TmuxRunner(socket_name="kstlib-doc"), CommandRunner)
-        False
+    Example: the module's, which shows which backend has which capability.
     """
 
     def exec(self, name: str, command: str | list[str] | tuple[str, ...]) -> ExecResult:
@@ -127,10 +196,7 @@ class CommandRunner(Protocol):
 class KeySender(Protocol):
     """A runner that can type keys into the session's terminal (tmux).
 
-    Example:
-        >>> from kstlib.ops import TmuxRunner
-        >>> isinstance(TmuxRunner(socket_name="kstlib-doc"), KeySender)
-        True
+    Example: the module's.
     """
 
     def send_keys(
@@ -144,12 +210,7 @@ class KeySender(Protocol):
 class TerminalAttacher(Protocol):
     """A runner that relays this terminal to the session and tells how it ended (containers).
 
-    Example:
-        >>> from kstlib.ops import ContainerRunner, TmuxRunner
-        >>> isinstance(ContainerRunner(runtime="docker"), TerminalAttacher)
-        True
-        >>> isinstance(TmuxRunner(socket_name="kstlib-doc"), TerminalAttacher)
-        False
+    Example: the module's.
     """
 
     def attach_terminal(self, name: str) -> int | None:

@@ -36,52 +36,28 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.aio.functions import events, list_sessions, pull_image
-from kstlib.ops.aio.pool import Pump, call_in_pump, off_loop
-from kstlib.ops.cancel import on_cancel
+from kstlib.ops.aio.pool import off_loop
+from kstlib.ops.aio.twins import Delegated, LookUp, awaited, streamed
 from kstlib.ops.exceptions import OpsError, SessionNotFoundError, SessionTimeoutError
 from kstlib.ops.manager import SessionManager
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    from typing_extensions import Self, Unpack
 
     from kstlib.ops.config import EngineConfig
-    from kstlib.ops.display import LogText
-    from kstlib.ops.events import SessionEvent
-    from kstlib.ops.logfile import Since
-    from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
+    from kstlib.ops.models import BackendType, Command, SessionStatus
     from kstlib.ops.options import SessionOptions
-    from kstlib.ops.runner import Runner
 
 __all__ = ["AsyncSessionManager", "events", "list_sessions", "pull_image"]
 
-T = TypeVar("T")
-
 #: How long one slice of an async ``wait`` may hold a worker thread.
 _WAIT_SLICE = 0.1
-
-
-async def _pumped(fn: Callable[[], T]) -> T:
-    """``fn()`` in a cancellable thread of its own (a wait)."""
-    pump = call_in_pump(fn, asyncio.get_running_loop())
-    try:
-        result: T = await pump.get()
-        return result
-    finally:
-        pump.cancel()
-
-
-def _engine_key(sync: SessionManager) -> str:
-    c = sync.config
-    where = c.base_url or c.socket_path or c.socket_name or ""
-    return f"{c.backend.value}:{c.runtime or ''}:{where}"
 
 
 class AsyncSessionManager:
@@ -89,7 +65,9 @@ class AsyncSessionManager:
 
     The constructor takes the same arguments as ``SessionManager``'s (it does
     no I/O, except ``backend=None``, which searches: prefer ``await
-    AsyncSessionManager.find(name)``).
+    AsyncSessionManager.find(name)``). Each method is made from
+    ``SessionManager``'s (:mod:`kstlib.ops.aio.twins`): the same signature and
+    documentation, awaited.
 
     Example:
         >>> AsyncSessionManager("worker", socket_name="kstlib-doc")
@@ -107,7 +85,7 @@ class AsyncSessionManager:
         self._sync = SessionManager(name, backend=backend, engine=engine, **given)
 
     @classmethod
-    def from_sync(cls, manager: SessionManager) -> AsyncSessionManager:
+    def from_sync(cls, manager: SessionManager) -> Self:
         """The async face of an existing ``SessionManager`` (they share their state).
 
         Example:
@@ -132,104 +110,31 @@ class AsyncSessionManager:
         return self._sync
 
     @property
-    def name(self) -> str:
-        """The session name.
+    def _pool_key(self) -> str:
+        """The engine whose pool runs this manager's single calls."""
+        c = self._sync.config
+        where = c.base_url or c.socket_path or c.socket_name or ""
+        return f"{c.backend.value}:{c.runtime or ''}:{where}"
 
-        Example:
-            >>> AsyncSessionManager("bot").name
-            'bot'
-        """
-        return self._sync.name
+    name = Delegated(SessionManager.name)
+    backend = Delegated(SessionManager.backend)
+    config = Delegated(SessionManager.config)
+    runner = Delegated(SessionManager.runner)
 
-    @property
-    def backend(self) -> BackendType:
-        """The backend that runs this session.
+    # -- look-ups and single calls ---------------------------------------------------------
 
-        Example:
-            >>> AsyncSessionManager("bot").backend.value
-            'tmux'
-        """
-        return self._sync.backend
-
-    @property
-    def config(self) -> SessionConfig:
-        """The validated configuration.
-
-        Example:
-            >>> AsyncSessionManager("bot", command="sleep 5").config.command
-            'sleep 5'
-        """
-        return self._sync.config
-
-    @property
-    def runner(self) -> Runner:
-        """The backend runner (created on first use; creating it does no I/O).
-
-        Example:
-            >>> AsyncSessionManager("bot", socket_name="kstlib-doc").runner
-            TmuxRunner(socket='kstlib-doc')
-        """
-        return self._sync.runner
-
-    async def _call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        return await off_loop(_engine_key(self._sync), fn, *args, **kwargs)
-
-    # -- look-ups --------------------------------------------------------------------------
-
-    @classmethod
-    async def find(
-        cls,
-        name: str,
-        *,
-        socket_name: str | None = None,
-        socket_path: str | None = None,
-        runtime: str | None = None,
-        base_url: str | None = None,
-        engines: Iterable[str | EngineConfig] | None = None,
-        swarms: Iterable[str | None] = (),
-        **options: Any,
-    ) -> AsyncSessionManager:
-        """The manager of an existing session, wherever it runs (:meth:`SessionManager.find`).
-
-        Example:
-            >>> import asyncio
-            >>> asyncio.run(AsyncSessionManager.find("ghost", socket_name="kstlib-doc",
-            ...     runtime="docker", base_url="unix:///nonexistent.sock"))
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionNotFoundError: Session 'ghost' was not found ...
-        """
-        found = await off_loop(
-            "search",
-            SessionManager.find,
-            name,
-            socket_name=socket_name,
-            socket_path=socket_path,
-            runtime=runtime,
-            base_url=base_url,
-            engines=engines,
-            swarms=swarms,
-            **options,
-        )
-        return cls.from_sync(found)
-
-    @classmethod
-    async def from_config(
-        cls, name: str, path: str | os.PathLike[str] | None = None, **overrides: Any
-    ) -> AsyncSessionManager:
-        """The manager of session ``name`` as defined in ``kstlib.conf.yml`` (read off the loop).
-
-        Example:
-            >>> import asyncio
-            >>> asyncio.run(AsyncSessionManager.from_config("bot", path="/nonexistent.yml"))
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionConfigError: ...
-        """
-        made = await off_loop("config", SessionManager.from_config, name, path, **overrides)
-        return cls.from_sync(made)
-
-    # -- single calls ----------------------------------------------------------------------
+    find = LookUp(SessionManager.find, "search")
+    from_config = LookUp(SessionManager.from_config, "config")
+    stop = awaited(SessionManager.stop)
+    status = awaited(SessionManager.status)
+    logs = awaited(SessionManager.logs)
+    exec = awaited(SessionManager.exec)
+    send_keys = awaited(SessionManager.send_keys)
+    restart = awaited(SessionManager.restart)
+    exists = awaited(SessionManager.exists)
+    is_running = awaited(SessionManager.is_running)
+    attach = awaited(SessionManager.attach)
+    scale = awaited(SessionManager.scale)
 
     async def start(self, command: Command | None = None, **overrides: Any) -> SessionStatus:
         """Start the session (:meth:`SessionManager.start`).
@@ -247,7 +152,8 @@ class AsyncSessionManager:
             >>> asyncio.run(main())
             ('running', True)
         """
-        future = asyncio.ensure_future(self._call(self._sync.start, command, **overrides))
+        call = off_loop(self._pool_key, self._sync.start, command, **overrides)
+        future = asyncio.ensure_future(call)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -264,134 +170,7 @@ class AsyncSessionManager:
         except BaseException:
             return
         with suppress(OpsError):
-            await self._call(self._sync.stop, graceful=False, timeout=1)
-
-    async def stop(self, *, graceful: bool = True, timeout: float = 10) -> bool:
-        """Stop the session and remove it (:meth:`SessionManager.stop`).
-
-        Example:
-            >>> import asyncio
-            >>> asyncio.run(AsyncSessionManager("ghost", socket_name="kstlib-doc").stop())
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionNotFoundError: Session 'ghost' was not found ...
-        """
-        return await self._call(self._sync.stop, graceful=graceful, timeout=timeout)
-
-    async def status(self) -> SessionStatus:
-        """The session's state, pid, exit code and creation time.
-
-        Example:
-            >>> import asyncio
-            >>> asyncio.run(AsyncSessionManager("ghost", socket_name="kstlib-doc").status())
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionNotFoundError: Session 'ghost' was not found ...
-        """
-        return await self._call(self._sync.status)
-
-    async def logs(
-        self,
-        lines: int | None = 100,
-        *,
-        since: Since | None = None,
-        timestamps: bool = False,
-        ansi: bool = True,
-    ) -> LogText:
-        """The last ``lines`` lines of output (:meth:`SessionManager.logs`).
-
-        Example:
-            >>> import asyncio
-            >>> asyncio.run(AsyncSessionManager("ghost", socket_name="kstlib-doc").logs())
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionNotFoundError: Session 'ghost' was not found ...
-        """
-        return await self._call(
-            self._sync.logs, lines, since=since, timestamps=timestamps, ansi=ansi
-        )
-
-    async def exec(self, command: Command) -> tuple[int, str]:
-        """Run ``command`` beside the session's process (containers).
-
-        Example:
-            >>> import asyncio
-            >>> asyncio.run(AsyncSessionManager("bot", socket_name="kstlib-doc").exec("true"))
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionError: session 'bot' runs on tmux, which cannot run ...
-        """
-        return await self._call(self._sync.exec, command)
-
-    async def send_keys(
-        self, keys: str, *, enter: bool = True, literal: bool | None = None
-    ) -> None:
-        """Type ``keys`` into the session's terminal (tmux).
-
-        Example:
-            >>> import asyncio
-            >>> asyncio.run(AsyncSessionManager("ghost", socket_name="kstlib-doc").send_keys("x"))
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionNotFoundError: Session 'ghost' was not found ...
-        """
-        await self._call(self._sync.send_keys, keys, enter=enter, literal=literal)
-
-    async def restart(self, *, timeout: float = 10, **overrides: Any) -> SessionStatus:
-        """Stop the session if it exists and start it again (:meth:`SessionManager.restart`).
-
-        Example:
-            >>> import asyncio
-            >>> async def main():
-            ...     bot = AsyncSessionManager("doc-arestart", socket_name="kstlib-doc")
-            ...     first = (await bot.start("sleep 30")).pid
-            ...     second = (await bot.restart()).pid
-            ...     await bot.stop(graceful=False)
-            ...     return first != second
-            >>> asyncio.run(main())
-            True
-        """
-        return await self._call(self._sync.restart, timeout=timeout, **overrides)
-
-    async def exists(self) -> bool:
-        """Whether the session exists (running or exited).
-
-        Example:
-            >>> import asyncio
-            >>> asyncio.run(AsyncSessionManager("ghost", socket_name="kstlib-doc").exists())
-            False
-        """
-        return await self._call(self._sync.exists)
-
-    async def is_running(self) -> bool:
-        """Whether the session exists and its process is alive.
-
-        Example:
-            >>> import asyncio
-            >>> asyncio.run(AsyncSessionManager("ghost", socket_name="kstlib-doc").is_running())
-            False
-        """
-        return await self._call(self._sync.is_running)
-
-    async def attach(self) -> None:
-        """Connect this terminal to the session (:meth:`SessionManager.attach`).
-
-        Example:
-            >>> asyncio.run(AsyncSessionManager("bot").attach())  # doctest: +SKIP
-        """
-        await self._call(self._sync.attach)
-
-    async def scale(self, replicas: int, *, timeout: float | None = None) -> SessionStatus:
-        """Run ``replicas`` tasks of the service (swarm only).
-
-        Example:
-            >>> import asyncio
-            >>> asyncio.run(AsyncSessionManager("bot", socket_name="kstlib-doc").scale(2))
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionError: session 'bot' runs on tmux, which has no replicas ...
-        """
-        return await self._call(self._sync.scale, replicas, timeout=timeout)
+            await self.stop(graceful=False, timeout=1)
 
     @asynccontextmanager
     async def running(
@@ -418,69 +197,17 @@ class AsyncSessionManager:
 
     # -- streams and waits -----------------------------------------------------------------
 
-    async def follow_logs(
-        self,
-        *,
-        since: Since | None = None,
-        timestamps: bool = False,
-        ansi: bool = True,
-        timeout: float | None = None,
-        lines: int | None = None,
-    ) -> AsyncIterator[str]:
-        """Yield output lines as they are written; ends with the session (an async iterator).
-
-        Cancelling the task (or leaving the loop and closing the iterator,
-        e.g. with :func:`contextlib.aclosing`) closes the log file or HTTP
-        answer being read.
-
-        Example:
-            >>> import asyncio
-            >>> async def main():
-            ...     bot = AsyncSessionManager("doc-afollow", socket_name="kstlib-doc")
-            ...     await bot.start("sleep 0.3; echo a; echo b")
-            ...     got = [line async for line in bot.follow_logs()]
-            ...     await bot.stop()
-            ...     return got
-            >>> asyncio.run(main())
-            ['a', 'b']
-        """
-
-        def make() -> Iterator[str]:
-            return self._sync.follow_logs(
-                since=since, timestamps=timestamps, ansi=ansi, timeout=timeout, lines=lines
-            )
-
-        pump = Pump(make, asyncio.get_running_loop())
-        try:
-            while (line := await pump.get()) is not Pump.END:
-                yield line
-        finally:
-            pump.cancel()
-
-    async def events(self, name: str | None = None) -> AsyncIterator[SessionEvent]:
-        """Live events of ``name`` (default: this session), as :meth:`SessionManager.events`.
-
-        Example:
-            >>> async def first(bot):  # doctest: +SKIP
-            ...     async for event in bot.events():
-            ...         return event.kind
-        """
-        sync = self._sync
-
-        def make() -> Iterator[SessionEvent]:
-            stream = sync.events(name)
-            on_cancel(stream.close)  # the pump's cancel ends a blocked __next__ at once
-            return stream
-
-        pump = Pump(make, asyncio.get_running_loop())
-        try:
-            while (event := await pump.get()) is not Pump.END:
-                yield event
-        finally:
-            pump.cancel()
+    follow_logs = streamed(SessionManager.follow_logs)
+    events = streamed(SessionManager.events, close=True)
+    wait_for_log = awaited(SessionManager.wait_for_log, "pumped")
+    wait_for_port = awaited(SessionManager.wait_for_port, "pumped")
+    wait_for_http = awaited(SessionManager.wait_for_http, "pumped")
+    wait_until_running = awaited(SessionManager.wait_until_running, "pumped")
 
     async def wait(self, timeout: float | None = None) -> int:
         """Wait until the process exits (after any restarts); its exit code.
+
+        The engine is asked in slices of 0.1 s, so a cancel ends the wait at once.
 
         Example:
             >>> import asyncio
@@ -503,68 +230,10 @@ class AsyncSessionManager:
                 _WAIT_SLICE if deadline is None else min(_WAIT_SLICE, deadline - time.monotonic())
             )
             try:
-                return await self._call(self._sync.wait, timeout=max(left, 0))
+                return await off_loop(self._pool_key, self._sync.wait, timeout=max(left, 0))
             except SessionTimeoutError:
                 if deadline is not None and time.monotonic() >= deadline:
                     where = self.config.runtime or self.backend
                     raise SessionTimeoutError(
                         self.name, where, f"still running after {timeout:g} s"
                     ) from None
-
-    async def wait_for_log(self, pattern: str | re.Pattern[str], timeout: float = 30) -> str:
-        """The first output line that matches ``pattern`` (:meth:`SessionManager.wait_for_log`).
-
-        Example:
-            >>> import asyncio
-            >>> async def main():
-            ...     bot = AsyncSessionManager("doc-aready", socket_name="kstlib-doc")
-            ...     await bot.start("echo 'listening on :8080'; sleep 30")
-            ...     line = await bot.wait_for_log(r"listening on :\\d+", timeout=10)
-            ...     await bot.stop(graceful=False)
-            ...     return line
-            >>> asyncio.run(main())
-            'listening on :8080'
-        """
-        return await _pumped(lambda: self._sync.wait_for_log(pattern, timeout))
-
-    async def wait_for_port(self, port: int, host: str = "127.0.0.1", timeout: float = 30) -> None:
-        """Wait until a TCP connection to ``host:port`` succeeds.
-
-        Example:
-            >>> import asyncio
-            >>> asyncio.run(AsyncSessionManager("ghost", socket_name="kstlib-doc")
-            ...     .wait_for_port(0))
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionConfigError: port: 0 is not a port number (1-65535)
-        """
-        await _pumped(lambda: self._sync.wait_for_port(port, host, timeout))
-
-    async def wait_for_http(self, url: str, status: int = 200, timeout: float = 30) -> int:
-        """Wait until ``GET url`` answers with HTTP ``status``; that status.
-
-        Example:
-            >>> import asyncio
-            >>> asyncio.run(AsyncSessionManager("ghost", socket_name="kstlib-doc")
-            ...     .wait_for_http("ftp://x/"))
-            Traceback (most recent call last):
-            ...
-            kstlib.ops.exceptions.SessionConfigError: url: 'ftp://x/' must start with http:// or https://
-        """
-        return await _pumped(lambda: self._sync.wait_for_http(url, status, timeout))
-
-    async def wait_until_running(self, timeout: float = 30) -> SessionStatus:
-        """Wait until the session exists and runs; its status.
-
-        Example:
-            >>> import asyncio
-            >>> async def main():
-            ...     bot = AsyncSessionManager("doc-aup", socket_name="kstlib-doc")
-            ...     await bot.start("sleep 30")
-            ...     st = await bot.wait_until_running(timeout=5)
-            ...     await bot.stop(graceful=False)
-            ...     return st.state.value
-            >>> asyncio.run(main())
-            'running'
-        """
-        return await _pumped(lambda: self._sync.wait_until_running(timeout))

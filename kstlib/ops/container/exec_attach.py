@@ -5,8 +5,10 @@ terminal to the container's (see :mod:`kstlib.ops.container.relay`).
 
 Example:
     >>> from kstlib.ops.container import ContainerRunner
-    >>> issubclass(ContainerRunner, ContainerExecAttach)
-    True
+    >>> ContainerRunner(runtime="docker").exec("bot", [])
+    Traceback (most recent call last):
+    ...
+    kstlib.ops.exceptions.SessionConfigError: command: an argv list must not be empty
 """
 
 from __future__ import annotations
@@ -14,25 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from kstlib.ops.exceptions import (
-    SessionAttachError,
-    SessionConfigError,
-    SessionNotFoundError,
-)
-from kstlib.ops.execresult import ExecResult
-from kstlib.ops.models import (
-    SessionState,
-)
-from kstlib.ops.translate import Op
-from kstlib.ops.validators import (
-    validate_command,
-    validate_lookup_name,
-)
-
-if TYPE_CHECKING:
-    pass
 from kstlib.ops.container.base import ContainerBase, require_engine_name
 from kstlib.ops.container.relay import (
     EXIT_GRACE,
@@ -41,8 +25,18 @@ from kstlib.ops.container.relay import (
     TerminalError,
     relay_terminal,
 )
-from kstlib.ops.container.states import (
-    session_state,
+from kstlib.ops.container.states import session_state
+from kstlib.ops.exceptions import (
+    SessionAttachError,
+    SessionConfigError,
+    SessionNotFoundError,
+)
+from kstlib.ops.execresult import ExecResult
+from kstlib.ops.models import SessionState
+from kstlib.ops.translate import Op
+from kstlib.ops.validators import (
+    validate_command,
+    validate_lookup_name,
 )
 
 __all__ = ["ContainerExecAttach"]

@@ -19,15 +19,14 @@ from typing import TYPE_CHECKING
 from kstlib.ops.cancel import check as check_cancelled
 from kstlib.ops.cancel import current as current_token
 from kstlib.ops.cancel import on_cancel
-from kstlib.ops.engines.adapter import (
-    ContainerInfo,
-)
+from kstlib.ops.container.base import POLL, ContainerBase
+from kstlib.ops.container.logs import Cursor, LineAssembler, parse_stamp, render_line, stamp_moment
+from kstlib.ops.container.states import RestartWatch, session_state
+from kstlib.ops.engines.adapter import ContainerInfo
 from kstlib.ops.exceptions import SessionNotFoundError, SessionTimeoutError
 from kstlib.ops.follow import Follow
-from kstlib.ops.logfile import Since
-from kstlib.ops.models import (
-    SessionState,
-)
+from kstlib.ops.models import SessionState
+from kstlib.ops.runner import LogRequest, Runner
 from kstlib.ops.validators import (
     validate_lines,
     validate_lookup_name,
@@ -38,12 +37,6 @@ from kstlib.ops.validators import (
 if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import EngineAdapter
     from kstlib.ops.engines.streams import LogStream
-from kstlib.ops.container.base import POLL, ContainerBase
-from kstlib.ops.container.logs import Cursor, LineAssembler, parse_stamp, render_line, stamp_moment
-from kstlib.ops.container.states import (
-    RestartWatch,
-    session_state,
-)
 
 __all__ = ["ContainerFollow"]
 
@@ -79,35 +72,14 @@ def _open_stream(
                 since, tail = first, None  # and what came meanwhile is "new" too
 
 
-class ContainerFollow(ContainerBase):
+class ContainerFollow(ContainerBase, Runner):
     """The log follower of :class:`~kstlib.ops.container.runner.ContainerRunner`."""
 
-    def follow_logs(
-        self,
-        name: str,
-        since: Since | None = None,
-        timestamps: bool = False,
-        ansi: bool = True,
-        timeout: float | None = None,
-        *,
-        lines: int | None = None,
-    ) -> Iterator[str]:
-        """Yield the container's output lines as they are written; end when it ends for good.
+    def _follow_logs(self, name: str, request: LogRequest) -> Iterator[str]:
+        """:meth:`~kstlib.ops.runner.Runner.follow_logs` on a container engine.
 
-        Through the engine's streaming logs API. ``lines=N`` first yields the
-        last N lines written before the call (of those from ``since`` on, with
-        ``since``), as ``docker logs -f --tail N`` does. Otherwise, without
-        ``since``, only the lines written once the iteration has begun; with
-        it, the lines written from then on, then the new ones. A restart by the container's
-        restart policy does not end it: the next run's lines follow. It ends
-        when the container has exited and will not be restarted, or is
-        removed. ``timestamps`` and ``ansi`` are as for :meth:`logs`. With
-        ``timeout`` (seconds, from the first line asked for), it raises
-        :class:`~kstlib.ops.exceptions.SessionTimeoutError` ("the follow timed
-        out after T s") at the deadline, even if the container is silent: no
-        read waits past it and no line is yielded after it. Leaving the loop early (or
-        ``close()``) releases the engine connection at once; no thread is
-        used.
+        The deadline counts from the first line asked for and holds even if
+        the container is silent: no read waits past it.
 
         Example:
             >>> for line in ContainerRunner(runtime="docker").follow_logs("job"):  # doctest: +SKIP
@@ -116,17 +88,17 @@ class ContainerFollow(ContainerBase):
             step 2
         """
         validate_lookup_name(name)
-        start = validate_since(since)
-        limit = validate_optional_timeout(timeout)
-        count = validate_lines(lines)
+        start = validate_since(request.since)
+        limit = validate_optional_timeout(request.timeout)
+        count = validate_lines(request.lines)
         with self._using() as engine:
             info = self._inspect(engine, name)
         return self._follow(
             engine,
             info,
             start=start,
-            timestamps=bool(timestamps),
-            ansi=bool(ansi),
+            timestamps=bool(request.timestamps),
+            ansi=bool(request.ansi),
             timeout=limit,
             lines=count,
         )

@@ -45,13 +45,13 @@ from kstlib.ops.exceptions import (
     SessionStopError,
     SessionTimeoutError,
 )
-from kstlib.ops.logfile import Since
 from kstlib.ops.models import (
     SessionConfig,
     SessionState,
     SessionStatus,
     SessionTable,
 )
+from kstlib.ops.runner import LogRequest
 from kstlib.ops.translate import Op
 from kstlib.ops.validators import (
     validate_instance,
@@ -363,24 +363,8 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
                 to_status(info, engine.runtime) for info in engine.list_containers()
             )
 
-    def logs(
-        self,
-        name: str,
-        lines: int | None = 100,
-        since: Since | None = None,
-        timestamps: bool = False,
-        ansi: bool = True,
-    ) -> str:
-        """The last ``lines`` lines of the container's output (``None``: all of it).
-
-        stdout and stderr come in the order written (the container has a
-        terminal), with ``\\r\\n`` turned into ``\\n``. Output stays readable
-        after the process exited. ``since`` (an aware datetime, or a Unix
-        time) keeps the lines written from then on; ``timestamps`` prefixes
-        each line with its UTC time as tmux logs do
-        (``2026-11-25T18:46:55.819510Z text``; Podman's times have whole
-        seconds); ``ansi=False`` strips colours and other escape sequences.
-        One engine call.
+    def _read_logs(self, name: str, request: LogRequest) -> str:
+        """:meth:`~kstlib.ops.runner.Runner.logs` on a container engine (one engine call).
 
         Example:
             >>> ContainerRunner(runtime="docker").logs("bot", lines=1)  # doctest: +SKIP
@@ -388,9 +372,10 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
             >>> ContainerRunner(runtime="docker").logs("bot", lines=1, timestamps=True)  # doctest: +SKIP
             '2026-11-25T18:46:55.819510Z ready'
         """
+        timestamps, ansi = request.timestamps, request.ansi
         validate_lookup_name(name)
-        count = validate_lines(lines)
-        start = validate_since(since)
+        count = validate_lines(request.lines)
+        start = validate_since(request.since)
         # The engines count entries, and a line may take several (a partial
         # line, a Docker line over 16 KiB): ask for more, so that the first
         # line kept is whole.

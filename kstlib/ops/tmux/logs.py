@@ -28,6 +28,7 @@ from kstlib.ops.cancel import pause
 from kstlib.ops.exceptions import SessionError, SessionTimeoutError
 from kstlib.ops.follow import Follow
 from kstlib.ops.logfile import Since, ended, follow_lines, read_lines, strip_ansi
+from kstlib.ops.runner import LogRequest, Runner
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.call import arg, fmt
 from kstlib.ops.tmux.client import BACKEND, TmuxClient, exact_pane
@@ -84,7 +85,7 @@ def log_lost_output(log: Path) -> bool:
         return False
 
 
-class TmuxLogs(TmuxClient):
+class TmuxLogs(TmuxClient, Runner):
     """Log reading, following and waiting for tmux sessions (a base of TmuxRunner)."""
 
     def _degraded(self, pane: Pane) -> bool:
@@ -141,35 +142,17 @@ class TmuxLogs(TmuxClient):
                 return  # stopped and tidied away meanwhile
             time.sleep(0.01)
 
-    def logs(
-        self,
-        name: str,
-        lines: int | None = 100,
-        since: Since | None = None,
-        timestamps: bool = False,
-        ansi: bool = True,
-    ) -> str:
-        """The last ``lines`` lines of the session's output (``None``: all that is kept).
+    def _read_logs(self, name: str, request: LogRequest) -> str:
+        """:meth:`~kstlib.ops.runner.Runner.logs` on tmux: the log file, else the scrollback.
 
-        A session started by kstlib writes its output to a log file, so the
-        whole output is readable, beyond the scrollback and after the process
-        has exited. ``since`` (an aware datetime or a Unix time) keeps lines
-        written from then on; ``timestamps`` prefixes each line with its UTC
-        time; ``ansi=False`` strips colours and other escape sequences.
-        Sessions kstlib did not start, and sessions whose log lost output, are
-        read from the pane's scrollback.
-
-        Example:
-            >>> from kstlib.ops import SessionConfig, TmuxRunner
-            >>> runner = TmuxRunner(socket_name="kstlib-doc")
-            >>> _ = runner.start(SessionConfig(name="doc3", command="echo hi"))
-            >>> runner.wait("doc3", timeout=5)
-            0
-            >>> runner.logs("doc3")
-            'hi'
-            >>> runner.stop("doc3")
-            True
+        (Example: :meth:`wait`'s.)
         """
+        lines, since, timestamps, ansi = (
+            request.lines,
+            request.since,
+            request.timestamps,
+            request.ansi,
+        )
         validate_lookup_name(name)
         validate_lines(lines)
         pane = self._pane_or_missing(name)
@@ -205,24 +188,10 @@ class TmuxLogs(TmuxClient):
             text = text[-lines:] if lines else []
         return "\n".join(text)
 
-    def follow_logs(
-        self,
-        name: str,
-        since: Since | None = None,
-        timestamps: bool = False,
-        ansi: bool = True,
-        timeout: float | None = None,
-        *,
-        lines: int | None = None,
-    ) -> Iterator[str]:
-        """Yield the session's output lines as they are written; end when it ends.
+    def _follow_logs(self, name: str, request: LogRequest) -> Iterator[str]:
+        """:meth:`~kstlib.ops.runner.Runner.follow_logs` on tmux: the session's log file, polled.
 
-        Lines written before the call come first: the last ``lines`` of them
-        (of those from ``since`` on, with ``since``) as ``tail -n N -f`` and
-        ``docker logs -f --tail N`` do, else those from ``since`` on, else
-        none. With ``timeout`` (seconds), raise
-        :class:`~kstlib.ops.exceptions.SessionTimeoutError` if the session is
-        still running then.
+        It ends when the session's process has exited and its last lines are read.
 
         Example:
             >>> from kstlib.ops import SessionConfig, TmuxRunner
@@ -235,6 +204,7 @@ class TmuxLogs(TmuxClient):
             >>> runner.stop("doc6")
             True
         """
+        since, lines, timeout = request.since, request.lines, request.timeout
         validate_lookup_name(name)
         validate_optional_timeout(timeout)
         validate_lines(lines)
@@ -250,8 +220,8 @@ class TmuxLogs(TmuxClient):
             pane.log,
             since=since,
             lines=lines,
-            timestamps=timestamps,
-            ansi=ansi,
+            timestamps=request.timestamps,
+            ansi=request.ansi,
             timeout=timeout,
         )
 
@@ -302,9 +272,11 @@ class TmuxLogs(TmuxClient):
         Example:
             >>> from kstlib.ops import SessionConfig, TmuxRunner
             >>> runner = TmuxRunner(socket_name="kstlib-doc")
-            >>> _ = runner.start(SessionConfig(name="doc7", command="exit 7"))
+            >>> _ = runner.start(SessionConfig(name="doc7", command="echo hi; exit 7"))
             >>> runner.wait("doc7", timeout=5)
             7
+            >>> runner.logs("doc7")  # all of it, after the exit too
+            'hi'
             >>> runner.stop("doc7")
             True
         """
