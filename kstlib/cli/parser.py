@@ -46,6 +46,13 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+def _runtime_option(parser: Any, help_text: str) -> None:
+    """``--runtime docker|podman`` on ``parser`` (a parser or an argument group)."""
+    parser.add_argument(
+        "--runtime", choices=("docker", "podman"), metavar="RUNTIME", help=help_text
+    )
+
+
 def _where(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("where the session runs")
     group.add_argument(
@@ -57,12 +64,7 @@ def _where(parser: argparse.ArgumentParser) -> None:
         "swarm (a Docker Swarm service; DOCKER_HOST or the config's base_url names a manager). "
         "Default: where the session is found, else the config file's default_backend.",
     )
-    group.add_argument(
-        "--runtime",
-        choices=("docker", "podman"),
-        metavar="RUNTIME",
-        help="container runtime: docker or podman (implies the container backend)",
-    )
+    _runtime_option(group, "container runtime: docker or podman (implies the container backend)")
     group.add_argument(
         "-L",
         "--socket",
@@ -472,12 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or in ops.insecure_registries may use plain HTTP.",
     )
     p.add_argument("image", metavar="IMAGE", help="image reference, e.g. registry:5000/team/app:1")
-    p.add_argument(
-        "--runtime",
-        choices=("docker", "podman"),
-        metavar="RUNTIME",
-        help="container runtime: docker or podman",
-    )
+    _runtime_option(p, "container runtime: docker or podman")
     p.add_argument(
         "--insecure",
         action="store_true",

@@ -452,14 +452,20 @@ def auto_detect_backend(
         True
     """
     validate_name(name)
-    found = search(
+    where = _at_most_one(
         name, socket_name=socket_name, socket_path=socket_path, runtime=runtime, base_url=base_url
-    ).found
+    )
+    return where.backend if where is not None else None
+
+
+def _at_most_one(name: str, **where: Any) -> Location | None:
+    """The one place :func:`search` finds ``name`` (``None``: nowhere); several: ambiguous."""
+    found = search(name, **where).found
     if len(found) > 1:
         raise SessionAmbiguousError(
             name, [loc.backend for loc in found], places=[loc.label for loc in found]
         )
-    return found[0].backend if found else None
+    return found[0] if found else None
 
 
 #: Options that mean a container when no backend is named.
@@ -483,7 +489,7 @@ def detect(
         >>> detect("no-such-session", {"socket_name": "kstlib-doc", "image": "x"})
         <BackendType.CONTAINER: 'container'>
     """
-    found = search(
+    where = _at_most_one(
         name,
         socket_name=options.get("socket_name"),
         socket_path=options.get("socket_path"),
@@ -492,15 +498,10 @@ def detect(
         tmux_bin=tmux_bin,
         timeout=timeout,
         runner_factory=runner_factory,
-    ).found
-    if len(found) > 1:
-        raise SessionAmbiguousError(
-            name, [loc.backend for loc in found], places=[loc.label for loc in found]
-        )
-    if not found:
+    )
+    if where is None:
         wants_container = any(options.get(k) is not None for k in IMPLY_CONTAINER)
         return BackendType.CONTAINER if wants_container else BackendType.TMUX
-    where = found[0]
     if where.runtime is not None and options.get("runtime") is None:
         options["runtime"] = where.runtime
     if where.socket_name is not None and options.get("socket_name") is None:
