@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "start",
-        "kstlib.cli.lifecycle:cmd_start",
+        "kstlib.cli.commands.lifecycle:cmd_start",
         help="start a session",
         description="Start session NAME. Options override its definition in the config file.",
         usage="kstlib ops start NAME [options] [-- COMMAND [ARG ...]]",
@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "stop",
-        "kstlib.cli.lifecycle:cmd_stop",
+        "kstlib.cli.commands.lifecycle:cmd_stop",
         help="stop sessions and remove them",
         description="Stop each session NAME: SIGTERM, wait --timeout "
         "seconds, then kill; the session is removed. --all stops every session "
@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "restart",
-        "kstlib.cli.lifecycle:cmd_restart",
+        "kstlib.cli.commands.lifecycle:cmd_restart",
         help="stop a session, then start it again",
         description="Stop NAME gracefully (if it runs), then start it with "
         "its config file definition, else the configuration of its last "
@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "attach",
-        "kstlib.cli.interactive:cmd_attach",
+        "kstlib.cli.commands.interactive:cmd_attach",
         help="connect this terminal to a session",
         description="Attach this terminal to session NAME "
         "(tmux: detach with the prefix key, then d).",
@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "status",
-        "kstlib.cli.lifecycle:cmd_status",
+        "kstlib.cli.commands.lifecycle:cmd_status",
         help="show the state of sessions",
         description="Show the state of each session NAME. Without -b it is "
         "looked up in the config file's place, then on tmux, then on the "
@@ -329,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "logs",
-        "kstlib.cli.lifecycle:cmd_logs",
+        "kstlib.cli.commands.lifecycle:cmd_logs",
         help="print sessions' recent output",
         description="Print the last lines of session NAME's output (also after it exited). "
         "With several names, each line starts with its session's name.",
@@ -375,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "wait",
-        "kstlib.cli.lifecycle:cmd_wait",
+        "kstlib.cli.commands.lifecycle:cmd_wait",
         help="wait for a session to exit, or for a log line",
         description="Wait until session NAME exits and exit with its exit "
         "code; with --for REGEX, wait until its output has a line matching "
@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "list",
-        "kstlib.cli.listing:cmd_list",
+        "kstlib.cli.commands.listing:cmd_list",
         help="list sessions on every reachable backend",
         description="List the sessions of every reachable backend (tmux, "
         "Docker, Podman) and the config file's sessions that do not run "
@@ -435,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "exec",
-        "kstlib.cli.interactive:cmd_exec",
+        "kstlib.cli.commands.interactive:cmd_exec",
         help="run a command in a container session",
         description="Run COMMAND in the running container session NAME, "
         "print its output and exit with its exit code.",
@@ -447,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "send-keys",
-        "kstlib.cli.interactive:cmd_send_keys",
+        "kstlib.cli.commands.interactive:cmd_send_keys",
         help="type keys into a tmux session",
         description="Type KEYS literally into tmux session NAME, then Enter (unless --no-enter).",
         usage="kstlib ops send-keys NAME [options] (KEYS | -- WORD ...)",
@@ -466,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "pull",
-        "kstlib.cli.pull:cmd_pull",
+        "kstlib.cli.commands.pull:cmd_pull",
         help="pull an image from its registry",
         description="Pull IMAGE into a container engine (--runtime, else the first that "
         "answers: Podman, then Docker), with a progress bar on a terminal. Credentials "
@@ -494,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "events",
-        "kstlib.cli.events:cmd_events",
+        "kstlib.cli.commands.events:cmd_events",
         help="print session events as they happen",
         description="Follow sessions as they start, exit, restart, stop and go: "
         "a snapshot first, then one line per event until Ctrl-C.",
@@ -507,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "doctor",
-        "kstlib.cli.doctor:cmd_doctor",
+        "kstlib.cli.commands.doctor:cmd_doctor",
         help="check which backends are usable",
         description="Probe tmux, Docker and Podman (and the config file's "
         "engines): reachable or not, version, endpoint, and what to do "

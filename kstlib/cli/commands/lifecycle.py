@@ -108,7 +108,7 @@ def _place_of(ctx: Context, status: SessionStatus) -> Location:
 
 def _stop_all(ctx: Context) -> int:
     """``stop --all``: every running session kstlib started, nothing else."""
-    from kstlib.cli.listing import collect_sessions
+    from kstlib.cli.commands.listing import collect_sessions
 
     statuses, unreachable = collect_sessions(ctx)
     for line in unreachable:
