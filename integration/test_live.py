@@ -34,7 +34,7 @@ WAITER = ("sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 3")
 CHILD = """
 import argparse, sys
 from kstlib.cli.context import Context
-from kstlib.cli.listing import collect_sessions
+from kstlib.cli.commands.listing import collect_sessions
 from kstlib.cli.watch import watch_sessions
 ns = argparse.Namespace(config=sys.argv[1], backend=sys.argv[2], runtime=None, socket=None,
                         engine=None, managed=True, json=False, quiet=False)

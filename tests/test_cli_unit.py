@@ -20,7 +20,7 @@ import pytest
 
 from kstlib.cli import commands, main, output, state
 from kstlib.cli.commands import Context, Location, label
-from kstlib.cli.doctor import probe_docker, probe_podman, probe_tmux, reason
+from kstlib.cli.commands.doctor import probe_docker, probe_podman, probe_tmux, reason
 from kstlib.cli.parser import UsageError, build_parser, parse_args, split_argv
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
@@ -572,7 +572,7 @@ def test_doctor_probes_report_instead_of_raising() -> None:
 
 def test_doctor_exit_code_follows_usability(world: FakeWorld, capsys: pytest.CaptureFixture[str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from kstlib.cli import doctor
+    from kstlib.cli.commands import doctor
 
     down = doctor.Check("x", False, None, "e", "down", "fix it")
     up = doctor.Check("y", True, "1.0", "e", "")
@@ -605,8 +605,9 @@ def test_help_imports_no_container_sdk() -> None:
 
 
 def test_commands_module_imports_no_container_sdk() -> None:
-    code = ("import sys, kstlib.cli.commands, kstlib.cli.doctor, kstlib.cli.lifecycle, "
-            "kstlib.cli.listing, kstlib.cli.interactive, kstlib.cli.pull, kstlib.cli.events\n"
+    modules = ", ".join(f"kstlib.cli.commands.{m}" for m in (
+        "doctor", "lifecycle", "listing", "interactive", "pull", "events"))
+    code = (f"import sys, kstlib.cli.commands, {modules}\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('docker', 'podman')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=False)
@@ -623,6 +624,7 @@ def test_every_command_is_declared_with_its_handler() -> None:
     for name, parser in declared.choices.items():
         handler = commands.handler_of(argparse.Namespace(handler=parser.get_default("handler")))
         assert callable(handler) and handler.__name__ == "cmd_" + name.replace("-", "_")
+        assert handler.__module__.startswith("kstlib.cli.commands."), handler.__module__
     with pytest.raises(UsageError):
         parse_args(["ops", "list", "--", "x"])
 

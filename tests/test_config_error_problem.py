@@ -31,10 +31,10 @@ def test_problem_survives_pickle() -> None:
 
 
 def test_the_cli_rewords_an_option_from_the_field_not_the_message() -> None:
-    from kstlib.cli.places import _option_error
+    from kstlib.cli.places import option_error
 
     # A problem that itself holds ": " stays whole.
-    err = _option_error(config_error("cwd", "'a: b' is not a directory"), "--cwd")
+    err = option_error(config_error("cwd", "'a: b' is not a directory"), "--cwd")
     assert str(err) == "--cwd: 'a: b' is not a directory"
     assert err.problem == "'a: b' is not a directory"
 

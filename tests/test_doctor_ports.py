@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kstlib.cli import doctor, main
+from kstlib.cli import main
+from kstlib.cli.commands import doctor
 
 
 @pytest.fixture(autouse=True)

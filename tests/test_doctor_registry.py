@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kstlib.cli import doctor
+from kstlib.cli.commands import doctor
 from kstlib.ops.engines import endpoints
 
 

@@ -22,7 +22,7 @@ import pytest
 from kstlib.cli import main
 from kstlib.ops import SessionManager
 from kstlib.ops.discovery import list_sessions, search
-from kstlib.ops.exceptions import SessionNotFoundError
+from kstlib.ops.exceptions import SessionAmbiguousError, SessionNotFoundError
 from kstlib.ops.models import BackendType, SessionState, SessionStatus, SessionTable
 from kstlib.ops.runners import make_runner, register
 
@@ -94,9 +94,11 @@ def test_the_manager_and_the_cli_take_a_runner_factory(
     bot = SessionManager("fake-bot", socket_name="kstlib-fake", runner_factory=FakeRunner)
     assert bot.status().pid == 7 and bot.exists()
     assert FakeRunner.built[-1]["socket_name"] == "kstlib-fake"
-    found = SessionManager.find("fake-bot", socket_name="kstlib-fake", runtime="docker",
-                                base_url="unix:///nonexistent.sock", runner_factory=FakeRunner)
-    assert found.backend is BackendType.TMUX
+    # the fake holds it everywhere: the container look-up goes through the factory too
+    with pytest.raises(SessionAmbiguousError) as info:
+        SessionManager.find("fake-bot", socket_name="kstlib-fake", runtime="docker",
+                            base_url="unix:///nonexistent.sock", runner_factory=FakeRunner)
+    assert list(info.value.places) == ["tmux", "docker"]
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))

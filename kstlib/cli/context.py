@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from typing import Any
 
 from kstlib.cli import engines, output, state
@@ -35,9 +34,8 @@ from kstlib.cli.places import (
 )
 from kstlib.ops import validators
 from kstlib.ops.config import OpsConfig, load_config
-from kstlib.ops.discovery import ENGINE_TIMEOUT, Location, did_not_answer
+from kstlib.ops.discovery import ENGINE_TIMEOUT, Location, Search, did_not_answer, search_at
 from kstlib.ops.exceptions import (
-    BackendNotFoundError,
     SessionAmbiguousError,
     SessionConfigError,
     SessionNotFoundError,
@@ -358,40 +356,40 @@ class Context:
             base_url = definition.base_url
         return Location(CONTAINER, runtime=runtime, endpoint=base_url)
 
-    def _probe(self, name: str, place: Location, *, strict: bool = False) -> list[Location]:
-        """The places matching ``place`` that hold a session called ``name``.
+    def search(
+        self, name: str, places: list[Location], *, first: bool = False, strict: Any = ()
+    ) -> Search:
+        """Ask ``places`` in order for ``name`` (:func:`kstlib.ops.discovery.search_at`).
 
-        ``strict``: the user chose this place (``-b``, ``--runtime``, a
-        definition): a backend that does not answer is an error, never "not
-        there". Otherwise an absent backend is skipped, but an engine that
-        accepts connections and does not answer still raises: nobody can tell
-        whether the session runs there.
+        ``strict``: the places the user chose (``-b``, ``--runtime``, a
+        definition): one that does not answer is an error, never "not there".
+        Another absent backend is skipped, but an engine that accepts
+        connections and does not answer still raises: nobody can tell whether
+        the session runs there. A remote engine only an untrusted project-local
+        config file names is refused before it is reached.
+
+        Example:
+            >>> import argparse
+            >>> ctx = Context(argparse.Namespace(config=None))
+            >>> ctx.search("no-such-session", [Location(TMUX, socket_name="kstlib-doc")]).found
+            []
         """
-        if place.backend is not CONTAINER:  # tmux, or a swarm: one exact-name look-up
-            try:
-                return [place] if self.runner(place).exists(name) else []
-            except BackendNotFoundError:
-                if strict:
-                    raise
-                return []
-        self._check_endpoint(place)
-        found: list[Location] = []
-        endpoints: list[str] = []
-        for runtime in [place.runtime] if place.runtime else ["podman", "docker"]:
-            here = replace(place, runtime=runtime)
-            runner = self.runner(here)
-            try:
-                # one endpoint reached through both SDKs (DOCKER_HOST on Podman's socket): once
-                endpoint = str(getattr(runner, "endpoint", runtime))
-                if endpoint in endpoints:
-                    continue
-                endpoints.append(endpoint)
-                if runner.exists(name):
-                    found.append(here)
-            except BackendNotFoundError as err:
-                if strict or did_not_answer(err):
-                    raise
-        return found
+        engine_places = [p for p in places if p.backend is not TMUX]
+        for place in engine_places:
+            self._check_endpoint(place)
+        result = search_at(
+            name,
+            places,
+            strict=strict,
+            first=first,
+            runner_factory=self.runner_factory,
+            tmux_bin=self.tmux_binary() if len(engine_places) < len(places) else None,
+            timeout=max((engines.timeout_of(self, p) for p in engine_places), default=None),
+        )
+        for place, err in result.failed:
+            if place.backend is not TMUX and did_not_answer(err):
+                raise err
+        return result
 
     def search_places(self, name: str, *, tmux_only: bool = False) -> list[Location]:
         """The places to look for ``name``, in order.
@@ -417,7 +415,7 @@ class Context:
         # Then every other server of the user: a session started with tmux -L is found.
         sockets = [self.default_socket(name), self.config.tmux_socket, None]
         for socket in unique([*sockets, *self.discovered_sockets()]):
-            places.append(Location(TMUX, socket_name=socket))
+            places.append(Location(TMUX, socket_name=socket, discovered=socket in self._discovered))
         if not tmux_only:
             # The local engines only: a remote engine is searched when a session's
             # definition names it, not for every lookup.
@@ -438,17 +436,12 @@ class Context:
             >>> ctx.find("no-such-session", first=True) is None
             True
         """
-        found: list[Location] = []
-        chosen = {self.explicit_place(name)}
+        explicit = self.explicit_place(name)
         definition = self._definition(name)
-        if definition is not None:
-            chosen.add(of_config(definition))
-        for place in self.search_places(name, tmux_only=tmux_only):
-            hits = [p for p in self._probe(name, place, strict=place in chosen) if p not in found]
-            found.extend(hits)
-            if first and found:
-                break
-        if not found and not tmux_only and self.explicit_place(name) is None:
+        chosen = [p for p in (explicit, definition and of_config(definition)) if p is not None]
+        places = self.search_places(name, tmux_only=tmux_only)
+        found = unique(self.search(name, places, first=first, strict=chosen).found)
+        if not found and not tmux_only and explicit is None:
             found = engines.probe_engines(self, name)
         if len(found) > 1:
             raise SessionAmbiguousError(

@@ -19,10 +19,11 @@ from typing import Any, NoReturn
 
 from kstlib import __version__
 from kstlib.cli.argtypes import line_count, since_time, timeout_seconds
+from kstlib.ops.models import BackendType
 
 __all__ = ["BACKEND_CHOICES", "UsageError", "build_parser", "parse_args"]
 
-BACKEND_CHOICES = ("tmux", "container", "docker", "podman", "swarm")
+BACKEND_CHOICES = BackendType.spellings()
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_LINES = 100
 TAKES_ARGV = ("start", "restart", "exec")
@@ -46,6 +47,13 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+def _runtime_option(parser: Any, help_text: str) -> None:
+    """``--runtime docker|podman`` on ``parser`` (a parser or an argument group)."""
+    parser.add_argument(
+        "--runtime", choices=("docker", "podman"), metavar="RUNTIME", help=help_text
+    )
+
+
 def _where(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("where the session runs")
     group.add_argument(
@@ -57,12 +65,7 @@ def _where(parser: argparse.ArgumentParser) -> None:
         "swarm (a Docker Swarm service; DOCKER_HOST or the config's base_url names a manager). "
         "Default: where the session is found, else the config file's default_backend.",
     )
-    group.add_argument(
-        "--runtime",
-        choices=("docker", "podman"),
-        metavar="RUNTIME",
-        help="container runtime: docker or podman (implies the container backend)",
-    )
+    _runtime_option(group, "container runtime: docker or podman (implies the container backend)")
     group.add_argument(
         "-L",
         "--socket",
@@ -249,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "start",
-        "kstlib.cli.lifecycle:cmd_start",
+        "kstlib.cli.commands.lifecycle:cmd_start",
         help="start a session",
         description="Start session NAME. Options override its definition in the config file.",
         usage="kstlib ops start NAME [options] [-- COMMAND [ARG ...]]",
@@ -263,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "stop",
-        "kstlib.cli.lifecycle:cmd_stop",
+        "kstlib.cli.commands.lifecycle:cmd_stop",
         help="stop sessions and remove them",
         description="Stop each session NAME: SIGTERM, wait --timeout "
         "seconds, then kill; the session is removed. --all stops every session "
@@ -286,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "restart",
-        "kstlib.cli.lifecycle:cmd_restart",
+        "kstlib.cli.commands.lifecycle:cmd_restart",
         help="stop a session, then start it again",
         description="Stop NAME gracefully (if it runs), then start it with "
         "its config file definition, else the configuration of its last "
@@ -303,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "attach",
-        "kstlib.cli.interactive:cmd_attach",
+        "kstlib.cli.commands.interactive:cmd_attach",
         help="connect this terminal to a session",
         description="Attach this terminal to session NAME "
         "(tmux: detach with the prefix key, then d).",
@@ -314,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "status",
-        "kstlib.cli.lifecycle:cmd_status",
+        "kstlib.cli.commands.lifecycle:cmd_status",
         help="show the state of sessions",
         description="Show the state of each session NAME. Without -b it is "
         "looked up in the config file's place, then on tmux, then on the "
@@ -327,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "logs",
-        "kstlib.cli.lifecycle:cmd_logs",
+        "kstlib.cli.commands.lifecycle:cmd_logs",
         help="print sessions' recent output",
         description="Print the last lines of session NAME's output (also after it exited). "
         "With several names, each line starts with its session's name.",
@@ -373,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "wait",
-        "kstlib.cli.lifecycle:cmd_wait",
+        "kstlib.cli.commands.lifecycle:cmd_wait",
         help="wait for a session to exit, or for a log line",
         description="Wait until session NAME exits and exit with its exit "
         "code; with --for REGEX, wait until its output has a line matching "
@@ -416,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "list",
-        "kstlib.cli.listing:cmd_list",
+        "kstlib.cli.commands.listing:cmd_list",
         help="list sessions on every reachable backend",
         description="List the sessions of every reachable backend (tmux, "
         "Docker, Podman) and the config file's sessions that do not run "
@@ -428,12 +431,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only sessions kstlib started (and config definitions)",
     )
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="redraw the table when a session changes (one line per change "
+        "when not a terminal) until Ctrl-C",
+    )
     _output(p, "print the names only")
 
     p = _command(
         commands,
         "exec",
-        "kstlib.cli.interactive:cmd_exec",
+        "kstlib.cli.commands.interactive:cmd_exec",
         help="run a command in a container session",
         description="Run COMMAND in the running container session NAME, "
         "print its output and exit with its exit code.",
@@ -445,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "send-keys",
-        "kstlib.cli.interactive:cmd_send_keys",
+        "kstlib.cli.commands.interactive:cmd_send_keys",
         help="type keys into a tmux session",
         description="Type KEYS literally into tmux session NAME, then Enter (unless --no-enter).",
         usage="kstlib ops send-keys NAME [options] (KEYS | -- WORD ...)",
@@ -464,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "pull",
-        "kstlib.cli.pull:cmd_pull",
+        "kstlib.cli.commands.pull:cmd_pull",
         help="pull an image from its registry",
         description="Pull IMAGE into a container engine (--runtime, else the first that "
         "answers: Podman, then Docker), with a progress bar on a terminal. Credentials "
@@ -472,12 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or in ops.insecure_registries may use plain HTTP.",
     )
     p.add_argument("image", metavar="IMAGE", help="image reference, e.g. registry:5000/team/app:1")
-    p.add_argument(
-        "--runtime",
-        choices=("docker", "podman"),
-        metavar="RUNTIME",
-        help="container runtime: docker or podman",
-    )
+    _runtime_option(p, "container runtime: docker or podman")
     p.add_argument(
         "--insecure",
         action="store_true",
@@ -497,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "events",
-        "kstlib.cli.events:cmd_events",
+        "kstlib.cli.commands.events:cmd_events",
         help="print session events as they happen",
         description="Follow sessions as they start, exit, restart, stop and go: "
         "a snapshot first, then one line per event until Ctrl-C.",
@@ -510,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         commands,
         "doctor",
-        "kstlib.cli.doctor:cmd_doctor",
+        "kstlib.cli.commands.doctor:cmd_doctor",
         help="check which backends are usable",
         description="Probe tmux, Docker and Podman (and the config file's "
         "engines): reachable or not, version, endpoint, and what to do "

@@ -231,8 +231,3 @@ def tmux_timeout(place: Location, unnamed: set[str]) -> float | None:
         2.0
     """
     return discovery_timeout(place.socket_path is None and place.socket_name in unnamed)
-
-
-# The names starting.py and older callers import.
-_option_error = option_error
-_resolve_cli_volume = resolve_cli_volume

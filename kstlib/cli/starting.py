@@ -27,9 +27,9 @@ from kstlib.cli.places import (
     CONTAINER,
     SWARM,
     TMUX,
-    _option_error,
-    _resolve_cli_volume,
+    option_error,
     parse_env,
+    resolve_cli_volume,
 )
 from kstlib.ops import validators
 from kstlib.ops.exceptions import (
@@ -113,7 +113,7 @@ def read_env_file(path: str, environ: Mapping[str, str] | None = None) -> dict[s
     try:
         return validators.validate_env(env)
     except SessionConfigError as err:
-        raise _option_error(err, f"--env-file {shown}") from None
+        raise option_error(err, f"--env-file {shown}") from None
 
 
 def env_options(
@@ -171,7 +171,7 @@ def start_config(ctx: Context, *, restart: bool = False) -> SessionConfig:
     try:
         name = validators.validate_name(args.name)
     except SessionConfigError as err:
-        raise _option_error(err) from None
+        raise option_error(err) from None
     config = ctx.config
     last = state.load(name) if restart and not config.is_defined(name) else None
     if config.is_defined(name):
@@ -234,7 +234,7 @@ def start_config(ctx: Context, *, restart: bool = False) -> SessionConfig:
     if args.volume:
         values["volumes"] = [
             *values.get("volumes", ()),
-            *(_resolve_cli_volume(v) for v in args.volume),
+            *(resolve_cli_volume(v) for v in args.volume),
         ]
     if args.port:
         values["ports"] = [*values.get("ports", ()), *args.port]
@@ -255,7 +255,7 @@ def start_config(ctx: Context, *, restart: bool = False) -> SessionConfig:
     try:
         result = SessionConfig(**values)
     except SessionConfigError as err:
-        raise _option_error(err) from None
+        raise option_error(err) from None
     if result.backend in (CONTAINER, SWARM) and not result.image:
         raise SessionConfigError(
             f"--image: an image is required to start {name!r} in a {result.backend.value} "

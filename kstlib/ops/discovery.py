@@ -21,14 +21,14 @@ Example:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     ContainerRuntimeNotFoundError,
     SessionAmbiguousError,
-    SessionNotFoundError,
 )
 from kstlib.ops.fleet import engine_options
 from kstlib.ops.locations import (
@@ -67,29 +67,37 @@ __all__ = [
     "other_tmux_servers",
     "reachable_engines",
     "search",
+    "search_at",
     "search_containers",
     "tmux_servers",
     "tmux_timeout",
 ]
 
 
-def _tmux_runner(
-    socket_name: str | None,
-    socket_path: str | None,
-    tmux_bin: str | None,
-    discovered: bool,
-    factory: RunnerFactory | None = None,
+def _runner_at(
+    place: Location, factory: RunnerFactory | None, tmux_bin: str | None, timeout: float | None
 ) -> Runner:
-    from kstlib.ops.tmux.sockets import DISCOVERY_TIMEOUT
-
-    return (factory or make_runner)(
-        BackendType.TMUX,
-        socket_name=socket_name,
-        socket_path=None if discovered else socket_path,
-        tmux_bin=tmux_bin,
-        # nobody asked for a discovered server: a stuck one costs little
-        tmux_timeout=DISCOVERY_TIMEOUT if discovered else None,
+    """The runner that answers for ``place`` (a tmux server nobody named: a short timeout)."""
+    build = factory or make_runner
+    if place.backend is BackendType.TMUX:
+        return build(
+            BackendType.TMUX,
+            socket_name=place.socket_name,
+            socket_path=None if place.discovered else place.socket_path,
+            tmux_bin=tmux_bin,
+            tmux_timeout=tmux_timeout(place.discovered),
+        )
+    return build(
+        place.backend, runtime=place.runtime, base_url=place.endpoint, engine_timeout=timeout
     )
+
+
+def _down(runtime: str, base_url: str | None, err: ContainerRuntimeNotFoundError) -> str:
+    """How an engine that could not be reached is named: ``"docker at unix:///x.sock"``."""
+    from kstlib.ops.engines.endpoints import default_endpoints
+
+    tried = err.endpoints or tuple([base_url] if base_url else default_endpoints(runtime))
+    return f"{runtime} at {', '.join(e.split(' at ')[-1] for e in tried)}"
 
 
 def reachable_engines(
@@ -107,11 +115,7 @@ def reachable_engines(
         ([], ['docker at unix:///nonexistent.sock'])
     """
     from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
-    from kstlib.ops.engines.endpoints import (
-        AUTO_ORDER,
-        connect,
-        default_endpoints,
-    )
+    from kstlib.ops.engines.endpoints import AUTO_ORDER, connect
     from kstlib.ops.validators import validate_base_url, validate_call_timeout, validate_runtime
 
     runtimes = (validate_runtime(runtime),) if runtime is not None else AUTO_ORDER
@@ -123,8 +127,7 @@ def reachable_engines(
         try:
             engine = connect(rt, base_url, limit)
         except ContainerRuntimeNotFoundError as err:
-            tried = err.endpoints or tuple([base_url] if base_url else default_endpoints(rt))
-            down.append(f"{rt} at {', '.join(e.split(' at ')[-1] for e in tried)}")
+            down.append(_down(rt, base_url, err))
             continue
         if all(e.endpoint != engine.endpoint for e in engines):
             engines.append(engine)
@@ -136,6 +139,7 @@ def search_containers(
     runtime: str | None = None,
     base_url: str | None = None,
     timeout: float | None = None,
+    runner_factory: RunnerFactory | None = None,
 ) -> Search:
     """Search every reachable container engine for a container named exactly ``name``.
 
@@ -143,27 +147,91 @@ def search_containers(
         >>> search_containers("bot", "docker", "unix:///nonexistent.sock").unreachable
         ['docker at unix:///nonexistent.sock']
     """
-    from kstlib.ops.container.runner import ContainerRunner
-    from kstlib.ops.engines.endpoints import forget
+    place = Location(BackendType.CONTAINER, runtime, base_url)
+    return search_at(name, [place], runner_factory=runner_factory, timeout=timeout)
+
+
+def search_at(
+    name: str,
+    places: Iterable[Location],
+    *,
+    strict: Collection[Location] = (),
+    first: bool = False,
+    runner_factory: RunnerFactory | None = None,
+    tmux_bin: str | None = None,
+    timeout: float | None = None,
+) -> Search:
+    """Ask each of ``places``, in order, whether it holds a session named exactly ``name``.
+
+    A container place without a runtime is each engine (Podman, then Docker;
+    one endpoint reached through both SDKs is asked once). A tmux place marked
+    ``discovered`` (a server nobody named) gets a short timeout. A place that
+    does not answer is listed in ``unreachable`` (with its error in
+    ``failed``), unless it is one of ``strict`` (a place the caller named
+    must answer): then its error is raised. ``first``: stop at the first
+    place that holds ``name``. Every runner is built by ``runner_factory``
+    (:func:`make_runner`); ``timeout``: seconds one engine call may take.
+
+    Raises:
+        BackendNotFoundError: a ``strict`` place did not answer.
+
+    Example:
+        >>> where = Location(BackendType.TMUX, socket_name="kstlib-doc")
+        >>> found = search_at("no-such-session", [where])
+        >>> found.found, found.searched
+        ([], ['tmux (socket kstlib-doc)'])
+    """
+    from kstlib.ops.engines.endpoints import AUTO_ORDER
     from kstlib.ops.validators import validate_lookup_name
 
     validate_lookup_name(name)
     result = Search()
-    engines, result.unreachable = reachable_engines(runtime, base_url, timeout)
-    for engine in engines:
-        where = f"{engine.runtime} at {engine.endpoint}"
-        try:
-            ContainerRunner._inspect(engine, name)
-        except SessionNotFoundError:
-            result.searched.append(where)
-            continue
-        except ContainerRuntimeNotFoundError:
-            forget(engine)
-            result.unreachable.append(where)
-            continue
-        result.searched.append(where)
-        result.found.append(Location(BackendType.CONTAINER, engine.runtime, engine.endpoint))
+    others = 0
+    endpoints: set[str] = set()
+    for place in places:
+        each = place.backend is _CONTAINER and place.runtime is None
+        for here in [replace(place, runtime=r) for r in AUTO_ORDER] if each else [place]:
+            where = _label(here)
+            try:
+                runner = _runner_at(here, runner_factory, tmux_bin, timeout)
+                if here.backend is _CONTAINER:  # each endpoint once, named by its address
+                    endpoint = str(getattr(runner, "endpoint", where))
+                    if endpoint in endpoints:
+                        continue
+                    endpoints.add(endpoint)
+                    where = f"{where} at {endpoint}" if endpoint != where else where
+                held = runner.exists(name)
+            except BackendNotFoundError as err:
+                if place in strict:
+                    raise
+                if isinstance(err, ContainerRuntimeNotFoundError) and where == _label(here):
+                    where = _down(where, here.endpoint, err)  # never reached: where it tried
+                result.unreachable.append(where)
+                result.failed.append((here, err))
+                continue
+            if here.discovered:
+                others += 1
+            else:
+                result.searched.append(where)
+            if held:
+                result.found.append(here)
+        if first and result.found:
+            break
+    if others:
+        result.searched.append(f"{others} other tmux server{'s' if others > 1 else ''}")
     return result
+
+
+_CONTAINER = BackendType.CONTAINER
+
+
+def _label(place: Location) -> str:
+    """How a :class:`Search` names a place it asked (a container: its runtime)."""
+    if place.backend is BackendType.TMUX:
+        return tmux_label(place.socket_name, place.socket_path)
+    if place.backend is BackendType.SWARM:
+        return f"swarm at {place.endpoint}" if place.endpoint else "swarm"
+    return str(place.runtime)
 
 
 def search(
@@ -180,6 +248,8 @@ def search(
     discover: bool = True,
     swarms: Iterable[str | None] = (),
     runner_factory: RunnerFactory | None = None,
+    strict: bool = False,
+    first: bool = False,
 ) -> Search:
     """Search tmux and every reachable engine for a session named exactly ``name``.
 
@@ -192,6 +262,10 @@ def search(
     (:meth:`Search.one` raises
     :class:`~kstlib.ops.exceptions.SessionAmbiguousError`). ``swarms``: the
     swarm managers (endpoints; ``None``: the local Docker engine) to ask too.
+    ``strict``: a place named here (the tmux server, ``runtime``/``base_url``,
+    a swarm manager) must answer, else its error is raised. ``first``: stop
+    at the first place that holds ``name`` (tmux is asked first). The places
+    are asked by :func:`search_at`.
 
     Example:
         >>> from kstlib.ops import SessionConfig, TmuxRunner
@@ -204,57 +278,30 @@ def search(
         >>> runner.stop("doc-search", graceful=False)
         True
     """
-    from kstlib.ops.validators import validate_lookup_name
-
-    validate_lookup_name(name)
-    result = Search()
+    places: list[Location] = []
+    named: list[Location] = []
     if tmux:
         servers = tmux_servers(socket_name, socket_path, discover=discover)
-        others = 0
-        for index, (sname, spath) in enumerate(servers):
-            discovered = index > 0
-            label = tmux_label(sname, spath)
-            try:
-                if _tmux_runner(sname, spath, tmux_bin, discovered, runner_factory).exists(name):
-                    result.found.append(
-                        Location(
-                            BackendType.TMUX,
-                            socket_name=sname,
-                            socket_path=spath,
-                            discovered=discovered,
-                        )
-                    )
-            except BackendNotFoundError:
-                result.unreachable.append(label)
-                continue
-            if discovered:
-                others += 1
-            else:
-                result.searched.append(label)
-        if others:
-            result.searched.append(f"{others} other tmux server{'s' if others > 1 else ''}")
+        places.extend(
+            Location(BackendType.TMUX, socket_name=n, socket_path=p, discovered=index > 0)
+            for index, (n, p) in enumerate(servers)
+        )
+        if socket_name is not None or socket_path is not None:
+            named.extend(places)
     if containers:
-        found = search_containers(name, runtime, base_url, timeout)
-        result.found.extend(found.found)
-        result.searched.extend(found.searched)
-        result.unreachable.extend(found.unreachable)
-    for manager in dict.fromkeys(swarms):
-        where = f"swarm at {manager}" if manager else "swarm"
-        try:
-            held = _swarm_runner(manager, timeout, runner_factory).exists(name)
-        except BackendNotFoundError:
-            result.unreachable.append(where)
-            continue
-        result.searched.append(where)
-        if held:
-            result.found.append(Location(BackendType.SWARM, endpoint=manager))
-    return result
-
-
-def _swarm_runner(
-    manager: str | None, timeout: float | None, factory: RunnerFactory | None
-) -> Runner:
-    return (factory or make_runner)(BackendType.SWARM, base_url=manager, engine_timeout=timeout)
+        places.append(Location(_CONTAINER, runtime, base_url))
+        if runtime is not None or base_url is not None:
+            named.append(places[-1])
+    swarm = [Location(BackendType.SWARM, endpoint=m) for m in dict.fromkeys(swarms)]
+    return search_at(
+        name,
+        [*places, *swarm],
+        strict=[*named, *swarm] if strict else (),
+        first=first,
+        runner_factory=runner_factory,
+        tmux_bin=tmux_bin,
+        timeout=timeout,
+    )
 
 
 def list_sessions(
@@ -303,13 +350,10 @@ def list_sessions(
     if tmux:
         servers = tmux_servers(socket_name, socket_path, discover=discover)
         for index, (sname, spath) in enumerate(servers):
-            try:
-                rows.extend(
-                    _tmux_runner(sname, spath, None, index > 0, runner_factory).list_sessions()
-                )
-            except BackendNotFoundError as err:
-                label = tmux_label(sname, spath)
-                warnings.warn(f"{label} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
+            server = Location(
+                BackendType.TMUX, socket_name=sname, socket_path=spath, discovered=index > 0
+            )
+            _list_at(server, rows, runner_factory, timeout)
     if containers:
         from kstlib.ops.container.states import to_status
         from kstlib.ops.engines.endpoints import forget
@@ -335,12 +379,21 @@ def list_sessions(
                 continue
             rows.extend(to_status(info, engine.runtime) for info in listed)
     for manager in dict.fromkeys(swarms):
-        try:
-            rows.extend(_swarm_runner(manager, timeout, runner_factory).list_sessions())
-        except BackendNotFoundError as err:
-            where = f"swarm at {manager}" if manager else "swarm"
-            warnings.warn(f"{where} skipped: {err}", EngineUnavailableWarning, stacklevel=2)
+        _list_at(Location(BackendType.SWARM, endpoint=manager), rows, runner_factory, timeout)
     return SessionTable(rows)
+
+
+def _list_at(
+    place: Location,
+    rows: list[SessionStatus],
+    factory: RunnerFactory | None,
+    timeout: float | None,
+) -> None:
+    """Add the sessions of one tmux server or swarm to ``rows``; one that is down: a warning."""
+    try:
+        rows.extend(_runner_at(place, factory, None, timeout).list_sessions())
+    except BackendNotFoundError as err:
+        warnings.warn(f"{_label(place)} skipped: {err}", EngineUnavailableWarning, stacklevel=3)
 
 
 def _list_named(
@@ -399,14 +452,20 @@ def auto_detect_backend(
         True
     """
     validate_name(name)
-    found = search(
+    where = _at_most_one(
         name, socket_name=socket_name, socket_path=socket_path, runtime=runtime, base_url=base_url
-    ).found
+    )
+    return where.backend if where is not None else None
+
+
+def _at_most_one(name: str, **where: Any) -> Location | None:
+    """The one place :func:`search` finds ``name`` (``None``: nowhere); several: ambiguous."""
+    found = search(name, **where).found
     if len(found) > 1:
         raise SessionAmbiguousError(
             name, [loc.backend for loc in found], places=[loc.label for loc in found]
         )
-    return found[0].backend if found else None
+    return found[0] if found else None
 
 
 #: Options that mean a container when no backend is named.
@@ -430,7 +489,7 @@ def detect(
         >>> detect("no-such-session", {"socket_name": "kstlib-doc", "image": "x"})
         <BackendType.CONTAINER: 'container'>
     """
-    found = search(
+    where = _at_most_one(
         name,
         socket_name=options.get("socket_name"),
         socket_path=options.get("socket_path"),
@@ -439,15 +498,10 @@ def detect(
         tmux_bin=tmux_bin,
         timeout=timeout,
         runner_factory=runner_factory,
-    ).found
-    if len(found) > 1:
-        raise SessionAmbiguousError(
-            name, [loc.backend for loc in found], places=[loc.label for loc in found]
-        )
-    if not found:
+    )
+    if where is None:
         wants_container = any(options.get(k) is not None for k in IMPLY_CONTAINER)
         return BackendType.CONTAINER if wants_container else BackendType.TMUX
-    where = found[0]
     if where.runtime is not None and options.get("runtime") is None:
         options["runtime"] = where.runtime
     if where.socket_name is not None and options.get("socket_name") is None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT as ENGINE_TIMEOUT
 from kstlib.ops.exceptions import (
+    BackendNotFoundError,
     SessionAmbiguousError,
     SessionNotFoundError,
 )
@@ -102,6 +103,8 @@ class Search:
     found: list[Location] = field(default_factory=list)
     searched: list[str] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
+    #: each place that did not answer, with its error (the places ``unreachable`` names)
+    failed: list[tuple[Location, BackendNotFoundError]] = field(default_factory=list)
 
     def one(self, name: str, backend: str = "any") -> Location:
         """The one place ``name`` was found.

@@ -14,9 +14,37 @@ from kstlib.cli import EXIT_FAILED, output
 from kstlib.cli.context import Context
 from kstlib.cli.parser import UsageError
 from kstlib.cli.places import CONTAINER, TMUX, label
+from kstlib.ops.discovery import Location
 from kstlib.ops.runner import CommandRunner, KeySender, TerminalAttacher
 
 __all__ = ["cmd_attach", "cmd_exec", "cmd_send_keys"]
+
+
+def _place_for(ctx: Context, name: str, command: str) -> Location:
+    """Where session ``name`` runs; a usage error when ``command`` cannot reach its kind.
+
+    ``send-keys`` types into tmux sessions (tmux is asked first: no container
+    SDK is loaded for a tmux session); ``exec`` runs a command in any other.
+    """
+    tmux_only = command == "send-keys"
+    place = ctx.require(name, first=tmux_only)
+    if (place.backend is TMUX) == tmux_only:
+        return place
+    if tmux_only:
+        kind = "container" if place.backend is CONTAINER else place.backend.value
+        raise UsageError(
+            f"{name!r} is a {kind} session ({label(place)}); send-keys types into tmux "
+            "sessions (use 'kstlib ops exec' to run a command in it)"
+        )
+    raise UsageError(
+        f"{name!r} is a tmux session; exec runs a command in a container "
+        "session (use 'kstlib ops send-keys' to type into tmux)"
+    )
+
+
+def _unavailable(command: str, runner: object) -> UsageError:
+    """The error for a runner that cannot do what ``command`` asks."""
+    return UsageError(f"{command} is not available for {runner!r}")
 
 
 def cmd_exec(ctx: Context) -> int:
@@ -39,15 +67,9 @@ def cmd_exec(ctx: Context) -> int:
             "use 'kstlib ops send-keys'"
         )
     name = ctx.lookup_name(backend=CONTAINER)
-    place = ctx.require(name, first=False)
-    if place.backend is TMUX:
-        raise UsageError(
-            f"{name!r} is a tmux session; exec runs a command in a container "
-            "session (use 'kstlib ops send-keys' to type into tmux)"
-        )
-    runner = ctx.runner(place)
+    runner = ctx.runner(_place_for(ctx, name, "exec"))
     if not isinstance(runner, CommandRunner):
-        raise UsageError(f"exec is not available for {runner!r}")
+        raise _unavailable("exec", runner)
     code, out = runner.exec(name, list(argv))
     text = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out or "")
     sys.stdout.write(text)
@@ -69,16 +91,9 @@ def cmd_send_keys(ctx: Context) -> int:
     if not keys and args.no_enter:
         raise UsageError("nothing to send: give KEYS (or drop --no-enter to press Enter)")
     name = ctx.lookup_name(backend=TMUX)
-    place = ctx.require(name, first=True)  # tmux first: no container SDK for a tmux session
-    if place.backend is not TMUX:
-        kind = "container" if place.backend is CONTAINER else place.backend.value
-        raise UsageError(
-            f"{name!r} is a {kind} session ({label(place)}); send-keys types into tmux "
-            "sessions (use 'kstlib ops exec' to run a command in it)"
-        )
-    runner = ctx.tmux_runner(place)
+    runner = ctx.tmux_runner(_place_for(ctx, name, "send-keys"))
     if not isinstance(runner, KeySender):
-        raise UsageError(f"send-keys is not available for {runner!r}")
+        raise _unavailable("send-keys", runner)
     runner.send_keys(name, keys, enter=not args.no_enter, literal=args.literal)
     return 0
 
@@ -104,7 +119,7 @@ def cmd_attach(ctx: Context) -> int:
         runner.attach(name)  # tmux: its client takes over this process; a swarm says why not
         return 0
     if not isinstance(runner, TerminalAttacher):
-        raise UsageError(f"attach is not available for {runner!r}")
+        raise _unavailable("attach", runner)
     where = output.printable(getattr(runner, "runtime", None) or label(place))
     code = runner.attach_terminal(name)
     if code is None:

@@ -10,15 +10,17 @@ one line on stderr and an exit code.
 Container SDKs are imported only when a command reaches a container engine,
 so a tmux-only command never loads docker or podman.
 
-The commands live in modules by group (:mod:`kstlib.cli.lifecycle`,
-:mod:`kstlib.cli.listing`, :mod:`kstlib.cli.interactive`, :mod:`kstlib.cli.doctor`,
-:mod:`kstlib.cli.pull`), each declared with its handler in :mod:`kstlib.cli.parser`;
-:mod:`kstlib.cli.context` finds where a session runs.
+Every ``cmd_*`` handler lives in this package, one module a group
+(:mod:`~kstlib.cli.commands.lifecycle`, :mod:`~kstlib.cli.commands.listing`,
+:mod:`~kstlib.cli.commands.interactive`, :mod:`~kstlib.cli.commands.doctor`,
+:mod:`~kstlib.cli.commands.pull`, :mod:`~kstlib.cli.commands.events`), each
+declared with its handler in :mod:`kstlib.cli.parser`; :mod:`kstlib.cli.context`
+finds where a session runs (through :mod:`kstlib.ops.discovery`).
 
 Example:
     >>> from kstlib.cli.parser import parse_args
     >>> handler_of(parse_args(["ops", "status", "bot"])).__module__
-    'kstlib.cli.lifecycle'
+    'kstlib.cli.commands.lifecycle'
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import argparse
 import importlib
 from collections.abc import Callable
 
+from kstlib.cli.commands.listing import collect_sessions
 from kstlib.cli.context import Context
-from kstlib.cli.listing import collect_sessions
 from kstlib.cli.places import defined_status, label, parse_env
 from kstlib.ops.discovery import Location
 from kstlib.ops.exceptions import OpsError, SessionNotFoundError

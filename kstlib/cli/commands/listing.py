@@ -180,6 +180,10 @@ def cmd_list(ctx: Context) -> int:
         >>> main(["ops", "list", "-b", "tmux", "-L", "kstlib-doc-empty", "-q"])
         0
     """
+    if ctx.option("watch"):
+        from kstlib.cli.watch import watch_sessions
+
+        return watch_sessions(ctx, lambda: collect_sessions(ctx)[0])
     statuses, unreachable = collect_sessions(ctx)
     for err in ctx.invalid_sessions.values():
         output.warn(f"{err}; this entry is not listed")

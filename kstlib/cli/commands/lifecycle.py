@@ -108,7 +108,7 @@ def _place_of(ctx: Context, status: SessionStatus) -> Location:
 
 def _stop_all(ctx: Context) -> int:
     """``stop --all``: every running session kstlib started, nothing else."""
-    from kstlib.cli.listing import collect_sessions
+    from kstlib.cli.commands.listing import collect_sessions
 
     statuses, unreachable = collect_sessions(ctx)
     for line in unreachable:
@@ -201,7 +201,7 @@ def cmd_restart(ctx: Context) -> int:
     config = start_config(ctx, restart=True)
     # Where it will start is the likeliest place it runs now (a last-start socket
     # that no default search covers, for one).
-    hits = ctx._probe(config.name, of_config(config))
+    hits = ctx.search(config.name, [of_config(config)]).found
     place = hits[0] if len(hits) == 1 else ctx.find(config.name, first=False)
     if place is not None:
         ctx.runner(place).stop(config.name, graceful=True, timeout=ctx.args.timeout)
