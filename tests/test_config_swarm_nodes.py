@@ -14,7 +14,7 @@ import pytest
 
 from kstlib.cli import main
 from kstlib.ops.config import OpsConfig, load_config, parse_config
-from kstlib.ops.exceptions import SessionConfigError, SessionNotFoundError
+from kstlib.ops.exceptions import SessionConfigError
 from kstlib.ops.models import BackendType, SessionTable
 
 MANAGER = "tcp://manager:2375"
@@ -93,25 +93,28 @@ def test_the_cli_hands_the_nodes_to_the_runner_factory(
     monkeypatch.delenv("KSTLIB_CONFIG", raising=False)
     (tmp_path / "xdg" / "kstlib").mkdir(parents=True)
     (tmp_path / "xdg" / "kstlib" / "kstlib.conf.yml").write_text(LAB, encoding="utf-8")
-    built: list[dict[str, Any]] = []
 
-    class Nowhere:
+    stopped: list[dict[str, Any]] = []
+
+    class Holder:
+        """A swarm that holds ``svc``: found by the look-up, then stopped."""
+
         def __init__(self, backend: BackendType, **options: Any) -> None:
-            built.append({"backend": backend, **options})
+            self.options = {"backend": backend, **options}
             self.backend = backend
 
         def exists(self, name: str) -> bool:
-            return False
+            return self.backend is BackendType.SWARM
 
         def list_sessions(self) -> SessionTable:
             return SessionTable([])
 
         def stop(self, name: str, graceful: bool = True, timeout: float = 10) -> bool:
-            raise SessionNotFoundError(name, self.backend)
+            stopped.append(self.options)
+            return True
 
-    assert main(["ops", "stop", "svc", "-b", "swarm"], runner_factory=Nowhere) == 3
+    assert main(["ops", "stop", "svc", "-b", "swarm", "-q"], runner_factory=Holder) == 0
     capsys.readouterr()
-    swarm = [b for b in built if b["backend"] is BackendType.SWARM]
-    assert swarm and all(
-        tuple(b["node_urls"]) == (WORKER, "unix:///run/node-b.sock") for b in swarm
-    )
+    # The runner that stops is built with every node the config names for that manager.
+    assert [s["backend"] for s in stopped] == [BackendType.SWARM]
+    assert tuple(stopped[0]["node_urls"]) == (WORKER, "unix:///run/node-b.sock")
