@@ -176,6 +176,15 @@ def evaluate(bench: Bench) -> list[Target]:
             ci=ci_of(samples(cli_row), [1.0]),
         )
     )
+    floor = versus(  # issue 24: against the floor, `python -c pass` + one tmux call
+        "ops list floor",
+        "kstlib ops list --json (tmux only) <= 1.5x python -c pass + one tmux call",
+        cli_row,
+        "raw",
+        1.5,
+    )
+    if floor is not None:
+        targets.append(floor)
     return targets
 
 
