@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -62,6 +61,16 @@ def exact_pane(name: str) -> str:
     return f"={name}:"
 
 
+def _identity(levels: tuple[Path, ...]) -> list[tuple[int, ...]] | None:
+    """What each folder is (device, inode, mode, owner); ``None`` if one is missing."""
+    try:
+        return [
+            (st.st_dev, st.st_ino, st.st_mode, st.st_uid) for st in (os.lstat(p) for p in levels)
+        ]
+    except OSError:
+        return None
+
+
 class TmuxClient:
     """One tmux server: where it listens, which binary drives it, how long a call may take.
 
@@ -102,7 +111,7 @@ class TmuxClient:
         self.timeout = timeout
         self._server: libtmux.Server | None = None
         self._known_folder: (
-            tuple[tuple[str | None, str | None], Path, tuple[int, ...] | None] | None
+            tuple[tuple[str | None, str | None], Path, list[tuple[int, ...]] | None] | None
         ) = None
         self._resolved: tuple[tuple[str | None, str | None], str] | None = None
         # The persistent control-mode channel for queries (opt-in, see control.py).
@@ -246,24 +255,23 @@ class TmuxClient:
         """This server's private state folder (logs, FIFOs, run files).
 
         The path is worked out once per state location; with ``create``, a
-        folder checked before is trusted again while one ``lstat`` shows the
-        same folder (same inode, ours, 0700), else it is made and checked anew.
+        folder checked before is trusted again while an ``lstat`` of each of
+        its checked levels shows the same folder (inode, owner, mode), else it
+        is made and checked anew.
         """
         key = (os.environ.get("XDG_STATE_HOME"), os.environ.get("HOME"))
         known = self._known_folder
         if known is None or known[0] != key:
             path = files.server_folder(self.socket_name, self.socket_path, create=False)
             known = self._known_folder = (key, path, None)
+        path = known[1]
         if not create:
-            return known[1]
-        if known[2] is not None:
-            with contextlib.suppress(OSError):
-                st = os.lstat(known[1])
-                if (st.st_dev, st.st_ino, st.st_mode, st.st_uid) == known[2]:
-                    return known[1]
+            return path
+        levels = (path.parent.parent.parent, path.parent.parent, path.parent, path)
+        if known[2] is not None and _identity(levels) == known[2]:
+            return path
         path = files.server_folder(self.socket_name, self.socket_path, create=True)
-        st = os.lstat(path)
-        self._known_folder = (key, path, (st.st_dev, st.st_ino, st.st_mode, st.st_uid))
+        self._known_folder = (key, path, _identity(levels))
         return path
 
     def _trusted(self, pane: Pane) -> Pane:
