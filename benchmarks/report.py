@@ -38,7 +38,7 @@ def evaluate(bench: Bench) -> list[Target]:
         k, raw, cli = r.median("kstlib"), r.median("raw"), r.median("cli")
         where = f"{r.backend} {r.op}" + (f" [{r.size}]" if r.size is not None else "")
         ks, rs, cs = samples(r), samples(r, "raw"), samples(r, "cli")
-        if raw is not None:
+        if raw is not None and r.backend != "cli":  # the cli rows' raw is a floor, below
             targets.append(
                 Target(
                     f"raw:{where}",
@@ -176,6 +176,15 @@ def evaluate(bench: Bench) -> list[Target]:
             ci=ci_of(samples(cli_row), [1.0]),
         )
     )
+    floor = versus(  # issue 24: against the floor, `python -c pass` + one tmux call
+        "ops list floor",
+        "kstlib ops list --json (tmux only) <= 1.5x python -c pass + one tmux call",
+        cli_row,
+        "raw",
+        1.5,
+    )
+    if floor is not None:
+        targets.append(floor)
     return targets
 
 

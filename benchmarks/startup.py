@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 
@@ -112,12 +113,19 @@ def list_cli_wall_time(bench: Bench, socket: str) -> None:
                 continue
             wall: list[int] = []
             cpu: list[int] = []
+            floor: list[int] = []
+            # The floor, interleaved: an interpreter doing nothing, then one tmux call.
+            tmux = shutil.which("tmux") or "tmux"
+            floor_argv = ([sys.executable, "-c", "pass"], [tmux, "-L", socket, "list-sessions"])
             for _ in range(plan.hi):
                 w, c, _ = child_run(argv, env, cwd=tmp)
                 wall.append(w)
                 cpu.append(c)
+                floor.append(sum(child_run(list(a), env, cwd=tmp)[0] for a in floor_argv))
             note = "child wall time, 1 tmux session, bytecode cached"
-            row = Row("cli", f"kstlib {label}", None, {"kstlib": summarize(wall)}, note)
+            note += "; raw: `python -c pass` + one `tmux list-sessions`, interleaved"
+            stats = {"kstlib": summarize(wall), "raw": summarize(floor)}
+            row = Row("cli", f"kstlib {label}", None, stats, note)
             bench.rows.append(row)
             if label.endswith("-b tmux"):
                 bench.rows.append(

@@ -258,13 +258,30 @@ def tmux_start(bench: Bench, runner: Any, server: Any, counter: Iterator[int], s
         made.append((name, False))
         server.cmd("new-session", "-d", "-s", name, "-P", "-F", TMUX_FORMAT, "sleep 86400")
 
+    def api_run(_: object) -> None:
+        name = f"st-{next(counter)}"
+        made.append((name, False))
+        server.new_session(session_name=name, window_command="sleep 86400")
+
+    def cli_run(_: object) -> None:
+        name = f"st-{next(counter)}"
+        made.append((name, False))
+        cli = [shutil.which("tmux") or "tmux", "-L", str(server.socket_name)]
+        run_cli([*cli, "new-session", "-d", "-s", name, "-P", "-F", TMUX_FORMAT, "sleep 86400"])
+
     bench.measure(
         "tmux",
         "start",
-        {"kstlib": Variant(kstlib_run, tidy), "raw": Variant(raw_run, tidy)},
+        {
+            "kstlib": Variant(kstlib_run, tidy),
+            "raw": Variant(raw_run, tidy),
+            "libtmux": Variant(api_run, tidy),
+            "cli": Variant(cli_run, tidy),
+        },
         size=size,
         heavy=True,
-        note="raw: plain new-session -P -F of the same fields; both removed untimed",
+        note="raw: new-session -P -F of the same fields through libtmux's Server.cmd; "
+        "libtmux: Server.new_session; cli: the same tmux command; all removed untimed",
     )
     tidy()
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env python
-"""kstlib's tmux calls against the same tmux commands through libtmux, at 1 to 1000 sessions.
+"""kstlib's tmux calls beside raw libtmux, libtmux's API and plain tmux, at 1 to 1000 sessions.
 
 Issue 24's fork-path rows: ``list_sessions()`` against the raw ``list-sessions
 -F`` of the same fields, ``status()`` against the raw ``list-panes``, and
 ``start()`` / ``stop(graceful=False)`` against plain ``new-session`` /
 ``kill-session``, and the queries through the opt-in control-mode channel
 (``TmuxRunner(control=True)``) against the same forked command, each on one private server filled with ``SIZES`` sessions;
-medians of interleaved rounds (ms). Run::
+medians of interleaved rounds (ms). Each fork-path row also times libtmux's
+object API (``libtmux``: ``Server.new_session``, ``Session.kill``,
+``Server.sessions``) where it has one, and ``plain``: the same command as a
+``tmux`` child process. Run::
 
     .venv/bin/python benchmarks/tmux_floor.py [--sizes 1,101,200,1000] [--rounds 60]
         [--control-anyway]
@@ -33,18 +36,30 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
-def median_ms(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Interleaved rounds (order rotated), two warm-ups; median ms per variant."""
+def median_ms(
+    fns: dict[str, Callable[[], object]],
+    rounds: int,
+    before: Callable[[], object] | None = None,
+    after: Callable[[], object] | None = None,
+) -> dict[str, float]:
+    """Interleaved rounds (order rotated), two warm-ups; median ms per variant.
+
+    ``before`` and ``after`` run untimed around each round (sessions to stop,
+    sessions to remove), so the server keeps its size.
+    """
     names = list(fns)
     samples: dict[str, list[float]] = {n: [] for n in names}
-    for n in names * 2:
-        fns[n]()
-    for i in range(rounds):
+    for i in range(rounds + 2):
+        if before is not None:
+            before()
         k = i % len(names)
         for n in names[k:] + names[:k]:
             t0 = time.perf_counter_ns()
             fns[n]()
-            samples[n].append((time.perf_counter_ns() - t0) / 1e6)
+            if i >= 2:
+                samples[n].append((time.perf_counter_ns() - t0) / 1e6)
+        if after is not None:
+            after()
     return {n: round(statistics.median(s), 3) for n, s in samples.items()}
 
 
@@ -61,6 +76,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,101,200,1000")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--json", metavar="PATH")
+    parser.add_argument("--ops", default="", help="only these rows, comma-separated")
     parser.add_argument(
         "--control-anyway",
         action="store_true",
@@ -74,6 +90,13 @@ def main() -> int:
 
     import libtmux
 
+    from kstlib.ops.tmux import control as control_mode
+
+    version = subprocess.run(
+        [shutil.which("tmux") or "tmux", "-V"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    control_on = opts.control_anyway or control_mode.version_ok(version)
+
     from kstlib.ops import SessionConfig, TmuxRunner
     from kstlib.ops.tmux.pane import FORMAT
 
@@ -86,12 +109,66 @@ def main() -> int:
     counter = iter(range(10**6))
     try:
         runner.start(SessionConfig(name="main", command=["sleep", "86400"]))
-        have = 1
+        # A session kstlib did not start: its logs() captures the pane.
+        lines = "seq 1 1000; sleep 86400"
+        server.cmd("new-session", "-d", "-s", "foreign", "-x", "200", "-y", "50", lines)
+        have = 2
         for size in (int(s) for s in opts.sizes.split(",")):
             if size > have:
-                fill(cli, have - 1, size - 1)
+                fill(cli, have - 2, size - 2)
                 have = size
             n = len(server.cmd("list-sessions", "-F", "x").stdout)
+
+            plain = [*cli]
+
+            def run_plain(*args: str) -> None:
+                subprocess.run([*plain, *args], capture_output=True, check=False)
+
+            made: list[tuple[str, str]] = []
+
+            def kstlib_start() -> None:
+                name = f"k{next(counter)}"
+                made.append(("k", name))
+                runner.start(SessionConfig(name=name, command=("sleep", "86400")))
+
+            def raw_start() -> None:
+                name = f"r{next(counter)}"
+                made.append(("r", name))
+                server.cmd("new-session", "-d", "-s", name, "-P", "-F", FORMAT, "sleep 86400")
+
+            def api_start() -> None:
+                name = f"a{next(counter)}"
+                made.append(("r", name))
+                server.new_session(session_name=name, window_command="sleep 86400")
+
+            def plain_start() -> None:
+                name = f"p{next(counter)}"
+                made.append(("r", name))
+                run_plain("new-session", "-d", "-s", name, "-P", "-F", FORMAT, "sleep 86400")
+
+            def remove_made() -> None:
+                while made:
+                    kind, name = made.pop()
+                    if kind == "k":
+                        runner.stop(name, graceful=False)
+                    else:
+                        server.cmd("kill-session", "-t", f"={name}")
+
+            to_stop: dict[str, str] = {}
+
+            def make_to_stop() -> None:
+                for kind in ("kstlib", "raw", "libtmux", "plain"):
+                    name = f"s{next(counter)}"
+                    to_stop[kind] = name
+                    if kind == "kstlib":
+                        runner.start(SessionConfig(name=name, command=("sleep", "86400")))
+                    else:
+                        server.cmd("new-session", "-d", "-s", name, "sleep 86400")
+
+            def api_kill() -> None:
+                found = server.sessions.get(session_name=to_stop["libtmux"], default=None)
+                if found is not None:
+                    found.kill()
 
             def start_stop_kstlib() -> None:
                 name = f"k{next(counter)}"
@@ -103,20 +180,59 @@ def main() -> int:
                 server.cmd("new-session", "-d", "-s", name, "-P", "-F", FORMAT, "sleep 86400")
                 server.cmd("kill-session", "-t", f"={name}")
 
+            def start_stop_plain() -> None:
+                name = f"p{next(counter)}"
+                run_plain("new-session", "-d", "-s", name, "-P", "-F", FORMAT, "sleep 86400")
+                run_plain("kill-session", "-t", f"={name}")
+
+            hooks: dict[str, tuple[Callable[[], object] | None, Callable[[], object] | None]] = {
+                "start": (None, remove_made),
+                "stop": (make_to_stop, None),
+            }
             measured = {
                 "list_sessions": {
                     "kstlib": runner.list_sessions,
                     "raw": lambda: server.cmd("list-sessions", "-F", FORMAT),
+                    "libtmux": lambda: server.sessions,
+                    "plain": lambda: run_plain("list-sessions", "-F", FORMAT),
                 },
                 "status": {
                     "kstlib": lambda: runner.status("main"),
                     "raw": lambda: server.cmd("list-panes", "-t", "=main:", "-F", FORMAT),
+                    "plain": lambda: run_plain("list-panes", "-t", "=main:", "-F", FORMAT),
                 },
                 "exists": {
                     "kstlib": lambda: runner.exists("main"),
                     "raw": lambda: server.cmd("has-session", "-t", "=main"),
+                    "libtmux": lambda: server.has_session("main"),
+                    "plain": lambda: run_plain("has-session", "-t", "=main"),
                 },
-                "start+stop": {"kstlib": start_stop_kstlib, "raw": start_stop_raw},
+                "logs(100) foreign": {
+                    "kstlib": lambda: runner.logs("foreign", 100),
+                    "raw": lambda: server.cmd(
+                        "capture-pane", "-p", "-J", "-t", "=foreign:", "-S", "-150"
+                    ),
+                    "plain": lambda: run_plain(
+                        "capture-pane", "-p", "-J", "-t", "=foreign:", "-S", "-150"
+                    ),
+                },
+                "start": {
+                    "kstlib": kstlib_start,
+                    "raw": raw_start,
+                    "libtmux": api_start,
+                    "plain": plain_start,
+                },
+                "stop": {
+                    "kstlib": lambda: runner.stop(to_stop["kstlib"], graceful=False),
+                    "raw": lambda: server.cmd("kill-session", "-t", f"={to_stop['raw']}"),
+                    "libtmux": api_kill,
+                    "plain": lambda: run_plain("kill-session", "-t", f"={to_stop['plain']}"),
+                },
+                "start+stop": {
+                    "kstlib": start_stop_kstlib,
+                    "raw": start_stop_raw,
+                    "plain": start_stop_plain,
+                },
                 "status (control)": {
                     "kstlib": lambda: channel.status("main"),
                     "raw": lambda: server.cmd("list-panes", "-t", "=main:", "-F", FORMAT),
@@ -133,14 +249,22 @@ def main() -> int:
             channel.exists("main")
             time.sleep(0.05)
             for op, fns in measured.items():
-                rounds = opts.rounds if op != "start+stop" else max(10, opts.rounds // 3)
-                med = median_ms(fns, rounds)
+                if opts.ops and op not in opts.ops.split(","):
+                    continue
+                if "control" in op and not control_on:
+                    continue
+                heavy = op in ("start", "stop", "start+stop")
+                rounds = opts.rounds if not heavy else max(10, opts.rounds // 2)
+                med = median_ms(fns, rounds, *hooks.get(op, (None, None)))
                 ratio = med["kstlib"] / med["raw"]
                 row = {"op": op, "sessions": n, **med, "ratio": round(ratio, 3)}
+                if "plain" in med:
+                    row["ratio_plain"] = round(med["kstlib"] / med["plain"], 3)
                 rows.append(row)
+                others = "  ".join(f"{v} {med[v]:7.3f}" for v in med if v != "kstlib")
                 print(
-                    f"{op:14} {n:5} sessions: kstlib {med['kstlib']:7.3f} ms  "
-                    f"raw {med['raw']:7.3f} ms  x{ratio:.2f}",
+                    f"{op:24} {n:5} sessions: kstlib {med['kstlib']:7.3f} ms  {others}  "
+                    f"kstlib/raw x{ratio:.2f}",
                     flush=True,
                 )
     finally:

@@ -382,3 +382,24 @@ def test_attach_errors(tmux: TmuxRunner, name: str) -> None:
     with pytest.raises(SessionAttachError, match="not a terminal"):
         tmux.attach(name)  # pytest's stdin is not a terminal
     tmux.stop(name, graceful=False)
+
+
+def test_logs_of_a_foreign_session_is_one_tmux_call_and_cannot_be_split_by_its_output(
+    tmux: TmuxRunner, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kstlib.ops.tmux import call
+
+    # The pane prints what looks like the line that separates the chained answers.
+    lines = "printf 'a\\nkstlib-capture-0123456789abcdef\\nb;\\n'; sleep 30"
+    assert tmux.server.cmd("new-session", "-d", "-s", name, "-x", "200", lines).returncode == 0
+    wait_until(lambda: tmux.logs(name, 10).endswith("b;"))
+    made: list[tuple[str, ...]] = []
+    real = call._call
+    monkeypatch.setattr(call, "_call", lambda s, a, t: made.append(a) or real(s, a, t))
+    assert tmux.logs(name, 10) == "a\nkstlib-capture-0123456789abcdef\nb;"
+    assert len(made) == 1 and made[0][0] == "list-panes"
+    made.clear()
+    with pytest.raises(SessionNotFoundError):
+        tmux.logs(name + "-gone", 10)
+    assert len(made) == 1
+    tmux.stop(name, graceful=False)

@@ -198,6 +198,25 @@ def test_a_state_folder_writable_by_others_or_foreign_is_refused(state: Path) ->
             runner.start(SessionConfig(name="x", command="true"))
 
 
+def test_a_state_folder_opened_up_after_a_start_is_refused_at_the_next(state: Path) -> None:
+    # A runner trusts a folder it checked only while every level is unchanged.
+    runner = TmuxRunner(socket_name=unique("sec"))
+    try:
+        runner.start(SessionConfig(name="a", command=["sleep", "30"]))
+        (state / "kstlib" / "ops").chmod(0o777)
+        with pytest.raises(StateDirError, match="writable by other users"):
+            runner.start(SessionConfig(name="b", command="true"))
+        assert not runner.exists("b")
+        (state / "kstlib" / "ops").chmod(0o700)
+        folder = server_folder(runner.socket_name, None, create=False)
+        folder.chmod(0o755)  # ours but readable: tightened again, as on a first start
+        runner.start(SessionConfig(name="c", command=["sleep", "30"]))
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    finally:
+        (state / "kstlib" / "ops").chmod(0o700)
+        runner.kill_server()
+
+
 def test_a_planted_symlink_is_never_followed(state: Path, tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.mkdir()

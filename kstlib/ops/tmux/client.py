@@ -61,6 +61,16 @@ def exact_pane(name: str) -> str:
     return f"={name}:"
 
 
+def _identity(levels: tuple[Path, ...]) -> list[tuple[int, ...]] | None:
+    """What each folder is (device, inode, mode, owner); ``None`` if one is missing."""
+    try:
+        return [
+            (st.st_dev, st.st_ino, st.st_mode, st.st_uid) for st in (os.lstat(p) for p in levels)
+        ]
+    except OSError:
+        return None
+
+
 class TmuxClient:
     """One tmux server: where it listens, which binary drives it, how long a call may take.
 
@@ -100,6 +110,10 @@ class TmuxClient:
         self.tmux_bin = tmux_bin if tmux_bin is not None else binary
         self.timeout = timeout
         self._server: libtmux.Server | None = None
+        self._known_folder: (
+            tuple[tuple[str | None, str | None], Path, list[tuple[int, ...]] | None] | None
+        ) = None
+        self._resolved: tuple[tuple[str | None, str | None], str] | None = None
         # The persistent control-mode channel for queries (opt-in, see control.py).
         self._channels = control_mode.Channels() if control_mode.wanted(control) else None
         self._channel_version_ok: bool | None = None  # asked on first use
@@ -144,10 +158,16 @@ class TmuxClient:
         return self._server
 
     def _tmux_path(self) -> str:
+        # Resolved once per PATH: a lookup costs more than the rest of a start's Python.
+        key = (self.tmux_bin, os.environ.get("PATH"))
+        if self._resolved is not None and self._resolved[0] == key:
+            return self._resolved[1]
         binary = self.tmux_bin or shutil.which("tmux")
         if binary is None:
             raise TmuxNotFoundError()
-        return os.path.abspath(binary) if os.sep in binary else binary
+        path = os.path.abspath(binary) if os.sep in binary else binary
+        self._resolved = (key, path)
+        return path
 
     def _run(
         self,
@@ -232,8 +252,27 @@ class TmuxClient:
         return pane
 
     def _folder(self, *, create: bool = False) -> Path:
-        """This server's private state folder (logs, FIFOs, run files)."""
-        return files.server_folder(self.socket_name, self.socket_path, create=create)
+        """This server's private state folder (logs, FIFOs, run files).
+
+        The path is worked out once per state location; with ``create``, a
+        folder checked before is trusted again while an ``lstat`` of each of
+        its checked levels shows the same folder (inode, owner, mode), else it
+        is made and checked anew.
+        """
+        key = (os.environ.get("XDG_STATE_HOME"), os.environ.get("HOME"))
+        known = self._known_folder
+        if known is None or known[0] != key:
+            path = files.server_folder(self.socket_name, self.socket_path, create=False)
+            known = self._known_folder = (key, path, None)
+        path = known[1]
+        if not create:
+            return path
+        levels = (path.parent.parent.parent, path.parent.parent, path.parent, path)
+        if known[2] is not None and _identity(levels) == known[2]:
+            return path
+        path = files.server_folder(self.socket_name, self.socket_path, create=True)
+        self._known_folder = (key, path, _identity(levels))
+        return path
 
     def _trusted(self, pane: Pane) -> Pane:
         """Keep a pane's log path only if it lies in this server's own folder.

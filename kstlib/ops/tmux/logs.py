@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import shlex
 import stat
 import sys
@@ -25,14 +26,14 @@ from contextlib import suppress
 from pathlib import Path
 
 from kstlib.ops.cancel import pause
-from kstlib.ops.exceptions import SessionError, SessionTimeoutError
+from kstlib.ops.exceptions import SessionError, SessionNotFoundError, SessionTimeoutError
 from kstlib.ops.follow import Follow
 from kstlib.ops.logfile import Since, ended, follow_lines, read_lines, strip_ansi
 from kstlib.ops.runner import LogRequest, Runner
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.call import arg, fmt
 from kstlib.ops.tmux.client import BACKEND, TmuxClient, exact_pane
-from kstlib.ops.tmux.pane import Pane
+from kstlib.ops.tmux.pane import FORMAT, Pane, parse
 from kstlib.ops.validators import validate_lines, validate_lookup_name, validate_optional_timeout
 
 __all__ = ["TmuxLogs"]
@@ -155,7 +156,11 @@ class TmuxLogs(TmuxClient, Runner):
         )
         validate_lookup_name(name)
         validate_lines(lines)
-        pane = self._pane_or_missing(name)
+        captured: list[str] | None = None
+        if lines is not None and since is None and not timestamps and self._channels is None:
+            pane, captured = self._pane_and_capture(name, lines, ansi)
+        else:
+            pane = self._pane_or_missing(name)
         degraded = self._degraded(pane)
         if not degraded:
             self._settle(pane)
@@ -170,14 +175,35 @@ class TmuxLogs(TmuxClient, Runner):
                 f"tmux session {name!r} was not started by kstlib, so it has no log file; "
                 "since= and timestamps= need one"
             )
-        return self._capture(name, lines, ansi)
+        return self._capture(name, lines, ansi, captured)
 
-    def _capture(self, name: str, lines: int | None, ansi: bool) -> str:
+    @staticmethod
+    def _capture_args(name: str, lines: int | None, ansi: bool) -> list[str]:
         start = "-" if lines is None else f"-{max(lines, 1) + HEIGHT}"
         args = ["capture-pane", "-p", "-J", "-t", exact_pane(name), "-S", start]
-        if ansi:
-            args.append("-e")
-        text = [line.rstrip() for line in self._run(SessionError, name, *args) or []]
+        return [*args, "-e"] if ansi else args
+
+    def _pane_and_capture(self, name: str, lines: int, ansi: bool) -> tuple[Pane, list[str]]:
+        """The pane and its last ``lines`` of scrollback in one tmux call (forked path).
+
+        The scrollback serves a session without a log (one kstlib did not
+        start); a random mark line separates the two answers.
+        """
+        mark = f"kstlib-capture-{secrets.token_hex(8)}"
+        query = ["list-panes", "-t", exact_pane(name), "-F", FORMAT, ";"]
+        query += ["display-message", "-p", mark, ";", *self._capture_args(name, lines, ansi)]
+        out, _ = self._chain(SessionError, name, *query)
+        if mark not in out or out[0] == mark:  # list-panes failed: no such session
+            raise SessionNotFoundError(name, BACKEND)
+        at = out.index(mark)
+        return self._trusted(parse(out[0], self.socket_name)), out[at + 1 :]
+
+    def _capture(
+        self, name: str, lines: int | None, ansi: bool, captured: list[str] | None = None
+    ) -> str:
+        if captured is None:
+            captured = self._run(SessionError, name, *self._capture_args(name, lines, ansi))
+        text = [line.rstrip() for line in captured or []]
         while text and not strip_ansi(text[-1]).strip():
             text.pop()
         if text and strip_ansi(text[-1]).startswith("Pane is dead ("):

@@ -16,7 +16,10 @@
 __kstlib_t=$1 __kstlib_mode=$2 __kstlib_most=$3 __kstlib_f=$4
 shift 4
 __kstlib_pane=$TMUX_PANE __kstlib_tmux_env=$TMUX
-__kstlib_x=$(command -v -- "$__kstlib_t") && __kstlib_t=$__kstlib_x
+case $__kstlib_t in  # kstlib passes an absolute path: no subshell to resolve it
+    /*) ;;
+    *) __kstlib_x=$(command -v -- "$__kstlib_t") && __kstlib_t=$__kstlib_x ;;
+esac
 if [ "$__kstlib_mode" != no ]; then
     __kstlib_sleep=$(command -v sleep) __kstlib_date=$(command -v date)
 fi
