@@ -32,6 +32,12 @@ def test_logs_of_a_running_session_go_beyond_the_scrollback(tmux: TmuxRunner, na
 
 
 def test_timestamps_since_and_ansi(tmux: TmuxRunner, name: str) -> None:
+    # A line's time is when the server's collector read it; on a new server, lines
+    # written before the collector started share its first read's time (see the
+    # automation guide). A first session, kept to the end so that the server and its
+    # collector stay, makes sure the collector runs before "red" is written.
+    tmux.start(SessionConfig(name=f"{name}-first", command=["sh", "-c", "echo up; sleep 30"]))
+    wait_until(lambda: tmux.logs(f"{name}-first") == "up")
     tmux.start(SessionConfig(
         name=name, command=["sh", "-c", "printf '\\033[31mred\\033[0m\\n'; sleep 0.5; echo later"],
     ))
@@ -46,6 +52,7 @@ def test_timestamps_since_and_ansi(tmux: TmuxRunner, name: str) -> None:
     assert tmux.logs(name, since=first.timestamp() + 0.2, ansi=False) == "later"
     assert tmux.logs(name, since=second.replace(year=second.year + 1)) == ""
     tmux.stop(name)
+    tmux.stop(f"{name}-first", graceful=False)
 
 
 def test_follow_logs_gets_new_lines_and_ends_with_the_session(tmux: TmuxRunner, name: str) -> None:
