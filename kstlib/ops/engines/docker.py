@@ -155,15 +155,8 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         >>> info.name, info.state, info.pid, info.exit_code, info.image, info.labels
         ('bot', 'exited', None, 3, 'app:1', {})
     """
-    payload = obj(payload, "the inspect answer")
-    config = obj(payload.get("Config"), "Config")
-    image = text(config.get("Image"), "Config.Image") or text(payload.get("Image"), "Image")
-    return inspect_info(
-        payload,
-        image=image or None,
-        # Docker sets OOMKilled when the kernel's OOM killer hit a process of the container.
-        oom_killed=bool(obj(payload.get("State"), "State").get("OOMKilled")),
-    )
+    # Docker sets OOMKilled when the kernel's OOM killer hit a process of the container.
+    return inspect_info(payload, image_fields=("Config.Image", "Image"), oom_false_told=True)
 
 
 def info_from_list(item: Mapping[str, Any]) -> ContainerInfo:

@@ -151,6 +151,7 @@ def channel_adapter(
         >>> api.mount("http://", channel_adapter(dial_stdio_opener(), client, params, 10))  # doctest: +SKIP
     """
     from docker.transport import sshconn
+    from urllib3.exceptions import HTTPError
 
     # The docker SDK's ssh classes, untyped here: each subclass replaces one method.
     ssh_connection: Any = sshconn.SSHConnection
@@ -221,7 +222,10 @@ def channel_adapter(
             refusals.error = None
             try:
                 return super().send(request, *args, **kwargs)
-            except Exception:
+            except (OSError, HTTPError):
+                # What a connect's failure can come out of requests as: its own
+                # errors (OSErrors) or a urllib3 error it passes on. A refusal that
+                # neither wraps (not an OSError) reaches the caller as it is.
                 told = getattr(refusals, "error", None)
                 if told is None:
                     raise
