@@ -235,6 +235,27 @@ def spec_from_config(config: SessionConfig) -> ContainerSpec:
 
 
 @dataclass(frozen=True)
+class PullOptions:
+    """How to pull an image: the login, where it came from, plain HTTP, the silence allowed.
+
+    ``credentials`` names where ``auth_config`` came from (for messages; the
+    login itself never shows in a repr); ``insecure`` allows plain HTTP where
+    the engine lets a client choose; the engine may stay silent at most
+    ``timeout`` seconds; ``session`` is the session the pull is for, if any.
+
+    Example:
+        >>> PullOptions({"password": "s3cret"}, "config file", insecure=False, timeout=60)
+        PullOptions(credentials='config file', insecure=False, timeout=60, session=None)
+    """
+
+    auth_config: Mapping[str, str] | None = field(repr=False)
+    credentials: str
+    insecure: bool
+    timeout: float
+    session: str | None = None
+
+
+@dataclass(frozen=True)
 class ContainerInfo:
     """What an engine reports about one container, normalised across engines.
 
@@ -418,22 +439,9 @@ class EngineAdapter(Protocol):
         """Whether the engine has ``image`` (one call)."""
         ...
 
-    def pull(
-        self,
-        image: str,
-        tracker: PullTracker,
-        *,
-        auth_config: Mapping[str, str] | None,
-        credentials: str,
-        insecure: bool,
-        timeout: float,
-        session: str | None = None,
-    ) -> str | None:
+    def pull(self, image: str, tracker: PullTracker, options: PullOptions) -> str | None:
         """Pull ``image``, feeding the engine's stream to ``tracker``; the image id if known.
 
-        ``credentials`` names where ``auth_config`` came from (for messages);
-        ``insecure`` allows plain HTTP where the engine lets a client choose;
-        the engine may stay silent at most ``timeout`` seconds. Raises
-        :class:`~kstlib.ops.exceptions.ImagePullError` (its ``kind`` says why).
+        Raises :class:`~kstlib.ops.exceptions.ImagePullError` (its ``kind`` says why).
         """
         ...

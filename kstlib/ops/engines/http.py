@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -47,6 +47,7 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.translate import CallContext, Op, Table, translating
 
 if TYPE_CHECKING:
+    from kstlib.ops.engines.adapter import PullOptions
     from kstlib.ops.engines.pull import PullTracker
 
 __all__ = [
@@ -507,6 +508,31 @@ class HttpEngine(HttpBase):
             raise translate_pull_error(
                 err, self.translate.table(), ctx, credentials=credentials, session=session
             ) from err
+
+    def _pull_items(
+        self,
+        image: str,
+        tracker: PullTracker,
+        options: PullOptions,
+        items: Callable[[], AbstractContextManager[Iterable[Any]]],
+        api_error: Callable[..., Exception],
+    ) -> None:
+        """Feed the engine's pull stream (opened by ``items``) to ``tracker``, translated.
+
+        Stops at the first ``error`` item and raises the failure it reports.
+        """
+        ctx = CallContext(
+            Op.START, options.session, self.runtime, self.endpoint, options.timeout, image=image
+        )
+        pulling = self._pulling(
+            tracker, ctx, credentials=options.credentials, session=options.session
+        )
+        with pulling, items() as stream:
+            for item in stream:
+                tracker.feed(item)
+                if tracker.error is not None:
+                    break
+        self._check_pull(tracker, ctx, api_error, credentials=options.credentials)
 
     def _check_pull(
         self,

@@ -46,15 +46,15 @@ import math
 import re
 import signal
 import threading
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from kstlib.ops.engines import http, podman_ssh, ssh
-from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, missing_network
+from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, PullOptions, missing_network
 from kstlib.ops.engines.deadline import bounded
 from kstlib.ops.engines.errors import (
     on_api_error,
@@ -547,17 +547,7 @@ class PodmanEngine(http.HttpEngine):
             self._pullers[timeout] = client
             return client
 
-    def pull(
-        self,
-        image: str,
-        tracker: PullTracker,
-        *,
-        auth_config: Mapping[str, str] | None,
-        credentials: str,
-        insecure: bool,
-        timeout: float,
-        session: str | None = None,
-    ) -> str | None:
+    def pull(self, image: str, tracker: PullTracker, options: PullOptions) -> str | None:
         """Pull ``image`` with podman-py's ``images.pull(stream=True)``; its id.
 
         ``insecure`` is ``tls_verify=False`` (plain HTTP, or a certificate not
@@ -567,24 +557,21 @@ class PodmanEngine(http.HttpEngine):
         in an HTTP 200 answer: both are handled.
 
         Example:
-            >>> engine.pull("127.0.0.1:5000/kstlib/pulltest:1", tracker, auth_config=None,
-            ...             credentials="none", insecure=True, timeout=60)  # doctest: +SKIP
+            >>> options = PullOptions(None, "none", insecure=True, timeout=60)
+            >>> engine.pull("127.0.0.1:5000/kstlib/pulltest:1", tracker, options)  # doctest: +SKIP
             'eb09f023043c...'
         """
         import podman.errors
 
-        options: dict[str, Any] = {"stream": True, "decode": True, "tls_verify": not insecure}
-        if auth_config:
-            options["auth_config"] = dict(auth_config)
-        ctx = CallContext(Op.START, session, RUNTIME, self.endpoint, timeout, image=image)
-        with self._pulling(tracker, ctx, credentials=credentials, session=session):
-            client = self._puller(timeout)
+        asked: dict[str, Any] = {"stream": True, "decode": True, "tls_verify": not options.insecure}
+        if options.auth_config:
+            asked["auth_config"] = dict(options.auth_config)
+
+        def items() -> AbstractContextManager[Iterable[Any]]:
             # The whole reference as repository (podman-py splits off the tag;
             # given apart, it would glue a digest on with ':').
-            for item in client.images.pull(image, **options):
-                tracker.feed(item)
-                if tracker.error is not None:
-                    break
-        self._check_pull(tracker, ctx, podman.errors.APIError, credentials=credentials)
+            return nullcontext(self._puller(options.timeout).images.pull(image, **asked))
+
+        self._pull_items(image, tracker, options, items, podman.errors.APIError)
         tracker.finish()
         return tracker.image_id
