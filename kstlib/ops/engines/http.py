@@ -35,8 +35,8 @@ from kstlib.ops.engines.errors import (
 )
 from kstlib.ops.engines.payload import top_rows
 from kstlib.ops.engines.streams import (
+    LogQuery,
     LogStream,
-    log_params,
     split_entries,
 )
 from kstlib.ops.exceptions import (
@@ -349,17 +349,11 @@ class HttpBase:
             [b'ready\\r\\n']
         """
         with self._translate(Op.READ, name):
-            return self._read_logs(name, tail, since, timestamps, keep)
+            return self._read_logs(name, LogQuery(tail, since, timestamps), keep)
 
-    def _read_logs(
-        self,
-        name: str,
-        tail: int | None,
-        since: datetime | None,
-        timestamps: bool,
-        keep: int | None = None,
-    ) -> list[bytes]:
-        return self._log_entries(name, log_params(tail, since, timestamps))
+    def _read_logs(self, name: str, query: LogQuery, keep: int | None) -> list[bytes]:
+        """The entries ``query`` asks for; the caller uses only the last ``keep`` of them."""
+        return self._log_entries(name, query.params())
 
     def follow_logs(
         self,
@@ -384,7 +378,7 @@ class HttpBase:
             >>> stream.read(5.0)  # doctest: +SKIP
             [b'tick\\r\\n']
         """
-        params = log_params(tail, since, timestamps, follow=True)
+        params = LogQuery(tail, since, timestamps).params(follow=True)
 
         def translate_stream(call: str | None = None) -> AbstractContextManager[None]:
             return self.translate(

@@ -48,7 +48,7 @@ import signal
 import threading
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
-from datetime import datetime
+from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
@@ -72,8 +72,8 @@ from kstlib.ops.engines.libpod import (
 )
 from kstlib.ops.engines.payload import obj, seq
 from kstlib.ops.engines.streams import (
+    LogQuery,
     demux_streams,
-    log_params,
 )
 from kstlib.ops.exceptions import OpsError, SessionAttachError, SessionConfigError
 from kstlib.ops.translate import CallContext, Op, Table, explanation, translate_with, translating
@@ -409,22 +409,16 @@ class PodmanEngine(http.HttpEngine):
             found = [obj(c, "a listed container") for c in seq(response.json(), "the list")]
             return [info_from_list(c) for c in found if not c.get("IsInfra")]
 
-    def _read_logs(
-        self,
-        name: str,
-        tail: int | None,
-        since: datetime | None,
-        timestamps: bool,
-        keep: int | None = None,
-    ) -> list[bytes]:
-        # An entry is a whole line here (glued, see below): no need to ask for more.
-        tail = tail if tail is None or keep is None else min(tail, keep + 4)
-        entries = self._log_entries(name, log_params(tail, since, timestamps))
+    def _read_logs(self, name: str, query: LogQuery, keep: int | None) -> list[bytes]:
+        if query.tail is not None and keep is not None:
+            # An entry is a whole line here (glued, see below): no need to ask for more.
+            query = replace(query, tail=min(query.tail, keep + 4))
+        entries = self._log_entries(name, query.params())
         used = entries if keep is None else last_lines(entries, keep)
-        if tail is not None and garbled_tail(used, timestamps):
+        if query.tail is not None and garbled_tail(used, query.timestamps):
             # Podman 4.3 reads a tail backwards and glues partial lines to the
             # line before; a read from the start is right (the caller cuts it).
-            entries = self._log_entries(name, log_params(None, since, timestamps))
+            entries = self._log_entries(name, replace(query, tail=None).params())
         return entries
 
     def _top(self, ref: str) -> Any:
