@@ -158,7 +158,7 @@ def channel_adapter(
     ssh_pool: Any = sshconn.SSHConnectionPool
     ssh_adapter: Any = sshconn.SSHHTTPAdapter
     relogin = threading.Lock()
-    # A refused login again, per thread: urllib3 wraps whatever a connect raises
+    # A refused login again, per thread: urllib3 wraps an OSError a connect raises
     # into a generic connection error; the adapter raises the refusal itself.
     refusals = threading.local()
 
