@@ -319,7 +319,56 @@ class AttachHandle:
     keepalive: object = None
 
 
-class EngineAdapter(Protocol):
+class LogReader(Protocol):
+    """How an engine's logs are read: a container's (Docker, Podman) or a service's (swarm).
+
+    Both engine protocols offer it (:class:`EngineAdapter`,
+    :class:`~kstlib.ops.engines.services.ServiceEngine`), one HTTP base
+    implements it (:class:`~kstlib.ops.engines.http.HttpBase`). ``name`` is
+    the session name used in error messages.
+    """
+
+    def logs(
+        self,
+        name: str,
+        tail: int | None,
+        since: datetime | None = None,
+        timestamps: bool = False,
+        *,
+        keep: int | None = None,
+    ) -> list[bytes]:
+        """The last ``tail`` log entries (``None``: all) from ``since`` on, in one call.
+
+        A service's are those of every task on every node.
+
+        Entries as :func:`split_entries` cuts them; with ``timestamps`` each
+        starts with the engine's RFC 3339 time and a space. ``keep``: the
+        caller uses only the last ``keep`` lines (an engine's check of its
+        answer need only look at those).
+        """
+        ...
+
+    def follow_logs(
+        self,
+        ref: str,
+        name: str,
+        *,
+        tail: int | None,
+        since: datetime | None,
+        timestamps: bool,
+        timeout: float | None,
+    ) -> LogStream:
+        """Open the followed log (``follow=true``); it ends when the container stops.
+
+        A service's never ends by itself: the caller closes it.
+
+        ``timeout`` bounds the wait for the answer (Podman sends its headers
+        with the first entry); :class:`~kstlib.ops.exceptions.SessionTimeoutError` then.
+        """
+        ...
+
+
+class EngineAdapter(LogReader, Protocol):
     """One container engine behind one SDK client. Every method translates its SDK's errors.
 
     The containers protocol (Docker, Podman); a swarm manager offers services
@@ -363,41 +412,6 @@ class EngineAdapter(Protocol):
 
     def list_containers(self) -> list[ContainerInfo]:
         """Every container, in one list call."""
-        ...
-
-    def logs(
-        self,
-        name: str,
-        tail: int | None,
-        since: datetime | None = None,
-        timestamps: bool = False,
-        *,
-        keep: int | None = None,
-    ) -> list[bytes]:
-        """The last ``tail`` log entries (``None``: all) from ``since`` on, in one call.
-
-        Entries as :func:`split_entries` cuts them; with ``timestamps`` each
-        starts with the engine's RFC 3339 time and a space. ``keep``: the
-        caller uses only the last ``keep`` lines (an engine's check of its
-        answer need only look at those).
-        """
-        ...
-
-    def follow_logs(
-        self,
-        ref: str,
-        name: str,
-        *,
-        tail: int | None,
-        since: datetime | None,
-        timestamps: bool,
-        timeout: float | None,
-    ) -> LogStream:
-        """Open the followed log (``follow=true``); it ends when the container stops.
-
-        ``timeout`` bounds the wait for the answer (Podman sends its headers
-        with the first entry); :class:`~kstlib.ops.exceptions.SessionTimeoutError` then.
-        """
         ...
 
     def stop(self, ref: str, name: str, timeout: float) -> None:
