@@ -29,6 +29,7 @@ from kstlib.cli.progress import ProgressBar, terminal_progress
 from kstlib.ops.config import parse_config
 from kstlib.ops.engines import docker as docker_engine
 from kstlib.ops.engines import podman as podman_engine
+from kstlib.ops.engines.adapter import PullOptions
 from kstlib.ops.engines.pull import PullTracker, translate_pull_error
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
@@ -36,7 +37,6 @@ from kstlib.ops.exceptions import (
     SessionConfigError,
     SessionStartError,
 )
-from kstlib.ops.models import SessionConfig
 from kstlib.ops.images import (
     PullProgress,
     RegistryAuth,
@@ -49,6 +49,7 @@ from kstlib.ops.images import (
     registry_of,
     split_reference,
 )
+from kstlib.ops.models import SessionConfig
 from kstlib.ops.translate import CallContext, Op
 
 IMAGE = "127.0.0.1:5000/kstlib/pulltest:1"
@@ -605,7 +606,7 @@ class StubEngine:
     def processes(self, ref: str) -> list[tuple[int, int, str]]:
         return [(42, 1, "/sbin/docker-init -- app"), (43, 42, "app")]  # the init handed over
 
-    def pull(self, image: str, tracker: PullTracker, **kw: Any) -> str:
+    def pull(self, image: str, tracker: PullTracker, options: PullOptions) -> str:
         self.calls.append("pull")
         tracker.finish()
         return "sha256:x"

@@ -232,21 +232,19 @@ class SessionConfig:
             object.__setattr__(self, "log_volume", checked[0])
         object.__setattr__(self, "ports", validators.validate_ports(self.ports))
         object.__setattr__(self, "labels", validators.validate_labels(self.labels))
-        validators.validate_optional_str("working_dir", self.working_dir)
-        validators.validate_optional_str("socket_path", self.socket_path)
-        validators.validate_optional_str("base_url", self.base_url)
-        if self.socket_name is not None:
-            validators.validate_socket_name(self.socket_name)
-        if self.image is not None:
-            validators.validate_image(self.image)
-        if self.runtime is not None:
-            object.__setattr__(self, "runtime", validators.validate_runtime(self.runtime))
-        if self.restart is not None:
-            validators.validate_restart(self.restart)
-        if self.memory is not None:
-            validators.validate_memory(self.memory)
-        if self.cpus is not None:
-            object.__setattr__(self, "cpus", validators.validate_cpus(self.cpus))
+        for name in ("working_dir", "socket_path", "base_url"):
+            validators.validate_optional_str(name, getattr(self, name))
+        optional: tuple[tuple[str, Callable[[object], object]], ...] = (
+            ("socket_name", validators.validate_socket_name),
+            ("image", validators.validate_image),
+            ("runtime", validators.validate_runtime),
+            ("restart", validators.validate_restart),
+            ("memory", validators.validate_memory),
+            ("cpus", validators.validate_cpus),
+        )
+        for name, check in optional:  # set: each gives back its value, normalised
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check(getattr(self, name)))
         if self.network is not None:
             validators.validate_network(self.network)
             validators.validate_network_ports(self.network, self.ports)

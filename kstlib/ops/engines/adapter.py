@@ -235,6 +235,27 @@ def spec_from_config(config: SessionConfig) -> ContainerSpec:
 
 
 @dataclass(frozen=True)
+class PullOptions:
+    """How to pull an image: the login, where it came from, plain HTTP, the silence allowed.
+
+    ``credentials`` names where ``auth_config`` came from (for messages; the
+    login itself never shows in a repr); ``insecure`` allows plain HTTP where
+    the engine lets a client choose; the engine may stay silent at most
+    ``timeout`` seconds; ``session`` is the session the pull is for, if any.
+
+    Example:
+        >>> PullOptions({"password": "s3cret"}, "config file", insecure=False, timeout=60)
+        PullOptions(credentials='config file', insecure=False, timeout=60, session=None)
+    """
+
+    auth_config: Mapping[str, str] | None = field(repr=False)
+    credentials: str
+    insecure: bool
+    timeout: float
+    session: str | None = None
+
+
+@dataclass(frozen=True)
 class ContainerInfo:
     """What an engine reports about one container, normalised across engines.
 
@@ -298,7 +319,56 @@ class AttachHandle:
     keepalive: object = None
 
 
-class EngineAdapter(Protocol):
+class LogReader(Protocol):
+    """How an engine's logs are read: a container's (Docker, Podman) or a service's (swarm).
+
+    Both engine protocols offer it (:class:`EngineAdapter`,
+    :class:`~kstlib.ops.engines.services.ServiceEngine`), one HTTP base
+    implements it (:class:`~kstlib.ops.engines.http.HttpBase`). ``name`` is
+    the session name used in error messages.
+    """
+
+    def logs(
+        self,
+        name: str,
+        tail: int | None,
+        since: datetime | None = None,
+        timestamps: bool = False,
+        *,
+        keep: int | None = None,
+    ) -> list[bytes]:
+        """The last ``tail`` log entries (``None``: all) from ``since`` on, in one call.
+
+        A service's are those of every task on every node.
+
+        Entries as :func:`split_entries` cuts them; with ``timestamps`` each
+        starts with the engine's RFC 3339 time and a space. ``keep``: the
+        caller uses only the last ``keep`` lines (an engine's check of its
+        answer need only look at those).
+        """
+        ...
+
+    def follow_logs(
+        self,
+        ref: str,
+        name: str,
+        *,
+        tail: int | None,
+        since: datetime | None,
+        timestamps: bool,
+        timeout: float | None,
+    ) -> LogStream:
+        """Open the followed log (``follow=true``); it ends when the container stops.
+
+        A service's never ends by itself: the caller closes it.
+
+        ``timeout`` bounds the wait for the answer (Podman sends its headers
+        with the first entry); :class:`~kstlib.ops.exceptions.SessionTimeoutError` then.
+        """
+        ...
+
+
+class EngineAdapter(LogReader, Protocol):
     """One container engine behind one SDK client. Every method translates its SDK's errors.
 
     The containers protocol (Docker, Podman); a swarm manager offers services
@@ -344,41 +414,6 @@ class EngineAdapter(Protocol):
         """Every container, in one list call."""
         ...
 
-    def logs(
-        self,
-        name: str,
-        tail: int | None,
-        since: datetime | None = None,
-        timestamps: bool = False,
-        *,
-        keep: int | None = None,
-    ) -> list[bytes]:
-        """The last ``tail`` log entries (``None``: all) from ``since`` on, in one call.
-
-        Entries as :func:`split_entries` cuts them; with ``timestamps`` each
-        starts with the engine's RFC 3339 time and a space. ``keep``: the
-        caller uses only the last ``keep`` lines (an engine's check of its
-        answer need only look at those).
-        """
-        ...
-
-    def follow_logs(
-        self,
-        ref: str,
-        name: str,
-        *,
-        tail: int | None,
-        since: datetime | None,
-        timestamps: bool,
-        timeout: float | None,
-    ) -> LogStream:
-        """Open the followed log (``follow=true``); it ends when the container stops.
-
-        ``timeout`` bounds the wait for the answer (Podman sends its headers
-        with the first entry); :class:`~kstlib.ops.exceptions.SessionTimeoutError` then.
-        """
-        ...
-
     def stop(self, ref: str, name: str, timeout: float) -> None:
         """Stop signal, wait up to ``timeout`` s, then SIGKILL; a stopped container is fine."""
         ...
@@ -418,22 +453,9 @@ class EngineAdapter(Protocol):
         """Whether the engine has ``image`` (one call)."""
         ...
 
-    def pull(
-        self,
-        image: str,
-        tracker: PullTracker,
-        *,
-        auth_config: Mapping[str, str] | None,
-        credentials: str,
-        insecure: bool,
-        timeout: float,
-        session: str | None = None,
-    ) -> str | None:
+    def pull(self, image: str, tracker: PullTracker, options: PullOptions) -> str | None:
         """Pull ``image``, feeding the engine's stream to ``tracker``; the image id if known.
 
-        ``credentials`` names where ``auth_config`` came from (for messages);
-        ``insecure`` allows plain HTTP where the engine lets a client choose;
-        the engine may stay silent at most ``timeout`` seconds. Raises
-        :class:`~kstlib.ops.exceptions.ImagePullError` (its ``kind`` says why).
+        Raises :class:`~kstlib.ops.exceptions.ImagePullError` (its ``kind`` says why).
         """
         ...

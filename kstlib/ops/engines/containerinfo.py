@@ -22,22 +22,31 @@ __all__ = ["inspect_info", "list_info"]
 
 
 def inspect_info(
-    payload: Mapping[str, Any], *, image: str | None, oom_killed: bool | None
+    payload: Mapping[str, Any], *, image_fields: tuple[str, ...], oom_false_told: bool
 ) -> ContainerInfo:
     """Normalise an inspect payload (``GET /containers/{id}/json``, both APIs).
 
-    The two fields the engines spell differently are the caller's: ``image``
-    and ``oom_killed``.
+    The engines differ in two readings: where the image is named
+    (``image_fields``, the first that is set wins: ``Image``, ``ImageName``
+    or ``Config.Image``), and whether a false ``State.OOMKilled`` is
+    told (``oom_false_told``; if not, only a true one says anything).
 
     Example:
         >>> info = inspect_info({"Id": "abc", "Name": "/bot", "State": {"Status": "exited",
-        ...     "Pid": 0, "ExitCode": 3}}, image="app:1", oom_killed=None)
-        >>> info.name, info.state, info.pid, info.exit_code
-        ('bot', 'exited', None, 3)
+        ...     "Pid": 0, "ExitCode": 3}}, image_fields=("Image",), oom_false_told=False)
+        >>> info.name, info.state, info.pid, info.exit_code, info.image, info.oom_killed
+        ('bot', 'exited', None, 3, None, None)
     """
     payload = obj(payload, "the inspect answer")
-    state = obj(payload.get("State"), "State")
     config = obj(payload.get("Config"), "Config")
+    image = ""
+    for field in image_fields:
+        holder = config if field.startswith("Config.") else payload
+        image = text(holder.get(field.rpartition(".")[2]), field)
+        if image:
+            break
+    state = obj(payload.get("State"), "State")
+    oom = state.get("OOMKilled")
     host = obj(payload.get("HostConfig"), "HostConfig")
     pid = integer(state.get("Pid"), "State.Pid")
     code = integer(state.get("ExitCode"), "State.ExitCode")
@@ -51,7 +60,7 @@ def inspect_info(
         pid=pid if pid is not None and pid > 0 else None,
         exit_code=code,
         created_at=parse_timestamp(payload.get("Created")),
-        image=image,
+        image=image or None,
         labels=labels(config.get("Labels"), "Config.Labels"),
         tty=bool(config.get("Tty")),
         restart_count=integer(payload.get("RestartCount"), "RestartCount") or 0,
@@ -59,7 +68,7 @@ def inspect_info(
         restart_retries=retries,
         started_at=parse_timestamp(state.get("StartedAt")),
         finished_at=parse_timestamp(state.get("FinishedAt")),
-        oom_killed=oom_killed,
+        oom_killed=bool(oom) if oom_false_told else (True if oom is True else None),
         error=text(state.get("Error"), "State.Error") or None,
     )
 

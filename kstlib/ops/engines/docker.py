@@ -28,13 +28,13 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.engines import http, ssh
-from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, missing_network
+from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, PullOptions, missing_network
 from kstlib.ops.engines.containerinfo import inspect_info, list_info
 from kstlib.ops.engines.errors import (
     did_not_answer,
@@ -155,15 +155,8 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         >>> info.name, info.state, info.pid, info.exit_code, info.image, info.labels
         ('bot', 'exited', None, 3, 'app:1', {})
     """
-    payload = obj(payload, "the inspect answer")
-    config = obj(payload.get("Config"), "Config")
-    image = text(config.get("Image"), "Config.Image") or text(payload.get("Image"), "Image")
-    return inspect_info(
-        payload,
-        image=image or None,
-        # Docker sets OOMKilled when the kernel's OOM killer hit a process of the container.
-        oom_killed=bool(obj(payload.get("State"), "State").get("OOMKilled")),
-    )
+    # Docker sets OOMKilled when the kernel's OOM killer hit a process of the container.
+    return inspect_info(payload, image_fields=("Config.Image", "Image"), oom_false_told=True)
 
 
 def info_from_list(item: Mapping[str, Any]) -> ContainerInfo:
@@ -446,17 +439,7 @@ class DockerEngine(http.HttpEngine):
                 return False
         return True
 
-    def pull(
-        self,
-        image: str,
-        tracker: PullTracker,
-        *,
-        auth_config: Mapping[str, str] | None,
-        credentials: str,
-        insecure: bool,
-        timeout: float,
-        session: str | None = None,
-    ) -> str | None:
+    def pull(self, image: str, tracker: PullTracker, options: PullOptions) -> str | None:
         """Pull ``image`` (``POST /images/create``), feeding each item to ``tracker``; its id.
 
         This is ``APIClient.pull(stream=True, decode=True)`` with one change:
@@ -467,8 +450,8 @@ class DockerEngine(http.HttpEngine):
         change it. Credentials go in the ``X-Registry-Auth`` header.
 
         Example:
-            >>> engine.pull("127.0.0.1:5000/kstlib/pulltest:1", tracker, auth_config=None,
-            ...             credentials="none", insecure=True, timeout=60)  # doctest: +SKIP
+            >>> options = PullOptions(None, "none", insecure=True, timeout=60)
+            >>> engine.pull("127.0.0.1:5000/kstlib/pulltest:1", tracker, options)  # doctest: +SKIP
             'sha256:eb09f023...'
         """
         import docker.auth
@@ -477,28 +460,26 @@ class DockerEngine(http.HttpEngine):
         from kstlib.ops.images._types import split_reference
 
         repository, tag = split_reference(image)
-        headers = (
-            {"X-Registry-Auth": docker.auth.encode_header(dict(auth_config))} if auth_config else {}
-        )
-        ctx = CallContext(Op.START, session, RUNTIME, self.endpoint, timeout, image=image)
-        with self._pulling(tracker, ctx, credentials=credentials, session=session):
+        login = options.auth_config
+        headers = {"X-Registry-Auth": docker.auth.encode_header(dict(login))} if login else {}
+
+        @contextmanager
+        def items() -> Iterator[Iterable[Any]]:
             response = self.api._post(
                 self.api._url("/images/create"),
                 params={"fromImage": repository, "tag": tag},
                 headers=headers,
                 stream=True,
-                timeout=timeout,
+                timeout=options.timeout,
             )
             try:
                 self.api._raise_for_status(response)
-                for item in self.api._stream_helper(response, decode=True):
-                    tracker.feed(item)
-                    if tracker.error is not None:
-                        break
+                yield self.api._stream_helper(response, decode=True)
             finally:
                 response.close()
-        self._check_pull(tracker, ctx, docker.errors.APIError, credentials=credentials)
-        with self._translate(Op.START, session, image=image):
+
+        self._pull_items(image, tracker, options, items, docker.errors.APIError)
+        with self._translate(Op.START, options.session, image=image):
             found = obj(self.api.inspect_image(image), "the image inspect")
             image_id = text(found.get("Id"), "Id") or None
         tracker.finish()

@@ -140,7 +140,8 @@ def image_missing(
     return op_error(op, name, runtime, endpoint, reason)
 
 
-_NAME_IN_USE = ("already in use",)
+#: A taken name: a container's (Docker, Podman), a swarm service's (swarmkit).
+_NAME_IN_USE = ("already in use", "name conflicts with an existing object")
 _IMAGE_MISSING = ("no such image", "image not known")
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -35,8 +35,8 @@ from kstlib.ops.engines.errors import (
 )
 from kstlib.ops.engines.payload import top_rows
 from kstlib.ops.engines.streams import (
+    LogQuery,
     LogStream,
-    log_params,
     split_entries,
 )
 from kstlib.ops.exceptions import (
@@ -47,6 +47,7 @@ from kstlib.ops.exceptions import (
 from kstlib.ops.translate import CallContext, Op, Table, translating
 
 if TYPE_CHECKING:
+    from kstlib.ops.engines.adapter import PullOptions
     from kstlib.ops.engines.pull import PullTracker
 
 __all__ = [
@@ -348,17 +349,11 @@ class HttpBase:
             [b'ready\\r\\n']
         """
         with self._translate(Op.READ, name):
-            return self._read_logs(name, tail, since, timestamps, keep)
+            return self._read_logs(name, LogQuery(tail, since, timestamps), keep)
 
-    def _read_logs(
-        self,
-        name: str,
-        tail: int | None,
-        since: datetime | None,
-        timestamps: bool,
-        keep: int | None = None,
-    ) -> list[bytes]:
-        return self._log_entries(name, log_params(tail, since, timestamps))
+    def _read_logs(self, name: str, query: LogQuery, keep: int | None) -> list[bytes]:
+        """The entries ``query`` asks for; the caller uses only the last ``keep`` of them."""
+        return self._log_entries(name, query.params())
 
     def follow_logs(
         self,
@@ -383,7 +378,7 @@ class HttpBase:
             >>> stream.read(5.0)  # doctest: +SKIP
             [b'tick\\r\\n']
         """
-        params = log_params(tail, since, timestamps, follow=True)
+        params = LogQuery(tail, since, timestamps).params(follow=True)
 
         def translate_stream(call: str | None = None) -> AbstractContextManager[None]:
             return self.translate(
@@ -507,6 +502,31 @@ class HttpEngine(HttpBase):
             raise translate_pull_error(
                 err, self.translate.table(), ctx, credentials=credentials, session=session
             ) from err
+
+    def _pull_items(
+        self,
+        image: str,
+        tracker: PullTracker,
+        options: PullOptions,
+        items: Callable[[], AbstractContextManager[Iterable[Any]]],
+        api_error: Callable[..., Exception],
+    ) -> None:
+        """Feed the engine's pull stream (opened by ``items``) to ``tracker``, translated.
+
+        Stops at the first ``error`` item and raises the failure it reports.
+        """
+        ctx = CallContext(
+            Op.START, options.session, self.runtime, self.endpoint, options.timeout, image=image
+        )
+        pulling = self._pulling(
+            tracker, ctx, credentials=options.credentials, session=options.session
+        )
+        with pulling, items() as stream:
+            for item in stream:
+                tracker.feed(item)
+                if tracker.error is not None:
+                    break
+        self._check_pull(tracker, ctx, api_error, credentials=options.credentials)
 
     def _check_pull(
         self,

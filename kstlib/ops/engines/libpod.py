@@ -32,16 +32,9 @@ def info_from_inspect(payload: Mapping[str, Any]) -> ContainerInfo:
         >>> info.pid, info.managed, info.created_at.isoformat()
         (4242, True, '2024-05-01T14:00:00.123456+02:00')
     """
-    payload = obj(payload, "the inspect answer")
-    config = obj(payload.get("Config"), "Config")
-    image = text(payload.get("ImageName"), "ImageName") or text(config.get("Image"), "Config.Image")
-    return inspect_info(
-        payload,
-        image=image or None,
-        # Podman 4.3 reports OOMKilled false even when the OOM killer struck:
-        # only a true value tells anything.
-        oom_killed=True if obj(payload.get("State"), "State").get("OOMKilled") is True else None,
-    )
+    # Podman 4.3 reports OOMKilled false even when the OOM killer struck:
+    # only a true value tells anything.
+    return inspect_info(payload, image_fields=("ImageName", "Config.Image"), oom_false_told=False)
 
 
 def info_from_list(item: Mapping[str, Any]) -> ContainerInfo:

@@ -46,15 +46,15 @@ import math
 import re
 import signal
 import threading
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
-from datetime import datetime
+from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from kstlib.ops.engines import http, podman_ssh, ssh
-from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, missing_network
+from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, PullOptions, missing_network
 from kstlib.ops.engines.deadline import bounded
 from kstlib.ops.engines.errors import (
     on_api_error,
@@ -72,8 +72,8 @@ from kstlib.ops.engines.libpod import (
 )
 from kstlib.ops.engines.payload import obj, seq
 from kstlib.ops.engines.streams import (
+    LogQuery,
     demux_streams,
-    log_params,
 )
 from kstlib.ops.exceptions import OpsError, SessionAttachError, SessionConfigError
 from kstlib.ops.translate import CallContext, Op, Table, explanation, translate_with, translating
@@ -409,25 +409,19 @@ class PodmanEngine(http.HttpEngine):
             found = [obj(c, "a listed container") for c in seq(response.json(), "the list")]
             return [info_from_list(c) for c in found if not c.get("IsInfra")]
 
-    def _read_logs(
-        self,
-        name: str,
-        tail: int | None,
-        since: datetime | None,
-        timestamps: bool,
-        keep: int | None = None,
-    ) -> list[bytes]:
-        # An entry is a whole line here (glued, see below): no need to ask for more.
-        tail = tail if tail is None or keep is None else min(tail, keep + 4)
-        entries = self._log_entries(name, log_params(tail, since, timestamps))
+    def _read_logs(self, name: str, query: LogQuery, keep: int | None) -> list[bytes]:
+        if query.tail is not None and keep is not None:
+            # An entry is a whole line here (glued, see below): no need to ask for more.
+            query = replace(query, tail=min(query.tail, keep + 4))
+        entries = self._log_entries(name, query.params())
         used = entries if keep is None else last_lines(entries, keep)
-        whole = tail is not None and sum(e.endswith(b"\n") for e in entries) < tail
-        if tail is not None and (whole or garbled_tail(used, timestamps)):
+        whole = query.tail is not None and sum(e.endswith(b"\n") for e in entries) < query.tail
+        if query.tail is not None and (whole or garbled_tail(used, query.timestamps)):
             # Podman 4.3 reads a tail backwards: it glues partial lines to the line
             # before, and drops the partial entries the answer's first line began
             # with (lost when the answer is the whole log: it has fewer lines than
             # asked). A read from the start is right (the caller cuts it).
-            entries = self._log_entries(name, log_params(None, since, timestamps))
+            entries = self._log_entries(name, replace(query, tail=None).params())
         return entries
 
     def _top(self, ref: str) -> Any:
@@ -550,17 +544,7 @@ class PodmanEngine(http.HttpEngine):
             self._pullers[timeout] = client
             return client
 
-    def pull(
-        self,
-        image: str,
-        tracker: PullTracker,
-        *,
-        auth_config: Mapping[str, str] | None,
-        credentials: str,
-        insecure: bool,
-        timeout: float,
-        session: str | None = None,
-    ) -> str | None:
+    def pull(self, image: str, tracker: PullTracker, options: PullOptions) -> str | None:
         """Pull ``image`` with podman-py's ``images.pull(stream=True)``; its id.
 
         ``insecure`` is ``tls_verify=False`` (plain HTTP, or a certificate not
@@ -570,24 +554,21 @@ class PodmanEngine(http.HttpEngine):
         in an HTTP 200 answer: both are handled.
 
         Example:
-            >>> engine.pull("127.0.0.1:5000/kstlib/pulltest:1", tracker, auth_config=None,
-            ...             credentials="none", insecure=True, timeout=60)  # doctest: +SKIP
+            >>> options = PullOptions(None, "none", insecure=True, timeout=60)
+            >>> engine.pull("127.0.0.1:5000/kstlib/pulltest:1", tracker, options)  # doctest: +SKIP
             'eb09f023043c...'
         """
         import podman.errors
 
-        options: dict[str, Any] = {"stream": True, "decode": True, "tls_verify": not insecure}
-        if auth_config:
-            options["auth_config"] = dict(auth_config)
-        ctx = CallContext(Op.START, session, RUNTIME, self.endpoint, timeout, image=image)
-        with self._pulling(tracker, ctx, credentials=credentials, session=session):
-            client = self._puller(timeout)
+        asked: dict[str, Any] = {"stream": True, "decode": True, "tls_verify": not options.insecure}
+        if options.auth_config:
+            asked["auth_config"] = dict(options.auth_config)
+
+        def items() -> AbstractContextManager[Iterable[Any]]:
             # The whole reference as repository (podman-py splits off the tag;
             # given apart, it would glue a digest on with ':').
-            for item in client.images.pull(image, **options):
-                tracker.feed(item)
-                if tracker.error is not None:
-                    break
-        self._check_pull(tracker, ctx, podman.errors.APIError, credentials=credentials)
+            return nullcontext(self._puller(options.timeout).images.pull(image, **asked))
+
+        self._pull_items(image, tracker, options, items, podman.errors.APIError)
         tracker.finish()
         return tracker.image_id

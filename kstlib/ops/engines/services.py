@@ -18,19 +18,18 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kstlib.ops.engines.adapter import LogReader
 from kstlib.ops.translate import Op
 
 if TYPE_CHECKING:
-    from kstlib.ops.engines.streams import LogStream
     from kstlib.ops.engines.swarm import ServiceSpec
 
 __all__ = ["ServiceEngine"]
 
 
-class ServiceEngine(Protocol):
+class ServiceEngine(LogReader, Protocol):
     """A swarm manager behind one SDK client. Every method translates its SDK's errors.
 
     ``name`` arguments are the session (service) name used in error messages;
@@ -117,29 +116,4 @@ class ServiceEngine(Protocol):
 
     def remove_secret(self, secret_id: str, name: str, op: Op = Op.STOP) -> None:
         """Remove a secret; one that is already gone is fine."""
-        ...
-
-    def logs(
-        self,
-        name: str,
-        tail: int | None,
-        since: datetime | None = None,
-        timestamps: bool = False,
-        *,
-        keep: int | None = None,
-    ) -> list[bytes]:
-        """The service's last ``tail`` log entries (every task, every node), in one call."""
-        ...
-
-    def follow_logs(
-        self,
-        ref: str,
-        name: str,
-        *,
-        tail: int | None,
-        since: datetime | None,
-        timestamps: bool,
-        timeout: float | None,
-    ) -> LogStream:
-        """Open the service's followed log (it never ends by itself: the caller closes it)."""
         ...

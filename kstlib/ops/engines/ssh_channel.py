@@ -151,13 +151,14 @@ def channel_adapter(
         >>> api.mount("http://", channel_adapter(dial_stdio_opener(), client, params, 10))  # doctest: +SKIP
     """
     from docker.transport import sshconn
+    from urllib3.exceptions import HTTPError
 
     # The docker SDK's ssh classes, untyped here: each subclass replaces one method.
     ssh_connection: Any = sshconn.SSHConnection
     ssh_pool: Any = sshconn.SSHConnectionPool
     ssh_adapter: Any = sshconn.SSHHTTPAdapter
     relogin = threading.Lock()
-    # A refused login again, per thread: urllib3 wraps whatever a connect raises
+    # A refused login again, per thread: urllib3 wraps an OSError a connect raises
     # into a generic connection error; the adapter raises the refusal itself.
     refusals = threading.local()
 
@@ -221,7 +222,10 @@ def channel_adapter(
             refusals.error = None
             try:
                 return super().send(request, *args, **kwargs)
-            except Exception:
+            except (OSError, HTTPError):
+                # What a connect's failure can come out of requests as: its own
+                # errors (OSErrors) or a urllib3 error it passes on. A refusal that
+                # neither wraps (not an OSError) reaches the caller as it is.
                 told = getattr(refusals, "error", None)
                 if told is None:
                     raise

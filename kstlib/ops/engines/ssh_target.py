@@ -114,8 +114,7 @@ class SshTarget:
             >>> parse_target("ssh://ops@10.0.0.5", ssh_config="/nonexistent").where
             'ops@10.0.0.5:22'
         """
-        user = f"{self.user}@" if self.user else ""
-        return f"{user}{self.hostname}:{self.port}"
+        return f"{self._user_at}{self.hostname}:{self.port}"
 
     @property
     def sdk_url(self) -> str:
@@ -125,9 +124,12 @@ class SshTarget:
             >>> parse_target("ssh://ops@h:2222?identity=/k", ssh_config="/nonexistent").sdk_url
             'ssh://ops@h:2222'
         """
-        user = f"{self.user}@" if self.user else ""
         host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
-        return f"ssh://{user}{host}:{self.port}{self.path}"
+        return f"ssh://{self._user_at}{host}:{self.port}{self.path}"
+
+    @property
+    def _user_at(self) -> str:
+        return f"{self.user}@" if self.user else ""
 
     @property
     def host_key_files(self) -> str:

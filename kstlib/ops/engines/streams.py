@@ -17,6 +17,7 @@ import socket
 import struct
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -170,6 +171,24 @@ def log_params(
     if follow:
         params["follow"] = "true"
     return params
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """Which log entries to read: the last ``tail`` (``None``: all) from ``since`` on, timed or not.
+
+    Example:
+        >>> LogQuery(10, timestamps=True).params()
+        {'stdout': 'true', 'stderr': 'true', 'tail': '10', 'timestamps': 'true'}
+    """
+
+    tail: int | None
+    since: datetime | None = None
+    timestamps: bool = False
+
+    def params(self, follow: bool = False) -> dict[str, str]:
+        """The query of ``GET /containers/{id}/logs`` (see :func:`log_params`)."""
+        return log_params(self.tail, self.since, self.timestamps, follow)
 
 
 _DOCKER_PARTIAL = 16 * 1024

@@ -33,7 +33,6 @@ from kstlib.ops.engines.errors import on_api_error, on_not_found
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     OpsError,
-    SessionExistsError,
     SessionNotFoundError,
     SessionStartError,
 )
@@ -52,7 +51,6 @@ RESTART_DELAY = 0.5
 #: The stop grace period when the config gives none (the swarm's and Docker's default).
 DEFAULT_GRACE = 10.0
 _NOT_MANAGER = "not a swarm manager"
-_NAME_TAKEN = "name conflicts with an existing object"
 _NO_INGRESS = "needs ingress network"
 
 
@@ -74,12 +72,14 @@ def on_swarm_api_error(err: Exception, ctx: CallContext) -> OpsError:
     """Handler: the swarm's own HTTP errors, then the engines' shared reading.
 
     A worker node (HTTP 503 "not a swarm manager") -> ``ContainerRuntimeNotFoundError``
-    saying to use a manager; a taken service name (409 "name conflicts") ->
-    ``SessionExistsError``; an ingress-mode port -> the op's error saying
-    ports must be host-mode; anything else as :func:`~kstlib.ops.engines.errors.on_api_error`.
+    saying to use a manager; an ingress-mode port -> the op's error saying
+    ports must be host-mode; anything else (a taken service name, 409 "name
+    conflicts", included) as :func:`~kstlib.ops.engines.errors.on_api_error`.
 
     Example:
         >>> ctx = CallContext(Op.START, "bot", "swarm", "u", 5)
+        >>> type(on_swarm_api_error(ValueError("This node is not a swarm manager."), ctx)).__name__
+        'ContainerRuntimeNotFoundError'
         >>> type(on_swarm_api_error(ValueError("rpc error: name conflicts with an existing object"), ctx)).__name__
         'SessionExistsError'
     """
@@ -87,8 +87,6 @@ def on_swarm_api_error(err: Exception, ctx: CallContext) -> OpsError:
     lowered = text.lower()
     if _NOT_MANAGER in lowered:
         return not_a_manager(ctx.endpoint, text)
-    if _NAME_TAKEN in lowered and ctx.name is not None:
-        return SessionExistsError(ctx.name, ctx.runtime)
     if _NO_INGRESS in lowered:
         reason = f"{text}; publish ports in host mode (kstlib does) on the host network"
         return op_error(ctx.op, ctx.name, ctx.runtime, ctx.endpoint, reason)

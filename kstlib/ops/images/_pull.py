@@ -277,16 +277,10 @@ def pull_with(
         source,
         "plain HTTP allowed" if insecure else "TLS",
     )
+    from kstlib.ops.engines.adapter import PullOptions
     from kstlib.ops.engines.pull import PullTracker
 
     tracker = PullTracker(image, engine.runtime, on_progress)
-    image_id = engine.pull(
-        image,
-        tracker,
-        auth_config=credentials,
-        credentials=source,
-        insecure=insecure,
-        timeout=timeout,
-        session=session,
-    )
+    options = PullOptions(credentials, source, insecure=insecure, timeout=timeout, session=session)
+    image_id = engine.pull(image, tracker, options)
     return PullResult(image, engine.runtime, image_id)

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import reprlib
 from collections.abc import Sequence
 
@@ -15,6 +16,8 @@ from kstlib.ops.exceptions import SessionConfigError
 __all__ = [
     "MAX_SHOWN",
     "config_error",
+    "items_of",
+    "matching",
     "require_str",
     "sequence_of_str",
     "short",
@@ -98,3 +101,35 @@ def sequence_of_str(field: str, values: object) -> tuple[str, ...]:
     if isinstance(values, str) or not isinstance(values, Sequence):
         raise config_error(field, f"expected a list of strings, got {type(values).__name__}")
     return tuple(require_str(field, v) for v in values)
+
+
+def matching(field: str, value: object, pattern: re.Pattern[str], must: str) -> str:
+    """``value`` as a checked string that ``pattern`` matches whole; else ``must`` says why.
+
+    Example:
+        >>> matching("memory", "1x", re.compile("[0-9]+"), "must be a number")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: memory: '1x' must be a number
+    """
+    checked = require_str(field, value)
+    if not pattern.fullmatch(checked):
+        raise config_error(field, f"{short(checked)} {must}")
+    return checked
+
+
+def items_of(field: str, value: object, what: str) -> tuple[object, ...]:
+    """The items of a list or tuple, a single string being one item (each still to check).
+
+    Example:
+        >>> items_of("placement", "node.role==worker", "strings")
+        ('node.role==worker',)
+        >>> items_of("secret_refs", 3, "secret names")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: secret_refs: 3 must be a list of secret names
+    """
+    items = (value,) if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise config_error(field, f"{shown(value)} must be a list of {what}")
+    return tuple(items)

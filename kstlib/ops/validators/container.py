@@ -13,7 +13,13 @@ import re
 from collections.abc import Iterable
 
 from kstlib.ops.exceptions import SessionConfigError
-from kstlib.ops.validators._common import config_error, require_str, sequence_of_str, short
+from kstlib.ops.validators._common import (
+    config_error,
+    matching,
+    require_str,
+    sequence_of_str,
+    short,
+)
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?)"
@@ -208,12 +214,9 @@ def validate_restart(restart: object) -> str:
         >>> validate_restart("on-failure:2")
         'on-failure:2'
     """
-    value = require_str("restart", restart)
-    if not RESTART_RE.fullmatch(value):
-        raise config_error(
-            "restart", f"{short(value)} must be no, always, unless-stopped or on-failure[:N]"
-        )
-    return value
+    return matching(
+        "restart", restart, RESTART_RE, "must be no, always, unless-stopped or on-failure[:N]"
+    )
 
 
 def validate_memory(memory: object) -> str:
@@ -223,10 +226,7 @@ def validate_memory(memory: object) -> str:
         >>> validate_memory("256m")
         '256m'
     """
-    value = require_str("memory", memory)
-    if not MEMORY_RE.fullmatch(value):
-        raise config_error("memory", f"{short(value)} must be a number with b, k, m or g")
-    return value
+    return matching("memory", memory, MEMORY_RE, "must be a number with b, k, m or g")
 
 
 def validate_cpus(cpus: object) -> float:

@@ -16,9 +16,9 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from kstlib.ops.validators._common import config_error, short, shown
+from kstlib.ops.validators._common import config_error, items_of, short, shown
 
 __all__ = [
     "MAX_REPLICAS",
@@ -128,11 +128,8 @@ def validate_placement(placement: object) -> tuple[str, ...]:
         ...
         kstlib.ops.exceptions.SessionConfigError: placement: 'role=worker' must be a constraint such as node.labels.role==worker, or spread=node.KEY
     """
-    items: Iterable[object] = (placement,) if isinstance(placement, str) else placement  # type: ignore[assignment]
-    if not isinstance(items, (list, tuple)):
-        raise config_error("placement", f"{shown(placement)} must be a list of strings")
     checked: list[str] = []
-    for item in items:
+    for item in items_of("placement", placement, "strings"):
         if not isinstance(item, str) or not (
             _CONSTRAINT_RE.fullmatch(item.strip()) or _SPREAD_RE.fullmatch(item.strip())
         ):
@@ -213,19 +210,18 @@ def validate_secret_refs(refs: object) -> tuple[str, ...]:
         ...
         kstlib.ops.exceptions.SessionConfigError: secret_refs: '' is not a swarm secret name (1 to 64 letters, digits, '_', '.' or '-')
     """
-    items: object = (refs,) if isinstance(refs, str) else refs
-    if not isinstance(items, (list, tuple)):
-        raise config_error("secret_refs", f"{shown(refs)} must be a list of secret names")
-    for item in items:
+    names: list[str] = []
+    for item in items_of("secret_refs", refs, "secret names"):
         if not isinstance(item, str) or not _SECRET_REF_RE.fullmatch(item):
             raise config_error(
                 "secret_refs",
                 f"{shown(item)} is not a swarm secret name (1 to 64 letters, digits, '_', '.' "
                 "or '-')",
             )
-    if len(set(items)) != len(items):
+        names.append(item)
+    if len(set(names)) != len(names):
         raise config_error("secret_refs", "names a secret twice")
-    return tuple(items)
+    return tuple(names)
 
 
 def validate_flag(field: str, value: object) -> bool:
