@@ -23,7 +23,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
@@ -49,6 +49,8 @@ from kstlib.ops.runners import RunnerFactory, make_runner
 from kstlib.ops.validators import validate_name
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from kstlib.ops.config import EngineConfig
     from kstlib.ops.engines.adapter import EngineAdapter
 
@@ -432,17 +434,21 @@ def locate_container(
     return [loc.runtime for loc in found if loc.runtime is not None]
 
 
-def auto_detect_backend(
-    name: str,
-    *,
-    socket_name: str | None = None,
-    socket_path: str | None = None,
-    runtime: str | None = None,
-    base_url: str | None = None,
-) -> BackendType | None:
+class Where(TypedDict, total=False):
+    """Where :func:`auto_detect_backend` looks: :func:`search`'s places, by the same keywords."""
+
+    socket_name: str | None
+    socket_path: str | None
+    runtime: str | None
+    base_url: str | None
+
+
+def auto_detect_backend(name: str, **where: Unpack[Where]) -> BackendType | None:
     """Return the backend where session ``name`` lives, ``None`` if nowhere.
 
-    Searches tmux, then every reachable container engine (Podman, Docker).
+    Searches tmux, then every reachable container engine (Podman, Docker);
+    ``where`` narrows it as for :func:`search` (``socket_name``,
+    ``socket_path``, ``runtime``, ``base_url``).
     A name found on more than one raises
     :class:`~kstlib.ops.exceptions.SessionAmbiguousError` listing them
     (e.g. ``["tmux", "podman"]``).
@@ -452,10 +458,11 @@ def auto_detect_backend(
         True
     """
     validate_name(name)
-    where = _at_most_one(
-        name, socket_name=socket_name, socket_path=socket_path, runtime=runtime, base_url=base_url
-    )
-    return where.backend if where is not None else None
+    unknown = set(where) - set(Where.__annotations__)
+    if unknown:
+        raise TypeError(f"auto_detect_backend() got unexpected keywords: {sorted(unknown)}")
+    found = _at_most_one(name, **where)
+    return found.backend if found is not None else None
 
 
 def _at_most_one(name: str, **where: Any) -> Location | None:
