@@ -203,24 +203,53 @@ async def _scenario(
         bench.log(f"{place:6} aio loop lag [{sessions} + {follows} follows]: {row.note}")
 
         # 2. status() x N: concurrent vs one after another.
+        # With the cores this process and the machine used in each pass: concurrent
+        # calls cannot go faster than the CPU they need (the Python part under one GIL).
         conc, seq = [], []
+        used: dict[str, list[tuple[float, float]]] = {"conc": [], "seq": []}
         for _ in range(5):
-            t = time.perf_counter_ns()
-            await asyncio.gather(*(b.status() for b in fleet))
-            conc.append(time.perf_counter_ns() - t)
-            t = time.perf_counter_ns()
-            for b in fleet:
-                await b.status()
-            seq.append(time.perf_counter_ns() - t)
+            for how in ("conc", "seq"):
+                busy0, own0 = _busy(), os.times()
+                t = time.perf_counter_ns()
+                if how == "conc":
+                    await asyncio.gather(*(b.status() for b in fleet))
+                else:
+                    for b in fleet:
+                        await b.status()
+                wall = time.perf_counter_ns() - t
+                (conc if how == "conc" else seq).append(wall)
+                busy1, own1 = _busy(), os.times()
+                total = busy1[1] - busy0[1]
+                used[how].append((
+                    (own1.user + own1.system - own0.user - own0.system) / (wall / 1e9),
+                    (busy1[0] - busy0[0]) / total * (os.cpu_count() or 1) if total else 0.0,
+                ))
+        cores = {
+            how: (statistics.median(u[0] for u in v), statistics.median(u[1] for u in v))
+            for how, v in used.items()
+        }
         row = Row(
             place, "aio status() gather vs sequential", sessions,
             {"kstlib": summarize(conc), "sequential": summarize(seq)},
         )
         speedup = statistics.median(seq) / statistics.median(conc)
-        row.note = f"aio status() x{sessions}: gather {speedup:.1f}x faster than sequential (target >= 2x)"
+        row.note = (
+            f"aio status() x{sessions}: gather {speedup:.1f}x faster than sequential "
+            f"(target >= 2x); cores used (this process / machine): sequential "
+            f"{cores['seq'][0]:.2f} / {cores['seq'][1]:.2f}, gather "
+            f"{cores['conc'][0]:.2f} / {cores['conc'][1]:.2f}"
+        )
         bench.notes.append(f"{place} {row.note}")
         bench.rows.append(row)
-        bench.facts["aio"][place]["status_speedup"] = round(speedup, 2)
+        bench.facts["aio"][place].update(
+            status_speedup=round(speedup, 2),
+            status_seq_ms=round(statistics.median(seq) / 1e6, 1),
+            status_gather_ms=round(statistics.median(conc) / 1e6, 1),
+            status_seq_process_cores=round(cores["seq"][0], 2),
+            status_seq_machine_cores=round(cores["seq"][1], 2),
+            status_gather_process_cores=round(cores["conc"][0], 2),
+            status_gather_machine_cores=round(cores["conc"][1], 2),
+        )
         bench.log(f"{place:6} aio status() x{sessions}: {row.note}")
 
         # 3. cancel latency of a follow of a silent session.
