@@ -63,6 +63,21 @@ def pipe_command(fifo: Path) -> str:
     return arg(fmt(f"[ -p {quoted} ] && exec cat >{quoted}"))
 
 
+#: How often a follow asks tmux whether its session still runs (seconds).
+_ASK_EVERY = 2.0
+
+
+def _exists(pid: int) -> bool:
+    """Whether process ``pid`` exists (a signal 0 to it; refused: it exists)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def collector_alive(folder: Path) -> bool:
     """Whether a collector holds the folder's lock."""
     try:
@@ -266,13 +281,22 @@ class TmuxLogs(TmuxClient, Runner):
 
         def source(follow: Follow) -> Iterator[str]:
             timed_out = False
+            pid: int | None = None  # the pane's process, as tmux last said
+            asked = 0.0
 
             def alive() -> bool:
-                nonlocal timed_out
+                nonlocal timed_out, pid, asked
                 if follow.expired():
                     timed_out = True
                     return False
+                # Between tmux's answers (each one a tmux client forked), the pane's
+                # process still there says the run goes on; tmux is asked anyway every
+                # _ASK_EVERY s (a stop that left the process alive, a reused pid).
+                if pid is not None and time.monotonic() - asked < _ASK_EVERY and _exists(pid):
+                    return True
+                asked = time.monotonic()
                 current = self._query(name)
+                pid = current.status.pid if current is not None else None
                 return current is not None and current.status.is_running
 
             yield from follow_lines(
