@@ -138,7 +138,11 @@ MANAGER_CALLS: dict[str, Call] = {
     "wait_for_port": lambda m, n: m.wait_for_port(1, timeout=1),
     "wait_for_http": lambda m, n: m.wait_for_http("http://127.0.0.1:1/", timeout=1),
     "find": lambda m, n: SessionManager.find(
-        n, socket_name=m.config.socket_name, runtime=m.config.runtime, base_url=m.config.base_url
+        n,
+        socket_name=m.config.socket_name,
+        runtime=m.config.runtime,
+        base_url=m.config.base_url,
+        engine_timeout=1,  # a hung engine costs 1 s here, not the default 30 s
     ),
     "scale": lambda m, n: m.scale(2),  # swarm only: the others say so (SessionError)
 }
@@ -220,13 +224,6 @@ def no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "execvpe", refuse)
 
 
-def _fast(mgr: SessionManager, runner: Any) -> SessionManager:
-    # SessionManager has no option for the engine call timeout (30 s): give it
-    # a runner with a short one so a hang costs 1 s per call here.
-    mgr._runner = runner
-    return mgr
-
-
 def test_container_runner_and_manager_through_engine_faults(
     private_engines: Callable[[str], PrivateEngine], report: Report
 ) -> None:
@@ -250,9 +247,10 @@ def test_container_runner_and_manager_through_engine_faults(
             hung = ContainerRunner(runtime=runtime, base_url=hang.url, timeout=0.3)
             check(report, f"ContainerRunner/{runtime}/hang", CONTAINER_CALLS, hung, name,
                   need_cause=True)
+            # A short engine timeout, so that a hang costs 0.3 s per call here (default: 30 s).
             mgr = SessionManager(name, backend="container", runtime=runtime, base_url=hang.url,
-                                 image=TEST_IMAGE, command=["sleep", "300"])
-            check(report, f"SessionManager/{runtime}/hang", MANAGER_CALLS, _fast(mgr, hung), name)
+                                 image=TEST_IMAGE, command=["sleep", "300"], engine_timeout=0.3)
+            check(report, f"SessionManager/{runtime}/hang", MANAGER_CALLS, mgr, name)
         finally:
             hang.close()
             os.rmdir(root)
