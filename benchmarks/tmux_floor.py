@@ -17,7 +17,8 @@ object API (``libtmux``: ``Server.new_session``, ``Session.kill``,
 ``--tmux``: the tmux binary of the server and of every client (kstlib's
 runners, libtmux, the plain children), e.g. the harness's 3.5a
 (``$KSTLIB_TEST_TMUX35``), with which the channel rows run without
-``--control-anyway``. Each row also gives the spread of kstlib's samples
+``--control-anyway``. The channel rows add ``wire``: the same query through
+kstlib's channel client alone (no runner, no parsing). Each row also gives the spread of kstlib's samples
 (25th-75th percentile), for a machine that others load.
 
 Prints one line a row and, with ``--json PATH``, writes them. Everything it
@@ -98,7 +99,7 @@ def main() -> int:
     parser.add_argument(
         "--control-anyway",
         action="store_true",
-        help="use the control channel below tmux 3.4 too (3.3a crashes in races this avoids)",
+        help="use the control channel below control.MIN_VERSION too (3.3a, 3.5a: see docs)",
     )
     opts = parser.parse_args()
     if opts.control_anyway:
@@ -115,6 +116,7 @@ def main() -> int:
     control_on = opts.control_anyway or control_on_for(version)
 
     from kstlib.ops import SessionConfig, TmuxRunner
+    from kstlib.ops.tmux import control
     from kstlib.ops.tmux.pane import FORMAT
 
     socket = f"kstlib-floor-{os.getpid()}"
@@ -202,6 +204,14 @@ def main() -> int:
                 run_plain("new-session", "-d", "-s", name, "-P", "-F", FORMAT, "sleep 86400")
                 run_plain("kill-session", "-t", f"={name}")
 
+            def wire(*args: str) -> None:
+                # The protocol alone: kstlib's channel client, no runner around it.
+                live = channel._channels._channel if channel._channels else None
+                line = control.encode(args)
+                if live is None or not live.alive or line is None:
+                    raise RuntimeError("no live control channel")
+                live.request(line, 5)
+
             hooks: dict[str, tuple[Callable[[], object] | None, Callable[[], object] | None]] = {
                 "start": (None, remove_made),
                 "stop": (make_to_stop, None),
@@ -254,16 +264,19 @@ def main() -> int:
                     "kstlib": lambda: channel.status("main"),
                     "raw": lambda: server.cmd("list-panes", "-t", "=main:", "-F", FORMAT),
                     "plain": lambda: run_plain("list-panes", "-t", "=main:", "-F", FORMAT),
+                    "wire": lambda: wire("list-panes", "-t", "=main:", "-F", FORMAT),
                 },
                 "exists (control)": {
                     "kstlib": lambda: channel.exists("main"),
                     "raw": lambda: server.cmd("has-session", "-t", "=main"),
                     "plain": lambda: run_plain("has-session", "-t", "=main"),
+                    "wire": lambda: wire("has-session", "-t", "=main"),
                 },
                 "list_sessions (control)": {
                     "kstlib": channel.list_sessions,
                     "raw": lambda: server.cmd("list-sessions", "-F", FORMAT),
                     "plain": lambda: run_plain("list-sessions", "-F", FORMAT),
+                    "wire": lambda: wire("list-sessions", "-F", FORMAT),
                 },
             }
             channel.exists("main")

@@ -3,8 +3,10 @@
 Opt-in (``KSTLIB_TMUX_CONTROL=1`` or ``TmuxRunner(control=True)``), and only
 with tmux 3.6 or later (:data:`MIN_VERSION`: tmux 3.3a and 3.5a crash): a runner
 then keeps one control client attached to its server with
-``-f no-output,ignore-size,read-only``, so it never receives pane output,
-never resizes a session and can run only tmux's read-only commands. The
+``-f no-output,ignore-size,read-only``, so it never receives pane output
+and never resizes a session. tmux does not hold a control client's commands
+to ``read-only`` (3.3a and 3.5a run a ``new-session`` written to it), so the
+channel itself carries nothing but :data:`READ_ONLY` queries (:func:`encode`). The
 queries ``status()``, ``exists()`` and ``list_sessions()`` make
 (``list-panes``, ``has-session``, ``list-sessions``) are written to it and
 answered in order, each framed by ``%begin``/``%end`` (or ``%error``) lines of
