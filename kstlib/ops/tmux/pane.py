@@ -13,6 +13,8 @@ Example:
     ('exited', 3, None, 7, '$1')
     >>> p.status.restart_count, p.status.last_exit_code, p.status.last_exited_at.isoformat()
     (2, 3, '2026-01-01T00:01:00+00:00')
+    >>> parse(line.replace(SEP, "\\\\037"), "sock") == p  # as tmux 3.5a prints it
+    True
 """
 
 from __future__ import annotations
