@@ -65,10 +65,10 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmux_bin: str) -> Pat
     monkeypatch.setenv("XDG_STATE_HOME", str(home))
     monkeypatch.setattr(control, "RETRY_AFTER", 0.05)  # reconnect soon after a drop
     if not control.version_ok(version_of(tmux_bin)):
-        # 3.3a and 3.5a are below the version the channel is used with (3.3a crashes
-        # when a channel attaches to a session killed at that moment, 3.5a crashed once
-        # resumed after a stop with control clients queued: docs/performance.md); these
-        # tests drive the channel anyway, in ways they survive.
+        # 3.3a and 3.5a are below the version the channel is used with (both crash
+        # when a channel attaches to a session killed at that moment:
+        # docs/performance.md); these tests drive the channel anyway, in ways they
+        # survive.
         monkeypatch.setattr(control, "MIN_VERSION", (3, 3))
     return home
 
@@ -171,7 +171,7 @@ def test_a_stopped_server_keeps_the_bound_and_works_after_sigcont(
         os.kill(pid, signal.SIGCONT)
     # The channel given up on was left to leave by itself: tmux 3.3a's server
     # crashes serving a control client killed before its attach was handled, and
-    # 3.5a's crashed once resumed with given-up clients queued (docs/performance.md).
+    # 3.5a's died once resumed with given-up clients queued (docs/performance.md).
     assert chan.status("hung").is_running
     live_channel(chan)
     assert tmux(chan, "display-message", "-p", "#{pid}").stdout.strip() == str(pid)
@@ -246,7 +246,7 @@ def test_the_channel_ends_with_its_runner(state: Path, tmux_bin: str) -> None:
 def test_the_channel_stays_off_on_a_tmux_that_crashes_with_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmux_bin: str
 ) -> None:
-    """3.3a and 3.5a both crashed with a control client attached (docs/performance.md)."""
+    """3.3a and 3.5a both crash with a control client attaching (docs/performance.md)."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     assert not control.version_ok(version_of(tmux_bin))
     runner = TmuxRunner(socket_name=unique("ctl"), control=True, tmux_bin=tmux_bin)

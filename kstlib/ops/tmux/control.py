@@ -68,16 +68,16 @@ _FLAGS = "no-output,ignore-size,read-only"
 RETRY_AFTER = 1.0
 
 
-#: The oldest tmux the channel is used with. tmux 3.3a's server segfaults when a
-#: control client attaches to a session killed at that moment (two runners
-#: racing to replace an exited session, each with a channel) or when it serves a
-#: control client killed before its attach was handled. tmux 3.5a (Debian
-#: bookworm-backports) passed the soak (thousands of channel queries beside
-#: forked new-session/new-window/kill-session) and the byte-exact name tests,
-#: but its server segfaulted once resumed after a SIGSTOP with given-up control
-#: clients queued (docs/performance.md, "tmux 3.5a: the control-mode channel");
-#: a runner now never queues a second client behind one still waiting, yet the
-#: channel stays off there too. 3.4 was not tried; the gate is 3.6.
+#: The oldest tmux the channel is used with. tmux 3.3a's and 3.5a's servers
+#: segfault when a control client attaches to a session killed at that moment
+#: (two runners racing to replace an exited session, each with a channel;
+#: a plain-tmux reproduction is in docs/performance.md, "tmux 3.5a: the
+#: control-mode channel"). 3.3a's also when it serves a control client killed
+#: before its attach was handled, and 3.5a's died once resumed after a SIGSTOP
+#: with given-up control clients queued (a runner now never queues a second
+#: client behind one still waiting). 3.5a passed the rest: the soak of
+#: thousands of channel queries beside forked new-session/new-window/
+#: kill-session, and the byte-exact name tests. 3.4 was not tried.
 MIN_VERSION = (3, 6)
 
 
