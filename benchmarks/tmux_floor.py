@@ -12,7 +12,14 @@ object API (``libtmux``: ``Server.new_session``, ``Session.kill``,
 ``tmux`` child process. Run::
 
     .venv/bin/python benchmarks/tmux_floor.py [--sizes 1,101,200,1000] [--rounds 60]
-        [--control-anyway]
+        [--control-anyway] [--tmux PATH]
+
+``--tmux``: the tmux binary of the server and of every client (kstlib's
+runners, libtmux, the plain children), e.g. the harness's 3.5a
+(``$KSTLIB_TEST_TMUX35``), with which the channel rows run without
+``--control-anyway``. The channel rows add ``wire``: the same query through
+kstlib's channel client alone (no runner, no parsing). Each row also gives the spread of kstlib's samples
+(25th-75th percentile), for a machine that others load.
 
 Prints one line a row and, with ``--json PATH``, writes them. Everything it
 makes (a private socket ``kstlib-floor-<pid>`` and its state) is removed at the end.
@@ -48,7 +55,9 @@ def median_ms(
     sessions to remove), so the server keeps its size.
     """
     names = list(fns)
-    samples: dict[str, list[float]] = {n: [] for n in names}
+    samples = SAMPLES
+    samples.clear()
+    samples.update({n: [] for n in names})
     for i in range(rounds + 2):
         if before is not None:
             before()
@@ -61,6 +70,15 @@ def median_ms(
         if after is not None:
             after()
     return {n: round(statistics.median(s), 3) for n, s in samples.items()}
+
+
+SAMPLES: dict[str, list[float]] = {}  # the last row's samples, for its spread
+
+
+def spread(values: list[float]) -> tuple[float, float]:
+    """The 25th and 75th percentiles (ms)."""
+    q = statistics.quantiles(values, n=4)
+    return round(q[0], 3), round(q[2], 3)
 
 
 def fill(cli: list[str], have: int, want: int) -> None:
@@ -77,10 +95,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--ops", default="", help="only these rows, comma-separated")
+    parser.add_argument("--tmux", metavar="PATH", help="the tmux binary (default: on PATH)")
     parser.add_argument(
         "--control-anyway",
         action="store_true",
-        help="use the control channel below tmux 3.4 too (3.3a crashes in races this avoids)",
+        help="use the control channel below control.MIN_VERSION too (3.3a, 3.5a: see docs)",
     )
     opts = parser.parse_args()
     if opts.control_anyway:
@@ -90,21 +109,21 @@ def main() -> int:
 
     import libtmux
 
-    from kstlib.ops.tmux import control as control_mode
-
-    version = subprocess.run(
-        [shutil.which("tmux") or "tmux", "-V"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    control_on = opts.control_anyway or control_mode.version_ok(version)
+    tmux_bin = opts.tmux or shutil.which("tmux") or "tmux"
+    version = subprocess.run([tmux_bin, "-V"], capture_output=True, text=True, check=False)
+    version = version.stdout.strip()
+    print(f"{version} ({tmux_bin}), channel rows: {'on' if control_on_for(version) else 'off'}")
+    control_on = opts.control_anyway or control_on_for(version)
 
     from kstlib.ops import SessionConfig, TmuxRunner
+    from kstlib.ops.tmux import control
     from kstlib.ops.tmux.pane import FORMAT
 
     socket = f"kstlib-floor-{os.getpid()}"
-    cli = [shutil.which("tmux") or "tmux", "-L", socket]
-    runner = TmuxRunner(socket_name=socket)
-    channel = TmuxRunner(socket_name=socket, control=True)
-    server = libtmux.Server(socket_name=socket)
+    cli = [tmux_bin, "-L", socket]
+    runner = TmuxRunner(socket_name=socket, tmux_bin=tmux_bin, control=False)
+    channel = TmuxRunner(socket_name=socket, tmux_bin=tmux_bin, control=True)
+    server = libtmux.Server(socket_name=socket, tmux_bin=tmux_bin)
     rows: list[dict[str, object]] = []
     counter = iter(range(10**6))
     try:
@@ -185,6 +204,14 @@ def main() -> int:
                 run_plain("new-session", "-d", "-s", name, "-P", "-F", FORMAT, "sleep 86400")
                 run_plain("kill-session", "-t", f"={name}")
 
+            def wire(*args: str) -> None:
+                # The protocol alone: kstlib's channel client, no runner around it.
+                live = channel._channels._channel if channel._channels else None
+                line = control.encode(args)
+                if live is None or not live.alive or line is None:
+                    raise RuntimeError("no live control channel")
+                live.request(line, 5)
+
             hooks: dict[str, tuple[Callable[[], object] | None, Callable[[], object] | None]] = {
                 "start": (None, remove_made),
                 "stop": (make_to_stop, None),
@@ -236,14 +263,20 @@ def main() -> int:
                 "status (control)": {
                     "kstlib": lambda: channel.status("main"),
                     "raw": lambda: server.cmd("list-panes", "-t", "=main:", "-F", FORMAT),
+                    "plain": lambda: run_plain("list-panes", "-t", "=main:", "-F", FORMAT),
+                    "wire": lambda: wire("list-panes", "-t", "=main:", "-F", FORMAT),
                 },
                 "exists (control)": {
                     "kstlib": lambda: channel.exists("main"),
                     "raw": lambda: server.cmd("has-session", "-t", "=main"),
+                    "plain": lambda: run_plain("has-session", "-t", "=main"),
+                    "wire": lambda: wire("has-session", "-t", "=main"),
                 },
                 "list_sessions (control)": {
                     "kstlib": channel.list_sessions,
                     "raw": lambda: server.cmd("list-sessions", "-F", FORMAT),
+                    "plain": lambda: run_plain("list-sessions", "-F", FORMAT),
+                    "wire": lambda: wire("list-sessions", "-F", FORMAT),
                 },
             }
             channel.exists("main")
@@ -258,13 +291,14 @@ def main() -> int:
                 med = median_ms(fns, rounds, *hooks.get(op, (None, None)))
                 ratio = med["kstlib"] / med["raw"]
                 row = {"op": op, "sessions": n, **med, "ratio": round(ratio, 3)}
+                row["spread"] = {v: spread(SAMPLES[v]) for v in med}
                 if "plain" in med:
                     row["ratio_plain"] = round(med["kstlib"] / med["plain"], 3)
                 rows.append(row)
                 others = "  ".join(f"{v} {med[v]:7.3f}" for v in med if v != "kstlib")
                 print(
                     f"{op:24} {n:5} sessions: kstlib {med['kstlib']:7.3f} ms  {others}  "
-                    f"kstlib/raw x{ratio:.2f}",
+                    f"kstlib/raw x{ratio:.2f}  kstlib p25-p75 {row['spread']['kstlib']}",
                     flush=True,
                 )
     finally:
@@ -274,6 +308,13 @@ def main() -> int:
     if opts.json:
         Path(opts.json).write_text(json.dumps(rows, indent=2))
     return 0
+
+
+def control_on_for(version: str) -> bool:
+    """Whether kstlib's version gate lets the channel on with this tmux (``tmux -V``)."""
+    from kstlib.ops.tmux import control
+
+    return control.version_ok(version)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@
 #   engines.sh swarm-down  stop those two dockerd (the swarm's state is kept)
 #   engines.sh sshd-up     a private sshd on 127.0.0.1 (key login as root, $STATE/sshd)
 #   engines.sh sshd-down   stop it
+#   engines.sh tmux35-up   tmux 3.5a from bookworm-backports, unpacked under $STATE/tmux35
+#                          (for the control-mode channel's tests; /usr/bin/tmux is kept)
 #
 # Endpoints: Docker unix:///var/run/docker.sock, Podman a service of the
 # harness's own on unix://$STATE/podman/podman.sock (never one that already
@@ -60,6 +62,8 @@ source "$HERE/registry.sh"
 source "$HERE/swarm.sh"
 # shellcheck source=sshd.sh
 source "$HERE/sshd.sh"
+# shellcheck source=tmux35.sh
+source "$HERE/tmux35.sh"
 
 # --- subcommands -------------------------------------------------------------
 report() { # one line per engine; returns 1 if any does not answer
@@ -89,6 +93,7 @@ report() { # one line per engine; returns 1 if any does not answer
     report_registries || rc=1
     report_swarm || rc=1
     report_sshd || rc=1
+    report_tmux35
     return $rc
 }
 
@@ -103,6 +108,9 @@ cmd_up() {
     # default; KSTLIB_ENGINES_SWARM=0 / KSTLIB_ENGINES_SSHD=0 leave them out.
     [ "${KSTLIB_ENGINES_SWARM:-1}" = 0 ] || start_swarm
     [ "${KSTLIB_ENGINES_SSHD:-1}" = 0 ] || start_sshd
+    # A second tmux for the control channel's tests only: without it (no network,
+    # say) the rest still comes up, and those tests say what is missing.
+    (cmd_tmux35_up) || log "WARNING: tmux 3.5a not fetched (engines.sh tmux35-up); its tests need it"
     report
 }
 
@@ -154,6 +162,7 @@ cmd_env() {
         printf 'export KSTLIB_TEST_SSH_BIN=%q\n' "$SSHD_DIR/bin"
         printf 'export KSTLIB_TEST_SSH_HOME=%q\n' "$SSHD_DIR/home"
     fi
+    env_tmux35
 }
 
 case "${1:-}" in
@@ -165,8 +174,9 @@ swarm-up) cmd_swarm_up ;;
 swarm-down) cmd_swarm_down ;;
 sshd-up) cmd_sshd_up ;;
 sshd-down) cmd_sshd_down ;;
+tmux35-up) cmd_tmux35_up ;;
 *)
-    echo "usage: $(basename "$0") up|down|status|env|swarm-up|swarm-down|sshd-up|sshd-down" >&2
+    echo "usage: $(basename "$0") up|down|status|env|swarm-up|swarm-down|sshd-up|sshd-down|tmux35-up" >&2
     exit 2
     ;;
 esac

@@ -1,10 +1,12 @@
 """A persistent tmux control-mode client (``tmux -C``) that answers queries without a fork.
 
 Opt-in (``KSTLIB_TMUX_CONTROL=1`` or ``TmuxRunner(control=True)``), and only
-with tmux 3.4 or later (:data:`MIN_VERSION`: tmux 3.3a crashes): a runner
+with tmux 3.6 or later (:data:`MIN_VERSION`: tmux 3.3a and 3.5a crash): a runner
 then keeps one control client attached to its server with
-``-f no-output,ignore-size,read-only``, so it never receives pane output,
-never resizes a session and can run only tmux's read-only commands. The
+``-f no-output,ignore-size,read-only``, so it never receives pane output
+and never resizes a session. tmux does not hold a control client's commands
+to ``read-only`` (3.3a and 3.5a run a ``new-session`` written to it), so the
+channel itself carries nothing but :data:`READ_ONLY` queries (:func:`encode`). The
 queries ``status()``, ``exists()`` and ``list_sessions()`` make
 (``list-panes``, ``has-session``, ``list-sessions``) are written to it and
 answered in order, each framed by ``%begin``/``%end`` (or ``%error``) lines of
@@ -17,7 +19,8 @@ process this module starts; it is not a session, so it appears in no list.
 A control client must attach to a session, so a server without one has no
 channel; a channel whose session goes (tmux then detaches it), whose server
 dies or that answers anything unexpected is dropped, the call goes the fork
-path, and a new channel is tried a moment later. A query that gets no
+path, and a new channel is tried a moment later, once the old client has
+exited (never two of a runner's clients waiting on a hung server). A query that gets no
 answer within the runner's timeout ends the channel and raises as the fork
 path does, so every call keeps its bound.
 
@@ -65,20 +68,25 @@ _FLAGS = "no-output,ignore-size,read-only"
 RETRY_AFTER = 1.0
 
 
-#: The oldest tmux the channel is used with. tmux 3.3a's server segfaults when a
-#: control client attaches to a session killed at that moment (two runners
-#: racing to replace an exited session, each with a channel) or when it serves a
-#: control client killed before its attach was handled; the channel stays off
-#: there whatever the option says. Not verified on 3.4 or later.
-MIN_VERSION = (3, 4)
+#: The oldest tmux the channel is used with. tmux 3.3a's and 3.5a's servers
+#: segfault when a control client attaches to a session killed at that moment
+#: (two runners racing to replace an exited session, each with a channel;
+#: a plain-tmux reproduction is in docs/performance.md, "tmux 3.5a: the
+#: control-mode channel"). 3.3a's also when it serves a control client killed
+#: before its attach was handled, and 3.5a's died once resumed after a SIGSTOP
+#: with given-up control clients queued (a runner now never queues a second
+#: client behind one still waiting). 3.5a passed the rest: the soak of
+#: thousands of channel queries beside forked new-session/new-window/
+#: kill-session, and the byte-exact name tests. 3.4 was not tried.
+MIN_VERSION = (3, 6)
 
 
 def version_ok(version: str) -> bool:
-    """Whether the channel may be used with this tmux version (``"3.3a"``, ``"next-3.5"``).
+    """Whether the channel may be used with this tmux version (``"3.3a"``, ``"next-3.6"``).
 
     Example:
-        >>> version_ok("3.3a"), version_ok("3.4"), version_ok("next-3.6"), version_ok("master")
-        (False, True, True, False)
+        >>> version_ok("3.3a"), version_ok("3.5a"), version_ok("next-3.6"), version_ok("master")
+        (False, False, True, False)
     """
     found = re.search(r"(\d+)\.(\d+)", version)
     return found is not None and (int(found[1]), int(found[2])) >= MIN_VERSION
@@ -158,6 +166,11 @@ class Channel:
     def alive(self) -> bool:
         """Whether the channel still answers."""
         return not self._dead
+
+    @property
+    def running(self) -> bool:
+        """Whether its ``tmux -C`` client process has not exited yet."""
+        return self._proc.poll() is None
 
     def request(self, line: str, timeout: float | None) -> tuple[bool, list[str]]:
         """Send one command line; ``(succeeded, output lines)`` once tmux answered.
@@ -277,6 +290,10 @@ class Channels:
             channel = self._holder[0]
             if channel is not None and channel.alive:
                 return channel
+            if channel is not None and channel.running:
+                # Its client still waits for its server (a hung one, say): no
+                # second control client queues up behind it (see MIN_VERSION).
+                return None
             self._holder[0] = None
             now = time.monotonic()
             if now < self._retry_at:  # at most one new channel a RETRY_AFTER

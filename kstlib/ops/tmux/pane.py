@@ -13,6 +13,8 @@ Example:
     ('exited', 3, None, 7, '$1')
     >>> p.status.restart_count, p.status.last_exit_code, p.status.last_exited_at.isoformat()
     (2, 3, '2026-01-01T00:01:00+00:00')
+    >>> parse(line.replace(SEP, "\\\\037"), "sock") == p  # as tmux 3.5a prints it
+    True
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ _FIELDS = (
     "#{session_name}",
 )
 FORMAT = SEP.join(_FIELDS)
+# Newer tmux (3.5a here) prints a format's control characters escaped (octal, the
+# backslash itself left as is): SEP then arrives as these four characters.
+_SEP_ESCAPED = "\\037"
 
 
 class Pane(NamedTuple):
@@ -135,14 +140,20 @@ def _status(fields: list[str], socket_name: str | None) -> SessionStatus:
     )
 
 
+def _split(line: str) -> list[str]:
+    # The name is last, so whatever it holds stays in it.
+    sep = SEP if SEP in line or _SEP_ESCAPED not in line else _SEP_ESCAPED
+    return line.split(sep, len(_FIELDS) - 1)
+
+
 def status_of(line: str, socket_name: str | None) -> SessionStatus:
     """Only the status of one line printed with :data:`FORMAT` (what a listing needs)."""
-    return _status(line.split(SEP, len(_FIELDS) - 1), socket_name)
+    return _status(_split(line), socket_name)
 
 
 def parse(line: str, socket_name: str | None) -> Pane:
     """Read one line printed with :data:`FORMAT`."""
-    fields = line.split(SEP, len(_FIELDS) - 1)
+    fields = _split(line)
     log, piped, server_pid, session_id = fields[8], fields[10], fields[11], fields[12]
     return Pane(
         _status(fields, socket_name),
