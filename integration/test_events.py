@@ -18,7 +18,7 @@ import pytest
 import kstlib.ops
 from kstlib.ops import BackendType, SessionConfig, SessionManager
 from kstlib.ops.container import ContainerRunner
-from kstlib.ops.events import EventStream, SessionEvent, events
+from kstlib.ops import EventStream, SessionEvent, events
 
 from .conftest import TEST_IMAGE, unique
 

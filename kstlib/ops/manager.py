@@ -34,7 +34,6 @@ from kstlib.ops._manager import (
 )
 from kstlib.ops.discovery import auto_detect_backend, search
 from kstlib.ops.display import LogText
-from kstlib.ops.events import EventStream, events
 from kstlib.ops.exceptions import SessionConfigError, SessionNotFoundError
 from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
@@ -42,6 +41,7 @@ from kstlib.ops.options import SessionOptions
 from kstlib.ops.runner import Runner
 from kstlib.ops.runners import RunnerFactory, runner_of
 from kstlib.ops.validators import validate_name, validate_replicas
+from kstlib.ops.watch import EventStream, events
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -570,7 +570,14 @@ class SessionManager:
             'started'
         """
         cfg = self.config
-        return events([name or self.name], self.backend, cfg.runtime, base_url=cfg.base_url)
+        return events(
+            [name or self.name],
+            self.backend,
+            cfg.runtime,
+            base_url=cfg.base_url,
+            socket_name=cfg.socket_name,
+            socket_path=cfg.socket_path,
+        )
 
     @classmethod
     def from_config(

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
     from kstlib.ops.config import EngineConfig
     from kstlib.ops.display import LogText
-    from kstlib.ops.events import SessionEvent
+    from kstlib.ops.eventstream import SessionEvent
     from kstlib.ops.logfile import Since
     from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
     from kstlib.ops.options import SessionOptions

@@ -20,7 +20,7 @@ from kstlib.ops.images import DEFAULT_PULL_TIMEOUT
 
 if TYPE_CHECKING:
     from kstlib.ops.config import EngineConfig
-    from kstlib.ops.events import SessionEvent
+    from kstlib.ops.eventstream import SessionEvent
     from kstlib.ops.images import ProgressCallback, PullResult, RegistryAuth
     from kstlib.ops.models import BackendType, SessionTable
     from kstlib.ops.runners import RunnerFactory
@@ -112,11 +112,13 @@ async def events(
     engine: str | None = None,
     *,
     base_url: str | None = None,
+    socket_name: str | None = None,
+    socket_path: str | None = None,
     queue_size: int = 1024,
 ) -> AsyncIterator[SessionEvent]:
     """Live session events (:func:`kstlib.ops.events`) as an async iterator.
 
-    The one :class:`~kstlib.ops.events.EventStream` runs in a thread of its own;
+    The one :class:`~kstlib.ops.eventstream.EventStream` runs in a thread of its own;
     cancelling the task (or closing the iterator) closes it, which closes the
     engine's ``/events`` answer.
 
@@ -126,10 +128,18 @@ async def events(
         ...         if event.kind == "exited":
         ...             return event
     """
-    from kstlib.ops.events import events as sync_events
+    from kstlib.ops.watch import events as sync_events
 
     def make() -> Iterator[SessionEvent]:
-        stream = sync_events(names, backend, engine, base_url=base_url, queue_size=queue_size)
+        stream = sync_events(
+            names,
+            backend,
+            engine,
+            base_url=base_url,
+            socket_name=socket_name,
+            socket_path=socket_path,
+            queue_size=queue_size,
+        )
         on_cancel(stream.close)  # the pump's cancel ends a blocked __next__ at once
         return stream
 

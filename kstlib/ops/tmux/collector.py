@@ -239,8 +239,9 @@ class _Writer:
 class _Journal:
     """The server's ``events`` file: one record a run's begin, end, stop and removal.
 
-    A record is ``<UTC stamp>\\t<kind>\\t<exit code|->\\t<restart count|->\\t<session>``;
-    ``hello`` (with the collector's pid as code) and ``bye`` mark the collector's
+    A record is ``<UTC stamp>\\t<kind>\\t<exit code|->\\t<restart count|->\\t<run>``
+    (``<run>`` is ``<session>.<run id>``, the stem of the run's log);
+    ``hello`` (with the collector's pid as code, its server's as count) and ``bye`` mark the collector's
     own start and end. Past :data:`EVENTS_MAX_BYTES` the file is rotated to
     ``events.1``. After each batch every reader FIFO in ``watch/`` gets a byte:
     a reader blocks on its FIFO, no one polls.
@@ -251,8 +252,8 @@ class _Journal:
         self.watch = os.path.join(folder, WATCH_DIR)
         self.pending = bytearray()
 
-    def add(self, kind: str, name: str = "", code: str = "-", count: str = "-") -> None:
-        fields = (_stamp(), kind.encode(), code.encode(), count.encode(), name.encode(_ENC, _ERR))
+    def add(self, kind: str, run: str = "", code: str = "-", count: str = "-") -> None:
+        fields = (_stamp(), kind.encode(), code.encode(), count.encode(), run.encode(_ENC, _ERR))
         self.pending += b"\t".join(fields) + b"\n"
 
     def flush(self) -> None:
@@ -292,7 +293,7 @@ class _Journal:
 
     def note(self, writer: _Writer) -> None:
         """Record the event marks ``writer`` read."""
-        name = writer.run.rpartition(".")[0]
+        name = writer.run
         for fields in writer.marks:
             if fields[0] == "run" and len(fields) > 1 and fields[1].isdigit():
                 writer.begun = True
@@ -321,13 +322,15 @@ class _Collector:
     def __init__(self, folder: str, server_pid: int) -> None:
         self.folder = folder
         self.journal = _Journal(folder)
-        self.journal.add("hello", code=str(os.getpid()))
         self.server_pid = server_pid
         self.selector = selectors.DefaultSelector()
         self.writers: dict[int, _Writer] = {}
         self.runs: set[str] = set()
         # Started after its server died (a server killed at once): an orphan from birth.
         self.orphaned = not _is_tmux(server_pid)
+        # An orphan from birth cannot tell which server it was started by.
+        server = "-" if self.orphaned else str(server_pid)
+        self.journal.add("hello", code=str(os.getpid()), count=server)
         self.orphaned_at: float | None = None  # when the loop first saw it orphaned
         ctl = os.path.join(folder, "ctl")
         with contextlib.suppress(FileExistsError):
@@ -365,7 +368,7 @@ class _Collector:
         writer.close()
         self.journal.note(writer)
         if writer.begun:
-            self.journal.add("removed", writer.run.rpartition(".")[0])
+            self.journal.add("removed", writer.run)
 
     def read_ctl(self) -> None:
         while True:
