@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import pytest
 import kstlib.ops
 from kstlib.ops import SessionConfig, SessionManager, TmuxRunner, aio, events
 from kstlib.ops.tmux import files
+from kstlib.ops.tmux.logs import collector_alive
 
 from .conftest import unique
 from .test_events import collecting
@@ -37,7 +39,7 @@ def own() -> Iterator[TmuxRunner]:
 
 
 def test_public_name_is_the_function() -> None:
-    import kstlib.ops.tmux.events  # noqa: F401  (a submodule import must not shadow it)
+    import kstlib.ops.tmux.events  # a submodule import must not shadow the function
 
     assert callable(kstlib.ops.events) and not isinstance(kstlib.ops.events, type(kstlib))
     assert kstlib.ops.events.__module__ == "kstlib.ops.watch"
@@ -55,7 +57,9 @@ def test_each_kind_once_with_its_code(tmux: TmuxRunner, tmux_socket: str) -> Non
         tmux.stop(c)
         col.until(lambda: len(col.live("removed")) == 3)
     live = [e for e in col.seen if not e.snapshot]
-    by = {n: [(e.kind, e.exit_code, e.restart_count) for e in live if e.name == n] for n in (a, b, c)}
+    by = {
+        n: [(e.kind, e.exit_code, e.restart_count) for e in live if e.name == n] for n in (a, b, c)
+    }
     assert by[a] == [("started", None, None), ("exited", 3, None), ("removed", None, None)]
     assert by[b] == [
         ("started", None, None),
@@ -73,7 +77,8 @@ def test_each_kind_once_with_its_code(tmux: TmuxRunner, tmux_socket: str) -> Non
     assert all(e.backend == "tmux" and e.engine == tmux_socket and e.managed for e in live)
 
 
-def test_snapshot_first_then_watch(tmux: TmuxRunner, tmux_socket: str) -> None:
+def test_snapshot_first_then_watch(own: TmuxRunner) -> None:
+    tmux, tmux_socket = own, str(own.socket_name)
     up, done = unique("evs"), unique("evs")
     tmux.start(SessionConfig(name=up, command="sleep 300"))
     tmux.start(SessionConfig(name=done, command="exit 4"))
@@ -90,7 +95,8 @@ def test_snapshot_first_then_watch(tmux: TmuxRunner, tmux_socket: str) -> None:
     assert [(e.kind, e.name) for e in col.live("started")] == []  # told by the snapshot once
 
 
-def test_fifty_exits_at_once_each_once_with_its_code(tmux: TmuxRunner, tmux_socket: str) -> None:
+def test_fifty_exits_at_once_each_once_with_its_code(own: TmuxRunner) -> None:
+    tmux, tmux_socket = own, str(own.socket_name)
     gate = os.path.join(tempfile.mkdtemp(), "go")
     names = [unique("ev50") for _ in range(50)]
     codes = {n: (i * 5) % 256 for i, n in enumerate(names)}
@@ -103,25 +109,15 @@ def test_fifty_exits_at_once_each_once_with_its_code(tmux: TmuxRunner, tmux_sock
         col.until(lambda: len(col.live("exited")) == 50)
         for n in names:
             tmux.stop(n, graceful=False)
-        try:
-            col.until(lambda: len(col.live("removed")) == 50)
-        except AssertionError:
-            folder = files.server_folder(tmux_socket, None, create=False)
-            print("DEBUG", os.listdir(folder), os.listdir(folder / "watch"))
-            print("DEBUG", open(folder / "collector.lock").read())
-            print("DEBUG", open(folder / "events").read()[-3000:])
-            src = col.stream._sources[0]
-            print("DEBUG", src.thread.is_alive(), src.fifo, src.gone, src.again, src.alive)
-            import sys, traceback
-            traceback.print_stack(sys._current_frames()[src.thread.ident])
-            raise
+        col.until(lambda: len(col.live("removed")) == 50)
     exits = [(e.name, e.exit_code) for e in col.live("exited")]
     assert sorted(exits) == sorted(codes.items())  # exactly one each, the right code
     assert sorted(e.name for e in col.live("started")) == sorted(names)
     assert not col.live("lost")
 
 
-def test_three_restarts_counted(tmux: TmuxRunner, tmux_socket: str) -> None:
+def test_three_restarts_counted(own: TmuxRunner) -> None:
+    tmux, tmux_socket = own, str(own.socket_name)
     name = unique("evr")
     with collecting(_stream(tmux_socket, [name])) as col:
         tmux.start(SessionConfig(name=name, command="exit 7", restart="on-failure:3"))
@@ -148,7 +144,9 @@ def test_close_from_another_thread_ends_the_iterator(tmux: TmuxRunner, tmux_sock
     assert ended.wait(30), "the iterator did not end after close()"  # a hang guard only
     reader.join(30)
     watch = files.server_folder(tmux_socket, None, create=False) / "watch"
-    assert not os.path.exists(watch) or not [p for p in os.listdir(watch) if p.startswith(f"{os.getpid()}-")]
+    assert not os.path.exists(watch) or not [
+        p for p in os.listdir(watch) if p.startswith(f"{os.getpid()}-")
+    ]
 
 
 def test_a_consumer_that_stops_reading_gets_lost(tmux: TmuxRunner, tmux_socket: str) -> None:
@@ -167,21 +165,49 @@ def test_a_consumer_that_stops_reading_gets_lost(tmux: TmuxRunner, tmux_socket: 
         stream.close()
 
 
-def test_a_new_server_is_a_resync(own: TmuxRunner) -> None:
+def _collector(runner: TmuxRunner) -> int:
+    folder = files.server_folder(runner.socket_name, None, create=False)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if collector_alive(folder):
+                return int((folder / "collector.lock").read_bytes().split()[0])
+        time.sleep(0.05)
+    raise AssertionError("no collector")
+
+
+def test_a_lost_collector_is_a_resync(own: TmuxRunner) -> None:
     socket = own.socket_name
     assert socket is not None
     first, second = unique("evk"), unique("evk")
     own.start(SessionConfig(name=first, command="sleep 300"))
+    lost = _collector(own)
     with collecting(_stream(socket)) as col:
         col.until(lambda: [e for e in col.seen if e.snapshot])
-        own.kill_server()
-        col.until(lambda: col.live("removed"))
-        own.start(SessionConfig(name=second, command="sleep 300"))
-        col.until(lambda: col.live("resync") and any(e.snapshot and e.name == second for e in col.seen))
+        os.kill(lost, signal.SIGKILL)  # gone without a word: what it had not told is lost
+        while collector_alive(files.server_folder(socket, None, create=False)):
+            time.sleep(0.01)
+        own.start(SessionConfig(name=second, command="sleep 300"))  # a new collector
+        col.until(
+            lambda: col.live("resync") and any(e.snapshot and e.name == second for e in col.seen)
+        )
     kinds = [(e.kind, e.name, e.snapshot) for e in col.seen]
     at = kinds.index(("resync", "", False))
-    assert ("started", second, True) in kinds[at:]
-    assert ("removed", first, False) in kinds[:at]
+    assert {("started", first, True), ("started", second, True)} <= set(kinds[at:])
+
+
+def test_a_killed_server_removes_its_sessions(own: TmuxRunner) -> None:
+    socket = own.socket_name
+    assert socket is not None
+    names = [unique("evk") for _ in range(3)]
+    for n in names:
+        own.start(SessionConfig(name=n, command="sleep 300"))
+    with collecting(_stream(socket)) as col:
+        col.until(lambda: len([e for e in col.seen if e.snapshot]) == 3)
+        own.kill_server()
+        col.until(lambda: len(col.live("removed")) == 3)
+    assert sorted(e.name for e in col.live("removed")) == sorted(names)
+    assert not col.live("resync")
 
 
 def test_forged_marks_are_output_not_events(tmux: TmuxRunner, tmux_socket: str) -> None:
@@ -197,24 +223,28 @@ def test_forged_marks_are_output_not_events(tmux: TmuxRunner, tmux_socket: str) 
     assert "kstlib-ev;0000" in text and "kstlib-ev;" not in text.replace("kstlib-ev;0000", "")
 
 
-def test_manager_and_async_see_tmux_events(tmux: TmuxRunner, tmux_socket: str) -> None:
+def test_manager_and_async_see_tmux_events(own: TmuxRunner) -> None:
+    # A session stopped before its server's collector came up loses its ``exited``
+    # (see docs/events.md): the stop waits for the run to have begun.
+    socket = own.socket_name
+    assert socket is not None
     name = unique("eva")
-    manager = SessionManager(name, backend="tmux", socket_name=tmux_socket)
+    manager = SessionManager(name, backend="tmux", socket_name=socket)
 
-    async def first_exit() -> tuple[int | None, int | None]:
-        async for event in aio.events([name], backend="tmux", socket_name=tmux_socket):
-            print("DEBUG", event, flush=True)
+    async def first_exit() -> int | None:
+        async for event in aio.events([name], backend="tmux", socket_name=socket):
             if event.kind == "started":  # in the snapshot or seen happening
-                threading.Thread(target=tmux.stop, args=(name,), daemon=True).start()
+                threading.Thread(target=own.stop, args=(name,), daemon=True).start()
             if event.kind == "exited" and not event.snapshot:
-                return event.exit_code, None
-        return None, None
+                return event.exit_code
+        return None
 
     with collecting(manager.events()) as col:
-        tmux.start(SessionConfig(name=name, command="sleep 300"))
+        own.start(SessionConfig(name=name, command="sleep 300"))
+        col.until(lambda: col.live("started"))
         code = asyncio.run(asyncio.wait_for(first_exit(), 60))
         col.until(lambda: col.live("removed"))
-    assert code == (143, None)
+    assert code == 143
     assert [e.exit_code for e in col.live("exited")] == [143]
 
 
@@ -223,7 +253,10 @@ def test_cli_json_lines_for_tmux(tmux: TmuxRunner, tmux_socket: str) -> None:
     tmux.start(SessionConfig(name=name, command="sleep 300"))
     argv = [sys.executable, "-m", "kstlib", "ops", "events", name, "-b", "tmux"]
     proc = subprocess.Popen(
-        [*argv, "-L", tmux_socket, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*argv, "-L", tmux_socket, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None

@@ -1,8 +1,10 @@
 """Session events and their stream: the parts every engine's source shares.
 
+Internal module: the public names are ``kstlib.ops.events``, ``EventStream`` and ``SessionEvent``.
+
 A :class:`SessionEvent` is one change of one session; an :class:`EventStream`
 is a live, closable iterator of them, fed by one thread per source through a
-bounded queue (:class:`_Sink`). A source (:class:`_Source`) runs Kubernetes
+bounded queue (:class:`Sink`). A source (:class:`Source`) runs Kubernetes
 client-go's informer loop: it lists the world first (one event per session,
 ``snapshot=True``), then watches what its engine pushes, and when the watch
 breaks it reconnects by itself, emits a ``resync`` marker and a fresh
@@ -35,12 +37,12 @@ __all__ = ["KINDS", "EventStream", "SessionEvent"]
 
 #: Every ``kind`` an event may have.
 KINDS = ("started", "exited", "restarted", "stopped", "removed", "oom", "resync", "lost")
-_QUEUE_SIZE = 1024
+QUEUE_SIZE = 1024
 _POLL_S = 0.1
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0)
 
 
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
@@ -60,7 +62,7 @@ class SessionEvent:
     name: str
     backend: BackendType
     kind: str
-    time: datetime = field(default_factory=_now)
+    time: datetime = field(default_factory=now)
     engine: str | None = None
     exit_code: int | None = None
     managed: bool = True
@@ -89,7 +91,7 @@ class SessionEvent:
         }
 
 
-class _Sink:
+class Sink:
     """The bounded queue between the sources and the consumer, with its drop counter."""
 
     def __init__(self, size: int) -> None:
@@ -110,10 +112,10 @@ class _Sink:
             return count
 
 
-class _Source:
+class Source:
     """One engine's list-watch-resync loop, run by one thread."""
 
-    def __init__(self, sink: _Sink, closed: threading.Event, names: frozenset[str] | None) -> None:
+    def __init__(self, sink: Sink, closed: threading.Event, names: frozenset[str] | None) -> None:
         self.sink = sink
         self.closed = closed
         self.names = names
@@ -179,12 +181,12 @@ class EventStream(Iterator[SessionEvent]):
 
     def __init__(
         self,
-        make_sources: Iterable[Callable[[_Sink, threading.Event], _Source]],
-        size: int = _QUEUE_SIZE,
+        make_sources: Iterable[Callable[[Sink, threading.Event], Source]],
+        size: int = QUEUE_SIZE,
         backend: BackendType = BackendType.CONTAINER,
     ) -> None:
         self._backend = backend
-        self._sink = _Sink(size)
+        self._sink = Sink(size)
         self._closed = threading.Event()
         self._sources = [make(self._sink, self._closed) for make in make_sources]
         for source in self._sources:

@@ -41,7 +41,7 @@ from kstlib.ops.options import SessionOptions
 from kstlib.ops.runner import Runner
 from kstlib.ops.runners import RunnerFactory, runner_of
 from kstlib.ops.validators import validate_name, validate_replicas
-from kstlib.ops.watch import EventStream, events
+from kstlib.ops.watch import EventStream, config_events
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -569,15 +569,7 @@ class SessionManager:
             >>> next(SessionManager("bot", backend="container").events()).kind  # doctest: +SKIP
             'started'
         """
-        cfg = self.config
-        return events(
-            [name or self.name],
-            self.backend,
-            cfg.runtime,
-            base_url=cfg.base_url,
-            socket_name=cfg.socket_name,
-            socket_path=cfg.socket_path,
-        )
+        return config_events([name or self.name], self.backend, self.config)
 
     @classmethod
     def from_config(

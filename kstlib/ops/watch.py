@@ -1,5 +1,7 @@
 """The live events stream's entry point and its container sources.
 
+Internal module: the public name is the function ``kstlib.ops.events``.
+
 :func:`events` (public as ``kstlib.ops.events``) returns an
 :class:`~kstlib.ops.eventstream.EventStream` fed by one source: Docker's or
 Podman's ``/events`` filtered by kstlib's label (:class:`_ContainerSource`),
@@ -26,27 +28,27 @@ from typing import Any
 
 from kstlib.ops.engines.adapter import MANAGED_LABEL, MANAGED_VALUE
 from kstlib.ops.eventstream import (
-    _QUEUE_SIZE,
     KINDS,
+    QUEUE_SIZE,
     EventStream,
     SessionEvent,
-    _now,
-    _Sink,
-    _Source,
+    Sink,
+    Source,
+    now,
 )
 from kstlib.ops.exceptions import OpsError
-from kstlib.ops.models import BackendType
+from kstlib.ops.models import BackendType, SessionConfig
 from kstlib.ops.translate import Op
 
-__all__ = ["KINDS", "EventStream", "SessionEvent", "events"]
+__all__ = ["KINDS", "EventStream", "SessionEvent", "config_events", "events"]
 
 
-class _ContainerSource(_Source):
+class _ContainerSource(Source):
     """Docker or Podman (through its Docker-compatible API): containers kstlib made."""
 
     def __init__(
         self,
-        sink: _Sink,
+        sink: Sink,
         closed: threading.Event,
         names: frozenset[str] | None,
         runtime: str | None,
@@ -71,7 +73,7 @@ class _ContainerSource(_Source):
         return SessionEvent(name, BackendType.CONTAINER, kind, engine=self.runtime, **fields)
 
     def watch(self, first: bool) -> None:
-        since_s = _now().timestamp()
+        since_s = now().timestamp()
         with self.engine._translate(Op.READ, None, call="events"):
             if not first:
                 self.emit(self.event("", "resync"))
@@ -122,7 +124,7 @@ class _ContainerSource(_Source):
         if not name or not self.wanted(name) or ref in self.gone:
             return
         stamp = raw.get("timeNano")
-        when = datetime.fromtimestamp(int(stamp) / 1e9, timezone.utc) if stamp else _now()
+        when = datetime.fromtimestamp(int(stamp) / 1e9, timezone.utc) if stamp else now()
         if action == "start":
             self.dead.discard(ref)
             # One start event is one restart at most: a late read may inspect a higher count.
@@ -165,12 +167,12 @@ class _SwarmSource(_ContainerSource):
 
     def __init__(
         self,
-        sink: _Sink,
+        sink: Sink,
         closed: threading.Event,
         names: frozenset[str] | None,
         base_url: str | None,
     ) -> None:
-        _Source.__init__(self, sink, closed, names)
+        Source.__init__(self, sink, closed, names)
         from kstlib.ops.engines.endpoints import connect_swarm
 
         self.engine = connect_swarm(base_url)
@@ -233,7 +235,7 @@ def events(
     base_url: str | None = None,
     socket_name: str | None = None,
     socket_path: str | None = None,
-    queue_size: int = _QUEUE_SIZE,
+    queue_size: int = QUEUE_SIZE,
 ) -> EventStream:
     """Watch sessions change: a live :class:`EventStream` (list, then watch, then resync).
 
@@ -253,14 +255,31 @@ def events(
     wanted = None if names is None else frozenset(names)
     kind = BackendType(backend) if backend is not None else BackendType.CONTAINER
 
-    def make(sink: _Sink, closed: threading.Event) -> _Source:
+    def make(sink: Sink, closed: threading.Event) -> Source:
         # Connecting here raises the engine's typed error in the caller's thread.
         if kind is BackendType.TMUX:
-            from kstlib.ops.tmux.events import _TmuxSource
+            from kstlib.ops.tmux.events import TmuxSource
 
-            return _TmuxSource(sink, closed, wanted, socket_name, socket_path)
+            return TmuxSource(sink, closed, wanted, socket_name, socket_path)
         if kind is BackendType.SWARM:
             return _SwarmSource(sink, closed, wanted, base_url)
         return _ContainerSource(sink, closed, wanted, engine, base_url)
 
     return EventStream([make], queue_size, kind)
+
+
+def config_events(names: Iterable[str], backend: BackendType, config: SessionConfig) -> EventStream:
+    """:func:`events` on the engine (or tmux server) a session's ``config`` names.
+
+    Example:
+        >>> cfg = SessionConfig(name="bot", socket_name="kstlib-doc")
+        >>> stream = config_events(["bot"], BackendType.TMUX, cfg); stream.close()
+    """
+    return events(
+        names,
+        backend,
+        config.runtime,
+        base_url=config.base_url,
+        socket_name=config.socket_name,
+        socket_path=config.socket_path,
+    )

@@ -360,6 +360,10 @@ class _Collector:
         for entry in os.listdir(self.folder):
             if entry.endswith(".fifo"):
                 self.add(entry[: -len(".fifo")])
+        # Runs found at start-up were begun under an earlier collector: their
+        # removal is still news (a run announced later reports its own begin).
+        for writer in self.writers.values():
+            writer.begun = True
 
     def drop(self, writer: _Writer) -> None:
         self.selector.unregister(writer.reader)

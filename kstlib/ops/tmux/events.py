@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kstlib.ops.eventstream import SessionEvent, _Sink, _Source
+from kstlib.ops.eventstream import SessionEvent, Sink, Source
 from kstlib.ops.exceptions import SessionError, StateDirError
 from kstlib.ops.models import BackendType, SessionState
 from kstlib.ops.tmux import files
@@ -63,12 +63,12 @@ def _parse(line: bytes) -> tuple[datetime, str, int | None, int | None, str] | N
     return when, kind, number, int(count) if count.isdigit() else None, name
 
 
-class _TmuxSource(_Source):
+class TmuxSource(Source):
     """One tmux server's sessions: snapshot from a listing, then the collector's journal."""
 
     def __init__(
         self,
-        sink: _Sink,
+        sink: Sink,
         closed: threading.Event,
         names: frozenset[str] | None,
         socket_name: str | None,
@@ -101,7 +101,7 @@ class _TmuxSource(_Source):
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.fd: int | None = None
         self.partial = b""
-        self.server: int | None = None  # the pid of the tmux server listed
+        self.collector: int | None = None  # the pid of the collector last known
         self.alive: set[str] = set()  # the runs told and not yet removed
         self.gone = False  # its ``bye`` was read
         self.again = False  # a new collector: resync
@@ -117,13 +117,12 @@ class _TmuxSource(_Source):
         if not first:
             self.emit(self.event("", "resync"))
         self._open_journal(at_end=True)
-        self.server, self.gone, self.again = None, False, False
+        self.collector, self.gone, self.again = self._collector_pid(), False, False
         self.told.clear()
         self.alive.clear()
         for line in self._listing():
             pane = parse(line, self.runner.socket_name)
             st = pane.status
-            self.server = pane.server_pid or self.server
             if not st.managed:
                 continue
             running = st.state is SessionState.RUNNING
@@ -145,6 +144,13 @@ class _TmuxSource(_Source):
                 with contextlib.suppress(BlockingIOError):
                     while os.read(fd, 4096):
                         pass
+
+    def _collector_pid(self) -> int | None:
+        """The pid of the collector serving the folder now, if one is."""
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int((self.folder / "collector.lock").read_bytes().split()[0])
+            return pid if collector_alive(self.folder) else None
+        return None
 
     def _open_journal(self, *, at_end: bool) -> None:
         if self.fd is not None:
@@ -179,16 +185,17 @@ class _TmuxSource(_Source):
         if parsed is None:
             return
         when, kind, code, count, name = parsed
-        if kind == "hello":  # a collector began: of a new server, resync
-            if self.gone or (None not in (count, self.server) and count != self.server):
+        if kind == "hello":  # a collector began: one that left no ``bye`` was lost
+            if self.collector is not None and not self.gone:
                 self.again = True
-            self.server = count or self.server
-        elif kind == "bye":  # its server is gone, so is every session it had
+            self.collector, self.gone = code, False
+        elif kind == "bye":  # everything it served is told; a run no one serves is gone
             self.gone = True
             for run in sorted(self.alive):
-                self.emit(self.event(run.rpartition(".")[0], "removed", time=when))
-            self.alive.clear()
-            self.told.clear()
+                if not os.path.lexists(self.folder / f"{run}.fifo"):
+                    self.alive.discard(run)
+                    self.told.pop(run, None)
+                    self.emit(self.event(run.rpartition(".")[0], "removed", time=when))
         elif kind in _KINDS and name and not self._told(kind, name, count):
             if kind == "removed":
                 self.alive.discard(name)
