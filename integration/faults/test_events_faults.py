@@ -8,7 +8,7 @@ import time
 
 from kstlib.ops import BackendType, SessionConfig
 from kstlib.ops.container import ContainerRunner
-from kstlib.ops.eventstream import SessionEvent, events
+from kstlib.ops import SessionEvent, events
 
 from ..conftest import TEST_IMAGE, unique
 from .engines import PrivateEngine
