@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 import kstlib.ops
-from kstlib.ops import BackendType, SessionConfig, SessionManager
+from kstlib.ops import BackendType, EventStream, SessionConfig, SessionEvent, SessionManager, events
 from kstlib.ops.container import ContainerRunner
-from kstlib.ops.events import EventStream, SessionEvent, events
 
 from .conftest import TEST_IMAGE, unique
 

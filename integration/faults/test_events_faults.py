@@ -6,9 +6,8 @@ import contextlib
 import threading
 import time
 
-from kstlib.ops import BackendType, SessionConfig
+from kstlib.ops import BackendType, SessionConfig, SessionEvent, events
 from kstlib.ops.container import ContainerRunner
-from kstlib.ops.events import SessionEvent, events
 
 from ..conftest import TEST_IMAGE, unique
 from .engines import PrivateEngine

@@ -507,7 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
         "a snapshot first, then one line per event until Ctrl-C.",
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="only these sessions")
-    p.add_argument("-b", "--backend", choices=("container", "swarm"), help="backend")
+    p.add_argument("-b", "--backend", choices=("container", "swarm", "tmux"), help="backend")
+    p.add_argument("-L", "--socket", metavar="SOCKET", help="tmux socket name (tmux -L)")
     p.add_argument("--engine", choices=("docker", "podman"), help="container engine")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
 

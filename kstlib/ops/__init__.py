@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from kstlib.ops.config import EngineConfig, OpsConfig, load_config, parse_config
     from kstlib.ops.container import ContainerRunner
     from kstlib.ops.discovery import EngineUnavailableWarning, auto_detect_backend, list_sessions
-    from kstlib.ops.events import EventStream, SessionEvent, events
     from kstlib.ops.execresult import ExecResult
     from kstlib.ops.images import PullProgress, PullResult, RegistryAuth, pull_image
     from kstlib.ops.manager import SessionManager
@@ -62,6 +61,7 @@ if TYPE_CHECKING:
     from kstlib.ops.runners import RunnerFactory, make_runner
     from kstlib.ops.swarm import SwarmRunner
     from kstlib.ops.tmux import TmuxRunner
+    from kstlib.ops.watch import EventStream, SessionEvent, events
 
 # The models, the runners and the manager load on first use (PEP 562), so
 # that ``import kstlib.ops`` costs only the exceptions (the models need
@@ -87,9 +87,9 @@ _LAZY = {
     "list_sessions": "kstlib.ops.discovery",
     "SessionManager": "kstlib.ops.manager",
     "AsyncSessionManager": "kstlib.ops.aio",
-    "events": "kstlib.ops.events",
-    "EventStream": "kstlib.ops.events",
-    "SessionEvent": "kstlib.ops.events",
+    "events": "kstlib.ops.watch",
+    "EventStream": "kstlib.ops.eventstream",
+    "SessionEvent": "kstlib.ops.eventstream",
     "auto_detect_backend": "kstlib.ops.discovery",
     "TmuxRunner": "kstlib.ops.tmux",
     "SwarmRunner": "kstlib.ops.swarm",

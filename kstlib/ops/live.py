@@ -5,7 +5,7 @@ Internal module: its entry points are ``kstlib.ops.live.live_sessions`` and
 notebook's table that updates in place both sit on it).
 
 :class:`LiveSessions` lists the fleet once, then applies the
-:class:`~kstlib.ops.events.SessionEvent`\\ s of one or more event streams to
+:class:`~kstlib.ops.eventstream.SessionEvent`\\ s of one or more event streams to
 its rows: an exit, a restart or an out-of-memory kill changes the row in
 place; a session it has not seen, a removal, a ``resync`` or a ``lost``
 marker makes it list again (the listing is the truth, the events say when
@@ -20,7 +20,7 @@ it with an IPython display handle and updates that display in place on each
 change (``ipywidgets`` not needed).
 
 Example:
-    >>> from kstlib.ops.events import SessionEvent
+    >>> from kstlib.ops.eventstream import SessionEvent
     >>> from kstlib.ops.models import BackendType, SessionState, SessionStatus
     >>> row = SessionStatus("bot", SessionState.RUNNING, BackendType.CONTAINER, runtime="docker")
     >>> feed = [SessionEvent("bot", BackendType.CONTAINER, "exited", engine="docker", exit_code=3)]
@@ -44,9 +44,10 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
-from kstlib.ops.events import SessionEvent, events
+from kstlib.ops.eventstream import SessionEvent
 from kstlib.ops.exceptions import OpsError
 from kstlib.ops.models import BackendType, SessionState, SessionStatus, SessionTable
+from kstlib.ops.watch import events
 
 __all__ = ["LiveSessions", "LiveUpdate", "RowChange", "live_sessions", "open_streams", "row_key"]
 
@@ -490,7 +491,7 @@ def open_streams(
 
     Example:
         >>> open_streams([("container", "docker", None)])  # doctest: +SKIP
-        [<kstlib.ops.events.EventStream object at ...>]
+        [<kstlib.ops.eventstream.EventStream object at ...>]
     """
     wanted = None if names is None else list(names)
     streams: list[Iterator[SessionEvent]] = []

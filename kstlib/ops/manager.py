@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from kstlib.ops.config import EngineConfig
-    from kstlib.ops.events import EventStream
+    from kstlib.ops.eventstream import EventStream
     from kstlib.ops.execresult import ExecResult
     from kstlib.ops.swarm.runner import SwarmRunner
 
@@ -557,10 +557,9 @@ class SessionManager:
             >>> next(SessionManager("bot", backend="container").events()).kind  # doctest: +SKIP
             'started'
         """
-        from kstlib.ops.events import events  # the events machinery loads on first use
+        from kstlib.ops.watch import config_events  # the events machinery loads on first use
 
-        cfg = self.config
-        return events([name or self.name], self.backend, cfg.runtime, base_url=cfg.base_url)
+        return config_events([name or self.name], self.backend, self.config, self._engine_timeout)
 
     @classmethod
     def from_config(

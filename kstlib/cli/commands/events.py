@@ -17,7 +17,7 @@ from kstlib.cli import output
 from kstlib.cli.context import Context
 
 if TYPE_CHECKING:
-    from kstlib.ops.events import SessionEvent
+    from kstlib.ops.eventstream import SessionEvent
 
 __all__ = ["cmd_events", "line_of"]
 
@@ -27,7 +27,7 @@ def line_of(event: SessionEvent) -> str:
 
     Example:
         >>> from datetime import datetime, timezone
-        >>> from kstlib.ops.events import SessionEvent
+        >>> from kstlib.ops.eventstream import SessionEvent
         >>> from kstlib.ops.models import BackendType
         >>> t = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
         >>> line_of(SessionEvent("bot", BackendType.CONTAINER, "exited", t, "docker", 3))
@@ -56,10 +56,10 @@ def cmd_events(ctx: Context) -> int:
         >>> main(["ops", "events", "-b", "container", "--engine", "docker"])  # doctest: +SKIP
         0
     """
-    from kstlib.ops.events import events
+    from kstlib.ops.watch import events
 
     args = ctx.args
-    stream = events(args.names or None, backend=args.backend, engine=args.engine)
+    stream = events(args.names or None, args.backend, args.engine, socket_name=args.socket)
     try:
         for event in stream:
             text = json.dumps(event.to_dict()) if args.json else line_of(event)

@@ -8,7 +8,7 @@ Internal module: they are public as ``kstlib.ops.aio.list_sessions``, ``pull_ima
 * ``pull_image`` runs :func:`kstlib.ops.pull_image` off the loop, in the pool of
   the engine it pulls into (``on_progress`` is called in the pulling thread);
 * ``events`` runs :func:`kstlib.ops.events`' one
-  :class:`~kstlib.ops.events.EventStream` in a thread of its own; cancelling the
+  :class:`~kstlib.ops.eventstream.EventStream` in a thread of its own; cancelling the
   task (or closing the iterator) closes it, which closes the engine's ``/events``
   answer.
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from kstlib.ops.aio.twins import offloaded, streamed_function
 from kstlib.ops.discovery import list_sessions as sync_list_sessions
-from kstlib.ops.events import events as sync_events
 from kstlib.ops.images import pull_image as sync_pull_image
+from kstlib.ops.watch import events as sync_events
 
 __all__ = ["events", "list_sessions", "pull_image"]
 

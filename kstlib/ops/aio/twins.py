@@ -291,7 +291,7 @@ def streamed_function(
     """The async-iterator twin of module function ``fn`` (``close``: as :func:`streamed`).
 
     Example:
-        >>> from kstlib.ops.events import events
+        >>> from kstlib.ops.watch import events
         >>> streamed_function(events, close=True).__name__
         'events'
     """

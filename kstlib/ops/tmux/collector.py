@@ -46,7 +46,15 @@ import sys
 import time
 from datetime import datetime, timezone
 
-__all__ = ["END_RECORD", "HEADER", "end_mark", "main"]
+__all__ = [
+    "END_RECORD",
+    "EVENTS_FILE",
+    "EVENTS_MAX_BYTES",
+    "HEADER",
+    "WATCH_DIR",
+    "end_mark",
+    "main",
+]
 
 #: The record that marks the end of a run in the log (data records start with a digit).
 END_RECORD = b"#kstlib-end\n"
@@ -60,6 +68,12 @@ _PRUNE_S = 1.0
 # writer (a start interrupted before its pane existed) is dropped after it.
 _ORPHAN_GRACE_S = 5.0
 _LOCK_WAIT_S = 2.0
+_EVENT = b"\x1b]7707;kstlib-ev;"
+_ENC, _ERR = "utf-8", "surrogateescape"
+#: The server folder's events journal (see :class:`_Journal`) and its readers' FIFO folder.
+EVENTS_FILE, WATCH_DIR = "events", "watch"
+#: Past this size the journal is rotated to ``events.1`` (one old file is kept).
+EVENTS_MAX_BYTES = 1 << 20
 
 
 def end_mark(nonce: bytes) -> bytes:
@@ -98,20 +112,42 @@ class _Writer:
         self.in_line = False
         self.degraded = False
         self.added = time.monotonic()  # when the collector took it on
+        self.marks: list[list[str]] = []  # event marks read, not yet recorded
+        self.begun = False  # a run of it began (its session exists)
 
     def split(self, data: bytes) -> list[tuple[bytes, bool]]:
-        """Cut buffered output at end marks: ``(text, ended)`` pieces ready to write."""
+        """Cut buffered output at marks: ``(text, ended)`` pieces ready to write.
+
+        An event mark (``ESC ] 7707 ; kstlib-ev ; NONCE ; FIELDS BEL``) is cut
+        out of the text and its fields are queued on :attr:`marks`.
+        """
         mark = end_mark(self.nonce)
+        event = _EVENT + self.nonce + b";"
         self.buffer += data.replace(b"\r", b"")
         out: list[tuple[bytes, bool]] = []
-        while mark in self.buffer:
-            before, _, self.buffer = self.buffer.partition(mark)
-            out.append((before, True))
-        # Keep back a tail that could be the start of a split end mark.
+        while True:
+            at_end, at_event = self.buffer.find(mark), self.buffer.find(event)
+            if at_event >= 0 and (at_end < 0 or at_event < at_end):
+                stop = self.buffer.find(b"\x07", at_event)
+                if stop < 0:
+                    break  # the rest of the mark is still to come
+                fields = self.buffer[at_event + len(event) : stop].split(b";")
+                self.marks.append([f.decode("ascii", "replace") for f in fields])
+                if at_event:
+                    out.append((self.buffer[:at_event], False))
+                self.buffer = self.buffer[stop + 1 :]
+            elif at_end >= 0:
+                out.append((self.buffer[:at_end], True))
+                self.buffer = self.buffer[at_end + len(mark) :]
+            else:
+                break
+        # Keep back a tail that could be the start of a split mark.
         cut = len(self.buffer)
-        escape = self.buffer.rfind(b"\x1b", max(0, cut - len(mark) + 1))
-        if escape >= 0 and mark.startswith(self.buffer[escape:]):
-            cut = escape
+        escape = self.buffer.rfind(b"\x1b", max(0, cut - max(len(mark), len(event) + 16)))
+        if escape >= 0:
+            tail = self.buffer[escape:]
+            if mark.startswith(tail) or event.startswith(tail) or tail.startswith(event):
+                cut = escape
         if cut:
             out.append((self.buffer[:cut], False))
             self.buffer = self.buffer[cut:]
@@ -200,15 +236,101 @@ class _Writer:
             return False
 
 
+class _Journal:
+    """The server's ``events`` file: one record a run's begin, end, stop and removal.
+
+    A record is ``<UTC stamp>\\t<kind>\\t<exit code|->\\t<restart count|->\\t<run>``
+    (``<run>`` is ``<session>.<run id>``, the stem of the run's log);
+    ``hello`` (with the collector's pid as code, its server's as count) and ``bye`` mark the collector's
+    own start and end. Past :data:`EVENTS_MAX_BYTES` the file is rotated to
+    ``events.1``. After each batch every reader FIFO in ``watch/`` gets a byte:
+    a reader blocks on its FIFO, no one polls.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.path = os.path.join(folder, EVENTS_FILE)
+        self.watch = os.path.join(folder, WATCH_DIR)
+        self.pending = bytearray()
+
+    def add(self, kind: str, run: str = "", code: str = "-", count: str = "-") -> None:
+        fields = (_stamp(), kind.encode(), code.encode(), count.encode(), run.encode(_ENC, _ERR))
+        self.pending += b"\t".join(fields) + b"\n"
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        with contextlib.suppress(OSError):  # a full disk loses events, never the logs
+            fd = os.open(self.path, flags, 0o600)
+            try:
+                if os.fstat(fd).st_size >= EVENTS_MAX_BYTES:
+                    os.replace(self.path, self.path + ".1")
+                    os.close(fd)
+                    fd = os.open(self.path, flags | os.O_EXCL, 0o600)
+                os.write(fd, bytes(self.pending))
+            finally:
+                os.close(fd)
+        self.pending.clear()
+        self.wake()
+
+    def wake(self) -> None:
+        try:
+            readers = os.listdir(self.watch)
+        except OSError:
+            return
+        for entry in readers:
+            path = os.path.join(self.watch, entry)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError as err:
+                if err.errno == errno.ENXIO:  # its reader is gone
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+                continue
+            with contextlib.suppress(OSError):  # full: it has a wake-up pending already
+                os.write(fd, b"!")
+            os.close(fd)
+
+    def note(self, writer: _Writer) -> None:
+        """Record the event marks ``writer`` read."""
+        name = writer.run
+        for fields in writer.marks:
+            if fields[0] == "run" and len(fields) > 1 and fields[1].isdigit():
+                writer.begun = True
+                count = int(fields[1])
+                self.add("restarted" if count else "started", name, count=str(count or "-"))
+            elif fields[0] == "exit" and len(fields) > 2:
+                self.add("exited", name, code=fields[1] if fields[1].isdigit() else "-")
+                if fields[2] not in ("", "0"):
+                    self.add("stopped", name)
+        writer.marks.clear()
+
+    def leave(self) -> None:
+        """The collector ends: ``bye``; the files go too when no reader is left."""
+        self.add("bye")
+        self.flush()
+        with contextlib.suppress(OSError):
+            if not os.listdir(self.watch):
+                os.rmdir(self.watch)
+        if not os.path.isdir(self.watch):
+            for path in (self.path, self.path + ".1"):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+
 class _Collector:
     def __init__(self, folder: str, server_pid: int) -> None:
         self.folder = folder
+        self.journal = _Journal(folder)
         self.server_pid = server_pid
         self.selector = selectors.DefaultSelector()
         self.writers: dict[int, _Writer] = {}
         self.runs: set[str] = set()
         # Started after its server died (a server killed at once): an orphan from birth.
         self.orphaned = not _is_tmux(server_pid)
+        # An orphan from birth cannot tell which server it was started by.
+        server = "-" if self.orphaned else str(server_pid)
+        self.journal.add("hello", code=str(os.getpid()), count=server)
         self.orphaned_at: float | None = None  # when the loop first saw it orphaned
         ctl = os.path.join(folder, "ctl")
         with contextlib.suppress(FileExistsError):
@@ -238,12 +360,19 @@ class _Collector:
         for entry in os.listdir(self.folder):
             if entry.endswith(".fifo"):
                 self.add(entry[: -len(".fifo")])
+        # Runs found at start-up were begun under an earlier collector: their
+        # removal is still news (a run announced later reports its own begin).
+        for writer in self.writers.values():
+            writer.begun = True
 
     def drop(self, writer: _Writer) -> None:
         self.selector.unregister(writer.reader)
         del self.writers[writer.reader]
         self.runs.discard(writer.run)
         writer.close()
+        self.journal.note(writer)
+        if writer.begun:
+            self.journal.add("removed", writer.run)
 
     def read_ctl(self) -> None:
         while True:
@@ -267,6 +396,7 @@ class _Collector:
             data = b""
         if data:
             writer.feed(data)
+            self.journal.note(writer)
         else:  # the pane's pipe closed: this run's output is complete
             self.drop(writer)
 
@@ -304,6 +434,7 @@ class _Collector:
             # A collector whose server is gone still serves every run it has
             # (a new server's runs too, if it was told of them): it leaves only
             # once none is left and nobody has just announced one.
+            self.journal.flush()
             if self.orphaned and not self.writers:
                 self.read_ctl()
                 if not self.writers:
@@ -395,6 +526,7 @@ def main(argv: list[str]) -> int:
     try:
         collector.run()
     finally:
+        collector.journal.leave()
         _leave(folder)
     return 0
 

@@ -59,9 +59,12 @@ while :; do
     if [ "$__kstlib_stop" != 0 ]; then
         __kstlib_s=$__kstlib_stop
         __kstlib_note @kstlib-exit "$__kstlib_s"
+        printf '\033]7707;kstlib-ev;%s;exit;%s;1\007' "$__kstlib_nonce" "$__kstlib_s"
         break
     fi
     [ "$__kstlib_mode" = no ] || __kstlib_began=$("$__kstlib_date" +%s)
+    # Event marks for the collector (the run's nonce makes them unforgeable).
+    printf '\033]7707;kstlib-ev;%s;run;%s\007' "$__kstlib_nonce" "$__kstlib_n"
     __kstlib_run "$@"
     __kstlib_s=$?
     if [ "$__kstlib_mode" = no ]; then
@@ -72,6 +75,7 @@ while :; do
             @kstlib-exit "$__kstlib_s" \; set-option -p -t "$__kstlib_pane" \
             @kstlib-last "$__kstlib_s $("$__kstlib_date" +%s)" 2>/dev/null
     fi
+    printf '\033]7707;kstlib-ev;%s;exit;%s;%s\007' "$__kstlib_nonce" "$__kstlib_s" "$__kstlib_stop"
     [ "$__kstlib_stop" != 0 ] && break
     case $__kstlib_mode in
         always|unless-stopped) ;;
