@@ -53,10 +53,12 @@ class _ContainerSource(Source):
         names: frozenset[str] | None,
         runtime: str | None,
         base_url: str | None,
+        *,
         timeout: float | None = None,
     ) -> None:
         super().__init__(sink, closed, names)
-        from kstlib.ops.engines.endpoints import DEFAULT_TIMEOUT, connect
+        from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
+        from kstlib.ops.engines.endpoints import connect
 
         # Raises the typed error now, not later; ``timeout`` bounds each call (the
         # listing, an inspect), not the event stream itself.
@@ -174,10 +176,12 @@ class _SwarmSource(_ContainerSource):
         closed: threading.Event,
         names: frozenset[str] | None,
         base_url: str | None,
+        *,
         timeout: float | None = None,
     ) -> None:
         Source.__init__(self, sink, closed, names)
-        from kstlib.ops.engines.endpoints import DEFAULT_TIMEOUT, connect_swarm
+        from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT
+        from kstlib.ops.engines.endpoints import connect_swarm
 
         self.engine = connect_swarm(base_url, timeout or DEFAULT_TIMEOUT)
         self.runtime = "swarm"
@@ -268,8 +272,8 @@ def events(
 
             return TmuxSource(sink, closed, wanted, socket_name, socket_path)
         if kind is BackendType.SWARM:
-            return _SwarmSource(sink, closed, wanted, base_url, engine_timeout)
-        return _ContainerSource(sink, closed, wanted, engine, base_url, engine_timeout)
+            return _SwarmSource(sink, closed, wanted, base_url, timeout=engine_timeout)
+        return _ContainerSource(sink, closed, wanted, engine, base_url, timeout=engine_timeout)
 
     return EventStream([make], queue_size, kind)
 

@@ -51,10 +51,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
     from kstlib.ops.config import EngineConfig
-    from kstlib.ops.display import LogText
-    from kstlib.ops.eventstream import SessionEvent
-    from kstlib.ops.logfile import Since
-    from kstlib.ops.models import BackendType, Command, SessionConfig, SessionStatus
+    from kstlib.ops.models import BackendType, Command, SessionStatus
     from kstlib.ops.options import SessionOptions
 
 __all__ = ["AsyncSessionManager", "events", "list_sessions", "pull_image"]
