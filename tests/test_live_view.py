@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterator
 
 from kstlib.cli.watch import fit, frame, print_changes, redraw
-from kstlib.ops.events import SessionEvent
+from kstlib.ops.eventstream import SessionEvent
 from kstlib.ops.live import LiveSessions, RowChange
 from kstlib.ops.models import BackendType, SessionState, SessionStatus
 
