@@ -190,7 +190,9 @@ def test_one_engine_call_per_status_logs_and_list(
     assert counter.count == 1
     with RequestCounter(runner) as counter:
         runner.logs(name, lines=100)
-    assert counter.count == 1
+    # Podman reads a log shorter than asked again from the start: its tail read
+    # loses the parts the first line began with (docs/containers.md, Podman notes).
+    assert counter.count == (2 if runner.runtime == "podman" else 1)
 
 
 def test_sigterm_trap_finishes_cleanup_well_under_timeout(

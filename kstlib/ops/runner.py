@@ -86,8 +86,10 @@ class Runner(Protocol):
 
         tmux: a session kstlib started is read from its log file (all of its
         output, after the exit too); others, and a log that lost output, from
-        the pane's scrollback. Containers: one engine call; stdout and stderr in
-        the order written, ``\\r\\n`` as ``\\n``; Podman's times have whole seconds.
+        the pane's scrollback. Containers: one engine call (Podman: two when the
+        log is shorter than asked: its tail read loses a first line's start);
+        stdout and stderr in the order written, ``\\r\\n`` as ``\\n``; Podman's
+        times have whole seconds.
         A backend that subclasses this protocol implements ``_read_logs`` (see
         :class:`LogRequest`).
         """
