@@ -29,11 +29,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.models import BackendType
 
-__all__ = ["KINDS", "EventStream", "SessionEvent"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["KINDS", "Closing", "EventStream", "SessionEvent"]
 
 #: Every ``kind`` an event may have.
 KINDS = ("started", "exited", "restarted", "stopped", "removed", "oom", "resync", "lost")
@@ -168,7 +171,34 @@ def _close_quietly(stream: Any) -> None:
         stream.close()
 
 
-class EventStream(Iterator[SessionEvent]):
+class Closing:
+    """``with x:`` closes ``x`` at the end: what an event stream and a live view share.
+
+    Example:
+        >>> class Tap(Closing):
+        ...     def close(self) -> None:
+        ...         print("closed")
+        >>> with Tap() as tap:
+        ...     pass
+        closed
+    """
+
+    def close(self) -> None:
+        """Release what the object holds (a subclass says what)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class EventStream(Closing, Iterator[SessionEvent]):
     """A live, closable iterator of :class:`SessionEvent` (also a context manager).
 
     Example:
@@ -229,14 +259,3 @@ class EventStream(Iterator[SessionEvent]):
         if threading.current_thread() not in [s.thread for s in self._sources]:
             for source in self._sources:
                 source.thread.join(timeout=2.0)
-
-    def __enter__(self) -> EventStream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

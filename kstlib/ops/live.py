@@ -20,7 +20,7 @@ it with an IPython display handle and updates that display in place on each
 change (``ipywidgets`` not needed).
 
 Example:
-    >>> from kstlib.ops.eventstream import SessionEvent
+    >>> from kstlib.ops.eventstream import Closing, SessionEvent
     >>> from kstlib.ops.models import BackendType, SessionState, SessionStatus
     >>> row = SessionStatus("bot", SessionState.RUNNING, BackendType.CONTAINER, runtime="docker")
     >>> feed = [SessionEvent("bot", BackendType.CONTAINER, "exited", engine="docker", exit_code=3)]
@@ -41,10 +41,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from types import TracebackType
 from typing import Any
 
-from kstlib.ops.eventstream import SessionEvent
+from kstlib.ops.eventstream import Closing, SessionEvent
 from kstlib.ops.exceptions import OpsError
 from kstlib.ops.models import BackendType, SessionState, SessionStatus, SessionTable
 from kstlib.ops.watch import events
@@ -159,7 +158,7 @@ def _diff(old: dict[Any, SessionStatus], new: dict[Any, SessionStatus]) -> tuple
     return tuple(changes)
 
 
-class LiveSessions:
+class LiveSessions(Closing):
     """The fleet's table, kept current by event streams (list, then apply what they say).
 
     ``list_rows`` lists the fleet (any callable returning statuses: a
@@ -358,17 +357,6 @@ class LiveSessions:
         if threading.current_thread() not in self._pumps:
             for pump in self._pumps:
                 pump.join(timeout=2.0)
-
-    def __enter__(self) -> LiveSessions:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- the notebook's face -------------------------------------------------------------
 
