@@ -8,8 +8,6 @@ import gc
 import os
 import random
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 
@@ -17,6 +15,7 @@ from kstlib.ops import SessionExistsError
 from kstlib.ops.aio import AsyncSessionManager
 
 from .conftest import ENGINE_URLS, TEST_IMAGE, unique
+from .test_aio_tmux import _eventually
 
 RUNTIMES = [
     pytest.param("docker", marks=pytest.mark.docker, id="docker"),
@@ -49,15 +48,6 @@ def _sockets() -> set[str]:
         if target.startswith("socket:"):
             held.add(target)
     return held
-
-
-def _eventually(check: Callable[[], bool], seconds: float = 6.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kstlib.cli.parser import UsageError
-from kstlib.cli.places import CONTAINER, of_engine  # noqa: F401  (the examples use CONTAINER)
+from kstlib.cli.places import CONTAINER, of_engine, unique  # noqa: F401  (the examples use CONTAINER)
 from kstlib.ops.discovery import Location
 from kstlib.ops.models import BackendType
 from kstlib.ops.runner import Runner
@@ -40,8 +40,19 @@ class Context(Protocol):
 
     def tmux_binary(self) -> str | None: ...
 
+    def explicit_backend(self) -> tuple[BackendType | None, str | None, str | None]: ...
 
-__all__ = ["named_engine", "probe_engines", "start_values", "timeout_of"]
+    def discovered_sockets(self) -> list[str]: ...
+
+
+__all__ = [
+    "list_filter",
+    "list_places",
+    "named_engine",
+    "probe_engines",
+    "start_values",
+    "timeout_of",
+]
 
 
 def named_engine(ctx: Context) -> EngineConfig | None:
@@ -142,3 +153,64 @@ def start_values(ctx: Context) -> dict[str, Any]:
         "runtime": engine.runtime,
         "base_url": place.endpoint,
     }
+
+
+def list_filter(ctx: Context) -> tuple[BackendType | None, str | None, str | None]:
+    """``list``'s backend filter: ``-L`` picks the tmux server, it does not hide containers."""
+    backend, runtime, socket = ctx.explicit_backend()
+    if ctx.option("backend") is None and ctx.option("runtime") is None:
+        backend = None
+    return backend, runtime, socket
+
+
+def list_places(ctx: Context) -> list[Location]:
+    """The places ``list`` asks (and ``list --watch`` follows): tmux servers, engines, swarms."""
+    engine = named_engine(ctx)
+    if engine is not None:
+        return [of_engine(engine)]
+    backend, runtime, socket = list_filter(ctx)
+    config = ctx.config
+    places: list[Location] = []
+    if backend in (None, BackendType.TMUX):
+        if socket is not None:
+            sockets: list[str | None] = [socket]
+        else:
+            sockets = unique(
+                [
+                    None,
+                    config.tmux_socket,
+                    *(
+                        s.socket_name
+                        for s in config.sessions.values()
+                        if s.backend is BackendType.TMUX
+                    ),
+                    # the user's other servers (tmux -L NAME), found in tmux's socket folder
+                    *ctx.discovered_sockets(),
+                ]
+            )
+        places.extend(Location(BackendType.TMUX, socket_name=s) for s in sockets)
+    if backend in (None, BackendType.CONTAINER):
+        runtimes = [runtime] if runtime else ["podman", "docker"]
+        places.extend(Location(BackendType.CONTAINER, runtime=rt) for rt in runtimes)
+    named: list[Location] = []  # first: a server or engine both named and local keeps its name
+    for e in config.engines.values():
+        place = of_engine(e)
+        if backend is not None and place.backend is not backend:
+            continue
+        if (
+            place.backend is not BackendType.CONTAINER
+            or runtime is None
+            or e.runtime in (None, runtime)
+        ):
+            named.append(place)
+    # A swarm when asked for (-b swarm), or where the config file defines services.
+    swarms = [s.base_url for s in config.sessions.values() if s.backend is BackendType.SWARM]
+    if (
+        backend is BackendType.SWARM
+        and not swarms
+        and not any(p.backend is BackendType.SWARM for p in named)
+    ):
+        swarms = [None]
+    if backend in (None, BackendType.SWARM):
+        places.extend(Location(BackendType.SWARM, endpoint=url) for url in swarms)
+    return unique([*named, *places])

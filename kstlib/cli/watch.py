@@ -91,37 +91,6 @@ def _table_lines(statuses: Sequence[SessionStatus]) -> list[str]:
     return [output.printable(line) for line in text.split("\n")]
 
 
-def _places(ctx: _Context) -> list[tuple[BackendType | str, str | None, str | None]]:
-    """Where events can come from: the places ``list`` asks, as ``(backend, engine, url)``."""
-    from kstlib.cli.engines import named_engine
-    from kstlib.cli.places import of_engine
-
-    named = named_engine(ctx)  # type: ignore[arg-type]
-    if named is not None:
-        place = of_engine(named)
-        return [(place.backend, place.runtime, place.endpoint)]
-    backend, runtime, _ = ctx.explicit_backend()
-    if ctx.option("backend") is None and ctx.option("runtime") is None:
-        backend = None  # -L picks the tmux server, it does not hide containers
-    places: list[tuple[BackendType | str, str | None, str | None]] = []
-    if backend in (None, BackendType.TMUX):
-        places.append((BackendType.TMUX, None, None))
-    if backend in (None, BackendType.CONTAINER):
-        places.extend((BackendType.CONTAINER, rt, None) for rt in [runtime] if rt)
-        if not runtime:
-            places.extend((BackendType.CONTAINER, rt, None) for rt in ("podman", "docker"))
-    for engine in ctx.config.engines.values():
-        place = of_engine(engine)
-        if backend is None or place.backend is backend:
-            places.append((place.backend, place.runtime, place.endpoint))
-    swarms = [s.base_url for s in ctx.config.sessions.values() if s.backend is BackendType.SWARM]
-    if backend is BackendType.SWARM and not swarms:
-        swarms = [None]
-    if backend in (None, BackendType.SWARM):
-        places.extend((BackendType.SWARM, None, url) for url in dict.fromkeys(swarms))
-    return places
-
-
 def _on_term(signum: int, frame_: FrameType | None) -> None:
     raise SystemExit(_TERMINATED)
 
@@ -144,6 +113,7 @@ def watch_sessions(
         >>> watch_sessions(ctx, list)  # doctest: +SKIP
         130
     """
+    from kstlib.cli.engines import list_places
     from kstlib.ops.live import LiveSessions, open_streams
 
     out = sys.stdout if out is None else out
@@ -157,7 +127,9 @@ def watch_sessions(
         if not quiet:
             output.note(f"{where}: listed, not followed live ({err})")
 
-    view = LiveSessions(rows, open_streams(_places(ctx), on_skip=skipped))
+    # The places ``list`` asks; a tmux server is followed on its default socket (for now).
+    places = [(p.backend, p.runtime, p.endpoint) for p in list_places(ctx)]  # type: ignore[arg-type]
+    view = LiveSessions(rows, open_streams(places, on_skip=skipped))
     tty = out.isatty()
     interrupted = False
     previous_term = None

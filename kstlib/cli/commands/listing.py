@@ -13,16 +13,13 @@ from typing import Any
 
 from kstlib.cli import output
 from kstlib.cli.context import Context
-from kstlib.cli.engines import named_engine, timeout_of
+from kstlib.cli.engines import list_filter, list_places, named_engine, timeout_of
 from kstlib.cli.places import (
-    CONTAINER,
-    SWARM,
     TMUX,
     defined_status,
     label,
     of_config,
     of_engine,
-    unique,
 )
 from kstlib.ops.discovery import Location
 from kstlib.ops.exceptions import (
@@ -30,57 +27,9 @@ from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     OpsError,
 )
-from kstlib.ops.models import BackendType, SessionConfig, SessionStatus
+from kstlib.ops.models import SessionConfig, SessionStatus
 
 __all__ = ["cmd_list", "collect_sessions"]
-
-
-def _list_filter(ctx: Context) -> tuple[BackendType | None, str | None, str | None]:
-    """``list``'s backend filter: ``-L`` picks the tmux server, it does not hide containers."""
-    backend, runtime, socket = ctx.explicit_backend()
-    if ctx.option("backend") is None and ctx.option("runtime") is None:
-        backend = None
-    return backend, runtime, socket
-
-
-def _list_places(ctx: Context) -> list[Location]:
-    engine = named_engine(ctx)
-    if engine is not None:
-        return [of_engine(engine)]
-    backend, runtime, socket = _list_filter(ctx)
-    config = ctx.config
-    places: list[Location] = []
-    if backend in (None, TMUX):
-        if socket is not None:
-            sockets: list[str | None] = [socket]
-        else:
-            sockets = unique(
-                [
-                    None,
-                    config.tmux_socket,
-                    *(s.socket_name for s in config.sessions.values() if s.backend is TMUX),
-                    # the user's other servers (tmux -L NAME), found in tmux's socket folder
-                    *ctx.discovered_sockets(),
-                ]
-            )
-        places.extend(Location(TMUX, socket_name=s) for s in sockets)
-    if backend in (None, CONTAINER):
-        runtimes = [runtime] if runtime else ["podman", "docker"]
-        places.extend(Location(CONTAINER, runtime=rt) for rt in runtimes)
-    named: list[Location] = []  # first: a server or engine both named and local keeps its name
-    for e in config.engines.values():
-        place = of_engine(e)
-        if backend is not None and place.backend is not backend:
-            continue
-        if place.backend is not CONTAINER or runtime is None or e.runtime in (None, runtime):
-            named.append(place)
-    # A swarm when asked for (-b swarm), or where the config file defines services.
-    swarms = [s.base_url for s in config.sessions.values() if s.backend is SWARM]
-    if backend is SWARM and not swarms and not any(p.backend is SWARM for p in named):
-        swarms = [None]
-    if backend in (None, SWARM):
-        places.extend(Location(SWARM, endpoint=url) for url in swarms)
-    return unique([*named, *places])
 
 
 def _list_place(ctx: Context, place: Location) -> list[SessionStatus]:
@@ -106,8 +55,8 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
     """
     from kstlib.ops.fleet import GRACE, gather, kinds_of
 
-    backend, _, _ = _list_filter(ctx)
-    places = {str(i): place for i, place in enumerate(_list_places(ctx))}
+    backend, _, _ = list_filter(ctx)
+    places = {str(i): place for i, place in enumerate(list_places(ctx))}
     outcomes = gather(
         {k: (lambda p=p: _list_place(ctx, p)) for k, p in places.items()},  # type: ignore[misc]
         {k: timeout_of(ctx, p) + GRACE for k, p in places.items()},
@@ -187,10 +136,10 @@ def cmd_list(ctx: Context) -> int:
     statuses, unreachable = collect_sessions(ctx)
     for err in ctx.invalid_sessions.values():
         output.warn(f"{err}; this entry is not listed")
-    explicit, _, _ = _list_filter(ctx)
+    explicit, _, _ = list_filter(ctx)
     chosen = explicit is not None or ctx.option("engine") is not None
     # Nothing answered: an error, unless the config file defines sessions there to list.
-    if chosen and not statuses and unreachable and len(unreachable) == len(_list_places(ctx)):
+    if chosen and not statuses and unreachable and len(unreachable) == len(list_places(ctx)):
         raise BackendNotFoundError(
             f"{', '.join(unreachable)} did not answer; run 'kstlib ops doctor' to see why"
         )
