@@ -8,8 +8,6 @@ import gc
 import os
 import random
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from kstlib.ops.aio import AsyncSessionManager, list_sessions
 from kstlib.ops.tmux import files
 
 from .conftest import unique
+from .waiting import eventually
 
 pytestmark = pytest.mark.tmux
 
@@ -30,15 +29,6 @@ def _threads(prefix: str = "kstlib-") -> int:
 def _fds() -> int:
     gc.collect()  # descriptors of unreachable SDK objects close here
     return len(os.listdir("/proc/self/fd"))
-
-
-def _eventually(check: Callable[[], bool], seconds: float = 6.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def _run_files(socket: str, name: str) -> list[Path]:
@@ -55,7 +45,7 @@ def test_a_silent_follow_ends_on_cancel_and_closes_its_file(tmux_socket: str, ho
         await bot.start("echo first; sleep 60")
         await bot.wait_for_log("first", timeout=10)
         # The wait's own thread ends right after it answered.
-        assert await asyncio.to_thread(_eventually, lambda: _threads("kstlib-aio-stream") == 0)
+        assert await asyncio.to_thread(eventually, lambda: _threads("kstlib-aio-stream") == 0)
         threads, fds = 0, _fds()
         got: list[str] = []
 
@@ -77,7 +67,7 @@ def test_a_silent_follow_ends_on_cancel_and_closes_its_file(tmux_socket: str, ho
         assert got == ["first"]
         # The pump's thread closed the log file and ended (the session printed nothing since).
         assert await asyncio.to_thread(
-            _eventually, lambda: _threads("kstlib-aio-stream") == threads and _fds() <= fds
+            eventually, lambda: _threads("kstlib-aio-stream") == threads and _fds() <= fds
         )
         await bot.stop(graceful=False)
 
@@ -102,7 +92,7 @@ def test_waits_end_on_cancel(tmux_socket: str, what: str) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert await asyncio.to_thread(_eventually, lambda: _threads("kstlib-aio-stream") == base)
+        assert await asyncio.to_thread(eventually, lambda: _threads("kstlib-aio-stream") == base)
         assert await bot.is_running()
         await bot.stop(graceful=False)
 
@@ -180,7 +170,7 @@ def test_200_concurrent_starts_a_race_and_no_threads_after(tmux_socket: str) -> 
 
     asyncio.run(main())
     # Idle pool threads and idle tmux call workers end by themselves.
-    assert _eventually(lambda: _threads("kstlib-") <= base), [t.name for t in threading.enumerate()]
+    assert eventually(lambda: _threads("kstlib-") <= base), [t.name for t in threading.enumerate()]
 
 
 def test_sync_burst_leaves_no_tmux_call_threads(tmux_socket: str) -> None:
@@ -199,4 +189,4 @@ def test_sync_burst_leaves_no_tmux_call_threads(tmux_socket: str) -> None:
                 lambda n: SessionManager(n, socket_name=tmux_socket).stop(graceful=False), names
             )
         )
-    assert _eventually(lambda: _threads("kstlib-tmux-call") <= base)
+    assert eventually(lambda: _threads("kstlib-tmux-call") <= base)

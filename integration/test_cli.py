@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from kstlib.ops import TmuxRunner
 from kstlib.ops.exceptions import BackendNotFoundError, OpsError, SessionNotFoundError
 
 from .conftest import DOCKER_URL, PODMAN_URL, TEST_IMAGE, engine_missing, unique
+from .waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).with_name("kstlib")
@@ -139,13 +141,7 @@ def container_runner(runtime: str) -> Any:
     return runner
 
 
-def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {WAIT_S} s waiting for {what}")
+wait_for = partial(wait_until, timeout=WAIT_S, interval=0.1)
 
 
 def check_status_json(data: dict[str, Any], **expected: Any) -> None:

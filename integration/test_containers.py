@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from kstlib.ops.engines.adapter import MANAGED_LABEL
 from kstlib.ops.manager import SessionManager
 
 from .conftest import DOCKER_URL, ENGINE_URLS, PODMAN_URL, TEST_IMAGE, engine_missing, unique
+from .waiting import wait_until
 
 RUNTIMES = [
     pytest.param("docker", marks=pytest.mark.docker, id="docker"),
@@ -53,15 +55,7 @@ RUNTIMES = [
 WAIT_S = 15.0
 
 
-def wait_for(
-    predicate: Callable[[], bool], timeout: float = WAIT_S, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+wait_for = partial(wait_until, timeout=WAIT_S, interval=0.05)
 
 
 def cfg(name: str, command: Any = None, **kw: Any) -> SessionConfig:

@@ -16,9 +16,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from kstlib.ops.pytest_plugin import OWNER_LABEL, OWNER_OPTION, owner_token, rea
 
 from .conftest import DOCKER_URL, PODMAN_URL, TEST_IMAGE, unique
 from .test_cli import container_runner
+from .waiting import wait_until
 
 pytestmark = [pytest.mark.tmux, pytest.mark.docker, pytest.mark.podman]
 
@@ -52,13 +53,7 @@ def test_holds_containers(ops_session):
 """
 
 
-def wait_for(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {WAIT_S} s waiting for {what}")
+wait_for = partial(wait_until, timeout=WAIT_S, interval=0.05)
 
 
 def stat(pid: int) -> list[str]:

@@ -13,9 +13,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from kstlib.ops.pytest_plugin import owner_token
 
 from .conftest import DOCKER_URL, PODMAN_URL, TEST_IMAGE, unique
 from .test_cli import container_runner
+from .waiting import wait_until
 
 pytestmark = [pytest.mark.tmux, pytest.mark.docker, pytest.mark.podman]
 
@@ -54,13 +55,7 @@ def test_holds_sessions(ops_session):
 """
 
 
-def wait_for(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {WAIT_S} s waiting for {what}")
+wait_for = partial(wait_until, timeout=WAIT_S, interval=0.05)
 
 
 class Run:

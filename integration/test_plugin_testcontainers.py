@@ -15,9 +15,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import pytest
 from kstlib.ops.exceptions import SessionNotFoundError
 
 from .conftest import ENGINE_URLS, TEST_IMAGE
+from .waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.podman]
 
@@ -55,13 +56,7 @@ def test_holds_containers():
 """
 
 
-def wait_for(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {WAIT_S} s waiting for {what}")
+wait_for = partial(wait_until, timeout=WAIT_S, interval=0.05)
 
 
 class Run:

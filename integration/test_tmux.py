@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-
 import os
 import pickle
 import pty
@@ -27,16 +26,7 @@ from kstlib.ops import (
 )
 
 from .conftest import unique
-
-
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+from .waiting import wait_until
 
 
 def exited(runner: TmuxRunner, name: str):  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ import pytest
 from kstlib.ops import SessionConfig, TmuxRunner
 from kstlib.ops.tmux import logs
 
-from .test_tmux import wait_until
+from .waiting import wait_until
 
 
 def test_a_follow_asks_tmux_every_few_seconds_not_at_every_poll(

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from kstlib.cli import main
 from kstlib.ops import SessionConfig, SessionConfigError, SessionManager, TmuxRunner
 
+from .waiting import wait_until
+
 pytestmark = pytest.mark.tmux
 
-
-def wait_until(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def test_ctrl_c_interrupts_a_sleep(tmux: TmuxRunner, name: str) -> None:

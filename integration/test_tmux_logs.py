@@ -10,7 +10,7 @@ import pytest
 
 from kstlib.ops import SessionConfig, SessionNotFoundError, SessionTimeoutError, TmuxRunner
 
-from .test_tmux import wait_until
+from .waiting import wait_until
 
 
 def test_200k_lines_read_back_completely_also_after_exit(tmux: TmuxRunner, name: str) -> None:

@@ -27,6 +27,7 @@ from kstlib.ops import (
 from kstlib.ops.tmux import files
 
 from .conftest import unique
+from .waiting import wait_until
 
 pytestmark = pytest.mark.tmux
 
@@ -56,15 +57,6 @@ def tmux(runner: TmuxRunner, *args: str) -> str:
     argv = ["tmux", "-L", str(runner.socket_name), *args]
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
 
-
-def wait_until(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 # -- 21.12: the wrapper's names are its own -----------------------------------------

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from kstlib.ops.config import load_config, parse_config
 from kstlib.ops.container import ContainerRunner
 
 from ..conftest import ENGINE_URLS, TEST_IMAGE, engine_missing, unique
+from ..waiting import eventually
 from .conftest import Report, log_files, shared_runner
 from .engines import PrivateEngine
 
@@ -331,13 +333,7 @@ META = ["$(touch /tmp/kf-pwned)", "`touch /tmp/kf-pwned`", "a;touch /tmp/kf-pwne
         "x\ny", "$HOME", "'q'", '"dq"', "|", "&&", ">", "*", "\\"]
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+_wait_for = partial(eventually, timeout=15, interval=0.05)
 
 
 def test_shell_metacharacters_in_argv_stay_literal_on_every_backend(
