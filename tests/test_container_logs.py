@@ -19,6 +19,7 @@ from kstlib.ops.engines import podman as podman_engine
 from kstlib.ops.engines.adapter import ContainerInfo
 from kstlib.ops.engines.streams import (
     EntrySplitter,
+    LogQuery,
     LogStream,
     log_params,
     since_param,
@@ -321,13 +322,11 @@ class _FakeEngine:
         self.waits += 1
         return 3
 
-    def follow_logs(self, ref: str, name: str, **kw: Any) -> LogStream:
+    def follow_logs(self, ref: str, name: str, query: LogQuery, **kw: Any) -> LogStream:
         garbled = [frame(e) for e in self.log[:1] + self.log[3:]]  # a gap, as after an exit
         return LogStream(_Answer(_Raw([b"".join(garbled), b""])), contextlib.nullcontext)
 
-    def logs(
-        self, name: str, tail: int | None, since: Any = None, timestamps: bool = False
-    ) -> list[bytes]:
+    def logs(self, name: str, query: LogQuery, **kw: Any) -> list[bytes]:
         return list(self.log)
 
 

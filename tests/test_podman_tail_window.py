@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from kstlib.ops.engines.podman import PodmanEngine
+from kstlib.ops.engines.streams import LogQuery
 
 GARBLED = [b"839\r\n", b"840\r841\n", *(f"{i}\r\n".encode() for i in range(842, 1001))]
 
@@ -33,15 +34,15 @@ def test_a_garble_older_than_the_kept_lines_costs_no_second_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     engine, asked = _engine(monkeypatch)
-    assert engine.logs("bot", 162, keep=100) == GARBLED
+    assert engine.logs("bot", LogQuery(162), keep=100) == GARBLED
     # One entry per line on Podman (it glues a line's parts): a few more than kept, not 62.
     assert asked == ["104"]
 
 
 def test_a_garble_among_the_kept_lines_reads_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     engine, asked = _engine(monkeypatch)
-    assert engine.logs("bot", 162, keep=161) == [b"...full read...\r\n"]
+    assert engine.logs("bot", LogQuery(162), keep=161) == [b"...full read...\r\n"]
     assert asked == ["162", "all"]
     engine, asked = _engine(monkeypatch)
-    engine.logs("bot", 162)  # no keep: the whole answer is checked, as before
+    engine.logs("bot", LogQuery(162))  # no keep: the whole answer is checked, as before
     assert asked == ["162", "all"]

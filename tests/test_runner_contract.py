@@ -10,11 +10,11 @@ import inspect
 
 import pytest
 
-from kstlib.ops import ContainerRunner, TmuxRunner
+from kstlib.ops import ContainerRunner, SwarmRunner, TmuxRunner
 from kstlib.ops.runner import Runner
 
 
-@pytest.mark.parametrize("cls", [TmuxRunner, ContainerRunner])
+@pytest.mark.parametrize("cls", [TmuxRunner, ContainerRunner, SwarmRunner])
 def test_only_logs_and_follow_logs_come_from_the_protocol(cls: type) -> None:
     inherited = sorted(
         name

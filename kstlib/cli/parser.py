@@ -54,6 +54,16 @@ def _runtime_option(parser: Any, help_text: str) -> None:
     )
 
 
+def _socket_option(parser: Any, help_text: str) -> None:
+    """``-L/--socket SOCKET`` (a tmux socket name) on ``parser`` (a parser or an argument group)."""
+    parser.add_argument("-L", "--socket", metavar="SOCKET", help=help_text)
+
+
+def _config_option(parser: Any, help_text: str = "config file") -> None:
+    """``--config PATH`` on ``parser`` (a parser or an argument group)."""
+    parser.add_argument("--config", metavar="PATH", help=help_text)
+
+
 def _where(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("where the session runs")
     group.add_argument(
@@ -66,11 +76,9 @@ def _where(parser: argparse.ArgumentParser) -> None:
         "Default: where the session is found, else the config file's default_backend.",
     )
     _runtime_option(group, "container runtime: docker or podman (implies the container backend)")
-    group.add_argument(
-        "-L",
-        "--socket",
-        metavar="SOCKET",
-        help="tmux socket name, as 'tmux -L SOCKET' (default: ops.tmux_socket, "
+    _socket_option(
+        group,
+        "tmux socket name, as 'tmux -L SOCKET' (default: ops.tmux_socket, "
         "else tmux's default server)",
     )
     group.add_argument(
@@ -78,10 +86,9 @@ def _where(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="a named engine of the config file (ops.engines), e.g. an ssh:// Docker host",
     )
-    group.add_argument(
-        "--config",
-        metavar="PATH",
-        help="config file (default: $KSTLIB_CONFIG, ./kstlib.conf.yml, "
+    _config_option(
+        group,
+        "config file (default: $KSTLIB_CONFIG, ./kstlib.conf.yml, "
         "$XDG_CONFIG_HOME/kstlib/kstlib.conf.yml)",
     )
 
@@ -199,14 +206,25 @@ def _names(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", nargs="+", help="session names")
 
 
-def _stop_options(parser: argparse.ArgumentParser) -> None:
+def _timeout_option(
+    parser: argparse.ArgumentParser, help_text: str, default: float | None = None
+) -> None:
+    """``-t/--timeout SECONDS`` on ``parser``."""
     parser.add_argument(
         "-t",
         "--timeout",
         type=timeout_seconds,
-        default=DEFAULT_TIMEOUT,
+        default=default,
         metavar="SECONDS",
-        help=f"seconds to wait after SIGTERM before killing (default {DEFAULT_TIMEOUT:g})",
+        help=help_text,
+    )
+
+
+def _stop_options(parser: argparse.ArgumentParser) -> None:
+    _timeout_option(
+        parser,
+        f"seconds to wait after SIGTERM before killing (default {DEFAULT_TIMEOUT:g})",
+        DEFAULT_TIMEOUT,
     )
 
 
@@ -393,14 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REGEX",
         help="wait for an output line that matches this regular expression",
     )
-    p.add_argument(
-        "-t",
-        "--timeout",
-        type=timeout_seconds,
-        default=None,
-        metavar="SECONDS",
-        help="give up after SECONDS (default: wait as long as it takes)",
-    )
+    _timeout_option(p, "give up after SECONDS (default: wait as long as it takes)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the matched line")
     report = p.add_mutually_exclusive_group()
     report.add_argument(
@@ -464,11 +475,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-enter", action="store_true", help="do not press Enter afterwards")
     p.add_argument("--literal", action="store_true", default=None, help="type KEYS as text")
     p.add_argument("--key", dest="literal", action="store_false", help="read KEYS as key names")
-    p.add_argument("-L", "--socket", metavar="SOCKET", help="tmux socket name (tmux -L)")
+    _socket_option(p, "tmux socket name (tmux -L)")
     p.add_argument(
         "-b", "--backend", choices=("tmux",), metavar="BACKEND", help="only tmux sessions take keys"
     )
-    p.add_argument("--config", metavar="PATH", help="config file")
+    _config_option(p)
 
     p = _command(
         commands,
@@ -487,15 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow plain HTTP for this registry (Podman; Docker decides in its daemon)",
     )
-    p.add_argument(
-        "-t",
-        "--timeout",
-        type=timeout_seconds,
-        default=None,
-        metavar="SECONDS",
-        help="seconds the engine may stay silent during the pull (default 120)",
-    )
-    p.add_argument("--config", metavar="PATH", help="config file")
+    _timeout_option(p, "seconds the engine may stay silent during the pull (default 120)")
+    _config_option(p)
     _output(p, "print nothing on success")
 
     p = _command(
@@ -508,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="only these sessions")
     p.add_argument("-b", "--backend", choices=("container", "swarm", "tmux"), help="backend")
-    p.add_argument("-L", "--socket", metavar="SOCKET", help="tmux socket name (tmux -L)")
+    _socket_option(p, "tmux socket name (tmux -L)")
     p.add_argument("--engine", choices=("docker", "podman"), help="container engine")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
 
@@ -521,8 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
         "engines): reachable or not, version, endpoint, and what to do "
         "when missing. Exit 0 when at least one backend is usable.",
     )
-    p.add_argument("-L", "--socket", metavar="SOCKET", help="tmux socket name to check")
-    p.add_argument("--config", metavar="PATH", help="config file")
+    _socket_option(p, "tmux socket name to check")
+    _config_option(p)
     _output(p, "print nothing; only the exit code tells")
     return root
 

@@ -236,13 +236,20 @@ def _label(place: Location) -> str:
     return str(place.runtime)
 
 
+def _tmux_places(
+    socket_name: str | None, socket_path: str | None, discover: bool
+) -> list[Location]:
+    """The tmux servers to ask, as places: the named one, else the default and (``discover``) the rest."""
+    servers = tmux_servers(socket_name, socket_path, discover=discover)
+    return [
+        Location(BackendType.TMUX, socket_name=n, socket_path=p, discovered=index > 0)
+        for index, (n, p) in enumerate(servers)
+    ]
+
+
 def search(
     name: str,
     *,
-    socket_name: str | None = None,
-    socket_path: str | None = None,
-    runtime: str | None = None,
-    base_url: str | None = None,
     tmux: bool = True,
     containers: bool = True,
     tmux_bin: str | None = None,
@@ -252,9 +259,12 @@ def search(
     runner_factory: RunnerFactory | None = None,
     strict: bool = False,
     first: bool = False,
+    **where: Unpack[Where],
 ) -> Search:
     """Search tmux and every reachable engine for a session named exactly ``name``.
 
+    ``where`` (:class:`Where`: ``socket_name``, ``socket_path``, ``runtime``,
+    ``base_url``) names the places; other keywords raise :class:`TypeError`.
     tmux: the given server (``socket_name``/``socket_path``); without one,
     the default server and, with ``discover``, every other live server of
     the user (:func:`tmux_servers`; each may take at most
@@ -280,14 +290,13 @@ def search(
         >>> runner.stop("doc-search", graceful=False)
         True
     """
+    _check_where("search", where)
+    socket_name, socket_path = where.get("socket_name"), where.get("socket_path")
+    runtime, base_url = where.get("runtime"), where.get("base_url")
     places: list[Location] = []
     named: list[Location] = []
     if tmux:
-        servers = tmux_servers(socket_name, socket_path, discover=discover)
-        places.extend(
-            Location(BackendType.TMUX, socket_name=n, socket_path=p, discovered=index > 0)
-            for index, (n, p) in enumerate(servers)
-        )
+        places.extend(_tmux_places(socket_name, socket_path, discover))
         if socket_name is not None or socket_path is not None:
             named.extend(places)
     if containers:
@@ -350,11 +359,7 @@ def list_sessions(
         return _list_named(engines, timeout, runner_factory)
     rows: list[SessionStatus] = []
     if tmux:
-        servers = tmux_servers(socket_name, socket_path, discover=discover)
-        for index, (sname, spath) in enumerate(servers):
-            server = Location(
-                BackendType.TMUX, socket_name=sname, socket_path=spath, discovered=index > 0
-            )
+        for server in _tmux_places(socket_name, socket_path, discover):
             _list_at(server, rows, runner_factory, timeout)
     if containers:
         from kstlib.ops.container.states import to_status
@@ -443,6 +448,13 @@ class Where(TypedDict, total=False):
     base_url: str | None
 
 
+def _check_where(caller: str, where: Mapping[str, object]) -> None:
+    """Refuse a keyword that is not one of :class:`Where`'s (``**where`` takes any at run time)."""
+    unknown = set(where) - set(Where.__annotations__)
+    if unknown:
+        raise TypeError(f"{caller}() got unexpected keywords: {sorted(unknown)}")
+
+
 def auto_detect_backend(name: str, **where: Unpack[Where]) -> BackendType | None:
     """Return the backend where session ``name`` lives, ``None`` if nowhere.
 
@@ -458,9 +470,7 @@ def auto_detect_backend(name: str, **where: Unpack[Where]) -> BackendType | None
         True
     """
     validate_name(name)
-    unknown = set(where) - set(Where.__annotations__)
-    if unknown:
-        raise TypeError(f"auto_detect_backend() got unexpected keywords: {sorted(unknown)}")
+    _check_where("auto_detect_backend", where)
     found = _at_most_one(name, **where)
     return found.backend if found is not None else None
 

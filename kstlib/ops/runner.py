@@ -77,12 +77,17 @@ class Runner(Protocol):
         since: Since | None = None,
         timestamps: bool = False,
         ansi: bool = True,
+        *,
+        prefix: bool = False,
     ) -> str:
         """Return the last ``lines`` lines of the session's output (``None``: all that is kept).
 
         ``since`` (an aware datetime or a Unix time) keeps the lines written
         from then on; ``timestamps`` prefixes each line with its UTC time;
-        ``ansi=False`` strips colours and other escape sequences.
+        ``ansi=False`` strips colours and other escape sequences. ``prefix``
+        starts each line with where it was written, for a session with
+        several sources (swarm: its task, ``web.2@NODE | ``); a tmux or
+        container session has one, and ignores it.
 
         tmux: a session kstlib started is read from its log file (all of its
         output, after the exit too); others, and a log that lost output, from
@@ -93,7 +98,9 @@ class Runner(Protocol):
         A backend that subclasses this protocol implements ``_read_logs`` (see
         :class:`LogRequest`).
         """
-        return _source(self)._read_logs(name, LogRequest(lines, since, timestamps, ansi))
+        return _source(self)._read_logs(
+            name, LogRequest(lines, since, timestamps, ansi, prefix=prefix)
+        )
 
     def follow_logs(
         self,
@@ -104,13 +111,14 @@ class Runner(Protocol):
         timeout: float | None = None,
         *,
         lines: int | None = None,
+        prefix: bool = False,
     ) -> Iterator[str]:
         """Yield output lines as they are written, until the session ends.
 
         The last ``lines`` lines written before the call come first (of those
         from ``since`` on, with ``since``), as ``tail -n N -f`` and ``docker
         logs -f --tail N`` do; without ``lines``, those from ``since`` on, else
-        none. ``timestamps`` and ``ansi`` are as for :meth:`logs`. With
+        none. ``timestamps``, ``ansi`` and ``prefix`` are as for :meth:`logs`. With
         ``timeout`` (seconds), it raises
         :class:`~kstlib.ops.exceptions.SessionTimeoutError` at that deadline if
         the session still runs (no line is yielded after it). Leaving the loop
@@ -121,7 +129,7 @@ class Runner(Protocol):
         for good or is removed; no thread is used. A backend that subclasses
         this protocol implements ``_follow_logs``.
         """
-        request = LogRequest(lines, since, timestamps, ansi, timeout)
+        request = LogRequest(lines, since, timestamps, ansi, timeout, prefix)
         return _source(self)._follow_logs(name, request)
 
     def wait(self, name: str, timeout: float | None = None) -> int:
@@ -164,6 +172,8 @@ class LogRequest:
     timestamps: bool
     ansi: bool
     timeout: float | None = None
+    #: Each line starts with its source (a swarm service's task); one-source backends ignore it.
+    prefix: bool = False
 
 
 @runtime_checkable

@@ -24,6 +24,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
+from kstlib.ops.engines.streams import LogQuery
 from kstlib.ops.exceptions import OpsError
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def exec_failure(
             # The whole log, not a tail: Podman 4.3 reads a tail backwards and drops
             # the partial entries of its first line (catatonit's line comes in two).
             # The container ended before its hand-over was seen: its log is short.
-            entries = engine.logs(info.id, None, keep=20)
+            entries = engine.logs(info.id, LogQuery(None), keep=20)
         except OpsError:
             return info, None
         if entries or time.monotonic() >= settle:

@@ -23,6 +23,7 @@ from kstlib.ops.container.base import POLL, ContainerBase
 from kstlib.ops.container.logs import Cursor, LineAssembler, parse_stamp, render_line, stamp_moment
 from kstlib.ops.container.states import RestartWatch, session_state
 from kstlib.ops.engines.adapter import ContainerInfo
+from kstlib.ops.engines.streams import LogQuery
 from kstlib.ops.exceptions import SessionNotFoundError, SessionTimeoutError
 from kstlib.ops.follow import Follow
 from kstlib.ops.models import SessionState
@@ -57,15 +58,12 @@ def _open_stream(
     first = datetime.now(timezone.utc)
     while True:
         limit = left()
+        query = LogQuery(tail, since, timestamps=True)
         if not cancellable:
-            return engine.follow_logs(
-                info.id, info.name, tail=tail, since=since, timestamps=True, timeout=limit
-            )
+            return engine.follow_logs(info.id, info.name, query, timeout=limit)
         step = _CANCEL_SLICE if limit is None else min(limit, _CANCEL_SLICE)
         try:
-            return engine.follow_logs(
-                info.id, info.name, tail=tail, since=since, timestamps=True, timeout=step
-            )
+            return engine.follow_logs(info.id, info.name, query, timeout=step)
         except SessionTimeoutError:
             check_cancelled()  # else ask again: nothing was read yet,
             if since is None and tail == 0:
@@ -180,7 +178,7 @@ class ContainerFollow(ContainerBase, Runner):
             # The container is done: what the streams did not bring, in one plain read.
             left()
             try:
-                entries = engine.logs(info.id, None, since=since, timestamps=True)
+                entries = engine.logs(info.id, LogQuery(None, since, timestamps=True))
             except SessionNotFoundError:
                 entries = []  # removed meanwhile: nothing more to read
             final = LineAssembler(stamped=True, cursor=cursor)
@@ -204,14 +202,16 @@ class ContainerFollow(ContainerBase, Runner):
         """
         extra = min(max(lines, 16), 1000)  # entries are not lines: ask for more
         try:
-            entries = engine.logs(info.id, lines + extra, since=start, timestamps=True, keep=lines)
+            entries = engine.logs(
+                info.id, LogQuery(lines + extra, start, timestamps=True), keep=lines
+            )
             if not entries or not getattr(engine, "whole_second_stamps", False):
                 return entries
             stamps = [parse_stamp(entry.partition(b" ")[0]) for entry in entries]
             last = next((stamp for stamp in reversed(stamps) if stamp is not None), None)
             if last is None or (start is not None and start > stamp_moment(last)):
                 return entries
-            again = engine.logs(info.id, None, since=stamp_moment(last), timestamps=True)
+            again = engine.logs(info.id, LogQuery(None, stamp_moment(last), timestamps=True))
         except SessionNotFoundError:
             return []  # removed meanwhile (Docker may say 409): the follow ends
         before = [e for e, s in zip(entries, stamps, strict=True) if s is None or s < last]

@@ -36,6 +36,7 @@ from kstlib.ops.engines.adapter import (
     ContainerSpec,
     spec_from_config,
 )
+from kstlib.ops.engines.streams import LogQuery
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     OpsError,
@@ -382,7 +383,7 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
         tail = None if count is None else count + min(max(count, 16), 1000) if count else 0
         with self._using() as engine:
             require_engine_name(engine, name)
-            entries = engine.logs(name, tail, since=start, timestamps=bool(timestamps), keep=count)
+            entries = engine.logs(name, LogQuery(tail, start, bool(timestamps)), keep=count)
         assembler = LineAssembler(stamped=bool(timestamps))
         out = assembler.feed(entries) + assembler.flush()
         while out and not out[-1][1]:

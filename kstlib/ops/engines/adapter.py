@@ -27,7 +27,7 @@ from kstlib.ops.validators import NETWORK_MODES, config_error, parse_port
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.pull import PullTracker
-    from kstlib.ops.engines.streams import LogStream
+    from kstlib.ops.engines.streams import LogQuery, LogStream
 
 
 #: The label that marks a container created by kstlib (value :data:`MANAGED_VALUE`).
@@ -328,37 +328,22 @@ class LogReader(Protocol):
     the session name used in error messages.
     """
 
-    def logs(
-        self,
-        name: str,
-        tail: int | None,
-        since: datetime | None = None,
-        timestamps: bool = False,
-        *,
-        keep: int | None = None,
-    ) -> list[bytes]:
-        """The last ``tail`` log entries (``None``: all) from ``since`` on, in one call.
+    def logs(self, name: str, query: LogQuery, *, keep: int | None = None) -> list[bytes]:
+        """The log entries ``query`` asks for (its last ``tail``, from ``since`` on), in one call.
 
         A service's are those of every task on every node.
 
-        Entries as :func:`split_entries` cuts them; with ``timestamps`` each
-        starts with the engine's RFC 3339 time and a space. ``keep``: the
+        Entries as :func:`split_entries` cuts them; with ``query.timestamps``
+        each starts with the engine's RFC 3339 time and a space. ``keep``: the
         caller uses only the last ``keep`` lines (an engine's check of its
         answer need only look at those).
         """
         ...
 
     def follow_logs(
-        self,
-        ref: str,
-        name: str,
-        *,
-        tail: int | None,
-        since: datetime | None,
-        timestamps: bool,
-        timeout: float | None,
+        self, ref: str, name: str, query: LogQuery, *, timeout: float | None
     ) -> LogStream:
-        """Open the followed log (``follow=true``); it ends when the container stops.
+        """Open the followed log of ``query`` (``follow=true``); it ends when the container stops.
 
         A service's never ends by itself: the caller closes it.
 

@@ -33,13 +33,12 @@ from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from kstlib.ops.engines import http, ssh
+from kstlib.ops.engines import http
 from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, PullOptions, missing_network
 from kstlib.ops.engines.containerinfo import inspect_info, list_info
 from kstlib.ops.engines.errors import (
     did_not_answer,
     on_api_error,
-    on_image_missing,
     on_not_found,
     on_other,
     on_timeout,
@@ -99,39 +98,26 @@ def _on_docker_api_error(err: Exception, ctx: CallContext) -> OpsError:
 def table() -> Table:
     """The Docker translation table: SDK exception types -> handler, first match wins.
 
-    ==========================================================  =====================================
-    raised by the SDK                                           raised by kstlib
-    ==========================================================  =====================================
-    ``docker.errors.ImageNotFound``                             op error naming the image
-    ``docker.errors.NotFound`` (404)                            ``SessionNotFoundError``
-    ``docker.errors.APIError``: 409 on create, "already in use"  ``SessionExistsError``
-    ``docker.errors.APIError`` 409 "marked for removal" (not
-    a start)                                                    ``SessionNotFoundError``
-    ``docker.errors.APIError`` (other)                          op error with the engine's words
-    transport errors (refused, timed out, no socket, denied)    see ``http.transport_rows()``
-    ssh errors once connected (paramiko, e.g. sshd gone)        ``ContainerRuntimeNotFoundError``
-    ``DockerException`` "Error while fetching server API ..."   ``ContainerRuntimeNotFoundError``
-    other ``DockerException``, ``RequestException``,
-    ``OSError``, ``ValueError``                                 op error
-    ==========================================================  =====================================
-
-    The op error is ``SessionStartError`` for start, ``SessionStopError`` for
-    stop, ``SessionAttachError`` for attach and ``SessionError`` for reads.
+    The rows every docker-py-shaped SDK shares (:func:`http.sdk_rows
+    <kstlib.ops.engines.http.sdk_rows>`: a missing image, not found, transport
+    and ssh errors), where an ``APIError`` 409 "marked for removal" (not a
+    start) is ``SessionNotFoundError`` too, then Docker's own:
+    ``DockerException`` "Error while fetching server API version" (nothing
+    answered) is ``ContainerRuntimeNotFoundError``; any other
+    ``DockerException``, ``RequestException``, ``OSError`` or ``ValueError``
+    is the op error: ``SessionStartError`` for start, ``SessionStopError``
+    for stop, ``SessionAttachError`` for attach and ``SessionError`` for reads.
     Built on first use, so importing this module does not import the SDK.
 
     Example:
-        >>> [h.__name__ for _, h in table()][:3]
-        ['on_image_missing', 'on_not_found', '_on_docker_api_error']
+        >>> [h.__name__ for _, h in table()][2]
+        '_on_docker_api_error'
     """
     import docker.errors
     import requests.exceptions
 
     return (
-        ((docker.errors.ImageNotFound,), on_image_missing),
-        ((docker.errors.NotFound,), on_not_found),
-        ((docker.errors.APIError,), _on_docker_api_error),
-        *http.transport_rows(),
-        *ssh.table_rows(),
+        *http.sdk_rows(docker.errors, _on_docker_api_error),
         ((docker.errors.DockerException,), _on_docker_exception),
         ((requests.exceptions.RequestException, OSError, ValueError), on_other),
     )

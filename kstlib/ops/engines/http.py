@@ -20,7 +20,6 @@ import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kstlib.ops.engines import ssh
@@ -29,6 +28,8 @@ from kstlib.ops.engines.deadline import bounded
 from kstlib.ops.engines.errors import (
     did_not_answer,
     on_connection_error,
+    on_image_missing,
+    on_not_found,
     on_permission,
     on_timeout,
     on_unreachable,
@@ -44,7 +45,7 @@ from kstlib.ops.exceptions import (
     SessionAttachError,
     SessionNotFoundError,
 )
-from kstlib.ops.translate import CallContext, Op, Table, translating
+from kstlib.ops.translate import CallContext, Handler, Op, Table, translating
 
 if TYPE_CHECKING:
     from kstlib.ops.engines.adapter import PullOptions
@@ -57,6 +58,7 @@ __all__ = [
     "docker_api",
     "exit_code",
     "raw_socket",
+    "sdk_rows",
     "transport_rows",
     "uses_proxy",
 ]
@@ -102,6 +104,36 @@ class Translator:
             op, name, self.runtime, shown, timeout, image=image, connecting=connecting
         )
         return translating(self.table, ctx, call)
+
+
+def sdk_rows(errors: Any, on_api_error: Handler) -> Table:
+    """The head of a docker-py-shaped SDK's table (``docker.errors``, ``podman.errors``).
+
+    ==========================================================  =====================================
+    raised by the SDK (``errors`` module)                       raised by kstlib
+    ==========================================================  =====================================
+    ``ImageNotFound``                                           op error naming the image
+    ``NotFound`` (404)                                          ``SessionNotFoundError``
+    ``APIError`` (any other HTTP error)                         what ``on_api_error`` says
+    transport errors (refused, timed out, no socket, denied)    see :func:`transport_rows`
+    ssh errors once connected (paramiko, e.g. sshd gone)        ``ContainerRuntimeNotFoundError``
+    ==========================================================  =====================================
+
+    Each SDK module adds its own last rows (its base exception, ``OSError``...).
+
+    Example:
+        >>> import docker.errors
+        >>> from kstlib.ops.engines.errors import on_api_error
+        >>> [h.__name__ for _, h in sdk_rows(docker.errors, on_api_error)][:3]
+        ['on_image_missing', 'on_not_found', 'on_api_error']
+    """
+    return (
+        ((errors.ImageNotFound,), on_image_missing),
+        ((errors.NotFound,), on_not_found),
+        ((errors.APIError,), on_api_error),
+        *transport_rows(),
+        *ssh.table_rows(),
+    )
 
 
 def transport_rows() -> Table:
@@ -333,37 +365,22 @@ class HttpBase:
         self._raise_for_status(response)
         return split_entries(bytes(response.content))
 
-    def logs(
-        self,
-        name: str,
-        tail: int | None,
-        since: datetime | None = None,
-        timestamps: bool = False,
-        *,
-        keep: int | None = None,
-    ) -> list[bytes]:
-        """The container's last ``tail`` log entries (``None``: all) from ``since`` on, in one call.
+    def logs(self, name: str, query: LogQuery, *, keep: int | None = None) -> list[bytes]:
+        """The container's log entries ``query`` asks for, in one call.
 
         Example:
-            >>> engine.logs("bot", 10)  # doctest: +SKIP
+            >>> engine.logs("bot", LogQuery(10))  # doctest: +SKIP
             [b'ready\\r\\n']
         """
         with self._translate(Op.READ, name):
-            return self._read_logs(name, LogQuery(tail, since, timestamps), keep)
+            return self._read_logs(name, query, keep)
 
     def _read_logs(self, name: str, query: LogQuery, keep: int | None) -> list[bytes]:
         """The entries ``query`` asks for; the caller uses only the last ``keep`` of them."""
         return self._log_entries(name, query.params())
 
     def follow_logs(
-        self,
-        ref: str,
-        name: str,
-        *,
-        tail: int | None,
-        since: datetime | None,
-        timestamps: bool,
-        timeout: float | None,
+        self, ref: str, name: str, query: LogQuery, *, timeout: float | None
     ) -> LogStream:
         """Open the container's followed log; it ends when the container stops.
 
@@ -373,12 +390,11 @@ class HttpBase:
         for output; ``None``: as long as it takes.)
 
         Example:
-            >>> stream = engine.follow_logs("3f2a...", "bot", tail=0, since=None,
-            ...                             timestamps=False, timeout=None)  # doctest: +SKIP
+            >>> stream = engine.follow_logs("3f2a...", "bot", LogQuery(0), timeout=None)  # doctest: +SKIP
             >>> stream.read(5.0)  # doctest: +SKIP
             [b'tick\\r\\n']
         """
-        params = LogQuery(tail, since, timestamps).params(follow=True)
+        params = query.params(follow=True)
 
         def translate_stream(call: str | None = None) -> AbstractContextManager[None]:
             return self.translate(

@@ -58,7 +58,6 @@ from kstlib.ops.engines.adapter import ContainerInfo, ContainerSpec, PullOptions
 from kstlib.ops.engines.deadline import bounded
 from kstlib.ops.engines.errors import (
     on_api_error,
-    on_image_missing,
     on_not_found,
     on_other,
     on_unreachable,
@@ -118,37 +117,32 @@ def _on_api_error(err: Exception, ctx: CallContext) -> OpsError:
 def table() -> Table:
     """The Podman translation table: SDK exception types -> handler, first match wins.
 
+    The rows every docker-py-shaped SDK shares (:func:`http.sdk_rows
+    <kstlib.ops.engines.http.sdk_rows>`), with Podman's reading of an ``APIError``:
+
     ==========================================================  =====================================
-    raised by the SDK                                           raised by kstlib
+    ``podman.errors.APIError``                                  raised by kstlib
     ==========================================================  =====================================
-    ``podman.errors.ImageNotFound`` (404 on create)             op error naming the image
-    ``podman.errors.NotFound`` (404)                            ``SessionNotFoundError``
-    ``APIError`` without a status (transport error): by cause   unreachable / "timed out" (below)
-    ``APIError`` 500 "no such container" (removed meanwhile)    ``SessionNotFoundError``
-    ``APIError`` 500 "already in use", 409                      ``SessionExistsError``
-    ``APIError`` 500 "image not known"                          op error naming the image
-    ``APIError`` (other)                                        op error with the engine's words
-    transport errors (refused, timed out, no socket, denied)    see ``http.transport_rows()``
-    ssh channel or login lost (``paramiko.SSHException``)        ``ContainerRuntimeNotFoundError``
-    ``PodmanError``, ``RequestException``, ``OSError``,
-    ``ValueError`` (e.g. a JSON decode error)                   op error
+    without a status (a transport error): by its cause          unreachable / "timed out"
+    500 "no such container" (removed meanwhile)                 ``SessionNotFoundError``
+    500 "already in use", 409                                   ``SessionExistsError``
+    500 "image not known"                                       op error naming the image
+    other                                                       op error with the engine's words
     ==========================================================  =====================================
 
-    Built on first use, so importing this module does not import the SDK.
+    Then ``PodmanError``, ``RequestException``, ``OSError`` and ``ValueError``
+    (e.g. a JSON decode error) are the op error. Built on first use, so
+    importing this module does not import the SDK.
 
     Example:
-        >>> [h.__name__ for _, h in table()][:3]
-        ['on_image_missing', 'on_not_found', '_on_api_error']
+        >>> [h.__name__ for _, h in table()][2]
+        '_on_api_error'
     """
     import podman.errors
     import requests.exceptions
 
     return (
-        ((podman.errors.ImageNotFound,), on_image_missing),
-        ((podman.errors.NotFound,), on_not_found),
-        ((podman.errors.APIError,), _on_api_error),
-        *http.transport_rows(),
-        *ssh.table_rows(),
+        *http.sdk_rows(podman.errors, _on_api_error),
         (
             (
                 podman.errors.DockerException,

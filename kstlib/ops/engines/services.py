@@ -43,17 +43,11 @@ class ServiceEngine(LogReader, Protocol):
     #: The manager's own node id (its engine also runs that node's tasks).
     node_id: str
 
-    def create(
-        self,
-        spec: ServiceSpec,
-        auth_config: Mapping[str, str] | None = None,
-        secrets: Mapping[str, tuple[str, str]] | None = None,
-    ) -> str:
-        """Create the service; return its id.
+    def create(self, spec: ServiceSpec, auth_config: Mapping[str, str] | None = None) -> str:
+        """Create the service, with the secrets ``spec.secrets`` names; return its id.
 
         ``auth_config`` goes to the manager as ``X-Registry-Auth`` (``None``:
-        no header at all); ``secrets`` maps each file name under
-        ``/run/secrets`` to the ``(id, name)`` of an existing swarm secret.
+        no header at all).
         """
         ...
 
@@ -81,15 +75,12 @@ class ServiceEngine(LogReader, Protocol):
         """Remove the service; its tasks get the stop signal, then the kill after the grace period."""
         ...
 
-    def update(
-        self,
-        service: Mapping[str, Any],
-        name: str,
-        *,
-        replicas: int | None = None,
-        force: bool = False,
-    ) -> None:
-        """Change only the replica count, or force a rolling restart of every task."""
+    def scale(self, service: Mapping[str, Any], name: str, replicas: int) -> None:
+        """Change only the replica count (the running tasks keep running)."""
+        ...
+
+    def force_update(self, service: Mapping[str, Any], name: str) -> None:
+        """Force a rolling restart: every task is replaced, nothing else changes."""
         ...
 
     def local_task_containers(self, service_id: str, name: str, op: Op = Op.READ) -> int:

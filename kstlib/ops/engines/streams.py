@@ -398,8 +398,7 @@ class LogStream:
         (``None``: wait as long as it takes).
 
         Example:
-            >>> stream = engine.follow_logs("3f2a...", "bot", tail=0, since=None,
-            ...                             timestamps=False, timeout=None)  # doctest: +SKIP
+            >>> stream = engine.follow_logs("3f2a...", "bot", LogQuery(0), timeout=None)  # doctest: +SKIP
             >>> stream.read(5.0)  # doctest: +SKIP
             [b'tick\\r\\n']
         """

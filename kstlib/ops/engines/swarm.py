@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -143,6 +143,9 @@ class ServiceSpec:
     constraints: tuple[str, ...] = ()
     spread: tuple[str, ...] = ()
     grace: float = DEFAULT_GRACE
+    #: The swarm secrets the tasks mount: file name under ``/run/secrets`` -> ``(id, name)``
+    #: of an existing secret (the runner creates or finds them first).
+    secrets: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -246,12 +249,7 @@ class SwarmEngine(http.HttpBase):
 
     # -- services ---------------------------------------------------------------------------
 
-    def create(
-        self,
-        spec: ServiceSpec,
-        auth_config: Mapping[str, str] | None = None,
-        secrets: Mapping[str, tuple[str, str]] | None = None,
-    ) -> str:
+    def create(self, spec: ServiceSpec, auth_config: Mapping[str, str] | None = None) -> str:
         """Create the service (``POST /services/create``); return its id.
 
         The tasks run on the host network (no overlay or ingress is needed)
@@ -260,8 +258,8 @@ class SwarmEngine(http.HttpBase):
         ``auth_config`` goes to the manager as ``X-Registry-Auth``, and with
         the service to every node that pulls its image; ``None`` sends no
         header (the SDK's ``create_service`` would send what its own Docker
-        config holds). ``secrets`` maps a file name under ``/run/secrets``
-        to the ``(id, name)`` of a swarm secret (mode 0400, owner root).
+        config holds). ``spec.secrets`` are mounted under ``/run/secrets``
+        (mode 0400, owner root).
 
         Example:
             >>> engine.create(service_spec(config))  # doctest: +SKIP
@@ -292,7 +290,7 @@ class SwarmEngine(http.HttpBase):
             stop_grace_period=_ns(spec.grace),
             secrets=[
                 types.SecretReference(secret_id, secret_name, filename=file_name)
-                for file_name, (secret_id, secret_name) in (secrets or {}).items()
+                for file_name, (secret_id, secret_name) in spec.secrets.items()
             ]
             or None,
         )
@@ -413,36 +411,42 @@ class SwarmEngine(http.HttpBase):
         with self._translate(op, name):
             self.api.remove_service(ref)
 
-    def update(
-        self,
-        service: Mapping[str, Any],
-        name: str,
-        *,
-        replicas: int | None = None,
-        force: bool = False,
-    ) -> None:
-        """Change the replica count, or force a rolling restart of every task.
-
-        The service's current spec goes back as the manager gave it, with only
-        the replica count (or the ``ForceUpdate`` counter) changed, at the
-        version it was read at (the manager refuses an update of a spec that
-        changed meanwhile). The SDK's ``update_service`` would add empty
-        ``DNSConfig``, ``Placement`` and ``Resources``: a different task
-        template, so the swarm would replace every running task. The
-        registry credentials the service was created with stay with it.
+    def scale(self, service: Mapping[str, Any], name: str, replicas: int) -> None:
+        """Change only the replica count of the service (one update, see :meth:`_update`).
 
         Example:
-            >>> engine.update(engine.find("bot"), "bot", replicas=3)  # doctest: +SKIP
+            >>> engine.scale(engine.find("bot"), "bot", 3)  # doctest: +SKIP
         """
         spec = copy.deepcopy(dict(service.get("Spec") or {}))
-        if replicas is not None:
-            spec["Mode"] = {"Replicated": {"Replicas": replicas}}
-        if force:
-            # A new ForceUpdate counter replaces every task, even with nothing else changed.
-            template = spec.setdefault("TaskTemplate", {})
-            template["ForceUpdate"] = int(template.get("ForceUpdate") or 0) + 1
+        spec["Mode"] = {"Replicated": {"Replicas": replicas}}
+        self._update(service, name, spec)
+
+    def force_update(self, service: Mapping[str, Any], name: str) -> None:
+        """Replace every task, one at a time, with nothing else changed (a rolling restart).
+
+        A new ``ForceUpdate`` counter in the task template is what makes the
+        swarm replace the tasks (see :meth:`_update`).
+
+        Example:
+            >>> engine.force_update(engine.find("bot"), "bot")  # doctest: +SKIP
+        """
+        spec = copy.deepcopy(dict(service.get("Spec") or {}))
+        template = spec.setdefault("TaskTemplate", {})
+        template["ForceUpdate"] = int(template.get("ForceUpdate") or 0) + 1
+        self._update(service, name, spec)
+
+    def _update(self, service: Mapping[str, Any], name: str, spec: Mapping[str, Any]) -> None:
+        """Send ``spec``, the service's spec with one change, at the version it was read at.
+
+        The spec goes back as the manager gave it but for that change (the
+        manager refuses an update of a spec that changed meanwhile). The
+        SDK's ``update_service`` would add empty ``DNSConfig``, ``Placement``
+        and ``Resources``: a different task template, so the swarm would
+        replace every running task. The registry credentials the service was
+        created with stay with it.
+        """
         version = (service.get("Version") or {}).get("Index")
-        with self._translate(Op.START, name):
+        with self._translate(Op.START, name, call="update"):
             response = self.api._post_json(
                 self.api._url("/services/{0}/update", str(service["ID"])),
                 data=spec,

@@ -20,6 +20,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.engines.adapter import MANAGED_LABEL, MANAGED_VALUE
+from kstlib.ops.engines.streams import LogQuery
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     OpsError,
@@ -200,7 +201,7 @@ def _start_failure(
     if found is not None or not any(exit_code_of(t) in (126, 127) for t in failed):
         return found, False
     # With an init process, the init says it in the task's output (one more call).
-    entries = engine.logs(str(service["ID"]), _INIT_LINES)
+    entries = engine.logs(str(service["ID"]), LogQuery(_INIT_LINES))
     log = b"\n".join(entries).decode("utf-8", "replace")
     found = next((f for f in (start_failure(t, log) for t in failed) if f is not None), None)
     return found, found is None

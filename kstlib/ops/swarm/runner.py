@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT, MANAGED_LABEL, MANAGED_VALUE
+from kstlib.ops.engines.streams import LogQuery
 from kstlib.ops.exceptions import (
     ContainerRuntimeNotFoundError,
     OpsError,
@@ -40,8 +43,8 @@ from kstlib.ops.exceptions import (
     SessionTimeoutError,
 )
 from kstlib.ops.follow import Follow
-from kstlib.ops.logfile import Since
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus, SessionTable
+from kstlib.ops.runner import LogRequest, Runner
 from kstlib.ops.swarm import lifecycle
 from kstlib.ops.swarm import logs as service_logs
 from kstlib.ops.swarm.tasks import TaskView, read_tasks
@@ -114,7 +117,7 @@ def _to_status(service: _Service, view: TaskView) -> SessionStatus:
     )
 
 
-class SwarmRunner:
+class SwarmRunner(Runner):
     """Run sessions as Docker Swarm services on the swarm of one manager node.
 
     Args:
@@ -236,7 +239,7 @@ class SwarmRunner:
         auth = self._credentials(config, spec.container.image)
         mounts, created = lifecycle.create_secrets(engine, name, config.secrets, config.secret_refs)
         try:
-            engine.create(spec, auth, mounts)
+            engine.create(replace(spec, secrets=mounts), auth)
         except BaseException:
             self._drop_secrets(created, name)
             raise
@@ -320,7 +323,7 @@ class SwarmRunner:
         engine = self.engine
         service = engine.find(name, Op.START)
         before = {str(t.get("ID")) for t in engine.tasks(str(service["ID"]), name, Op.START)}
-        engine.update(service, name, force=True)
+        engine.force_update(service, name)
         return lifecycle.until_fresh(
             engine, name, before, _replicas(service), limit=self._limit(limit), status=_to_status
         )
@@ -345,7 +348,7 @@ class SwarmRunner:
                 "replicas: a global service runs one task per node; it cannot be scaled",
                 "replicas",
             )
-        engine.update(service, name, replicas=count)
+        engine.scale(service, name, count)
         return lifecycle.until_fresh(
             engine, name, set(), count, limit=self._limit(limit), status=_to_status, exact=True
         )
@@ -424,17 +427,8 @@ class SwarmRunner:
 
     # -- output -------------------------------------------------------------------------------
 
-    def logs(
-        self,
-        name: str,
-        lines: int | None = 100,
-        since: Since | None = None,
-        timestamps: bool = False,
-        ansi: bool = True,
-        *,
-        prefix: bool = False,
-    ) -> str:
-        """The last ``lines`` lines of every task's output, gathered by the manager.
+    def _read_logs(self, name: str, request: LogRequest) -> str:
+        """:meth:`~kstlib.ops.runner.Runner.logs`: every task's output, gathered by the manager.
 
         Lines from every node, as the manager gathers them (each node's in
         order). ``prefix`` starts each line with its task (``web.2@NODE | ``).
@@ -446,39 +440,26 @@ class SwarmRunner:
             'web.1@zk9cgsgktkrw | ready\\nweb.2@geab9vto3ruay | ready'
         """
         validate_lookup_name(name)
-        count = validate_lines(lines)
-        start = validate_since(since)
+        count = validate_lines(request.lines)
+        start = validate_since(request.since)
         service = self.engine.find(name)
-        names = self._task_names(service) if prefix else None
-        entries = self.engine.logs(str(service["ID"]), count, start, bool(timestamps))
-        out = [
-            service_logs.render(e, timestamps=bool(timestamps), ansi=ansi, names=names)
-            for e in entries
-        ]
+        render = self._renderer(service, request)
+        query = LogQuery(count, start, bool(request.timestamps))
+        entries = self.engine.logs(str(service["ID"]), query)
+        out = [render(e) for e in entries]
         if count is not None:
             out = out[-count:] if count else []
         return "\n".join(out)
 
-    def follow_logs(
-        self,
-        name: str,
-        since: Since | None = None,
-        timestamps: bool = False,
-        ansi: bool = True,
-        timeout: float | None = None,
-        *,
-        lines: int | None = None,
-        prefix: bool = False,
-    ) -> Iterator[str]:
-        """Yield every task's output lines as they come; end once the service has ended.
+    def _follow_logs(self, name: str, request: LogRequest) -> Iterator[str]:
+        """:meth:`~kstlib.ops.runner.Runner.follow_logs`: every task's lines; ends with the service.
 
         The swarm's followed log never ends by itself (not even when the
         service is removed): a watcher closes it once every task has ended
         for good or the service is gone. ``lines=N`` first yields the last N
         lines already written (the manager's ``tail``, of those from ``since``
         on). Otherwise, without ``since``, only new lines; with it, from then
-        on. ``timeout`` raises
-        :class:`~kstlib.ops.exceptions.SessionTimeoutError` at the deadline.
+        on. ``prefix`` as for :meth:`logs`.
 
         Example:
             >>> for line in SwarmRunner().follow_logs("job"):  # doctest: +SKIP
@@ -486,20 +467,14 @@ class SwarmRunner:
             step 1
         """
         validate_lookup_name(name)
-        start = validate_since(since)
-        count = validate_lines(lines)
-        limit = validate_optional_timeout(timeout)
+        start = validate_since(request.since)
+        count = validate_lines(request.lines)
+        limit = validate_optional_timeout(request.timeout)
         service = self.engine.find(name)
-        names = self._task_names(service) if prefix else None
+        render = self._renderer(service, request)
         tail = count if count is not None else (None if start is not None else 0)
-        stream = self.engine.follow_logs(
-            str(service["ID"]),
-            name,
-            tail=tail,
-            since=start,
-            timestamps=bool(timestamps),
-            timeout=limit,
-        )
+        query = LogQuery(tail, start, bool(request.timestamps))
+        stream = self.engine.follow_logs(str(service["ID"]), name, query, timeout=limit)
 
         def ended() -> bool | None:
             try:
@@ -510,15 +485,14 @@ class SwarmRunner:
                 return None  # cannot tell now: ask again
 
         return Follow(name, _RUNTIME, limit).lines(
-            lambda follow: service_logs.follow(
-                stream,
-                ended=ended,
-                follow=follow,
-                line=lambda entry: service_logs.render(
-                    entry, timestamps=bool(timestamps), ansi=bool(ansi), names=names
-                ),
-            )
+            lambda follow: service_logs.follow(stream, ended=ended, follow=follow, line=render)
         )
+
+    def _renderer(self, service: _Service, request: LogRequest) -> Callable[[bytes], str]:
+        """How the request wants each entry shown (with ``prefix``: its task's name first)."""
+        names = self._task_names(service) if request.prefix else None
+        timestamps, ansi = bool(request.timestamps), bool(request.ansi)
+        return partial(service_logs.render, timestamps=timestamps, ansi=ansi, names=names)
 
     def _task_names(self, service: _Service) -> dict[str, str]:
         name = str(service["Spec"]["Name"])

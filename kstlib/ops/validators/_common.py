@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import re
 import reprlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from kstlib.ops.exceptions import SessionConfigError
 
 __all__ = [
     "MAX_SHOWN",
     "config_error",
-    "items_of",
     "matching",
     "require_str",
     "sequence_of_str",
     "short",
     "shown",
     "shown_key",
+    "strings_of",
 ]
 
 
@@ -118,18 +118,29 @@ def matching(field: str, value: object, pattern: re.Pattern[str], must: str) -> 
     return checked
 
 
-def items_of(field: str, value: object, what: str) -> tuple[object, ...]:
-    """The items of a list or tuple, a single string being one item (each still to check).
+def strings_of(
+    field: str, value: object, what: str, fits: Callable[[str], bool], rule: str
+) -> tuple[str, ...]:
+    """The items of a list or tuple (a single string is one item), each a string that ``fits``.
+
+    An item that is not such a string is refused as ``"{item} {rule}"``.
 
     Example:
-        >>> items_of("placement", "node.role==worker", "strings")
-        ('node.role==worker',)
-        >>> items_of("secret_refs", 3, "secret names")
+        >>> strings_of("refs", "a", "names", str.isalpha, "is not a name")
+        ('a',)
+        >>> strings_of("refs", 3, "names", str.isalpha, "is not a name")
         Traceback (most recent call last):
         ...
-        kstlib.ops.exceptions.SessionConfigError: secret_refs: 3 must be a list of secret names
+        kstlib.ops.exceptions.SessionConfigError: refs: 3 must be a list of names
+        >>> strings_of("refs", ["a", "1"], "names", str.isalpha, "is not a name")
+        Traceback (most recent call last):
+        ...
+        kstlib.ops.exceptions.SessionConfigError: refs: '1' is not a name
     """
     items = (value,) if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
         raise config_error(field, f"{shown(value)} must be a list of {what}")
+    for item in items:
+        if not isinstance(item, str) or not fits(item):
+            raise config_error(field, f"{shown(item)} {rule}")
     return tuple(items)

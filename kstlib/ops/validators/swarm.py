@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from kstlib.ops.validators._common import config_error, items_of, short, shown
+from kstlib.ops.validators._common import config_error, short, shown, strings_of
 
 __all__ = [
     "MAX_REPLICAS",
@@ -128,18 +128,16 @@ def validate_placement(placement: object) -> tuple[str, ...]:
         ...
         kstlib.ops.exceptions.SessionConfigError: placement: 'role=worker' must be a constraint such as node.labels.role==worker, or spread=node.KEY
     """
-    checked: list[str] = []
-    for item in items_of("placement", placement, "strings"):
-        if not isinstance(item, str) or not (
+    checked = strings_of(
+        "placement",
+        placement,
+        "strings",
+        lambda item: bool(
             _CONSTRAINT_RE.fullmatch(item.strip()) or _SPREAD_RE.fullmatch(item.strip())
-        ):
-            raise config_error(
-                "placement",
-                f"{shown(item)} must be a constraint such as node.labels.role==worker, "
-                "or spread=node.KEY",
-            )
-        checked.append(item.strip())
-    return tuple(checked)
+        ),
+        "must be a constraint such as node.labels.role==worker, or spread=node.KEY",
+    )
+    return tuple(item.strip() for item in checked)
 
 
 def validate_stop_timeout(stop_timeout: object) -> float:
@@ -210,15 +208,13 @@ def validate_secret_refs(refs: object) -> tuple[str, ...]:
         ...
         kstlib.ops.exceptions.SessionConfigError: secret_refs: '' is not a swarm secret name (1 to 64 letters, digits, '_', '.' or '-')
     """
-    names: list[str] = []
-    for item in items_of("secret_refs", refs, "secret names"):
-        if not isinstance(item, str) or not _SECRET_REF_RE.fullmatch(item):
-            raise config_error(
-                "secret_refs",
-                f"{shown(item)} is not a swarm secret name (1 to 64 letters, digits, '_', '.' "
-                "or '-')",
-            )
-        names.append(item)
+    names = strings_of(
+        "secret_refs",
+        refs,
+        "secret names",
+        lambda item: bool(_SECRET_REF_RE.fullmatch(item)),
+        "is not a swarm secret name (1 to 64 letters, digits, '_', '.' or '-')",
+    )
     if len(set(names)) != len(names):
         raise config_error("secret_refs", "names a secret twice")
     return tuple(names)
