@@ -8,6 +8,7 @@ on that node's engine.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -77,6 +78,37 @@ def test_the_manager_events_follow_the_nodes_of_its_runner(swarm: Swarm) -> None
     assert [e.exit_code for e in col.live("exited")] == [3]
 
 
+def test_aio_events_take_the_nodes_too(swarm: Swarm) -> None:
+    from kstlib.ops import aio
+
+    manager, worker = swarm.env["KSTLIB_TEST_SWARM_MANAGER"], swarm.env["KSTLIB_TEST_SWARM_WORKER"]
+    name = _on_the_worker_until_usr1(swarm, "evai")
+    task = until("its task running on the worker", lambda: _running(swarm, name))
+
+    async def first_exit() -> int | None:
+        async for event in aio.events(
+            [name], backend="swarm", base_url=manager, node_urls=[worker]
+        ):
+            if event.snapshot:  # listed: the stream is open, the task may go now
+                await asyncio.to_thread(task.kill, signal="SIGUSR1")
+            elif event.kind == "exited":
+                return event.exit_code
+        return None
+
+    try:
+        assert asyncio.run(asyncio.wait_for(first_exit(), 120)) == 6
+    finally:
+        swarm.runner.stop(name)
+
+
+def _on_the_worker_until_usr1(swarm: Swarm, prefix: str) -> str:
+    """A service whose one task, on the worker, runs until SIGUSR1 ends it with code 6."""
+    name = swarm_name(prefix)
+    loop = "trap 'exit 6' USR1; echo up; while :; do sleep 1; done"
+    swarm.runner.start(swarm.config(name, ["sh", "-c", loop], placement=ON_WORKER))
+    return name
+
+
 def test_node_urls_are_checked_before_anything_starts() -> None:
     with pytest.raises(SessionConfigError, match="node_urls"):
         events(backend="container", engine="docker", node_urls=["tcp://worker:2375"])
@@ -105,9 +137,7 @@ def test_cli_follows_the_nodes_a_swarm_engine_lists(swarm: Swarm, tmp_path: Path
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KSTLIB_CONFIG", "XDG_"))}
     env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), DOCKER_HOST=manager)
-    name = swarm_name("evcl")
-    loop = "trap 'exit 6' USR1; echo up; while :; do sleep 1; done"
-    swarm.runner.start(swarm.config(name, ["sh", "-c", loop], placement=ON_WORKER))
+    name = _on_the_worker_until_usr1(swarm, "evcl")
     task = until("its task running on the worker", lambda: _running(swarm, name))
     proc = subprocess.Popen(
         [sys.executable, "-m", "kstlib", "ops", "events", name, "-b", "swarm", "--json"],
