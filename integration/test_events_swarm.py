@@ -21,8 +21,10 @@ from typing import Any
 
 import pytest
 
-from kstlib.ops import BackendType, SessionManager, events
+from kstlib.ops import BackendType, EventStream, SessionManager, events
 from kstlib.ops.exceptions import SessionConfigError
+from kstlib.ops.live import open_streams
+from kstlib.ops.locations import Location
 from kstlib.ops.runners import make_runner
 
 from .swarm_support import Swarm, swarm_name, until
@@ -107,6 +109,24 @@ def _on_the_worker_until_usr1(swarm: Swarm, prefix: str) -> str:
     loop = "trap 'exit 6' USR1; echo up; while :; do sleep 1; done"
     swarm.runner.start(swarm.config(name, ["sh", "-c", loop], placement=ON_WORKER))
     return name
+
+
+def test_live_streams_follow_a_swarm_with_the_nodes_its_engine_lists(swarm: Swarm) -> None:
+    # What list --watch opens: the swarm place, its nodes from the config's swarm_nodes.
+    manager, worker = swarm.env["KSTLIB_TEST_SWARM_MANAGER"], swarm.env["KSTLIB_TEST_SWARM_WORKER"]
+    name = _on_the_worker_until_usr1(swarm, "evlv")
+    task = until("its task running on the worker", lambda: _running(swarm, name))
+    place = Location(BackendType.SWARM, endpoint=manager)
+    (stream,) = open_streams([place, place], [name], swarm_nodes={manager: (worker,)}.__getitem__)
+    assert isinstance(stream, EventStream)
+    try:
+        with collecting(stream) as col:
+            col.until(lambda: any(e.snapshot for e in col.seen), 60)
+            task.kill(signal="SIGUSR1")
+            col.until(lambda: col.live("exited"), 90)
+        assert [e.exit_code for e in col.live("exited")] == [6]
+    finally:
+        swarm.runner.stop(name)
 
 
 def test_node_urls_are_checked_before_anything_starts() -> None:
