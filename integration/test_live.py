@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from kstlib.ops import SessionManager, SessionStatus
+from kstlib.ops import BackendType, SessionConfig, SessionManager, SessionStatus, TmuxRunner
 from kstlib.ops.container import ContainerRunner
 from kstlib.ops.live import LiveSessions, LiveUpdate, open_streams
+from kstlib.ops.locations import Location
 
 from .conftest import TEST_IMAGE, unique
 
@@ -36,7 +37,8 @@ import argparse, sys
 from kstlib.cli.context import Context
 from kstlib.cli.commands.listing import collect_sessions
 from kstlib.cli.watch import watch_sessions
-ns = argparse.Namespace(config=sys.argv[1], backend=sys.argv[2], runtime=None, socket=None,
+socket = sys.argv[3] if len(sys.argv) > 3 else None
+ns = argparse.Namespace(config=sys.argv[1], backend=sys.argv[2], runtime=None, socket=socket,
                         engine=None, managed=True, json=False, quiet=False)
 ctx = Context(ns)
 sys.exit(watch_sessions(ctx, lambda: collect_sessions(ctx)[0]))
@@ -89,7 +91,7 @@ def test_the_view_follows_a_session_from_start_to_exit_to_removal(runtime: str) 
         listings.append(1)
         return [row for row in runner.list_sessions() if row.name == name]
 
-    view = LiveSessions(listing, open_streams([("container", runtime, None)], [name]))
+    view = LiveSessions(listing, open_streams([Location(BackendType.CONTAINER, runtime)], [name]))
     reader = Reader(view)
     job = waiter(name, runtime)
     try:
@@ -177,6 +179,49 @@ def test_watch_on_a_pipe_prints_the_table_then_one_line_per_change(tmp_path: Pat
     assert re.fullmatch(rf"{name} container/podman: (new, |\S+ -> )running", mine[-2])
     assert mine[-1] == f"{name} container/podman: running -> exited (3)"
     assert not any("\x1b" in line for line in lines)  # no terminal sequences on a pipe
+
+
+def test_watch_follows_a_tmux_server_on_its_own_socket(
+    tmp_path: Path, tmux: TmuxRunner, tmux_socket: str
+) -> None:
+    # 'list --watch -L SOCKET' lists that server: it follows that server's events too.
+    name = unique("watchs")
+    gate = tmp_path / "go"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, _config(tmp_path), "tmux", tmux_socket],
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "stderr").open("w"),
+        text=True,
+        env=_child_env(),
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            lines.append(line.rstrip("\n"))
+
+    def seen() -> object:
+        return lines, (tmp_path / "stderr").read_text()
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    try:
+        until(lambda: lines, "the first table", seen)  # the watch is on
+        command = f"while [ ! -e {gate} ]; do sleep 0.05; done; exit 3"
+        tmux.start(SessionConfig(name=name, command=command))
+        until(lambda: any(re.search(rf" {name} .*\brunning$", ln) for ln in lines), "up", seen)
+        gate.touch()
+        until(lambda: any(name in ln and "-> exited (3)" in ln for ln in lines), "exit", seen)
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=30) == 130
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    thread.join(timeout=5)
+    mine = [line.split(" ", 1)[1] for line in lines if name in line]
+    assert mine[-1] == f"{name} tmux: running -> exited (3)"
 
 
 def _frames(raw: str) -> list[tuple[int, str]]:

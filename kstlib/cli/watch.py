@@ -127,9 +127,11 @@ def watch_sessions(
         if not quiet:
             output.note(f"{where}: listed, not followed live ({err})")
 
-    # The places ``list`` asks; a tmux server is followed on its default socket (for now).
-    places = [(p.backend, p.runtime, p.endpoint) for p in list_places(ctx)]  # type: ignore[arg-type]
-    view = LiveSessions(rows, open_streams(places, on_skip=skipped))
+    # The places ``list`` asks, each followed where it is (a tmux server on its socket,
+    # a swarm with the nodes its engine lists).
+    places = list_places(ctx)  # type: ignore[arg-type]
+    streams = open_streams(places, on_skip=skipped, swarm_nodes=ctx.config.swarm_nodes)
+    view = LiveSessions(rows, streams)
     tty = out.isatty()
     interrupted = False
     previous_term = None

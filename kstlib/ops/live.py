@@ -45,6 +45,7 @@ from typing import Any
 
 from kstlib.ops.eventstream import Closing, SessionEvent
 from kstlib.ops.exceptions import OpsError
+from kstlib.ops.locations import Location
 from kstlib.ops.models import BackendType, SessionState, SessionStatus, SessionTable
 from kstlib.ops.watch import events
 
@@ -459,41 +460,57 @@ def _applied(row: SessionStatus, event: SessionEvent) -> SessionStatus:
     return row
 
 
-@dataclass(frozen=True)
-class _Where:
-    backend: BackendType
-    engine: str | None = None
-    base_url: str | None = None
-
-
 def open_streams(
-    places: Iterable[tuple[BackendType | str, str | None, str | None]],
+    places: Iterable[Location],
     names: Iterable[str] | None = None,
     on_skip: Callable[[str, OpsError], None] | None = None,
+    swarm_nodes: Callable[[str | None], Sequence[str]] | None = None,
 ) -> list[Iterator[SessionEvent]]:
-    """One event stream per ``(backend, engine, base_url)`` that has events and answers.
+    """One event stream per place (a tmux server, an engine, a swarm) that answers.
 
-    A place whose backend has no events source (yet) or whose engine does not
-    answer is skipped (``on_skip(label, error)`` hears of it): its rows are
-    listed, they just do not change live.
+    Each :class:`~kstlib.ops.locations.Location` is followed where it is: a
+    tmux server on its own socket, an engine at its endpoint, a swarm at its
+    manager with the nodes ``swarm_nodes(manager)`` lists (their engines tell
+    the tasks' exits; e.g. :meth:`kstlib.ops.config.OpsConfig.swarm_nodes`).
+    A place whose engine does not answer is skipped (``on_skip(label,
+    error)`` hears of it): its rows are listed, they just do not change live.
 
     Example:
-        >>> open_streams([("container", "docker", None)])  # doctest: +SKIP
+        >>> open_streams([Location(BackendType.CONTAINER, "docker")])  # doctest: +SKIP
         [<kstlib.ops.eventstream.EventStream object at ...>]
     """
     wanted = None if names is None else list(names)
     streams: list[Iterator[SessionEvent]] = []
-    seen: set[_Where] = set()
-    for backend, engine, base_url in places:
-        where = _Where(BackendType(backend), engine, base_url)
-        if where in seen:
+    seen: set[tuple[str | None, ...]] = set()
+    for place in places:
+        key = (
+            place.backend.value,
+            place.runtime,
+            place.endpoint,
+            place.socket_name,
+            place.socket_path,
+        )
+        if key in seen:
             continue
-        seen.add(where)
+        seen.add(key)
+        swarm = place.backend is BackendType.SWARM
+        nodes = swarm_nodes(place.endpoint) if swarm and swarm_nodes is not None else ()
         try:
-            streams.append(events(wanted, where.backend, where.engine, base_url=where.base_url))
+            streams.append(
+                events(
+                    wanted,
+                    place.backend,
+                    place.runtime,
+                    base_url=place.endpoint,
+                    socket_name=place.socket_name,
+                    socket_path=place.socket_path,
+                    node_urls=nodes,
+                )
+            )
         except OpsError as err:
             if on_skip is not None:
-                on_skip("/".join(p for p in (where.backend.value, engine, base_url) if p), err)
+                where = place.socket_path or place.socket_name or place.endpoint
+                on_skip("/".join(p for p in (place.backend.value, place.runtime, where) if p), err)
     return streams
 
 
@@ -520,13 +537,13 @@ def live_sessions(
     kind = BackendType(backend) if backend is not None else None
     wanted = None if names is None else frozenset(names)
     runtimes = [engine] if engine else ["podman", "docker"]
-    places: list[tuple[BackendType | str, str | None, str | None]] = []
+    places: list[Location] = []
     if kind in (None, BackendType.TMUX):
-        places.append((BackendType.TMUX, None, None))
+        places.append(Location(BackendType.TMUX))
     if kind in (None, BackendType.CONTAINER):
-        places.extend((BackendType.CONTAINER, rt, base_url) for rt in runtimes)
+        places.extend(Location(BackendType.CONTAINER, rt, base_url) for rt in runtimes)
     if kind is BackendType.SWARM:
-        places.append((BackendType.SWARM, None, base_url))
+        places.append(Location(BackendType.SWARM, endpoint=base_url))
 
     def list_rows() -> list[SessionStatus]:
         with warnings.catch_warnings():

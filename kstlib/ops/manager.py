@@ -559,7 +559,9 @@ class SessionManager:
         """
         from kstlib.ops.watch import config_events  # the events machinery loads on first use
 
-        return config_events([name or self.name], self.backend, self.config, self._engine_timeout)
+        nodes = getattr(self.runner, "node_urls", ()) if self.backend is BackendType.SWARM else ()
+        where = (self.backend, self.config, self._engine_timeout, nodes)  # a swarm's nodes too
+        return config_events([name or self.name], *where)
 
     @classmethod
     def from_config(

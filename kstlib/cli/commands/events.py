@@ -51,6 +51,9 @@ def line_of(event: SessionEvent) -> str:
 def cmd_events(ctx: Context) -> int:
     """``kstlib ops events``: follow session events until Ctrl-C (which exits 0).
 
+    With ``-b swarm``, the exits of tasks on the swarm's other nodes are read
+    from the engines a swarm engine of the config file lists in ``nodes:``.
+
     Example:
         >>> from kstlib.cli import main
         >>> main(["ops", "events", "-b", "container", "--engine", "docker"])  # doctest: +SKIP
@@ -59,7 +62,11 @@ def cmd_events(ctx: Context) -> int:
     from kstlib.ops.watch import events
 
     args = ctx.args
-    stream = events(args.names or None, args.backend, args.engine, socket_name=args.socket)
+    # -b swarm: the manager DOCKER_HOST names, and the nodes a swarm engine of the config lists.
+    nodes = ctx.config.swarm_nodes(None) if args.backend == "swarm" else ()
+    stream = events(
+        args.names or None, args.backend, args.engine, socket_name=args.socket, node_urls=nodes
+    )
     try:
         for event in stream:
             text = json.dumps(event.to_dict()) if args.json else line_of(event)

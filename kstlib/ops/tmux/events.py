@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from kstlib.ops.eventstream import SessionEvent, Sink, Source
-from kstlib.ops.exceptions import SessionError, StateDirError
+from kstlib.ops.exceptions import StateDirError
 from kstlib.ops.models import BackendType, SessionState
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.collector import EVENTS_FILE, WATCH_DIR
 from kstlib.ops.tmux.logs import collector_alive
-from kstlib.ops.tmux.pane import FORMAT, parse
+from kstlib.ops.tmux.pane import parse
 
 __all__: list[str] = []
 
@@ -227,8 +227,9 @@ class TmuxSource(Source):
 
     def _listing(self) -> list[str]:
         """Every session of the server as :data:`~kstlib.ops.tmux.pane.FORMAT` lines."""
-        out = self.runner._run(SessionError, None, "list-sessions", "-F", FORMAT, missing_ok=True)
-        return [line for line in out or [] if line]
+        from kstlib.ops.tmux.runner import session_lines
+
+        return session_lines(self.runner)
 
     def close(self) -> None:
         super().close()

@@ -66,7 +66,7 @@ from kstlib.ops.validators import (
     validate_working_dir,
 )
 
-__all__ = ["TmuxRunner"]
+__all__ = ["TmuxRunner", "session_lines"]
 
 _WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrapper.sh")
 _POLL_INTERVAL = 0.02
@@ -283,8 +283,7 @@ class TmuxRunner(TmuxLogs):
             >>> isinstance(TmuxRunner(socket_name="kstlib-doc").list_sessions(), list)
             True
         """
-        out = self._run(SessionError, None, "list-sessions", "-F", FORMAT, missing_ok=True)
-        return SessionTable(status_of(line, self.socket_name) for line in out or [] if line)
+        return SessionTable(status_of(line, self.socket_name) for line in session_lines(self))
 
     # -- stop ---------------------------------------------------------------------------
 
@@ -506,3 +505,17 @@ class TmuxRunner(TmuxLogs):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(folder / entry)
         files.tidy(folder)
+
+
+def session_lines(runner: TmuxRunner) -> list[str]:
+    """Every session of ``runner``'s server, one :data:`~kstlib.ops.tmux.pane.FORMAT` line each.
+
+    One tmux call (no server: no line); what :meth:`TmuxRunner.list_sessions`
+    reads, and the events source's snapshot.
+
+    Example:
+        >>> isinstance(session_lines(TmuxRunner(socket_name="kstlib-doc")), list)
+        True
+    """
+    out = runner._run(SessionError, None, "list-sessions", "-F", FORMAT, missing_ok=True)
+    return [line for line in out or [] if line]
