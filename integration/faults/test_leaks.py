@@ -1,7 +1,10 @@
 """No leaks: many start/status/logs/stop cycles leave no fd, thread, session, server or log.
 
-tmux runs 1 000 cycles; containers fewer (each container start costs the
-engine far more than a tmux session: the report says how many ran).
+tmux runs 1 000 cycles beside a session that keeps its server up (as a
+supervisor's server lives on while its workers come and go), then 100 in which
+each stop ends the server and each start makes a new one (with its collector);
+containers fewer (each container start costs the engine far more than a tmux
+session: the report says how many ran).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ CYCLES = {
     "tmux": int(os.environ.get("KSTLIB_FAULTS_CYCLES_TMUX", "1000")),
     "docker": int(os.environ.get("KSTLIB_FAULTS_CYCLES_DOCKER", "30")),
     "podman": int(os.environ.get("KSTLIB_FAULTS_CYCLES_PODMAN", "20")),
+    # Cycles in which each stop ends the tmux server (a new server and collector each).
+    "tmux-server": int(os.environ.get("KSTLIB_FAULTS_CYCLES_TMUX_SERVER", "100")),
 }
 WARMUP = 5
 
@@ -66,6 +71,7 @@ def cycles(runner: Any, make: Callable[[str], SessionConfig], prefix: str, n: in
 def measured(
     backend: str, runner: Any, make: Callable[[str], SessionConfig], report: Report
 ) -> None:
+    """``CYCLES[backend]`` cycles of ``runner``: nothing they opened is left open."""
     prefix = f"kf-leak-{uuid.uuid4().hex[:6]}"
     cycles(runner, make, f"{prefix}-w", WARMUP)  # connection pools, imports, caches
     gc.collect()
@@ -110,9 +116,16 @@ def test_tmux_cycles_leak_nothing(state_home: str, report: Report) -> None:
         engine_missing("tmux", "tmux is not on PATH")
     socket_name = f"kf-leak-{uuid.uuid4().hex[:6]}"
     runner = TmuxRunner(socket_name=socket_name)
+
+    def sleeper(name: str) -> SessionConfig:
+        return SessionConfig(name=name, command=["sleep", "300"])
+
     try:
-        measured("tmux", runner, lambda name: SessionConfig(name=name, command=["sleep", "300"]),
-                 report)
+        runner.start(sleeper("keeper"))
+        measured("tmux", runner, sleeper, report)
+        runner.stop("keeper", graceful=False)
+        # Now each stop ends the server, and the next start makes a new one.
+        measured("tmux-server", runner, sleeper, report)
         # Stopping the last session ends the server: no tmux process stays.
         assert runner.list_sessions() == []
         deadline = time.monotonic() + 5
