@@ -86,7 +86,7 @@ class Runner(Protocol):
         from then on; ``timestamps`` prefixes each line with its UTC time;
         ``ansi=False`` strips colours and other escape sequences. ``prefix``
         starts each line with where it was written, for a session with
-        several sources (swarm: its task, ``web.2@NODE | ``); a tmux or
+        several sources (swarm: its task and node, as in ``web.2@NODE |``); a tmux or
         container session has one, and ignores it.
 
         tmux: a session kstlib started is read from its log file (all of its
