@@ -121,7 +121,9 @@ def kinds_of(backend: object, base_url: str | None, runtime: str | None = None) 
     file is ``"container-nosocket"`` / ``"swarm-nosocket"``: asking it fails on
     the missing file (:mod:`kstlib.ops.engines.endpoints`) before any SDK is
     imported, so the SDKs are not loaded for it (``kstlib ops list`` where no
-    engine runs).
+    engine runs). A socket file that appears after this check makes that one
+    task import its SDK in its thread: a deadlock would need a second thread
+    importing at the same moment, so two engines appearing within it.
 
     Example:
         >>> kinds_of("container", "ssh://ops@edge")
