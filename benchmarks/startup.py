@@ -114,6 +114,7 @@ def list_cli_wall_time(bench: Bench, socket: str) -> None:
             wall: list[int] = []
             cpu: list[int] = []
             floor: list[int] = []
+            with_libtmux: list[int] = []  # what no tmux call through libtmux can go below
             # The floor, interleaved: an interpreter doing nothing, then one tmux call.
             tmux = shutil.which("tmux") or "tmux"
             floor_argv = ([sys.executable, "-c", "pass"], [tmux, "-L", socket, "list-sessions"])
@@ -122,6 +123,11 @@ def list_cli_wall_time(bench: Bench, socket: str) -> None:
                 wall.append(w)
                 cpu.append(c)
                 floor.append(sum(child_run(list(a), env, cwd=tmp)[0] for a in floor_argv))
+                if label.endswith("-b tmux"):
+                    libtmux_argv = ([sys.executable, "-c", "import libtmux"], floor_argv[1])
+                    with_libtmux.append(
+                        sum(child_run(list(a), env, cwd=tmp)[0] for a in libtmux_argv)
+                    )
             note = "child wall time, 1 tmux session, bytecode cached"
             note += "; raw: `python -c pass` + one `tmux list-sessions`, interleaved"
             stats = {"kstlib": summarize(wall), "raw": summarize(floor)}
@@ -135,6 +141,16 @@ def list_cli_wall_time(bench: Bench, socket: str) -> None:
                         None,
                         {"kstlib": summarize(cpu)},
                         "user+sys of the child and its tmux clients",
+                    )
+                )
+                bench.rows.append(
+                    Row(
+                        "cli",
+                        "python -c 'import libtmux' + one tmux call",
+                        None,
+                        {"kstlib": summarize(with_libtmux)},
+                        "child wall times, interleaved with the row above: the least a "
+                        "fresh process whose tmux calls go through libtmux can take",
                     )
                 )
             bench.log(f"kstlib {label}: {fmt_ms(row.median('kstlib'))} ms")

@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from kstlib.cli import engines, output, state
+from kstlib.cli import engines, output
 from kstlib.cli.parser import UsageError
 from kstlib.cli.places import (
     CONTAINER,
@@ -34,12 +34,12 @@ from kstlib.cli.places import (
 )
 from kstlib.ops import validators
 from kstlib.ops.config import OpsConfig, load_config
-from kstlib.ops.discovery import ENGINE_TIMEOUT, Location, Search, did_not_answer, search_at
 from kstlib.ops.exceptions import (
     SessionAmbiguousError,
     SessionConfigError,
     SessionNotFoundError,
 )
+from kstlib.ops.locations import ENGINE_TIMEOUT, Location, Search, did_not_answer
 from kstlib.ops.models import BackendType, SessionConfig, SessionStatus
 from kstlib.ops.runner import Runner
 from kstlib.ops.runners import RunnerFactory, make_runner
@@ -374,6 +374,8 @@ class Context:
             >>> ctx.search("no-such-session", [Location(TMUX, socket_name="kstlib-doc")]).found
             []
         """
+        from kstlib.ops.discovery import search_at
+
         engine_places = [p for p in places if p.backend is not TMUX]
         for place in engine_places:
             self._check_endpoint(place)
@@ -500,5 +502,7 @@ class Context:
         finally:
             if bar is not None:
                 bar.close()
+        from kstlib.cli import state
+
         state.save(config)
         return status

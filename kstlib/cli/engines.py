@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kstlib.cli.parser import UsageError
 from kstlib.cli.places import CONTAINER, of_engine, unique  # noqa: F401  (the examples use CONTAINER)
-from kstlib.ops.discovery import Location
+from kstlib.ops.locations import Location
 from kstlib.ops.models import BackendType
-from kstlib.ops.runner import Runner
-from kstlib.ops.runners import RunnerFactory
 
 if TYPE_CHECKING:
     from kstlib.ops.config import EngineConfig, OpsConfig
+    from kstlib.ops.runner import Runner
+    from kstlib.ops.runners import RunnerFactory
 
 
 class Context(Protocol):

@@ -17,11 +17,11 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kstlib.ops import validators
-from kstlib.ops.discovery import Location, other_tmux_servers
-from kstlib.ops.discovery import tmux_timeout as discovery_timeout
 from kstlib.ops.exceptions import (
     SessionConfigError,
 )
+from kstlib.ops.locations import Location, other_tmux_servers
+from kstlib.ops.locations import tmux_timeout as discovery_timeout
 from kstlib.ops.models import BackendType, SessionConfig, SessionState, SessionStatus
 
 if TYPE_CHECKING:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import pkgutil
 import threading
 import time
@@ -70,6 +71,14 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "swarm": ("requests", "docker", "kstlib.ops.swarm", "kstlib.ops.engines"),
     "ssh": ("paramiko", "docker.transport.sshconn", "podman.api.ssh", "kstlib.ops.engines"),
+    # Every endpoint a unix socket with no file: the task fails on it before any SDK (or
+    # adapter module) is imported (tests/test_list_imports.py).
+    "container-nosocket": ("kstlib.ops.container", "kstlib.ops.engines.endpoints"),
+    "swarm-nosocket": (
+        "kstlib.ops.swarm",
+        "kstlib.ops.engines.endpoints",
+        "kstlib.ops.engines.swarm",
+    ),
 }
 _PRELOADED: set[str] = set()
 _PRELOAD_LOCK = threading.Lock()
@@ -104,15 +113,43 @@ def preload(kinds: Iterable[str]) -> None:
                             importlib.import_module(info.name)
 
 
-def kinds_of(backend: object, base_url: str | None) -> list[str]:
+def kinds_of(backend: object, base_url: str | None, runtime: str | None = None) -> list[str]:
     """The :func:`preload` kinds of a place: its backend, and ``"ssh"`` for an ssh:// URL.
+
+    A container engine or swarm manager whose every endpoint (``base_url``,
+    else those of ``runtime``, else of every runtime) is a unix socket with no
+    file is ``"container-nosocket"`` / ``"swarm-nosocket"``: asking it fails on
+    the missing file (:mod:`kstlib.ops.engines.endpoints`) before any SDK is
+    imported, so the SDKs are not loaded for it (``kstlib ops list`` where no
+    engine runs). A socket file that appears after this check makes that one
+    task import its SDK in its thread: a deadlock would need a second thread
+    importing at the same moment, so two engines appearing within it.
 
     Example:
         >>> kinds_of("container", "ssh://ops@edge")
         ['container', 'ssh']
+        >>> kinds_of("container", "unix:///nonexistent.sock")
+        ['container-nosocket']
     """
     kind = str(getattr(backend, "value", backend))
-    return [kind, "ssh"] if (base_url or "").startswith("ssh://") else [kind]
+    if (base_url or "").startswith("ssh://"):
+        return [kind, "ssh"]
+    if kind in ("container", "swarm") and not _any_socket(kind, base_url, runtime):
+        return [f"{kind}-nosocket"]
+    return [kind]
+
+
+def _any_socket(kind: str, base_url: str | None, runtime: str | None) -> bool:
+    """Whether any endpoint of the place is not a unix socket, or is one whose file exists."""
+    if base_url is not None:
+        urls = [base_url]
+    else:
+        from kstlib.ops.engines.endpoints import AUTO_ORDER, default_endpoints
+
+        runtimes = ("swarm",) if kind == "swarm" else (runtime,) if runtime else AUTO_ORDER
+        urls = [url for rt in runtimes for url in default_endpoints(rt)]
+    unix = "unix://"
+    return any(not url.startswith(unix) or os.path.exists(url[len(unix) :]) for url in urls)
 
 
 def place_kinds(places: Iterable[Any]) -> list[str]:
@@ -123,7 +160,7 @@ def place_kinds(places: Iterable[Any]) -> list[str]:
         >>> place_kinds([EngineConfig("t", backend="tmux"), EngineConfig("e", "ssh://h", "docker")])
         ['tmux', 'container', 'ssh']
     """
-    return [k for p in places for k in kinds_of(p.backend, p.base_url)]
+    return [k for p in places for k in kinds_of(p.backend, p.base_url, getattr(p, "runtime", None))]
 
 
 class Outcome(Generic[_T]):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kstlib.ops.engines.adapter import DEFAULT_TIMEOUT as ENGINE_TIMEOUT
+from kstlib.ops.enginetimeout import DEFAULT_TIMEOUT as ENGINE_TIMEOUT
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     SessionAmbiguousError,

@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import html
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -507,6 +506,8 @@ def _cell(status: SessionStatus, column: str) -> str:
 
 
 def _html_table(rows: Sequence[SessionStatus]) -> str:
+    import html  # only a notebook's table needs it
+
     head = "".join(f"<th>{c}</th>" for c in _COLUMNS)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_cell(r, c))}</td>" for c in _COLUMNS) + "</tr>"

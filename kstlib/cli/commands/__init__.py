@@ -28,13 +28,16 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from kstlib.cli.commands.listing import collect_sessions
 from kstlib.cli.context import Context
 from kstlib.cli.places import defined_status, label, parse_env
-from kstlib.ops.discovery import Location
 from kstlib.ops.exceptions import OpsError, SessionNotFoundError
-from kstlib.ops.runners import RunnerFactory
+from kstlib.ops.locations import Location
+
+if TYPE_CHECKING:
+    from kstlib.ops.runners import RunnerFactory
 
 __all__ = [
     "Context",

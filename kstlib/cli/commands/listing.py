@@ -21,12 +21,12 @@ from kstlib.cli.places import (
     of_config,
     of_engine,
 )
-from kstlib.ops.discovery import Location
 from kstlib.ops.exceptions import (
     BackendNotFoundError,
     ContainerRuntimeNotFoundError,
     OpsError,
 )
+from kstlib.ops.locations import Location
 from kstlib.ops.models import SessionConfig, SessionStatus
 
 __all__ = ["cmd_list", "collect_sessions"]
@@ -61,7 +61,7 @@ def collect_sessions(ctx: Context) -> tuple[list[SessionStatus], list[str]]:
         {k: (lambda p=p: _list_place(ctx, p)) for k, p in places.items()},  # type: ignore[misc]
         {k: timeout_of(ctx, p) + GRACE for k, p in places.items()},
         lambda key, seconds: BackendNotFoundError(f"no answer within {seconds - GRACE:g} s"),
-        [k for p in places.values() for k in kinds_of(p.backend, p.endpoint)],
+        [k for p in places.values() for k in kinds_of(p.backend, p.endpoint, p.runtime)],
     )
     statuses: list[SessionStatus] = []
     unreachable: list[str] = []

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from kstlib.ops.enginetimeout import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT  # noqa: PLC0414 (re-export)
 from kstlib.ops.exceptions import SessionStartError
 from kstlib.ops.models import SessionConfig
 from kstlib.ops.translate import Op
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 #: The label that marks a container created by kstlib (value :data:`MANAGED_VALUE`).
 MANAGED_LABEL = "io.kstlib.managed"
 MANAGED_VALUE = "true"
-#: Seconds any single engine API call may take (a graceful stop adds its own timeout).
-DEFAULT_TIMEOUT = 30.0
 #: Detach sequence of :meth:`~kstlib.ops.container.ContainerRunner.attach` (Ctrl-P Ctrl-Q).
 DETACH_KEYS = "ctrl-p,ctrl-q"
 
