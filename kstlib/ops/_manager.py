@@ -7,16 +7,16 @@ overrides (:func:`defined_options`), and the swarm runner that ``scale`` and
 a rolling restart need (:func:`swarm_runner`).
 
 Example:
-    >>> config, tmux_bin, timeout = configure("web", "docker", None, {"engine_timeout": 5})
-    >>> config.backend.value, config.runtime, tmux_bin, timeout
-    ('container', 'docker', None, 5)
+    >>> config, options = configure("web", "docker", None, {"engine_timeout": 5})
+    >>> config.backend.value, config.runtime, options
+    ('container', 'docker', {'engine_timeout': 5})
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kstlib.ops.discovery import IMPLY_CONTAINER, Location, detect, engine_options, not_found
 from kstlib.ops.exceptions import SessionAmbiguousError, SessionConfigError, SessionError
@@ -26,7 +26,7 @@ from kstlib.ops.runner import CommandRunner, KeySender, Runner
 
 if TYPE_CHECKING:
     from kstlib.ops.config import EngineConfig
-    from kstlib.ops.runners import RunnerFactory
+    from kstlib.ops.runners import RunnerFactory, RunnerOptions
     from kstlib.ops.swarm.runner import SwarmRunner
 
 __all__ = [
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: Options that choose where a session runs rather than what it runs.
-RUNNER_OPTIONS = ("tmux_bin", "engine_timeout")
+RUNNER_OPTIONS = ("tmux_bin", "engine_timeout", "node_urls")
 
 #: Config fields that name the place a session runs (another place: another runner).
 PLACE_FIELDS = ("backend", "socket_name", "socket_path", "runtime", "base_url")
@@ -54,20 +54,25 @@ def configure(
     engine: object,
     given: dict[str, Any],
     factory: RunnerFactory | None = None,
-) -> tuple[SessionConfig, str | None, float | None]:
-    """The session configuration, tmux binary and engine timeout of ``SessionManager(...)``.
+) -> tuple[SessionConfig, RunnerOptions]:
+    """The session configuration and the runner's options of ``SessionManager(...)``.
+
+    The runner's options are what the configuration does not say: the tmux
+    binary, the engine timeout, and a named swarm engine's ``nodes``.
 
     Example:
         >>> configure("bot", "auto", None, {"image": "app:1"})[0].backend.value
         'container'
     """
     backend, options = engine_options(engine, backend, given)  # a named engine
-    runner_options = {k: options.pop(k) for k in RUNNER_OPTIONS if k in options}
+    runner_options = cast(
+        "RunnerOptions", {k: options.pop(k) for k in RUNNER_OPTIONS if k in options}
+    )
     # upstream spelling: tmux_binary is libtmux's tmux_bin
     if "tmux_binary" in options:
         runner_options.setdefault("tmux_bin", options.pop("tmux_binary"))
-    tmux_bin: str | None = runner_options.get("tmux_bin")
-    timeout: float | None = runner_options.get("engine_timeout")
+    tmux_bin = runner_options.get("tmux_bin")
+    timeout = runner_options.get("engine_timeout")
     if backend is None:
         chosen = detect(name, options, tmux_bin, timeout, factory)
     elif isinstance(backend, str) and backend.lower() == "auto":
@@ -83,7 +88,7 @@ def configure(
                 )
             options["runtime"] = implied
     config = SessionConfig(name=name, backend=chosen).with_overrides(**options)
-    return config, tmux_bin, timeout
+    return config, runner_options
 
 
 def start_config(

@@ -435,6 +435,8 @@ def engine_options(
             options[key] = values[key]
     if engine.timeout is not None and options.get("engine_timeout") is None:
         options["engine_timeout"] = engine.timeout
+    if engine.nodes:  # a swarm's other nodes: a stop waits for them, events read them
+        options["node_urls"] = engine.nodes
     return ("tmux" if engine.backend == "tmux" else engine.backend), options
 
 

@@ -121,9 +121,8 @@ class SessionManager:
     ) -> None:
         validate_name(name)
         self._factory = runner_factory
-        self._config, self._tmux_bin, self._engine_timeout = configure(
-            name, backend, engine, dict(given), runner_factory
-        )
+        self._config, self._options = configure(name, backend, engine, dict(given), runner_factory)
+        self._engine_timeout = self._options.get("engine_timeout")
         self._runner: Runner | None = None
 
     @classmethod
@@ -221,12 +220,7 @@ class SessionManager:
             TmuxRunner(socket='kstlib-doc')
         """
         if self._runner is None:
-            self._runner = runner_of(
-                self._config,
-                self._factory,
-                tmux_bin=self._tmux_bin,
-                engine_timeout=self._engine_timeout,
-            )
+            self._runner = runner_of(self._config, self._factory, **self._options)
         return self._runner
 
     def _lookup(self) -> Runner:

@@ -136,7 +136,7 @@ class OwnedSession(SessionManager):
             "base_url": config.base_url,
             "socket_name": config.socket_name,
             "socket_path": config.socket_path,
-            "tmux_bin": self._tmux_bin,
+            "tmux_bin": self._options.get("tmux_bin"),
         }
         try:
             write_record(self.record, record)
