@@ -5,8 +5,8 @@ it; when the process is reaped between the open and the read, the kernel
 answers the read with ESRCH, which Podman 4.3 passes on as HTTP 500 (4.4
 takes it as "stopped", like ENOENT). The process is gone by then, so the
 inspect is asked again. The engine loses this race only now and then (once in
-a full test run on a loaded machine; made to lose it on every call with strace's
-fault injection, see docs/containers.md), so its answer is played here.
+a full test run on a loaded machine; from outside, strace's fault injection on
+the service makes it lose it at will), so its answer is played here.
 """
 
 from __future__ import annotations
