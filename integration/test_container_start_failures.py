@@ -13,6 +13,8 @@ import pytest
 
 from kstlib.ops import SessionStartError, SessionState
 from kstlib.ops.container import ContainerRunner
+from kstlib.ops.engines.adapter import ContainerInfo
+from kstlib.ops.translate import Op
 
 from . import test_containers as base
 
@@ -74,3 +76,32 @@ def test_commands_that_run_and_end_at_once_are_not_start_errors(
         assert runner.logs(name) == "ran"
     name = names()
     assert runner.start(cfg(name, ["sleep", "300"])).state is SessionState.RUNNING
+
+
+def test_a_start_the_engine_cannot_inspect_leaves_nothing(
+    runner: ContainerRunner, names: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Podman 4.3 answers an inspect that races the exit of PID 1 with 500 "read
+    # /proc/N/cgroup: no such process" (kstlib asks again); an inspect after the
+    # start that keeps failing is played here: the engine cannot be made to.
+    engine = runner.engine
+    started: list[str] = []
+    real_start, real_inspect = engine.start, engine.inspect
+
+    def start(ref: str, name: str) -> None:
+        real_start(ref, name)
+        started.append(ref)
+
+    def inspect(ref: str, op: Op = Op.READ) -> ContainerInfo:
+        if started and op is Op.START:
+            raise SessionStartError(ref, engine.runtime, "HTTP 500: read /proc/1/cgroup: gone")
+        return real_inspect(ref, op)
+
+    monkeypatch.setattr(engine, "start", start)
+    monkeypatch.setattr(engine, "inspect", inspect)
+    name = names()
+    with pytest.raises(SessionStartError, match="HTTP 500: read /proc/1/cgroup: gone"):
+        runner.start(cfg(name, ["sleep", "300"]))
+    monkeypatch.undo()
+    assert started
+    assert not runner.exists(name)

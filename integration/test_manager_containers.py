@@ -275,7 +275,16 @@ def test_out_of_memory_is_told_as_far_as_the_engine_tells(
     assert runner.wait(name, timeout=60) == 137
     st = runner.status(name)
     if runner.runtime == "docker":
-        assert (st.oom_killed, st.reason) == (True, "oom-killed")
+        # Docker 20.10 sets State.OOMKilled at the exit only if containerd's OOM event
+        # reached it first, and never later: an OOM event that comes after the exit
+        # (or none, when the kill beats the shim's watch of the cgroup) loses the flag
+        # for good (3 runs in 60 on a loaded machine). What is promised: kstlib tells
+        # the engine's flag as it is, and its reason follows it.
+        engine: Any = runner.engine
+        told = engine.api.inspect_container(name)["State"]["OOMKilled"]
+        assert (st.oom_killed, st.reason) == (
+            (True, "oom-killed") if told else (False, "killed by SIGKILL")
+        )
     else:  # Podman 4.3 does not report OOMKilled: the signal is what is known
         assert (st.oom_killed, st.reason) == (None, "killed by SIGKILL")
 

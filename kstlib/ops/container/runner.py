@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from contextlib import suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from kstlib.ops.cancel import pause
 from kstlib.ops.engines.adapter import (
@@ -151,27 +151,41 @@ class ContainerRunner(ContainerFollow, ContainerExecAttach):
             except ContainerRuntimeNotFoundError:
                 raise
             except OpsError as err:
-                reason = err.reason if isinstance(err, SessionStartError) else str(err)
-                try:
-                    self._remove_quietly(engine, container_id, name, Op.START)
-                except OpsError as cleanup:
-                    reason += f" (removing the unstarted container also failed: {cleanup})"
-                raise SessionStartError(name, runtime, reason) from err
-            info = self._inspect(engine, name, Op.START)
-            if spec.init and info.id == container_id:
-                info = self._ran_command(engine, info, name)
+                self._discard(engine, container_id, name, err, "unstarted container")
+            failure: str | None = None
+            try:
+                info = self._inspect(engine, name, Op.START)
+                if spec.init and info.id == container_id:
+                    info, failure = exec_failure(
+                        engine,
+                        info,
+                        time.monotonic() + self.timeout,
+                        lambda ref: engine.inspect(ref, Op.START),
+                    )
+            except ContainerRuntimeNotFoundError:
+                raise
+            except OpsError as err:
+                # Started, but not known to run: a start that raises leaves nothing.
+                self._discard(engine, container_id, name, err, "container")
+            if failure is not None:
+                self._not_run(engine, info, name, failure)
             return to_status(info, runtime)
 
-    def _ran_command(self, engine: EngineAdapter, info: ContainerInfo, name: str) -> ContainerInfo:
-        """The init could run the command (see :mod:`~kstlib.ops.container.execcheck`), or raise."""
-        info, failure = exec_failure(
-            engine,
-            info,
-            time.monotonic() + self.timeout,
-            lambda ref: engine.inspect(ref, Op.START),
-        )
-        if failure is None:
-            return info
+    def _discard(
+        self, engine: EngineAdapter, container_id: str, name: str, err: OpsError, what: str
+    ) -> NoReturn:
+        """Remove the container a failed start made, and raise ``err`` as a start error."""
+        reason = err.reason if isinstance(err, SessionStartError) else str(err)
+        try:
+            self._remove_quietly(engine, container_id, name, Op.START)
+        except OpsError as cleanup:
+            reason += f" (removing the {what} also failed: {cleanup})"
+        raise SessionStartError(name, engine.runtime, reason) from err
+
+    def _not_run(
+        self, engine: EngineAdapter, info: ContainerInfo, name: str, failure: str
+    ) -> NoReturn:
+        """The init could not run the command (see :mod:`~kstlib.ops.container.execcheck`): remove, raise."""
         try:
             self._remove_quietly(engine, info.id, name, Op.START)
         except OpsError as cleanup:

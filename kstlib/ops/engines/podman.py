@@ -15,6 +15,10 @@ What it smooths over (podman-py 5.8 against a Podman 4.3 service):
   as ``exited``. Its ``wait`` may or may not return at such an exit.
 * ``stop()`` on a stopped container answers HTTP 304 with an empty body,
   which podman-py reads as JSON unless told ``ignore=True``: stopped is fine.
+* An inspect that races the exit of the container's PID 1 may answer HTTP
+  500 "read /proc/N/cgroup: no such process" (Podman 4.3 reads the cgroup of
+  the PID it has just checked; the file opened, the process was reaped before
+  the read): the inspect is asked again.
 * A taken name is HTTP 500 "already in use" (Docker: 409); a missing image
   on create is HTTP 500 "image not known" (or 404): the table reads the words.
 * Every transport error (refused, timed out, no socket) reaches us as an
@@ -93,6 +97,9 @@ _CPU_PERIOD = 100_000
 #: The network Podman attaches a container to in bridge mode unless told otherwise.
 _DEFAULT_NETWORK = "podman"
 _NO_SUCH_CONTAINER = "no such container"
+#: Podman 4.3's inspect racing the exit of the container's PID 1 (see PodmanEngine.inspect).
+_CGROUP_GONE = re.compile(r"read /proc/\d+/cgroup: no such process")
+_CGROUP_RACE_TRIES = 3
 
 
 def _on_api_error(err: Exception, ctx: CallContext) -> OpsError:
@@ -358,13 +365,23 @@ class PodmanEngine(http.HttpEngine):
 
         The request ``containers.get`` makes, without building its model (the
         payload is all this needs): the same answer and errors, less work.
+        Asked again (at most twice) when Podman 4.3 answers 500 "read
+        /proc/N/cgroup: no such process": it raced the exit of PID 1.
 
         Example:
             >>> engine.inspect("bot").oom_killed is None  # doctest: +SKIP
             True
         """
         with self._translate(op, name):
-            response = self.client.api.get(f"/containers/{quote_plus(name)}/json")
+            for attempt in range(1, _CGROUP_RACE_TRIES + 1):
+                response = self.client.api.get(f"/containers/{quote_plus(name)}/json")
+                if attempt == _CGROUP_RACE_TRIES or response.status_code != 500:
+                    break
+                if not _CGROUP_GONE.search(response.text):
+                    break
+                # Podman 4.3 read the cgroup of a PID 1 reaped between its open and
+                # its read (ESRCH; Podman 4.4 takes that as stopped): the process is
+                # gone now, so the next inspect answers.
             response.raise_for_status()
             return info_from_inspect(response.json())
 
