@@ -82,9 +82,9 @@ def spread(values: list[float]) -> tuple[float, float]:
 
 
 def fill(cli: list[str], have: int, want: int) -> None:
-    for first in range(have, want, 200):
+    for first in range(have, want, 150):  # tmux 3.7 takes at most 1 000 argv items a command
         argv = list(cli)
-        for i in range(first, min(first + 200, want)):
+        for i in range(first, min(first + 150, want)):
             argv += ["new-session", "-d", "-s", f"fill-{i:04d}", "exec sleep 86400", ";"]
         subprocess.run(argv[:-1], check=True)
 
