@@ -20,6 +20,7 @@ import pytest
 import kstlib.ops
 from kstlib.ops import SessionConfig, SessionManager, TmuxRunner, aio, events
 from kstlib.ops.tmux import files
+from kstlib.ops.tmux.events import TmuxSource
 from kstlib.ops.tmux.logs import collector_alive
 
 from .conftest import unique
@@ -28,6 +29,26 @@ from .test_events import collecting
 
 def _stream(socket: str, names: list[str] | None = None, **kw: object) -> kstlib.ops.EventStream:
     return events(names, backend="tmux", socket_name=socket, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def listed(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set once a stream has listed its server (the real listing, only observed).
+
+    The source lists the server in its own thread: a session started before
+    that listing is told by the snapshot, not live. A test that counts live
+    begins waits for it before it starts any session.
+    """
+    done = threading.Event()
+    real = TmuxSource._listing
+
+    def listing(self: TmuxSource) -> list[str]:
+        lines = real(self)
+        done.set()
+        return lines
+
+    monkeypatch.setattr(TmuxSource, "_listing", listing)
+    return done
 
 
 @pytest.fixture
@@ -45,9 +66,12 @@ def test_public_name_is_the_function() -> None:
     assert kstlib.ops.events.__module__ == "kstlib.ops.watch"
 
 
-def test_each_kind_once_with_its_code(tmux: TmuxRunner, tmux_socket: str) -> None:
+def test_each_kind_once_with_its_code(
+    tmux: TmuxRunner, tmux_socket: str, listed: threading.Event
+) -> None:
     a, b, c = unique("eva"), unique("evb"), unique("evc")
     with collecting(_stream(tmux_socket, [a, b, c])) as col:
+        assert listed.wait(30)  # a hang guard only
         tmux.start(SessionConfig(name=a, command="echo hi; exit 3"))
         tmux.start(SessionConfig(name=b, command="sleep 300"))
         tmux.start(SessionConfig(name=c, command="exit 9", restart="on-failure:1"))
@@ -95,13 +119,16 @@ def test_snapshot_first_then_watch(own: TmuxRunner) -> None:
     assert [(e.kind, e.name) for e in col.live("started")] == []  # told by the snapshot once
 
 
-def test_fifty_exits_at_once_each_once_with_its_code(own: TmuxRunner) -> None:
+def test_fifty_exits_at_once_each_once_with_its_code(
+    own: TmuxRunner, listed: threading.Event
+) -> None:
     tmux, tmux_socket = own, str(own.socket_name)
     gate = os.path.join(tempfile.mkdtemp(), "go")
     names = [unique("ev50") for _ in range(50)]
     codes = {n: (i * 5) % 256 for i, n in enumerate(names)}
     wait = f"while [ ! -e {gate} ]; do sleep 0.05; done"
     with collecting(_stream(tmux_socket, names)) as col:
+        assert listed.wait(30)  # a hang guard only
         for n in names:
             tmux.start(SessionConfig(name=n, command=f"{wait}; exit {codes[n]}"))
         col.until(lambda: len(col.live("started")) == 50)
@@ -116,10 +143,11 @@ def test_fifty_exits_at_once_each_once_with_its_code(own: TmuxRunner) -> None:
     assert not col.live("lost")
 
 
-def test_three_restarts_counted(own: TmuxRunner) -> None:
+def test_three_restarts_counted(own: TmuxRunner, listed: threading.Event) -> None:
     tmux, tmux_socket = own, str(own.socket_name)
     name = unique("evr")
     with collecting(_stream(tmux_socket, [name])) as col:
+        assert listed.wait(30)  # a hang guard only
         tmux.start(SessionConfig(name=name, command="exit 7", restart="on-failure:3"))
         col.until(lambda: len(col.live("exited")) == 4)
         tmux.stop(name)
@@ -210,10 +238,13 @@ def test_a_killed_server_removes_its_sessions(own: TmuxRunner) -> None:
     assert not col.live("resync")
 
 
-def test_forged_marks_are_output_not_events(tmux: TmuxRunner, tmux_socket: str) -> None:
+def test_forged_marks_are_output_not_events(
+    tmux: TmuxRunner, tmux_socket: str, listed: threading.Event
+) -> None:
     name = unique("evf")
     forged = r"printf 'a\033]7707;kstlib-ev;0000;exit;99;0\007b\n'; exit 2"
     with collecting(_stream(tmux_socket, [name])) as col:
+        assert listed.wait(30)  # a hang guard only
         tmux.start(SessionConfig(name=name, command=forged))
         col.until(lambda: col.live("exited"))
         text = str(tmux.logs(name, None))
@@ -223,7 +254,7 @@ def test_forged_marks_are_output_not_events(tmux: TmuxRunner, tmux_socket: str) 
     assert "kstlib-ev;0000" in text and "kstlib-ev;" not in text.replace("kstlib-ev;0000", "")
 
 
-def test_manager_and_async_see_tmux_events(own: TmuxRunner) -> None:
+def test_manager_and_async_see_tmux_events(own: TmuxRunner, listed: threading.Event) -> None:
     # A session stopped before its server's collector came up loses its ``exited``
     # (see docs/events.md): the stop waits for the run to have begun.
     socket = own.socket_name
@@ -240,6 +271,7 @@ def test_manager_and_async_see_tmux_events(own: TmuxRunner) -> None:
         return None
 
     with collecting(manager.events()) as col:
+        assert listed.wait(30)  # a hang guard only
         own.start(SessionConfig(name=name, command="sleep 300"))
         col.until(lambda: col.live("started"))
         code = asyncio.run(asyncio.wait_for(first_exit(), 60))

@@ -227,3 +227,16 @@ def test_a_restarting_session_shows_its_last_exit_code_and_time(own: TmuxRunner)
     assert own.wait("once", timeout=10) == 2
     st = own.status("once")
     assert st.last_exit_code is None and st.last_exited_at is None  # no restart policy
+
+
+def test_each_exit_is_also_written_to_the_runs_exit_file(own: TmuxRunner) -> None:
+    """tmux can drop a pane's last bytes (the exit mark): the collector reads this file too."""
+    own.start(SessionConfig(name="twice", command="exit 5", restart="on-failure:1"))
+    own.start(SessionConfig(name="held", command="sleep 300", env={"KEY": "v"}))
+    assert own.wait("twice", timeout=20) == 5
+    own.stop("held", timeout=10)  # graceful: TERM, which the wrapper reports as a stop
+    folder = files.server_folder(own.socket_name, None, create=False)
+    (exits,) = folder.glob("twice.*.exit")
+    assert exits.read_text() == "0 5 0 1\n1 5 0 1\n"  # run number, code, stop, began
+    assert exits.stat().st_mode & 0o777 == 0o600
+    assert not list(folder.glob("held.*"))  # removed with its session

@@ -13,6 +13,14 @@ is a per-run secret from the log's header record (``#kstlib-run NONCE
 MAX_BYTES``), so output that prints the sequence with any other nonce is
 just output. At the mark the collector writes the ``#kstlib-end`` record.
 
+tmux (3.3a at least) can drop what a pane printed just before its process
+exited: on the child's exit it closes the pty once ``FIONREAD`` says 0, which
+the kernel may say while those last bytes are still on their way. So each
+exit also reaches the collector through ``<run>.exit``, a file the wrapper
+appends ``N CODE STOP BEGAN`` to before it prints its exit mark; the exit
+marks carry ``N`` too, and the collector tells each exit once, from whichever
+channel brings it first (the file is read at every prune and when a run ends).
+
 When a write fails (disk full) the output is dropped, the log is marked
 degraded by clearing its owner write bit (``chmod`` needs no free block),
 and every later chunk is tried again, so logging resumes once there is
@@ -114,6 +122,26 @@ class _Writer:
         self.added = time.monotonic()  # when the collector took it on
         self.marks: list[list[str]] = []  # event marks read, not yet recorded
         self.begun = False  # a run of it began (its session exists)
+        self.exits = os.path.join(folder, run + ".exit")
+        self.exits_read = 0  # bytes of the exit file read
+        self.next_exit = 0  # the number of the next exit to tell
+        self.last_run = -1  # the number of the last run whose begin was told
+
+    def new_exits(self) -> list[list[str]]:
+        """The complete records the wrapper appended to the run's exit file since the last call."""
+        try:
+            fd = os.open(self.exits, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return []  # an older wrapper's run, or removed with its session
+        try:
+            data = os.pread(fd, _CHUNK, self.exits_read)
+        except OSError:
+            data = b""
+        finally:
+            os.close(fd)
+        data = data[: data.rfind(b"\n") + 1]
+        self.exits_read += len(data)
+        return [line.decode("ascii", "replace").split() for line in data.splitlines()]
 
     def split(self, data: bytes) -> list[tuple[bytes, bool]]:
         """Cut buffered output at marks: ``(text, ended)`` pieces ready to write.
@@ -293,17 +321,43 @@ class _Journal:
 
     def note(self, writer: _Writer) -> None:
         """Record the event marks ``writer`` read."""
-        name = writer.run
         for fields in writer.marks:
             if fields[0] == "run" and len(fields) > 1 and fields[1].isdigit():
                 writer.begun = True
-                count = int(fields[1])
-                self.add("restarted" if count else "started", name, count=str(count or "-"))
+                self._began(writer, int(fields[1]))
             elif fields[0] == "exit" and len(fields) > 2:
-                self.add("exited", name, code=fields[1] if fields[1].isdigit() else "-")
-                if fields[2] not in ("", "0"):
-                    self.add("stopped", name)
+                number = int(fields[3]) if len(fields) > 3 and fields[3].isdigit() else None
+                self._exited(writer, number, fields[1], fields[2])
         writer.marks.clear()
+
+    def exits(self, writer: _Writer) -> None:
+        """Record the exits the wrapper wrote to the run's exit file and no mark told."""
+        for fields in writer.new_exits():
+            if len(fields) != 4 or not fields[0].isdigit():
+                continue
+            number = int(fields[0])
+            if number < writer.next_exit:
+                continue  # its mark told it
+            if fields[3] == "1":  # the run began: its begin mark may be lost too
+                writer.begun = True
+                self._began(writer, number)
+            self._exited(writer, number, fields[1], fields[2])
+
+    def _began(self, writer: _Writer, count: int) -> None:
+        if count > writer.last_run:
+            writer.last_run = count
+            kind = "restarted" if count else "started"
+            self.add(kind, writer.run, count=str(count or "-"))
+
+    def _exited(self, writer: _Writer, number: int | None, code: str, stop: str) -> None:
+        if number is None:  # an older wrapper's mark: no number, told as it comes
+            number = writer.next_exit
+        if number < writer.next_exit:
+            return  # its exit file told it
+        writer.next_exit = number + 1
+        self.add("exited", writer.run, code=code if code.isdigit() else "-")
+        if stop not in ("", "0"):
+            self.add("stopped", writer.run)
 
     def leave(self) -> None:
         """The collector ends: ``bye``; the files go too when no reader is left."""
@@ -362,6 +416,8 @@ class _Collector:
                 self.add(entry[: -len(".fifo")])
         # Runs found at start-up were begun under an earlier collector: their
         # removal is still news (a run announced later reports its own begin).
+        # What they did before is told again (their marks wait in their FIFO;
+        # after a lost collector a reader resyncs and skips what it was shown).
         for writer in self.writers.values():
             writer.begun = True
 
@@ -371,6 +427,7 @@ class _Collector:
         self.runs.discard(writer.run)
         writer.close()
         self.journal.note(writer)
+        self.journal.exits(writer)
         if writer.begun:
             self.journal.add("removed", writer.run)
 
@@ -401,7 +458,7 @@ class _Collector:
             self.drop(writer)
 
     def prune(self) -> None:
-        """Drop the runs no output can come for any more.
+        """Record the exits the output lost; drop the runs no output can come for any more.
 
         Those whose FIFO was removed (a stopped session, a start that failed),
         and, a while after the server died, the runs it had then.
@@ -409,6 +466,7 @@ class _Collector:
         orphaned_at = self.orphaned_at
         late = orphaned_at is not None and time.monotonic() - orphaned_at > _ORPHAN_GRACE_S
         for writer in list(self.writers.values()):
+            self.journal.exits(writer)
             if not writer.present() or (late and writer.added <= (orphaned_at or 0.0)):
                 self.drop(writer)
 

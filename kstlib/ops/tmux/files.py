@@ -7,8 +7,9 @@ two sockets never share a folder (``/x/a b/s`` and ``/x/a_b/s`` differ).
 
 Each run of a session has ``<name>.<run>.log`` (its output, see
 :mod:`kstlib.ops.tmux.collector`), ``<name>.<run>.fifo`` (the pane's pipe to
-the collector) and, until the wrapper has read it, ``<name>.<run>.env`` (its
-environment and end-mark nonce). All are 0600 and removed with the session.
+the collector), ``<name>.<run>.exit`` (the wrapper's record of each exit, which
+the collector reads too) and, until the wrapper has read it, ``<name>.<run>.env``
+(its environment and end-mark nonce). All are 0600 and removed with the session.
 
 Example:
     >>> server_id(None, None), server_id("work", None), server_id("a b", None)[:2]
@@ -21,19 +22,23 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import re
 import secrets
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from kstlib.ops.statedir import create_private, private_dir
-from kstlib.ops.tmux.collector import HEADER
+from kstlib.ops.tmux.collector import EVENTS_FILE, HEADER, WATCH_DIR
 from kstlib.ops.validators import ENV_KEY_RE, RESERVED_ENV_PREFIX
 
 __all__ = [
+    "RUN_SUFFIXES",
     "RunFiles",
+    "collector_alive",
     "env_script",
     "release_writer",
     "remove_run",
@@ -44,7 +49,11 @@ __all__ = [
 ]
 
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
-_SUFFIXES = (".log", ".log.1", ".fifo", ".env")
+#: The files of one run: ``<name>.<run>`` and one of these.
+RUN_SUFFIXES = (".log", ".log.1", ".fifo", ".env", ".exit")
+_SUFFIXES = RUN_SUFFIXES
+#: How long :func:`tidy` waits for a collector whose runs are all gone to leave.
+_COLLECTOR_LEAVE_S = 2.0
 
 
 def _digest(text: str) -> str:
@@ -116,7 +125,7 @@ class RunFiles:
         >>> run = RunFiles(Path(tempfile.mkdtemp()), "bot")
         >>> run.create({"TOKEN": "s3cr3t"}, max_bytes=4096)
         >>> sorted(p.suffix for p in run.folder.iterdir())
-        ['.env', '.fifo', '.log']
+        ['.env', '.exit', '.fifo', '.log']
         >>> run.remove(); list(run.folder.iterdir())
         []
     """
@@ -128,9 +137,10 @@ class RunFiles:
         self.log = folder / f"{self.run}.log"
         self.fifo = folder / f"{self.run}.fifo"
         self.env = folder / f"{self.run}.env"
+        self.exits = folder / f"{self.run}.exit"
 
     def create(self, env: Mapping[str, str], *, max_bytes: int) -> None:
-        """Create the log (with its header), the FIFO and the env file, all 0600.
+        """Create the log (with its header), the FIFO, the env and exit files, all 0600.
 
         Raises:
             OSError: a file could not be made; nothing of the run is left.
@@ -139,10 +149,12 @@ class RunFiles:
             for path, data in (
                 (self.log, HEADER + f" {self.nonce} {max_bytes}\n".encode()),
                 (self.env, env_script(env, self.nonce)),
+                (self.exits, b""),  # the wrapper appends to it, never creates it
             ):
                 fd = create_private(path)
                 try:
-                    os.write(fd, data)
+                    if data:
+                        os.write(fd, data)
                 finally:
                     os.close(fd)
             os.mkfifo(self.fifo, 0o600)
@@ -209,8 +221,34 @@ def wake_collector(folder: Path, run: str) -> bool:
     return True
 
 
+def collector_alive(folder: Path) -> bool:
+    """Whether a collector holds the folder's lock.
+
+    Example:
+        >>> import tempfile
+        >>> collector_alive(Path(tempfile.mkdtemp()))
+        False
+    """
+    try:
+        fd = os.open(folder / "collector.lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def tidy(folder: Path) -> None:
-    """Remove a server folder that holds no run any more (its collector is gone).
+    """Remove a server folder that holds no run any more, once its collector is gone.
+
+    A collector whose runs are all gone leaves within moments (writing its
+    last journal records, removing its own files): it is waited for (a
+    bounded while), so nothing it writes comes after. The ``events`` journal
+    goes too unless a reader still watches it (that reader removes it).
 
     Example:
         >>> import tempfile
@@ -225,7 +263,19 @@ def tidy(folder: Path) -> None:
         return
     if any(entry.endswith(_SUFFIXES) for entry in entries):
         return
-    for leftover in ("ctl", "collector.lock"):
+    deadline = time.monotonic() + _COLLECTOR_LEAVE_S
+    while collector_alive(folder) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    leftovers = ["ctl", "collector.lock"]
+    try:
+        os.rmdir(folder / WATCH_DIR)
+    except FileNotFoundError:
+        leftovers += [EVENTS_FILE, EVENTS_FILE + ".1"]
+    except OSError:
+        pass  # a reader still watches the journal: it removes it when it leaves
+    else:
+        leftovers += [EVENTS_FILE, EVENTS_FILE + ".1"]
+    for leftover in leftovers:
         with contextlib.suppress(OSError):
             os.unlink(folder / leftover)
     with contextlib.suppress(OSError):

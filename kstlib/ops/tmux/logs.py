@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import fcntl
 import os
 import secrets
 import shlex
@@ -33,10 +32,11 @@ from kstlib.ops.runner import LogRequest, Runner
 from kstlib.ops.tmux import files
 from kstlib.ops.tmux.call import arg, fmt
 from kstlib.ops.tmux.client import BACKEND, TmuxClient, exact_pane
+from kstlib.ops.tmux.files import collector_alive
 from kstlib.ops.tmux.pane import FORMAT, Pane, parse
 from kstlib.ops.validators import validate_lines, validate_lookup_name, validate_optional_timeout
 
-__all__ = ["TmuxLogs"]
+__all__ = ["TmuxLogs", "collector_alive"]
 
 _COLLECTOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "collector.py")
 #: How long a reader waits for the collector to catch up with an exited process.
@@ -76,21 +76,6 @@ def _exists(pid: int) -> bool:
     except OSError:
         return True
     return True
-
-
-def collector_alive(folder: Path) -> bool:
-    """Whether a collector holds the folder's lock."""
-    try:
-        fd = os.open(folder / "collector.lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def log_lost_output(log: Path) -> bool:

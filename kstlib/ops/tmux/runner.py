@@ -501,7 +501,7 @@ class TmuxRunner(TmuxLogs):
             for entry in os.listdir(folder):
                 if entry.endswith(".fifo"):
                     files.release_writer(folder / entry)  # a pipe-pane shell still opening it
-                if entry.endswith((".log", ".log.1", ".fifo", ".env")):
+                if entry.endswith(files.RUN_SUFFIXES):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(folder / entry)
         files.tidy(folder)

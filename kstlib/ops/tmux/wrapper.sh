@@ -15,7 +15,7 @@
 # pane is written, or the restart policy. The nonce is never exported.
 __kstlib_t=$1 __kstlib_mode=$2 __kstlib_most=$3 __kstlib_f=$4
 shift 4
-__kstlib_pane=$TMUX_PANE __kstlib_tmux_env=$TMUX
+__kstlib_pane=$TMUX_PANE __kstlib_tmux_env=$TMUX __kstlib_ex=${__kstlib_f%.env}.exit
 case $__kstlib_t in  # kstlib passes an absolute path: no subshell to resolve it
     /*) ;;
     *) __kstlib_x=$(command -v -- "$__kstlib_t") && __kstlib_t=$__kstlib_x ;;
@@ -49,6 +49,14 @@ __kstlib_note() {
     TMUX=$__kstlib_tmux_env "$__kstlib_t" set-option -p -t "$__kstlib_pane" "$1" "$2" 2>/dev/null
 }
 
+# An exit for the collector: the file (kept if it is gone: never made again here),
+# then the mark in the output. Both carry the run's number: it tells it once.
+__kstlib_exited() {
+    [ -f "$__kstlib_ex" ] && printf '%s %s %s %s\n' "$__kstlib_n" "$1" "$2" "$3" \
+        2>/dev/null >>"$__kstlib_ex"
+    printf '\033]7707;kstlib-ev;%s;exit;%s;%s;%s\007' "$__kstlib_nonce" "$1" "$2" "$__kstlib_n"
+}
+
 __kstlib_stop=0 __kstlib_n=0 __kstlib_delay=100 __kstlib_began=0
 # TERM/INT only end the loop: the command keeps the default dispositions and
 # its own traps. HUP keeps its default, so a vanished terminal takes us along.
@@ -59,7 +67,7 @@ while :; do
     if [ "$__kstlib_stop" != 0 ]; then
         __kstlib_s=$__kstlib_stop
         __kstlib_note @kstlib-exit "$__kstlib_s"
-        printf '\033]7707;kstlib-ev;%s;exit;%s;1\007' "$__kstlib_nonce" "$__kstlib_s"
+        __kstlib_exited "$__kstlib_s" 1 0
         break
     fi
     [ "$__kstlib_mode" = no ] || __kstlib_began=$("$__kstlib_date" +%s)
@@ -75,7 +83,7 @@ while :; do
             @kstlib-exit "$__kstlib_s" \; set-option -p -t "$__kstlib_pane" \
             @kstlib-last "$__kstlib_s $("$__kstlib_date" +%s)" 2>/dev/null
     fi
-    printf '\033]7707;kstlib-ev;%s;exit;%s;%s\007' "$__kstlib_nonce" "$__kstlib_s" "$__kstlib_stop"
+    __kstlib_exited "$__kstlib_s" "$__kstlib_stop" 1
     [ "$__kstlib_stop" != 0 ] && break
     case $__kstlib_mode in
         always|unless-stopped) ;;
