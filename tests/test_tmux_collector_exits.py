@@ -10,13 +10,10 @@ only the header in their log. The wrapper also appends each exit to the run's
 
 from __future__ import annotations
 
-import fcntl
 import os
-import threading
 from pathlib import Path
 
-from kstlib.ops.tmux import files
-from kstlib.ops.tmux.collector import EVENTS_FILE, HEADER, WATCH_DIR, _Journal, _Writer
+from kstlib.ops.tmux.collector import EVENTS_FILE, HEADER, _Journal, _Writer
 
 NONCE = b"n0nce"
 
@@ -104,31 +101,3 @@ def test_a_half_written_line_waits_and_an_unnumbered_mark_is_told(tmp_path: Path
         f.write(" 1\n")
     journal.exits(writer)
     assert _records(journal, tmp_path) == [("started", "-", "-"), ("exited", "7", "-")]
-
-
-def test_tidy_waits_for_the_collector_leaving_after_it(tmp_path: Path) -> None:
-    """The collector of a killed server still writes its journal while kill_server tidies."""
-    lock = os.open(tmp_path / "collector.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    os.mkfifo(tmp_path / "ctl", 0o600)
-    (tmp_path / EVENTS_FILE).write_bytes(b"hello\n")
-
-    def collector_leaves() -> None:
-        with open(tmp_path / EVENTS_FILE, "ab") as f:  # its last records, O_CREAT
-            f.write(b"removed\nbye\n")
-        os.close(lock)
-
-    timer = threading.Timer(0.2, collector_leaves)
-    timer.start()
-    files.tidy(tmp_path)
-    timer.join()
-    assert not tmp_path.exists()
-
-
-def test_tidy_leaves_the_journal_to_a_reader_still_watching(tmp_path: Path) -> None:
-    (tmp_path / WATCH_DIR).mkdir()
-    os.mkfifo(tmp_path / WATCH_DIR / "1-ab", 0o600)
-    (tmp_path / EVENTS_FILE).write_bytes(b"bye\n")
-    (tmp_path / "ctl").write_bytes(b"")
-    files.tidy(tmp_path)
-    assert sorted(os.listdir(tmp_path)) == [EVENTS_FILE, WATCH_DIR]

@@ -27,12 +27,11 @@ import hashlib
 import os
 import re
 import secrets
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from kstlib.ops.statedir import create_private, private_dir
-from kstlib.ops.tmux.collector import EVENTS_FILE, HEADER, WATCH_DIR
+from kstlib.ops.tmux.collector import HEADER
 from kstlib.ops.validators import ENV_KEY_RE, RESERVED_ENV_PREFIX
 
 __all__ = [
@@ -52,8 +51,6 @@ _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 #: The files of one run: ``<name>.<run>`` and one of these.
 RUN_SUFFIXES = (".log", ".log.1", ".fifo", ".env", ".exit")
 _SUFFIXES = RUN_SUFFIXES
-#: How long :func:`tidy` waits for a collector whose runs are all gone to leave.
-_COLLECTOR_LEAVE_S = 2.0
 
 
 def _digest(text: str) -> str:
@@ -243,12 +240,10 @@ def collector_alive(folder: Path) -> bool:
 
 
 def tidy(folder: Path) -> None:
-    """Remove a server folder that holds no run any more, once its collector is gone.
+    """Remove a server folder that holds no run any more (its collector is gone).
 
-    A collector whose runs are all gone leaves within moments (writing its
-    last journal records, removing its own files): it is waited for (a
-    bounded while), so nothing it writes comes after. The ``events`` journal
-    goes too unless a reader still watches it (that reader removes it).
+    A collector whose server died removes the ``events`` journal itself when
+    it leaves (a reader still watching removes it after it), moments later.
 
     Example:
         >>> import tempfile
@@ -263,19 +258,7 @@ def tidy(folder: Path) -> None:
         return
     if any(entry.endswith(_SUFFIXES) for entry in entries):
         return
-    deadline = time.monotonic() + _COLLECTOR_LEAVE_S
-    while collector_alive(folder) and time.monotonic() < deadline:
-        time.sleep(0.005)
-    leftovers = ["ctl", "collector.lock"]
-    try:
-        os.rmdir(folder / WATCH_DIR)
-    except FileNotFoundError:
-        leftovers += [EVENTS_FILE, EVENTS_FILE + ".1"]
-    except OSError:
-        pass  # a reader still watches the journal: it removes it when it leaves
-    else:
-        leftovers += [EVENTS_FILE, EVENTS_FILE + ".1"]
-    for leftover in leftovers:
+    for leftover in ("ctl", "collector.lock"):
         with contextlib.suppress(OSError):
             os.unlink(folder / leftover)
     with contextlib.suppress(OSError):
