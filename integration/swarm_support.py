@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -138,3 +139,17 @@ def open_swarm() -> Iterator[Swarm]:
 def restore_worker(env: dict[str, str]) -> None:
     """Bring the worker back after a test killed it (``engines.sh swarm-up``, ~11 s)."""
     harness("swarm-up", "the two-node test swarm")
+
+
+def lab_config(home: Path, manager: str, worker: str) -> None:
+    """A config file under ``home/config`` whose swarm engine ``lab`` lists the worker in nodes:."""
+    (home / "config" / "kstlib").mkdir(parents=True)
+    (home / "config" / "kstlib" / "kstlib.conf.yml").write_text(
+        "ops:\n"
+        "  engines:\n"
+        "    lab:\n"
+        "      backend: swarm\n"
+        f"      base_url: {manager}\n"
+        f"      nodes: [{worker}]\n",
+        encoding="utf-8",
+    )

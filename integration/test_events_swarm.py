@@ -27,7 +27,7 @@ from kstlib.ops.live import open_streams
 from kstlib.ops.locations import Location
 from kstlib.ops.runners import make_runner
 
-from .swarm_support import Swarm, swarm_name, until
+from .swarm_support import Swarm, lab_config, swarm_name, until
 from .test_events import collecting
 
 pytestmark = pytest.mark.docker
@@ -145,16 +145,7 @@ def test_cli_follows_the_nodes_a_swarm_engine_lists(swarm: Swarm, tmp_path: Path
     # 'kstlib ops events -b swarm' reaches the manager by DOCKER_HOST; the config's
     # swarm engine lists the worker in nodes:, whose engine tells the exit.
     manager, worker = swarm.env["KSTLIB_TEST_SWARM_MANAGER"], swarm.env["KSTLIB_TEST_SWARM_WORKER"]
-    (tmp_path / "config" / "kstlib").mkdir(parents=True)
-    (tmp_path / "config" / "kstlib" / "kstlib.conf.yml").write_text(
-        "ops:\n"
-        "  engines:\n"
-        "    lab:\n"
-        "      backend: swarm\n"
-        f"      base_url: {manager}\n"
-        f"      nodes: [{worker}]\n",
-        encoding="utf-8",
-    )
+    lab_config(tmp_path, manager, worker)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KSTLIB_CONFIG", "XDG_"))}
     env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), DOCKER_HOST=manager)
     name = _on_the_worker_until_usr1(swarm, "evcl")

@@ -134,45 +134,62 @@ def _config(tmp_path: Path) -> str:
     return str(path)
 
 
+class _Watch:
+    """``list --watch`` in a child process on a pipe, its lines read as they come."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.stderr = tmp_path / "stderr"
+        self.child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, _config(tmp_path), *args],
+            stdout=subprocess.PIPE,
+            stderr=self.stderr.open("w"),
+            text=True,
+            env=_child_env(),
+        )
+        self.lines: list[str] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        assert self.child.stdout is not None
+        for line in self.child.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def seen(self) -> object:
+        return self.lines, self.stderr.read_text()
+
+    def until(self, check: Callable[[list[str]], object], what: str) -> None:
+        until(lambda: check(self.lines), what, self.seen)
+
+    def interrupt(self) -> int:
+        self.child.send_signal(signal.SIGINT)
+        return self.child.wait(timeout=30)
+
+    def end(self) -> None:
+        if self.child.poll() is None:
+            self.child.kill()
+            self.child.wait()
+        self.thread.join(timeout=5)
+
+
 def test_watch_on_a_pipe_prints_the_table_then_one_line_per_change(tmp_path: Path) -> None:
     name = unique("watchp")
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, _config(tmp_path), "podman"],
-        stdout=subprocess.PIPE,
-        stderr=(tmp_path / "stderr").open("w"),
-        text=True,
-        env=_child_env(),
-    )
-    lines: list[str] = []
-
-    def read() -> None:
-        assert child.stdout is not None
-        for line in child.stdout:
-            lines.append(line.rstrip("\n"))
-
-    def seen() -> object:
-        return lines, (tmp_path / "stderr").read_text()
-
-    thread = threading.Thread(target=read, daemon=True)
-    thread.start()
+    watch = _Watch(tmp_path, "podman")
     job = waiter(name, "podman")
     try:
-        until(lambda: lines, "the first table", seen)  # the watch is on
+        watch.until(bool, "the first table")  # the watch is on
         job.start(WAITER)
         # Running: "new, running", or "-> running" when another session's change
         # made the view list while this one was created and not yet started.
-        until(lambda: any(re.search(rf" {name} .*\brunning$", ln) for ln in lines), "up", seen)
+        watch.until(lambda ls: any(re.search(rf" {name} .*\brunning$", ln) for ln in ls), "up")
         job.exec(["touch", "/tmp/go"])
-        until(lambda: any(name in ln and "-> exited (3)" in ln for ln in lines), "exit", seen)
-        child.send_signal(signal.SIGINT)
-        assert child.wait(timeout=30) == 130
+        watch.until(lambda ls: any(name in ln and "-> exited (3)" in ln for ln in ls), "exit")
+        assert watch.interrupt() == 130
     finally:
         with contextlib.suppress(Exception):
             job.stop(graceful=False)
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    thread.join(timeout=5)
+        watch.end()
+    lines = watch.lines
     assert lines[0].startswith("NAME ") or lines[0] == "No sessions."
     mine = [line.split(" ", 1)[1] for line in lines if name in line]
     assert len(mine) == len(set(mine))  # no change told twice
@@ -187,40 +204,18 @@ def test_watch_follows_a_tmux_server_on_its_own_socket(
     # 'list --watch -L SOCKET' lists that server: it follows that server's events too.
     name = unique("watchs")
     gate = tmp_path / "go"
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, _config(tmp_path), "tmux", tmux_socket],
-        stdout=subprocess.PIPE,
-        stderr=(tmp_path / "stderr").open("w"),
-        text=True,
-        env=_child_env(),
-    )
-    lines: list[str] = []
-
-    def read() -> None:
-        assert child.stdout is not None
-        for line in child.stdout:
-            lines.append(line.rstrip("\n"))
-
-    def seen() -> object:
-        return lines, (tmp_path / "stderr").read_text()
-
-    thread = threading.Thread(target=read, daemon=True)
-    thread.start()
+    watch = _Watch(tmp_path, "tmux", tmux_socket)
     try:
-        until(lambda: lines, "the first table", seen)  # the watch is on
+        watch.until(bool, "the first table")  # the watch is on
         command = f"while [ ! -e {gate} ]; do sleep 0.05; done; exit 3"
         tmux.start(SessionConfig(name=name, command=command))
-        until(lambda: any(re.search(rf" {name} .*\brunning$", ln) for ln in lines), "up", seen)
+        watch.until(lambda ls: any(re.search(rf" {name} .*\brunning$", ln) for ln in ls), "up")
         gate.touch()
-        until(lambda: any(name in ln and "-> exited (3)" in ln for ln in lines), "exit", seen)
-        child.send_signal(signal.SIGINT)
-        assert child.wait(timeout=30) == 130
+        watch.until(lambda ls: any(name in ln and "-> exited (3)" in ln for ln in ls), "exit")
+        assert watch.interrupt() == 130
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    thread.join(timeout=5)
-    mine = [line.split(" ", 1)[1] for line in lines if name in line]
+        watch.end()
+    mine = [line.split(" ", 1)[1] for line in watch.lines if name in line]
     assert mine[-1] == f"{name} tmux: running -> exited (3)"
 
 

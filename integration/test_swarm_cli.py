@@ -19,7 +19,7 @@ import pytest
 
 from kstlib.ops import TmuxRunner
 
-from .swarm_support import RUN, RUN_LABEL, Swarm, auth_image, swarm_name, until
+from .swarm_support import RUN, RUN_LABEL, Swarm, auth_image, lab_config, swarm_name, until
 
 pytestmark = pytest.mark.docker
 
@@ -221,16 +221,7 @@ def test_stop_waits_for_the_nodes_a_swarm_engine_lists(swarm: Swarm, tmp_path: P
     # keeps no container of the service.
     manager = swarm.env["KSTLIB_TEST_SWARM_MANAGER"]
     cli = Cli(tmp_path, manager)
-    (tmp_path / "config" / "kstlib").mkdir(parents=True)
-    (tmp_path / "config" / "kstlib" / "kstlib.conf.yml").write_text(
-        "ops:\n"
-        "  engines:\n"
-        "    lab:\n"
-        "      backend: swarm\n"
-        f"      base_url: {manager}\n"
-        f"      nodes: [{swarm.env['KSTLIB_TEST_SWARM_WORKER']}]\n",
-        encoding="utf-8",
-    )
+    lab_config(tmp_path, manager, swarm.env["KSTLIB_TEST_SWARM_WORKER"])
     name = swarm_name("nodes")
     loop = "trap 'exit 0' TERM; echo up; while :; do sleep 1; done"
     # Its one task on the worker: waiting for the manager's node alone would not wait for it.
